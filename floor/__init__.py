@@ -1,0 +1,1 @@
+"""The Floor Engine: domain code, importable without Temporal."""
