@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {WadRayMath} from "./WadRayMath.sol";
+import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
+import {AaveAToken} from "./AaveAToken.sol";
+
+/// @title AaveV3Pool
+/// @notice Local stand-in for an Aave V3 Pool. It keeps Aave's ABI for the calls the
+/// engine makes (supply/withdraw/getReserveData/...) and Aave's index arithmetic, so
+/// the engine's Aave adapter runs unchanged against it. Not modelled: collateral,
+/// liquidations, reserve factor, stable debt, isolation mode, flash loans.
+contract AaveV3Pool {
+    using WadRayMath for uint256;
+
+    uint256 internal constant SECONDS_PER_YEAR = 365 days;
+    uint256 internal constant VARIABLE_RATE_MODE = 2;
+
+    // Aave's ReserveConfiguration bit layout, for the fields the stand-in sets.
+    uint256 internal constant DECIMALS_START_BIT = 48;
+    uint256 internal constant ACTIVE_BIT = 56;
+    uint256 internal constant BORROWING_ENABLED_BIT = 58;
+    uint256 internal constant VIRTUAL_ACC_ACTIVE_BIT = 252;
+
+    struct ReserveConfigurationMap {
+        uint256 data;
+    }
+
+    /// @dev Field order is Aave's ReserveDataLegacy, so getReserveData decodes the same.
+    struct ReserveDataLegacy {
+        ReserveConfigurationMap configuration;
+        uint128 liquidityIndex;
+        uint128 currentLiquidityRate;
+        uint128 variableBorrowIndex;
+        uint128 currentVariableBorrowRate;
+        uint128 currentStableBorrowRate;
+        uint40 lastUpdateTimestamp;
+        uint16 id;
+        address aTokenAddress;
+        address stableDebtTokenAddress;
+        address variableDebtTokenAddress;
+        address interestRateStrategyAddress;
+        uint128 accruedToTreasury;
+        uint128 unbacked;
+        uint128 isolationModeTotalDebt;
+    }
+
+    struct Reserve {
+        uint256 configuration;
+        uint128 liquidityIndex;
+        uint128 currentLiquidityRate;
+        uint128 variableBorrowIndex;
+        uint128 currentVariableBorrowRate;
+        uint40 lastUpdateTimestamp;
+        uint16 id;
+        address aToken;
+        uint128 virtualUnderlyingBalance;
+        uint256 scaledTotalDebt;
+        uint256 baseVariableBorrowRate;
+        uint256 variableRateSlope1;
+    }
+
+    address public immutable admin;
+    mapping(address asset => Reserve) internal _reserves;
+    mapping(address asset => mapping(address user => uint256)) internal _scaledDebt;
+    address[] internal _reservesList;
+
+    event ReserveInitialized(
+        address indexed asset,
+        address indexed aToken,
+        address stableDebtToken,
+        address variableDebtToken,
+        address interestRateStrategyAddress
+    );
+    event ReserveDataUpdated(
+        address indexed reserve,
+        uint256 liquidityRate,
+        uint256 stableBorrowRate,
+        uint256 variableBorrowRate,
+        uint256 liquidityIndex,
+        uint256 variableBorrowIndex
+    );
+    event Supply(
+        address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint16 indexed referralCode
+    );
+    event Withdraw(address indexed reserve, address indexed user, address indexed to, uint256 amount);
+    event Borrow(
+        address indexed reserve,
+        address user,
+        address indexed onBehalfOf,
+        uint256 amount,
+        uint8 interestRateMode,
+        uint256 borrowRate,
+        uint16 indexed referralCode
+    );
+    event Repay(address indexed reserve, address indexed user, address indexed repayer, uint256 amount, bool useATokens);
+
+    error NotAdmin(address caller);
+    error ZeroAddress();
+    error ReserveAlreadyInitialized(address asset);
+    error ReserveNotInitialized(address asset);
+    error ATokenMismatch(address aToken);
+    error InvalidAmount();
+    error InvalidMintAmount();
+    error InvalidBurnAmount();
+    error NotEnoughAvailableUserBalance(uint256 requested, uint256 available);
+    error NotEnoughAvailableLiquidity(uint256 requested, uint256 available);
+    error InvalidInterestRateMode(uint256 mode);
+    error NoDebtOfSelectedType();
+
+    constructor(address admin_) {
+        if (admin_ == address(0)) revert ZeroAddress();
+        admin = admin_;
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    function initReserve(
+        address asset,
+        address aToken,
+        uint256 baseVariableBorrowRateRay,
+        uint256 variableRateSlope1Ray
+    ) external {
+        if (msg.sender != admin) revert NotAdmin(msg.sender);
+        if (asset == address(0) || aToken == address(0)) revert ZeroAddress();
+        Reserve storage r = _reserves[asset];
+        if (r.aToken != address(0)) revert ReserveAlreadyInitialized(asset);
+        // Catch deployment wiring mistakes early instead of on the first supply.
+        if (AaveAToken(aToken).POOL() != address(this) || AaveAToken(aToken).UNDERLYING_ASSET_ADDRESS() != asset) {
+            revert ATokenMismatch(aToken);
+        }
+
+        uint256 decimals = IERC20Like(asset).decimals();
+        r.configuration = (decimals << DECIMALS_START_BIT) | (1 << ACTIVE_BIT) | (1 << BORROWING_ENABLED_BIT)
+            | (1 << VIRTUAL_ACC_ACTIVE_BIT);
+        r.liquidityIndex = uint128(WadRayMath.RAY);
+        r.variableBorrowIndex = uint128(WadRayMath.RAY);
+        r.lastUpdateTimestamp = uint40(block.timestamp);
+        r.id = uint16(_reservesList.length);
+        r.aToken = aToken;
+        r.baseVariableBorrowRate = baseVariableBorrowRateRay;
+        r.variableRateSlope1 = variableRateSlope1Ray;
+        // With no debt the borrow rate is the base rate and suppliers earn nothing.
+        r.currentVariableBorrowRate = uint128(baseVariableBorrowRateRay);
+        _reservesList.push(asset);
+
+        emit ReserveInitialized(asset, aToken, address(0), address(0), address(0));
+    }
+
+    // ---------------------------------------------------------------- user actions
+
+    function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) public {
+        Reserve storage r = _reserve(asset);
+        // Balances are tracked in uint128 as in Aave; larger amounts are nonsense anyway.
+        if (amount == 0 || amount > type(uint128).max) revert InvalidAmount();
+        _updateState(r);
+
+        uint256 scaled = amount.rayDiv(r.liquidityIndex);
+        if (scaled == 0) revert InvalidMintAmount();
+        r.virtualUnderlyingBalance += uint128(amount);
+        _updateRates(asset, r);
+
+        // As in Aave, the aToken contract holds the reserve's liquidity.
+        TokenTransfer.safeTransferFrom(asset, msg.sender, r.aToken, amount);
+        AaveAToken(r.aToken).mint(onBehalfOf, scaled);
+        emit Supply(asset, msg.sender, onBehalfOf, amount, referralCode);
+    }
+
+    /// @notice Aave keeps deposit() as an alias of supply() for older integrations.
+    function deposit(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external {
+        supply(asset, amount, onBehalfOf, referralCode);
+    }
+
+    function withdraw(address asset, uint256 amount, address to) external returns (uint256) {
+        Reserve storage r = _reserve(asset);
+        if (amount == 0) revert InvalidAmount();
+        _updateState(r);
+
+        uint256 index = r.liquidityIndex;
+        uint256 userScaled = AaveAToken(r.aToken).scaledBalanceOf(msg.sender);
+        uint256 userBalance = userScaled.rayMul(index);
+
+        uint256 toWithdraw = amount == type(uint256).max ? userBalance : amount;
+        if (toWithdraw == 0 || toWithdraw > userBalance) {
+            revert NotEnoughAvailableUserBalance(toWithdraw, userBalance);
+        }
+        if (toWithdraw > r.virtualUnderlyingBalance) {
+            revert NotEnoughAvailableLiquidity(toWithdraw, r.virtualUnderlyingBalance);
+        }
+
+        uint256 scaled;
+        if (amount == type(uint256).max || toWithdraw == userBalance) {
+            // Burn exactly what the user has so no dust is left after a full exit.
+            scaled = userScaled;
+        } else {
+            scaled = toWithdraw.rayDiv(index);
+            if (scaled > userScaled) scaled = userScaled;
+        }
+        if (scaled == 0) revert InvalidBurnAmount();
+
+        r.virtualUnderlyingBalance -= uint128(toWithdraw);
+        _updateRates(asset, r);
+
+        AaveAToken(r.aToken).burn(msg.sender, scaled);
+        AaveAToken(r.aToken).transferUnderlyingTo(to, toWithdraw);
+        emit Withdraw(asset, msg.sender, to, toWithdraw);
+        return toWithdraw;
+    }
+
+    /// @notice A local stand-in for creating utilisation: there are NO collateral or
+    /// health-factor checks, so tests can borrow out liquidity and make rates move.
+    function borrow(
+        address asset,
+        uint256 amount,
+        uint256 interestRateMode,
+        uint16 referralCode,
+        address onBehalfOf
+    ) external {
+        Reserve storage r = _reserve(asset);
+        if (amount == 0) revert InvalidAmount();
+        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateMode(interestRateMode);
+        _updateState(r);
+
+        if (amount > r.virtualUnderlyingBalance) {
+            revert NotEnoughAvailableLiquidity(amount, r.virtualUnderlyingBalance);
+        }
+        uint256 scaled = amount.rayDiv(r.variableBorrowIndex);
+        if (scaled == 0) revert InvalidMintAmount();
+        _scaledDebt[asset][onBehalfOf] += scaled;
+        r.scaledTotalDebt += scaled;
+        r.virtualUnderlyingBalance -= uint128(amount);
+        _updateRates(asset, r);
+
+        AaveAToken(r.aToken).transferUnderlyingTo(msg.sender, amount);
+        emit Borrow(
+            asset, msg.sender, onBehalfOf, amount, uint8(VARIABLE_RATE_MODE), r.currentVariableBorrowRate, referralCode
+        );
+    }
+
+    function repay(address asset, uint256 amount, uint256 interestRateMode, address onBehalfOf)
+        external
+        returns (uint256)
+    {
+        Reserve storage r = _reserve(asset);
+        if (amount == 0) revert InvalidAmount();
+        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateMode(interestRateMode);
+        _updateState(r);
+
+        uint256 userScaled = _scaledDebt[asset][onBehalfOf];
+        uint256 debt = userScaled.rayMul(r.variableBorrowIndex);
+        if (debt == 0) revert NoDebtOfSelectedType();
+
+        uint256 payback = amount < debt ? amount : debt;
+        uint256 scaled = payback == debt ? userScaled : payback.rayDiv(r.variableBorrowIndex);
+        if (scaled > userScaled) scaled = userScaled;
+        if (scaled == 0) revert InvalidBurnAmount();
+        _scaledDebt[asset][onBehalfOf] = userScaled - scaled;
+        r.scaledTotalDebt -= scaled;
+        r.virtualUnderlyingBalance += uint128(payback);
+        _updateRates(asset, r);
+
+        TokenTransfer.safeTransferFrom(asset, msg.sender, r.aToken, payback);
+        emit Repay(asset, onBehalfOf, msg.sender, payback, false);
+        return payback;
+    }
+
+    // ---------------------------------------------------------------- views
+
+    function getReserveData(address asset) external view returns (ReserveDataLegacy memory data) {
+        Reserve storage r = _reserves[asset];
+        data.configuration = ReserveConfigurationMap(r.configuration);
+        data.liquidityIndex = r.liquidityIndex;
+        data.currentLiquidityRate = r.currentLiquidityRate;
+        data.variableBorrowIndex = r.variableBorrowIndex;
+        data.currentVariableBorrowRate = r.currentVariableBorrowRate;
+        data.lastUpdateTimestamp = r.lastUpdateTimestamp;
+        data.id = r.id;
+        data.aTokenAddress = r.aToken;
+        // Debt tokens, strategy and treasury fields stay zero: not modelled here.
+    }
+
+    function getConfiguration(address asset) external view returns (ReserveConfigurationMap memory) {
+        return ReserveConfigurationMap(_reserves[asset].configuration);
+    }
+
+    /// @notice Liquidity index as of now, without writing (what aToken.balanceOf uses).
+    function getReserveNormalizedIncome(address asset) public view returns (uint256) {
+        Reserve storage r = _reserves[asset];
+        if (r.lastUpdateTimestamp == block.timestamp) return r.liquidityIndex;
+        return _linearInterest(r.currentLiquidityRate, r.lastUpdateTimestamp).rayMul(r.liquidityIndex);
+    }
+
+    function getReserveNormalizedVariableDebt(address asset) public view returns (uint256) {
+        Reserve storage r = _reserves[asset];
+        if (r.lastUpdateTimestamp == block.timestamp) return r.variableBorrowIndex;
+        return _linearInterest(r.currentVariableBorrowRate, r.lastUpdateTimestamp).rayMul(r.variableBorrowIndex);
+    }
+
+    function getVirtualUnderlyingBalance(address asset) external view returns (uint128) {
+        return _reserves[asset].virtualUnderlyingBalance;
+    }
+
+    function getReservesList() external view returns (address[] memory) {
+        return _reservesList;
+    }
+
+    /// @notice Stand-in only (Aave exposes this via the variable debt token's balanceOf).
+    function getUserVariableDebt(address asset, address user) external view returns (uint256) {
+        return _scaledDebt[asset][user].rayMul(getReserveNormalizedVariableDebt(asset));
+    }
+
+    /// @notice Stand-in only: total variable debt of the reserve as of now.
+    function getTotalVariableDebt(address asset) external view returns (uint256) {
+        return _reserves[asset].scaledTotalDebt.rayMul(getReserveNormalizedVariableDebt(asset));
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _reserve(address asset) private view returns (Reserve storage r) {
+        r = _reserves[asset];
+        if (r.aToken == address(0)) revert ReserveNotInitialized(asset);
+    }
+
+    /// @dev Aave's MathUtils.calculateLinearInterest: RAY + rate * dt / year.
+    function _linearInterest(uint256 rate, uint40 lastUpdate) private view returns (uint256) {
+        uint256 result = rate * (block.timestamp - uint256(lastUpdate));
+        unchecked {
+            result = result / SECONDS_PER_YEAR;
+        }
+        return WadRayMath.RAY + result;
+    }
+
+    /// @dev Brings both indexes up to now using the rates set at the last update.
+    function _updateState(Reserve storage r) private {
+        if (r.lastUpdateTimestamp == block.timestamp) return;
+        if (r.currentLiquidityRate != 0) {
+            r.liquidityIndex =
+                uint128(_linearInterest(r.currentLiquidityRate, r.lastUpdateTimestamp).rayMul(r.liquidityIndex));
+        }
+        if (r.scaledTotalDebt != 0) {
+            // Aave compounds the borrow index; linear is close enough for a stand-in and
+            // keeps borrower interest equal to supplier income between updates.
+            r.variableBorrowIndex = uint128(
+                _linearInterest(r.currentVariableBorrowRate, r.lastUpdateTimestamp).rayMul(r.variableBorrowIndex)
+            );
+        }
+        r.lastUpdateTimestamp = uint40(block.timestamp);
+    }
+
+    /// @dev Rates from utilisation after the action: U = debt / (available + debt),
+    /// borrowRate = base + slope1 * U, liquidityRate = borrowRate * U (no reserve factor).
+    function _updateRates(address asset, Reserve storage r) private {
+        uint256 totalDebt = r.scaledTotalDebt.rayMul(r.variableBorrowIndex);
+        uint256 available = r.virtualUnderlyingBalance;
+        uint256 usage = 0;
+        if (totalDebt != 0) usage = totalDebt.rayDiv(available + totalDebt);
+
+        uint256 borrowRate = r.baseVariableBorrowRate + r.variableRateSlope1.rayMul(usage);
+        uint256 liquidityRate = borrowRate.rayMul(usage);
+        r.currentVariableBorrowRate = uint128(borrowRate);
+        r.currentLiquidityRate = uint128(liquidityRate);
+
+        emit ReserveDataUpdated(asset, liquidityRate, 0, borrowRate, r.liquidityIndex, r.variableBorrowIndex);
+    }
+}

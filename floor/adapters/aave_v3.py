@@ -1,0 +1,86 @@
+"""Aave V3 Pool, and its forks with the same ABI (Spark).
+
+Position: the aToken balance (it grows with the liquidity index). Rate: the reserve's
+currentLiquidityRate, a ray APR, plus the normalised income as the growth index. Liquidity:
+the underlying held by the aToken (what is not borrowed out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from floor.adapters.base import (
+    MAX_UINT256,
+    Adapter,
+    Asset,
+    LiquidityReading,
+    PositionReading,
+    RateSnapshot,
+    approve_selector,
+    check_amount,
+)
+from floor.calls import ReadCall, ReadResult, call, decode_result, read, selector
+from floor.models import AdapterKey, Call
+from floor.rates import apr_from_ray
+
+# Aave's ReserveDataLegacy, as getReserveData returns it (v3.0 to v3.3).
+RESERVE_DATA = (
+    "((uint256),uint128,uint128,uint128,uint128,uint128,uint40,uint16,"
+    "address,address,address,address,uint128,uint128,uint128)"
+)
+_CURRENT_LIQUIDITY_RATE = 2
+
+SUPPLY = "supply(address,uint256,address,uint16)"
+WITHDRAW = "withdraw(address,uint256,address)"
+
+
+@dataclass(frozen=True)
+class AaveV3Adapter(Adapter):
+    key: AdapterKey
+    asset: Asset
+    pool: str
+    a_token: str
+
+    def deposit_calls(self, amount: int, account: str) -> list[Call]:
+        check_amount(amount, f"{self.key} deposit")
+        return self._approved(self.pool, amount, call(self.pool, SUPPLY, self.asset.address, amount, account, 0))
+
+    def withdraw_calls(self, amount: int, account: str, receiver: str) -> list[Call]:
+        check_amount(amount, f"{self.key} withdraw")
+        return [call(self.pool, WITHDRAW, self.asset.address, amount, receiver)]
+
+    def withdraw_all_calls(self, position: PositionReading, account: str, receiver: str) -> list[Call]:
+        # max uint makes the Pool take the balance at execution time, interest included.
+        return [call(self.pool, WITHDRAW, self.asset.address, MAX_UINT256, receiver)]
+
+    def allowlist(self) -> list[tuple[str, bytes]]:
+        return [(self.asset.address, approve_selector()), (self.pool, selector(SUPPLY)), (self.pool, selector(WITHDRAW))]
+
+    def position_reads(self, account: str) -> list[ReadCall]:
+        return [read(self.a_token, "balanceOf(address)", account)]
+
+    def decode_position(self, results: Sequence[ReadResult]) -> PositionReading:
+        (balance,) = decode_result(["uint256"], results[0], f"{self.key} aToken.balanceOf")
+        return PositionReading(amount=balance)
+
+    def liquidity_reads(self, account: str) -> list[ReadCall]:
+        return [*self.position_reads(account), read(self.asset.address, "balanceOf(address)", self.a_token)]
+
+    def decode_liquidity(self, results: Sequence[ReadResult]) -> LiquidityReading:
+        position = self.decode_position(results[:1]).amount
+        (available,) = decode_result(["uint256"], results[1], f"{self.key} underlying held by the aToken")
+        return LiquidityReading(position=position, market_available=available, withdrawable=min(position, available))
+
+    def rate_reads(self) -> list[ReadCall]:
+        return [
+            read(self.pool, "getReserveData(address)", self.asset.address),
+            read(self.pool, "getReserveNormalizedIncome(address)", self.asset.address),
+        ]
+
+    def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
+        (reserve,) = decode_result([RESERVE_DATA], results[0], f"{self.key} getReserveData")
+        (income,) = decode_result(["uint256"], results[1], f"{self.key} getReserveNormalizedIncome")
+        return RateSnapshot(
+            timestamp=timestamp, growth_index=income, quoted_apr=apr_from_ray(reserve[_CURRENT_LIQUIDITY_RATE])
+        )

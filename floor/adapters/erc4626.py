@@ -1,0 +1,93 @@
+"""ERC-4626 vaults: MetaMorpho, sDAI/sUSDS, Yearn V3 and any other standard vault.
+
+Position: the shares and their value in the asset, read in one round. `maxWithdraw` is the
+exact `convertToAssets(balanceOf)` whenever the vault's liquidity covers the whole position
+(maxRedeem == balance); when liquidity is short it is capped, so the value falls back to the
+share price read alongside (rounded down, at most one base unit under the vault's own figure).
+Rate: measured from the share price over time; vaults publish none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from floor.adapters.base import (
+    RAY,
+    Adapter,
+    Asset,
+    LiquidityReading,
+    PositionReading,
+    RateSnapshot,
+    approve_selector,
+    check_amount,
+)
+from floor.calls import ReadCall, ReadResult, call, decode_result, read, selector
+from floor.models import AdapterKey, Call
+
+DEPOSIT = "deposit(uint256,address)"
+WITHDRAW = "withdraw(uint256,address,address)"
+REDEEM = "redeem(uint256,address,address)"
+PRICE_SCALE = RAY  # shares priced per 1e27, enough precision for any vault's decimals
+
+
+@dataclass(frozen=True)
+class Erc4626Adapter(Adapter):
+    key: AdapterKey
+    asset: Asset
+    vault: str
+
+    def deposit_calls(self, amount: int, account: str) -> list[Call]:
+        check_amount(amount, f"{self.key} deposit")
+        return self._approved(self.vault, amount, call(self.vault, DEPOSIT, amount, account))
+
+    def withdraw_calls(self, amount: int, account: str, receiver: str) -> list[Call]:
+        check_amount(amount, f"{self.key} withdraw")
+        return [call(self.vault, WITHDRAW, amount, receiver, account)]
+
+    def withdraw_all_calls(self, position: PositionReading, account: str, receiver: str) -> list[Call]:
+        # Redeeming every share leaves no dust, unlike withdraw(assets) which rounds shares up.
+        if not position.shares:
+            raise ValueError(f"{self.key}: no shares to redeem")
+        return [call(self.vault, REDEEM, position.shares, receiver, account)]
+
+    def allowlist(self) -> list[tuple[str, bytes]]:
+        return [
+            (self.asset.address, approve_selector()),
+            (self.vault, selector(DEPOSIT)),
+            (self.vault, selector(WITHDRAW)),
+            (self.vault, selector(REDEEM)),
+        ]
+
+    def position_reads(self, account: str) -> list[ReadCall]:
+        return [
+            read(self.vault, "balanceOf(address)", account),
+            read(self.vault, "maxRedeem(address)", account),
+            read(self.vault, "maxWithdraw(address)", account),
+            read(self.vault, "convertToAssets(uint256)", PRICE_SCALE),
+        ]
+
+    def decode_position(self, results: Sequence[ReadResult]) -> PositionReading:
+        what = f"{self.key} vault"
+        (shares,) = decode_result(["uint256"], results[0], f"{what}.balanceOf")
+        (max_redeem,) = decode_result(["uint256"], results[1], f"{what}.maxRedeem")
+        (max_withdraw,) = decode_result(["uint256"], results[2], f"{what}.maxWithdraw")
+        (price,) = decode_result(["uint256"], results[3], f"{what}.convertToAssets")
+        amount = max_withdraw if max_redeem >= shares else shares * price // PRICE_SCALE
+        return PositionReading(amount=amount, shares=shares)
+
+    def liquidity_reads(self, account: str) -> list[ReadCall]:
+        return [*self.position_reads(account), read(self.asset.address, "balanceOf(address)", self.vault)]
+
+    def decode_liquidity(self, results: Sequence[ReadResult]) -> LiquidityReading:
+        position = self.decode_position(results[:4])
+        (max_withdraw,) = decode_result(["uint256"], results[2], f"{self.key} vault.maxWithdraw")
+        (idle,) = decode_result(["uint256"], results[4], f"{self.key} asset held by the vault")
+        return LiquidityReading(position=position.amount, market_available=idle, withdrawable=max_withdraw)
+
+    def rate_reads(self) -> list[ReadCall]:
+        return [read(self.vault, "convertToAssets(uint256)", PRICE_SCALE)]
+
+    def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
+        (price,) = decode_result(["uint256"], results[0], f"{self.key} vault.convertToAssets")
+        return RateSnapshot(timestamp=timestamp, growth_index=price)

@@ -1,0 +1,68 @@
+"""Encoded contract calls, pure: what adapters build and the chain layer sends or reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import decode, encode
+from eth_abi.grammar import parse
+from eth_utils import function_signature_to_4byte_selector
+
+from floor.models import Call
+
+
+@dataclass(frozen=True)
+class ReadCall:
+    """One read: `data` is the ABI-encoded call (selector + arguments)."""
+
+    target: str
+    data: bytes
+    allow_failure: bool = True
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    success: bool
+    data: bytes
+
+
+def encode_call(signature: str, *args) -> bytes:
+    """ABI-encode a call from its signature, e.g. encode_call("balanceOf(address)", acct)."""
+    selector = function_signature_to_4byte_selector(signature)
+    arg_types = _argument_types(signature)
+    return selector + (encode(arg_types, list(args)) if arg_types else b"")
+
+
+def _argument_types(signature: str) -> list[str]:
+    arguments = signature[signature.index("(") :]
+    if arguments == "()":
+        return []
+    tuple_type = parse(arguments)
+    return [component.to_type_str() for component in tuple_type.components]
+
+
+def selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
+def call(target: str, signature: str, *args, value: int = 0) -> Call:
+    """A write call for the executor contract."""
+    return Call(target=target, value=value, data="0x" + encode_call(signature, *args).hex())
+
+
+def read(target: str, signature: str, *args, allow_failure: bool = True) -> ReadCall:
+    return ReadCall(target, encode_call(signature, *args), allow_failure)
+
+
+def decode_result(types: list[str], result: ReadResult, what: str) -> tuple:
+    """Decode one read's return data; a failed read is an error naming what was read."""
+    if not result.success:
+        raise ReadFailed(f"{what}: call reverted")
+    try:
+        return decode(types, result.data)
+    except Exception as exc:  # eth_abi raises several types for short or malformed data
+        raise ReadFailed(f"{what}: cannot decode {types} from {len(result.data)} bytes") from exc
+
+
+class ReadFailed(Exception):
+    """A read through Multicall3 reverted or returned data that does not decode."""

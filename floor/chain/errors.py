@@ -1,0 +1,40 @@
+"""Errors named for the failure. Each maps one-to-one to a Temporal error type, so a
+workflow's retry policy can say which failures are worth retrying."""
+
+
+class ChainError(Exception):
+    """Base of every chain-access failure."""
+
+    retryable = True
+
+
+class RpcUnavailable(ChainError):
+    """Every RPC URL of a chain failed (connection refused, timeout, 5xx)."""
+
+
+class ExecutionReverted(ChainError):
+    """The chain refused the call before anything was sent (gas estimation reverted).
+    Nothing moved and no nonce was used; retrying the same calls would revert again."""
+
+    retryable = False
+
+    def __init__(self, reason: str, data: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.data = data
+
+
+class TransactionFailed(ChainError):
+    """A transaction was mined with status 0: its nonce is spent, its effects are not."""
+
+    retryable = False
+
+
+class NonceTooLow(ChainError):
+    """The nonce was already used by another transaction of this signer."""
+
+    retryable = False
+
+
+class ConfirmationTimeout(ChainError):
+    """No receipt, or not enough confirmations, within the allowed time."""

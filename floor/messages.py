@@ -1,0 +1,72 @@
+"""Inputs and results of activities and workflows: one model each, so fields can be added
+later without breaking running workflows. Pure pydantic: workflows import this module."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from floor.models import AdapterKey, Call, Position, TxRecord
+from floor.risk.allocation import AllocationLeg, PlannedDeposit
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReadPositionsInput(Message):
+    chain_id: int
+    keys: list[AdapterKey]
+
+
+class BuildDepositsInput(Message):
+    chain_id: int
+    asset: str
+    deposits: list[PlannedDeposit] = Field(min_length=1)
+
+
+class ExecuteInput(Message):
+    chain_id: int
+    calls: list[Call] = Field(min_length=1)
+
+
+class SignedTx(Message):
+    chain_id: int
+    raw: str  # 0x-hex of the signed transaction
+    tx_hash: str
+    nonce: int
+    calls: int
+
+
+class ConfirmInput(Message):
+    chain_id: int
+    tx_hash: str
+    calls: int
+
+
+class AllocateInput(Message):
+    """Allocate amounts already held by the executors into markets, by weight."""
+
+    legs: list[AllocationLeg] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_leg_per_token(self) -> AllocateInput:
+        seen = set()
+        for leg in self.legs:
+            if (leg.chain_id, leg.asset) in seen:
+                raise ValueError(f"two legs for {leg.asset} on chain {leg.chain_id}: merge them")
+            seen.add((leg.chain_id, leg.asset))
+        return self
+
+
+class AllocateResult(Message):
+    planned: list[PlannedDeposit]
+    transactions: list[TxRecord]
+    positions_before: list[Position]
+    positions_after: list[Position]
+
+
+class EngineSignal(Message):
+    """An operator's pause or resume, with who asked and why (for the audit trail)."""
+
+    reason: str = ""
+    by: str = ""

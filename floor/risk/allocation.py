@@ -1,0 +1,63 @@
+"""Allocation planning, pure: split an amount across targets by weight, to the base unit."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from floor.models import AdapterKey, Amount
+
+
+class AllocationTarget(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: AdapterKey
+    weight_bps: int = Field(ge=0, le=10_000)
+
+
+class PlannedDeposit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: AdapterKey
+    amount: Amount
+
+
+class AllocationLeg(BaseModel):
+    """Put `amount` of one token on one chain into markets in proportion to their weights."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    chain_id: int
+    asset: str  # token symbol on that chain
+    amount: Amount
+    targets: list[AllocationTarget] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AllocationLeg:
+        if self.amount <= 0:
+            raise ValueError(f"amount must be positive, got {self.amount}")
+        if sum(t.weight_bps for t in self.targets) <= 0:
+            raise ValueError("targets' weights add up to zero")
+        for target in self.targets:
+            if target.key.chain_id != self.chain_id:
+                raise ValueError(f"target {target.key} is not on chain {self.chain_id}")
+        if len({t.key for t in self.targets}) != len(self.targets):
+            raise ValueError("a market appears twice among the targets")
+        return self
+
+
+def split_by_weight(amount: int, weights: list[int]) -> list[int]:
+    """Largest-remainder split: shares proportional to weights that add up exactly to `amount`.
+
+    Weights need not sum to 10,000: they are relative (a leg may cover part of a strategy).
+    Ties in the remainder go to the earlier target, so the split is deterministic.
+    """
+    total = sum(weights)
+    if amount < 0 or total <= 0 or any(w < 0 for w in weights):
+        raise ValueError("amount must be >= 0 and weights non-negative with a positive sum")
+    shares = [amount * w // total for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % total), i))
+    for i in remainders[: amount - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def plan_leg(leg: AllocationLeg) -> list[PlannedDeposit]:
+    amounts = split_by_weight(leg.amount, [t.weight_bps for t in leg.targets])
+    return [PlannedDeposit(key=t.key, amount=a) for t, a in zip(leg.targets, amounts) if a > 0]

@@ -1,0 +1,49 @@
+"""`floor-worker`: the worker process. Reads the config, connects to Temporal and the chains,
+and runs the engine's workflows and activities until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+
+from floor.chain.signer import signer_from_config
+from floor.config import ConfigError, load_settings
+from floor.logging import configure_logging, get_logger
+from activities.chain import ChainActivities
+from workers.temporal import build_worker, connect_client
+
+
+async def run(config_path: str | None) -> None:
+    settings = load_settings(config_path)
+    configure_logging(settings.log_level)
+    log = get_logger(process="floor-worker", task_queue=settings.temporal.task_queue)
+    signer = signer_from_config(settings.signer) if settings.signer else None
+    if signer is None:
+        log.warning("no signer configured: the worker can read but not execute")
+    client = await connect_client(settings.temporal.address, settings.temporal.namespace)
+    worker = build_worker(client, settings.temporal.task_queue, ChainActivities(settings, signer))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", temporal=settings.temporal.address, chains=[c.id for c in settings.chains],
+             signer=signer.address if signer else None)
+    async with worker:
+        await stop.wait()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="floor-worker", description=__doc__)
+    parser.add_argument("--config", help="TOML config file (default: $FLOOR_CONFIG or ./floor.toml)")
+    args = parser.parse_args()
+    try:
+        asyncio.run(run(args.config))
+    except ConfigError as exc:
+        raise SystemExit(f"floor-worker: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Temporal wiring shared by the worker process, the demo and the tests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.chain import ChainActivities
+from workflows.allocate import AllocateWorkflow
+
+WORKFLOWS = [AllocateWorkflow]
+
+
+async def connect_client(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def build_worker(client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16) -> Worker:
+    # Chain activities use synchronous web3, so they run on threads.
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=chain_activities.all(),
+        activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
+    )
+
+
+def workflow_ui_url(ui_url: str, namespace: str, workflow_id: str, run_id: str | None = None) -> str:
+    base = f"{ui_url.rstrip('/')}/namespaces/{namespace}/workflows/{workflow_id}"
+    return f"{base}/{run_id}/history" if run_id else base

@@ -1,0 +1,135 @@
+"""AllocateWorkflow: put treasury funds held by the executors into markets, by weight.
+
+read positions -> plan (pure) -> per chain: build calls, sign, submit, confirm -> read back.
+One execute(calls) transaction per chain carries every deposit on that chain, so a chain's
+allocation lands whole or not at all. Between steps the workflow waits while paused.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from floor.messages import (
+        AllocateInput,
+        AllocateResult,
+        BuildDepositsInput,
+        ConfirmInput,
+        EngineSignal,
+        ExecuteInput,
+        ReadPositionsInput,
+        SignedTx,
+    )
+    from floor.models import Call, Position, TxRecord
+    from floor.risk.allocation import plan_leg
+
+# Errors whose retry cannot help: the chain's verdict, or bad input.
+NON_RETRYABLE = ["ExecutionReverted", "TransactionFailed", "NonceTooLow", "InsufficientFunds", "KeyError", "ValueError"]
+
+READ_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+WRITE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+
+
+@workflow.defn
+class AllocateWorkflow:
+    def __init__(self) -> None:
+        self.paused = False
+        self.stage = "starting"
+
+    @workflow.signal
+    def pause_engine(self, signal: EngineSignal) -> None:
+        self.paused = True
+        workflow.logger.info("paused", extra={"reason": signal.reason, "by": signal.by})
+
+    @workflow.signal
+    def resume_engine(self, signal: EngineSignal) -> None:
+        self.paused = False
+        workflow.logger.info("resumed", extra={"reason": signal.reason, "by": signal.by})
+
+    @workflow.query
+    def status(self) -> str:
+        return f"{self.stage} (paused)" if self.paused else self.stage
+
+    async def _step(self, stage: str) -> None:
+        self.stage = stage
+        await workflow.wait_condition(lambda: not self.paused)
+
+    async def _read_positions(self, input: AllocateInput) -> list[Position]:
+        positions: list[Position] = []
+        for chain_id in _chains(input):
+            keys = [t.key for leg in input.legs if leg.chain_id == chain_id for t in leg.targets]
+            positions += await workflow.execute_activity(
+                "read_positions",
+                ReadPositionsInput(chain_id=chain_id, keys=keys),
+                result_type=list[Position],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=READ_RETRY,
+            )
+        return positions
+
+    @workflow.run
+    async def run(self, input: AllocateInput) -> AllocateResult:
+        await self._step("reading positions")
+        before = await self._read_positions(input)
+
+        planned = {(leg.chain_id, leg.asset): plan_leg(leg) for leg in input.legs}
+        transactions: list[TxRecord] = []
+        for chain_id in _chains(input):
+            await self._step(f"building calls for chain {chain_id}")
+            calls: list[Call] = []
+            for leg in input.legs:
+                if leg.chain_id == chain_id:
+                    calls += await workflow.execute_activity(
+                        "build_deposit_calls",
+                        BuildDepositsInput(chain_id=chain_id, asset=leg.asset, deposits=planned[(chain_id, leg.asset)]),
+                        result_type=list[Call],
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=READ_RETRY,
+                    )
+            transactions.append(await self._execute(chain_id, calls))
+
+        await self._step("reading positions back")
+        after = await self._read_positions(input)
+        self.stage = "done"
+        return AllocateResult(
+            planned=[d for deposits in planned.values() for d in deposits],
+            transactions=transactions,
+            positions_before=before,
+            positions_after=after,
+        )
+
+    async def _execute(self, chain_id: int, calls: list[Call]) -> TxRecord:
+        await self._step(f"signing on chain {chain_id}")
+        signed = await workflow.execute_activity(
+            "sign_execute",
+            ExecuteInput(chain_id=chain_id, calls=calls),
+            result_type=SignedTx,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=WRITE_RETRY,
+        )
+        # From here the transaction exists: submit and confirm only ever re-send the same
+        # signed bytes, so a retry cannot spend the treasury twice.
+        self.stage = f"submitting {signed.tx_hash} on chain {chain_id}"
+        await workflow.execute_activity(
+            "submit_transaction",
+            signed,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=WRITE_RETRY,
+        )
+        self.stage = f"confirming {signed.tx_hash} on chain {chain_id}"
+        return await workflow.execute_activity(
+            "confirm_transaction",
+            ConfirmInput(chain_id=chain_id, tx_hash=signed.tx_hash, calls=signed.calls),
+            result_type=TxRecord,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=WRITE_RETRY,
+        )
+
+
+def _chains(input: AllocateInput) -> list[int]:
+    return sorted({leg.chain_id for leg in input.legs})
