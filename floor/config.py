@@ -36,6 +36,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from floor.logging import register_secret
+
 __all__ = [
     "Address",
     "ChainConfig",
@@ -224,6 +226,10 @@ class SignerConfig(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
+        # Scrub the secrets from every log line from the moment they are read.
+        for secret in (self.private_key, self.keystore_password):
+            if secret is not None:
+                register_secret(secret.get_secret_value())
         if (self.private_key is None) == (self.keystore_path is None):
             raise _problems([("", "set exactly one of private_key or keystore_path")])
         if self.keystore_path is not None and self.keystore_password is None:

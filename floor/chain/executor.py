@@ -53,7 +53,7 @@ def decode_revert(data: bytes | str | None) -> str:
         return f"reverted with unknown error 0x{data[:4].hex()} (data 0x{data.hex()})"
     name, types = known
     try:
-        args = decode(types, data[4:])
+        args = [to_checksum_address(a) if t == "address" else a for t, a in zip(types, decode(types, data[4:]))]
     except Exception:
         return f"{name} (undecodable arguments 0x{data[4:].hex()})"
     if name == "Error":

@@ -73,7 +73,12 @@ class FallbackHTTPProvider(JSONBaseProvider):
 
 def connect(rpc_urls: list[str], timeout_s: float = 10.0) -> Web3:
     """A Web3 over the given URLs, in order of preference."""
-    return Web3(FallbackHTTPProvider(rpc_urls, timeout_s))
+    w3 = Web3(FallbackHTTPProvider(rpc_urls, timeout_s))
+    # web3's validation middleware asks eth_chainId before every eth_call: one extra request
+    # per read. The engine signs every transaction with the configured chain id (EIP-155),
+    # so a node of another chain rejects it anyway.
+    w3.middleware_onion.remove("validation")
+    return w3
 
 
 def request_counts(w3: Web3) -> Counter[str]:

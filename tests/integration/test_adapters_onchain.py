@@ -1,0 +1,100 @@
+"""Deposit and withdraw through the executor in every adapter kind, on both chains, and read
+the positions back from the chain to the base unit."""
+
+from __future__ import annotations
+
+import pytest
+
+from floor.adapters.registry import AdapterRegistry
+from floor.chain.executor import ExecutorClient
+from floor.chain.multicall import MulticallReader
+from floor.chain.positions import read_liquidity, read_positions, read_rate_snapshots
+from floor.models import AdapterKey
+from floor.rates import quoted_rate, realised_rate
+from tests.integration.helpers import advance_time, balance, contract, mint
+
+MARKETS = [
+    (1, "aave-v3", "USDC", 250_000),
+    (1, "metamorpho", "steakUSDC", 250_000),
+    (1, "spark", "DAI", 10_000),
+    (1, "sdai", "sDAI", 10_000),
+    (42161, "aave-v3", "WETH", 12),
+    (42161, "metamorpho", "gtUSDC", 75_000),
+]
+
+
+@pytest.mark.parametrize(("chain_id", "protocol", "market", "whole_tokens"), MARKETS)
+def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, protocol, market, whole_tokens):
+    w3 = web3s[chain_id]
+    chain = settings.chain(chain_id)
+    executor_address = chain.executor
+    adapter = AdapterRegistry.from_settings(settings).get(AdapterKey(chain_id=chain_id, protocol=protocol, market=market))
+    reader = MulticallReader(w3)
+    client = ExecutorClient(w3, chain_id, executor_address, signer)
+    token = adapter.asset.address
+    amount = whole_tokens * 10**adapter.asset.decimals
+    mint(w3, token, executor_address, amount)
+
+    client.execute(adapter.deposit_calls(amount, executor_address))
+
+    (position,) = read_positions(reader, [adapter], executor_address)
+    assert position.amount == amount  # to the base unit
+    assert balance(w3, token, executor_address) == 0
+    spender = getattr(adapter, "pool", None) or adapter.vault
+    assert contract(w3, "TestERC20", token).functions.allowance(executor_address, spender).call() == 0
+
+    before = read_rate_snapshots(reader, [adapter])[0]
+    advance_time(w3, 30 * 24 * 3600)
+    after = read_rate_snapshots(reader, [adapter])[0]
+    (grown,) = read_positions(reader, [adapter], executor_address)
+    assert grown.amount > amount, "interest should show in the position after 30 days"
+    realised = realised_rate(before, after)
+    assert realised.apy > realised.apr > 0
+    if protocol in ("aave-v3", "spark"):
+        quoted = quoted_rate(after)
+        assert quoted.apy > quoted.apr > 0
+
+    # Partial withdrawal: exactly that many base units come back.
+    part = amount // 3
+    client.execute(adapter.withdraw_calls(part, executor_address, executor_address))
+    assert balance(w3, token, executor_address) == part
+    (rest,) = read_positions(reader, [adapter], executor_address)
+    assert grown.amount - part - 1 <= rest.amount <= grown.amount - part
+
+    # Everything else, interest included; nothing left behind.
+    (liquidity,) = read_liquidity(reader, [adapter], executor_address)
+    assert liquidity.withdrawable == rest.amount
+    client.execute(adapter.withdraw_all_calls(rest, executor_address, executor_address))
+    (empty,) = read_positions(reader, [adapter], executor_address)
+    assert empty.amount == 0 and (empty.shares in (None, 0))
+    assert balance(w3, token, executor_address) == part + rest.amount
+    assert balance(w3, token, executor_address) > amount
+
+
+def test_withdraw_limited_by_borrowed_liquidity(stack, settings, web3s, signer):
+    """When borrowers have taken the market's cash, the liquidity read says so and a larger
+    withdrawal is refused before anything is sent."""
+    from floor.chain.errors import ExecutionReverted
+
+    chain_id = 1
+    w3 = web3s[chain_id]
+    chain = settings.chain(chain_id)
+    adapter = AdapterRegistry.from_settings(settings).get(AdapterKey(chain_id=1, protocol="aave-v3", market="USDC"))
+    reader = MulticallReader(w3)
+    client = ExecutorClient(w3, chain_id, chain.executor, signer)
+    amount = 100_000 * 10**6
+    mint(w3, adapter.asset.address, chain.executor, amount)
+    client.execute(adapter.deposit_calls(amount, chain.executor))
+
+    # Another participant borrows almost all the cash the aToken holds.
+    (liq,) = read_liquidity(reader, [adapter], chain.executor)
+    pool = contract(w3, "AaveV3Pool", adapter.pool)
+    participant = stack.chains[chain_id].deployed.participant
+    pool.functions.borrow(adapter.asset.address, liq.market_available - 10 * 10**6, 2, 0, participant).transact({"from": participant})
+
+    (liq,) = read_liquidity(reader, [adapter], chain.executor)
+    assert liq.withdrawable == 10 * 10**6 < liq.position
+    nonce = w3.eth.get_transaction_count(signer.address)
+    with pytest.raises(ExecutionReverted, match="NotEnoughAvailableLiquidity|CallFailed"):
+        client.execute(adapter.withdraw_calls(liq.position, chain.executor, chain.executor))
+    assert w3.eth.get_transaction_count(signer.address) == nonce  # no nonce burned
