@@ -1,0 +1,99 @@
+"""Adapters are pure: their calls decode back to the intended arguments."""
+
+import math
+
+import pytest
+from eth_abi import decode, encode
+
+from floor.adapters.aave_v3 import RESERVE_DATA, AaveV3Adapter
+from floor.adapters.base import MAX_UINT256, RAY, Asset, PositionReading, RateSnapshot
+from floor.adapters.erc4626 import PRICE_SCALE, Erc4626Adapter
+from floor.calls import ReadFailed, ReadResult, selector
+from floor.models import AdapterKey
+from floor.rates import apy_from_apr, quoted_rate, realised_rate
+
+USDC = Asset("USDC", "0x" + "aa" * 20, 6)
+POOL, ATOKEN, VAULT, ME = "0x" + "bb" * 20, "0x" + "cc" * 20, "0x" + "dd" * 20, "0x" + "ee" * 20
+aave = AaveV3Adapter(key=AdapterKey(chain_id=1, protocol="aave-v3", market="USDC"), asset=USDC, pool=POOL, a_token=ATOKEN)
+vault = Erc4626Adapter(key=AdapterKey(chain_id=1, protocol="metamorpho", market="steakUSDC"), asset=USDC, vault=VAULT)
+
+
+def args(call, types):
+    return decode(types, bytes.fromhex(call.data[10:]))
+
+
+def ok(*values, types=None):
+    return ReadResult(True, encode(types or ["uint256"] * len(values), list(values)))
+
+
+def test_aave_deposit_approves_exactly_then_resets():
+    approve, supply, reset = aave.deposit_calls(5_000_000, ME)
+    assert approve.target == reset.target == USDC.address
+    assert args(approve, ["address", "uint256"]) == (POOL, 5_000_000)
+    assert supply.target == POOL and supply.data.startswith("0x" + selector("supply(address,uint256,address,uint16)").hex())
+    assert args(supply, ["address", "uint256", "address", "uint16"]) == (USDC.address, 5_000_000, ME, 0)
+    assert args(reset, ["address", "uint256"]) == (POOL, 0)
+
+
+def test_aave_withdraw_all_uses_max_uint():
+    (call,) = aave.withdraw_all_calls(PositionReading(amount=7), ME, ME)
+    assert args(call, ["address", "uint256", "address"]) == (USDC.address, MAX_UINT256, ME)
+
+
+@pytest.mark.parametrize("amount", [0, -1, 1.5, True])
+def test_non_positive_or_non_integer_amounts_are_refused(amount):
+    with pytest.raises(ValueError, match="amount must be a positive integer in base units"):
+        vault.deposit_calls(amount, ME)
+
+
+def test_vault_withdraw_all_redeems_every_share():
+    (call,) = vault.withdraw_all_calls(PositionReading(amount=10, shares=9), ME, ME)
+    assert args(call, ["uint256", "address", "address"]) == (9, ME, ME)
+
+
+def test_vault_position_is_exact_when_liquidity_covers_it():
+    reading = vault.decode_position([ok(900), ok(900), ok(1_000), ok(PRICE_SCALE * 10 // 9)])
+    assert reading == PositionReading(amount=1_000, shares=900)
+
+
+def test_vault_position_falls_back_to_the_share_price_when_liquidity_is_short():
+    # maxRedeem 100 < 900 shares: maxWithdraw is capped, so the value comes from the price.
+    reading = vault.decode_position([ok(900), ok(100), ok(111), ok(PRICE_SCALE * 10 // 9)])
+    assert reading.amount == 999  # 900 * 1.111..., rounded down
+
+
+def test_a_failed_read_names_what_failed():
+    with pytest.raises(ReadFailed, match="1:aave-v3:USDC aToken.balanceOf: call reverted"):
+        aave.decode_position([ReadResult(False, b"")])
+
+
+def test_aave_rate_is_an_apr_turned_into_an_apy():
+    reserve = ((0,), RAY, RAY * 5 // 100, RAY, 0, 0, 0, 0, ATOKEN, ATOKEN, ATOKEN, ATOKEN, 0, 0, 0)
+    snapshot = aave.decode_rate([ok(reserve, types=[RESERVE_DATA]), ok(RAY)], timestamp=100)
+    rate = quoted_rate(snapshot)
+    assert rate.apr == pytest.approx(0.05)
+    assert rate.apy == pytest.approx(math.exp(0.05) - 1, rel=1e-6)  # per-second compounding
+
+
+def test_realised_rate_from_two_snapshots():
+    year = 365 * 24 * 3600
+    rate = realised_rate(RateSnapshot(0, RAY), RateSnapshot(year // 2, RAY * 102 // 100))
+    assert rate.apr == pytest.approx(0.04)
+    assert rate.apy == pytest.approx(1.02**2 - 1)
+    with pytest.raises(ValueError, match="ordered in time"):
+        realised_rate(RateSnapshot(5, RAY), RateSnapshot(5, RAY))
+
+
+def test_apy_exceeds_apr_for_positive_rates():
+    assert apy_from_apr(0.1, 12) == pytest.approx(1.1**0 * ((1 + 0.1 / 12) ** 12 - 1))
+    assert apy_from_apr(0.1) > 0.1
+
+
+def test_allowlists_cover_every_call_the_adapters_make():
+    for adapter, calls in [
+        (aave, aave.deposit_calls(1, ME) + aave.withdraw_calls(1, ME, ME)),
+        (vault, vault.deposit_calls(1, ME) + vault.withdraw_calls(1, ME, ME) + vault.withdraw_all_calls(PositionReading(1, 1), ME, ME)),
+    ]:
+        allowed = set(adapter.allowlist())
+        for call in calls:
+            assert (call.target, bytes.fromhex(call.data[2:10])) in allowed
