@@ -20,8 +20,13 @@ from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_ch
 
 
 @pytest.fixture(scope="session")
-def signer() -> LocalKeySigner:
-    return LocalKeySigner.from_private_key(new_operator_key())
+def operator_key() -> str:
+    return new_operator_key()
+
+
+@pytest.fixture(scope="session")
+def signer(operator_key) -> LocalKeySigner:
+    return LocalKeySigner.from_private_key(operator_key)
 
 
 @pytest.fixture(scope="session")

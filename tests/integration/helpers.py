@@ -23,3 +23,46 @@ def balance(w3: Web3, token: str, holder: str) -> int:
 def advance_time(w3: Web3, seconds: int) -> None:
     w3.provider.make_request("evm_increaseTime", [seconds])
     w3.provider.make_request("evm_mine", [])
+
+
+RAY = 10**27
+
+
+def ray_mul(a: int, b: int) -> int:
+    return (a * b + RAY // 2) // RAY
+
+
+def ray_div(a: int, b: int) -> int:
+    return (a * RAY + b // 2) // b
+
+
+def expected_position(w3: Web3, adapter, deposited: int, block: int) -> int:
+    """What a fresh deposit of `deposited` is worth at `block` by the protocol's own rules.
+
+    Aave stores aToken balances scaled by the liquidity index (rounded half-up both ways), so
+    a deposit reads back as rayMul(rayDiv(amount, index), index): usually the amount, one
+    base unit off when the rounding falls that way. An ERC-4626 vault mints shares rounded
+    down and values them rounded down, so the position is at most one unit under the deposit.
+    """
+    if hasattr(adapter, "pool"):
+        pool = contract(w3, "AaveV3Pool", adapter.pool)
+        index = pool.functions.getReserveNormalizedIncome(adapter.asset.address).call(block_identifier=block)
+        return ray_mul(ray_div(deposited, index), index)
+    raise ValueError("vault positions are checked with check_vault_position")
+
+
+def check_vault_position(w3: Web3, adapter, position, deposited: int) -> None:
+    """The vault's own value of the shares held, exactly; under the deposit by less than one
+    share's worth plus one unit (shares are minted and valued rounding down)."""
+    vault = contract(w3, "ERC4626Vault", adapter.vault)
+    own_value = vault.functions.convertToAssets(position.shares).call(block_identifier=position.block_number)
+    one_share = vault.functions.convertToAssets(1).call(block_identifier=position.block_number)
+    assert position.amount == own_value, (adapter.key, position.amount, own_value)
+    assert deposited - one_share - 1 <= position.amount <= deposited, (adapter.key, position.amount, deposited)
+
+
+def check_deposit_position(w3: Web3, adapter, position, deposited: int) -> None:
+    if position.shares is None:
+        assert position.amount == expected_position(w3, adapter, deposited, position.block_number), adapter.key
+    else:
+        check_vault_position(w3, adapter, position, deposited)

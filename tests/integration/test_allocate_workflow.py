@@ -14,10 +14,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from activities.chain import ChainActivities
+from floor.adapters.registry import AdapterRegistry
 from floor.messages import AllocateInput, EngineSignal
 from floor.models import AdapterKey
 from floor.risk.allocation import AllocationLeg, AllocationTarget
-from tests.integration.helpers import balance, contract, mint
+from tests.integration.helpers import balance, check_deposit_position, mint
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
@@ -59,17 +60,12 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
     # The planned split is exact to the base unit and adds up to each leg's amount...
     assert sum(d.amount for d in result.planned if d.key.chain_id == 42161) == 400_000 * 10**6 + 1
     assert {d.key: d.amount for d in result.planned}[AdapterKey(chain_id=1, protocol="spark", market="USDC")] == 120_000 * 10**6
-    # ...and what the chain holds afterwards is what was planned: exactly in Aave; in a vault
-    # exactly the vault's own value of the shares minted, which ERC-4626 rounds down (its
-    # favour), so at most one base unit under the deposit.
+    # ...and what the chain holds afterwards is what was planned, to the base unit by each
+    # protocol's own rounding rules.
     for deposit in result.planned:
         position = next(p for p in result.positions_after if p.key == deposit.key)
-        if position.shares is None:
-            assert position.amount == deposit.amount, deposit.key
-        else:
-            vault = contract(web3s[deposit.key.chain_id], "ERC4626Vault", settings.chain(deposit.key.chain_id).market(deposit.key.protocol, deposit.key.market).vault)
-            assert position.amount == vault.functions.convertToAssets(position.shares).call(block_identifier=position.block_number)
-            assert deposit.amount - 1 <= position.amount <= deposit.amount, deposit.key
+        adapter = AdapterRegistry.from_settings(settings).get(deposit.key)
+        check_deposit_position(web3s[deposit.key.chain_id], adapter, position, deposit.amount)
     assert [t.chain_id for t in result.transactions] == [1, 42161] and all(t.status == 1 for t in result.transactions)
     for leg in input.legs:
         chain = settings.chain(leg.chain_id)
@@ -115,4 +111,33 @@ async def test_paused_allocation_waits_then_resumes(temporal_env, settings, web3
         await handle.signal(AllocateWorkflow.resume_engine, EngineSignal(reason="drill over", by="test"))
         result = await handle.result()
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce + 1
-    assert sum(p.amount for p in result.positions_after) == input.legs[0].amount
+    for deposit in result.planned:
+        position = next(p for p in result.positions_after if p.key == deposit.key)
+        check_deposit_position(web3s[1], AdapterRegistry.from_settings(settings).get(deposit.key), position, deposit.amount)
+
+
+async def test_logs_are_json_with_context_and_never_the_key(temporal_env, settings, web3s, signer, operator_key, task_queue):
+    import io
+    import json
+
+    from floor.logging import configure_logging
+
+    stream = io.StringIO()
+    configure_logging("INFO", json=True, stream=stream)
+    try:
+        input = AllocateInput(legs=demo_input().legs[2:])
+        fund_treasury(settings, web3s, input)
+        client = temporal_env.client
+        workflow_id = f"allocate-{uuid.uuid4()}"
+        async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+            await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
+    finally:
+        configure_logging("INFO", json=False)
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    confirmed = [line for line in lines if line.get("event") == "transaction confirmed"]
+    assert len(confirmed) == 1
+    assert confirmed[0]["workflow_id"] == workflow_id and confirmed[0]["chain_id"] == 42161
+    assert confirmed[0]["tx_hash"].startswith("0x") and len(confirmed[0]["tx_hash"]) == 66
+    key_hex = operator_key.removeprefix("0x").lower()
+    assert key_hex not in text.lower()

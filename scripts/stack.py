@@ -1,0 +1,93 @@
+"""The demo's local stack: `up` starts Temporal (with its Web UI) and two anvil chains and
+records their pids; `down` stops exactly the processes whose pids it recorded."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from floor.devnet.processes import StackError, require_free, start_anvil, start_temporal, stop_pid  # noqa: E402
+
+STATE = REPO / "state"
+PIDS = STATE / "pids"
+LOGS = STATE / "logs"
+
+
+@dataclass(frozen=True)
+class Ports:
+    temporal: int
+    ui: int
+    chains: dict[int, int]
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        def port(name: str, default: int) -> int:
+            value = os.environ.get(name, str(default))
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise StackError(f"{name}={value!r} is not a port number")
+            return int(value)
+
+        return cls(
+            temporal=port("FLOOR_TEMPORAL_PORT", 7233),
+            ui=port("FLOOR_UI_PORT", 8233),
+            chains={1: port("FLOOR_ETH_PORT", 8545), 42161: port("FLOOR_ARB_PORT", 8546)},
+        )
+
+
+def write_pid(name: str, pid: int) -> None:
+    PIDS.mkdir(parents=True, exist_ok=True)
+    (PIDS / f"{name}.pid").write_text(str(pid))
+
+
+def up(ports: Ports) -> None:
+    """Start the stack from nothing; a stack left by an earlier run is stopped first."""
+    down(quiet=True)
+    require_free(ports.temporal, "Temporal", "FLOOR_TEMPORAL_PORT")
+    require_free(ports.ui, "the Temporal Web UI", "FLOOR_UI_PORT")
+    for chain_id, port in ports.chains.items():
+        require_free(port, f"anvil (chain {chain_id})", "FLOOR_ETH_PORT" if chain_id == 1 else "FLOOR_ARB_PORT")
+    temporal = start_temporal(ports.temporal, ports.ui, STATE / "temporal.db", LOGS / "temporal.log")
+    write_pid("temporal", temporal.pid)
+    for chain_id, port in ports.chains.items():
+        # Fresh chains each run: the demo deploys and funds from scratch.
+        write_pid(f"anvil-{chain_id}", start_anvil(port, chain_id, LOGS / f"anvil-{chain_id}.log").pid)
+
+
+def down(quiet: bool = False) -> None:
+    stopped = []
+    for pid_file in sorted(PIDS.glob("*.pid")) if PIDS.exists() else []:
+        pid = int(pid_file.read_text())
+        # Only a process that is still the one recorded: a pid may have been reused since.
+        if _is_ours(pid) and stop_pid(pid):
+            stopped.append(pid_file.stem)
+        pid_file.unlink()
+    if not quiet:
+        print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def _is_ours(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return any(word in cmdline for word in ("anvil", "temporal", "floor-worker", "workers.main"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["up", "down"])
+    args = parser.parse_args()
+    try:
+        up(Ports.from_env()) if args.command == "up" else down()
+    except StackError as exc:
+        raise SystemExit(f"stack: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
