@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
-contracts: node_modules/.installed
+contracts: $(VENV)/.installed node_modules/.installed
 	node contracts/compile.mjs
 
 demo: install contracts

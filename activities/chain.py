@@ -44,7 +44,8 @@ def _named_errors(fn):
         except ChainError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not exc.retryable) from exc
         except (InsufficientFunds, KeyError, ValueError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str() adds quotes
+            raise ApplicationError(str(message), type=type(exc).__name__, non_retryable=True) from exc
 
     return wrapper
 

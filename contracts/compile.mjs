@@ -1,7 +1,9 @@
-// Compiles contracts/src/**/*.sol with the pinned solcjs into contracts/build/<Name>.json.
+// Compiles contracts/src/**/*.sol with the pinned solcjs and contracts/src/**/*.vy with the
+// venv's vyper into contracts/build/<Name>.json ({abi, bytecode, deployedBytecode}).
 // Skips work when the sources hash is unchanged so `make contracts` stays cheap.
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,32 +14,35 @@ const root = path.resolve(here, "..");
 const srcDir = path.join(here, "src");
 const buildDir = path.join(here, "build");
 const hashFile = path.join(buildDir, ".sources-hash");
+const vyperBin = process.env.VYPER || path.join(root, ".venv", "bin", "vyper");
 
-function listSol(dir) {
+function listSources(dir) {
   const out = [];
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...listSol(full));
-    else if (entry.isFile() && entry.name.endsWith(".sol")) out.push(full);
+    if (entry.isDirectory()) out.push(...listSources(full));
+    else if (entry.isFile() && (entry.name.endsWith(".sol") || entry.name.endsWith(".vy"))) out.push(full);
   }
   return out;
 }
 
 // Source unit names are repo-relative with forward slashes so hashes and
 // import resolution do not depend on the machine's checkout path.
-const files = listSol(srcDir)
+const files = listSources(srcDir)
   .map((f) => path.relative(root, f).split(path.sep).join("/"))
   .sort();
 if (files.length === 0) {
-  console.error("no Solidity sources under contracts/src");
+  console.error("no contract sources under contracts/src");
   process.exit(1);
 }
 
 const sources = {};
+const vyperFiles = [];
 const hash = createHash("sha256");
 for (const rel of files) {
   const content = fs.readFileSync(path.join(root, rel), "utf8");
-  sources[rel] = { content };
+  if (rel.endsWith(".vy")) vyperFiles.push(rel);
+  else sources[rel] = { content };
   hash.update(rel);
   hash.update("\0");
   hash.update(content);
@@ -81,31 +86,60 @@ if (errors.length > 0) {
   process.exit(1);
 }
 
-fs.mkdirSync(buildDir, { recursive: true });
-// Drop artifacts of contracts that no longer exist so stale ABIs are never loaded.
-for (const f of fs.readdirSync(buildDir)) {
-  if (f.endsWith(".json")) fs.unlinkSync(path.join(buildDir, f));
+// Every artifact is built in memory first, so a failed compile leaves contracts/build as it was.
+const artifacts = new Map(); // name -> { unit, artifact }
+function add(name, unit, artifact) {
+  if (artifacts.has(name)) {
+    console.error(`duplicate contract name ${name} in ${unit} and ${artifacts.get(name).unit}`);
+    process.exit(1);
+  }
+  artifacts.set(name, { unit, artifact });
 }
-const seen = new Map();
-let written = 0;
+
 for (const [unit, contracts] of Object.entries(output.contracts || {})) {
   for (const [name, c] of Object.entries(contracts)) {
     const bytecode = c.evm?.bytecode?.object || "";
     // Interfaces, abstract contracts and libraries with no deployable code are skipped.
     if (bytecode.length === 0) continue;
-    if (seen.has(name)) {
-      console.error(`duplicate contract name ${name} in ${unit} and ${seen.get(name)}`);
-      process.exit(1);
-    }
-    seen.set(name, unit);
-    const artifact = {
+    add(name, unit, {
       abi: c.abi,
       bytecode: "0x" + bytecode,
       deployedBytecode: "0x" + (c.evm?.deployedBytecode?.object || ""),
-    };
-    fs.writeFileSync(path.join(buildDir, `${name}.json`), JSON.stringify(artifact, null, 2) + "\n");
-    written += 1;
+    });
   }
 }
+
+// A Vyper file is one contract, named after the file.
+for (const unit of vyperFiles) {
+  if (!fs.existsSync(vyperBin)) {
+    console.error(`vyper not found at ${vyperBin}; run \`make install\` (or set VYPER)`);
+    process.exit(1);
+  }
+  let out;
+  try {
+    out = execFileSync(vyperBin, ["-f", "abi,bytecode,bytecode_runtime", "--evm-version", "cancun", unit], {
+      cwd: root,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+  } catch {
+    console.error(`vyper failed on ${unit}`);
+    process.exit(1);
+  }
+  const [abi, bytecode, deployedBytecode] = out.trim().split("\n");
+  add(path.basename(unit, ".vy"), unit, { abi: JSON.parse(abi), bytecode, deployedBytecode });
+}
+
+fs.mkdirSync(buildDir, { recursive: true });
+// Drop artifacts of contracts that no longer exist so stale ABIs are never loaded.
+for (const f of fs.readdirSync(buildDir)) {
+  if (f.endsWith(".json")) fs.unlinkSync(path.join(buildDir, f));
+}
+for (const [name, { artifact }] of artifacts) {
+  fs.writeFileSync(path.join(buildDir, `${name}.json`), JSON.stringify(artifact, null, 2) + "\n");
+}
 fs.writeFileSync(hashFile, digest + "\n");
-console.log(`compiled ${files.length} source(s), wrote ${written} artifact(s) to contracts/build (solc ${solc.version()})`);
+const vyperNote = vyperFiles.length > 0 ? `, vyper ${execFileSync(vyperBin, ["--version"], { encoding: "utf8" }).trim()}` : "";
+console.log(
+  `compiled ${files.length} source(s), wrote ${artifacts.size} artifact(s) to contracts/build (solc ${solc.version()}${vyperNote})`,
+);

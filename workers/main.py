@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import signal
 
-from floor.chain.signer import signer_from_config
+from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
 from activities.chain import ChainActivities
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         asyncio.run(run(args.config))
-    except ConfigError as exc:
+    except (ConfigError, SignerError) as exc:
         raise SystemExit(f"floor-worker: {exc}") from None
 
 

@@ -22,6 +22,10 @@ from floor.chain.signer import SignedTransaction, Signer
 from floor.models import Call, TxRecord
 
 EXECUTE = "execute((address,uint256,bytes)[])"
+# FloorExecutor.vy's bounds (MAX_CALLS, MAX_DATA): a batch beyond them reverts without a
+# reason, so it is refused here first with one that names the call.
+MAX_CALLS = 64
+MAX_CALL_DATA = 512
 _EXECUTE_SELECTOR = function_signature_to_4byte_selector(EXECUTE)
 
 # Revert payloads the executor and common contracts produce, decoded for people.
@@ -65,6 +69,17 @@ def decode_revert(data: bytes | str | None) -> str:
     return f"{name}({', '.join(str(a) for a in args)})"
 
 
+def check_batch(calls: Sequence[Call]) -> None:
+    if not calls:
+        raise ValueError("an execute batch needs at least one call")
+    if len(calls) > MAX_CALLS:
+        raise ValueError(f"the batch has {len(calls)} calls; the executor takes at most {MAX_CALLS}: split it")
+    for index, c in enumerate(calls):
+        size = len(c.data.removeprefix("0x")) // 2
+        if size > MAX_CALL_DATA:
+            raise ValueError(f"call {index} to {c.target} has {size} bytes of calldata; the executor takes at most {MAX_CALL_DATA}")
+
+
 def encode_execute(calls: Sequence[Call]) -> bytes:
     triples = [(to_checksum_address(c.target), c.value, bytes.fromhex(c.data.removeprefix("0x"))) for c in calls]
     return _EXECUTE_SELECTOR + encode(["(address,uint256,bytes)[]"], [triples])
@@ -94,8 +109,7 @@ class ExecutorClient:
 
     def build(self, calls: Sequence[Call], nonce: int | None = None) -> dict:
         """The unsigned EIP-1559 transaction; raises ExecutionReverted if the batch would revert."""
-        if not calls:
-            raise ValueError("an execute batch needs at least one call")
+        check_batch(calls)
         data = encode_execute(calls)
         request = {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
         try:

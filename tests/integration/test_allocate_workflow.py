@@ -141,3 +141,17 @@ async def test_logs_are_json_with_context_and_never_the_key(temporal_env, settin
     assert confirmed[0]["tx_hash"].startswith("0x") and len(confirmed[0]["tx_hash"]) == 66
     key_hex = operator_key.removeprefix("0x").lower()
     assert key_hex not in text.lower()
+
+
+async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, settings, web3s, signer, task_queue):
+    input = AllocateInput(legs=[AllocationLeg(chain_id=1, asset="USDC", amount=10**6, targets=[target(1, "compound-v3", "USDC", 1)])])
+    fund_treasury(settings, web3s, input)
+    nonce = web3s[1].eth.get_transaction_count(signer.address)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+        with pytest.raises(WorkflowFailureError) as caught:
+            await client.execute_workflow(AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue)
+    cause = caught.value.cause.cause
+    assert cause.type == "KeyError" and cause.message.startswith("no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI")
+    assert web3s[1].eth.get_transaction_count(signer.address) == nonce
+    assert balance(web3s[1], settings.chain(1).token("USDC").address, settings.chain(1).executor) == 10**6

@@ -117,3 +117,17 @@ def test_owner_manages_the_allowlist_and_operator(chain1, reverter, signer):
     with pytest.raises(ContractLogicError):
         executor.functions.setOperator(signer.address).call({"from": signer.address})
     assert executor.functions.operator().call() == signer.address
+
+
+def test_the_contract_bounds_match_the_client_check(chain1):
+    """A batch at the client's limits passes the contract; one call over the calldata bound
+    reverts on chain, which is why the client refuses it first."""
+    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS, encode_execute
+
+    chain, w3, client, executor = chain1
+    usdc = chain.token("USDC").address
+    approve = call(usdc, "approve(address,uint256)", chain.executor, 0)
+    assert client.execute([approve] * MAX_CALLS).calls == MAX_CALLS
+    padded = approve.model_copy(update={"data": approve.data + "00" * (MAX_CALL_DATA + 1 - (len(approve.data) - 2) // 2)})
+    with pytest.raises(ContractLogicError):
+        w3.eth.call({"from": client.signer.address, "to": chain.executor, "data": encode_execute([padded])})

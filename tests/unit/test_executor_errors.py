@@ -21,3 +21,20 @@ def test_unknown_and_empty_reverts_stay_readable():
     assert decode_revert(b"") == "reverted without data"
     assert decode_revert(None) == "reverted without data"
     assert decode_revert(b"\xde\xad\xbe\xef").startswith("reverted with unknown error 0xdeadbeef")
+
+
+def test_batches_beyond_the_executor_bounds_are_refused_by_name():
+    import pytest
+
+    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS, check_batch
+    from floor.models import Call
+
+    small = Call(target="0x" + "11" * 20, data="0x12345678")
+    check_batch([small] * MAX_CALLS)
+    with pytest.raises(ValueError, match="at least one call"):
+        check_batch([])
+    with pytest.raises(ValueError, match=f"65 calls; the executor takes at most {MAX_CALLS}"):
+        check_batch([small] * (MAX_CALLS + 1))
+    big = Call(target=small.target, data="0x" + "00" * (MAX_CALL_DATA + 1))
+    with pytest.raises(ValueError, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"):
+        check_batch([small, big])
