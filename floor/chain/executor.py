@@ -40,6 +40,12 @@ _REVERTS: dict[bytes, tuple[str, list[str]]] = {
         ("Reentrancy()", []),
         ("CallNotAllowed(uint256,address,bytes4)", ["uint256", "address", "bytes4"]),
         ("CallFailed(uint256,bytes)", ["uint256", "bytes"]),
+        # OpenZeppelin's standard errors (ERC-4626 vaults such as MetaMorpho, ERC-20 tokens).
+        ("ERC4626ExceededMaxDeposit(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        ("ERC4626ExceededMaxWithdraw(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        ("ERC4626ExceededMaxRedeem(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        ("ERC20InsufficientBalance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        ("ERC20InsufficientAllowance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
     ]
 }
 

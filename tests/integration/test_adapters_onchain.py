@@ -100,3 +100,33 @@ def test_withdraw_limited_by_borrowed_liquidity(stack, settings, web3s, signer):
     with pytest.raises(ExecutionReverted, match="NotEnoughAvailableLiquidity|CallFailed"):
         client.execute(adapter.withdraw_calls(liq.position, chain.executor, chain.executor))
     assert w3.eth.get_transaction_count(signer.address) == nonce  # no nonce burned
+
+
+def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s, signer):
+    """A vault that has lent out most of its assets lets the treasury take only what is idle;
+    the position keeps its full value and a larger withdrawal is refused before sending."""
+    from floor.chain.errors import ExecutionReverted
+
+    w3 = web3s[42161]
+    chain = settings.chain(42161)
+    adapter = AdapterRegistry.from_settings(settings).get(AdapterKey(chain_id=42161, protocol="metamorpho", market="gtUSDC"))
+    reader = MulticallReader(w3)
+    client = ExecutorClient(w3, 42161, chain.executor, signer)
+    amount = 500_000 * 10**6
+    mint(w3, adapter.asset.address, chain.executor, amount)
+    client.execute(adapter.deposit_calls(amount, chain.executor))
+
+    # The vault's curator lends most of the idle assets to a borrower.
+    vault = contract(w3, "ERC4626Vault", adapter.vault)
+    idle = vault.functions.idleAssets().call()
+    participant = stack.chains[42161].deployed.participant
+    vault.functions.lend(idle - 100_000 * 10**6, participant).transact({"from": w3.eth.accounts[0]})
+
+    (liq,) = read_liquidity(reader, [adapter], chain.executor)
+    (position,) = read_positions(reader, [adapter], chain.executor)
+    assert liq.market_available == liq.withdrawable == 100_000 * 10**6
+    assert position.amount >= amount - 1 and liq.position == position.amount
+    with pytest.raises(ExecutionReverted, match=rf"CallFailed\(call 0\): ERC4626ExceededMaxWithdraw\({chain.executor}, {liq.withdrawable + 1}, {liq.withdrawable}\)"):
+        client.execute(adapter.withdraw_calls(liq.withdrawable + 1, chain.executor, chain.executor))
+    client.execute(adapter.withdraw_calls(liq.withdrawable, chain.executor, chain.executor))
+    assert balance(w3, adapter.asset.address, chain.executor) == 100_000 * 10**6
