@@ -26,7 +26,13 @@ from floor.chain.rpc import connect
 from floor.chain.signer import SignedTransaction, Signer
 from floor.config import ChainConfig, Settings
 from floor.logging import get_logger
-from floor.messages import BuildDepositsInput, ConfirmInput, ExecuteInput, ReadPositionsInput, SignedTx
+from floor.messages import (
+    BuildDepositsInput,
+    ConfirmInput,
+    ExecuteInput,
+    ReadPositionsInput,
+    SignedTx,
+)
 from floor.models import Call, Position, TxRecord
 
 
@@ -44,7 +50,9 @@ def _named_errors(fn):
         except ChainError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not exc.retryable) from exc
         except (InsufficientFunds, KeyError, ValueError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str() adds quotes
+            message = (
+                exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            )  # KeyError's str() adds quotes
             raise ApplicationError(str(message), type=type(exc).__name__, non_retryable=True) from exc
 
     return wrapper
@@ -95,7 +103,9 @@ class ChainActivities:
             raise KeyError(f"chain {input.chain_id} has no executor address configured")
         adapters = [self.registry.get(key) for key in input.keys]
         positions = read_positions(ctx.reader, adapters, account)
-        self._log(input.chain_id).info("positions read", markets=len(positions), block=positions[0].block_number if positions else None)
+        self._log(input.chain_id).info(
+            "positions read", markets=len(positions), block=positions[0].block_number if positions else None
+        )
         return positions
 
     @activity.defn
@@ -125,13 +135,23 @@ class ChainActivities:
     def sign_execute(self, input: ExecuteInput) -> SignedTx:
         """Estimate (a revert stops here, with no nonce used) and sign one execute(calls)."""
         signed: SignedTransaction = self._executor(input.chain_id).sign(input.calls)
-        self._log(input.chain_id, tx_hash=signed.hash).info("execute signed", nonce=signed.nonce, calls=len(input.calls))
-        return SignedTx(chain_id=input.chain_id, raw="0x" + signed.raw.hex(), tx_hash=signed.hash, nonce=signed.nonce, calls=len(input.calls))
+        self._log(input.chain_id, tx_hash=signed.hash).info(
+            "execute signed", nonce=signed.nonce, calls=len(input.calls)
+        )
+        return SignedTx(
+            chain_id=input.chain_id,
+            raw="0x" + signed.raw.hex(),
+            tx_hash=signed.hash,
+            nonce=signed.nonce,
+            calls=len(input.calls),
+        )
 
     @activity.defn
     @_named_errors
     def submit_transaction(self, input: SignedTx) -> str:
-        signed = SignedTransaction(raw=bytes.fromhex(input.raw.removeprefix("0x")), hash=input.tx_hash, nonce=input.nonce)
+        signed = SignedTransaction(
+            raw=bytes.fromhex(input.raw.removeprefix("0x")), hash=input.tx_hash, nonce=input.nonce
+        )
         tx_hash = self._executor(input.chain_id).submit(signed)
         self._log(input.chain_id, tx_hash=tx_hash).info("transaction submitted", nonce=input.nonce)
         return tx_hash
@@ -140,8 +160,16 @@ class ChainActivities:
     @_named_errors
     def confirm_transaction(self, input: ConfirmInput) -> TxRecord:
         record = self._executor(input.chain_id).wait(input.tx_hash, input.calls, heartbeat=activity.heartbeat)
-        self._log(input.chain_id, tx_hash=input.tx_hash).info("transaction confirmed", block=record.block_number, gas_used=record.gas_used)
+        self._log(input.chain_id, tx_hash=input.tx_hash).info(
+            "transaction confirmed", block=record.block_number, gas_used=record.gas_used
+        )
         return record
 
     def all(self) -> list:
-        return [self.read_positions, self.build_deposit_calls, self.sign_execute, self.submit_transaction, self.confirm_transaction]
+        return [
+            self.read_positions,
+            self.build_deposit_calls,
+            self.sign_execute,
+            self.submit_transaction,
+            self.confirm_transaction,
+        ]

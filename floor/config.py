@@ -88,9 +88,7 @@ def _checksum_address(value: Any) -> str:
     digits = value[2:]
     # All-lower/all-upper carries no checksum; mixed case must be the right one.
     if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
-        raise PydanticCustomError(
-            "address", "not a valid address: {shown} (bad checksum)", {"shown": _show(value)}
-        )
+        raise PydanticCustomError("address", "not a valid address: {shown} (bad checksum)", {"shown": _show(value)})
     return to_checksum_address(value)
 
 
@@ -342,13 +340,14 @@ class Settings(BaseSettings):
             chain = by_id.get(t.chain_id)
             if chain is None:
                 known = ", ".join(str(k) for k in by_id)
-                problems.append(
-                    (f"strategy.targets.{i}.chain_id", f"no chain with id {t.chain_id} (chains: {known})")
-                )
+                problems.append((f"strategy.targets.{i}.chain_id", f"no chain with id {t.chain_id} (chains: {known})"))
             elif not any(m.key == (t.protocol, t.market) for m in chain.markets):
                 known = ", ".join(f"{m.protocol}/{m.market}" for m in chain.markets) or "none"
                 problems.append(
-                    (f"strategy.targets.{i}", f"chain {t.chain_id} has no market {t.protocol}/{t.market} (markets: {known})")
+                    (
+                        f"strategy.targets.{i}",
+                        f"chain {t.chain_id} has no market {t.protocol}/{t.market} (markets: {known})",
+                    )
                 )
         if problems:
             raise _problems(problems)

@@ -7,10 +7,10 @@ import argparse
 import asyncio
 import signal
 
+from activities.chain import ChainActivities
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
-from activities.chain import ChainActivities
 from workers.temporal import build_worker, connect_client
 
 
@@ -28,8 +28,12 @@ async def run(config_path: str | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", temporal=settings.temporal.address, chains=[c.id for c in settings.chains],
-             signer=signer.address if signer else None)
+    log.info(
+        "worker started",
+        temporal=settings.temporal.address,
+        chains=[c.id for c in settings.chains],
+        signer=signer.address if signer else None,
+    )
     async with worker:
         await stop.wait()
     log.info("worker stopped")

@@ -18,7 +18,9 @@ async def connect_client(address: str, namespace: str = "default") -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
-def build_worker(client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16) -> Worker:
+def build_worker(
+    client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16
+) -> Worker:
     # Chain activities use synchronous web3, so they run on threads.
     return Worker(
         client,

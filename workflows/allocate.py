@@ -29,8 +29,12 @@ with workflow.unsafe.imports_passed_through():
 # Errors whose retry cannot help: the chain's verdict, or bad input.
 NON_RETRYABLE = ["ExecutionReverted", "TransactionFailed", "NonceTooLow", "InsufficientFunds", "KeyError", "ValueError"]
 
-READ_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
-WRITE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE
+)
+WRITE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE
+)
 
 
 @workflow.defn

@@ -7,8 +7,8 @@ the underlying held by the aToken (what is not borrowed out).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from floor.adapters.base import (
     MAX_UINT256,
@@ -55,7 +55,11 @@ class AaveV3Adapter(Adapter):
         return [call(self.pool, WITHDRAW, self.asset.address, MAX_UINT256, receiver)]
 
     def allowlist(self) -> list[tuple[str, bytes]]:
-        return [(self.asset.address, approve_selector()), (self.pool, selector(SUPPLY)), (self.pool, selector(WITHDRAW))]
+        return [
+            (self.asset.address, approve_selector()),
+            (self.pool, selector(SUPPLY)),
+            (self.pool, selector(WITHDRAW)),
+        ]
 
     def position_reads(self, account: str) -> list[ReadCall]:
         return [read(self.a_token, "balanceOf(address)", account)]

@@ -8,8 +8,8 @@ and the approval's reset, withdraw), the reads a position, a rate and the liquid
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from floor.calls import ReadCall, ReadResult, call, selector
 from floor.models import AdapterKey, Call

@@ -9,8 +9,8 @@ Rate: measured from the share price over time; vaults publish none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from floor.adapters.base import (
     RAY,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from floor.adapters.aave_v3 import AaveV3Adapter
 from floor.adapters.base import Adapter, Asset
@@ -23,7 +24,7 @@ def _erc4626(key: AdapterKey, asset: Asset, market: MarketConfig) -> Adapter:
 
 # One entry per adapter kind; Spark is an aave_v3 market with its own addresses,
 # MetaMorpho, sDAI and Yearn V3 are erc4626 markets.
-ADAPTER_KINDS: dict[str, Callable[[AdapterKey, Asset, "MarketConfig"], Adapter]] = {
+ADAPTER_KINDS: dict[str, Callable[[AdapterKey, Asset, MarketConfig], Adapter]] = {
     "aave_v3": _aave_v3,
     "erc4626": _erc4626,
 }

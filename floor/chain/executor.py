@@ -10,14 +10,19 @@ fee bumps, nonce re-sync) builds on these.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
-from floor.chain.errors import ConfirmationTimeout, ExecutionReverted, NonceTooLow, TransactionFailed
+from floor.chain.errors import (
+    ConfirmationTimeout,
+    ExecutionReverted,
+    NonceTooLow,
+    TransactionFailed,
+)
 from floor.chain.signer import SignedTransaction, Signer
 from floor.models import Call, TxRecord
 
@@ -63,7 +68,9 @@ def decode_revert(data: bytes | str | None) -> str:
         return f"reverted with unknown error 0x{data[:4].hex()} (data 0x{data.hex()})"
     name, types = known
     try:
-        args = [to_checksum_address(a) if t == "address" else a for t, a in zip(types, decode(types, data[4:]))]
+        args = [
+            to_checksum_address(a) if t == "address" else a for t, a in zip(types, decode(types, data[4:]), strict=True)
+        ]
     except Exception:
         return f"{name} (undecodable arguments 0x{data[4:].hex()})"
     if name == "Error":
@@ -83,7 +90,9 @@ def check_batch(calls: Sequence[Call]) -> None:
     for index, c in enumerate(calls):
         size = len(c.data.removeprefix("0x")) // 2
         if size > MAX_CALL_DATA:
-            raise ValueError(f"call {index} to {c.target} has {size} bytes of calldata; the executor takes at most {MAX_CALL_DATA}")
+            raise ValueError(
+                f"call {index} to {c.target} has {size} bytes of calldata; the executor takes at most {MAX_CALL_DATA}"
+            )
 
 
 def encode_execute(calls: Sequence[Call]) -> bytes:
@@ -153,7 +162,9 @@ class ExecutorClient:
             if "nonce too low" in message:
                 if self._receipt(signed.hash) is not None:
                     return signed.hash  # ours, already mined
-                raise NonceTooLow(f"nonce {signed.nonce} of {self.signer.address} was used by another transaction") from None
+                raise NonceTooLow(
+                    f"nonce {signed.nonce} of {self.signer.address} was used by another transaction"
+                ) from None
             raise
         return signed.hash
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from floor.adapters.base import Adapter, RateSnapshot
 from floor.calls import ReadCall, ReadResult
@@ -22,7 +23,7 @@ def _read_each(
     groups = [reads(adapter) for adapter in adapters]
     batch = reader.read([r for group in groups for r in group])
     out, offset = [], 0
-    for adapter, group in zip(adapters, groups):
+    for adapter, group in zip(adapters, groups, strict=True):
         out.append(decode(adapter, batch.results[offset : offset + len(group)], batch))
         offset += len(group)
     return out
@@ -61,4 +62,6 @@ def read_liquidity(reader: MulticallReader, adapters: Sequence[Adapter], account
 
 
 def read_rate_snapshots(reader: MulticallReader, adapters: Sequence[Adapter]) -> list[RateSnapshot]:
-    return _read_each(reader, adapters, lambda a: a.rate_reads(), lambda a, results, batch: a.decode_rate(results, batch.timestamp))
+    return _read_each(
+        reader, adapters, lambda a: a.rate_reads(), lambda a, results, batch: a.decode_rate(results, batch.timestamp)
+    )

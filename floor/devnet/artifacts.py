@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _BUILD_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
@@ -18,7 +18,7 @@ class Artifact:
     deployed_bytecode: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_artifact(name: str) -> Artifact:
     path = _BUILD_DIR / f"{name}.json"
     if not path.is_file():

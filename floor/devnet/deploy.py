@@ -120,18 +120,34 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
         for symbol in assets:
             decimals = TOKENS[symbol][1]
             prefix = "a" if protocol == "aave-v3" else "sp"
-            a_token = d.deploy("AaveAToken", pool.address, tokens[symbol].address, f"{protocol} {symbol}", f"{prefix}{symbol}", decimals)
+            a_token = d.deploy(
+                "AaveAToken",
+                pool.address,
+                tokens[symbol].address,
+                f"{protocol} {symbol}",
+                f"{prefix}{symbol}",
+                decimals,
+            )
             d.send(pool.functions.initReserve(tokens[symbol].address, a_token.address, 0, AAVE_SLOPE_RAY))
             _seed_aave(d, tokens[symbol], pool, PARTICIPANT_SUPPLY[symbol] * 10**decimals)
             chain.markets.append(
-                {"protocol": protocol, "adapter": "aave_v3", "market": symbol, "asset": symbol, "pool": pool.address, "a_token": a_token.address}
+                {
+                    "protocol": protocol,
+                    "adapter": "aave_v3",
+                    "market": symbol,
+                    "asset": symbol,
+                    "pool": pool.address,
+                    "a_token": a_token.address,
+                }
             )
 
     for protocol, name, symbol in layout["vaults"]:
         vault = d.deploy("ERC4626Vault", tokens[symbol].address, name, name, d.admin)
         d.send(vault.functions.setBorrowRate(int(VAULT_BORROW_APR * WAD) // YEAR))
         _seed_vault(d, tokens[symbol], vault, PARTICIPANT_SUPPLY[symbol] * 10 ** TOKENS[symbol][1])
-        chain.markets.append({"protocol": protocol, "adapter": "erc4626", "market": name, "asset": symbol, "vault": vault.address})
+        chain.markets.append(
+            {"protocol": protocol, "adapter": "erc4626", "market": name, "asset": symbol, "vault": vault.address}
+        )
 
     executor = d.deploy("FloorExecutor", d.admin, operator)
     chain.executor = executor.address

@@ -77,9 +77,19 @@ def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> su
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [
-                temporal_binary(), "server", "start-dev",
-                "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-                "--db-filename", str(db_file), "--log-level", "warn",
+                temporal_binary(),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui-port",
+                str(ui_port),
+                "--db-filename",
+                str(db_file),
+                "--log-level",
+                "warn",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

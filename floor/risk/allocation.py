@@ -60,7 +60,7 @@ def split_by_weight(amount: int, weights: list[int]) -> list[int]:
 
 def plan_leg(leg: AllocationLeg) -> list[PlannedDeposit]:
     amounts = split_by_weight(leg.amount, [t.weight_bps for t in leg.targets])
-    return [PlannedDeposit(key=t.key, amount=a) for t, a in zip(leg.targets, amounts) if a > 0]
+    return [PlannedDeposit(key=t.key, amount=a) for t, a in zip(leg.targets, amounts, strict=True) if a > 0]
 
 
 def legs_from_strategy(
@@ -75,7 +75,11 @@ def legs_from_strategy(
     for (chain_id, asset), amount in sorted(amounts.items()):
         if amount <= 0:
             continue
-        mine = [AllocationTarget(key=k, weight_bps=w) for k, a, w in targets if k.chain_id == chain_id and a == asset and w > 0]
+        mine = [
+            AllocationTarget(key=k, weight_bps=w)
+            for k, a, w in targets
+            if k.chain_id == chain_id and a == asset and w > 0
+        ]
         if not mine:
             raise ValueError(f"the strategy has no target for {asset} on chain {chain_id}")
         legs.append(AllocationLeg(chain_id=chain_id, asset=asset, amount=amount, targets=mine))

@@ -11,7 +11,13 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_liquidity, read_positions, read_rate_snapshots
 from floor.models import AdapterKey
 from floor.rates import quoted_rate, realised_rate
-from tests.integration.helpers import advance_time, balance, check_deposit_position, contract, mint
+from tests.integration.helpers import (
+    advance_time,
+    balance,
+    check_deposit_position,
+    contract,
+    mint,
+)
 
 MARKETS = [
     (1, "aave-v3", "USDC", 250_000),
@@ -28,7 +34,9 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     w3 = web3s[chain_id]
     chain = settings.chain(chain_id)
     executor_address = chain.executor
-    adapter = AdapterRegistry.from_settings(settings).get(AdapterKey(chain_id=chain_id, protocol=protocol, market=market))
+    adapter = AdapterRegistry.from_settings(settings).get(
+        AdapterKey(chain_id=chain_id, protocol=protocol, market=market)
+    )
     reader = MulticallReader(w3)
     client = ExecutorClient(w3, chain_id, executor_address, signer)
     token = adapter.asset.address
@@ -92,7 +100,9 @@ def test_withdraw_limited_by_borrowed_liquidity(stack, settings, web3s, signer):
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
     pool = contract(w3, "AaveV3Pool", adapter.pool)
     participant = stack.chains[chain_id].deployed.participant
-    pool.functions.borrow(adapter.asset.address, liq.market_available - 10 * 10**6, 2, 0, participant).transact({"from": participant})
+    pool.functions.borrow(adapter.asset.address, liq.market_available - 10 * 10**6, 2, 0, participant).transact(
+        {"from": participant}
+    )
 
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
     assert liq.withdrawable == 10 * 10**6 < liq.position
@@ -109,7 +119,9 @@ def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s,
 
     w3 = web3s[42161]
     chain = settings.chain(42161)
-    adapter = AdapterRegistry.from_settings(settings).get(AdapterKey(chain_id=42161, protocol="metamorpho", market="gtUSDC"))
+    adapter = AdapterRegistry.from_settings(settings).get(
+        AdapterKey(chain_id=42161, protocol="metamorpho", market="gtUSDC")
+    )
     reader = MulticallReader(w3)
     client = ExecutorClient(w3, 42161, chain.executor, signer)
     amount = 500_000 * 10**6
@@ -126,7 +138,10 @@ def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s,
     (position,) = read_positions(reader, [adapter], chain.executor)
     assert liq.market_available == liq.withdrawable == 100_000 * 10**6
     assert position.amount >= amount - 1 and liq.position == position.amount
-    with pytest.raises(ExecutionReverted, match=rf"CallFailed\(call 0\): ERC4626ExceededMaxWithdraw\({chain.executor}, {liq.withdrawable + 1}, {liq.withdrawable}\)"):
+    with pytest.raises(
+        ExecutionReverted,
+        match=rf"CallFailed\(call 0\): ERC4626ExceededMaxWithdraw\({chain.executor}, {liq.withdrawable + 1}, {liq.withdrawable}\)",
+    ):
         client.execute(adapter.withdraw_calls(liq.withdrawable + 1, chain.executor, chain.executor))
     client.execute(adapter.withdraw_calls(liq.withdrawable, chain.executor, chain.executor))
     assert balance(w3, adapter.asset.address, chain.executor) == 100_000 * 10**6

@@ -32,12 +32,28 @@ def target(chain_id: int, protocol: str, market: str, weight_bps: int) -> Alloca
 def demo_input() -> AllocateInput:
     return AllocateInput(
         legs=[
-            AllocationLeg(chain_id=1, asset="USDC", amount=600_000 * 10**6, targets=[
-                target(1, "aave-v3", "USDC", 4_000), target(1, "metamorpho", "steakUSDC", 4_000), target(1, "spark", "USDC", 2_000)]),
-            AllocationLeg(chain_id=1, asset="WETH", amount=300 * 10**18, targets=[
-                target(1, "aave-v3", "WETH", 6_000), target(1, "metamorpho", "gtWETH", 4_000)]),
-            AllocationLeg(chain_id=42161, asset="USDC", amount=400_000 * 10**6 + 1, targets=[
-                target(42161, "aave-v3", "USDC", 1), target(42161, "metamorpho", "gtUSDC", 2)]),
+            AllocationLeg(
+                chain_id=1,
+                asset="USDC",
+                amount=600_000 * 10**6,
+                targets=[
+                    target(1, "aave-v3", "USDC", 4_000),
+                    target(1, "metamorpho", "steakUSDC", 4_000),
+                    target(1, "spark", "USDC", 2_000),
+                ],
+            ),
+            AllocationLeg(
+                chain_id=1,
+                asset="WETH",
+                amount=300 * 10**18,
+                targets=[target(1, "aave-v3", "WETH", 6_000), target(1, "metamorpho", "gtWETH", 4_000)],
+            ),
+            AllocationLeg(
+                chain_id=42161,
+                asset="USDC",
+                amount=400_000 * 10**6 + 1,
+                targets=[target(42161, "aave-v3", "USDC", 1), target(42161, "metamorpho", "gtUSDC", 2)],
+            ),
         ]
     )
 
@@ -53,13 +69,17 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
     async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
-        handle = await client.start_workflow(AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue)
+        handle = await client.start_workflow(
+            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+        )
         result = await handle.result()
 
     assert all(p.amount == 0 for p in result.positions_before)
     # The planned split is exact to the base unit and adds up to each leg's amount...
     assert sum(d.amount for d in result.planned if d.key.chain_id == 42161) == 400_000 * 10**6 + 1
-    assert {d.key: d.amount for d in result.planned}[AdapterKey(chain_id=1, protocol="spark", market="USDC")] == 120_000 * 10**6
+    assert {d.key: d.amount for d in result.planned}[
+        AdapterKey(chain_id=1, protocol="spark", market="USDC")
+    ] == 120_000 * 10**6
     # ...and what the chain holds afterwards is what was planned, to the base unit by each
     # protocol's own rounding rules.
     for deposit in result.planned:
@@ -83,7 +103,9 @@ async def test_insufficient_funds_fails_before_anything_moves(temporal_env, sett
     nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
     async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
         with pytest.raises(WorkflowFailureError) as caught:
-            await client.execute_workflow(AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue)
+            await client.execute_workflow(
+                AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+            )
     cause = caught.value.cause.cause
     assert isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds"
     assert "holds 0 base units of USDC (6 decimals), the allocation needs 600000000000" in cause.message
@@ -98,8 +120,12 @@ async def test_paused_allocation_waits_then_resumes(temporal_env, settings, web3
     async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
         # Started paused (signal-with-start), so no step can run before the pause lands.
         handle = await client.start_workflow(
-            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue,
-            start_signal="pause_engine", start_signal_args=[EngineSignal(reason="incident drill", by="test")],
+            AllocateWorkflow.run,
+            input,
+            id=f"allocate-{uuid.uuid4()}",
+            task_queue=task_queue,
+            start_signal="pause_engine",
+            start_signal_args=[EngineSignal(reason="incident drill", by="test")],
         )
         for _ in range(50):
             if (await handle.query(AllocateWorkflow.status)).endswith("(paused)"):
@@ -113,10 +139,14 @@ async def test_paused_allocation_waits_then_resumes(temporal_env, settings, web3
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce + 1
     for deposit in result.planned:
         position = next(p for p in result.positions_after if p.key == deposit.key)
-        check_deposit_position(web3s[1], AdapterRegistry.from_settings(settings).get(deposit.key), position, deposit.amount)
+        check_deposit_position(
+            web3s[1], AdapterRegistry.from_settings(settings).get(deposit.key), position, deposit.amount
+        )
 
 
-async def test_logs_are_json_with_context_and_never_the_key(temporal_env, settings, web3s, signer, operator_key, task_queue):
+async def test_logs_are_json_with_context_and_never_the_key(
+    temporal_env, settings, web3s, signer, operator_key, task_queue
+):
     import io
     import json
 
@@ -144,14 +174,20 @@ async def test_logs_are_json_with_context_and_never_the_key(temporal_env, settin
 
 
 async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, settings, web3s, signer, task_queue):
-    input = AllocateInput(legs=[AllocationLeg(chain_id=1, asset="USDC", amount=10**6, targets=[target(1, "compound-v3", "USDC", 1)])])
+    input = AllocateInput(
+        legs=[AllocationLeg(chain_id=1, asset="USDC", amount=10**6, targets=[target(1, "compound-v3", "USDC", 1)])]
+    )
     fund_treasury(settings, web3s, input)
     nonce = web3s[1].eth.get_transaction_count(signer.address)
     client = temporal_env.client
     async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
         with pytest.raises(WorkflowFailureError) as caught:
-            await client.execute_workflow(AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue)
+            await client.execute_workflow(
+                AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+            )
     cause = caught.value.cause.cause
-    assert cause.type == "KeyError" and cause.message.startswith("no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI")
+    assert cause.type == "KeyError" and cause.message.startswith(
+        "no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI"
+    )
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce
     assert balance(web3s[1], settings.chain(1).token("USDC").address, settings.chain(1).executor) == 10**6

@@ -12,7 +12,7 @@ from floor.chain.executor import ExecutorClient, decode_revert
 from floor.chain.signer import LocalKeySigner
 from floor.devnet.deploy import Deployer
 from floor.devnet.stack import fund_signer, new_operator_key
-from tests.integration.helpers import balance, contract, mint
+from tests.integration.helpers import contract
 
 
 @pytest.fixture
@@ -47,21 +47,33 @@ def test_wrong_caller_is_refused(chain1, web3s):
     stranger = LocalKeySigner.from_private_key(new_operator_key())
     fund_signer(w3, stranger.address)
     with pytest.raises(ExecutionReverted, match=f"NotOperator\\({stranger.address}\\)"):
-        ExecutorClient(w3, 1, chain.executor, stranger).execute([call(chain.token("USDC").address, "approve(address,uint256)", chain.executor, 0)])
+        ExecutorClient(w3, 1, chain.executor, stranger).execute(
+            [call(chain.token("USDC").address, "approve(address,uint256)", chain.executor, 0)]
+        )
 
 
 def test_one_failing_call_reverts_the_whole_batch(chain1, reverter, signer):
     chain, w3, client, executor = chain1
     usdc = chain.token("USDC").address
     spender = chain.markets[0].pool
-    Deployer(w3).send(executor.functions.setAllowedBatch([reverter.address, reverter.address], [selector("ok()"), selector("fail()")], True))
-    batch = [call(usdc, "approve(address,uint256)", spender, 123), call(reverter.address, "ok()"), call(reverter.address, "fail()")]
+    Deployer(w3).send(
+        executor.functions.setAllowedBatch(
+            [reverter.address, reverter.address], [selector("ok()"), selector("fail()")], True
+        )
+    )
+    batch = [
+        call(usdc, "approve(address,uint256)", spender, 123),
+        call(reverter.address, "ok()"),
+        call(reverter.address, "fail()"),
+    ]
 
     with pytest.raises(ExecutionReverted, match=r"CallFailed\(call 2\): Reverter: fail"):
         client.execute(batch)
 
     # Mined anyway (gas set by hand, skipping the estimate): status 0 and no effect at all.
-    tx = client.signer.sign_transaction({**client.build(batch[:2]), "data": "0x" + _execute_data(batch), "gas": 300_000})
+    tx = client.signer.sign_transaction(
+        {**client.build(batch[:2]), "data": "0x" + _execute_data(batch), "gas": 300_000}
+    )
     w3.eth.send_raw_transaction(tx.raw)
     receipt = w3.eth.wait_for_transaction_receipt(tx.hash)
     assert receipt["status"] == 0
@@ -128,6 +140,8 @@ def test_the_contract_bounds_match_the_client_check(chain1):
     usdc = chain.token("USDC").address
     approve = call(usdc, "approve(address,uint256)", chain.executor, 0)
     assert client.execute([approve] * MAX_CALLS).calls == MAX_CALLS
-    padded = approve.model_copy(update={"data": approve.data + "00" * (MAX_CALL_DATA + 1 - (len(approve.data) - 2) // 2)})
+    padded = approve.model_copy(
+        update={"data": approve.data + "00" * (MAX_CALL_DATA + 1 - (len(approve.data) - 2) // 2)}
+    )
     with pytest.raises(ContractLogicError):
         w3.eth.call({"from": client.signer.address, "to": chain.executor, "data": encode_execute([padded])})

@@ -40,13 +40,23 @@ def test_positions_match_single_reads(stack, settings, web3s):
     adapters = AdapterRegistry.from_settings(settings).on_chain(chain_id)
     participant = stack.chains[chain_id].deployed.participant
     positions = read_positions(MulticallReader(w3), adapters, participant)
-    for adapter, position in zip(adapters, positions):
+    for adapter, position in zip(adapters, positions, strict=True):
         if hasattr(adapter, "a_token"):
-            expected = w3.eth.call({"to": adapter.a_token, "data": read(adapter.a_token, "balanceOf(address)", participant).data})
+            expected = w3.eth.call(
+                {"to": adapter.a_token, "data": read(adapter.a_token, "balanceOf(address)", participant).data}
+            )
             assert position.amount == int.from_bytes(expected, "big") > 0
         else:
-            shares = int.from_bytes(w3.eth.call({"to": adapter.vault, "data": read(adapter.vault, "balanceOf(address)", participant).data}), "big")
-            assets = int.from_bytes(w3.eth.call({"to": adapter.vault, "data": read(adapter.vault, "convertToAssets(uint256)", shares).data}), "big")
+            shares = int.from_bytes(
+                w3.eth.call({"to": adapter.vault, "data": read(adapter.vault, "balanceOf(address)", participant).data}),
+                "big",
+            )
+            assets = int.from_bytes(
+                w3.eth.call(
+                    {"to": adapter.vault, "data": read(adapter.vault, "convertToAssets(uint256)", shares).data}
+                ),
+                "big",
+            )
             # The participant's vault position is liquidity-limited (40% lent out), so the
             # value comes from the share price: at most one base unit under the vault's figure.
             assert assets - 1 <= position.amount <= assets and position.shares == shares > 0
@@ -56,11 +66,13 @@ def test_failures_are_decoded_per_call(stack, settings, web3s):
     chain = settings.chain(1)
     usdc = chain.token("USDC").address
     reader = MulticallReader(web3s[1])
-    batch = reader.read([
-        read(usdc, "balanceOf(address)", chain.executor),
-        read(usdc, "transferFrom(address,address,uint256)", chain.executor, usdc, 1),  # reverts
-        read(chain.executor, "owner()"),
-    ])
+    batch = reader.read(
+        [
+            read(usdc, "balanceOf(address)", chain.executor),
+            read(usdc, "transferFrom(address,address,uint256)", chain.executor, usdc, 1),  # reverts
+            read(chain.executor, "owner()"),
+        ]
+    )
     assert [r.success for r in batch.results] == [True, False, True]
     from floor.calls import decode_result
 
@@ -84,4 +96,6 @@ def test_a_required_read_that_fails_reverts_the_batch(stack, settings, web3s):
     chain = settings.chain(1)
     usdc = chain.token("USDC").address
     with pytest.raises(ContractLogicError, match="Multicall3: call failed"):
-        MulticallReader(web3s[1]).read([read(usdc, "transferFrom(address,address,uint256)", usdc, usdc, 1, allow_failure=False)])
+        MulticallReader(web3s[1]).read(
+            [read(usdc, "transferFrom(address,address,uint256)", usdc, usdc, 1, allow_failure=False)]
+        )

@@ -20,7 +20,7 @@ def test_every_url_dead_names_them(stack):
     dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
     w3 = connect(dead, timeout_s=1)
     with pytest.raises(RpcUnavailable, match=r"eth_blockNumber: every RPC URL failed .*ConnectionError"):
-        w3.eth.block_number
+        _ = w3.eth.block_number
 
 
 def test_a_json_rpc_error_is_not_a_transport_failure(stack):

@@ -14,7 +14,9 @@ from floor.rates import apy_from_apr, quoted_rate, realised_rate
 
 USDC = Asset("USDC", "0x" + "aa" * 20, 6)
 POOL, ATOKEN, VAULT, ME = "0x" + "bb" * 20, "0x" + "cc" * 20, "0x" + "dd" * 20, "0x" + "ee" * 20
-aave = AaveV3Adapter(key=AdapterKey(chain_id=1, protocol="aave-v3", market="USDC"), asset=USDC, pool=POOL, a_token=ATOKEN)
+aave = AaveV3Adapter(
+    key=AdapterKey(chain_id=1, protocol="aave-v3", market="USDC"), asset=USDC, pool=POOL, a_token=ATOKEN
+)
 vault = Erc4626Adapter(key=AdapterKey(chain_id=1, protocol="metamorpho", market="steakUSDC"), asset=USDC, vault=VAULT)
 
 
@@ -30,7 +32,9 @@ def test_aave_deposit_approves_exactly_then_resets():
     approve, supply, reset = aave.deposit_calls(5_000_000, ME)
     assert approve.target == reset.target == USDC.address
     assert args(approve, ["address", "uint256"]) == (POOL, 5_000_000)
-    assert supply.target == POOL and supply.data.startswith("0x" + selector("supply(address,uint256,address,uint16)").hex())
+    assert supply.target == POOL and supply.data.startswith(
+        "0x" + selector("supply(address,uint256,address,uint16)").hex()
+    )
     assert args(supply, ["address", "uint256", "address", "uint16"]) == (USDC.address, 5_000_000, ME, 0)
     assert args(reset, ["address", "uint256"]) == (POOL, 0)
 
@@ -92,7 +96,12 @@ def test_apy_exceeds_apr_for_positive_rates():
 def test_allowlists_cover_every_call_the_adapters_make():
     for adapter, calls in [
         (aave, aave.deposit_calls(1, ME) + aave.withdraw_calls(1, ME, ME)),
-        (vault, vault.deposit_calls(1, ME) + vault.withdraw_calls(1, ME, ME) + vault.withdraw_all_calls(PositionReading(1, 1), ME, ME)),
+        (
+            vault,
+            vault.deposit_calls(1, ME)
+            + vault.withdraw_calls(1, ME, ME)
+            + vault.withdraw_all_calls(PositionReading(1, 1), ME, ME),
+        ),
     ]:
         allowed = set(adapter.allowlist())
         for call in calls:

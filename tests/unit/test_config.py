@@ -191,7 +191,9 @@ def test_target_naming_unknown_chain(tmp_path: Path) -> None:
 
 
 def test_rpc_url_must_be_http_and_is_not_echoed(tmp_path: Path) -> None:
-    err = error_of(write(tmp_path, GOOD.replace("https://rpc.example.invalid", "wss://rpc.example.invalid/v2/apikey123")))
+    err = error_of(
+        write(tmp_path, GOOD.replace("https://rpc.example.invalid", "wss://rpc.example.invalid/v2/apikey123"))
+    )
     assert err.problems == ["chains.0.rpc_urls.0: must be an http:// or https:// URL (got scheme 'wss')"]
 
 

@@ -13,8 +13,13 @@ def test_nested_call_failure_is_unwrapped():
 
 
 def test_call_not_allowed_names_target_and_selector():
-    data = sel("CallNotAllowed(uint256,address,bytes4)") + encode(["uint256", "address", "bytes4"], [0, "0x" + "ab" * 20, b"\x12\x34\x56\x78"])
-    assert decode_revert("0x" + data.hex()) == f"CallNotAllowed(call 0: target {to_checksum_address('0x' + 'ab' * 20)}, selector 0x12345678)"
+    data = sel("CallNotAllowed(uint256,address,bytes4)") + encode(
+        ["uint256", "address", "bytes4"], [0, "0x" + "ab" * 20, b"\x12\x34\x56\x78"]
+    )
+    assert (
+        decode_revert("0x" + data.hex())
+        == f"CallNotAllowed(call 0: target {to_checksum_address('0x' + 'ab' * 20)}, selector 0x12345678)"
+    )
 
 
 def test_unknown_and_empty_reverts_stay_readable():
@@ -36,5 +41,7 @@ def test_batches_beyond_the_executor_bounds_are_refused_by_name():
     with pytest.raises(ValueError, match=f"65 calls; the executor takes at most {MAX_CALLS}"):
         check_batch([small] * (MAX_CALLS + 1))
     big = Call(target=small.target, data="0x" + "00" * (MAX_CALL_DATA + 1))
-    with pytest.raises(ValueError, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"):
+    with pytest.raises(
+        ValueError, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"
+    ):
         check_batch([small, big])

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio import workflow
-
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -19,7 +18,9 @@ HISTORY = Path(__file__).parents[1] / "histories" / "allocate.json"
 
 async def test_recorded_allocation_replays():
     history = WorkflowHistory.from_json("allocate-recorded", HISTORY.read_text())
-    result = await Replayer(workflows=[AllocateWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    result = await Replayer(workflows=[AllocateWorkflow], data_converter=pydantic_data_converter).replay_workflow(
+        history
+    )
     assert result.replay_failure is None
 
 

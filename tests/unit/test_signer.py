@@ -11,7 +11,13 @@ import pytest
 from eth_account import Account
 from pydantic import SecretStr
 
-from floor.chain.signer import LocalKeySigner, SignedTransaction, Signer, SignerError, signer_from_config
+from floor.chain.signer import (
+    LocalKeySigner,
+    SignedTransaction,
+    Signer,
+    SignerError,
+    signer_from_config,
+)
 from floor.config import SignerConfig
 from floor.logging import configure_logging, get_logger
 
