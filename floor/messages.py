@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from floor.models import AdapterKey, Call, Position, TxRecord
-from floor.risk.allocation import AllocationLeg, PlannedDeposit
+from floor.risk.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
 
 
 class Message(BaseModel):
@@ -63,6 +63,7 @@ class AllocateResult(Message):
     transactions: list[TxRecord]
     positions_before: list[Position]
     positions_after: list[Position]
+    outcomes: list[DepositOutcome] = []  # planned against realised, per market
 
 
 class EngineSignal(Message):

@@ -143,14 +143,14 @@ async def run_allocation(settings, worker: subprocess.Popen) -> tuple[object, st
 
 
 def show(result, link: str) -> None:
+    shortfall = {o.key: o.shortfall for o in result.outcomes}
     print()
-    print(f"{'chain':>6}  {'market':<22} {'position (read from chain)':>34}  {'shares':>24}  block")
+    print(f"{'chain':>6}  {'market':<22} {'position (read from chain)':>34}  {'planned - realised':>18}  block")
     for p in sorted(result.positions_after, key=lambda p: (p.key.chain_id, p.asset, p.key.protocol)):
         whole = f"{Decimal(p.amount).scaleb(-p.decimals):,f} {p.asset}"  # exact, from base units
-        shares = "" if p.shares is None else str(p.shares)
-        print(
-            f"{p.key.chain_id:>6}  {p.key.protocol + ' ' + p.key.market:<22} {whole:>34}  {shares:>24}  {p.block_number}"
-        )
+        market = f"{p.key.protocol} {p.key.market}"
+        print(f"{p.key.chain_id:>6}  {market:<22} {whole:>34}  {shortfall.get(p.key, 0):>18}  {p.block_number}")
+    print("(planned - realised: base units a vault kept by rounding shares down, as ERC-4626 requires)")
     print()
     for tx in result.transactions:
         print(f"chain {tx.chain_id}: execute({tx.calls} calls) {tx.tx_hash} block {tx.block_number}, gas {tx.gas_used}")

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         SignedTx,
     )
     from floor.models import Call, Position, TxRecord
-    from floor.risk.allocation import plan_leg
+    from floor.risk.allocation import deposit_outcomes, plan_leg
 
 # Errors whose retry cannot help: the chain's verdict, or bad input.
 NON_RETRYABLE = ["ExecutionReverted", "TransactionFailed", "NonceTooLow", "InsufficientFunds", "KeyError", "ValueError"]
@@ -98,11 +98,13 @@ class AllocateWorkflow:
         await self._step("reading positions back")
         after = await self._read_positions(input)
         self.stage = "done"
+        deposits = [d for leg_deposits in planned.values() for d in leg_deposits]
         return AllocateResult(
-            planned=[d for deposits in planned.values() for d in deposits],
+            planned=deposits,
             transactions=transactions,
             positions_before=before,
             positions_after=after,
+            outcomes=deposit_outcomes(deposits, before, after),
         )
 
     async def _execute(self, chain_id: int, calls: list[Call]) -> TxRecord:

@@ -84,3 +84,27 @@ def legs_from_strategy(
             raise ValueError(f"the strategy has no target for {asset} on chain {chain_id}")
         legs.append(AllocationLeg(chain_id=chain_id, asset=asset, amount=amount, targets=mine))
     return legs
+
+
+class DepositOutcome(BaseModel):
+    """Planned against realised for one market: what the position grew by, read from chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    key: AdapterKey
+    planned: Amount
+    realised: int  # position after minus position before, base units (interest included)
+
+    @property
+    def shortfall(self) -> int:
+        """Base units the market kept (rounding in its favour); negative when it paid more."""
+        return self.planned - self.realised
+
+
+def deposit_outcomes(planned: list[PlannedDeposit], before: list, after: list) -> list[DepositOutcome]:
+    """Compare each planned deposit with the change in its position between two reads."""
+    amount_before = {p.key: p.amount for p in before}
+    amount_after = {p.key: p.amount for p in after}
+    return [
+        DepositOutcome(key=d.key, planned=d.amount, realised=amount_after[d.key] - amount_before.get(d.key, 0))
+        for d in planned
+    ]

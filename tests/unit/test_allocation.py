@@ -92,3 +92,17 @@ def test_legs_from_strategy_groups_by_chain_and_token():
     assert [(d.key.market, d.amount) for d in plan_leg(legs[0])] == [("USDC", 600), ("steakUSDC", 300)]
     with pytest.raises(ValueError, match="no target for DAI on chain 1"):
         legs_from_strategy(targets, {(1, "DAI"): 1})
+
+
+def test_deposit_outcomes_compare_planned_with_position_change():
+    from floor.models import Position
+    from floor.risk.allocation import PlannedDeposit, deposit_outcomes
+
+    def position(market: str, amount: int) -> Position:
+        return Position(
+            key=key(market), asset="USDC", asset_address="0x" + "11" * 20, decimals=6, amount=amount, block_number=1
+        )
+
+    planned = [PlannedDeposit(key=key("A"), amount=100), PlannedDeposit(key=key("B"), amount=50)]
+    outcomes = deposit_outcomes(planned, [position("A", 10)], [position("A", 110), position("B", 49)])
+    assert [(o.key.market, o.realised, o.shortfall) for o in outcomes] == [("A", 100, 0), ("B", 49, 1)]
