@@ -8,7 +8,7 @@ from web3.logs import DISCARD
 
 from floor.calls import call, selector
 from floor.chain.errors import ExecutionReverted
-from floor.chain.executor import ExecutorClient, decode_revert
+from floor.chain.executor import ExecutorClient, decode_revert, encode_execute
 from floor.chain.signer import LocalKeySigner
 from floor.devnet.deploy import Deployer
 from floor.devnet.stack import fund_signer, new_operator_key
@@ -72,19 +72,13 @@ def test_one_failing_call_reverts_the_whole_batch(chain1, reverter, signer):
 
     # Mined anyway (gas set by hand, skipping the estimate): status 0 and no effect at all.
     tx = client.signer.sign_transaction(
-        {**client.build(batch[:2]), "data": "0x" + _execute_data(batch), "gas": 300_000}
+        {**client.build(batch[:2]), "data": "0x" + encode_execute(batch).hex(), "gas": 300_000}
     )
     w3.eth.send_raw_transaction(tx.raw)
     receipt = w3.eth.wait_for_transaction_receipt(tx.hash)
     assert receipt["status"] == 0
     assert contract(w3, "TestERC20", usdc).functions.allowance(chain.executor, spender).call() == 0
     assert reverter.functions.okCount().call() == 0
-
-
-def _execute_data(calls) -> str:
-    from floor.chain.executor import encode_execute
-
-    return encode_execute(calls).hex()
 
 
 def test_allowed_batch_executes_and_emits_one_event_per_call(chain1, reverter, signer):
@@ -134,7 +128,7 @@ def test_owner_manages_the_allowlist_and_operator(chain1, reverter, signer):
 def test_the_contract_bounds_match_the_client_check(chain1):
     """A batch at the client's limits passes the contract; one call over the calldata bound
     reverts on chain, which is why the client refuses it first."""
-    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS, encode_execute
+    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS
 
     chain, w3, client, executor = chain1
     usdc = chain.token("USDC").address
