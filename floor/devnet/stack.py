@@ -5,6 +5,7 @@ The test harness makes one per test session; the demo makes one and keeps it run
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,7 @@ class LocalChain:
     chain_id: int
     port: int
     deployed: DeployedChain
-    process: object = None
+    process: subprocess.Popen
 
     @property
     def rpc_url(self) -> str:
@@ -43,8 +44,7 @@ class LocalStack:
 
     def stop(self) -> None:
         for chain in self.chains.values():
-            if chain.process is not None:
-                stop_process(chain.process)
+            stop_process(chain.process)
 
 
 def fund_signer(w3: Web3, address: str, wei: int = SIGNER_FUNDING_WEI) -> None:
@@ -54,15 +54,17 @@ def fund_signer(w3: Web3, address: str, wei: int = SIGNER_FUNDING_WEI) -> None:
 def start_chains(ports: dict[int, int], operator: str, log_dir: Path) -> LocalStack:
     """Start one anvil per chain id on the given ports and deploy everything on each."""
     stack = LocalStack()
+    started: list[subprocess.Popen] = []
     try:
         for chain_id, port in ports.items():
             proc = start_anvil(port, chain_id, log_dir / f"anvil-{chain_id}.log")
-            stack.chains[chain_id] = LocalChain(chain_id, port, None, proc)  # type: ignore[arg-type]
+            started.append(proc)
             w3 = connect([f"http://127.0.0.1:{port}"])
-            stack.chains[chain_id].deployed = deploy_chain(w3, chain_id, operator)
+            stack.chains[chain_id] = LocalChain(chain_id, port, deploy_chain(w3, chain_id, operator), proc)
             fund_signer(w3, operator)
     except BaseException:
-        stack.stop()
+        for proc in started:
+            stop_process(proc)
         raise
     return stack
 
