@@ -90,6 +90,13 @@ class ChainActivities:
             raise KeyError(f"chain {chain_id} has no executor address or no signer configured")
         return executor
 
+    def _account(self, chain_id: int) -> str:
+        """The executor contract: the account whose positions the engine reads and moves."""
+        account = self._chain(chain_id).config.executor
+        if account is None:
+            raise KeyError(f"chain {chain_id} has no executor address configured")
+        return account
+
     def _log(self, chain_id: int, **bound):
         info = activity.info()
         return get_logger(chain_id=chain_id, workflow_id=info.workflow_id, activity=info.activity_type, **bound)
@@ -97,12 +104,8 @@ class ChainActivities:
     @activity.defn
     @_named_errors
     def read_positions(self, input: ReadPositionsInput) -> list[Position]:
-        ctx = self._chain(input.chain_id)
-        account = ctx.config.executor
-        if account is None:
-            raise KeyError(f"chain {input.chain_id} has no executor address configured")
         adapters = [self.registry.get(key) for key in input.keys]
-        positions = read_positions(ctx.reader, adapters, account)
+        positions = read_positions(self._chain(input.chain_id).reader, adapters, self._account(input.chain_id))
         self._log(input.chain_id).info(
             "positions read", markets=len(positions), block=positions[0].block_number if positions else None
         )
@@ -113,13 +116,14 @@ class ChainActivities:
     def build_deposit_calls(self, input: BuildDepositsInput) -> list[Call]:
         """The executor calls for a set of deposits of one token, after checking it holds enough."""
         ctx = self._chain(input.chain_id)
+        account = self._account(input.chain_id)
         token = ctx.config.token(input.asset)
         needed = sum(d.amount for d in input.deposits)
-        batch = ctx.reader.read([read(token.address, "balanceOf(address)", ctx.config.executor, allow_failure=False)])
+        batch = ctx.reader.read([read(token.address, "balanceOf(address)", account, allow_failure=False)])
         (held,) = decode(["uint256"], batch.results[0].data)
         if held < needed:
             raise InsufficientFunds(
-                f"executor {ctx.config.executor} on chain {input.chain_id} holds {held} base units of "
+                f"executor {account} on chain {input.chain_id} holds {held} base units of "
                 f"{token.symbol} ({token.decimals} decimals), the allocation needs {needed}"
             )
         calls: list[Call] = []
@@ -127,7 +131,7 @@ class ChainActivities:
             adapter = self.registry.get(deposit.key)
             if adapter.asset.symbol != input.asset:
                 raise ValueError(f"{deposit.key} takes {adapter.asset.symbol}, not {input.asset}")
-            calls += adapter.deposit_calls(deposit.amount, ctx.config.executor)
+            calls += adapter.deposit_calls(deposit.amount, account)
         return calls
 
     @activity.defn
