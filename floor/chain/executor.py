@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from eth_abi import decode, encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_abi import decode
+from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
+from floor.calls import encode_call, selector
 from floor.chain.errors import (
     ConfirmationTimeout,
     ExecutionReverted,
@@ -31,11 +32,10 @@ EXECUTE = "execute((address,uint256,bytes)[])"
 # reason, so it is refused here first with one that names the call.
 MAX_CALLS = 64
 MAX_CALL_DATA = 512
-_EXECUTE_SELECTOR = function_signature_to_4byte_selector(EXECUTE)
 
 # Revert payloads the executor and common contracts produce, decoded for people.
 _REVERTS: dict[bytes, tuple[str, list[str]]] = {
-    function_signature_to_4byte_selector(sig): (sig.split("(")[0], types)
+    selector(sig): (sig.split("(")[0], types)
     for sig, types in [
         ("Error(string)", ["string"]),
         ("Panic(uint256)", ["uint256"]),
@@ -97,7 +97,7 @@ def check_batch(calls: Sequence[Call]) -> None:
 
 def encode_execute(calls: Sequence[Call]) -> bytes:
     triples = [(to_checksum_address(c.target), c.value, bytes.fromhex(c.data.removeprefix("0x"))) for c in calls]
-    return _EXECUTE_SELECTOR + encode(["(address,uint256,bytes)[]"], [triples])
+    return encode_call(EXECUTE, triples)
 
 
 class ExecutorClient:

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi import decode, encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_abi import decode
+from eth_utils import to_checksum_address
 from web3 import Web3
 
-from floor.calls import ReadCall, ReadResult
+from floor.calls import ReadCall, ReadResult, encode_call, selector
 
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 
-_AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
-_GET_BLOCK_NUMBER = function_signature_to_4byte_selector("getBlockNumber()")
-_GET_TIMESTAMP = function_signature_to_4byte_selector("getCurrentBlockTimestamp()")
+_AGGREGATE3 = "aggregate3((address,bool,bytes)[])"
+_GET_BLOCK_NUMBER = selector("getBlockNumber()")
+_GET_TIMESTAMP = selector("getCurrentBlockTimestamp()")
 
 
 @dataclass(frozen=True)
@@ -57,21 +57,19 @@ class MulticallReader:
     def read(self, calls: Sequence[ReadCall], block: int | str = "latest") -> ReadBatch:
         results: list[ReadResult] = []
         block_number = timestamp = 0
-        eth_calls = 0
         pinned: int | str = block
         chunks = [calls[i : i + self.chunk_size] for i in range(0, len(calls), self.chunk_size)] or [[]]
         for chunk in chunks:
             chunk_results, number, ts = self._aggregate3(chunk, pinned)
-            eth_calls += 1
             if pinned == block:
                 pinned, block_number, timestamp = number, number, ts
             results.extend(chunk_results)
-        return ReadBatch(results, block_number, timestamp, eth_calls)
+        return ReadBatch(results, block_number, timestamp, eth_calls=len(chunks))
 
     def _aggregate3(self, chunk: Sequence[ReadCall], block: int | str) -> tuple[list[ReadResult], int, int]:
         triples = [(self.address, False, _GET_BLOCK_NUMBER), (self.address, False, _GET_TIMESTAMP)]
         triples += [(to_checksum_address(c.target), c.allow_failure, c.data) for c in chunk]
-        calldata = _AGGREGATE3 + encode(["(address,bool,bytes)[]"], [triples])
+        calldata = encode_call(_AGGREGATE3, triples)
         raw = self.w3.eth.call({"to": self.address, "data": calldata, "gas": self.gas_cap}, block)
         (decoded,) = decode(["(bool,bytes)[]"], raw)
         number = decode(["uint256"], decoded[0][1])[0]
