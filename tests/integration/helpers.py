@@ -36,19 +36,15 @@ def ray_div(a: int, b: int) -> int:
     return (a * RAY + b // 2) // b
 
 
-def expected_position(w3: Web3, adapter, deposited: int, block: int) -> int:
-    """What a fresh deposit of `deposited` is worth at `block` by the protocol's own rules.
-
-    Aave stores aToken balances scaled by the liquidity index (rounded half-up both ways), so
-    a deposit reads back as rayMul(rayDiv(amount, index), index): usually the amount, one
-    base unit off when the rounding falls that way. An ERC-4626 vault mints shares rounded
-    down and values them rounded down, so the position is at most one unit under the deposit.
-    """
-    if hasattr(adapter, "pool"):
-        pool = contract(w3, "AaveV3Pool", adapter.pool)
-        index = pool.functions.getReserveNormalizedIncome(adapter.asset.address).call(block_identifier=block)
-        return ray_mul(ray_div(deposited, index), index)
-    raise ValueError("vault positions are checked with check_vault_position")
+def check_aave_position(w3: Web3, adapter, position, deposited: int) -> None:
+    """Aave stores aToken balances scaled by the liquidity index, rounding half-up both ways,
+    so a fresh deposit reads back as rayMul(rayDiv(amount, index), index): usually the
+    amount, one base unit off when the rounding falls that way."""
+    pool = contract(w3, "AaveV3Pool", adapter.pool)
+    index = pool.functions.getReserveNormalizedIncome(adapter.asset.address).call(
+        block_identifier=position.block_number
+    )
+    assert position.amount == ray_mul(ray_div(deposited, index), index), adapter.key
 
 
 def check_vault_position(w3: Web3, adapter, position, deposited: int) -> None:
@@ -62,7 +58,8 @@ def check_vault_position(w3: Web3, adapter, position, deposited: int) -> None:
 
 
 def check_deposit_position(w3: Web3, adapter, position, deposited: int) -> None:
+    """A fresh deposit's position, to the base unit by the protocol's own rounding rules."""
     if position.shares is None:
-        assert position.amount == expected_position(w3, adapter, deposited, position.block_number), adapter.key
+        check_aave_position(w3, adapter, position, deposited)
     else:
         check_vault_position(w3, adapter, position, deposited)

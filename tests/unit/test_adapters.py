@@ -89,7 +89,7 @@ def test_realised_rate_from_two_snapshots():
 
 
 def test_apy_exceeds_apr_for_positive_rates():
-    assert apy_from_apr(0.1, 12) == pytest.approx(1.1**0 * ((1 + 0.1 / 12) ** 12 - 1))
+    assert apy_from_apr(0.1, 12) == pytest.approx((1 + 0.1 / 12) ** 12 - 1)
     assert apy_from_apr(0.1) > 0.1
 
 
