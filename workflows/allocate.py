@@ -29,12 +29,8 @@ with workflow.unsafe.imports_passed_through():
 # Errors whose retry cannot help: the chain's verdict, or bad input.
 NON_RETRYABLE = ["ExecutionReverted", "TransactionFailed", "NonceTooLow", "InsufficientFunds", "KeyError", "ValueError"]
 
-READ_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE
-)
-WRITE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE
-)
+# Reads and writes retry alike: a write's retries re-send the same signed bytes (see _execute).
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
 
 
 @workflow.defn
@@ -70,7 +66,7 @@ class AllocateWorkflow:
                 ReadPositionsInput(chain_id=chain_id, keys=keys),
                 result_type=list[Position],
                 start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=READ_RETRY,
+                retry_policy=RETRY,
             )
         return positions
 
@@ -91,7 +87,7 @@ class AllocateWorkflow:
                         BuildDepositsInput(chain_id=chain_id, asset=leg.asset, deposits=planned[(chain_id, leg.asset)]),
                         result_type=list[Call],
                         start_to_close_timeout=timedelta(seconds=30),
-                        retry_policy=READ_RETRY,
+                        retry_policy=RETRY,
                     )
             transactions.append(await self._execute(chain_id, calls))
 
@@ -114,7 +110,7 @@ class AllocateWorkflow:
             ExecuteInput(chain_id=chain_id, calls=calls),
             result_type=SignedTx,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=WRITE_RETRY,
+            retry_policy=RETRY,
         )
         # From here the transaction exists: submit and confirm only ever re-send the same
         # signed bytes, so a retry cannot spend the treasury twice.
@@ -124,7 +120,7 @@ class AllocateWorkflow:
             signed,
             result_type=str,
             start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=WRITE_RETRY,
+            retry_policy=RETRY,
         )
         self.stage = f"confirming {signed.tx_hash} on chain {chain_id}"
         return await workflow.execute_activity(
@@ -133,7 +129,7 @@ class AllocateWorkflow:
             result_type=TxRecord,
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=WRITE_RETRY,
+            retry_policy=RETRY,
         )
 
 
