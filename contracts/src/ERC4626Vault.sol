@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ERC20} from "./ERC20.sol";
 import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 
 /// @title ERC4626Vault
@@ -8,18 +9,11 @@ import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 /// sDAI-like). Yield and illiquidity come from an admin-controlled loan: lent assets
 /// earn simple interest, count towards totalAssets, but cannot be withdrawn until
 /// repaid, which is what caps maxWithdraw/maxRedeem.
-contract ERC4626Vault {
+contract ERC4626Vault is ERC20 {
     uint256 internal constant WAD = 1e18;
 
     address public immutable asset;
     address public immutable admin;
-    string public name;
-    string public symbol;
-    uint8 public immutable decimals;
-
-    uint256 public totalSupply;
-    mapping(address account => uint256) public balanceOf;
-    mapping(address holder => mapping(address spender => uint256)) public allowance;
 
     /// @notice Outstanding loan (principal plus interest) as of `lastAccrual`.
     uint256 public debtStored;
@@ -27,8 +21,6 @@ contract ERC4626Vault {
     uint256 public borrowRatePerSecondWad;
     address public borrower;
 
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Approval(address indexed owner, address indexed spender, uint256 value);
     event Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares);
     event Withdraw(
         address indexed sender, address indexed receiver, address indexed owner, uint256 assets, uint256 shares
@@ -38,11 +30,8 @@ contract ERC4626Vault {
     event BorrowRateChanged(uint256 previousRatePerSecondWad, uint256 nextRatePerSecondWad);
 
     error NotAdmin(address caller);
-    error ZeroAddress();
     error ZeroAmount();
     error InsufficientIdle(uint256 requested, uint256 idle);
-    error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
-    error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
     error ERC4626ExceededMaxWithdraw(address owner, uint256 assets, uint256 max);
     error ERC4626ExceededMaxRedeem(address owner, uint256 shares, uint256 max);
 
@@ -51,14 +40,13 @@ contract ERC4626Vault {
         _;
     }
 
-    constructor(address asset_, string memory name_, string memory symbol_, address admin_) {
+    // Decimals offset 0: shares use the asset's decimals.
+    constructor(address asset_, string memory name_, string memory symbol_, address admin_)
+        ERC20(name_, symbol_, IERC20Like(asset_).decimals())
+    {
         if (asset_ == address(0) || admin_ == address(0)) revert ZeroAddress();
         asset = asset_;
         admin = admin_;
-        name = name_;
-        symbol = symbol_;
-        // Decimals offset 0: shares use the asset's decimals.
-        decimals = IERC20Like(asset_).decimals();
         lastAccrual = block.timestamp;
     }
 
@@ -185,26 +173,6 @@ contract ERC4626Vault {
         borrowRatePerSecondWad = ratePerSecondWad;
     }
 
-    // ---------------------------------------------------------------- ERC-20 shares
-
-    function approve(address spender, uint256 amount) external returns (bool) {
-        if (spender == address(0)) revert ZeroAddress();
-        allowance[msg.sender][spender] = amount;
-        emit Approval(msg.sender, spender, amount);
-        return true;
-    }
-
-    function transfer(address to, uint256 amount) external returns (bool) {
-        _transfer(msg.sender, to, amount);
-        return true;
-    }
-
-    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
-        _spendAllowance(from, msg.sender, amount);
-        _transfer(from, to, amount);
-        return true;
-    }
-
     // ---------------------------------------------------------------- internals
 
     function _toShares(uint256 assets, bool roundUp) private view returns (uint256) {
@@ -230,46 +198,15 @@ contract ERC4626Vault {
         if (receiver == address(0)) revert ZeroAddress();
         // Pull before minting so share price is computed on pre-deposit assets.
         TokenTransfer.safeTransferFrom(asset, msg.sender, address(this), assets);
-        totalSupply += shares;
-        unchecked {
-            balanceOf[receiver] += shares;
-        }
-        emit Transfer(address(0), receiver, shares);
+        _mint(receiver, shares);
         emit Deposit(msg.sender, receiver, assets, shares);
     }
 
     function _withdraw(address receiver, address owner, uint256 assets, uint256 shares) private {
         if (receiver == address(0)) revert ZeroAddress();
         if (msg.sender != owner) _spendAllowance(owner, msg.sender, shares);
-        uint256 bal = balanceOf[owner];
-        if (bal < shares) revert ERC20InsufficientBalance(owner, bal, shares);
-        unchecked {
-            balanceOf[owner] = bal - shares;
-            totalSupply -= shares;
-        }
-        emit Transfer(owner, address(0), shares);
+        _burn(owner, shares);
         TokenTransfer.safeTransfer(asset, receiver, assets);
         emit Withdraw(msg.sender, receiver, owner, assets, shares);
-    }
-
-    function _spendAllowance(address owner, address spender, uint256 amount) private {
-        uint256 allowed = allowance[owner][spender];
-        if (allowed != type(uint256).max) {
-            if (allowed < amount) revert ERC20InsufficientAllowance(spender, allowed, amount);
-            unchecked {
-                allowance[owner][spender] = allowed - amount;
-            }
-        }
-    }
-
-    function _transfer(address from, address to, uint256 amount) private {
-        if (to == address(0)) revert ZeroAddress();
-        uint256 bal = balanceOf[from];
-        if (bal < amount) revert ERC20InsufficientBalance(from, bal, amount);
-        unchecked {
-            balanceOf[from] = bal - amount;
-            balanceOf[to] += amount;
-        }
-        emit Transfer(from, to, amount);
     }
 }
