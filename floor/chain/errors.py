@@ -1,15 +1,24 @@
-"""Errors named for the failure. Each maps one-to-one to a Temporal error type, so a
-workflow's retry policy can say which failures are worth retrying."""
+"""Chain-access errors, named for the failure. Each maps one-to-one to a Temporal error type
+(see `floor.errors`), so a workflow's retry policy follows what the failure means."""
+
+from floor.errors import FloorError
 
 
-class ChainError(Exception):
-    """Base of every chain-access failure."""
+class ChainError(FloorError):
+    """Base of every chain-access failure; transient unless a subclass says otherwise."""
 
     retryable = True
 
 
 class RpcUnavailable(ChainError):
-    """Every RPC URL of a chain failed (connection refused, timeout, 5xx)."""
+    """Every RPC URL of a chain failed (connection refused, timeout, 5xx, a response that is
+    not JSON-RPC)."""
+
+
+class ChainMismatch(ChainError):
+    """An RPC URL serves another chain than the one configured. Retrying cannot fix it."""
+
+    retryable = False
 
 
 class ExecutionReverted(ChainError):

@@ -1,0 +1,45 @@
+"""The engine's errors, named for what went wrong and classified by what retrying can do.
+
+Every error the engine raises on purpose is a `FloorError`; its `retryable` flag is the one
+place that decides whether a Temporal activity retries it. Bad input (an unknown market, an
+amount the treasury does not hold) is never worth retrying; a transport fault or a response
+that does not decode is. Anything that is not a `FloorError` is an unexpected fault (a web3
+value error from a garbled response, a proxy's HTML page): it is retried, never treated as
+the caller's mistake. Pure: workflows import this module.
+"""
+
+from __future__ import annotations
+
+
+class FloorError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    retryable = False
+
+
+class BadInput(FloorError):
+    """The request itself is wrong: the same request would fail again."""
+
+
+class UnknownChain(BadInput):
+    """A chain id the configuration does not have."""
+
+
+class UnknownMarket(BadInput):
+    """A (chain, protocol, market) the configuration does not have."""
+
+
+class UnknownToken(BadInput):
+    """A token symbol or address the chain's configuration does not have."""
+
+
+class InvalidAmount(BadInput):
+    """An amount that is not a positive integer in base units, or not one the operation takes."""
+
+
+class InsufficientBalance(BadInput):
+    """The executor holds less of a token than an operation needs."""
+
+
+class BatchTooLarge(BadInput):
+    """One indivisible group of calls exceeds what one executor transaction can carry."""
