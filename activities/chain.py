@@ -1,9 +1,10 @@
 """Chain activities: thin wrappers that get their dependencies injected and call floor.*.
 
-Every ChainError that is not worth retrying (a revert found by gas estimation, a mined
-transaction that failed, a nonce taken by someone else) becomes a non-retryable
-ApplicationError of the same name, so the workflow's retry policy stops at once and the
-error names what went wrong.
+Errors leave an activity as an ApplicationError named for the failure. A `FloorError` keeps
+its own verdict (bad input, a revert found by gas estimation, a mined transaction that
+failed, a nonce taken by someone else: non-retryable; a transport fault: retryable); any
+other exception is an unexpected fault and is retried. Messages are scrubbed of registered
+secrets (RPC URLs' keys) before they enter Temporal's history.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from eth_abi import decode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from web3 import Web3
 
+from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import read
-from floor.chain.errors import ChainError
+from floor.calls import decode_result, read
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.chain.rpc import connect
 from floor.chain.signer import SignedTransaction, Signer
 from floor.config import ChainConfig, Settings
-from floor.logging import get_logger
+from floor.errors import BadInput, FloorError, InsufficientBalance, UnknownChain
+from floor.logging import get_logger, scrub
 from floor.messages import (
     BuildDepositsInput,
     ConfirmInput,
@@ -36,24 +37,22 @@ from floor.messages import (
 from floor.models import Call, Position, TxRecord
 
 
-class InsufficientFunds(Exception):
-    """The executor holds less of a token than an operation needs."""
-
-
 def _named_errors(fn):
-    """Map domain errors to Temporal errors named for the failure."""
+    """Map errors to Temporal errors named for the failure, retryable as the failure means.
+
+    `from None`: the original exception's text (which may quote a URL) stays out of the
+    history; its traceback goes to the worker's log, where secrets are scrubbed.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ChainError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=not exc.retryable) from exc
-        except (InsufficientFunds, KeyError, ValueError) as exc:
-            message = (
-                exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            )  # KeyError's str() adds quotes
-            raise ApplicationError(str(message), type=type(exc).__name__, non_retryable=True) from exc
+        except FloorError as exc:
+            raise ApplicationError(scrub(str(exc)), type=type(exc).__name__, non_retryable=not exc.retryable) from None
+        except Exception as exc:
+            get_logger(activity=fn.__name__).warning("activity failed; it will be retried", exc_info=True)
+            raise ApplicationError(scrub(f"{type(exc).__name__}: {exc}"), type=type(exc).__name__) from None
 
     return wrapper
 
@@ -70,6 +69,7 @@ class ChainActivities:
     def __init__(self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None):
         self.registry = AdapterRegistry.from_settings(settings)
         self.signer = signer
+        self.slippage_bps = settings.strategy.max_slippage_bps
         self.chains: dict[int, ChainContext] = {}
         for chain in settings.chains:
             w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s)
@@ -81,20 +81,20 @@ class ChainActivities:
 
     def _chain(self, chain_id: int) -> ChainContext:
         if chain_id not in self.chains:
-            raise KeyError(f"chain {chain_id} is not configured (configured: {sorted(self.chains)})")
+            raise UnknownChain(f"chain {chain_id} is not configured (configured: {sorted(self.chains)})")
         return self.chains[chain_id]
 
     def _executor(self, chain_id: int) -> ExecutorClient:
         executor = self._chain(chain_id).executor
         if executor is None:
-            raise KeyError(f"chain {chain_id} has no executor address or no signer configured")
+            raise UnknownChain(f"chain {chain_id} has no executor address or no signer configured")
         return executor
 
     def _account(self, chain_id: int) -> str:
         """The executor contract: the account whose positions the engine reads and moves."""
         account = self._chain(chain_id).config.executor
         if account is None:
-            raise KeyError(f"chain {chain_id} has no executor address configured")
+            raise UnknownChain(f"chain {chain_id} has no executor address configured")
         return account
 
     def _log(self, chain_id: int, **bound):
@@ -113,26 +113,36 @@ class ChainActivities:
 
     @activity.defn
     @_named_errors
-    def build_deposit_calls(self, input: BuildDepositsInput) -> list[Call]:
-        """The executor calls for a set of deposits of one token, after checking it holds enough."""
+    def build_deposit_calls(self, input: BuildDepositsInput) -> list[list[Call]]:
+        """One group of executor calls per deposit of one token, each guarded by a fresh quote
+        and the configured slippage, after checking the executor holds enough. The balance
+        and every quote are read in one Multicall3 batch, at one block. A group must land
+        whole; the workflow packs groups into batches."""
         ctx = self._chain(input.chain_id)
         account = self._account(input.chain_id)
         token = ctx.config.token(input.asset)
-        needed = sum(d.amount for d in input.deposits)
-        batch = ctx.reader.read([read(token.address, "balanceOf(address)", account, allow_failure=False)])
-        (held,) = decode(["uint256"], batch.results[0].data)
+        adapters = [self.registry.get(d.key) for d in input.deposits]
+        for deposit, adapter in zip(input.deposits, adapters, strict=True):
+            if adapter.asset.symbol != input.asset:
+                raise BadInput(f"{deposit.key} takes {adapter.asset.symbol}, not {input.asset}")
+        actions = [Deposit(d.amount) for d in input.deposits]
+        quote_reads = [a.quote_reads(action, account) for a, action in zip(adapters, actions, strict=True)]
+        batch = ctx.reader.read(
+            [read(token.address, "balanceOf(address)", account)] + [r for reads in quote_reads for r in reads]
+        )
+        (held,) = decode_result(["uint256"], batch.results[0], f"{token.symbol}.balanceOf(executor)")
+        needed = sum(action.amount for action in actions)
         if held < needed:
-            raise InsufficientFunds(
+            raise InsufficientBalance(
                 f"executor {account} on chain {input.chain_id} holds {held} base units of "
                 f"{token.symbol} ({token.decimals} decimals), the allocation needs {needed}"
             )
-        calls: list[Call] = []
-        for deposit in input.deposits:
-            adapter = self.registry.get(deposit.key)
-            if adapter.asset.symbol != input.asset:
-                raise ValueError(f"{deposit.key} takes {adapter.asset.symbol}, not {input.asset}")
-            calls += adapter.deposit_calls(deposit.amount, account)
-        return calls
+        groups, offset = [], 1
+        for adapter, action, reads in zip(adapters, actions, quote_reads, strict=True):
+            quote = adapter.decode_quote(action, batch.results[offset : offset + len(reads)])
+            offset += len(reads)
+            groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
+        return groups
 
     @activity.defn
     @_named_errors

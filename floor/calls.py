@@ -8,6 +8,7 @@ from eth_abi import decode, encode
 from eth_abi.grammar import parse
 from eth_utils import function_signature_to_4byte_selector
 
+from floor.errors import FloorError
 from floor.models import Call
 
 
@@ -64,5 +65,8 @@ def decode_result(types: list[str], result: ReadResult, what: str) -> tuple:
         raise ReadFailed(f"{what}: cannot decode {types} from {len(result.data)} bytes") from exc
 
 
-class ReadFailed(Exception):
-    """A read through Multicall3 reverted or returned data that does not decode."""
+class ReadFailed(FloorError):
+    """A read through Multicall3 reverted or returned data that does not decode: a market
+    paused for a moment or a node answering badly, so worth another try."""
+
+    retryable = True

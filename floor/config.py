@@ -36,6 +36,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from floor.errors import UnknownChain, UnknownMarket, UnknownToken
 from floor.logging import register_secret
 
 __all__ = [
@@ -153,6 +154,9 @@ class ChainConfig(_Model):
     rpc_timeout_s: float = Field(default=10, gt=0)
     confirmations: int = Field(default=1, ge=1)
     executor: Address | None = None
+    # Where the executor may send tokens and ETH by plain transfer: the treasury's own
+    # addresses and the trading engine's. The executor's owner lists them on chain.
+    destinations: list[Address] = []
     multicall3: Address = MULTICALL3
     multicall_gas_cap: int = Field(default=50_000_000, gt=0)
     tokens: list[TokenConfig] = []
@@ -195,20 +199,20 @@ class ChainConfig(_Model):
         for t in self.tokens:
             if t.symbol == symbol:
                 return t
-        raise KeyError(f"chain {self.id} ({self.name}) has no token {symbol!r}")
+        raise UnknownToken(f"chain {self.id} ({self.name}) has no token {symbol!r}")
 
     def token_by_address(self, address: str) -> TokenConfig:
         wanted = to_checksum_address(address)
         for t in self.tokens:
             if t.address == wanted:
                 return t
-        raise KeyError(f"chain {self.id} ({self.name}) has no token at {wanted}")
+        raise UnknownToken(f"chain {self.id} ({self.name}) has no token at {wanted}")
 
     def market(self, protocol: str, market: str) -> MarketConfig:
         for m in self.markets:
             if m.key == (protocol, market):
                 return m
-        raise KeyError(f"chain {self.id} ({self.name}) has no market {protocol}/{market}")
+        raise UnknownMarket(f"chain {self.id} ({self.name}) has no market {protocol}/{market}")
 
 
 # ---------------------------------------------------------------- signer, temporal, strategy
@@ -358,7 +362,7 @@ class Settings(BaseSettings):
             if c.id == chain_id:
                 return c
         known = ", ".join(str(c.id) for c in self.chains)
-        raise KeyError(f"no chain with id {chain_id} in config (chains: {known})")
+        raise UnknownChain(f"no chain with id {chain_id} in config (chains: {known})")
 
 
 # ---------------------------------------------------------------- loading

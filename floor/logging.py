@@ -52,6 +52,12 @@ def register_secret(value: str) -> None:
         _pattern = re.compile(alternation, re.IGNORECASE)
 
 
+def scrub(text: str) -> str:
+    """``text`` with every registered secret replaced (for error messages bound for Temporal)."""
+    pattern = _pattern
+    return pattern.sub(REDACTED, text) if pattern is not None else text
+
+
 def _secret_field(key: Any, value: Any) -> bool:
     return isinstance(key, str) and value is not None and _SECRET_KEY.search(key) is not None
 

@@ -1,8 +1,9 @@
 """AllocateWorkflow: put treasury funds held by the executors into markets, by weight.
 
-read positions -> plan (pure) -> per chain: build calls, sign, submit, confirm -> read back.
-One execute(calls) transaction per chain carries every deposit on that chain, so a chain's
-allocation lands whole or not at all. Between steps the workflow waits while paused.
+read positions -> plan (pure) -> per chain: build guarded calls, pack them into batches,
+and per batch sign, submit, confirm -> read back. Each deposit's calls (balance guard
+included) land whole or not at all; a chain's deposits go in as few execute(calls)
+transactions as the executor's bounds allow. Between steps the workflow waits while paused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from floor.batching import pack_batches
+    from floor.errors import FloorError
     from floor.messages import (
         AllocateInput,
         AllocateResult,
@@ -26,14 +29,15 @@ with workflow.unsafe.imports_passed_through():
     from floor.models import Call, Position, TxRecord
     from floor.risk.allocation import deposit_outcomes, plan_leg
 
-# Errors whose retry cannot help: the chain's verdict, or bad input.
-NON_RETRYABLE = ["ExecutionReverted", "TransactionFailed", "NonceTooLow", "InsufficientFunds", "KeyError", "ValueError"]
-
 # Reads and writes retry alike: a write's retries re-send the same signed bytes (see _execute).
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5, non_retryable_error_types=NON_RETRYABLE)
+# Which failures are worth retrying is the error's own verdict (floor.errors), carried by
+# the activity's ApplicationError as non_retryable.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 
 
-@workflow.defn
+# A FloorError raised by the workflow's own code (a group too large for one batch) fails
+# the workflow with its name, instead of retrying the workflow task forever.
+@workflow.defn(failure_exception_types=[FloorError])
 class AllocateWorkflow:
     def __init__(self) -> None:
         self.paused = False
@@ -79,17 +83,19 @@ class AllocateWorkflow:
         transactions: list[TxRecord] = []
         for chain_id in _chains(input):
             await self._step(f"building calls for chain {chain_id}")
-            calls: list[Call] = []
+            groups: list[list[Call]] = []
             for leg in input.legs:
                 if leg.chain_id == chain_id:
-                    calls += await workflow.execute_activity(
+                    groups += await workflow.execute_activity(
                         "build_deposit_calls",
                         BuildDepositsInput(chain_id=chain_id, asset=leg.asset, deposits=planned[(chain_id, leg.asset)]),
-                        result_type=list[Call],
+                        result_type=list[list[Call]],
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=RETRY,
                     )
-            transactions.append(await self._execute(chain_id, calls))
+            batches = pack_batches(groups)
+            for number, batch in enumerate(batches, start=1):
+                transactions.append(await self._execute(chain_id, batch, f"batch {number} of {len(batches)}"))
 
         await self._step("reading positions back")
         after = await self._read_positions(input)
@@ -103,8 +109,8 @@ class AllocateWorkflow:
             outcomes=deposit_outcomes(deposits, before, after),
         )
 
-    async def _execute(self, chain_id: int, calls: list[Call]) -> TxRecord:
-        await self._step(f"signing on chain {chain_id}")
+    async def _execute(self, chain_id: int, calls: list[Call], batch: str) -> TxRecord:
+        await self._step(f"signing {batch} on chain {chain_id}")
         signed = await workflow.execute_activity(
             "sign_execute",
             ExecuteInput(chain_id=chain_id, calls=calls),

@@ -2,7 +2,9 @@
 
 Position: the aToken balance (it grows with the liquidity index). Rate: the reserve's
 currentLiquidityRate, a ray APR, plus the normalised income as the growth index. Liquidity:
-the underlying held by the aToken (what is not borrowed out).
+the underlying held by the aToken (what is not borrowed out). Neither supply nor withdraw
+takes a min-out, so both are balance-guarded: a supply must raise the aToken balance by the
+amount less Aave's rounding, a withdrawal must pay the underlying in full.
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ from dataclasses import dataclass
 
 from floor.adapters.base import (
     MAX_UINT256,
+    RAY,
+    Action,
     Adapter,
     Asset,
+    Deposit,
     LiquidityReading,
     PositionReading,
     RateSnapshot,
-    approve_selector,
+    Withdraw,
+    WithdrawAll,
     check_amount,
 )
-from floor.calls import ReadCall, ReadResult, call, decode_result, read, selector
+from floor.calls import ReadCall, ReadResult, call, decode_result, read
+from floor.guards import Expected
 from floor.models import AdapterKey, Call
+from floor.permissions import PermissionSet, approval, to_self
 from floor.rates import apr_from_ray
 
 # Aave's ReserveDataLegacy, as getReserveData returns it (v3.0 to v3.3).
@@ -46,20 +54,37 @@ class AaveV3Adapter(Adapter):
         check_amount(amount, f"{self.key} deposit")
         return self._approved(self.pool, amount, call(self.pool, SUPPLY, self.asset.address, amount, account, 0))
 
-    def withdraw_calls(self, amount: int, account: str, receiver: str) -> list[Call]:
+    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
         check_amount(amount, f"{self.key} withdraw")
-        return [call(self.pool, WITHDRAW, self.asset.address, amount, receiver)]
+        return [call(self.pool, WITHDRAW, self.asset.address, amount, account)]
 
-    def withdraw_all_calls(self, position: PositionReading, account: str, receiver: str) -> list[Call]:
+    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
         # max uint makes the Pool take the balance at execution time, interest included.
-        return [call(self.pool, WITHDRAW, self.asset.address, MAX_UINT256, receiver)]
+        return [call(self.pool, WITHDRAW, self.asset.address, MAX_UINT256, account)]
 
-    def allowlist(self) -> list[tuple[str, bytes]]:
-        return [
-            (self.asset.address, approve_selector()),
-            (self.pool, selector(SUPPLY)),
-            (self.pool, selector(WITHDRAW)),
-        ]
+    def permissions(self) -> PermissionSet:
+        # supply's onBehalfOf and withdraw's `to` are word 2: they must be the executor.
+        return PermissionSet.union(
+            [approval(self.asset.address, self.pool), to_self(self.pool, SUPPLY, 2), to_self(self.pool, WITHDRAW, 2)]
+        )
+
+    def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
+        if isinstance(action, Deposit):
+            return [read(self.pool, "getReserveNormalizedIncome(address)", self.asset.address)]
+        return []
+
+    def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
+        match action:
+            case Deposit(amount):
+                # aToken balances are scaled by the index and rounded half-up both ways, so a
+                # supply can show up to about index/2 + 1 units under the amount.
+                (index,) = decode_result(["uint256"], results[0], f"{self.key} getReserveNormalizedIncome")
+                return [Expected(self.a_token, amount - index // RAY - 1)]
+            case Withdraw(amount):
+                return [Expected(self.asset.address, amount)]
+            case WithdrawAll(position):
+                return [Expected(self.asset.address, position.amount)]
+        raise TypeError(f"not an action: {action!r}")
 
     def position_reads(self, account: str) -> list[ReadCall]:
         return [read(self.a_token, "balanceOf(address)", account)]

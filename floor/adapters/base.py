@@ -1,8 +1,12 @@
 """The adapter interface: pure encoders and decoders for one market of one protocol.
 
 An adapter never sends anything. It builds the executor's calls (deposit with its approval
-and the approval's reset, withdraw), the reads a position, a rate and the liquidity need
-(sent by the Multicall3 reader), and decodes their results into base units and rates.
+and the approval's reset, withdraw), declares the executor rules those calls need, quotes
+what an action should do to the executor's balances (so the batch can be guarded), builds
+the reads a position, a rate and the liquidity need (sent by the Multicall3 reader), and
+decodes their results into base units and rates. Every call an adapter builds sends funds
+to, or on behalf of, the executor itself (`account`): the executor's rules refuse any other
+receiver.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from floor.calls import ReadCall, ReadResult, call, selector
+from floor.calls import ReadCall, ReadResult, call
+from floor.errors import InvalidAmount
+from floor.guards import Expected, guarded
 from floor.models import AdapterKey, Call
+from floor.permissions import APPROVE, PermissionSet
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 RAY = 10**27
@@ -52,6 +59,24 @@ class RateSnapshot:
     quoted_apr: float | None = None
 
 
+@dataclass(frozen=True)
+class Deposit:
+    amount: int
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    amount: int
+
+
+@dataclass(frozen=True)
+class WithdrawAll:
+    position: PositionReading
+
+
+Action = Deposit | Withdraw | WithdrawAll
+
+
 class Adapter(ABC):
     key: AdapterKey
     asset: Asset
@@ -62,16 +87,41 @@ class Adapter(ABC):
         """Calls that move `amount` of the asset from `account` (the executor) into the market."""
 
     @abstractmethod
-    def withdraw_calls(self, amount: int, account: str, receiver: str) -> list[Call]:
-        """Calls that take `amount` of the asset out of the market to `receiver`."""
+    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
+        """Calls that take `amount` of the asset out of the market back to `account`."""
 
     @abstractmethod
-    def withdraw_all_calls(self, position: PositionReading, account: str, receiver: str) -> list[Call]:
+    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
         """Calls that take the whole position out, leaving no dust behind."""
 
     @abstractmethod
-    def allowlist(self) -> list[tuple[str, bytes]]:
-        """(target, selector) pairs the executor must allow for this adapter's calls."""
+    def permissions(self) -> PermissionSet:
+        """The executor rules this adapter's calls need, with their argument scopes."""
+
+    # -- quotes and protected calls ----------------------------------------------------
+    def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
+        """Reads a fresh quote of `action` needs (none when the protocol is 1:1)."""
+        return []
+
+    @abstractmethod
+    def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
+        """The quoted change of each executor balance the action must be guarded on."""
+
+    def action_calls(self, action: Action, account: str) -> list[Call]:
+        match action:
+            case Deposit(amount):
+                return self.deposit_calls(amount, account)
+            case Withdraw(amount):
+                return self.withdraw_calls(amount, account)
+            case WithdrawAll(position):
+                return self.withdraw_all_calls(position, account)
+        raise TypeError(f"not an action: {action!r}")
+
+    def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
+        """The action's calls, made to revert on chain if the outcome falls short of the quote
+        by more than `slippage_bps`. Protocols with a min-out argument of their own override
+        this and put the bound in their call instead of a balance guard."""
+        return guarded(account, self.action_calls(action, account), quote, slippage_bps)
 
     # -- reads ------------------------------------------------------------------------
     @abstractmethod
@@ -96,16 +146,12 @@ class Adapter(ABC):
     def _approved(self, spender: str, amount: int, action: Call) -> list[Call]:
         """approve(amount), the action, approve(0): no allowance outlives the batch."""
         return [
-            call(self.asset.address, "approve(address,uint256)", spender, amount),
+            call(self.asset.address, APPROVE, spender, amount),
             action,
-            call(self.asset.address, "approve(address,uint256)", spender, 0),
+            call(self.asset.address, APPROVE, spender, 0),
         ]
-
-
-def approve_selector() -> bytes:
-    return selector("approve(address,uint256)")
 
 
 def check_amount(amount: int, what: str) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValueError(f"{what}: amount must be a positive integer in base units, got {amount!r}")
+        raise InvalidAmount(f"{what}: amount must be a positive integer in base units, got {amount!r}")

@@ -4,7 +4,10 @@ Position: the shares and their value in the asset, read in one round. `maxWithdr
 exact `convertToAssets(balanceOf)` whenever the vault's liquidity covers the whole position
 (maxRedeem == balance); when liquidity is short it is capped, so the value falls back to the
 share price read alongside (rounded down, at most one base unit under the vault's own figure).
-Rate: measured from the share price over time; vaults publish none.
+Rate: measured from the share price over time; vaults publish none. ERC-4626 takes no
+min-out, so every action is balance-guarded on a fresh preview: a deposit must mint the
+previewed shares (a donation that inflates the share price just before it reverts the batch),
+a withdrawal must burn no more shares than previewed, a redemption must pay what it previewed.
 """
 
 from __future__ import annotations
@@ -14,16 +17,22 @@ from dataclasses import dataclass
 
 from floor.adapters.base import (
     RAY,
+    Action,
     Adapter,
     Asset,
+    Deposit,
     LiquidityReading,
     PositionReading,
     RateSnapshot,
-    approve_selector,
+    Withdraw,
+    WithdrawAll,
     check_amount,
 )
-from floor.calls import ReadCall, ReadResult, call, decode_result, read, selector
+from floor.calls import ReadCall, ReadResult, call, decode_result, read
+from floor.errors import InvalidAmount
+from floor.guards import Expected
 from floor.models import AdapterKey, Call
+from floor.permissions import PermissionSet, approval, to_self
 
 DEPOSIT = "deposit(uint256,address)"
 WITHDRAW = "withdraw(uint256,address,address)"
@@ -41,23 +50,47 @@ class Erc4626Adapter(Adapter):
         check_amount(amount, f"{self.key} deposit")
         return self._approved(self.vault, amount, call(self.vault, DEPOSIT, amount, account))
 
-    def withdraw_calls(self, amount: int, account: str, receiver: str) -> list[Call]:
+    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
         check_amount(amount, f"{self.key} withdraw")
-        return [call(self.vault, WITHDRAW, amount, receiver, account)]
+        return [call(self.vault, WITHDRAW, amount, account, account)]
 
-    def withdraw_all_calls(self, position: PositionReading, account: str, receiver: str) -> list[Call]:
+    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
         # Redeeming every share leaves no dust, unlike withdraw(assets) which rounds shares up.
         if not position.shares:
-            raise ValueError(f"{self.key}: no shares to redeem")
-        return [call(self.vault, REDEEM, position.shares, receiver, account)]
+            raise InvalidAmount(f"{self.key}: no shares to redeem")
+        return [call(self.vault, REDEEM, position.shares, account, account)]
 
-    def allowlist(self) -> list[tuple[str, bytes]]:
-        return [
-            (self.asset.address, approve_selector()),
-            (self.vault, selector(DEPOSIT)),
-            (self.vault, selector(WITHDRAW)),
-            (self.vault, selector(REDEEM)),
-        ]
+    def permissions(self) -> PermissionSet:
+        # deposit's receiver (word 1); withdraw's and redeem's receiver and owner (words 1, 2).
+        return PermissionSet.union(
+            [
+                approval(self.asset.address, self.vault),
+                to_self(self.vault, DEPOSIT, 1),
+                to_self(self.vault, WITHDRAW, 1, 2),
+                to_self(self.vault, REDEEM, 1, 2),
+            ]
+        )
+
+    def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
+        match action:
+            case Deposit(amount):
+                return [read(self.vault, "previewDeposit(uint256)", amount)]
+            case Withdraw(amount):
+                return [read(self.vault, "previewWithdraw(uint256)", amount)]
+            case WithdrawAll(position):
+                return [read(self.vault, "previewRedeem(uint256)", position.shares or 0)]
+        raise TypeError(f"not an action: {action!r}")
+
+    def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
+        (quoted,) = decode_result(["uint256"], results[0], f"{self.key} vault preview")
+        match action:
+            case Deposit():
+                return [Expected(self.vault, quoted)]
+            case Withdraw(amount):
+                return [Expected(self.asset.address, amount), Expected(self.vault, -quoted)]
+            case WithdrawAll():
+                return [Expected(self.asset.address, quoted)]
+        raise TypeError(f"not an action: {action!r}")
 
     def position_reads(self, account: str) -> list[ReadCall]:
         return [

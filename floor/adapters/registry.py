@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from floor.adapters.aave_v3 import AaveV3Adapter
 from floor.adapters.base import Adapter, Asset
 from floor.adapters.erc4626 import Erc4626Adapter
+from floor.errors import UnknownMarket
 from floor.models import AdapterKey
+from floor.permissions import PermissionSet, transfers
 
 if TYPE_CHECKING:
     from floor.config import ChainConfig, MarketConfig, Settings
@@ -47,7 +49,7 @@ class AdapterRegistry:
             return self._adapters[key]
         except KeyError:
             known = ", ".join(sorted(str(k) for k in self._adapters)) or "none"
-            raise KeyError(f"no adapter for {key}; configured: {known}") from None
+            raise UnknownMarket(f"no adapter for {key}; configured: {known}") from None
 
     def on_chain(self, chain_id: int) -> list[Adapter]:
         return [a for k, a in self._adapters.items() if k.chain_id == chain_id]
@@ -67,3 +69,12 @@ def adapters_of_chain(chain: ChainConfig) -> list[Adapter]:
         key = AdapterKey(chain_id=chain.id, protocol=market.protocol, market=market.market)
         adapters.append(ADAPTER_KINDS[market.adapter](key, asset, market))
     return adapters
+
+
+def executor_permissions(chain: ChainConfig) -> PermissionSet:
+    """Every rule the chain's executor needs: each adapter's, plus plain transfers of the
+    chain's tokens to the configured destinations (the treasury's own addresses)."""
+    return PermissionSet.union(
+        [adapter.permissions() for adapter in adapters_of_chain(chain)]
+        + [transfers([t.address for t in chain.tokens], chain.destinations)]
+    )

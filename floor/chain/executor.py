@@ -3,8 +3,8 @@
 The steps are separate so a workflow can run each as its own activity with its own retry
 rules: `sign` estimates gas first (a revert surfaces here, before a nonce is used), `submit`
 is idempotent (re-sending the same signed transaction is harmless), `wait` polls for the
-receipt and the configured confirmations. The full per-signer transaction queue (priorities,
-fee bumps, nonce re-sync) builds on these.
+receipt and the configured confirmations, riding out a failed poll. The full per-signer
+transaction queue (priorities, fee bumps, nonce re-sync) builds on these.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
+from floor.batching import check_batch
 from floor.calls import encode_call, selector
 from floor.chain.errors import (
     ConfirmationTimeout,
@@ -25,13 +26,10 @@ from floor.chain.errors import (
     TransactionFailed,
 )
 from floor.chain.signer import SignedTransaction, Signer
+from floor.logging import get_logger
 from floor.models import Call, TxRecord
 
 EXECUTE = "execute((address,uint256,bytes)[])"
-# FloorExecutor.vy's bounds (MAX_CALLS, MAX_DATA): a batch beyond them reverts without a
-# reason, so it is refused here first with one that names the call.
-MAX_CALLS = 64
-MAX_CALL_DATA = 512
 
 # Revert payloads the executor and common contracts produce, decoded for people.
 _REVERTS: dict[bytes, tuple[str, list[str]]] = {
@@ -41,9 +39,20 @@ _REVERTS: dict[bytes, tuple[str, list[str]]] = {
         ("Panic(uint256)", ["uint256"]),
         ("NotOperator(address)", ["address"]),
         ("NotOwner(address)", ["address"]),
+        ("NotGuardian(address)", ["address"]),
+        ("NotPendingOwner(address)", ["address"]),
+        ("ZeroAddress()", []),
         ("ExecutorPaused()", []),
         ("Reentrancy()", []),
         ("CallNotAllowed(uint256,address,bytes4)", ["uint256", "address", "bytes4"]),
+        ("ArgumentNotAllowed(uint256,uint256,bytes32)", ["uint256", "uint256", "bytes32"]),
+        ("ArgumentMissing(uint256,uint256)", ["uint256", "uint256"]),
+        ("ValueNotAllowed(uint256,uint256)", ["uint256", "uint256"]),
+        ("GuardNotStarted(uint256,address)", ["uint256", "address"]),
+        (
+            "BalanceGuard(uint256,address,uint256,uint256,int256)",
+            ["uint256", "address", "uint256", "uint256", "int256"],
+        ),
         ("CallFailed(uint256,bytes)", ["uint256", "bytes"]),
         # OpenZeppelin's standard errors (ERC-4626 vaults such as MetaMorpho, ERC-20 tokens).
         ("ERC4626ExceededMaxDeposit(address,uint256,uint256)", ["address", "uint256", "uint256"]),
@@ -51,6 +60,10 @@ _REVERTS: dict[bytes, tuple[str, list[str]]] = {
         ("ERC4626ExceededMaxRedeem(address,uint256,uint256)", ["address", "uint256", "uint256"]),
         ("ERC20InsufficientBalance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
         ("ERC20InsufficientAllowance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        # Aave V3: the pool stand-in's errors, and v3.4's argument-less ones.
+        ("NotEnoughAvailableLiquidity(uint256,uint256)", ["uint256", "uint256"]),
+        ("NotEnoughAvailableUserBalance(uint256,uint256)", ["uint256", "uint256"]),
+        ("NotEnoughAvailableUserBalance()", []),
     ]
 }
 
@@ -79,20 +92,22 @@ def decode_revert(data: bytes | str | None) -> str:
         return f"CallFailed(call {args[0]}): {decode_revert(args[1])}"
     if name == "CallNotAllowed":
         return f"CallNotAllowed(call {args[0]}: target {args[1]}, selector 0x{args[2].hex()})"
+    if name == "ArgumentNotAllowed":
+        return f"ArgumentNotAllowed(call {args[0]}: argument {args[1]} is {_word(args[2])}, not an allowed address)"
+    if name == "BalanceGuard":
+        index, token, before, after, bound = args
+        return (
+            f"BalanceGuard(call {index}: balance of {token} moved by {after - before}, "
+            f"less than the bound {bound}; before {before}, after {after})"
+        )
     return f"{name}({', '.join(str(a) for a in args)})"
 
 
-def check_batch(calls: Sequence[Call]) -> None:
-    if not calls:
-        raise ValueError("an execute batch needs at least one call")
-    if len(calls) > MAX_CALLS:
-        raise ValueError(f"the batch has {len(calls)} calls; the executor takes at most {MAX_CALLS}: split it")
-    for index, c in enumerate(calls):
-        size = len(c.data.removeprefix("0x")) // 2
-        if size > MAX_CALL_DATA:
-            raise ValueError(
-                f"call {index} to {c.target} has {size} bytes of calldata; the executor takes at most {MAX_CALL_DATA}"
-            )
+def _word(value: bytes) -> str:
+    """An argument word as an address where it is one, else as hex."""
+    if value[:12] == bytes(12):
+        return to_checksum_address(value[12:])
+    return "0x" + value.hex()
 
 
 def encode_execute(calls: Sequence[Call]) -> bytes:
@@ -169,31 +184,52 @@ class ExecutorClient:
         return signed.hash
 
     def wait(self, tx_hash: str, calls: int, heartbeat: Callable[[], None] | None = None) -> TxRecord:
-        """Poll for the receipt and the confirmations; a reverted transaction raises."""
+        """Poll for the receipt and the confirmations; a reverted transaction raises.
+
+        A poll that fails (an RPC fault, a garbled answer) is logged and polled again: the
+        transaction is on its way whatever one poll says, so only the deadline ends the wait.
+        """
         deadline = time.monotonic() + self.receipt_timeout_s
+        failed_polls = 0
         while True:
-            receipt = self._receipt(tx_hash)
-            if receipt is not None:
-                confirmed_at = receipt["blockNumber"] + self.confirmations - 1
-                if self.w3.eth.block_number >= confirmed_at:
-                    record = TxRecord(
-                        chain_id=self.chain_id,
-                        tx_hash=tx_hash,
-                        nonce=self.w3.eth.get_transaction(tx_hash)["nonce"],
-                        block_number=receipt["blockNumber"],
-                        gas_used=receipt["gasUsed"],
-                        effective_gas_price=receipt["effectiveGasPrice"],
-                        status=receipt["status"],
-                        calls=calls,
-                    )
-                    if record.status != 1:
-                        raise TransactionFailed(f"{tx_hash} reverted in block {record.block_number}")
-                    return record
+            try:
+                record = self._confirmed(tx_hash, calls)
+            except TransactionFailed:
+                raise
+            except Exception as exc:  # one failed poll must not end the wait
+                failed_polls += 1
+                record = None
+                get_logger(chain_id=self.chain_id, tx_hash=tx_hash).warning(
+                    "confirmation poll failed; polling again", error=type(exc).__name__, failed_polls=failed_polls
+                )
+            if record is not None:
+                return record
             if time.monotonic() > deadline:
-                raise ConfirmationTimeout(f"{tx_hash}: not confirmed within {self.receipt_timeout_s}s")
+                raise ConfirmationTimeout(
+                    f"{tx_hash}: not confirmed within {self.receipt_timeout_s}s ({failed_polls} polls failed)"
+                )
             if heartbeat is not None:
                 heartbeat()
             time.sleep(self.poll_interval_s)
+
+    def _confirmed(self, tx_hash: str, calls: int) -> TxRecord | None:
+        """The receipt once it has the configured confirmations, else None."""
+        receipt = self._receipt(tx_hash)
+        if receipt is None or self.w3.eth.block_number < receipt["blockNumber"] + self.confirmations - 1:
+            return None
+        record = TxRecord(
+            chain_id=self.chain_id,
+            tx_hash=tx_hash,
+            nonce=self.w3.eth.get_transaction(tx_hash)["nonce"],
+            block_number=receipt["blockNumber"],
+            gas_used=receipt["gasUsed"],
+            effective_gas_price=receipt["effectiveGasPrice"],
+            status=receipt["status"],
+            calls=calls,
+        )
+        if record.status != 1:
+            raise TransactionFailed(f"{tx_hash} reverted in block {record.block_number}")
+        return record
 
     def execute(self, calls: Sequence[Call]) -> TxRecord:
         signed = self.sign(calls)

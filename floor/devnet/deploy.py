@@ -2,9 +2,12 @@
 
 Each chain gets: ERC-20 tokens with real decimals, Multicall3 at its canonical address, an
 Aave V3 pool stand-in (and on Ethereum a second one serving as Spark), ERC-4626 vaults
-(MetaMorpho-like, and sDAI-like on Ethereum), and the FloorExecutor with every adapter's
-(target, selector) pairs allowlisted. Other market participants supply and borrow, so the
-markets have utilisation, interest and finite liquidity, as real ones do.
+(MetaMorpho-like, and sDAI-like on Ethereum), and the FloorExecutor configured with exactly
+the rules its adapters declare (scoped arguments included). Other market participants supply
+and borrow, so the markets have utilisation, interest and finite liquidity, as real ones do.
+Roles: anvil's account 0 is the owner (the multisig's stand-in), account 3 the guardian,
+account 4 the treasury's own address (the one transfer destination); the engine's signer is
+the operator.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from dataclasses import dataclass, field
 from web3 import Web3
 from web3.contract import Contract
 
-from floor.adapters.registry import adapters_of_chain
 from floor.chain.multicall import MULTICALL3_ADDRESS
 from floor.devnet.artifacts import load_artifact
+from floor.permissions import PermissionSet, owner_calls
 
 RAY = 10**27
 WAD = 10**18
@@ -55,6 +58,9 @@ class DeployedChain:
     tokens: dict[str, tuple[str, int]]  # symbol -> (address, decimals)
     markets: list[dict] = field(default_factory=list)  # config-shaped market entries
     participant: str = ""
+    owner: str = ""
+    guardian: str = ""
+    treasury: str = ""  # the one listed transfer destination
 
     def chain_config(self, rpc_url: str, confirmations: int = 1) -> dict:
         return {
@@ -63,6 +69,7 @@ class DeployedChain:
             "rpc_urls": [rpc_url],
             "confirmations": confirmations,
             "executor": self.executor,
+            "destinations": [self.treasury],
             "multicall3": MULTICALL3_ADDRESS,
             "tokens": [{"symbol": s, "address": a, "decimals": d} for s, (a, d) in self.tokens.items()],
             "markets": self.markets,
@@ -76,6 +83,7 @@ class Deployer:
         self.w3 = w3
         accounts = w3.eth.accounts
         self.admin, self.participant = accounts[0], accounts[2]
+        self.guardian, self.treasury = accounts[3], accounts[4]
 
     def deploy(self, name: str, *args) -> Contract:
         artifact = load_artifact(name)
@@ -88,6 +96,9 @@ class Deployer:
 
     def send(self, fn, sender: str | None = None):
         return self._wait(fn.transact({"from": sender or self.admin}))
+
+    def send_data(self, target: str, data: str, sender: str | None = None):
+        return self._wait(self.w3.eth.send_transaction({"from": sender or self.admin, "to": target, "data": data}))
 
     def _wait(self, tx_hash):
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
@@ -113,6 +124,9 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
         executor="",
         tokens={s: (t.address, TOKENS[s][1]) for s, t in tokens.items()},
         participant=d.participant,
+        owner=d.admin,
+        guardian=d.guardian,
+        treasury=d.treasury,
     )
 
     for protocol, assets in layout["aave"]:
@@ -149,9 +163,9 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
             {"protocol": protocol, "adapter": "erc4626", "market": name, "asset": symbol, "vault": vault.address}
         )
 
-    executor = d.deploy("FloorExecutor", d.admin, operator)
+    executor = d.deploy("FloorExecutor", d.admin, operator, d.guardian)
     chain.executor = executor.address
-    _allowlist(d, executor, chain)
+    configure_executor(w3, chain.executor, chain_permissions(chain))
     return chain
 
 
@@ -171,13 +185,19 @@ def _seed_vault(d: Deployer, token: Contract, vault: Contract, supplied: int) ->
     d.send(vault.functions.lend(lent, d.participant))
 
 
-def _allowlist(d: Deployer, executor: Contract, chain: DeployedChain) -> None:
-    from floor.config import ChainConfig  # the adapters say which calls they make
+def chain_permissions(chain: DeployedChain) -> PermissionSet:
+    """What the adapters of the chain's markets declare they need, and transfers to the treasury."""
+    from floor.adapters.registry import executor_permissions
+    from floor.config import ChainConfig
 
-    config = ChainConfig.model_validate(chain.chain_config("http://127.0.0.1:1"))
-    pairs = sorted({(target, sel) for adapter in adapters_of_chain(config) for target, sel in adapter.allowlist()})
-    targets = [Web3.to_checksum_address(t) for t, _ in pairs]
-    d.send(executor.functions.setAllowedBatch(targets, [s for _, s in pairs], True))
+    return executor_permissions(ChainConfig.model_validate(chain.chain_config("http://127.0.0.1:1")))
+
+
+def configure_executor(w3: Web3, executor: str, permissions: PermissionSet) -> None:
+    """Send the owner's rule and list settings (the devnet's owner is anvil's account 0)."""
+    d = Deployer(w3)
+    for c in owner_calls(executor, permissions):
+        d.send_data(c.target, c.data)
 
 
 def fund(w3: Web3, chain: DeployedChain, holder: str, amounts: dict[str, int]) -> None:

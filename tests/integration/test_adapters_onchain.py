@@ -65,7 +65,7 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     # Partial withdrawal: exactly that many base units come back. The rest keeps earning in
     # the block the withdrawal is mined (chain time moves on), a few seconds of interest.
     part = amount // 3
-    client.execute(adapter.withdraw_calls(part, executor_address, executor_address))
+    client.execute(adapter.withdraw_calls(part, executor_address))
     assert balance(w3, token, executor_address) == part
     (rest,) = read_positions(reader, [adapter], executor_address)
     assert grown.amount - part - 1 <= rest.amount <= (grown.amount - part) * (1 + 1e-6)
@@ -73,7 +73,7 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     # Everything else, interest included; nothing left behind.
     (liquidity,) = read_liquidity(reader, [adapter], executor_address)
     assert liquidity.withdrawable == rest.amount
-    client.execute(adapter.withdraw_all_calls(rest, executor_address, executor_address))
+    client.execute(adapter.withdraw_all_calls(rest, executor_address))
     (empty,) = read_positions(reader, [adapter], executor_address)
     assert empty.amount == 0 and (empty.shares in (None, 0))
     returned = balance(w3, token, executor_address) - part
@@ -107,8 +107,11 @@ def test_withdraw_limited_by_borrowed_liquidity(stack, settings, web3s, signer):
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
     assert liq.withdrawable == 10 * 10**6 < liq.position
     nonce = w3.eth.get_transaction_count(signer.address)
-    with pytest.raises(ExecutionReverted, match="NotEnoughAvailableLiquidity|CallFailed"):
-        client.execute(adapter.withdraw_calls(liq.position, chain.executor, chain.executor))
+    with pytest.raises(
+        ExecutionReverted,
+        match=rf"^CallFailed\(call 0\): NotEnoughAvailableLiquidity\({liq.position}, {liq.market_available}\)$",
+    ):
+        client.execute(adapter.withdraw_calls(liq.position, chain.executor))
     assert w3.eth.get_transaction_count(signer.address) == nonce  # no nonce burned
 
 
@@ -142,6 +145,6 @@ def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s,
         ExecutionReverted,
         match=rf"CallFailed\(call 0\): ERC4626ExceededMaxWithdraw\({chain.executor}, {liq.withdrawable + 1}, {liq.withdrawable}\)",
     ):
-        client.execute(adapter.withdraw_calls(liq.withdrawable + 1, chain.executor, chain.executor))
-    client.execute(adapter.withdraw_calls(liq.withdrawable, chain.executor, chain.executor))
+        client.execute(adapter.withdraw_calls(liq.withdrawable + 1, chain.executor))
+    client.execute(adapter.withdraw_calls(liq.withdrawable, chain.executor))
     assert balance(w3, adapter.asset.address, chain.executor) == 100_000 * 10**6

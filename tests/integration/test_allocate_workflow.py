@@ -111,7 +111,7 @@ async def test_insufficient_funds_fails_before_anything_moves(temporal_env, sett
                 AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
             )
     cause = caught.value.cause.cause
-    assert isinstance(cause, ApplicationError) and cause.type == "InsufficientFunds"
+    assert isinstance(cause, ApplicationError) and cause.type == "InsufficientBalance" and cause.non_retryable
     assert "holds 0 base units of USDC (6 decimals), the allocation needs 600000000000" in cause.message
     assert {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()} == nonces
 
@@ -190,7 +190,7 @@ async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, se
                 AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
             )
     cause = caught.value.cause.cause
-    assert cause.type == "KeyError" and cause.message.startswith(
+    assert cause.type == "UnknownMarket" and cause.non_retryable and cause.message.startswith(
         "no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI"
     )
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce

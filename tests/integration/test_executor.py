@@ -1,18 +1,25 @@
-"""The executor contract: only the operator, only allowlisted calls, all or nothing."""
+"""The executor contract: only the operator, only allowed calls with scoped arguments, balance
+guards, the owner/guardian/operator roles, all or nothing."""
 
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
+from floor.adapters.registry import executor_permissions
 from floor.calls import call, selector
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient, decode_revert, encode_execute
 from floor.chain.signer import LocalKeySigner
-from floor.devnet.deploy import Deployer
+from floor.devnet.deploy import Deployer, configure_executor
 from floor.devnet.stack import fund_signer, new_operator_key
-from tests.integration.helpers import contract
+from floor.guards import ETH
+from floor.permissions import DESTINATIONS, PermissionSet, to_self
+from tests.integration.helpers import balance, contract, mint
+
+MAX_UINT = 2**256 - 1
 
 
 @pytest.fixture
@@ -27,6 +34,18 @@ def reverter(web3s):
     return Deployer(web3s[1]).deploy("Reverter")
 
 
+def allow(w3, executor: str, target: str, *signatures: str) -> None:
+    """The owner allows plain (unscoped) calls: what the test contracts need."""
+    configure_executor(w3, executor, PermissionSet.union(to_self(target, s) for s in signatures))
+
+
+def refusal(fn, sender: str) -> str:
+    """The contract's named error for a call from `sender`."""
+    with pytest.raises(ContractLogicError) as caught:
+        fn.call({"from": sender})
+    return decode_revert(caught.value.data)
+
+
 def test_unlisted_target_is_refused_without_spending_a_nonce(chain1, reverter, signer):
     chain, w3, client, _ = chain1
     nonce = w3.eth.get_transaction_count(signer.address)
@@ -37,9 +56,9 @@ def test_unlisted_target_is_refused_without_spending_a_nonce(chain1, reverter, s
 
 def test_unlisted_selector_on_a_listed_target_is_refused(chain1):
     chain, w3, client, _ = chain1
-    usdc = chain.token("USDC").address  # approve is listed on USDC, transfer is not
-    with pytest.raises(ExecutionReverted, match="CallNotAllowed"):
-        client.execute([call(usdc, "transfer(address,uint256)", chain.executor, 1)])
+    usdc = chain.token("USDC").address  # approve and transfer are listed on USDC, transferFrom is not
+    with pytest.raises(ExecutionReverted, match="CallNotAllowed.*selector 0x23b872dd"):
+        client.execute([call(usdc, "transferFrom(address,address,uint256)", chain.executor, chain.executor, 1)])
 
 
 def test_wrong_caller_is_refused(chain1, web3s):
@@ -48,7 +67,7 @@ def test_wrong_caller_is_refused(chain1, web3s):
     fund_signer(w3, stranger.address)
     with pytest.raises(ExecutionReverted, match=f"NotOperator\\({stranger.address}\\)"):
         ExecutorClient(w3, 1, chain.executor, stranger).execute(
-            [call(chain.token("USDC").address, "approve(address,uint256)", chain.executor, 0)]
+            [call(chain.token("USDC").address, "approve(address,uint256)", chain.markets[0].pool, 0)]
         )
 
 
@@ -56,11 +75,7 @@ def test_one_failing_call_reverts_the_whole_batch(chain1, reverter, signer):
     chain, w3, client, executor = chain1
     usdc = chain.token("USDC").address
     spender = chain.markets[0].pool
-    Deployer(w3).send(
-        executor.functions.setAllowedBatch(
-            [reverter.address, reverter.address], [selector("ok()"), selector("fail()")], True
-        )
-    )
+    allow(w3, chain.executor, reverter.address, "ok()", "fail()")
     batch = [
         call(usdc, "approve(address,uint256)", spender, 123),
         call(reverter.address, "ok()"),
@@ -83,7 +98,7 @@ def test_one_failing_call_reverts_the_whole_batch(chain1, reverter, signer):
 
 def test_allowed_batch_executes_and_emits_one_event_per_call(chain1, reverter, signer):
     chain, w3, client, executor = chain1
-    Deployer(w3).send(executor.functions.setAllowed(reverter.address, selector("ok()"), True))
+    allow(w3, chain.executor, reverter.address, "ok()")
     record = client.execute([call(reverter.address, "ok()"), call(reverter.address, "ok()")])
     receipt = w3.eth.get_transaction_receipt(record.tx_hash)
     events = executor.events.CallExecuted().process_receipt(receipt, errors=DISCARD)  # skip Reverter's own logs
@@ -93,46 +108,245 @@ def test_allowed_batch_executes_and_emits_one_event_per_call(chain1, reverter, s
 def test_reentrancy_is_refused(web3s):
     w3 = web3s[1]
     d = Deployer(w3)
-    executor = d.deploy("FloorExecutor", d.admin, d.admin)
+    executor = d.deploy("FloorExecutor", d.admin, d.admin, d.guardian)
     probe = d.deploy("ReentrancyProbe", executor.address)
     d.send(executor.functions.setOperator(probe.address))
-    d.send(executor.functions.setAllowed(probe.address, selector("reenter()"), True))
-    with pytest.raises(ContractLogicError) as caught:
-        probe.functions.attack().call({"from": d.admin})
-    assert "Reentrancy()" in decode_revert(caught.value.data)
+    allow(w3, executor.address, probe.address, "reenter()")
+    assert refusal(probe.functions.attack(), d.admin) == "CallFailed(call 0): Reentrancy()"
 
 
-def test_paused_executor_refuses_and_owner_resumes(chain1, signer):
+# ---------------------------------------------------------------- scoped arguments
+
+
+def _drain_cases(chain, attacker: str):
+    """(name, calls that pay the attacker, the same calls paying the executor, the refused call's
+    index and argument). Each was a working drain before arguments were scoped."""
+    usdc = chain.token("USDC").address
+    aave = next(m for m in chain.markets if m.protocol == "aave-v3" and m.asset == "USDC")
+    vault = next(m for m in chain.markets if m.protocol == "metamorpho" and m.asset == "USDC")
+    me = chain.executor
+    supply = "supply(address,uint256,address,uint16)"
+
+    def approve(spender, amount=10**6):
+        return call(usdc, "approve(address,uint256)", spender, amount)
+
+    return [
+        ("token approve", [approve(attacker)], [approve(aave.pool)], 0, 0),
+        (
+            "aave supply onBehalfOf",
+            [approve(aave.pool), call(aave.pool, supply, usdc, 10**6, attacker, 0)],
+            [approve(aave.pool), call(aave.pool, supply, usdc, 10**6, me, 0)],
+            1,
+            2,
+        ),
+        (
+            "vault deposit receiver",
+            [approve(vault.vault), call(vault.vault, "deposit(uint256,address)", 10**6, attacker)],
+            [approve(vault.vault), call(vault.vault, "deposit(uint256,address)", 10**6, me)],
+            1,
+            1,
+        ),
+        (
+            "aave withdraw to",
+            [call(aave.pool, "withdraw(address,uint256,address)", usdc, 10**6, attacker)],
+            [call(aave.pool, "withdraw(address,uint256,address)", usdc, 10**6, me)],
+            0,
+            2,
+        ),
+        (
+            "vault withdraw receiver",
+            [call(vault.vault, "withdraw(uint256,address,address)", 10**5, attacker, me)],
+            [call(vault.vault, "withdraw(uint256,address,address)", 10**5, me, me)],
+            0,
+            1,
+        ),
+        (
+            "vault redeem receiver",
+            [call(vault.vault, "redeem(uint256,address,address)", 10**5, attacker, me)],
+            [call(vault.vault, "redeem(uint256,address,address)", 10**5, me, me)],
+            0,
+            1,
+        ),
+        (
+            "token transfer",
+            [call(usdc, "transfer(address,uint256)", attacker, 10**6)],
+            [call(usdc, "transfer(address,uint256)", chain.destinations[0], 10**6)],
+            0,
+            0,
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["token approve", "aave supply onBehalfOf", "vault deposit receiver", "aave withdraw to"]
+    + ["vault withdraw receiver", "vault redeem receiver", "token transfer"],
+)
+def test_a_leaked_operator_key_cannot_pay_an_outsider(chain1, case):
+    chain, w3, client, _ = chain1
+    attacker = Account.create().address
+    usdc = chain.token("USDC").address
+    mint(w3, usdc, chain.executor, 10 * 10**6)
+    cases = {name: rest for name, *rest in _drain_cases(chain, attacker)}
+    # Positions to withdraw from, made the legitimate way.
+    client.execute(cases["aave supply onBehalfOf"][1] + cases["vault deposit receiver"][1])
+    drain, legit, index, word = cases[case]
+
+    with pytest.raises(ExecutionReverted, match=rf"ArgumentNotAllowed\(call {index}: argument {word} is {attacker},"):
+        client.execute(drain)
+    assert client.execute(legit).status == 1
+    assert balance(w3, usdc, attacker) == 0
+
+
+def test_plain_eth_goes_only_to_a_destination_and_value_only_where_allowed(chain1, reverter, web3s):
+    chain, w3, client, _ = chain1
+    attacker = Account.create().address
+    w3.provider.make_request("anvil_setBalance", [chain.executor, hex(10**18)])
+    plain = call(attacker, "ok()").model_copy(update={"data": "0x", "value": 10**17})
+    with pytest.raises(ExecutionReverted, match=rf"CallNotAllowed\(call 0: target {attacker}"):
+        client.execute([plain])
+    treasury = chain.destinations[0]
+    before = w3.eth.get_balance(treasury)
+    client.execute([plain.model_copy(update={"target": treasury})])
+    assert w3.eth.get_balance(treasury) == before + 10**17 and w3.eth.get_balance(attacker) == 0
+    allow(w3, chain.executor, reverter.address, "ok()")  # allowed, but not with ETH
+    with pytest.raises(ExecutionReverted, match=r"ValueNotAllowed\(0, 1\)"):
+        client.execute([call(reverter.address, "ok()", value=1)])
+
+
+# ---------------------------------------------------------------- balance guards
+
+
+def test_a_balance_guard_reverts_the_batch_when_the_balance_falls_short(chain1):
+    chain, w3, client, _ = chain1
+    usdc = chain.token("USDC").address
+    treasury = chain.destinations[0]
+    mint(w3, usdc, chain.executor, 100)
+    start = call(chain.executor, "guardStart(address)", usdc)
+    pay = call(usdc, "transfer(address,uint256)", treasury, 30)
+
+    def check(bound):
+        return call(chain.executor, "guardCheck(address,int256)", usdc, bound)
+
+    with pytest.raises(
+        ExecutionReverted,
+        match=rf"BalanceGuard\(call 2: balance of {usdc} moved by -30, less than the bound -29; before 100, after 70\)",
+    ):
+        client.execute([start, pay, check(-29)])
+    assert balance(w3, usdc, chain.executor) == 100
+    client.execute([start, pay, check(-30)])
+    assert balance(w3, usdc, chain.executor) == 70
+    with pytest.raises(ExecutionReverted, match=rf"GuardNotStarted\(0, {ETH}\)"):
+        client.execute([call(chain.executor, "guardCheck(address,int256)", ETH, 0)])
+    # The executor never calls itself: its admin functions are out of a batch's reach.
+    with pytest.raises(ExecutionReverted, match=r"CallNotAllowed\(call 0: target .*selector 0x"):
+        client.execute([call(chain.executor, "setOperator(address)", Account.create().address)])
+
+
+# ---------------------------------------------------------------- roles
+
+
+def test_the_guardian_pauses_but_cannot_unpause_or_change_anything(chain1, signer):
     chain, w3, client, executor = chain1
     d = Deployer(w3)
     usdc = chain.token("USDC").address
-    approve = [call(usdc, "approve(address,uint256)", chain.executor, 0)]
-    d.send(executor.functions.pause())
+    approve = [call(usdc, "approve(address,uint256)", chain.markets[0].pool, 0)]
+    assert refusal(executor.functions.pause(), signer.address) == f"NotGuardian({signer.address})"
+    receipt = d.send(executor.functions.pause(), d.guardian)
+    assert executor.events.Paused().process_receipt(receipt)[0].args.by == d.guardian
     with pytest.raises(ExecutionReverted, match="ExecutorPaused"):
         client.execute(approve)
-    with pytest.raises(ContractLogicError):  # only the owner may resume
-        executor.functions.unpause().call({"from": signer.address})
-    d.send(executor.functions.unpause())
+    for fn in [
+        executor.functions.unpause(),
+        executor.functions.setOperator(d.guardian),
+        executor.functions.setGuardian(signer.address),
+        executor.functions.setListed(DESTINATIONS, [d.guardian], True),
+        executor.functions.setRules([usdc], [selector("approve(address,uint256)")], [(True, False, [])]),
+        executor.functions.transferOwnership(d.guardian),
+    ]:
+        assert refusal(fn, d.guardian) == f"NotOwner({d.guardian})"
+    receipt = d.send(executor.functions.unpause())
+    assert executor.events.Unpaused().process_receipt(receipt)[0].args.by == d.admin
     assert client.execute(approve).status == 1
 
 
-def test_owner_manages_the_allowlist_and_operator(chain1, reverter, signer):
+def test_the_owner_changes_rules_lists_operator_and_guardian_each_with_an_event(chain1, reverter, signer):
+    chain, w3, client, executor = chain1
+    d = Deployer(w3)
+    ok = selector("ok()")
+    assert refusal(executor.functions.setRules([reverter.address], [ok], [(True, False, [])]), signer.address) == (
+        f"NotOwner({signer.address})"
+    )
+    receipt = d.send(executor.functions.setRules([reverter.address], [ok], [(True, True, [(1, bytes(32))])]))
+    (event,) = executor.events.RuleChanged().process_receipt(receipt)
+    assert (event.args.target, event.args.selector, event.args.allowed, event.args.carriesValue) == (
+        reverter.address,
+        ok,
+        True,
+        True,
+    )
+    assert executor.functions.ruleOf(reverter.address, ok).call() == (True, True, [(1, bytes(32))])
+    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, [])]))
+    assert not executor.functions.isAllowed(reverter.address, ok).call()
+
+    member = Account.create().address
+    receipt = d.send(executor.functions.setListed(DESTINATIONS, [member], True))
+    assert executor.events.ListChanged().process_receipt(receipt)[0].args.member == member
+    assert executor.functions.isListed(DESTINATIONS, member).call()
+
+    guardian = Account.create().address
+    receipt = d.send(executor.functions.setGuardian(guardian))
+    assert executor.events.GuardianChanged().process_receipt(receipt)[0].args.next == guardian
+    operator = Account.create().address
+    receipt = d.send(executor.functions.setOperator(operator))
+    assert executor.events.OperatorChanged().process_receipt(receipt)[0].args.next == operator
+    assert (executor.functions.guardian().call(), executor.functions.operator().call()) == (guardian, operator)
+    with pytest.raises(ExecutionReverted, match=rf"NotOperator\({signer.address}\)"):
+        client.execute([call(chain.token("USDC").address, "approve(address,uint256)", chain.markets[0].pool, 0)])
+
+
+def test_ownership_moves_only_when_the_new_owner_accepts(chain1, signer):
     chain, w3, _, executor = chain1
-    with pytest.raises(ContractLogicError):
-        executor.functions.setAllowed(reverter.address, selector("ok()"), True).call({"from": signer.address})
-    with pytest.raises(ContractLogicError):
-        executor.functions.setOperator(signer.address).call({"from": signer.address})
-    assert executor.functions.operator().call() == signer.address
+    d = Deployer(w3)
+    new_owner = d.participant
+    receipt = d.send(executor.functions.transferOwnership(new_owner))
+    assert executor.events.OwnershipTransferStarted().process_receipt(receipt)[0].args.next == new_owner
+    assert executor.functions.owner().call() == d.admin  # nothing moved yet
+    assert refusal(executor.functions.acceptOwnership(), signer.address) == f"NotPendingOwner({signer.address})"
+    receipt = d.send(executor.functions.acceptOwnership(), new_owner)
+    assert executor.events.OwnershipTransferred().process_receipt(receipt)[0].args.next == new_owner
+    assert executor.functions.owner().call() == new_owner
+    assert executor.functions.pendingOwner().call() == ETH
+    assert refusal(executor.functions.setGuardian(d.admin), d.admin) == f"NotOwner({d.admin})"
+
+
+def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s):
+    """Every declared rule and list membership is on chain as declared."""
+    for chain in settings.chains:
+        executor = contract(web3s[chain.id], "FloorExecutor", chain.executor)
+        declared = executor_permissions(chain)
+        # transfer per token, approve per token a market takes, supply and withdraw per pool,
+        # deposit, withdraw and redeem per vault
+        approved = {m.asset for m in chain.markets}
+        pools = {m.pool for m in chain.markets if m.pool}
+        vaults = [m for m in chain.markets if m.vault]
+        assert len(declared.rules) == len(chain.tokens) + len(approved) + 2 * len(pools) + 3 * len(vaults)
+        for p in declared.rules:
+            assert executor.functions.ruleOf(*p.pair).call() == p.as_rule(), p
+        for m in declared.members:
+            assert executor.functions.isListed(m.list, m.member).call(), m
+        usdc = chain.token("USDC").address
+        assert not executor.functions.isAllowed(usdc, selector("transferFrom(address,address,uint256)")).call()
 
 
 def test_the_contract_bounds_match_the_client_check(chain1):
     """A batch at the client's limits passes the contract; one call over the calldata bound
     reverts on chain, which is why the client refuses it first."""
-    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS
+    from floor.batching import MAX_CALL_DATA, MAX_CALLS
 
     chain, w3, client, executor = chain1
     usdc = chain.token("USDC").address
-    approve = call(usdc, "approve(address,uint256)", chain.executor, 0)
+    approve = call(usdc, "approve(address,uint256)", chain.markets[0].pool, 0)
     assert client.execute([approve] * MAX_CALLS).calls == MAX_CALLS
     padded = approve.model_copy(
         update={"data": approve.data + "00" * (MAX_CALL_DATA + 1 - (len(approve.data) - 2) // 2)}

@@ -6,9 +6,11 @@ import pytest
 from eth_abi import decode, encode
 
 from floor.adapters.aave_v3 import RESERVE_DATA, AaveV3Adapter
-from floor.adapters.base import MAX_UINT256, RAY, Asset, PositionReading, RateSnapshot
+from floor.adapters.base import MAX_UINT256, RAY, Asset, Deposit, PositionReading, RateSnapshot, Withdraw, WithdrawAll
 from floor.adapters.erc4626 import PRICE_SCALE, Erc4626Adapter
 from floor.calls import ReadFailed, ReadResult, selector
+from floor.errors import InvalidAmount
+from floor.guards import Expected
 from floor.models import AdapterKey
 from floor.rates import apy_from_apr, quoted_rate, realised_rate
 
@@ -40,18 +42,18 @@ def test_aave_deposit_approves_exactly_then_resets():
 
 
 def test_aave_withdraw_all_uses_max_uint():
-    (call,) = aave.withdraw_all_calls(PositionReading(amount=7), ME, ME)
+    (call,) = aave.withdraw_all_calls(PositionReading(amount=7), ME)
     assert args(call, ["address", "uint256", "address"]) == (USDC.address, MAX_UINT256, ME)
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1.5, True])
 def test_non_positive_or_non_integer_amounts_are_refused(amount):
-    with pytest.raises(ValueError, match="amount must be a positive integer in base units"):
+    with pytest.raises(InvalidAmount, match="amount must be a positive integer in base units"):
         vault.deposit_calls(amount, ME)
 
 
 def test_vault_withdraw_all_redeems_every_share():
-    (call,) = vault.withdraw_all_calls(PositionReading(amount=10, shares=9), ME, ME)
+    (call,) = vault.withdraw_all_calls(PositionReading(amount=10, shares=9), ME)
     assert args(call, ["uint256", "address", "address"]) == (9, ME, ME)
 
 
@@ -93,16 +95,54 @@ def test_apy_exceeds_apr_for_positive_rates():
     assert apy_from_apr(0.1) > 0.1
 
 
-def test_allowlists_cover_every_call_the_adapters_make():
-    for adapter, calls in [
-        (aave, aave.deposit_calls(1, ME) + aave.withdraw_calls(1, ME, ME)),
-        (
-            vault,
-            vault.deposit_calls(1, ME)
-            + vault.withdraw_calls(1, ME, ME)
-            + vault.withdraw_all_calls(PositionReading(1, 1), ME, ME),
-        ),
-    ]:
-        allowed = set(adapter.allowlist())
-        for call in calls:
-            assert (call.target, bytes.fromhex(call.data[2:10])) in allowed
+ACTIONS = [Deposit(5), Withdraw(5), WithdrawAll(PositionReading(amount=5, shares=4))]
+
+
+@pytest.mark.parametrize("adapter", [aave, vault], ids=["aave", "vault"])
+def test_the_declared_rules_allow_every_call_the_adapter_makes(adapter):
+    rules = adapter.permissions()
+    for action in ACTIONS:
+        for call in adapter.action_calls(action, ME):
+            assert rules.refusal(call, ME) is None, (action, call)
+
+
+@pytest.mark.parametrize("adapter", [aave, vault], ids=["aave", "vault"])
+def test_the_declared_rules_refuse_the_same_calls_paying_someone_else(adapter):
+    # One call per action names its beneficiary: supply/deposit, withdraw, withdraw-all/redeem.
+    """Each receiver, beneficiary or spender argument is scoped: swap it and the rule refuses."""
+    rules = adapter.permissions()
+    stranger = "0x" + "66" * 20
+    refused = 0
+    for action in ACTIONS:
+        for mine, theirs in zip(adapter.action_calls(action, ME), adapter.action_calls(action, stranger), strict=True):
+            if mine != theirs:
+                assert "not an allowed address" in rules.refusal(theirs, ME), theirs
+                refused += 1
+    assert refused == len(ACTIONS)
+    approve_attacker = "0x095ea7b3" + "00" * 12 + "66" * 20 + "00" * 32
+    assert "not an allowed address" in rules.refusal(
+        adapter.deposit_calls(1, ME)[0].model_copy(update={"data": approve_attacker}), ME
+    )
+
+
+def test_aave_quotes_allow_for_its_index_rounding_and_pay_withdrawals_in_full():
+    (deposit,) = aave.decode_quote(Deposit(1_000), [ok(RAY * 3 // 2)])
+    assert deposit == Expected(ATOKEN, 1_000 - 2)  # index 1.5: up to 1 unit of rounding, plus 1
+    assert aave.decode_quote(Withdraw(70), []) == [Expected(USDC.address, 70)]
+    assert aave.decode_quote(WithdrawAll(PositionReading(amount=90)), []) == [Expected(USDC.address, 90)]
+
+
+def test_vault_quotes_come_from_its_previews():
+    assert vault.quote_reads(Deposit(10), ME)[0].data[:4] == selector("previewDeposit(uint256)")
+    assert vault.decode_quote(Deposit(10), [ok(9)]) == [Expected(VAULT, 9)]
+    # A withdrawal must pay the assets and burn no more shares than previewed.
+    assert vault.decode_quote(Withdraw(10), [ok(11)]) == [Expected(USDC.address, 10), Expected(VAULT, -11)]
+    assert vault.quote_reads(WithdrawAll(PositionReading(10, 9)), ME)[0].data[:4] == selector("previewRedeem(uint256)")
+    assert vault.decode_quote(WithdrawAll(PositionReading(10, 9)), [ok(10)]) == [Expected(USDC.address, 10)]
+
+
+def test_protected_calls_wrap_the_action_in_balance_guards():
+    calls = vault.protected_calls(Deposit(1_000), ME, [Expected(VAULT, 1_000)], slippage_bps=50)
+    assert [c.target for c in calls] == [ME, USDC.address, VAULT, USDC.address, ME]
+    assert calls[0].data[:10] == "0x" + selector("guardStart(address)").hex()
+    assert args(calls[-1], ["address", "int256"]) == (VAULT, 995)

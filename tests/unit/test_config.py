@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from floor.config import ConfigError, Settings, load_settings
+from floor.errors import UnknownChain
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 USDC_LOWER = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
@@ -92,7 +93,7 @@ def test_good_file_loads_with_checksummed_addresses(tmp_path: Path) -> None:
     assert s.temporal.namespace == "floor"
     assert s.temporal.task_queue == "floor-engine"  # default kept
     assert s.signer is None
-    with pytest.raises(KeyError, match="no chain with id 10"):
+    with pytest.raises(UnknownChain, match="no chain with id 10"):
         s.chain(10)
 
 

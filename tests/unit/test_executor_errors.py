@@ -28,20 +28,35 @@ def test_unknown_and_empty_reverts_stay_readable():
     assert decode_revert(b"\xde\xad\xbe\xef").startswith("reverted with unknown error 0xdeadbeef")
 
 
+def test_scoped_argument_and_balance_guard_errors_name_what_was_wrong():
+    attacker = to_checksum_address("0x" + "66" * 20)
+    data = sel("ArgumentNotAllowed(uint256,uint256,bytes32)") + encode(
+        ["uint256", "uint256", "bytes32"], [1, 2, bytes(12) + bytes.fromhex("66" * 20)]
+    )
+    assert decode_revert(data) == f"ArgumentNotAllowed(call 1: argument 2 is {attacker}, not an allowed address)"
+    guard = sel("BalanceGuard(uint256,address,uint256,uint256,int256)") + encode(
+        ["uint256", "address", "uint256", "uint256", "int256"], [4, attacker, 10, 11, 995]
+    )
+    assert decode_revert(guard) == (
+        f"BalanceGuard(call 4: balance of {attacker} moved by 1, less than the bound 995; before 10, after 11)"
+    )
+
+
 def test_batches_beyond_the_executor_bounds_are_refused_by_name():
     import pytest
 
-    from floor.chain.executor import MAX_CALL_DATA, MAX_CALLS, check_batch
+    from floor.batching import MAX_CALL_DATA, MAX_CALLS, check_batch
+    from floor.errors import BatchTooLarge, InvalidAmount
     from floor.models import Call
 
     small = Call(target="0x" + "11" * 20, data="0x12345678")
     check_batch([small] * MAX_CALLS)
-    with pytest.raises(ValueError, match="at least one call"):
+    with pytest.raises(InvalidAmount, match="at least one call"):
         check_batch([])
-    with pytest.raises(ValueError, match=f"65 calls; the executor takes at most {MAX_CALLS}"):
+    with pytest.raises(BatchTooLarge, match=f"65 calls; the executor takes at most {MAX_CALLS}"):
         check_batch([small] * (MAX_CALLS + 1))
     big = Call(target=small.target, data="0x" + "00" * (MAX_CALL_DATA + 1))
     with pytest.raises(
-        ValueError, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"
+        BatchTooLarge, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"
     ):
         check_batch([small, big])
