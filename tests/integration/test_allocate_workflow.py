@@ -190,8 +190,10 @@ async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, se
                 AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
             )
     cause = caught.value.cause.cause
-    assert cause.type == "UnknownMarket" and cause.non_retryable and cause.message.startswith(
-        "no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI"
+    assert (
+        cause.type == "UnknownMarket"
+        and cause.non_retryable
+        and cause.message.startswith("no adapter for 1:compound-v3:USDC; configured: 1:aave-v3:DAI")
     )
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce
     assert balance(web3s[1], settings.chain(1).token("USDC").address, settings.chain(1).executor) == 10**6
