@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from web3 import Web3
 
+from floor.chain.multicall import MulticallReader
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.deploy import Deployer
 
@@ -63,3 +64,11 @@ def check_deposit_position(w3: Web3, adapter, position, deposited: int) -> None:
         check_aave_position(w3, adapter, position, deposited)
     else:
         check_vault_position(w3, adapter, position, deposited)
+
+
+def protected_calls(w3: Web3, adapter, action, account: str, slippage_bps: int = 1):
+    """An action's calls guarded by a fresh quote, as the engine builds them. 1 bp by default:
+    the transaction may be mined a second after the quote, and a vault's share price moves
+    with that second's interest."""
+    quote = adapter.decode_quote(action, MulticallReader(w3).read(adapter.quote_reads(action, account)).results)
+    return adapter.protected_calls(action, account, quote, slippage_bps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from floor.adapters.base import Deposit, PositionReading, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
@@ -17,6 +18,7 @@ from tests.integration.helpers import (
     check_deposit_position,
     contract,
     mint,
+    protected_calls,
 )
 
 MARKETS = [
@@ -43,7 +45,7 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     amount = whole_tokens * 10**adapter.asset.decimals
     mint(w3, token, executor_address, amount)
 
-    client.execute(adapter.deposit_calls(amount, executor_address))
+    client.execute(protected_calls(w3, adapter, Deposit(amount), executor_address))
 
     (position,) = read_positions(reader, [adapter], executor_address)
     check_deposit_position(w3, adapter, position, amount)  # to the base unit
@@ -65,7 +67,7 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     # Partial withdrawal: exactly that many base units come back. The rest keeps earning in
     # the block the withdrawal is mined (chain time moves on), a few seconds of interest.
     part = amount // 3
-    client.execute(adapter.withdraw_calls(part, executor_address))
+    client.execute(protected_calls(w3, adapter, Withdraw(part), executor_address))
     assert balance(w3, token, executor_address) == part
     (rest,) = read_positions(reader, [adapter], executor_address)
     assert grown.amount - part - 1 <= rest.amount <= (grown.amount - part) * (1 + 1e-6)
@@ -73,7 +75,9 @@ def test_deposit_accrue_withdraw(stack, settings, web3s, signer, chain_id, proto
     # Everything else, interest included; nothing left behind.
     (liquidity,) = read_liquidity(reader, [adapter], executor_address)
     assert liquidity.withdrawable == rest.amount
-    client.execute(adapter.withdraw_all_calls(rest, executor_address))
+    client.execute(
+        protected_calls(w3, adapter, WithdrawAll(PositionReading(rest.amount, rest.shares)), executor_address)
+    )
     (empty,) = read_positions(reader, [adapter], executor_address)
     assert empty.amount == 0 and (empty.shares in (None, 0))
     returned = balance(w3, token, executor_address) - part

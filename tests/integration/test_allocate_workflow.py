@@ -14,7 +14,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from activities.chain import ChainActivities
-from floor.adapters.registry import AdapterRegistry
+from floor.adapters.registry import AdapterRegistry, executor_permissions
+from floor.config import Settings
+from floor.devnet.deploy import Deployer, configure_executor
 from floor.messages import AllocateInput, EngineSignal
 from floor.models import AdapterKey
 from floor.risk.allocation import AllocationLeg, AllocationTarget
@@ -197,3 +199,51 @@ async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, se
     )
     assert web3s[1].eth.get_transaction_count(signer.address) == nonce
     assert balance(web3s[1], settings.chain(1).token("USDC").address, settings.chain(1).executor) == 10**6
+
+
+async def test_forty_deposits_on_one_chain_complete_in_several_batches(temporal_env, stack, web3s, signer, task_queue):
+    """Forty guarded deposits (5 calls each) exceed one executor batch (64 calls): the workflow
+    packs them into four transactions, each deposit whole within one."""
+    w3 = web3s[1]
+    d = Deployer(w3)
+    config = stack.chains[1].deployed.chain_config(stack.chains[1].rpc_url)
+    usdc = next(t for t in config["tokens"] if t["symbol"] == "USDC")["address"]
+    names = [f"vault{i:02d}" for i in range(40)]
+    config["markets"] += [
+        {
+            "protocol": "metamorpho",
+            "adapter": "erc4626",
+            "market": name,
+            "asset": "USDC",
+            "vault": d.deploy("ERC4626Vault", usdc, name, name, d.admin).address,
+        }
+        for name in names
+    ]
+    many = Settings(chains=[config])
+    chain = many.chain(1)
+    configure_executor(w3, chain.executor, executor_permissions(chain))
+    each = 1_000 * 10**6
+    input = AllocateInput(
+        legs=[
+            AllocationLeg(
+                chain_id=1,
+                asset="USDC",
+                amount=40 * each,
+                targets=[target(1, "metamorpho", name, 1) for name in names],
+            )
+        ]
+    )
+    mint(w3, usdc, chain.executor, 40 * each)
+    nonce = w3.eth.get_transaction_count(signer.address)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, ChainActivities(many, signer, {1: w3})):
+        result = await client.execute_workflow(
+            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+        )
+
+    assert [t.calls for t in result.transactions] == [60, 60, 60, 20]
+    assert all(t.status == 1 for t in result.transactions)
+    assert w3.eth.get_transaction_count(signer.address) == nonce + 4
+    # Fresh, empty vaults mint shares 1:1, so every position is exactly its deposit.
+    assert sorted((p.key.market, p.amount) for p in result.positions_after) == [(name, each) for name in names]
+    assert balance(w3, usdc, chain.executor) == 0

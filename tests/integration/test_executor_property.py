@@ -1,0 +1,95 @@
+"""A leaked operator key, tried at random: allowed calls with arbitrary arguments never move
+anything out of the treasury."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi.grammar import parse
+from eth_account import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from floor.adapters.base import Deposit
+from floor.adapters.registry import AdapterRegistry, executor_permissions
+from floor.calls import call
+from floor.chain.errors import ExecutionReverted
+from floor.chain.executor import ExecutorClient
+from floor.models import Call
+from tests.integration.helpers import contract, mint, protected_calls
+
+OUTSIDERS = [Account.create().address for _ in range(2)]
+# Amounts the treasury holds (1,000 tokens of 6 or 18 decimals per market) are likely, so
+# calls that could move funds get the chance to.
+AMOUNTS = st.one_of(st.sampled_from([1, 10**6, 10**18, 2**256 - 1]), st.integers(0, 10**21))
+
+
+def _calls(rules, executor: str, addresses: list[str]) -> st.SearchStrategy[Call]:
+    """Any allowed (target, selector) with any arguments, or plain ETH to any address. Half
+    the address arguments are the executor or an outsider, where a drain would need them."""
+    address = st.one_of(st.sampled_from([executor, *OUTSIDERS]), st.sampled_from(addresses))
+    by_type = {"address": address, "uint256": AMOUNTS, "uint16": st.integers(0, 2**16 - 1)}
+    options = []
+    for rule in rules:
+        types = [c.to_type_str() for c in parse(rule.signature[rule.signature.index("(") :]).components]
+        args = st.tuples(*(by_type[t] for t in types))
+        options.append(args.map(lambda a, r=rule: call(r.target, r.signature, *a)))
+    plain = st.builds(lambda to, v: Call(target=to, value=v, data="0x"), address, AMOUNTS)
+    return st.one_of(*options, plain)
+
+
+@pytest.fixture
+def treasury(settings, web3s, signer):
+    """The executor on chain 1 with tokens, ETH and a position in every market."""
+    chain, w3 = settings.chain(1), web3s[1]
+    client = ExecutorClient(w3, 1, chain.executor, signer)
+    w3.provider.make_request("anvil_setBalance", [chain.executor, hex(10**18)])
+    adapters = AdapterRegistry.from_settings(settings).on_chain(1)
+    for adapter in adapters:
+        amount = 1_000 * 10**adapter.asset.decimals
+        mint(w3, adapter.asset.address, chain.executor, 2 * amount)
+        client.execute(protected_calls(w3, adapter, Deposit(amount), chain.executor))
+    holdings = [t.address for t in chain.tokens] + [getattr(a, "a_token", None) or a.vault for a in adapters]
+    markets = [getattr(a, "pool", None) or a.vault for a in adapters]
+    return chain, w3, client, holdings, markets
+
+
+def test_random_allowed_calls_from_the_operator_never_pay_an_outsider(treasury):
+    chain, w3, client, holdings, markets = treasury
+    addresses = [chain.executor, *chain.destinations, *OUTSIDERS, *markets, *holdings]
+    tokens = [contract(w3, "TestERC20", h) for h in holdings]
+
+    def outside() -> list[int]:
+        """What the outsiders hold and may take: balances, allowances from the executor, ETH."""
+        return (
+            [t.functions.balanceOf(o).call() for t in tokens for o in OUTSIDERS]
+            + [t.functions.allowance(chain.executor, o).call() for t in tokens for o in OUTSIDERS]
+            + [w3.eth.get_balance(o) for o in OUTSIDERS]
+        )
+
+    assert not any(outside())
+    executed = []
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(st.lists(_calls(executor_permissions(chain).rules, chain.executor, addresses), min_size=1, max_size=4))
+    def attack(calls: list[Call]):
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+        try:
+            for c in calls:
+                try:
+                    client.execute([c])
+                    executed.append(c)
+                except ExecutionReverted:
+                    pass
+            assert not any(outside()), calls
+        finally:
+            w3.provider.make_request("evm_revert", [snapshot])
+
+    attack()
+    # The property was tried against calls that really ran, not only against refusals.
+    assert len(executed) >= 5
