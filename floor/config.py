@@ -37,7 +37,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from floor.errors import UnknownChain, UnknownMarket, UnknownToken
-from floor.logging import register_secret
+from floor.logging import register_secret, register_url_secrets
 
 __all__ = [
     "Address",
@@ -98,7 +98,9 @@ Address = Annotated[str, BeforeValidator(_checksum_address)]
 
 
 def _http_url(value: str) -> str:
-    # RPC URLs often embed provider API keys, so only the scheme is echoed.
+    # RPC URLs often embed provider API keys, so only the scheme is echoed, and the parts
+    # that may be a key are scrubbed from logs from now on (a mistyped URL's too).
+    register_url_secrets(value)
     scheme, sep, rest = value.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest.strip("/"):
         raise PydanticCustomError(

@@ -13,14 +13,26 @@ import re
 import sys
 import threading
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["REDACTED", "configure_logging", "get_logger", "redact", "register_secret"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "get_logger",
+    "redact",
+    "redact_url",
+    "register_secret",
+    "register_url_secrets",
+    "scrub",
+]
 
 REDACTED = "[REDACTED]"
 _MIN_SECRET_LEN = 8  # shorter values would scrub ordinary words and numbers
+# URL parts are mostly ordinary words ("v2", "mainnet", "rpc"); API keys are long.
+_MIN_URL_SECRET_LEN = 16
 _SECRET_KEY = re.compile(r"private_?key|passw(or)?d|secret|mnemonic|passphrase", re.IGNORECASE)
 _HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 
@@ -52,8 +64,40 @@ def register_secret(value: str) -> None:
         _pattern = re.compile(alternation, re.IGNORECASE)
 
 
+def redact_url(url: str) -> str:
+    """``url`` with only its scheme and host[:port]: RPC URLs carry API keys in the path,
+    the query or the userinfo. ``https://host/[REDACTED]`` when anything followed the host."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket: no part is known to be safe
+        return REDACTED
+    if not parts.scheme or not parts.netloc:
+        return REDACTED
+    userinfo, _, host = parts.netloc.rpartition("@")
+    hidden = userinfo or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}" + (f"/{REDACTED}" if hidden else "")
+
+
+def register_url_secrets(url: str) -> None:
+    """Register the parts of ``url`` that may be an API key: the path with its query, each
+    path segment, query value and the userinfo, when long enough to be a key."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # unparsable: all of it may be a key
+        register_secret(url)
+        return
+    userinfo = parts.netloc.rpartition("@")[0]
+    candidates = [parts.path + (f"?{parts.query}" if parts.query else ""), userinfo]
+    candidates += parts.path.split("/") + userinfo.split(":")
+    candidates += [pair.partition("=")[2] for pair in parts.query.split("&")]  # raw, as in the URL
+    for candidate in candidates:
+        if len(candidate) >= _MIN_URL_SECRET_LEN:
+            register_secret(candidate)
+
+
 def scrub(text: str) -> str:
-    """``text`` with every registered secret replaced (for error messages bound for Temporal)."""
+    """``text`` with every registered secret replaced, e.g. an error message bound for
+    Temporal's history, which no log processor sees."""
     pattern = _pattern
     return pattern.sub(REDACTED, text) if pattern is not None else text
 

@@ -109,7 +109,8 @@ contract Multicall3 {
         blockHash = blockhash(blockNumber);
     }
 
-    function getBlockNumber() public view returns (uint256 blockNumber) {
+    /// @dev Virtual so a test can stand in an L2 Multicall3 whose block number is L1's.
+    function getBlockNumber() public view virtual returns (uint256 blockNumber) {
         blockNumber = block.number;
     }
 

@@ -1,7 +1,13 @@
-"""RPC access: one Web3 per chain, with timeouts and fallback URLs, counting its requests."""
+"""RPC access: one Web3 per chain, with timeouts and fallback URLs, counting its requests.
+
+RPC URLs usually carry an API key, so every message, log line and error here names a URL
+only by `redact_url` (scheme and host), and the key-like parts are registered with the log
+redactor the moment a provider is made.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -11,30 +17,48 @@ from web3 import Web3
 from web3.providers import HTTPProvider, JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
-from floor.chain.errors import RpcUnavailable
+from floor.chain.errors import ChainMismatch, RpcUnavailable
+from floor.logging import get_logger, redact_url, register_url_secrets
+
+log = get_logger()
 
 # Failures that mean "this endpoint is unhealthy", as opposed to a JSON-RPC error answer
-# (a revert, a bad nonce), which is the chain's verdict and must not be retried elsewhere.
-_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.HTTPError)
+# (a revert, a bad nonce), which is the chain's verdict and must not be retried elsewhere:
+# any requests failure (refused, timeout, 5xx, a truncated body), and a body that is not
+# JSON (a proxy's HTML error page, even with status 200) or not UTF-8, on which web3's
+# decoding fails.
+_TRANSPORT_ERRORS = (requests.RequestException, json.JSONDecodeError, UnicodeDecodeError)
+
+
+class _UrlFailed(Exception):
+    """One URL did not give a JSON-RPC answer; the text says why, without the URL."""
 
 
 class FallbackHTTPProvider(JSONBaseProvider):
-    """Sends each request to the first healthy URL; on a transport failure moves to the next.
+    """Sends each request to the first healthy URL; when a URL fails (transport error, a body
+    that is not JSON-RPC) moves to the next.
 
     The URL that answered stays preferred until it fails, so a flapping primary does not
-    double every request's latency. `request_counts` counts requests by method (for tests,
-    benchmarks and metrics).
+    double every request's latency. With `chain_id`, a URL is used only once it has answered
+    `eth_chainId` with that id; one serving another chain is disabled for good (see
+    `check_chain_ids`). `request_counts` counts requests by method, the chain id checks
+    included (for tests, benchmarks and metrics).
     """
 
-    def __init__(self, urls: list[str], timeout_s: float = 10.0):
+    def __init__(self, urls: list[str], timeout_s: float = 10.0, chain_id: int | None = None):
         super().__init__()
         if not urls:
             raise ValueError("at least one RPC URL is needed")
+        for url in urls:
+            register_url_secrets(url)
         self.urls = list(urls)
+        self.chain_id = chain_id
         self._providers = [
             HTTPProvider(url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
             for url in self.urls
         ]
+        self._verified = [chain_id is None] * len(self.urls)
+        self._disabled: dict[int, int] = {}  # index -> the chain id that URL serves
         self._preferred = 0
         self._lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
@@ -42,6 +66,23 @@ class FallbackHTTPProvider(JSONBaseProvider):
     @property
     def total_requests(self) -> int:
         return sum(self.request_counts.values())
+
+    def check_chain_ids(self) -> None:
+        """Start-up check: ask every URL its chain id. The primary serving another chain raises
+        `ChainMismatch`; a fallback doing so is disabled. A URL that does not answer now is
+        checked the first time a request moves to it. Without a configured chain id, nothing to check."""
+        if self.chain_id is None:
+            return
+        for index in range(len(self.urls)):
+            try:
+                served = self._served_chain_id(index)
+            except _UrlFailed:
+                continue
+            if index == 0 and served != self.chain_id:
+                raise ChainMismatch(
+                    f"RPC URL {redact_url(self.urls[0])} serves chain {served}, not the configured chain {self.chain_id}"
+                )
+            self._settle(index, served)
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         with self._lock:
@@ -51,9 +92,14 @@ class FallbackHTTPProvider(JSONBaseProvider):
         for offset in range(len(self._providers)):
             index = (start + offset) % len(self._providers)
             try:
-                response = self._providers[index].make_request(method, params)
-            except _TRANSPORT_ERRORS as exc:
-                errors.append(f"{self.urls[index]}: {type(exc).__name__}")
+                if not self._verified[index] and index not in self._disabled:
+                    self._settle(index, self._served_chain_id(index))
+                if index in self._disabled:
+                    errors.append(f"{redact_url(self.urls[index])}: serves chain {self._disabled[index]}")
+                    continue
+                response = self._send(index, method, params)
+            except _UrlFailed as exc:
+                errors.append(f"{redact_url(self.urls[index])}: {exc}")
                 continue
             if index != start:
                 with self._lock:
@@ -70,13 +116,54 @@ class FallbackHTTPProvider(JSONBaseProvider):
                 raise
             return False
 
+    def _send(self, index: int, method: str, params: Any) -> RPCResponse:
+        try:
+            response = self._providers[index].make_request(RPCEndpoint(method), params)
+        except _TRANSPORT_ERRORS as exc:
+            # Only the type: the exception's text may hold the URL or the whole body.
+            raise _UrlFailed(type(exc).__name__) from None
+        if not isinstance(response, dict) or ("result" not in response and "error" not in response):
+            raise _UrlFailed("not JSON-RPC")
+        return response
 
-def connect(rpc_urls: list[str], timeout_s: float = 10.0) -> Web3:
-    """A Web3 over the given URLs, in order of preference."""
-    w3 = Web3(FallbackHTTPProvider(rpc_urls, timeout_s))
+    def _served_chain_id(self, index: int) -> int:
+        with self._lock:
+            self.request_counts["eth_chainId"] += 1
+        response = self._send(index, "eth_chainId", [])
+        if "error" in response:
+            raise _UrlFailed("eth_chainId refused")
+        try:
+            return int(response["result"], 16)
+        except (TypeError, ValueError):
+            raise _UrlFailed("eth_chainId not a number") from None
+
+    def _settle(self, index: int, served: int) -> None:
+        """Marks a URL verified, or disables it (once, with a warning) when it serves another chain."""
+        with self._lock:
+            if served == self.chain_id:
+                self._verified[index] = True
+                return
+            if index in self._disabled:
+                return
+            self._disabled[index] = served
+        url = redact_url(self.urls[index])
+        log.warning(
+            f"RPC URL {url} serves chain {served}, not the configured chain {self.chain_id}: disabled",
+            rpc_url=url,
+            served_chain_id=served,
+            chain_id=self.chain_id,
+        )
+
+
+def connect(rpc_urls: list[str], timeout_s: float = 10.0, chain_id: int | None = None) -> Web3:
+    """A Web3 over the given URLs, in order of preference. With `chain_id`, every URL is
+    checked to serve that chain (see `FallbackHTTPProvider.check_chain_ids`)."""
+    provider = FallbackHTTPProvider(rpc_urls, timeout_s, chain_id)
+    provider.check_chain_ids()
+    w3 = Web3(provider)
     # web3's validation middleware asks eth_chainId before every eth_call: one extra request
-    # per read. The engine signs every transaction with the configured chain id (EIP-155),
-    # so a node of another chain rejects it anyway.
+    # per read. The provider checks the chain id once per URL instead, and the engine signs
+    # every transaction with the configured chain id (EIP-155).
     w3.middleware_onion.remove("validation")
     return w3
 

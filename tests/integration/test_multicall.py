@@ -1,16 +1,18 @@
 """Multicall3 reads: many positions in one eth_call per chain, failures decoded per call,
-chunks under the gas cap pinned to one block."""
+chunks under the gas cap pinned to one block, the block taken from the node."""
 
 from __future__ import annotations
 
 import pytest
 from eth_account import Account
+from web3 import Web3
 
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import ReadFailed, read
-from floor.chain.multicall import MulticallReader
+from floor.calls import ReadFailed, decode_result, read
+from floor.chain.multicall import MULTICALL3_ADDRESS, MulticallReader
 from floor.chain.positions import read_positions
-from floor.chain.rpc import connect, request_counts
+from floor.chain.rpc import FallbackHTTPProvider, connect, request_counts
+from floor.devnet.artifacts import load_artifact
 
 
 def fifty_position_reads(settings, chain_id: int, holders: list[str]):
@@ -30,7 +32,9 @@ def test_fifty_positions_cost_one_eth_call_per_chain(stack, settings):
         reads = [r for adapter, holder in pairs for r in adapter.position_reads(holder)]
         batch = reader.read(reads)
         assert len(batch.results) == len(reads) and all(r.success for r in batch.results)
-        assert request_counts(w3) == {"eth_call": 1}, f"chain {chain_id}: {dict(request_counts(w3))}"
+        assert request_counts(w3) == {"eth_getBlockByNumber": 1, "eth_call": 1}, (
+            f"chain {chain_id}: {dict(request_counts(w3))}"
+        )
 
 
 def test_positions_match_single_reads(stack, settings, web3s):
@@ -74,20 +78,56 @@ def test_failures_are_decoded_per_call(stack, settings, web3s):
         ]
     )
     assert [r.success for r in batch.results] == [True, False, True]
-    from floor.calls import decode_result
-
     with pytest.raises(ReadFailed, match="transferFrom: call reverted"):
         decode_result(["bool"], batch.results[1], "USDC.transferFrom")
 
 
-def test_chunks_stay_under_the_gas_cap_at_one_block(stack, settings, web3s):
-    w3 = connect([stack.chains[1].rpc_url])
+class MiningProvider(FallbackHTTPProvider):
+    """Mines a block after every eth_call, so each chunk of a batch runs at a later head."""
+
+    def make_request(self, method, params):
+        response = super().make_request(method, params)
+        if method == "eth_call":
+            super().make_request("evm_mine", [])
+        return response
+
+
+def test_chunks_stay_under_the_gas_cap_at_one_block(stack, settings):
+    w3 = Web3(MiningProvider([stack.chains[1].rpc_url]))
     usdc = settings.chain(1).token("USDC").address
-    reads = [read(usdc, "balanceOf(address)", Account.create().address) for _ in range(25)]
-    reader = MulticallReader(w3, gas_cap=1_000_000, gas_per_read=100_000)  # 8 reads per chunk
-    batch = reader.read(reads)
-    assert batch.eth_calls == 4 == request_counts(w3)["eth_call"]
-    assert len(batch.results) == 25 and batch.block_number == w3.eth.block_number
+    # Every chunk reads the block number it runs at, beside balances.
+    reads = [read(MULTICALL3_ADDRESS, "getBlockNumber()")] + [
+        read(usdc, "balanceOf(address)", Account.create().address) for _ in range(9)
+    ]
+    reader = MulticallReader(w3, gas_cap=1_000_000, gas_per_read=100_000)  # 10 reads per chunk
+    start = w3.eth.block_number
+    batch = reader.read(reads * 3)
+    assert batch.eth_calls == 3 == request_counts(w3)["eth_call"] and len(batch.results) == 30
+    assert w3.eth.block_number == start + 3  # the head moved between chunks...
+    seen = [decode_result(["uint256"], batch.results[i], "getBlockNumber")[0] for i in (0, 10, 20)]
+    assert seen == [batch.block_number] * 3 == [start] * 3  # ...and every chunk read the first block
+
+
+def test_the_block_comes_from_the_node_not_multicall3(stack, web3s):
+    """On Arbitrum, Multicall3's getBlockNumber() is an L1 block number; the batch's block is
+    still the node's. (The test's snapshot revert puts the real Multicall3 back.)"""
+    w3 = web3s[42161]
+    l1_block = load_artifact("L1BlockMulticall3").deployed_bytecode
+    w3.provider.make_request("anvil_setCode", [MULTICALL3_ADDRESS, l1_block])
+    batch = MulticallReader(w3).read([read(MULTICALL3_ADDRESS, "getBlockNumber()")])
+    header = w3.eth.get_block("latest")
+    assert (batch.block_number, batch.timestamp) == (header["number"], header["timestamp"])
+    [multicall_block] = decode_result(["uint256"], batch.results[0], "getBlockNumber")
+    assert multicall_block == header["number"] // 48 < header["number"]
+
+
+def test_reads_at_a_given_block(stack, web3s):
+    w3 = web3s[1]
+    then = w3.eth.block_number
+    w3.provider.make_request("evm_mine", [])
+    batch = MulticallReader(w3).read([read(MULTICALL3_ADDRESS, "getBlockNumber()")], block=then)
+    assert batch.block_number == then and batch.timestamp == w3.eth.get_block(then)["timestamp"]
+    assert decode_result(["uint256"], batch.results[0], "getBlockNumber") == (then,)
 
 
 def test_a_required_read_that_fails_reverts_the_batch(stack, settings, web3s):

@@ -1,10 +1,43 @@
-"""RPC access: a dead URL falls through to the next; when every URL is dead the error says so."""
+"""RPC access: a dead or garbling URL falls through to the next; a URL on another chain is
+refused or disabled; when every URL fails the error says which and why, never with a key."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+from collections.abc import Iterator
 
 import pytest
 
-from floor.chain.errors import RpcUnavailable
+from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.chain.rpc import connect, request_counts
 from floor.devnet.processes import free_port
+from floor.logging import REDACTED, configure_logging
+from tests.integration.rpc_proxy import RpcProxy
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    """The engine's log lines (DEBUG up, so web3's own request logs are in too)."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    yield stream
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_floor_engine_handler", False)]:
+        root.removeHandler(handler)
+
+
+@pytest.fixture
+def proxy(stack) -> Iterator[RpcProxy]:
+    with RpcProxy(stack.chains[1].rpc_url) as p:
+        yield p
+
+
+@pytest.fixture
+def second_proxy(stack) -> Iterator[RpcProxy]:
+    with RpcProxy(stack.chains[1].rpc_url) as p:
+        yield p
 
 
 def test_falls_back_to_the_next_url_and_keeps_it(stack):
@@ -29,3 +62,96 @@ def test_a_json_rpc_error_is_not_a_transport_failure(stack):
     response = w3.provider.make_request("floor_noSuchMethod", [])
     assert "error" in response
     assert w3.provider._preferred == 0
+
+
+@pytest.mark.parametrize("fault", ["html", "bad_gateway", "not_json_rpc"])
+def test_a_bad_answer_falls_back_to_the_next_url(stack, proxy, fault):
+    proxy.misbehave(fault)
+    w3 = connect([proxy.url("/rpc"), stack.chains[1].rpc_url])
+    assert w3.eth.block_number > 0
+    assert proxy.methods == {"eth_blockNumber": 1} and w3.provider._preferred == 1
+
+
+@pytest.mark.parametrize(("fault", "named"), [("html", "JSONDecodeError"), ("not_json_rpc", "not JSON-RPC")])
+def test_a_bad_answer_from_the_only_url_is_retryable_and_passes(proxy, fault, named):
+    proxy.misbehave(fault)
+    w3 = connect([proxy.url()])
+    with pytest.raises(RpcUnavailable, match=f"every RPC URL failed \\(http://127.0.0.1:\\d+: {named}\\)") as info:
+        _ = w3.eth.block_number
+    assert info.value.retryable
+    assert w3.eth.block_number > 0
+
+
+def test_a_primary_on_another_chain_is_refused_at_start(stack, proxy):
+    proxy.misbehave("wrong_chain", chain_id=5)
+    with pytest.raises(ChainMismatch, match=r"RPC URL http://127.0.0.1:\d+ serves chain 5, not the configured chain 1"):
+        connect([proxy.url(), stack.chains[1].rpc_url], chain_id=1)
+    with pytest.raises(ChainMismatch, match="serves chain 42161, not the configured chain 1"):
+        connect([stack.chains[42161].rpc_url], chain_id=1)
+
+
+def test_a_fallback_on_another_chain_is_never_used(stack, proxy, second_proxy, log_text):
+    """The wrong-chain fallback forwards to the right node, so a read through it would succeed:
+    only the disabling stops it."""
+    primary, fallback = proxy, second_proxy
+    fallback.misbehave("wrong_chain", chain_id=5, times=None)
+    w3 = connect([primary.url(), fallback.url()], chain_id=1)
+    [warning] = [line for line in log_text.getvalue().splitlines() if '"level": "warning"' in line]
+    assert f"RPC URL {fallback.url()} serves chain 5, not the configured chain 1: disabled" in warning
+
+    assert w3.eth.block_number > 0 and primary.methods["eth_blockNumber"] == 1
+    primary.misbehave("bad_gateway", times=None)
+    with pytest.raises(RpcUnavailable, match=f"{fallback.url()}: serves chain 5"):
+        _ = w3.eth.block_number
+    assert fallback.methods == {"eth_chainId": 1}
+
+
+def test_a_url_down_at_start_is_checked_before_it_serves(stack, proxy, second_proxy, log_text):
+    """Down at start-up, then on another chain: disabled when first reached, the next URL serves."""
+    primary, late = proxy, second_proxy
+    late.misbehave("bad_gateway")
+    late.misbehave("wrong_chain", chain_id=5, times=None)
+    w3 = connect([primary.url(), late.url(), stack.chains[1].rpc_url], chain_id=1)
+    assert "disabled" not in log_text.getvalue()
+
+    primary.misbehave("bad_gateway", times=None)
+    assert w3.eth.block_number > 0
+    assert late.methods == {"eth_chainId": 2} and w3.provider._preferred == 2
+    assert f"RPC URL {late.url()} serves chain 5, not the configured chain 1: disabled" in log_text.getvalue()
+
+
+def test_a_url_down_at_start_serves_once_checked(stack, proxy, second_proxy):
+    primary, late = proxy, second_proxy
+    late.misbehave("bad_gateway")
+    w3 = connect([primary.url(), late.url()], chain_id=1)
+    primary.misbehave("bad_gateway", times=None)
+    assert w3.eth.block_number > 0
+    assert late.methods == {"eth_chainId": 2, "eth_blockNumber": 1}
+
+
+def test_a_key_in_the_url_never_shows(stack, proxy, second_proxy, log_text):
+    """Keys in the path and query stay out of every error and log line (web3's DEBUG ones too)."""
+    key, other_key = secrets.token_hex(16), secrets.token_urlsafe(24)
+    keyed = f"/v3/{key}?apikey={other_key}"
+    errors = []
+
+    proxy.misbehave("wrong_chain", chain_id=5)
+    with pytest.raises(ChainMismatch) as refused:
+        connect([proxy.url(keyed)], chain_id=1)
+    errors.append(str(refused.value))
+
+    second_proxy.misbehave("wrong_chain", chain_id=5)  # a disabled fallback: a warning
+    w3 = connect([proxy.url(keyed), second_proxy.url(keyed)], chain_id=1)
+    assert w3.eth.block_number > 0
+    for fault in ("html", "bad_gateway", "not_json_rpc"):
+        proxy.misbehave(fault)
+        with pytest.raises(RpcUnavailable) as failed:
+            _ = w3.eth.block_number
+        errors.append(str(failed.value))
+    logs = log_text.getvalue()
+
+    assert all(proxy.url(f"/{REDACTED}") in error for error in errors)
+    assert f"RPC URL {second_proxy.url(f'/{REDACTED}')} serves chain 5" in logs
+    assert "Making request HTTP" in logs  # web3 logs the URL it posts to
+    for text in [*errors, logs]:
+        assert key not in text and other_key not in text

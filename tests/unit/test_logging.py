@@ -5,12 +5,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from floor.logging import REDACTED, configure_logging, get_logger, register_secret
+from floor.logging import (
+    REDACTED,
+    configure_logging,
+    get_logger,
+    redact_url,
+    register_secret,
+    register_url_secrets,
+    scrub,
+)
 
 KEY = "0x8f2a55949038a9610f50fb23b5883af3b4ecb3c3bb792cbcefbd1542c692be63"
 
@@ -122,3 +131,40 @@ def test_console_renderer_also_redacts(buf: io.StringIO) -> None:
     get_logger(chain_id=1).info("key is %s", KEY)
     out = buf.getvalue()
     assert "key is [REDACTED]" in out and "chain_id=1" in out
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "https://eth-mainnet.g.alchemy.com/v2/AbCdEf0123456789AbCdEf0123456789",
+            f"https://eth-mainnet.g.alchemy.com/{REDACTED}",
+        ),
+        ("https://mainnet.infura.io/v3/0123456789abcdef?x=1", f"https://mainnet.infura.io/{REDACTED}"),
+        ("https://rpc.example.com?apikey=k", f"https://rpc.example.com/{REDACTED}"),
+        ("https://user:pass@rpc.example.com:8443/", f"https://rpc.example.com:8443/{REDACTED}"),
+        ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
+        ("http://127.0.0.1:8545/", "http://127.0.0.1:8545"),
+        ("not a url/with-a-key", REDACTED),
+        ("http://[::1/with-a-key", REDACTED),  # unparsable
+    ],
+)
+def test_redact_url_keeps_scheme_and_host_only(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_url_secrets_are_scrubbed_from_any_text(buf: io.StringIO) -> None:
+    path_key, query_key, password = secrets.token_hex(16), secrets.token_urlsafe(20), secrets.token_hex(10)
+    url = f"https://user:{password}@eth.example.com/v2/{path_key}?apikey={query_key}&network=mainnet"
+    register_url_secrets(url)
+    assert scrub(f"POST {url} failed") == f"POST https://{REDACTED}@eth.example.com{REDACTED} failed"
+    assert scrub(f"key {path_key}, then {query_key.upper()}") == f"key {REDACTED}, then {REDACTED}"
+    get_logger().warning("rpc failed", url=url, detail=f"apikey={query_key}")
+    assert path_key not in buf.getvalue() and query_key not in buf.getvalue() and password not in buf.getvalue()
+
+
+def test_url_secrets_leave_ordinary_words_alone() -> None:
+    # Long enough for register_secret (8+), too short to be an API key (16+).
+    register_url_secrets("https://operator:pw@rpc.example.com/ethereum/arbitrum-one?network=mainnet-beta&chain=1")
+    text = "operator:pw ethereum arbitrum-one network=mainnet-beta chain=1 /ethereum/arbitrum-one"
+    assert scrub(text) == text
