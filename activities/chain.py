@@ -72,7 +72,7 @@ class ChainActivities:
         self.slippage_bps = settings.strategy.max_slippage_bps
         self.chains: dict[int, ChainContext] = {}
         for chain in settings.chains:
-            w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s)
+            w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
             executor = None
             if chain.executor and signer is not None:
                 executor = ExecutorClient(w3, chain.id, chain.executor, signer, confirmations=chain.confirmations)

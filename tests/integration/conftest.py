@@ -7,7 +7,10 @@ and the suite stays fast as it grows (deployment happens once).
 
 from __future__ import annotations
 
+import io
+import logging
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -17,6 +20,7 @@ from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
 from floor.devnet.processes import free_port, temporal_binary
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
+from floor.logging import configure_logging
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +80,14 @@ async def temporal_env():
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    """The engine's log lines (DEBUG up, so web3's own request logs are in too)."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", stream=stream)
+    yield stream
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_floor_engine_handler", False)]:
+        root.removeHandler(handler)

@@ -3,8 +3,6 @@ refused or disabled; when every URL fails the error says which and why, never wi
 
 from __future__ import annotations
 
-import io
-import logging
 import secrets
 from collections.abc import Iterator
 
@@ -13,19 +11,8 @@ import pytest
 from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.chain.rpc import connect, request_counts
 from floor.devnet.processes import free_port
-from floor.logging import REDACTED, configure_logging
+from floor.logging import REDACTED
 from tests.integration.rpc_proxy import RpcProxy
-
-
-@pytest.fixture
-def log_text() -> Iterator[io.StringIO]:
-    """The engine's log lines (DEBUG up, so web3's own request logs are in too)."""
-    stream = io.StringIO()
-    configure_logging("DEBUG", stream=stream)
-    yield stream
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_floor_engine_handler", False)]:
-        root.removeHandler(handler)
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""RPC faults seen through Temporal: a passing fault is retried by the activity, and an RPC
+URL's key never reaches the workflow's history, its errors or the worker's logs."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.chain import ChainActivities
+from floor.config import Settings
+from floor.logging import REDACTED
+from floor.messages import AllocateInput, ReadPositionsInput
+from floor.models import AdapterKey, Position
+from tests.integration.rpc_proxy import RpcProxy
+from tests.integration.test_allocate_workflow import demo_input, fund_treasury
+from workers.temporal import build_worker
+from workflows.allocate import AllocateWorkflow
+
+KEY, QUERY_KEY = secrets.token_hex(16), secrets.token_urlsafe(24)
+
+
+# Unsandboxed: the sandbox would re-import this test module, web3 and all.
+@workflow.defn(sandboxed=False)
+class ReadTwice:
+    """Reads positions with two attempts only, so a lasting fault fails it quickly."""
+
+    @workflow.run
+    async def run(self, input: ReadPositionsInput) -> list[Position]:
+        return await workflow.execute_activity(
+            "read_positions",
+            input,
+            result_type=list[Position],
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2),
+        )
+
+
+@pytest.fixture
+def keyed(stack):
+    """Arbitrum reached through a proxy whose URL carries a key in its path and query."""
+    with RpcProxy(stack.chains[42161].rpc_url) as proxy:
+        config = stack.chains[42161].deployed.chain_config(proxy.url(f"/v3/{KEY}?apikey={QUERY_KEY}"))
+        yield proxy, Settings(chains=[config])
+
+
+async def test_an_html_error_page_once_is_retried_and_the_allocation_completes(
+    temporal_env, keyed, web3s, signer, task_queue
+):
+    proxy, settings = keyed
+    input = AllocateInput(legs=demo_input().legs[2:])
+    fund_treasury(settings, web3s, input)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, ChainActivities(settings, signer)):
+        proxy.misbehave("html")  # the workflow's first read meets it
+        handle = await client.start_workflow(
+            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+        )
+        result = await handle.result()
+    assert [t.status for t in result.transactions] == [1]
+    history = await handle.fetch_history()
+    started = [e for e in history.events if e.HasField("activity_task_started_event_attributes")]
+    assert started[0].activity_task_started_event_attributes.attempt == 2  # the read was retried
+
+
+async def test_a_key_in_the_rpc_url_stays_out_of_history_errors_and_logs(
+    temporal_env, keyed, signer, task_queue, log_text
+):
+    proxy, settings = keyed
+    client = temporal_env.client
+    input = ReadPositionsInput(chain_id=42161, keys=[AdapterKey(chain_id=42161, protocol="aave-v3", market="USDC")])
+    activities = ChainActivities(settings, signer)
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReadTwice],
+        activities=activities.all(),
+        activity_executor=ThreadPoolExecutor(2),
+    ):
+        proxy.misbehave("bad_gateway", times=None)
+        handle = await client.start_workflow(ReadTwice.run, input, id=f"read-{uuid.uuid4()}", task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+    cause = caught.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "RpcUnavailable"
+    assert proxy.url(f"/{REDACTED}") in cause.message and "HTTPError" in cause.message
+    history = (await handle.fetch_history()).to_json()
+    logs = log_text.getvalue()
+    assert "RpcUnavailable" in history and "Making request HTTP" in logs  # the texts checked are the real ones
+    for text in [history, cause.message, logs]:
+        assert KEY not in text and QUERY_KEY not in text
