@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 from web3 import Web3
 
 from floor.adapters.base import Deposit
@@ -48,6 +48,8 @@ def _named_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except FailureError:  # Temporal's own (a cancellation, an ApplicationError): as they are
+            raise
         except FloorError as exc:
             raise ApplicationError(scrub(str(exc)), type=type(exc).__name__, non_retryable=not exc.retryable) from None
         except Exception as exc:

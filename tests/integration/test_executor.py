@@ -348,8 +348,16 @@ def test_the_contract_bounds_match_the_client_check(chain1):
     usdc = chain.token("USDC").address
     approve = call(usdc, "approve(address,uint256)", chain.markets[0].pool, 0)
     assert client.execute([approve] * MAX_CALLS).calls == MAX_CALLS
-    padded = approve.model_copy(
-        update={"data": approve.data + "00" * (MAX_CALL_DATA + 1 - (len(approve.data) - 2) // 2)}
-    )
+
+    def padded(size: int):  # approve with trailing zeros, which the token ignores
+        return approve.model_copy(update={"data": approve.data + "00" * (size - (len(approve.data) - 2) // 2)})
+
+    def eth_call(calls):
+        return w3.eth.call({"from": client.signer.address, "to": chain.executor, "data": encode_execute(calls)})
+
+    eth_call([padded(MAX_CALL_DATA)])  # exactly at the bound: runs
+    with pytest.raises(ContractLogicError) as caught:  # one byte over: Vyper's bound check, no reason
+        eth_call([padded(MAX_CALL_DATA + 1)])
+    assert decode_revert(caught.value.data) == "reverted without data"
     with pytest.raises(ContractLogicError):
-        w3.eth.call({"from": client.signer.address, "to": chain.executor, "data": encode_execute([padded])})
+        eth_call([approve] * (MAX_CALLS + 1))

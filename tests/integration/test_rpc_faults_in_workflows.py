@@ -1,5 +1,6 @@
-"""RPC faults seen through Temporal: a passing fault is retried by the activity, and an RPC
-URL's key never reaches the workflow's history, its errors or the worker's logs."""
+"""RPC faults where the engine meets them: a passing fault is retried by the activity, a
+failed poll while confirming is polled again, and an RPC URL's key never reaches the
+workflow's history, its errors or the worker's logs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
+from floor.calls import call
+from floor.chain.executor import ExecutorClient
+from floor.chain.rpc import connect
 from floor.config import Settings
 from floor.logging import REDACTED
 from floor.messages import AllocateInput, ReadPositionsInput
@@ -97,3 +101,18 @@ async def test_a_key_in_the_rpc_url_stays_out_of_history_errors_and_logs(
     assert "RpcUnavailable" in history and "Making request HTTP" in logs  # the texts checked are the real ones
     for text in [history, cause.message, logs]:
         assert KEY not in text and QUERY_KEY not in text
+
+
+def test_a_failed_poll_while_confirming_is_polled_again(stack, settings, signer, log_text):
+    """The transaction is on its way whatever one poll says: an RPC fault during confirmation
+    is logged and the wait goes on, instead of failing the step."""
+    chain = settings.chain(1)
+    usdc = chain.token("USDC").address
+    with RpcProxy(stack.chains[1].rpc_url) as proxy:
+        w3 = connect([proxy.url("/")], chain_id=1)
+        client = ExecutorClient(w3, 1, chain.executor, signer, poll_interval_s=0.01)
+        tx_hash = client.submit(client.sign([call(usdc, "approve(address,uint256)", chain.markets[0].pool, 0)]))
+        proxy.misbehave("bad_gateway", times=2)
+        record = client.wait(tx_hash, calls=1)
+    assert record.status == 1 and record.tx_hash == tx_hash
+    assert log_text.getvalue().count("confirmation poll failed; polling again") == 2
