@@ -38,6 +38,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from floor.errors import UnknownChain, UnknownMarket, UnknownToken
 from floor.logging import register_secret, register_url_secrets
+from floor.models import Priority
 
 __all__ = [
     "Address",
@@ -149,6 +150,33 @@ class MarketConfig(_Model):
         return (self.protocol, self.market)
 
 
+class TxConfig(_Model):
+    """How a chain's transaction queue sends: pipelining, fees, stuck transactions. The
+    defaults follow production relayers (OpenZeppelin Relayer, geth, web3-ethereum-defi)."""
+
+    max_in_flight: int = Field(default=16, ge=1, le=256)  # broadcast, not yet confirmed
+    send_batch: int = Field(default=30, ge=1, le=200)  # transactions signed and sent per activity
+    stuck_after_s: float = Field(default=30, gt=0)  # replace one not mined within this (OZ: >= 20 s)
+    max_attempts: int = Field(default=5, ge=1)  # sends at one nonce before it is cancelled
+    fee_bump_bps: int = Field(default=1_250, ge=1_000)  # per replacement; geth refuses under 10%
+    tip_floor_wei: int = Field(default=10**9, ge=0)  # 1 gwei on Ethereum; L2s set their own
+    max_fee_cap_wei: int = Field(default=500 * 10**9, gt=0)  # above it intents wait, unless CRITICAL
+    fee_history_blocks: int = Field(default=20, ge=1, le=1024)
+    # Tip percentile of recent blocks per priority (OZ Relayer's speed levels).
+    tip_percentiles: dict[str, int] = {"CRITICAL": 99, "HIGH": 85, "NORMAL": 50, "LOW": 30}
+    poll_interval_s: float = Field(default=0.5, gt=0)  # receipt polling while confirming
+
+    @field_validator("tip_percentiles")
+    @classmethod
+    def _every_priority(cls, v: dict[str, int]) -> dict[str, int]:
+        names = {p.name for p in Priority}
+        if set(v) != names or not all(0 <= x <= 100 for x in v.values()):
+            raise PydanticCustomError(
+                "tip_percentiles", "needs a percentile 0..100 for each of {names}", {"names": ", ".join(sorted(names))}
+            )
+        return v
+
+
 class ChainConfig(_Model):
     id: int = Field(gt=0)
     name: str = Field(min_length=1)
@@ -163,6 +191,7 @@ class ChainConfig(_Model):
     multicall_gas_cap: int = Field(default=50_000_000, gt=0)
     tokens: list[TokenConfig] = []
     markets: list[MarketConfig] = []
+    tx: TxConfig = TxConfig()
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:

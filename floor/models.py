@@ -7,12 +7,22 @@ JavaScript readers lose precision above 2**53 (500 WETH is 5e20 wei).
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 # An amount in token base units, serialised to JSON as a string, read back from int or str.
 Amount = Annotated[int, Field(ge=0), PlainSerializer(str, return_type=str, when_used="json")]
+
+
+class Priority(IntEnum):
+    """Order of pending transaction intents: lower first; first come, first served within one."""
+
+    CRITICAL = 0  # incident response: also sent when fees are above the chain's cap
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
 
 
 class FrozenModel(BaseModel):
