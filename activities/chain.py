@@ -19,22 +19,15 @@ from web3 import Web3
 from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import decode_result, read
-from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.chain.rpc import connect
-from floor.chain.signer import SignedTransaction, Signer
+from floor.chain.signer import Signer
 from floor.config import ChainConfig, Settings
 from floor.errors import BadInput, FloorError, InsufficientBalance, UnknownChain
 from floor.logging import get_logger, scrub
-from floor.messages import (
-    BuildDepositsInput,
-    ConfirmInput,
-    ExecuteInput,
-    ReadPositionsInput,
-    SignedTx,
-)
-from floor.models import Call, Position, TxRecord
+from floor.messages import BuildDepositsInput, ReadPositionsInput
+from floor.models import Call, Position
 
 
 def _named_errors(fn):
@@ -64,33 +57,24 @@ class ChainContext:
     config: ChainConfig
     w3: Web3
     reader: MulticallReader
-    executor: ExecutorClient | None
 
 
 class ChainActivities:
     def __init__(self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None):
+        self.settings = settings
         self.registry = AdapterRegistry.from_settings(settings)
         self.signer = signer
         self.slippage_bps = settings.strategy.max_slippage_bps
         self.chains: dict[int, ChainContext] = {}
         for chain in settings.chains:
             w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
-            executor = None
-            if chain.executor and signer is not None:
-                executor = ExecutorClient(w3, chain.id, chain.executor, signer, confirmations=chain.confirmations)
             reader = MulticallReader(w3, chain.multicall3, gas_cap=chain.multicall_gas_cap)
-            self.chains[chain.id] = ChainContext(chain, w3, reader, executor)
+            self.chains[chain.id] = ChainContext(chain, w3, reader)
 
     def _chain(self, chain_id: int) -> ChainContext:
         if chain_id not in self.chains:
             raise UnknownChain(f"chain {chain_id} is not configured (configured: {sorted(self.chains)})")
         return self.chains[chain_id]
-
-    def _executor(self, chain_id: int) -> ExecutorClient:
-        executor = self._chain(chain_id).executor
-        if executor is None:
-            raise UnknownChain(f"chain {chain_id} has no executor address or no signer configured")
-        return executor
 
     def _account(self, chain_id: int) -> str:
         """The executor contract: the account whose positions the engine reads and moves."""
@@ -146,46 +130,8 @@ class ChainActivities:
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
         return groups
 
-    @activity.defn
-    @_named_errors
-    def sign_execute(self, input: ExecuteInput) -> SignedTx:
-        """Estimate (a revert stops here, with no nonce used) and sign one execute(calls)."""
-        signed: SignedTransaction = self._executor(input.chain_id).sign(input.calls)
-        self._log(input.chain_id, tx_hash=signed.hash).info(
-            "execute signed", nonce=signed.nonce, calls=len(input.calls)
-        )
-        return SignedTx(
-            chain_id=input.chain_id,
-            raw="0x" + signed.raw.hex(),
-            tx_hash=signed.hash,
-            nonce=signed.nonce,
-            calls=len(input.calls),
-        )
-
-    @activity.defn
-    @_named_errors
-    def submit_transaction(self, input: SignedTx) -> str:
-        signed = SignedTransaction(
-            raw=bytes.fromhex(input.raw.removeprefix("0x")), hash=input.tx_hash, nonce=input.nonce
-        )
-        tx_hash = self._executor(input.chain_id).submit(signed)
-        self._log(input.chain_id, tx_hash=tx_hash).info("transaction submitted", nonce=input.nonce)
-        return tx_hash
-
-    @activity.defn
-    @_named_errors
-    def confirm_transaction(self, input: ConfirmInput) -> TxRecord:
-        record = self._executor(input.chain_id).wait(input.tx_hash, input.calls, heartbeat=activity.heartbeat)
-        self._log(input.chain_id, tx_hash=input.tx_hash).info(
-            "transaction confirmed", block=record.block_number, gas_used=record.gas_used
-        )
-        return record
-
     def all(self) -> list:
         return [
             self.read_positions,
             self.build_deposit_calls,
-            self.sign_execute,
-            self.submit_transaction,
-            self.confirm_transaction,
         ]

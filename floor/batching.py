@@ -36,13 +36,14 @@ def check_batch(calls: Sequence[Call], max_calls: int = MAX_CALLS) -> None:
             )
 
 
-def pack_batches(groups: Sequence[Sequence[Call]], max_calls: int = MAX_CALLS) -> list[list[Call]]:
-    """Groups in order, as few batches as that order allows, no group split across two."""
-    batches: list[list[Call]] = []
+def pack_batches(groups: Sequence[Sequence[Call]], max_calls: int = MAX_CALLS) -> list[list[list[Call]]]:
+    """Groups in order, as few batches as that order allows, no group split across two. Each
+    batch is its list of groups (one transaction's calls, still grouped)."""
+    batches: list[list[list[Call]]] = []
     for group in groups:
         check_batch(group, max_calls)
-        if batches and len(batches[-1]) + len(group) <= max_calls:
-            batches[-1].extend(group)
+        if batches and sum(map(len, batches[-1])) + len(group) <= max_calls:
+            batches[-1].append(list(group))
         else:
-            batches.append(list(group))
+            batches.append([list(group)])
     return batches

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from floor.models import AdapterKey, Call, Position, TxRecord
+from floor.models import AdapterKey, Position, TxRecord
 from floor.risk.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
 
 
@@ -22,25 +22,6 @@ class BuildDepositsInput(Message):
     chain_id: int
     asset: str
     deposits: list[PlannedDeposit] = Field(min_length=1)
-
-
-class ExecuteInput(Message):
-    chain_id: int
-    calls: list[Call] = Field(min_length=1)
-
-
-class SignedTx(Message):
-    chain_id: int
-    raw: str  # 0x-hex of the signed transaction
-    tx_hash: str
-    nonce: int
-    calls: int
-
-
-class ConfirmInput(Message):
-    chain_id: int
-    tx_hash: str
-    calls: int
 
 
 class AllocateInput(Message):

@@ -9,9 +9,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
+from activities.txqueue import QueueDoor, TxActivities
 from workflows.allocate import AllocateWorkflow
+from workflows.txqueue import TxQueueWorkflow
 
-WORKFLOWS = [AllocateWorkflow]
+WORKFLOWS = [AllocateWorkflow, TxQueueWorkflow]
 
 
 async def connect_client(address: str, namespace: str = "default") -> Client:
@@ -22,11 +24,15 @@ def build_worker(
     client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16
 ) -> Worker:
     # Chain activities use synchronous web3, so they run on threads.
+    activities = chain_activities.all() + TxActivities(chain_activities).all()
+    if chain_activities.signer is not None:
+        door = QueueDoor(client, task_queue, chain_activities.settings, chain_activities.signer.address)
+        activities.append(door.submit_intent)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=chain_activities.all(),
+        activities=activities,
         activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
     )
 

@@ -1,9 +1,11 @@
 """AllocateWorkflow: put treasury funds held by the executors into markets, by weight.
 
-read positions -> plan (pure) -> per chain: build guarded calls, pack them into batches,
-and per batch sign, submit, confirm -> read back. Each deposit's calls (balance guard
-included) land whole or not at all; a chain's deposits go in as few execute(calls)
-transactions as the executor's bounds allow. Between steps the workflow waits while paused.
+read positions -> plan (pure) -> per chain: build guarded calls, pack them into batches
+-> send each batch to the signer's transaction queue as one intent and wait for the
+outcomes the queue signals back -> read back. Each deposit's calls (balance guard included)
+land whole or not at all; a chain's deposits go in as few execute(calls) transactions as the
+executor's bounds allow. Intent ids derive from this workflow's id, so a re-run with the same
+id never sends a batch twice. Between steps the workflow waits while paused.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
@@ -20,14 +23,12 @@ with workflow.unsafe.imports_passed_through():
         AllocateInput,
         AllocateResult,
         BuildDepositsInput,
-        ConfirmInput,
         EngineSignal,
-        ExecuteInput,
         ReadPositionsInput,
-        SignedTx,
     )
     from floor.models import Call, Position, TxRecord
     from floor.risk.allocation import deposit_outcomes, plan_leg
+    from floor.txqueue import SubmitAck, TxIntent, TxOutcome
 
 # Reads and writes retry alike: a write's retries re-send the same signed bytes (see _execute).
 # Which failures are worth retrying is the error's own verdict (floor.errors), carried by
@@ -42,6 +43,12 @@ class AllocateWorkflow:
     def __init__(self) -> None:
         self.paused = False
         self.stage = "starting"
+        self.outcomes: dict[str, TxOutcome] = {}
+
+    @workflow.signal
+    def tx_outcome(self, outcome: TxOutcome) -> None:
+        """The transaction queue's answer to one of this workflow's intents."""
+        self.outcomes[outcome.intent_id] = outcome
 
     @workflow.signal
     def pause_engine(self, signal: EngineSignal) -> None:
@@ -80,7 +87,7 @@ class AllocateWorkflow:
         before = await self._read_positions(input)
 
         planned = {(leg.chain_id, leg.asset): plan_leg(leg) for leg in input.legs}
-        transactions: list[TxRecord] = []
+        intents: list[TxIntent] = []
         for chain_id in _chains(input):
             await self._step(f"building calls for chain {chain_id}")
             groups: list[list[Call]] = []
@@ -93,9 +100,16 @@ class AllocateWorkflow:
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=RETRY,
                     )
-            batches = pack_batches(groups)
-            for number, batch in enumerate(batches, start=1):
-                transactions.append(await self._execute(chain_id, batch, f"batch {number} of {len(batches)}"))
+            for number, batch in enumerate(pack_batches(groups), start=1):
+                intents.append(
+                    TxIntent(
+                        id=f"{workflow.info().workflow_id}/chain-{chain_id}/batch-{number}",
+                        chain_id=chain_id,
+                        groups=batch,
+                        reply_to=workflow.info().workflow_id,
+                    )
+                )
+        transactions = await self._send(intents)
 
         await self._step("reading positions back")
         after = await self._read_positions(input)
@@ -109,34 +123,30 @@ class AllocateWorkflow:
             outcomes=deposit_outcomes(deposits, before, after),
         )
 
-    async def _execute(self, chain_id: int, calls: list[Call], batch: str) -> TxRecord:
-        await self._step(f"signing {batch} on chain {chain_id}")
-        signed = await workflow.execute_activity(
-            "sign_execute",
-            ExecuteInput(chain_id=chain_id, calls=calls),
-            result_type=SignedTx,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        )
-        # From here the transaction exists: submit and confirm only ever re-send the same
-        # signed bytes, so a retry cannot spend the treasury twice.
-        self.stage = f"submitting {signed.tx_hash} on chain {chain_id}"
-        await workflow.execute_activity(
-            "submit_transaction",
-            signed,
-            result_type=str,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        )
-        self.stage = f"confirming {signed.tx_hash} on chain {chain_id}"
-        return await workflow.execute_activity(
-            "confirm_transaction",
-            ConfirmInput(chain_id=chain_id, tx_hash=signed.tx_hash, calls=signed.calls),
-            result_type=TxRecord,
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
-        )
+    async def _send(self, intents: list[TxIntent]) -> list[TxRecord]:
+        """Every intent to its queue, then the queue's outcomes; a failed intent fails the
+        allocation with the queue's reason (the other batches, once sent, are followed to the end)."""
+        await self._step(f"sending {len(intents)} transactions")
+        for intent in intents:
+            ack = await workflow.execute_activity(
+                "submit_intent",
+                intent,
+                result_type=SubmitAck,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RETRY,
+                summary=f"queue {intent.id}",
+            )
+            if ack.outcome is not None:  # a re-run: the queue already settled this intent
+                self.outcomes[intent.id] = ack.outcome
+        self.stage = f"waiting for {len(intents)} transactions"
+        await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents))
+        for intent in intents:
+            outcome = self.outcomes[intent.id]
+            if not outcome.ok:
+                raise ApplicationError(
+                    f"{intent.id}: {outcome.message}", type=outcome.error or "TransactionFailed", non_retryable=True
+                )
+        return [self.outcomes[i.id].transaction for i in intents]
 
 
 def _chains(input: AllocateInput) -> list[int]:

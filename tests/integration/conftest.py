@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from floor.chain.signer import LocalKeySigner
@@ -21,6 +22,7 @@ from floor.config import Settings
 from floor.devnet.processes import free_port, temporal_binary
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
 from floor.logging import configure_logging
+from floor.txqueue import queue_id
 
 
 @pytest.fixture(scope="session")
@@ -78,8 +80,16 @@ async def temporal_env():
 
 
 @pytest.fixture
-def task_queue() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+async def task_queue(temporal_env, signer):
+    """A task queue of the test's own. The signer's transaction queues are terminated after
+    the test: their state (nonces) belongs to chains the snapshot revert is about to undo."""
+    yield f"test-{uuid.uuid4().hex[:12]}"
+    for chain_id in CHAIN_IDS:
+        handle = temporal_env.client.get_workflow_handle(queue_id(chain_id, signer.address))
+        try:
+            await handle.terminate("test over")
+        except RPCError:  # no queue was started on this chain
+            pass
 
 
 @pytest.fixture

@@ -173,7 +173,8 @@ async def test_logs_are_json_with_context_and_never_the_key(
     lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     confirmed = [line for line in lines if line.get("event") == "transaction confirmed"]
     assert len(confirmed) == 1
-    assert confirmed[0]["workflow_id"] == workflow_id and confirmed[0]["chain_id"] == 42161
+    # Confirmed by the signer's transaction queue, naming the allocation's intent.
+    assert confirmed[0]["intents"] == [f"{workflow_id}/chain-42161/batch-1"] and confirmed[0]["chain_id"] == 42161
     assert confirmed[0]["tx_hash"].startswith("0x") and len(confirmed[0]["tx_hash"]) == 66
     key_hex = operator_key.removeprefix("0x").lower()
     assert key_hex not in text.lower()

@@ -104,11 +104,11 @@ def test_owner_calls_encode_every_rule_and_list():
 def test_groups_fill_batches_in_order_and_are_never_split():
     group = [call(POOL, "ok()")] * 5
     batches = pack_batches([group] * 40)
-    assert [len(b) for b in batches] == [60, 60, 60, 20]  # 12 groups of 5 per 64-call batch
-    assert sum(batches, []) == group * 40
+    assert [len(b) for b in batches] == [12, 12, 12, 4]  # 12 groups of 5 per 64-call batch
+    assert sum(batches, []) == [group] * 40
     assert pack_batches([[call(POOL, "a()")] * 40, [call(POOL, "b()")] * 30]) == [
-        [call(POOL, "a()")] * 40,
-        [call(POOL, "b()")] * 30,
+        [[call(POOL, "a()")] * 40],
+        [[call(POOL, "b()")] * 30],
     ]
     with pytest.raises(BatchTooLarge, match=f"65 calls; the executor takes at most {MAX_CALLS}"):
         pack_batches([[call(POOL, "ok()")] * (MAX_CALLS + 1)])

@@ -26,11 +26,11 @@ async def test_recorded_allocation_replays():
 
 @workflow.defn(name="AllocateWorkflow")
 class ReorderedAllocate:
-    """A changed AllocateWorkflow: signs before reading positions."""
+    """A changed AllocateWorkflow: builds calls before reading positions."""
 
     @workflow.run
     async def run(self, input: AllocateInput) -> None:
-        await workflow.execute_activity("sign_execute", input, start_to_close_timeout=timedelta(seconds=5))
+        await workflow.execute_activity("build_deposit_calls", input, start_to_close_timeout=timedelta(seconds=5))
 
 
 async def test_replay_catches_a_reordered_workflow():

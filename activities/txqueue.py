@@ -1,0 +1,179 @@
+"""The transaction queue's activities, and the door other workflows use to reach a queue.
+
+`TxActivities` wrap `floor.chain.txsender.TxSender` per chain. `QueueDoor.submit_intent`
+sends an intent to the signer's queue by update-with-start (starting the queue if it is not
+running), so any workflow can reach it through an activity.
+
+Failpoints: with `FLOOR_FAILPOINT` set to a step's name, the worker process kills itself
+with SIGKILL at that step (the crash-safety tests start a worker so, then another without).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from temporalio import activity
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from activities.chain import ChainActivities, _named_errors
+from floor.adapters.registry import executor_permissions
+from floor.chain.fees import bumped, cancel_fees
+from floor.chain.fees import over_cap as fees_over_cap
+from floor.chain.txsender import TxSender
+from floor.config import Settings
+from floor.errors import FloorError, UnknownChain
+from floor.txqueue import (
+    BroadcastInput,
+    BroadcastResult,
+    NonceState,
+    PreparedTx,
+    PrepareInput,
+    QueueInput,
+    ReplaceInput,
+    ReplacementFees,
+    SignedTx,
+    SignInput,
+    SubmitAck,
+    TxIntent,
+    TxStatus,
+    WatchInput,
+    pair_key,
+    queue_id,
+)
+
+FAILPOINT_ENV = "FLOOR_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TxActivities:
+    def __init__(self, chains: ChainActivities):
+        self.senders: dict[int, TxSender] = {}
+        if chains.signer is None:
+            return
+        for chain_id, ctx in chains.chains.items():
+            if ctx.config.executor:
+                self.senders[chain_id] = TxSender(ctx.w3, chain_id, ctx.config.executor, chains.signer, ctx.config.tx)
+
+    def _sender(self, chain_id: int) -> TxSender:
+        if chain_id not in self.senders:
+            raise UnknownChain(f"chain {chain_id} has no executor or no signer: no transaction queue")
+        return self.senders[chain_id]
+
+    @activity.defn
+    @_named_errors
+    def tx_nonce_state(self, chain_id: int) -> NonceState:
+        latest, pending = self._sender(chain_id).nonce_state()
+        return NonceState(latest=latest, pending=pending)
+
+    @activity.defn
+    @_named_errors
+    def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
+        sender = self._sender(input.chain_id)
+        return [sender.prepare(plan) for plan in input.plans]
+
+    @activity.defn
+    @_named_errors
+    def tx_sign(self, input: SignInput) -> list[SignedTx]:
+        sender = self._sender(input.chain_id)
+        signed = [sender.sign(tx) for tx in input.txs]
+        failpoint("after_sign")
+        return signed
+
+    @activity.defn
+    @_named_errors
+    def tx_broadcast(self, input: BroadcastInput) -> list[BroadcastResult]:
+        sender = self._sender(input.chain_id)
+        results = [sender.broadcast(tx) for tx in input.txs]
+        failpoint("after_broadcast")
+        return results
+
+    @activity.defn
+    @_named_errors
+    def tx_watch(self, input: WatchInput) -> list[TxStatus]:
+        if input.draining:
+            failpoint("while_draining")
+        statuses = self._sender(input.chain_id).watch(
+            input.txs, input.confirmations, input.wait_s, heartbeat=activity.heartbeat
+        )
+        failpoint("while_watching")
+        return statuses
+
+    @activity.defn
+    @_named_errors
+    def tx_replacement_fees(self, input: ReplaceInput) -> ReplacementFees:
+        sender = self._sender(input.chain_id)
+        rule = cancel_fees if input.cancel else bumped
+        fees = rule(input.previous, sender.config, sender.market_fees(input.priority))
+        return ReplacementFees(fees=fees, over_cap=fees_over_cap(fees, sender.config))
+
+    def all(self) -> list:
+        return [
+            self.tx_nonce_state,
+            self.tx_prepare,
+            self.tx_sign,
+            self.tx_broadcast,
+            self.tx_watch,
+            self.tx_replacement_fees,
+        ]
+
+
+def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> QueueInput:
+    """A queue's start input from the configuration: its chain's executor, depth, policy and
+    the (target, selector) pairs the executor allows."""
+    chain = settings.chain(chain_id)
+    if chain.executor is None:
+        raise UnknownChain(f"chain {chain_id} has no executor address configured")
+    allowed = sorted({pair_key(p.target, "0x" + p.selector.hex()) for p in executor_permissions(chain).rules})
+    return QueueInput(
+        chain_id=chain_id,
+        signer=signer,
+        executor=chain.executor,
+        confirmations=chain.confirmations,
+        allowed=allowed,
+        max_in_flight=chain.tx.max_in_flight,
+        send_batch=chain.tx.send_batch,
+        stuck_after_s=chain.tx.stuck_after_s,
+        max_attempts=chain.tx.max_attempts,
+        **overrides,
+    )
+
+
+async def submit(client: Client, task_queue: str, queue: QueueInput, intent: TxIntent) -> SubmitAck:
+    """Send an intent to its queue, starting the queue if it is not running (update-with-start).
+    For services and the CLI; workflows use the `submit_intent` activity, which calls this."""
+    from workflows.txqueue import TxQueueWorkflow
+
+    start = WithStartWorkflowOperation(
+        TxQueueWorkflow.run,
+        queue,
+        id=queue_id(queue.chain_id, queue.signer),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=task_queue,
+    )
+    return await client.execute_update_with_start_workflow(
+        TxQueueWorkflow.submit, intent, start_workflow_operation=start
+    )
+
+
+class QueueDoor:
+    """How a workflow reaches its signer's queue: an activity with the Temporal client."""
+
+    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str):
+        self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+
+    @activity.defn
+    async def submit_intent(self, intent: TxIntent) -> SubmitAck:
+        try:
+            queue = queue_input(self.settings, intent.chain_id, self.signer)
+            return await submit(self.client, self.task_queue, queue, intent)
+        except FloorError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        except WorkflowUpdateFailedError as exc:  # refused by the queue's validator: bad input
+            raise ApplicationError(str(exc.cause), type="IntentRefused", non_retryable=True) from None

@@ -1,0 +1,102 @@
+"""The transaction queue's fee policy (EIP-1559): what to offer, and what a replacement offers.
+
+The policy is pure (`fees_for`, `over_cap`, `bumped`, `cancel_fees` take a `FeeHistory` or
+`Fees` and return numbers), so it is tested without a chain and can later be made predictive;
+`read_fee_history` is the only I/O. Amounts are ints in wei, never floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from web3 import Web3
+
+from floor.config import TxConfig
+from floor.models import Priority
+from floor.txqueue import Fees
+
+_BPS = 10_000
+
+
+@dataclass(frozen=True)
+class FeeHistory:
+    """What eth_feeHistory returns, decoded to ints."""
+
+    oldest_block: int
+    base_fees: list[int]  # len = blocks + 1: the last is the NEXT block's base fee
+    gas_used_ratios: list[float]
+    rewards: list[list[int]]  # per block, one tip per percentile (same order as `percentiles`)
+    percentiles: list[int]
+
+
+def _median(values: list[int]) -> int:
+    """Median in ints; between the middle two, rounded up (never under-offer by a rounding)."""
+    s = sorted(values)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else -(-(s[mid - 1] + s[mid]) // 2)
+
+
+def fees_for(history: FeeHistory, priority: Priority, config: TxConfig) -> Fees:
+    """Fees for a transaction of this priority now: the recent blocks' median tip at the priority's
+    percentile (at least the tip floor), and room for the base fee to double before it stops
+    being includable (2 x next base fee + tip). Not capped: whether to wait is the caller's call."""
+    if not history.base_fees:
+        raise ValueError("fee history has no base fees: cannot price the next block")
+    percentile = config.tip_percentiles[priority.name]
+    if percentile not in history.percentiles:
+        raise ValueError(f"fee history has no tips at percentile {percentile} (has {history.percentiles})")
+    column = history.percentiles.index(percentile)
+    # Empty or all-zero blocks (nothing to include, or a node that does not report tips) say
+    # nothing about the market and would drag the median to zero.
+    tips = [r[column] for r in history.rewards if any(r)]
+    tip = max(_median(tips) if tips else 0, config.tip_floor_wei)
+    return Fees(max_fee_per_gas=2 * history.base_fees[-1] + tip, max_priority_fee_per_gas=tip)
+
+
+def over_cap(fees: Fees, config: TxConfig) -> bool:
+    """Whether these fees are above the chain's cap, i.e. non-critical intents should wait."""
+    return fees.max_fee_per_gas > config.max_fee_cap_wei
+
+
+def _raise(value: int, bps: int) -> int:
+    return max(-(-value * (_BPS + bps) // _BPS), value + 1)
+
+
+def bumped(previous: Fees, config: TxConfig, market: Fees | None = None) -> Fees:
+    """Fees for a replacement at the same nonce. geth's txpool accepts it only if both the max fee
+    and the tip rise by >= 10%, so both rise by `fee_bump_bps` (rounded up, at least +1 wei); and
+    never below today's market (`market`), so the replacement is also competitive now."""
+    max_fee = _raise(previous.max_fee_per_gas, config.fee_bump_bps)
+    tip = _raise(previous.max_priority_fee_per_gas, config.fee_bump_bps)
+    if market is not None:
+        max_fee = max(max_fee, market.max_fee_per_gas)
+        tip = max(tip, market.max_priority_fee_per_gas)
+    return Fees(max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip)
+
+
+def cancel_fees(previous: Fees, config: TxConfig, market: Fees | None = None) -> Fees:
+    """Fees for a zero-value self-transfer that replaces a stuck transaction: it is a replacement
+    too, so the same rule as `bumped` (kept apart so the cancel policy can diverge)."""
+    return bumped(previous, config, market)
+
+
+def _int(value: int | str) -> int:
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def read_fee_history(w3: Web3, config: TxConfig, block: str | int = "latest") -> FeeHistory:
+    """The recent blocks' base fees and tips at every configured percentile, in one request."""
+    percentiles = sorted(set(config.tip_percentiles.values()))
+    raw = w3.eth.fee_history(config.fee_history_blocks, block, percentiles)
+    return FeeHistory(
+        oldest_block=_int(raw["oldestBlock"]),
+        base_fees=[_int(b) for b in raw["baseFeePerGas"]],
+        gas_used_ratios=[float(g) for g in raw.get("gasUsedRatio") or []],
+        rewards=[[_int(t) for t in r] for r in raw.get("reward") or []],
+        percentiles=percentiles,
+    )
+
+
+def suggest_fees(w3: Web3, priority: Priority, config: TxConfig) -> Fees:
+    """Fees for a transaction of this priority, from the chain's recent blocks."""
+    return fees_for(read_fee_history(w3, config), priority, config)

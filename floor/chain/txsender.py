@@ -1,0 +1,256 @@
+"""The transaction queue's chain side: simulate (and find what would revert), sign, broadcast,
+and watch transactions until they are mined at depth.
+
+Each step is safe to repeat, because a killed worker repeats it: signing the same nonce, gas
+and fees gives the same bytes (RFC 6979 signatures), broadcasting known bytes is a no-op,
+and watching only reads (rebroadcasting our own bytes when the node lost them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+
+from floor.chain.errors import ExecutionReverted
+from floor.chain.executor import decode_revert, encode_execute
+from floor.chain.fees import over_cap, suggest_fees
+from floor.chain.signer import Signer
+from floor.config import TxConfig
+from floor.logging import get_logger
+from floor.models import Call, Priority, TxRecord
+from floor.txqueue import (
+    BroadcastResult,
+    Fees,
+    IntentFailure,
+    PlannedTx,
+    PreparedTx,
+    SignedTx,
+    TxStatus,
+    UnsignedTx,
+    Watched,
+)
+
+GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """What is kept or dropped whole: an atomic intent, or one group of a best-effort one."""
+
+    intent_id: str
+    group: int | None
+    calls: list[Call]
+
+
+class TxSender:
+    def __init__(self, w3: Web3, chain_id: int, executor: str, signer: Signer, config: TxConfig):
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.executor = to_checksum_address(executor)
+        self.signer = signer
+        self.config = config
+        self.log = get_logger(chain_id=chain_id, signer=signer.address)
+
+    # -- nonce ------------------------------------------------------------------------
+    def nonce_state(self) -> tuple[int, int]:
+        """(latest, pending): the next nonce by mined transactions, and counting the mempool."""
+        return (
+            self.w3.eth.get_transaction_count(self.signer.address, "latest"),
+            self.w3.eth.get_transaction_count(self.signer.address, "pending"),
+        )
+
+    # -- simulate ---------------------------------------------------------------------
+    def prepare(self, plan: PlannedTx) -> PreparedTx:
+        """Simulate the plan's execute(calls). If it would revert, find the failing units by
+        bisection (the shortest failing prefix ends with one), drop them and try the rest."""
+        units = [
+            _Unit(i.id, None, i.calls) if i.atomic else _Unit(i.id, g, group)
+            for i in plan.intents
+            for g, group in ([(None, i.calls)] if i.atomic else enumerate(i.groups))
+        ]
+        failures: list[IntentFailure] = []
+        gas = 0
+        while units:
+            reason = self._revert_reason(units)
+            if reason is None:
+                gas = self._estimate(units)
+                break
+            low, high = 1, len(units)  # units[:high] fails; find the shortest failing prefix
+            while low < high:
+                middle = (low + high) // 2
+                if self._revert_reason(units[:middle]) is None:
+                    low = middle + 1
+                else:
+                    high = middle
+            bad = units.pop(low - 1)
+            where = f"intent {bad.intent_id}" + (f" group {bad.group}" if bad.group is not None else "")
+            failures.append(IntentFailure(intent_id=bad.intent_id, group=bad.group, reason=f"{where}: {reason}"))
+        kept = list(dict.fromkeys(u.intent_id for u in units))
+        dropped: dict[str, list[int]] = {}
+        for f in failures:
+            if f.group is not None and f.intent_id in kept:
+                dropped.setdefault(f.intent_id, []).append(f.group)
+        failures = [f for f in failures if f.intent_id not in kept]  # best-effort ones still go
+        if not units:
+            return PreparedTx(intents=[], failures=failures)
+        fees = self.market_fees(plan.priority)
+        return PreparedTx(
+            intents=kept,
+            data="0x" + encode_execute([c for u in units for c in u.calls]).hex(),
+            gas=gas * (10_000 + GAS_BUFFER_BPS) // 10_000,
+            fees=fees,
+            over_cap=over_cap(fees, self.config),
+            failures=failures,
+            dropped=dropped,
+        )
+
+    def _request(self, units: Sequence[_Unit]) -> dict:
+        data = encode_execute([c for u in units for c in u.calls])
+        return {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
+
+    def _revert_reason(self, units: Sequence[_Unit]) -> str | None:
+        try:
+            self.w3.eth.call(self._request(units), "pending")
+            return None
+        except ContractLogicError as exc:
+            return decode_revert(exc.data)
+
+    def _estimate(self, units: Sequence[_Unit]) -> int:
+        try:
+            return self.w3.eth.estimate_gas(self._request(units), "pending")
+        except ContractLogicError as exc:  # the state moved between the call and the estimate
+            raise ExecutionReverted(decode_revert(exc.data)) from None
+
+    def market_fees(self, priority: Priority) -> Fees:
+        return suggest_fees(self.w3, priority, self.config)
+
+    # -- sign and broadcast -----------------------------------------------------------
+    def sign(self, tx: UnsignedTx) -> SignedTx:
+        signed = self.signer.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain_id,
+                "from": self.signer.address,
+                "to": to_checksum_address(tx.to),
+                "data": tx.data,
+                "value": tx.value,
+                "nonce": tx.nonce,
+                "gas": tx.gas,
+                "maxFeePerGas": tx.fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": tx.fees.max_priority_fee_per_gas,
+            }
+        )
+        return SignedTx(nonce=tx.nonce, hash=signed.hash, raw="0x" + signed.raw.hex())
+
+    def broadcast(self, tx: SignedTx) -> BroadcastResult:
+        """Send signed bytes; "already known", or "nonce too low" when these bytes are mined,
+        is success. Other refusals are named; transport failures raise (and are retried)."""
+        try:
+            self.w3.eth.send_raw_transaction(tx.raw)
+            return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
+        except Web3RPCError as exc:
+            message = str(exc).lower()
+        if "already known" in message or "already imported" in message:
+            return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
+        if "nonce too low" in message:
+            if self._receipt(tx.hash) is not None:
+                return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
+            error = "NonceTooLow"  # another version of ours, or another sender: the watcher tells
+        elif "insufficient funds" in message:
+            error = "InsufficientFundsForGas"
+        else:
+            error = "Rejected"  # e.g. a replacement the node found underpriced
+        return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=False, error=error, message=message[:300])
+
+    # -- watch ------------------------------------------------------------------------
+    def watch(
+        self, txs: Sequence[Watched], confirmations: int, wait_s: float, heartbeat: Callable[[], None] | None = None
+    ) -> list[TxStatus]:
+        """Poll until a transaction is confirmed or its nonce taken, or `wait_s` passes.
+
+        A version's receipt counts once it is `confirmations` deep and its block is still
+        canonical; a receipt that vanished (a reorg) is no receipt. A nonce that nothing of ours
+        holds while the chain has moved past it was taken by another sender. Bytes the node
+        no longer knows (dropped, reorged out) are broadcast again. A failed poll is polled again.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                statuses = self._poll(txs, confirmations)
+            except Exception as exc:  # one failed poll must not end the watch
+                self.log.warning("watch poll failed; polling again", error=type(exc).__name__)
+                statuses = [TxStatus(nonce=t.nonce, state="pending") for t in txs]
+            if any(s.state != "pending" for s in statuses) or time.monotonic() >= deadline:
+                return statuses
+            if heartbeat is not None:
+                heartbeat()
+            time.sleep(self.config.poll_interval_s)
+
+    def _poll(self, txs: Sequence[Watched], confirmations: int) -> list[TxStatus]:
+        latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, "latest")  # before receipts
+        head = self.w3.eth.block_number
+        out = []
+        for tx in txs:
+            receipt = next((r for r in map(self._receipt, tx.hashes) if r is not None), None)
+            if receipt is not None:
+                deep = head >= receipt["blockNumber"] + confirmations - 1
+                if deep and self.w3.eth.get_block(receipt["blockNumber"])["hash"] == receipt["blockHash"]:
+                    out.append(self._confirmed(tx, receipt))
+                else:
+                    out.append(TxStatus(nonce=tx.nonce, state="pending"))
+            elif latest_nonce > tx.nonce:
+                out.append(TxStatus(nonce=tx.nonce, state="taken"))
+            else:
+                if not any(self._known(h) for h in tx.hashes):
+                    self.log.warning("transaction unknown to the node: broadcasting it again", nonce=tx.nonce)
+                    self.broadcast(SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw))
+                out.append(TxStatus(nonce=tx.nonce, state="pending"))
+        return out
+
+    def _confirmed(self, tx: Watched, receipt) -> TxStatus:
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        record = TxRecord(
+            chain_id=self.chain_id,
+            tx_hash=tx_hash,
+            nonce=tx.nonce,
+            block_number=receipt["blockNumber"],
+            gas_used=receipt["gasUsed"],
+            effective_gas_price=receipt["effectiveGasPrice"],
+            status=receipt["status"],
+            calls=tx.calls,
+        )
+        reason = "" if record.status == 1 else self._mined_revert_reason(tx_hash, receipt["blockNumber"])
+        self.log.info(
+            "transaction confirmed", tx_hash=tx_hash, nonce=tx.nonce, block=record.block_number, intents=tx.intents
+        )
+        return TxStatus(nonce=tx.nonce, state="confirmed", record=record, reason=reason)
+
+    def _mined_revert_reason(self, tx_hash: str, block: int) -> str:
+        """Replays a reverted transaction on its parent block's state for the reason."""
+        tx = self.w3.eth.get_transaction(tx_hash)
+        request = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        try:
+            self.w3.eth.call(request, block - 1)
+        except ContractLogicError as exc:
+            return decode_revert(exc.data)
+        except Exception:  # the reason is a courtesy; the failure itself is already known
+            pass
+        return "reverted (no reason on replay)"
+
+    def _receipt(self, tx_hash: str):
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+            return True
+        except TransactionNotFound:
+            return False

@@ -1,0 +1,342 @@
+"""The transaction queue's data and decisions, pure (TxQueueWorkflow drives them).
+
+One queue per (chain, signer) owns that signer's nonce space. Intents wait in `pending`,
+ordered by priority then arrival; the queue packs them into transactions (several intents
+may share one `execute(calls)`), assigns nonces in its own state, and follows every
+broadcast transaction (`SentTx`, with every signed version of it) until one version is
+mined at the chain's confirmation depth, or it is cancelled. Everything here is plain data,
+so the whole queue is carried over continue-as-new and survives any worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from floor.batching import MAX_CALLS
+from floor.models import Call, Priority, TxRecord
+
+MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
+
+
+class TxIntent(BaseModel):
+    """A request for one executor transaction's worth of calls.
+
+    `id` is derived from the operation that asks (its workflow id and step), so a re-run or a
+    retried start names the same intent and the queue answers with the first one's outcome.
+    Each group lands whole. `atomic`: all groups or none; otherwise a group that would revert
+    is dropped (and named) and the rest is sent.
+    """
+
+    id: str = Field(min_length=1, max_length=256)
+    chain_id: int
+    groups: list[list[Call]] = Field(min_length=1)
+    priority: Priority = Priority.NORMAL
+    deadline: datetime | None = None  # not sent by then: fails; once broadcast, followed to the end
+    atomic: bool = True
+    mergeable: bool = False  # may share a transaction with other mergeable intents
+    reply_to: str | None = None  # a workflow id, signalled `tx_outcome` when the intent settles
+
+    @property
+    def calls(self) -> list[Call]:
+        return [c for group in self.groups for c in group]
+
+
+class TxOutcome(BaseModel):
+    """How an intent ended: mined (its transaction's receipt), or failed with a named reason."""
+
+    intent_id: str
+    ok: bool
+    transaction: TxRecord | None = None
+    error: str | None = None  # e.g. ExecutionReverted, TransactionFailed, Cancelled, DeadlinePassed
+    message: str = ""
+    dropped_groups: list[int] = []  # best-effort intents: groups left out because they would revert
+
+
+class SubmitAck(BaseModel):
+    intent_id: str
+    accepted: bool  # False: the id was known; `outcome` is set if it has already settled
+    outcome: TxOutcome | None = None
+
+
+@dataclass(frozen=True)  # a dataclass: positional in the fee policy, a field in models
+class Fees:
+    max_fee_per_gas: int  # wei
+    max_priority_fee_per_gas: int  # wei (the tip)
+
+    def __post_init__(self) -> None:
+        # A float or a tip above the max fee would be refused by the node, later and less clearly.
+        for name in ("max_fee_per_gas", "max_priority_fee_per_gas"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int of wei, got {value!r}")
+        if self.max_priority_fee_per_gas > self.max_fee_per_gas:
+            raise ValueError(f"tip {self.max_priority_fee_per_gas} is above the max fee {self.max_fee_per_gas}")
+
+
+class Pending(BaseModel):
+    intent: TxIntent
+    seq: int  # arrival order
+    hold_until: datetime | None = None  # fees above the cap: wait, then look again
+    held_reason: str = ""
+
+
+class SentTx(BaseModel):
+    """One nonce and every signed version of the transaction at it."""
+
+    nonce: int
+    intents: list[TxIntent]
+    to: str
+    data: str
+    value: int = 0
+    gas: int
+    fees: Fees
+    hashes: list[str] = []  # every version signed: any of them mined settles the nonce
+    raw: str = ""  # the latest version, rebroadcast as it is
+    cancel_hash: str | None = None  # the zero-value self-transfer, if it came to that
+    attempts: int = 0  # versions broadcast
+    last_sent: datetime | None = None
+    priority: Priority = Priority.NORMAL
+    dropped: dict[str, list[int]] = {}  # best-effort intents: groups left out in simulation
+    note: str = ""  # why a replacement waits, for the status query
+
+
+class QueueState(BaseModel):
+    next_nonce: int | None = None
+    free_nonces: list[int] = []  # assigned but refused by the node before any broadcast: reused first
+    seq: int = 0
+    pending: list[Pending] = []
+    preparing: list[str] = []  # intents taken from pending, not yet in a transaction
+    inflight: list[SentTx] = []
+    outcomes: dict[str, TxOutcome] = {}
+    sent_count: int = 0
+
+
+class QueueInput(BaseModel):
+    chain_id: int
+    signer: str
+    executor: str
+    confirmations: int = 1
+    allowed: list[str] = []  # "target:selector" pairs the executor allows (checksummed, 0x-hex)
+    max_in_flight: int = 16
+    send_batch: int = 30
+    stuck_after_s: float = 30
+    max_attempts: int = 5
+    max_history_events: int = 10_000  # continue-as-new beyond this, carrying the state
+    state: QueueState = QueueState()
+
+
+def queue_id(chain_id: int, signer: str) -> str:
+    """The deterministic workflow id of a signer's queue on a chain: any workflow can reach it."""
+    return f"txqueue-{chain_id}-{signer.lower()}"
+
+
+def pair_key(target: str, selector_hex: str) -> str:
+    return f"{target.lower()}:{selector_hex.lower()}"
+
+
+def intent_problem(intent: TxIntent, queue: QueueInput, now: datetime) -> str | None:
+    """Why the queue refuses an intent before it enters history, or None."""
+    if intent.chain_id != queue.chain_id:
+        return f"intent {intent.id} is for chain {intent.chain_id}; this queue sends on chain {queue.chain_id}"
+    calls = intent.calls
+    if not all(intent.groups):
+        return f"intent {intent.id} has an empty group of calls"
+    if len(calls) > MAX_CALLS:
+        return f"intent {intent.id} has {len(calls)} calls; one transaction takes at most {MAX_CALLS}: split it"
+    allowed = set(queue.allowed)
+    for index, c in enumerate(calls):
+        selector = c.data[:10] if len(c.data) >= 10 else "0x"
+        if c.target.lower() != queue.executor.lower() and pair_key(c.target, selector) not in allowed:
+            return f"intent {intent.id}: call {index} ({selector} on {c.target}) is not allowed by the executor"
+    if intent.deadline is not None and intent.deadline.tzinfo is None:
+        return f"intent {intent.id}: deadline {intent.deadline.isoformat()} has no time zone"
+    if intent.deadline is not None and intent.deadline <= now:
+        return f"intent {intent.id}: deadline {intent.deadline.isoformat()} has passed"
+    return None
+
+
+def next_to_send(state: QueueState, now: datetime) -> list[list[TxIntent]]:
+    """Pending intents to send now, in priority then arrival order, packed into transactions:
+    one per intent, except that consecutive mergeable intents of one priority share one while
+    their calls fit. Held ones wait until their time."""
+    ready = sorted(
+        (p for p in state.pending if p.hold_until is None or p.hold_until <= now),
+        key=lambda p: (p.intent.priority, p.seq),
+    )
+    plans: list[list[TxIntent]] = []
+    for p in ready:
+        last = plans[-1] if plans else None
+        if (
+            p.intent.mergeable
+            and last is not None
+            and all(i.mergeable for i in last)
+            and last[0].priority == p.intent.priority
+            and sum(len(i.calls) for i in last) + len(p.intent.calls) <= MAX_CALLS
+        ):
+            last.append(p.intent)
+        else:
+            plans.append([p.intent])
+    return plans
+
+
+def take_nonce(state: QueueState) -> int:
+    if state.free_nonces:
+        state.free_nonces.sort()
+        return state.free_nonces.pop(0)
+    assert state.next_nonce is not None, "the nonce is synced before anything is sent"
+    nonce = state.next_nonce
+    state.next_nonce += 1
+    return nonce
+
+
+def resync(state: QueueState, latest: int, pending: int) -> str | None:
+    """Align the queue's nonce with the chain's: up when another sender used the key, and
+    gaps below (nonces the queue assigned that no transaction of its own will fill) queued
+    for reuse. Our own broadcast transactions are rebroadcast by the watcher, which fills
+    the gaps dropped transactions leave. Returns what changed, for the log."""
+    if state.next_nonce is None:
+        state.next_nonce = pending
+        return f"nonce synced at {pending}"
+    changed = None
+    if pending > state.next_nonce:
+        changed = f"nonce re-synced up from {state.next_nonce} to {pending} (another sender used the key)"
+        state.next_nonce = pending
+    ours = {t.nonce for t in state.inflight}
+    gaps = [n for n in range(latest, state.next_nonce) if n not in ours and n not in state.free_nonces]
+    if gaps:
+        state.free_nonces.extend(gaps)
+        changed = (changed + "; " if changed else "") + f"nonces {gaps} left unused: refilled first"
+    state.free_nonces = [n for n in state.free_nonces if n >= latest]
+    return changed
+
+
+def remember(state: QueueState, outcome: TxOutcome) -> None:
+    state.outcomes[outcome.intent_id] = outcome
+    while len(state.outcomes) > MAX_OUTCOMES:
+        state.outcomes.pop(next(iter(state.outcomes)))
+
+
+def known(state: QueueState, intent_id: str) -> bool:
+    return (
+        intent_id in state.preparing
+        or any(p.intent.id == intent_id for p in state.pending)
+        or any(i.id == intent_id for t in state.inflight for i in t.intents)
+    )
+
+
+# ---------------------------------------------------------------- activity inputs and results
+
+
+class PlannedTx(BaseModel):
+    """Intents to send together in one execute(calls), before simulation."""
+
+    intents: list[TxIntent]
+    priority: Priority
+
+
+class PrepareInput(BaseModel):
+    chain_id: int
+    plans: list[PlannedTx]
+
+
+class IntentFailure(BaseModel):
+    intent_id: str
+    group: int | None = None  # None: the whole intent (atomic)
+    reason: str
+
+
+class PreparedTx(BaseModel):
+    """A plan after simulation: what is left to send, its gas and fees, and what would revert."""
+
+    intents: list[str]  # intents (or what remains of them) in the transaction
+    data: str = "0x"  # execute(calls) calldata; empty when nothing is left
+    gas: int = 0
+    fees: Fees | None = None
+    over_cap: bool = False
+    failures: list[IntentFailure] = []
+    dropped: dict[str, list[int]] = {}  # best-effort intent -> groups left out
+
+
+class UnsignedTx(BaseModel):
+    nonce: int
+    to: str
+    data: str
+    value: int = 0
+    gas: int
+    fees: Fees
+
+
+class SignInput(BaseModel):
+    chain_id: int
+    txs: list[UnsignedTx]
+
+
+class SignedTx(BaseModel):
+    nonce: int
+    hash: str
+    raw: str
+
+
+class BroadcastInput(BaseModel):
+    chain_id: int
+    txs: list[SignedTx]
+
+
+class BroadcastResult(BaseModel):
+    nonce: int
+    hash: str
+    ok: bool
+    error: str | None = None  # NonceTaken, InsufficientFundsForGas, Rejected
+    message: str = ""
+
+
+class Watched(BaseModel):
+    nonce: int
+    hashes: list[str]
+    raw: str
+    intents: list[str]
+    calls: int = 0
+
+
+class WatchInput(BaseModel):
+    chain_id: int
+    txs: list[Watched]
+    confirmations: int
+    wait_s: float
+    draining: bool = False  # the queue is about to continue-as-new (a failpoint's cue)
+
+
+class ReplaceInput(BaseModel):
+    chain_id: int
+    previous: Fees
+    priority: Priority
+    cancel: bool
+
+
+class ReplacementFees(BaseModel):
+    fees: Fees
+    over_cap: bool
+
+
+class NonceState(BaseModel):
+    latest: int
+    pending: int
+
+
+class QueueStatus(BaseModel):
+    chain_id: int
+    signer: str
+    next_nonce: int | None
+    pending: list[str]  # intent ids in sending order, with why one is held
+    inflight: list[str]  # nonce, hashes, attempts
+    settled: int
+
+
+class TxStatus(BaseModel):
+    nonce: int
+    state: str  # "confirmed", "pending" or "taken" (another transaction holds the nonce)
+    record: TxRecord | None = None
+    reason: str = ""  # a reverted transaction's decoded reason

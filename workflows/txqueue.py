@@ -1,0 +1,370 @@
+"""TxQueueWorkflow: the one writer of a signer's nonce space on one chain.
+
+Intents arrive by the `submit` update (validated before they enter history; a known id is
+answered with its first outcome, so nothing is sent twice). Two loops run side by side:
+- the sender takes pending intents by priority, simulates them (dropping and naming what
+  would revert), assigns nonces in workflow state, signs (the hashes are in history before
+  any broadcast) and broadcasts, up to `max_in_flight` transactions pipelined;
+- the watcher follows every broadcast transaction to its confirmation depth, replaces one
+  not mined within `stuck_after_s` with bumped fees at the same nonce, cancels it after
+  `max_attempts` with a zero-value self-transfer, requeues intents whose nonce another
+  sender took, and settles intents, signalling `tx_outcome` to the workflow that asked.
+Activities that touch a broadcast transaction retry without limit: no retry policy ever
+abandons one. Continue-as-new carries pending and in-flight work over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from floor.models import Priority
+    from floor.txqueue import (
+        BroadcastInput,
+        BroadcastResult,
+        NonceState,
+        Pending,
+        PlannedTx,
+        PreparedTx,
+        PrepareInput,
+        QueueInput,
+        QueueStatus,
+        ReplaceInput,
+        ReplacementFees,
+        SentTx,
+        SignedTx,
+        SignInput,
+        SubmitAck,
+        TxIntent,
+        TxOutcome,
+        TxStatus,
+        UnsignedTx,
+        Watched,
+        WatchInput,
+        intent_problem,
+        known,
+        next_to_send,
+        remember,
+        resync,
+        take_nonce,
+    )
+
+# Retried until it works: an RPC outage delays the queue, it never loses a transaction.
+FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+WATCH_WINDOW_S = 5.0
+CANCEL_GAS = 21_000
+
+
+@workflow.defn
+class TxQueueWorkflow:
+    @workflow.init
+    def __init__(self, input: QueueInput) -> None:
+        self.q = input
+        self.state = input.state
+        self.draining = False
+        self.notifications: list[asyncio.Task] = []
+
+    # -- the door ---------------------------------------------------------------------
+    @workflow.update
+    def submit(self, intent: TxIntent) -> SubmitAck:
+        if intent.id in self.state.outcomes:
+            return SubmitAck(intent_id=intent.id, accepted=False, outcome=self.state.outcomes[intent.id])
+        if known(self.state, intent.id):
+            return SubmitAck(intent_id=intent.id, accepted=False)
+        self.state.seq += 1
+        self.state.pending.append(Pending(intent=intent, seq=self.state.seq))
+        return SubmitAck(intent_id=intent.id, accepted=True)
+
+    @submit.validator
+    def _check(self, intent: TxIntent) -> None:
+        problem = intent_problem(intent, self.q, workflow.now())
+        if problem:
+            raise ValueError(problem)
+
+    @workflow.query
+    def outcome(self, intent_id: str) -> TxOutcome | None:
+        return self.state.outcomes.get(intent_id)
+
+    @workflow.query
+    def status(self) -> QueueStatus:
+        pending = sorted(self.state.pending, key=lambda p: (p.intent.priority, p.seq))
+        return QueueStatus(
+            chain_id=self.q.chain_id,
+            signer=self.q.signer,
+            next_nonce=self.state.next_nonce,
+            pending=[f"{p.intent.id} {p.intent.priority.name} {p.held_reason}".strip() for p in pending],
+            inflight=[
+                f"nonce {t.nonce}: {t.hashes} attempts {t.attempts} {t.note}".strip() for t in self.state.inflight
+            ],
+            settled=len(self.state.outcomes),
+        )
+
+    # -- the loops --------------------------------------------------------------------
+    @workflow.run
+    async def run(self, input: QueueInput) -> None:
+        await self._resync()
+        loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
+        await workflow.wait_condition(self._history_full)
+        self.draining = True
+        await asyncio.gather(*loops)
+        await asyncio.gather(*self.notifications)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self.q.model_copy(update={"state": self.state}))
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return info.get_current_history_length() > self.q.max_history_events or info.is_continue_as_new_suggested()
+
+    async def _sender(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: self.draining or self._sendable(), timeout=self._next_wake())
+            if self.draining:
+                return
+            self._expire_deadlines()
+            room = min(self.q.max_in_flight - len(self.state.inflight), self.q.send_batch)
+            plans = next_to_send(self.state, workflow.now())[:room]
+            if plans:
+                await self._send(plans)
+
+    def _sendable(self) -> bool:
+        now = workflow.now()
+        return len(self.state.inflight) < self.q.max_in_flight and any(
+            p.hold_until is None or p.hold_until <= now for p in self.state.pending
+        )
+
+    def _next_wake(self) -> timedelta | None:
+        """When a held intent may go or a deadline passes, so the sender looks again."""
+        now = workflow.now()
+        times = [p.hold_until for p in self.state.pending if p.hold_until] + [
+            p.intent.deadline for p in self.state.pending if p.intent.deadline
+        ]
+        return max(min(times) - now, timedelta(seconds=1)) if times else None
+
+    def _expire_deadlines(self) -> None:
+        now = workflow.now()
+        for p in [p for p in self.state.pending if p.intent.deadline and p.intent.deadline <= now]:
+            self.state.pending.remove(p)
+            self._settle(p.intent, error="DeadlinePassed", message=f"not sent by {p.intent.deadline.isoformat()}")
+
+    async def _send(self, plans: list[list[TxIntent]]) -> None:
+        taken = {i.id for plan in plans for i in plan}
+        self.state.pending = [p for p in self.state.pending if p.intent.id not in taken]
+        self.state.preparing = sorted(taken)
+        prepared: list[PreparedTx] = await workflow.execute_activity(
+            "tx_prepare",
+            PrepareInput(chain_id=self.q.chain_id, plans=[PlannedTx(intents=p, priority=p[0].priority) for p in plans]),
+            result_type=list[PreparedTx],
+            start_to_close_timeout=timedelta(seconds=120),
+            retry_policy=FOREVER,
+            summary=f"simulate {len(taken)} intents",
+        )
+        unsigned: list[UnsignedTx] = []
+        for plan, prep in zip(plans, prepared, strict=True):
+            by_id = {i.id: i for i in plan}
+            for failure in prep.failures:
+                self._settle(by_id[failure.intent_id], error="ExecutionReverted", message=failure.reason)
+            intents = [by_id[i] for i in prep.intents]
+            if not intents:
+                continue
+            priority = plan[0].priority
+            if prep.over_cap and priority != Priority.CRITICAL:
+                reason = f"held: max fee {prep.fees.max_fee_per_gas} wei is above the chain's cap"
+                hold = workflow.now() + timedelta(seconds=self.q.stuck_after_s)
+                for intent in intents:
+                    self.state.seq += 1  # keeps its priority; waits behind nothing it overtook
+                    self.state.pending.append(
+                        Pending(intent=intent, seq=self.state.seq, hold_until=hold, held_reason=reason)
+                    )
+                workflow.logger.warning(reason, extra={"intents": prep.intents})
+                continue
+            tx = SentTx(
+                nonce=take_nonce(self.state),
+                intents=intents,
+                to=self.q.executor,
+                data=prep.data,
+                gas=prep.gas,
+                fees=prep.fees,
+                priority=priority,
+                dropped=prep.dropped,
+            )
+            self.state.inflight.append(tx)
+            unsigned.append(UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
+        self.state.preparing = []
+        if unsigned:
+            await self._sign_and_broadcast(unsigned)
+
+    async def _sign_and_broadcast(self, unsigned: list[UnsignedTx]) -> None:
+        signed: list[SignedTx] = await workflow.execute_activity(
+            "tx_sign",
+            SignInput(chain_id=self.q.chain_id, txs=unsigned),
+            result_type=list[SignedTx],
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=FOREVER,
+            summary=f"sign nonces {unsigned[0].nonce}..{unsigned[-1].nonce}",
+        )
+        for s in signed:  # in history before any broadcast: a crash cannot lose a hash
+            tx = self._tx(s.nonce)
+            tx.hashes.append(s.hash)
+            tx.raw = s.raw
+        results: list[BroadcastResult] = await workflow.execute_activity(
+            "tx_broadcast",
+            BroadcastInput(chain_id=self.q.chain_id, txs=signed),
+            result_type=list[BroadcastResult],
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=FOREVER,
+            summary=f"broadcast {len(signed)} transactions",
+        )
+        now = workflow.now()
+        for r in results:
+            tx = self._tx(r.nonce)
+            if r.ok:
+                tx.attempts += 1
+            elif r.error == "InsufficientFundsForGas" and tx.attempts == 0:
+                # Never reached the mempool: the nonce goes back, the intents fail.
+                self.state.inflight.remove(tx)
+                self.state.free_nonces.append(tx.nonce)
+                for intent in tx.intents:
+                    self._settle(intent, error=r.error, message=f"the signer cannot pay for gas: {r.message}")
+                continue
+            else:
+                workflow.logger.warning("broadcast refused", extra={"nonce": r.nonce, "error": r.error})
+            tx.last_sent = now  # the watcher decides: mined, taken, or stuck
+
+    async def _watcher(self) -> None:
+        while True:
+            await workflow.wait_condition(
+                lambda: self.draining or any(t.last_sent is not None for t in self.state.inflight)
+            )
+            if self.draining:
+                return
+            watched = [t for t in self.state.inflight if t.last_sent is not None]
+            statuses: list[TxStatus] = await workflow.execute_activity(
+                "tx_watch",
+                WatchInput(
+                    chain_id=self.q.chain_id,
+                    txs=[
+                        Watched(
+                            nonce=t.nonce,
+                            hashes=t.hashes,
+                            raw=t.raw,
+                            intents=[i.id for i in t.intents],
+                            calls=sum(len(i.calls) for i in t.intents),
+                        )
+                        for t in watched
+                    ],
+                    confirmations=self.q.confirmations,
+                    wait_s=min(WATCH_WINDOW_S, self.q.stuck_after_s),
+                    draining=self.draining,
+                ),
+                result_type=list[TxStatus],
+                start_to_close_timeout=timedelta(seconds=WATCH_WINDOW_S + 120),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=FOREVER,
+                summary=f"watch {len(watched)} transactions",
+            )
+            resync_needed = False
+            for status in statuses:
+                tx = self._tx(status.nonce)
+                if status.state == "confirmed":
+                    self._confirmed(tx, status)
+                elif status.state == "taken":
+                    self._requeue(tx)
+                    resync_needed = True
+                elif workflow.now() - tx.last_sent >= timedelta(seconds=self.q.stuck_after_s):
+                    await self._replace(tx)
+            if resync_needed:
+                await self._resync()
+
+    def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
+        self.state.inflight.remove(tx)
+        self.state.sent_count += 1
+        record = status.record
+        for intent in tx.intents:
+            if record.tx_hash == tx.cancel_hash:
+                self._settle(
+                    intent,
+                    error="Cancelled",
+                    message=f"not mined after {tx.attempts - 1} attempts; nonce {tx.nonce} cancelled",
+                    record=record,
+                )
+            elif record.status != 1:
+                self._settle(intent, error="TransactionFailed", message=status.reason, record=record)
+            else:
+                self._settle(intent, record=record, dropped=tx.dropped.get(intent.id, []))
+
+    def _requeue(self, tx: SentTx) -> None:
+        """Another sender mined a transaction at this nonce: nothing of ours ran; send again."""
+        self.state.inflight.remove(tx)
+        workflow.logger.warning("nonce taken by another sender; intents requeued", extra={"nonce": tx.nonce})
+        for intent in tx.intents:
+            self.state.pending.append(Pending(intent=intent, seq=-1))  # ahead of everything else
+
+    async def _replace(self, tx: SentTx) -> None:
+        """Same nonce, fees bumped; after `max_attempts` a zero-value self-transfer instead."""
+        cancel = tx.attempts >= self.q.max_attempts or tx.cancel_hash is not None
+        quote: ReplacementFees = await workflow.execute_activity(
+            "tx_replacement_fees",
+            ReplaceInput(chain_id=self.q.chain_id, previous=tx.fees, priority=tx.priority, cancel=cancel),
+            result_type=ReplacementFees,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=FOREVER,
+            summary=f"{'cancel' if cancel else 'replace'} nonce {tx.nonce}",
+        )
+        if quote.over_cap and tx.priority != Priority.CRITICAL:
+            tx.note = f"waiting: a replacement would cost {quote.fees.max_fee_per_gas} wei per gas, above the cap"
+            tx.last_sent = workflow.now()
+            return
+        if cancel:
+            tx.to, tx.data, tx.gas = self.q.signer, "0x", CANCEL_GAS
+        tx.fees, tx.note = quote.fees, ""
+        await self._sign_and_broadcast([UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees)])
+        if cancel:
+            tx.cancel_hash = tx.hashes[-1]
+
+    async def _resync(self) -> None:
+        chain: NonceState = await workflow.execute_activity(
+            "tx_nonce_state",
+            self.q.chain_id,
+            result_type=NonceState,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=FOREVER,
+            summary="read the signer's nonces",
+        )
+        change = resync(self.state, chain.latest, chain.pending)
+        if change:
+            workflow.logger.info(change)
+
+    # -- outcomes ---------------------------------------------------------------------
+    def _settle(
+        self,
+        intent: TxIntent,
+        *,
+        error: str | None = None,
+        message: str = "",
+        record=None,
+        dropped: list[int] | None = None,
+    ) -> None:
+        outcome = TxOutcome(
+            intent_id=intent.id,
+            ok=error is None,
+            transaction=record,
+            error=error,
+            message=message,
+            dropped_groups=dropped or [],
+        )
+        remember(self.state, outcome)
+        if intent.reply_to:
+            self.notifications.append(asyncio.create_task(self._notify(intent.reply_to, outcome)))
+
+    async def _notify(self, workflow_id: str, outcome: TxOutcome) -> None:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal("tx_outcome", outcome)
+        except Exception:  # the asker is gone; its outcome stays queryable here
+            workflow.logger.info("could not signal the outcome", extra={"to": workflow_id})
+
+    def _tx(self, nonce: int) -> SentTx:
+        return next(t for t in self.state.inflight if t.nonce == nonce)
