@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
@@ -25,6 +26,8 @@ from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
 HISTORY = Path(__file__).parents[1] / "histories" / "allocate.json"
+RECORDED_ID = "allocate-recorded"
+ALLOW_DUPLICATE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
 
 
 def target(chain_id: int, protocol: str, market: str, weight_bps: int) -> AllocationTarget:
@@ -71,8 +74,9 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
     async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+        # The id the recorded history is replayed under: intent ids derive from it.
         handle = await client.start_workflow(
-            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
+            AllocateWorkflow.run, input, id=RECORDED_ID, id_reuse_policy=ALLOW_DUPLICATE, task_queue=task_queue
         )
         result = await handle.result()
 
