@@ -131,18 +131,18 @@ def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> 
     if chain.executor is None:
         raise UnknownChain(f"chain {chain_id} has no executor address configured")
     allowed = sorted({pair_key(p.target, "0x" + p.selector.hex()) for p in executor_permissions(chain).rules})
-    return QueueInput(
-        chain_id=chain_id,
-        signer=signer,
-        executor=chain.executor,
-        confirmations=chain.confirmations,
-        allowed=allowed,
-        max_in_flight=chain.tx.max_in_flight,
-        send_batch=chain.tx.send_batch,
-        stuck_after_s=chain.tx.stuck_after_s,
-        max_attempts=chain.tx.max_attempts,
-        **overrides,
-    )
+    fields = {
+        "chain_id": chain_id,
+        "signer": signer,
+        "executor": chain.executor,
+        "confirmations": chain.confirmations,
+        "allowed": allowed,
+        "max_in_flight": chain.tx.max_in_flight,
+        "send_batch": chain.tx.send_batch,
+        "stuck_after_s": chain.tx.stuck_after_s,
+        "max_attempts": chain.tx.max_attempts,
+    }
+    return QueueInput(**(fields | overrides))
 
 
 async def submit(client: Client, task_queue: str, queue: QueueInput, intent: TxIntent) -> SubmitAck:
