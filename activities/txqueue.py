@@ -75,8 +75,7 @@ class TxActivities:
     @activity.defn
     @_named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
-        sender = self._sender(input.chain_id)
-        return [sender.prepare(plan) for plan in input.plans]
+        return self._sender(input.chain_id).prepare(input.plans)
 
     @activity.defn
     @_named_errors

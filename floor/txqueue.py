@@ -52,7 +52,7 @@ class TxOutcome(BaseModel):
     transaction: TxRecord | None = None
     error: str | None = None  # e.g. ExecutionReverted, TransactionFailed, Cancelled, DeadlinePassed
     message: str = ""
-    dropped_groups: list[int] = []  # best-effort intents: groups left out because they would revert
+    dropped_groups: list[int] = []  # best-effort intents: groups left out (reasons in `message`)
 
 
 class SubmitAck(BaseModel):
@@ -83,6 +83,12 @@ class Pending(BaseModel):
     held_reason: str = ""
 
 
+class IntentFailure(BaseModel):
+    intent_id: str
+    group: int | None = None  # None: the whole intent (atomic)
+    reason: str
+
+
 class SentTx(BaseModel):
     """One nonce and every signed version of the transaction at it."""
 
@@ -90,6 +96,7 @@ class SentTx(BaseModel):
     intents: list[TxIntent]
     to: str
     data: str
+    calls: int  # executor calls carried
     value: int = 0
     gas: int
     fees: Fees
@@ -99,7 +106,7 @@ class SentTx(BaseModel):
     attempts: int = 0  # versions broadcast
     last_sent: datetime | None = None
     priority: Priority = Priority.NORMAL
-    dropped: dict[str, list[int]] = {}  # best-effort intents: groups left out in simulation
+    dropped: list[IntentFailure] = []  # best-effort intents' groups left out in simulation
     note: str = ""  # why a replacement waits, for the status query
 
 
@@ -242,22 +249,18 @@ class PrepareInput(BaseModel):
     plans: list[PlannedTx]
 
 
-class IntentFailure(BaseModel):
-    intent_id: str
-    group: int | None = None  # None: the whole intent (atomic)
-    reason: str
-
-
 class PreparedTx(BaseModel):
     """A plan after simulation: what is left to send, its gas and fees, and what would revert."""
 
     intents: list[str]  # intents (or what remains of them) in the transaction
     data: str = "0x"  # execute(calls) calldata; empty when nothing is left
+    calls: int = 0
     gas: int = 0
     fees: Fees | None = None
     over_cap: bool = False
+    # What would revert: a whole intent (it fails), or a group of a best-effort intent that
+    # still goes without it.
     failures: list[IntentFailure] = []
-    dropped: dict[str, list[int]] = {}  # best-effort intent -> groups left out
 
 
 class UnsignedTx(BaseModel):

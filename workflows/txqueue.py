@@ -166,7 +166,8 @@ class TxQueueWorkflow:
         for plan, prep in zip(plans, prepared, strict=True):
             by_id = {i.id: i for i in plan}
             for failure in prep.failures:
-                self._settle(by_id[failure.intent_id], error="ExecutionReverted", message=failure.reason)
+                if failure.intent_id not in prep.intents:
+                    self._settle(by_id[failure.intent_id], error="ExecutionReverted", message=failure.reason)
             intents = [by_id[i] for i in prep.intents]
             if not intents:
                 continue
@@ -186,10 +187,11 @@ class TxQueueWorkflow:
                 intents=intents,
                 to=self.q.executor,
                 data=prep.data,
+                calls=prep.calls,
                 gas=prep.gas,
                 fees=prep.fees,
                 priority=priority,
-                dropped=prep.dropped,
+                dropped=[f for f in prep.failures if f.intent_id in prep.intents],
             )
             self.state.inflight.append(tx)
             unsigned.append(UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
@@ -252,7 +254,7 @@ class TxQueueWorkflow:
                             hashes=t.hashes,
                             raw=t.raw,
                             intents=[i.id for i in t.intents],
-                            calls=sum(len(i.calls) for i in t.intents),
+                            calls=t.calls,
                         )
                         for t in watched
                     ],
@@ -294,7 +296,13 @@ class TxQueueWorkflow:
             elif record.status != 1:
                 self._settle(intent, error="TransactionFailed", message=status.reason, record=record)
             else:
-                self._settle(intent, record=record, dropped=tx.dropped.get(intent.id, []))
+                dropped = [f for f in tx.dropped if f.intent_id == intent.id]
+                self._settle(
+                    intent,
+                    record=record,
+                    dropped=[f.group for f in dropped],
+                    message="; ".join(f"left out {f.reason}" for f in dropped),
+                )
 
     def _requeue(self, tx: SentTx) -> None:
         """Another sender mined a transaction at this nonce: nothing of ours ran; send again."""
@@ -319,7 +327,7 @@ class TxQueueWorkflow:
             tx.last_sent = workflow.now()
             return
         if cancel:
-            tx.to, tx.data, tx.gas = self.q.signer, "0x", CANCEL_GAS
+            tx.to, tx.data, tx.gas, tx.calls = self.q.signer, "0x", CANCEL_GAS, 0
         tx.fees, tx.note = quote.fees, ""
         await self._sign_and_broadcast([UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees)])
         if cancel:

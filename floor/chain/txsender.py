@@ -16,7 +16,6 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 
-from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import decode_revert, encode_execute
 from floor.chain.fees import over_cap, suggest_fees
 from floor.chain.signer import Signer
@@ -65,9 +64,23 @@ class TxSender:
         )
 
     # -- simulate ---------------------------------------------------------------------
-    def prepare(self, plan: PlannedTx) -> PreparedTx:
-        """Simulate the plan's execute(calls). If it would revert, find the failing units by
-        bisection (the shortest failing prefix ends with one), drop them and try the rest."""
+    def prepare(self, plans: Sequence[PlannedTx]) -> list[PreparedTx]:
+        """Simulate each plan's execute(calls) (the gas estimate is the simulation). If it
+        would revert, find the failing units by bisection (the shortest failing prefix ends
+        with one), drop them and try the rest. Fees: one fee history per priority."""
+        fees: dict[Priority, Fees] = {}
+        out = []
+        for plan in plans:
+            prepared = self._prepare(plan)
+            if prepared.intents:
+                if plan.priority not in fees:
+                    fees[plan.priority] = self.market_fees(plan.priority)
+                prepared.fees = fees[plan.priority]
+                prepared.over_cap = over_cap(prepared.fees, self.config)
+            out.append(prepared)
+        return out
+
+    def _prepare(self, plan: PlannedTx) -> PreparedTx:
         units = [
             _Unit(i.id, None, i.calls) if i.atomic else _Unit(i.id, g, group)
             for i in plan.intents
@@ -76,55 +89,39 @@ class TxSender:
         failures: list[IntentFailure] = []
         gas = 0
         while units:
-            reason = self._revert_reason(units)
+            gas, reason = self._simulate(units)
             if reason is None:
-                gas = self._estimate(units)
                 break
             low, high = 1, len(units)  # units[:high] fails; find the shortest failing prefix
             while low < high:
                 middle = (low + high) // 2
-                if self._revert_reason(units[:middle]) is None:
+                if self._simulate(units[:middle])[1] is None:
                     low = middle + 1
                 else:
                     high = middle
+            reason = self._simulate(units[:low])[1]
             bad = units.pop(low - 1)
             where = f"intent {bad.intent_id}" + (f" group {bad.group}" if bad.group is not None else "")
             failures.append(IntentFailure(intent_id=bad.intent_id, group=bad.group, reason=f"{where}: {reason}"))
-        kept = list(dict.fromkeys(u.intent_id for u in units))
-        dropped: dict[str, list[int]] = {}
-        for f in failures:
-            if f.group is not None and f.intent_id in kept:
-                dropped.setdefault(f.intent_id, []).append(f.group)
-        failures = [f for f in failures if f.intent_id not in kept]  # best-effort ones still go
         if not units:
             return PreparedTx(intents=[], failures=failures)
-        fees = self.market_fees(plan.priority)
+        calls = [c for u in units for c in u.calls]
         return PreparedTx(
-            intents=kept,
-            data="0x" + encode_execute([c for u in units for c in u.calls]).hex(),
+            intents=list(dict.fromkeys(u.intent_id for u in units)),
+            data="0x" + encode_execute(calls).hex(),
+            calls=len(calls),
             gas=gas * (10_000 + GAS_BUFFER_BPS) // 10_000,
-            fees=fees,
-            over_cap=over_cap(fees, self.config),
             failures=failures,
-            dropped=dropped,
         )
 
-    def _request(self, units: Sequence[_Unit]) -> dict:
+    def _simulate(self, units: Sequence[_Unit]) -> tuple[int, str | None]:
+        """(gas, None), or (0, the decoded revert reason) if the calls would revert."""
         data = encode_execute([c for u in units for c in u.calls])
-        return {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
-
-    def _revert_reason(self, units: Sequence[_Unit]) -> str | None:
+        request = {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
         try:
-            self.w3.eth.call(self._request(units), "pending")
-            return None
+            return self.w3.eth.estimate_gas(request, "pending"), None
         except ContractLogicError as exc:
-            return decode_revert(exc.data)
-
-    def _estimate(self, units: Sequence[_Unit]) -> int:
-        try:
-            return self.w3.eth.estimate_gas(self._request(units), "pending")
-        except ContractLogicError as exc:  # the state moved between the call and the estimate
-            raise ExecutionReverted(decode_revert(exc.data)) from None
+            return 0, decode_revert(exc.data)
 
     def market_fees(self, priority: Priority) -> Fees:
         return suggest_fees(self.w3, priority, self.config)

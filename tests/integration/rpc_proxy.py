@@ -12,7 +12,11 @@ Faults:
 - "html": an HTML error page with status 200 (a misconfigured load balancer or CDN);
 - "bad_gateway": status 502;
 - "not_json_rpc": a JSON body that is not a JSON-RPC response;
-- "wrong_chain": `eth_chainId` answers `chain_id`; other methods pass through untouched.
+- "wrong_chain": `eth_chainId` answers `chain_id`; other methods pass through untouched;
+- "lost_answer": the request reaches the node, then the caller gets status 502 (the node
+  accepted a transaction, the answer was lost on the way back).
+
+`method=` limits a fault to requests of that method (e.g. "eth_sendRawTransaction").
 
 Faults queue in the order given; each request meets the first one that applies to it, which
 then counts down (`times=None`: until `reset()`). So `misbehave("bad_gateway")` then
@@ -33,7 +37,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain"]
+Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain", "lost_answer"]
 
 _HTML = b"<html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
 
@@ -43,6 +47,7 @@ class _Pending:
     fault: Fault
     times: int | None
     chain_id: int | None
+    method: str | None = None
 
 
 class RpcProxy:
@@ -69,12 +74,16 @@ class RpcProxy:
         """The proxy's URL, with `path` (e.g. "/v3/KEY?apikey=KEY") appended; any path works."""
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def misbehave(self, fault: Fault, times: int | None = 1, chain_id: int | None = None) -> None:
+    def misbehave(
+        self, fault: Fault, times: int | None = 1, chain_id: int | None = None, method: str | None = None
+    ) -> None:
         """Answer the next `times` requests the fault applies to with `fault` (None: until reset)."""
         if (fault == "wrong_chain") != (chain_id is not None):
             raise ValueError("chain_id goes with the 'wrong_chain' fault, and only with it")
+        if fault == "wrong_chain":
+            method = "eth_chainId"
         with self._lock:
-            self._faults.append(_Pending(fault, times, chain_id))
+            self._faults.append(_Pending(fault, times, chain_id, method))
 
     def reset(self) -> None:
         """Forget every pending fault."""
@@ -86,7 +95,7 @@ class RpcProxy:
             self.requests += 1
             self.methods[method or "?"] += 1
             for pending in self._faults:
-                if pending.fault != "wrong_chain" or method == "eth_chainId":
+                if pending.method is None or method == pending.method:
                     if pending.times is not None:
                         pending.times -= 1
                         if pending.times == 0:
@@ -112,21 +121,26 @@ class RpcProxy:
                     self._reply(200, _HTML, "text/html")
                 elif pending.fault == "bad_gateway":
                     self._reply(502, _HTML, "text/html")
+                elif pending.fault == "lost_answer":
+                    self._forward(body, reply=False)
+                    self._reply(502, _HTML, "text/html")
                 elif pending.fault == "not_json_rpc":
                     self._reply(200, b'{"status": "ok", "message": "rate limited"}', "application/json")
                 else:
                     answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": hex(pending.chain_id)}
                     self._reply(200, json.dumps(answer).encode(), "application/json")
 
-            def _forward(self, body: bytes) -> None:
+            def _forward(self, body: bytes, reply: bool = True) -> None:
                 upstream = urllib.request.Request(
                     proxy.upstream, data=body, headers={"Content-Type": "application/json"}
                 )
                 try:
                     with urllib.request.urlopen(upstream, timeout=30) as response:
-                        self._reply(response.status, response.read(), "application/json")
+                        status, payload = response.status, response.read()
                 except urllib.error.HTTPError as exc:
-                    self._reply(exc.code, exc.read(), "application/json")
+                    status, payload = exc.code, exc.read()
+                if reply:
+                    self._reply(status, payload, "application/json")
 
             def _reply(self, status: int, payload: bytes, content_type: str) -> None:
                 self.send_response(status)
