@@ -1,0 +1,113 @@
+"""The transaction queue's pure decisions: validation, order, packing, nonces."""
+
+from datetime import UTC, datetime, timedelta
+
+from floor.calls import call
+from floor.models import Priority
+from floor.txqueue import (
+    MAX_OUTCOMES,
+    Fees,
+    Pending,
+    QueueInput,
+    QueueState,
+    SentTx,
+    TxIntent,
+    TxOutcome,
+    intent_problem,
+    known,
+    next_to_send,
+    pair_key,
+    remember,
+    resync,
+    take_nonce,
+)
+
+TOKEN, POOL, EXECUTOR = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+APPROVE = call(TOKEN, "approve(address,uint256)", POOL, 0)
+QUEUE = QueueInput(chain_id=1, signer="0x" + "44" * 20, executor=EXECUTOR, allowed=[pair_key(TOKEN, APPROVE.data[:10])])
+
+
+def intent(name: str, priority=Priority.NORMAL, calls: int = 1, **fields) -> TxIntent:
+    return TxIntent(id=name, chain_id=1, groups=[[APPROVE] * calls], priority=priority, **fields)
+
+
+def pending(*intents: TxIntent) -> QueueState:
+    return QueueState(pending=[Pending(intent=i, seq=n) for n, i in enumerate(intents)])
+
+
+def test_intents_are_refused_by_name_before_they_enter_history():
+    assert intent_problem(intent("ok"), QUEUE, NOW) is None
+    assert "is for chain 10" in intent_problem(intent("x").model_copy(update={"chain_id": 10}), QUEUE, NOW)
+    assert "65 calls; one transaction takes at most 64" in intent_problem(intent("x", calls=65), QUEUE, NOW)
+    transfer = call(TOKEN, "transfer(address,uint256)", POOL, 1)
+    unlisted = TxIntent(id="x", chain_id=1, groups=[[APPROVE], [transfer]])
+    assert "call 1 (0xa9059cbb on 0x1111" in intent_problem(unlisted, QUEUE, NOW)
+    guard = call(EXECUTOR, "guardStart(address)", TOKEN)  # the executor's own guards need no rule
+    assert intent_problem(TxIntent(id="g", chain_id=1, groups=[[guard, APPROVE]]), QUEUE, NOW) is None
+    assert "has passed" in intent_problem(intent("x", deadline=NOW - timedelta(seconds=1)), QUEUE, NOW)
+    assert "no time zone" in intent_problem(intent("x", deadline=datetime(2030, 1, 1)), QUEUE, NOW)
+    assert "empty group" in intent_problem(TxIntent(id="x", chain_id=1, groups=[[APPROVE], []]), QUEUE, NOW)
+
+
+def test_priority_first_then_arrival():
+    state = pending(intent("low", Priority.LOW), intent("n1"), intent("crit", Priority.CRITICAL), intent("n2"))
+    assert [[i.id for i in plan] for plan in next_to_send(state, NOW)] == [["crit"], ["n1"], ["n2"], ["low"]]
+
+
+def test_only_mergeable_intents_of_one_priority_share_a_transaction_while_they_fit():
+    state = pending(
+        intent("a", mergeable=True, calls=30),
+        intent("b", mergeable=True, calls=30),
+        intent("c", mergeable=True, calls=30),  # 90 calls would not fit: a new transaction
+        intent("d", calls=1),  # not mergeable: alone
+        intent("e", Priority.HIGH, mergeable=True),
+    )
+    assert [[i.id for i in plan] for plan in next_to_send(state, NOW)] == [["e"], ["a", "b"], ["c"], ["d"]]
+
+
+def test_held_intents_wait_until_their_time():
+    state = pending(intent("held"), intent("free"))
+    state.pending[0].hold_until = NOW + timedelta(seconds=30)
+    assert [[i.id for i in p] for p in next_to_send(state, NOW)] == [["free"]]
+    assert [[i.id for i in p] for p in next_to_send(state, NOW + timedelta(seconds=30))] == [["held"], ["free"]]
+
+
+def test_nonces_refused_before_broadcast_are_reused_first():
+    state = QueueState(next_nonce=10, free_nonces=[8, 7])
+    assert [take_nonce(state) for _ in range(3)] == [7, 8, 10] and state.next_nonce == 11
+
+
+def _sent(nonce: int) -> SentTx:
+    return SentTx(nonce=nonce, intents=[], to=EXECUTOR, data="0x", calls=0, gas=1, fees=Fees(2, 1))
+
+
+def test_resync_starts_at_the_chains_pending_nonce():
+    state = QueueState()
+    assert resync(state, latest=4, pending=5) == "nonce synced at 5" and state.next_nonce == 5
+
+
+def test_resync_up_when_another_sender_used_the_key():
+    state = QueueState(next_nonce=5)
+    assert "re-synced up from 5 to 9" in resync(state, latest=9, pending=9)
+    assert state.next_nonce == 9 and state.free_nonces == []
+
+
+def test_resync_refills_a_gap_no_transaction_of_ours_will_fill():
+    """Nonces 5..8 assigned; 6 and 8 are ours in flight (the watcher rebroadcasts them if
+    dropped), 5 and 7 have nothing: they are refilled first. Never below the mined nonce."""
+    state = QueueState(next_nonce=9, inflight=[_sent(6), _sent(8)], free_nonces=[3])
+    assert "nonces [5, 7] left unused" in resync(state, latest=5, pending=5)
+    assert state.free_nonces == [5, 7] and state.next_nonce == 9
+    assert resync(QueueState(next_nonce=9, inflight=[_sent(n) for n in range(5, 9)]), 5, 9) is None
+
+
+def test_outcomes_are_remembered_boundedly_and_known_ids_found():
+    state = QueueState()
+    for n in range(MAX_OUTCOMES + 2):
+        remember(state, TxOutcome(intent_id=f"i{n}", ok=True))
+    assert len(state.outcomes) == MAX_OUTCOMES and "i0" not in state.outcomes and "i1" not in state.outcomes
+    state = pending(intent("waiting"))
+    state.preparing = ["preparing"]
+    state.inflight = [_sent(1).model_copy(update={"intents": [intent("flying")]})]
+    assert all(known(state, i) for i in ("waiting", "preparing", "flying")) and not known(state, "new")
