@@ -147,6 +147,12 @@ def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> 
 async def submit(client: Client, task_queue: str, queue: QueueInput, intent: TxIntent) -> SubmitAck:
     """Send an intent to its queue, starting the queue if it is not running (update-with-start).
     For services and the CLI; workflows use the `submit_intent` activity, which calls this."""
+    (ack,) = await submit_many(client, task_queue, queue, [intent])
+    return ack
+
+
+async def submit_many(client: Client, task_queue: str, queue: QueueInput, intents: list[TxIntent]) -> list[SubmitAck]:
+    """Several intents in one update: a burst from one producer."""
     from workflows.txqueue import TxQueueWorkflow
 
     start = WithStartWorkflowOperation(
@@ -157,7 +163,7 @@ async def submit(client: Client, task_queue: str, queue: QueueInput, intent: TxI
         task_queue=task_queue,
     )
     return await client.execute_update_with_start_workflow(
-        TxQueueWorkflow.submit, intent, start_workflow_operation=start
+        TxQueueWorkflow.submit_many, intents, start_workflow_operation=start
     )
 
 

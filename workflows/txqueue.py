@@ -85,9 +85,27 @@ class TxQueueWorkflow:
         if problem:
             raise ValueError(problem)
 
+    @workflow.update
+    def submit_many(self, intents: list[TxIntent]) -> list[SubmitAck]:
+        """Several intents in one update (a burst from one producer), each answered as `submit`
+        answers it. The server caps updates in flight per workflow, not intents per update."""
+        return [self.submit(intent) for intent in intents]
+
+    @submit_many.validator
+    def _check_many(self, intents: list[TxIntent]) -> None:
+        if len({i.id for i in intents}) != len(intents):
+            raise ValueError("the same intent id twice in one submission")
+        for intent in intents:
+            self._check(intent)
+
     @workflow.query
     def outcome(self, intent_id: str) -> TxOutcome | None:
         return self.state.outcomes.get(intent_id)
+
+    @workflow.query
+    def outcomes(self, intent_ids: list[str]) -> list[TxOutcome]:
+        """The settled ones among `intent_ids`: one query for many waiting callers."""
+        return [self.state.outcomes[i] for i in intent_ids if i in self.state.outcomes]
 
     @workflow.query
     def status(self) -> QueueStatus:

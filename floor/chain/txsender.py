@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
@@ -35,6 +36,9 @@ from floor.txqueue import (
 )
 
 GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
+# Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
+# so nodes always see a signer's nonces in order.
+READ_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class TxSender:
         self.signer = signer
         self.config = config
         self.log = get_logger(chain_id=chain_id, signer=signer.address)
+        self._reads = ThreadPoolExecutor(READ_THREADS, thread_name_prefix=f"txsender-{chain_id}")
 
     # -- nonce ------------------------------------------------------------------------
     def nonce_state(self) -> tuple[int, int]:
@@ -70,8 +75,7 @@ class TxSender:
         with one), drop them and try the rest. Fees: one fee history per priority."""
         fees: dict[Priority, Fees] = {}
         out = []
-        for plan in plans:
-            prepared = self._prepare(plan)
+        for plan, prepared in zip(plans, self._reads.map(self._prepare, plans), strict=True):
             if prepared.intents:
                 if plan.priority not in fees:
                     fees[plan.priority] = self.market_fees(plan.priority)
@@ -191,12 +195,16 @@ class TxSender:
     def _poll(self, txs: Sequence[Watched], confirmations: int) -> list[TxStatus]:
         latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, "latest")  # before receipts
         head = self.w3.eth.block_number
+        receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
         out = []
-        for tx in txs:
-            receipt = next((r for r in map(self._receipt, tx.hashes) if r is not None), None)
+        for tx, receipt in zip(txs, receipts, strict=True):
             if receipt is not None:
                 deep = head >= receipt["blockNumber"] + confirmations - 1
-                if deep and self.w3.eth.get_block(receipt["blockNumber"])["hash"] == receipt["blockHash"]:
+                # At depth 1 the receipt's block is the head just read; deeper, it must still
+                # be the canonical block at that height (a reorg drops it).
+                if deep and (
+                    confirmations == 1 or self.w3.eth.get_block(receipt["blockNumber"])["hash"] == receipt["blockHash"]
+                ):
                     out.append(self._confirmed(tx, receipt))
                 else:
                     out.append(TxStatus(nonce=tx.nonce, state="pending"))

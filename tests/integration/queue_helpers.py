@@ -7,7 +7,7 @@ import asyncio
 
 from temporalio.client import Client
 
-from activities.txqueue import queue_input, submit
+from activities.txqueue import queue_input, submit, submit_many
 from floor.calls import call
 from floor.config import Settings
 from floor.models import Priority
@@ -51,8 +51,21 @@ class QueueDriver:
         raise AssertionError(f"{intent_id} not settled within {timeout_s}s; queue: {status}")
 
     async def outcomes(self, intent_ids: list[str], timeout_s: float = 60) -> dict[str, TxOutcome]:
-        outcomes = await asyncio.gather(*(self.outcome(i, timeout_s) for i in intent_ids))
-        return dict(zip(intent_ids, outcomes, strict=True))
+        settled: dict[str, TxOutcome] = {}
+        for _ in range(int(timeout_s / 0.1)):
+            waiting = [i for i in intent_ids if i not in settled]
+            if not waiting:
+                return {i: settled[i] for i in intent_ids}
+            settled |= {o.intent_id: o for o in await self.handle.query(TxQueueWorkflow.outcomes, waiting)}
+            await asyncio.sleep(0.1)
+        status = await self.handle.query(TxQueueWorkflow.status)
+        raise AssertionError(f"{len(waiting)} intents not settled within {timeout_s}s; queue: {status}")
+
+    async def send_many(self, intents: list[TxIntent], per_update: int = 50) -> None:
+        """A burst: `per_update` intents per update, the updates one after another."""
+        for i in range(0, len(intents), per_update):
+            acks = await submit_many(self.client, self.task_queue, self.queue, intents[i : i + per_update])
+            assert all(a.accepted for a in acks)
 
 
 def sent_by(w3, signer: str, from_block: int) -> list[dict]:
