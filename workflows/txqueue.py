@@ -139,7 +139,10 @@ class TxQueueWorkflow:
 
     async def _sender(self) -> None:
         while True:
-            await workflow.wait_condition(lambda: self.draining or self._sendable(), timeout=self._next_wake())
+            try:
+                await workflow.wait_condition(lambda: self.draining or self._sendable(), timeout=self._next_wake())
+            except TimeoutError:  # a hold or a deadline is due: look again
+                pass
             if self.draining:
                 return
             self._expire_deadlines()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from activities.chain import ChainActivities
+from floor.config import Settings
 from floor.models import Priority
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
 from workers.temporal import build_worker
+from workflows.txqueue import TxQueueWorkflow
 
 
 async def test_two_hundred_intents_from_four_producers(temporal_env, settings, web3s, signer, task_queue):
@@ -72,4 +75,33 @@ async def test_a_known_intent_id_is_answered_not_sent_again(temporal_env, settin
         first = await driver.outcome(intent.id)
         later = await driver.send(intent)
     assert not again.accepted and not later.accepted and later.outcome == first and first.ok
+    assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+async def test_fees_above_the_cap_hold_an_intent_until_its_deadline_but_not_a_critical_one(
+    temporal_env, stack, web3s, signer, task_queue
+):
+    """The chain's fee cap is below any real fee: a NORMAL intent waits (and says why) until
+    its deadline fails it; a CRITICAL one is sent anyway."""
+    config = stack.chains[1].deployed.chain_config(stack.chains[1].rpc_url)
+    capped = Settings(chains=[config | {"tx": {"max_fee_cap_wei": 1}}])
+    w3 = web3s[1]
+    nonce = w3.eth.get_transaction_count(signer.address)
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(capped, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, capped, signer.address)
+        deadline = datetime.now(UTC) + timedelta(seconds=4)
+        await driver.send(approve_intent(capped, "normal", deadline=deadline))
+        for _ in range(50):
+            status = await driver.handle.query(TxQueueWorkflow.status)
+            if status.pending and "held: max fee" in status.pending[0]:
+                break
+            await asyncio.sleep(0.1)
+        assert (
+            status.pending[0].startswith("normal NORMAL held: max fee") and "above the chain's cap" in status.pending[0]
+        )
+        await driver.send(approve_intent(capped, "critical", priority=Priority.CRITICAL))
+        critical = await driver.outcome("critical")
+        normal = await driver.outcome("normal", timeout_s=30)
+    assert critical.ok and critical.transaction.nonce == nonce
+    assert not normal.ok and normal.error == "DeadlinePassed"
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
