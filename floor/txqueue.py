@@ -340,6 +340,8 @@ class QueueStatus(BaseModel):
 
 class TxStatus(BaseModel):
     nonce: int
-    state: str  # "confirmed", "pending" or "taken" (another transaction holds the nonce)
+    # "confirmed" (deep enough), "included" (mined, not yet deep), "pending" (not mined), or
+    # "taken" (another transaction holds the nonce)
+    state: str
     record: TxRecord | None = None
     reason: str = ""  # a reverted transaction's decoded reason

@@ -297,6 +297,8 @@ class TxQueueWorkflow:
                 elif status.state == "taken":
                     self._requeue(tx)
                     resync_needed = True
+                elif status.state == "included":
+                    tx.last_sent = workflow.now()  # mined: waiting for depth is not being stuck
                 elif workflow.now() - tx.last_sent >= timedelta(seconds=self.q.stuck_after_s):
                     await self._replace(tx)
             if resync_needed:
@@ -307,7 +309,7 @@ class TxQueueWorkflow:
         self.state.sent_count += 1
         record = status.record
         for intent in tx.intents:
-            if record.tx_hash == tx.cancel_hash:
+            if tx.cancel_hash is not None and record.tx_hash in tx.hashes[tx.hashes.index(tx.cancel_hash) :]:
                 self._settle(
                     intent,
                     error="Cancelled",
@@ -351,8 +353,8 @@ class TxQueueWorkflow:
             tx.to, tx.data, tx.gas, tx.calls = self.q.signer, "0x", CANCEL_GAS, 0
         tx.fees, tx.note = quote.fees, ""
         await self._sign_and_broadcast([UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees)])
-        if cancel:
-            tx.cancel_hash = tx.hashes[-1]
+        if cancel and tx.cancel_hash is None:
+            tx.cancel_hash = tx.hashes[-1]  # the first cancel; every version after it is a cancel too
 
     async def _resync(self) -> None:
         chain: NonceState = await workflow.execute_activity(

@@ -186,15 +186,15 @@ class TxSender:
             except Exception as exc:  # one failed poll must not end the watch
                 self.log.warning("watch poll failed; polling again", error=type(exc).__name__)
                 statuses = [TxStatus(nonce=t.nonce, state="pending") for t in txs]
-            if any(s.state != "pending" for s in statuses) or time.monotonic() >= deadline:
+            if any(s.state in ("confirmed", "taken") for s in statuses) or time.monotonic() >= deadline:
                 return statuses
             if heartbeat is not None:
                 heartbeat()
             time.sleep(self.config.poll_interval_s)
 
     def _poll(self, txs: Sequence[Watched], confirmations: int) -> list[TxStatus]:
-        latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, "latest")  # before receipts
         head = self.w3.eth.block_number
+        latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, head)
         receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
         out = []
         for tx, receipt in zip(txs, receipts, strict=True):
@@ -207,15 +207,45 @@ class TxSender:
                 ):
                     out.append(self._confirmed(tx, receipt))
                 else:
-                    out.append(TxStatus(nonce=tx.nonce, state="pending"))
+                    out.append(TxStatus(nonce=tx.nonce, state="included"))  # mined, not yet deep
             elif latest_nonce > tx.nonce:
-                out.append(TxStatus(nonce=tx.nonce, state="taken"))
+                # The chain passed the nonce and no receipt of ours was seen; but a reorg or a
+                # node behind between the two reads can say so of our own transaction. Only the
+                # transaction that holds the nonce on chain can tell.
+                holder = self._holder(tx.nonce, head)
+                if holder is None or holder in tx.hashes:
+                    out.append(TxStatus(nonce=tx.nonce, state="pending"))
+                else:
+                    self.log.warning("nonce taken by another transaction", nonce=tx.nonce, holder=holder)
+                    out.append(TxStatus(nonce=tx.nonce, state="taken"))
             else:
                 if not any(self._known(h) for h in tx.hashes):
                     self.log.warning("transaction unknown to the node: broadcasting it again", nonce=tx.nonce)
                     self.broadcast(SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw))
                 out.append(TxStatus(nonce=tx.nonce, state="pending"))
         return out
+
+    def _holder(self, nonce: int, head: int) -> str | None:
+        """The hash of the signer's transaction mined at `nonce`, or None if the chain at `head`
+        does not hold one (yet): the block where the signer's nonce passed `nonce` is found
+        by stepping back from the head, then bisecting."""
+        count = self.w3.eth.get_transaction_count
+        if count(self.signer.address, head) <= nonce:
+            return None
+        high, step = head, 1  # count(high) > nonce
+        while high - step > 0 and count(self.signer.address, high - step) > nonce:
+            high, step = high - step, step * 2
+        low = max(high - step, 0)  # count(low) <= nonce
+        while high - low > 1:
+            middle = (low + high) // 2
+            if count(self.signer.address, middle) > nonce:
+                high = middle
+            else:
+                low = middle
+        for t in self.w3.eth.get_block(high, full_transactions=True)["transactions"]:
+            if t["from"] == self.signer.address and t["nonce"] == nonce:
+                return "0x" + bytes(t["hash"]).hex()
+        return None
 
     def _confirmed(self, tx: Watched, receipt) -> TxStatus:
         tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
