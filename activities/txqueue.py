@@ -75,7 +75,7 @@ class TxActivities:
     @activity.defn
     @_named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
-        return self._sender(input.chain_id).prepare(input.plans)
+        return self._sender(input.chain_id).prepare(input.plans, heartbeat=activity.heartbeat)
 
     @activity.defn
     @_named_errors
@@ -89,7 +89,10 @@ class TxActivities:
     @_named_errors
     def tx_broadcast(self, input: BroadcastInput) -> list[BroadcastResult]:
         sender = self._sender(input.chain_id)
-        results = [sender.broadcast(tx) for tx in input.txs]
+        results = []
+        for tx in input.txs:
+            activity.heartbeat()
+            results.append(sender.broadcast(tx))
         failpoint("after_broadcast")
         return results
 

@@ -55,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Retried until it works: an RPC outage delays the queue, it never loses a transaction.
 FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+# Long activities heartbeat per transaction or poll: a dead worker's work moves on in 10 s.
+HEARTBEAT = timedelta(seconds=10)
 WATCH_WINDOW_S = 5.0
 CANCEL_GAS = 21_000
 
@@ -179,7 +181,8 @@ class TxQueueWorkflow:
             "tx_prepare",
             PrepareInput(chain_id=self.q.chain_id, plans=[PlannedTx(intents=p, priority=p[0].priority) for p in plans]),
             result_type=list[PreparedTx],
-            start_to_close_timeout=timedelta(seconds=120),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=FOREVER,
             summary=f"simulate {len(taken)} intents",
         )
@@ -225,7 +228,7 @@ class TxQueueWorkflow:
             "tx_sign",
             SignInput(chain_id=self.q.chain_id, txs=unsigned),
             result_type=list[SignedTx],
-            start_to_close_timeout=timedelta(seconds=60),
+            start_to_close_timeout=timedelta(seconds=10),  # local signing: milliseconds
             retry_policy=FOREVER,
             summary=f"sign nonces {unsigned[0].nonce}..{unsigned[-1].nonce}",
         )
@@ -237,7 +240,8 @@ class TxQueueWorkflow:
             "tx_broadcast",
             BroadcastInput(chain_id=self.q.chain_id, txs=signed),
             result_type=list[BroadcastResult],
-            start_to_close_timeout=timedelta(seconds=60),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=FOREVER,
             summary=f"broadcast {len(signed)} transactions",
         )
@@ -262,9 +266,12 @@ class TxQueueWorkflow:
             await workflow.wait_condition(
                 lambda: self.draining or any(t.last_sent is not None for t in self.state.inflight)
             )
-            if self.draining:
-                return
             watched = [t for t in self.state.inflight if t.last_sent is not None]
+            # Draining: one last look, without waiting, settles what is mined before
+            # continue-as-new carries the rest over.
+            final = self.draining
+            if final and not watched:
+                return
             statuses: list[TxStatus] = await workflow.execute_activity(
                 "tx_watch",
                 WatchInput(
@@ -280,12 +287,12 @@ class TxQueueWorkflow:
                         for t in watched
                     ],
                     confirmations=self.q.confirmations,
-                    wait_s=min(WATCH_WINDOW_S, self.q.stuck_after_s),
-                    draining=self.draining,
+                    wait_s=0 if final else min(WATCH_WINDOW_S, self.q.stuck_after_s),
+                    draining=final,
                 ),
                 result_type=list[TxStatus],
                 start_to_close_timeout=timedelta(seconds=WATCH_WINDOW_S + 120),
-                heartbeat_timeout=timedelta(seconds=30),
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=FOREVER,
                 summary=f"watch {len(watched)} transactions",
             )
@@ -303,6 +310,8 @@ class TxQueueWorkflow:
                     await self._replace(tx)
             if resync_needed:
                 await self._resync()
+            if final:
+                return
 
     def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
         self.state.inflight.remove(tx)
@@ -361,7 +370,7 @@ class TxQueueWorkflow:
             "tx_nonce_state",
             self.q.chain_id,
             result_type=NonceState,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=FOREVER,
             summary="read the signer's nonces",
         )

@@ -69,13 +69,15 @@ class TxSender:
         )
 
     # -- simulate ---------------------------------------------------------------------
-    def prepare(self, plans: Sequence[PlannedTx]) -> list[PreparedTx]:
+    def prepare(self, plans: Sequence[PlannedTx], heartbeat: Callable[[], None] | None = None) -> list[PreparedTx]:
         """Simulate each plan's execute(calls) (the gas estimate is the simulation). If it
         would revert, find the failing units by bisection (the shortest failing prefix ends
         with one), drop them and try the rest. Fees: one fee history per priority."""
         fees: dict[Priority, Fees] = {}
         out = []
         for plan, prepared in zip(plans, self._reads.map(self._prepare, plans), strict=True):
+            if heartbeat is not None:
+                heartbeat()
             if prepared.intents:
                 if plan.priority not in fees:
                     fees[plan.priority] = self.market_fees(plan.priority)
