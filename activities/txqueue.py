@@ -165,8 +165,9 @@ async def submit_many(client: Client, task_queue: str, queue: QueueInput, intent
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=task_queue,
     )
+    payload = [i.model_dump(mode="json") for i in intents]
     return await client.execute_update_with_start_workflow(
-        TxQueueWorkflow.submit_many, intents, start_workflow_operation=start
+        TxQueueWorkflow.submit_many, payload, start_workflow_operation=start
     )
 
 

@@ -22,6 +22,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from floor.models import Priority
     from floor.txqueue import (
         BroadcastInput,
@@ -71,8 +73,40 @@ class TxQueueWorkflow:
         self.notifications: list[asyncio.Task] = []
 
     # -- the door ---------------------------------------------------------------------
+    # Intents arrive as JSON objects and are validated here, so raw JSON from Temporal's CLI
+    # or Web UI is refused with the field that is wrong, not a bare decoding failure.
     @workflow.update
-    def submit(self, intent: TxIntent) -> SubmitAck:
+    def submit(self, intent: dict) -> SubmitAck:
+        return self._accept(TxIntent.model_validate(intent))
+
+    @submit.validator
+    def _check(self, intent: dict) -> None:
+        self._valid(intent)
+
+    @workflow.update
+    def submit_many(self, intents: list[dict]) -> list[SubmitAck]:
+        """Several intents in one update (a burst from one producer), each answered as `submit`
+        answers it. The server caps updates in flight per workflow, not intents per update."""
+        return [self._accept(TxIntent.model_validate(i)) for i in intents]
+
+    @submit_many.validator
+    def _check_many(self, intents: list[dict]) -> None:
+        valid = [self._valid(i) for i in intents]
+        if len({i.id for i in valid}) != len(valid):
+            raise ValueError("the same intent id twice in one submission")
+
+    def _valid(self, raw: dict) -> TxIntent:
+        try:
+            intent = TxIntent.model_validate(raw)
+        except ValidationError as exc:
+            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
+            raise ValueError(f"not a valid intent: {fields}") from None
+        problem = intent_problem(intent, self.q, workflow.now())
+        if problem:
+            raise ValueError(problem)
+        return intent
+
+    def _accept(self, intent: TxIntent) -> SubmitAck:
         if intent.id in self.state.outcomes:
             return SubmitAck(intent_id=intent.id, accepted=False, outcome=self.state.outcomes[intent.id])
         if known(self.state, intent.id):
@@ -80,25 +114,6 @@ class TxQueueWorkflow:
         self.state.seq += 1
         self.state.pending.append(Pending(intent=intent, seq=self.state.seq))
         return SubmitAck(intent_id=intent.id, accepted=True)
-
-    @submit.validator
-    def _check(self, intent: TxIntent) -> None:
-        problem = intent_problem(intent, self.q, workflow.now())
-        if problem:
-            raise ValueError(problem)
-
-    @workflow.update
-    def submit_many(self, intents: list[TxIntent]) -> list[SubmitAck]:
-        """Several intents in one update (a burst from one producer), each answered as `submit`
-        answers it. The server caps updates in flight per workflow, not intents per update."""
-        return [self.submit(intent) for intent in intents]
-
-    @submit_many.validator
-    def _check_many(self, intents: list[TxIntent]) -> None:
-        if len({i.id for i in intents}) != len(intents):
-            raise ValueError("the same intent id twice in one submission")
-        for intent in intents:
-            self._check(intent)
 
     @workflow.query
     def outcome(self, intent_id: str) -> TxOutcome | None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
 from activities.chain import ChainActivities
 from floor.config import Settings
 from floor.models import Priority
+from floor.txqueue import TxIntent
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
 from workers.temporal import build_worker
@@ -104,4 +108,34 @@ async def test_fees_above_the_cap_hold_an_intent_until_its_deadline_but_not_a_cr
         normal = await driver.outcome("normal", timeout_s=30)
     assert critical.ok and critical.transaction.nonce == nonce
     assert not normal.ok and normal.error == "DeadlinePassed"
+    assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+async def test_bad_intents_are_refused_at_the_door_and_leave_no_trace(
+    temporal_env, settings, web3s, signer, task_queue
+):
+    """A service's intent naming a call the executor does not allow, and raw JSON missing a
+    field (as from Temporal's CLI or Web UI), are refused by name; history holds neither."""
+    from floor.calls import call
+
+    chain = settings.chain(1)
+    w3 = web3s[1]
+    nonce = w3.eth.get_transaction_count(signer.address)
+    steal = call(
+        chain.token("USDC").address, "transferFrom(address,address,uint256)", chain.executor, signer.address, 1
+    )
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        assert (await driver.send(approve_intent(settings, "fine"))).accepted
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await driver.send(TxIntent(id="steal", chain_id=1, groups=[[steal]]))
+        assert "call 0 (0x23b872dd on" in str(refused.value.cause) and "is not allowed by the executor" in str(
+            refused.value.cause
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as garbled:
+            await driver.handle.execute_update("submit", {"id": "raw", "chain_id": 1})  # no groups
+        assert str(garbled.value.cause) == "ValueError: not a valid intent: groups: Field required"
+        await driver.outcome("fine")
+        history = (await driver.handle.fetch_history()).to_json()
+    assert '"steal"' not in history and '"raw"' not in history
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
