@@ -200,6 +200,9 @@ def bench_batch_gas(w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str,
 
 
 def main() -> None:
+    from floor.logging import configure_logging
+
+    configure_logging("WARNING")  # the engine's per-transaction lines would bury the table
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = start_anvil(port, 1, Path(tmp) / "anvil.log")
