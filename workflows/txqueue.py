@@ -143,7 +143,10 @@ class TxQueueWorkflow:
     async def run(self, input: QueueInput) -> None:
         await self._resync()
         loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
-        await workflow.wait_condition(self._history_full)
+        await workflow.wait_condition(lambda: self._history_full() or any(t.done() for t in loops))
+        for loop in loops:
+            if loop.done():  # a loop died (a non-retryable activity error): fail the workflow
+                loop.result()  # task, which Temporal retries, rather than hang with no sender
         self.draining = True
         await asyncio.gather(*loops)
         await asyncio.gather(*self.notifications)
@@ -215,7 +218,7 @@ class TxQueueWorkflow:
                 reason = f"held: max fee {prep.fees.max_fee_per_gas} wei is above the chain's cap"
                 hold = workflow.now() + timedelta(seconds=self.q.stuck_after_s)
                 for intent in intents:
-                    self.state.seq += 1  # keeps its priority; waits behind nothing it overtook
+                    self.state.seq += 1  # keeps its priority, behind the others of it
                     self.state.pending.append(
                         Pending(intent=intent, seq=self.state.seq, hold_until=hold, held_reason=reason)
                     )
