@@ -34,6 +34,7 @@ from floor.devnet.stack import fund_signer  # noqa: E402
 from floor.messages import AllocateInput  # noqa: E402
 from floor.models import AdapterKey  # noqa: E402
 from floor.risk.allocation import legs_from_strategy  # noqa: E402
+from floor.txqueue import queue_id  # noqa: E402
 
 # The demo treasury, in whole tokens, per chain: 1,000,000 USDC and 500 WETH in all.
 TREASURY = {(1, "USDC"): 600_000, (1, "WETH"): 300, (42161, "USDC"): 400_000, (42161, "WETH"): 200}
@@ -142,7 +143,7 @@ async def run_allocation(settings, worker: subprocess.Popen) -> tuple[object, st
     )
 
 
-def show(result, link: str) -> None:
+def show(result, link: str, operator: str) -> None:
     shortfall = {o.key: o.shortfall for o in result.outcomes}
     print()
     print(f"{'chain':>6}  {'market':<22} {'position (read from chain)':>34}  {'planned - realised':>18}  block")
@@ -156,6 +157,8 @@ def show(result, link: str) -> None:
         print(f"chain {tx.chain_id}: execute({tx.calls} calls) {tx.tx_hash} block {tx.block_number}, gas {tx.gas_used}")
     print()
     print(f"Workflow in the Temporal Web UI: {link}")
+    queues = ", ".join(sorted({queue_id(tx.chain_id, operator) for tx in result.transactions}))
+    print(f"Its transactions went through the signer's queues (same Web UI): {queues}")
     print(f"Config: {CONFIG}   Logs: {stack.LOGS}/   Stop everything: make down")
 
 
@@ -184,7 +187,7 @@ def main() -> int:
     worker = start_worker(password)
     step("allocating the demo treasury: 1,000,000 USDC and 500 WETH")
     result, link = asyncio.run(run_allocation(settings, worker))
-    show(result, link)
+    show(result, link, operator)
     return 0
 
 
