@@ -211,3 +211,20 @@ async def test_a_minute_of_rpc_outage_while_confirming_ends_confirmed(temporal_e
     assert time.monotonic() - outage_started >= 60 and failed_during_outage > 10
     assert outcome.ok and outcome.transaction.nonce == nonce
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+async def test_a_transaction_that_reverts_on_chain_fails_its_intent_with_the_reason(
+    temporal_env, settings, web3s, signer, task_queue, funded
+):
+    """Two intents simulated against the same state each pass (60 of the 100 held); mined one
+    after the other, the second reverts: its intent fails TransactionFailed, reason decoded."""
+    usdc, treasury = funded
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        await driver.send_many([transfer_intent(settings, f"sixty-{n}", 60) for n in range(2)])
+        outcomes = await driver.outcomes(["sixty-0", "sixty-1"])
+    first, second = outcomes["sixty-0"], outcomes["sixty-1"]
+    assert first.ok and not second.ok and second.error == "TransactionFailed"
+    assert second.transaction.status == 0 and second.transaction.nonce == first.transaction.nonce + 1
+    assert second.message.startswith("CallFailed(call 0): ERC20InsufficientBalance(")
+    assert balance(web3s[1], usdc, treasury) == 60
