@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from eth_abi import decode, encode
@@ -29,19 +30,19 @@ class ReadResult:
 
 def encode_call(signature: str, *args) -> bytes:
     """ABI-encode a call from its signature, e.g. encode_call("balanceOf(address)", acct)."""
-    selector = function_signature_to_4byte_selector(signature)
     arg_types = _argument_types(signature)
-    return selector + (encode(arg_types, list(args)) if arg_types else b"")
+    return selector(signature) + (encode(list(arg_types), list(args)) if arg_types else b"")
 
 
-def _argument_types(signature: str) -> list[str]:
+@functools.cache  # a handful of signatures, hashed and parsed once each
+def _argument_types(signature: str) -> tuple[str, ...]:
     arguments = signature[signature.index("(") :]
     if arguments == "()":
-        return []
-    tuple_type = parse(arguments)
-    return [component.to_type_str() for component in tuple_type.components]
+        return ()
+    return tuple(component.to_type_str() for component in parse(arguments).components)
 
 
+@functools.cache
 def selector(signature: str) -> bytes:
     return function_signature_to_4byte_selector(signature)
 

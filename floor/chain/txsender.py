@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import RPCEndpoint
 
+from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import decode_revert, encode_execute
 from floor.chain.fees import over_cap, suggest_fees
 from floor.chain.signer import Signer
@@ -121,13 +123,20 @@ class TxSender:
         )
 
     def _simulate(self, units: Sequence[_Unit]) -> tuple[int, str | None]:
-        """(gas, None), or (0, the decoded revert reason) if the calls would revert."""
-        data = encode_execute([c for u in units for c in u.calls])
-        request = {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
-        try:
-            return self.w3.eth.estimate_gas(request, "pending"), None
-        except ContractLogicError as exc:
-            return 0, decode_revert(exc.data)
+        """(gas, None), or (0, the decoded revert reason) if the calls would revert. Raw JSON-RPC:
+        web3's request formatting checksums every address, a keccak each, on the hot path."""
+        data = "0x" + encode_execute([c for u in units for c in u.calls]).hex()
+        request = {"from": self.signer.address, "to": self.executor, "data": data}
+        response = self.w3.provider.make_request(RPCEndpoint("eth_estimateGas"), [request, "pending"])
+        if "error" not in response:
+            return int(response["result"], 16), None
+        error = response["error"]
+        revert = error.get("data") if isinstance(error, dict) else None
+        if isinstance(revert, dict):  # some nodes nest it: {"data": {"data": "0x..."}}
+            revert = revert.get("data")
+        if not isinstance(revert, str) or not revert.startswith("0x"):
+            raise RpcUnavailable(f"eth_estimateGas failed without revert data: {str(error)[:200]}")
+        return 0, decode_revert(revert)
 
     def market_fees(self, priority: Priority) -> Fees:
         return suggest_fees(self.w3, priority, self.config)
@@ -205,7 +214,8 @@ class TxSender:
                 # At depth 1 the receipt's block is the head just read; deeper, it must still
                 # be the canonical block at that height (a reorg drops it).
                 if deep and (
-                    confirmations == 1 or self.w3.eth.get_block(receipt["blockNumber"])["hash"] == receipt["blockHash"]
+                    confirmations == 1
+                    or "0x" + self.w3.eth.get_block(receipt["blockNumber"])["hash"].hex() == receipt["blockHash"]
                 ):
                     out.append(self._confirmed(tx, receipt))
                 else:
@@ -250,7 +260,7 @@ class TxSender:
         return None
 
     def _confirmed(self, tx: Watched, receipt) -> TxStatus:
-        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        tx_hash = receipt["transactionHash"]
         record = TxRecord(
             chain_id=self.chain_id,
             tx_hash=tx_hash,
@@ -279,11 +289,16 @@ class TxSender:
             pass
         return "reverted (no reason on replay)"
 
-    def _receipt(self, tx_hash: str):
-        try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)
-        except TransactionNotFound:
+    def _receipt(self, tx_hash: str) -> dict | None:
+        """The receipt's fields the queue uses, as ints, or None. Raw JSON-RPC, as `_simulate`."""
+        response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
+        if "error" in response:
+            raise RpcUnavailable(f"eth_getTransactionReceipt failed: {str(response['error'])[:200]}")
+        raw = response.get("result")
+        if raw is None:
             return None
+        receipt = {k: int(raw[k], 16) for k in ("blockNumber", "gasUsed", "effectiveGasPrice", "status")}
+        return receipt | {"blockHash": raw["blockHash"], "transactionHash": raw["transactionHash"]}
 
     def _known(self, tx_hash: str) -> bool:
         try:
