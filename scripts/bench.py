@@ -132,7 +132,7 @@ async def bench_queue(url: str, chain: ChainConfig, signer: LocalKeySigner) -> t
     try:
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         async with build_worker(env.client, task_queue, ChainActivities(settings, signer)):
-            driver = QueueDriver(env.client, task_queue, settings, signer.address, max_in_flight=64, send_batch=64)
+            driver = QueueDriver(env.client, task_queue, settings, signer.address, max_in_flight=128, send_batch=64)
             await driver.send(TxIntent(id="warm-up", chain_id=1, groups=[[_transfer(chain, 1)]]))
             await driver.outcome("warm-up")
             first_block = w3.eth.block_number + 1
