@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 # Which failures are worth retrying is the error's own verdict (floor.errors), carried by
 # the activity's ApplicationError as non_retryable.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+# How long to wait for the queue's signal before asking it again.
+ASK_AGAIN = timedelta(minutes=10)
 
 
 # A FloorError raised by the workflow's own code (a group too large for one batch) fails
@@ -127,19 +129,27 @@ class AllocateWorkflow:
         """Every intent to its queue, then the queue's outcomes; a failed intent fails the
         allocation with the queue's reason (the other batches, once sent, are followed to the end)."""
         await self._step(f"sending {len(intents)} transactions")
-        for intent in intents:
-            ack = await workflow.execute_activity(
-                "submit_intent",
-                intent,
-                result_type=SubmitAck,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RETRY,
-                summary=f"queue {intent.id}",
-            )
-            if ack.outcome is not None:  # a re-run: the queue already settled this intent
-                self.outcomes[intent.id] = ack.outcome
-        self.stage = f"waiting for {len(intents)} transactions"
-        await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents))
+        unsettled = intents
+        while unsettled:
+            # Sending an intent again is harmless (the queue knows its id) and answers with its
+            # outcome once settled: this also covers a signal sent while no run was listening.
+            for intent in unsettled:
+                ack = await workflow.execute_activity(
+                    "submit_intent",
+                    intent,
+                    result_type=SubmitAck,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RETRY,
+                    summary=f"queue {intent.id}",
+                )
+                if ack.outcome is not None:
+                    self.outcomes[intent.id] = ack.outcome
+            self.stage = f"waiting for {len(intents)} transactions"
+            try:
+                await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents), timeout=ASK_AGAIN)
+            except TimeoutError:
+                pass
+            unsettled = [i for i in intents if i.id not in self.outcomes]
         for intent in intents:
             outcome = self.outcomes[intent.id]
             if not outcome.ok:
