@@ -29,7 +29,10 @@ async def test_two_hundred_intents_from_four_producers(temporal_env, settings, w
     start_block, start_nonce = w3.eth.block_number + 1, w3.eth.get_transaction_count(signer.address)
     priorities = list(Priority)
     async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, max_in_flight=16)
+        # A short history: the queue continues-as-new several times, carrying what waits and flies.
+        driver = QueueDriver(
+            temporal_env.client, task_queue, settings, signer.address, max_in_flight=16, max_history_events=300
+        )
         w3.provider.make_request("evm_setAutomine", [False])
 
         async def producer(p: int) -> list[str]:
@@ -47,8 +50,12 @@ async def test_two_hundred_intents_from_four_producers(temporal_env, settings, w
             w3.provider.make_request("evm_setAutomine", [True])
         w3.provider.make_request("evm_mine", [])
         outcomes = await driver.outcomes(ids, timeout_s=120)
+        runs = 0
+        async for _ in temporal_env.client.list_workflows(f"WorkflowId = '{driver.handle.id}'"):
+            runs += 1
 
     assert all(o.ok for o in outcomes.values()), [o for o in outcomes.values() if not o.ok][:3]
+    assert runs >= 2  # continued as new along the way, carrying what waited and flew
     hashes = {o.transaction.tx_hash for o in outcomes.values()}
     assert len(hashes) == 200  # one transaction each
     mined = sent_by(w3, signer.address, start_block)
