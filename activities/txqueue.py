@@ -171,6 +171,27 @@ async def submit_many(client: Client, task_queue: str, queue: QueueInput, intent
     )
 
 
+async def configure_running_queues(client: Client, settings: Settings, signer: str) -> list[str]:
+    """Send the current configuration to the signer's running queues (at worker start), so a
+    new market's calls, or a new pipelining or stuck policy, reach them without a restart.
+    Returns the queues reached."""
+    from temporalio.service import RPCError
+
+    from workflows.txqueue import TxQueueWorkflow
+
+    reached = []
+    for chain in settings.chains:
+        if chain.executor is None:
+            continue
+        handle = client.get_workflow_handle(queue_id(chain.id, signer))
+        try:
+            await handle.execute_update(TxQueueWorkflow.configure, queue_input(settings, chain.id, signer))
+        except RPCError:  # not started yet: it will start with this configuration
+            continue
+        reached.append(handle.id)
+    return reached
+
+
 class QueueDoor:
     """How a workflow reaches its signer's queue: an activity with the Temporal client."""
 

@@ -8,6 +8,7 @@ import asyncio
 import signal
 
 from activities.chain import ChainActivities
+from activities.txqueue import configure_running_queues
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
@@ -35,6 +36,9 @@ async def run(config_path: str | None) -> None:
         signer=signer.address if signer else None,
     )
     async with worker:
+        if signer is not None:
+            queues = await configure_running_queues(client, settings, signer.address)
+            log.info("running transaction queues configured", queues=queues)
         await stop.wait()
     log.info("worker stopped")
 

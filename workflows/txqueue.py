@@ -115,6 +115,19 @@ class TxQueueWorkflow:
         self.state.pending.append(Pending(intent=intent, seq=self.state.seq))
         return SubmitAck(intent_id=intent.id, accepted=True)
 
+    @workflow.update
+    def configure(self, config: QueueInput) -> None:
+        """The engine's current configuration for this queue (allowed calls, pipelining, stuck
+        handling), sent by every worker at start: a running queue follows config changes
+        without a restart. Its state stays its own."""
+        self.q = config.model_copy(update={"state": self.state})
+
+    @configure.validator
+    def _check_config(self, config: QueueInput) -> None:
+        mine = (self.q.chain_id, self.q.signer.lower(), self.q.executor.lower())
+        if (config.chain_id, config.signer.lower(), config.executor.lower()) != mine:
+            raise ValueError(f"this queue sends on chain {mine[0]} for {mine[1]} through executor {mine[2]}")
+
     @workflow.query
     def outcome(self, intent_id: str) -> TxOutcome | None:
         return self.state.outcomes.get(intent_id)

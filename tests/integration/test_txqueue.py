@@ -146,3 +146,23 @@ async def test_bad_intents_are_refused_at_the_door_and_leave_no_trace(
         history = (await driver.handle.fetch_history()).to_json()
     assert '"steal"' not in history and '"raw"' not in history
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+async def test_a_running_queue_takes_the_configuration_a_worker_starts_with(
+    temporal_env, settings, web3s, signer, task_queue
+):
+    """A queue started before a market was configured refuses its calls; the next worker's
+    configuration reaches it without a restart (its state kept), and another chain's is refused."""
+    from activities.txqueue import configure_running_queues, queue_input
+
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, allowed=[])
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await driver.send(approve_intent(settings, "before"))
+        assert "is not allowed by the executor" in str(refused.value.cause)
+        reached = await configure_running_queues(temporal_env.client, settings, signer.address)
+        assert reached == [driver.handle.id]
+        assert (await driver.send(approve_intent(settings, "after"))).accepted
+        assert (await driver.outcome("after")).ok
+        with pytest.raises(WorkflowUpdateFailedError):
+            await driver.handle.execute_update(TxQueueWorkflow.configure, queue_input(settings, 42161, signer.address))
