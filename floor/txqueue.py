@@ -15,7 +15,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from floor.batching import MAX_CALLS
+from floor.batching import MAX_CALLS, check_batch
+from floor.errors import BadInput
 from floor.models import Call, Priority, TxRecord
 
 MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
@@ -151,8 +152,10 @@ def intent_problem(intent: TxIntent, queue: QueueInput, now: datetime) -> str | 
     calls = intent.calls
     if not all(intent.groups):
         return f"intent {intent.id} has an empty group of calls"
-    if len(calls) > MAX_CALLS:
-        return f"intent {intent.id} has {len(calls)} calls; one transaction takes at most {MAX_CALLS}: split it"
+    try:
+        check_batch(calls)
+    except BadInput as exc:
+        return f"intent {intent.id}: {exc}"
     allowed = set(queue.allowed)
     for index, c in enumerate(calls):
         selector = c.data[:10] if len(c.data) >= 10 else "0x"

@@ -134,9 +134,12 @@ class TxSender:
         revert = error.get("data") if isinstance(error, dict) else None
         if isinstance(revert, dict):  # some nodes nest it: {"data": {"data": "0x..."}}
             revert = revert.get("data")
-        if not isinstance(revert, str) or not revert.startswith("0x"):
-            raise RpcUnavailable(f"eth_estimateGas failed without revert data: {str(error)[:200]}")
-        return 0, decode_revert(revert)
+        if isinstance(revert, str) and revert.startswith("0x"):
+            return 0, decode_revert(revert)
+        message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+        if "revert" in message.lower():  # a node that gives no data, or a bare revert()
+            return 0, decode_revert(None) + f" ({message[:200]})"
+        raise RpcUnavailable(f"eth_estimateGas failed: {message[:200]}")  # not the chain's verdict
 
     def market_fees(self, priority: Priority) -> Fees:
         return suggest_fees(self.w3, priority, self.config)

@@ -39,7 +39,11 @@ def pending(*intents: TxIntent) -> QueueState:
 def test_intents_are_refused_by_name_before_they_enter_history():
     assert intent_problem(intent("ok"), QUEUE, NOW) is None
     assert "is for chain 10" in intent_problem(intent("x").model_copy(update={"chain_id": 10}), QUEUE, NOW)
-    assert "65 calls; one transaction takes at most 64" in intent_problem(intent("x", calls=65), QUEUE, NOW)
+    assert "65 calls; the executor takes at most 64" in intent_problem(intent("x", calls=65), QUEUE, NOW)
+    long = APPROVE.model_copy(update={"data": APPROVE.data + "00" * 512})
+    assert "bytes of calldata; the executor takes at most 512" in intent_problem(
+        TxIntent(id="x", chain_id=1, groups=[[long]]), QUEUE, NOW
+    )
     transfer = call(TOKEN, "transfer(address,uint256)", POOL, 1)
     unlisted = TxIntent(id="x", chain_id=1, groups=[[APPROVE], [transfer]])
     assert "call 1 (0xa9059cbb on 0x1111" in intent_problem(unlisted, QUEUE, NOW)
@@ -111,3 +115,41 @@ def test_outcomes_are_remembered_boundedly_and_known_ids_found():
     state.preparing = ["preparing"]
     state.inflight = [_sent(1).model_copy(update={"intents": [intent("flying")]})]
     assert all(known(state, i) for i in ("waiting", "preparing", "flying")) and not known(state, "new")
+
+
+class _Node:
+    """A provider answering eth_estimateGas with a canned JSON-RPC response."""
+
+    def __init__(self, response: dict):
+        self.response = response
+
+    def make_request(self, method, params):
+        return self.response
+
+
+def _simulated(response: dict):
+    from types import SimpleNamespace
+
+    from floor.chain.txsender import TxSender, _Unit
+
+    sender = TxSender.__new__(TxSender)  # only what _simulate reads
+    sender.w3 = SimpleNamespace(provider=_Node(response))
+    sender.signer = SimpleNamespace(address="0x" + "44" * 20)
+    sender.executor = EXECUTOR
+    return sender._simulate([_Unit("i", None, [APPROVE])])
+
+
+def test_simulation_reads_gas_reverts_and_faults_apart():
+    import pytest
+
+    from floor.chain.errors import RpcUnavailable
+
+    assert _simulated({"result": "0x5208"}) == (21_000, None)
+    error_string = "0x08c379a0" + "00" * 31 + "20" + "00" * 31 + "04" + "6e6f7065" + "00" * 28  # Error("nope")
+    assert _simulated({"error": {"code": 3, "message": "execution reverted", "data": error_string}}) == (0, "nope")
+    nested = {"error": {"code": -32000, "message": "x", "data": {"data": error_string}}}
+    assert _simulated(nested) == (0, "nope")
+    bare = _simulated({"error": {"code": -32000, "message": "execution reverted"}})
+    assert bare == (0, "reverted without data (execution reverted)")  # the chain's verdict, not a fault
+    with pytest.raises(RpcUnavailable, match="header not found"):
+        _simulated({"error": {"code": -32000, "message": "header not found"}})  # a lagging node: retried
