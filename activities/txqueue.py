@@ -174,22 +174,25 @@ async def submit_many(client: Client, task_queue: str, queue: QueueInput, intent
 async def configure_running_queues(client: Client, settings: Settings, signer: str) -> list[str]:
     """Send the current configuration to the signer's running queues (at worker start), so a
     new market's calls, or a new pipelining or stuck policy, reach them without a restart.
-    Returns the queues reached."""
+    Returns the queues whose policy changed."""
     from temporalio.service import RPCError
 
     from workflows.txqueue import TxQueueWorkflow
 
-    reached = []
+    changed = []
     for chain in settings.chains:
         if chain.executor is None:
             continue
         handle = client.get_workflow_handle(queue_id(chain.id, signer))
+        policy = queue_input(settings, chain.id, signer).policy()
         try:
-            await handle.execute_update(TxQueueWorkflow.configure, queue_input(settings, chain.id, signer))
+            await handle.execute_update(TxQueueWorkflow.configure, policy)
         except RPCError:  # not started yet: it will start with this configuration
             continue
-        reached.append(handle.id)
-    return reached
+        except WorkflowUpdateFailedError:  # unchanged: nothing entered its history
+            continue
+        changed.append(handle.id)
+    return changed
 
 
 class QueueDoor:

@@ -122,18 +122,26 @@ class QueueState(BaseModel):
     sent_count: int = 0
 
 
-class QueueInput(BaseModel):
-    chain_id: int
-    signer: str
-    executor: str
+class QueuePolicy(BaseModel):
+    """The part of a queue's input that comes from the engine's configuration."""
+
     confirmations: int = 1
-    allowed: list[str] = []  # "target:selector" pairs the executor allows (checksummed, 0x-hex)
+    allowed: list[str] = []  # "target:selector" pairs the executor allows (lower-case 0x-hex)
     max_in_flight: int = 16
     send_batch: int = 30
     stuck_after_s: float = 30
     max_attempts: int = 5
+
+
+class QueueInput(QueuePolicy):
+    chain_id: int
+    signer: str
+    executor: str
     max_history_events: int = 10_000  # continue-as-new beyond this, carrying the state
     state: QueueState = QueueState()
+
+    def policy(self) -> QueuePolicy:
+        return QueuePolicy.model_validate(self.model_dump(include=set(QueuePolicy.model_fields)))
 
 
 def queue_id(chain_id: int, signer: str) -> str:
@@ -332,12 +340,29 @@ class NonceState(BaseModel):
     pending: int
 
 
+class PendingStatus(BaseModel):
+    intent_id: str
+    priority: Priority
+    held: str = ""  # why it waits, if it does
+
+
+class InflightStatus(BaseModel):
+    nonce: int
+    intents: list[str]
+    hashes: list[str]  # every version signed, oldest first
+    attempts: int  # versions broadcast
+    cancelling: bool
+    note: str = ""  # why a replacement waits
+
+
 class QueueStatus(BaseModel):
+    """What a queue is doing, for operators (the Web UI's query tab, the CLI) and tests."""
+
     chain_id: int
     signer: str
     next_nonce: int | None
-    pending: list[str]  # intent ids in sending order, with why one is held
-    inflight: list[str]  # nonce, hashes, attempts
+    pending: list[PendingStatus]  # in sending order
+    inflight: list[InflightStatus]
     settled: int
 
 

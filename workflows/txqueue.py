@@ -28,12 +28,15 @@ with workflow.unsafe.imports_passed_through():
     from floor.txqueue import (
         BroadcastInput,
         BroadcastResult,
+        InflightStatus,
         NonceState,
         Pending,
+        PendingStatus,
         PlannedTx,
         PreparedTx,
         PrepareInput,
         QueueInput,
+        QueuePolicy,
         QueueStatus,
         ReplaceInput,
         ReplacementFees,
@@ -116,17 +119,17 @@ class TxQueueWorkflow:
         return SubmitAck(intent_id=intent.id, accepted=True)
 
     @workflow.update
-    def configure(self, config: QueueInput) -> None:
-        """The engine's current configuration for this queue (allowed calls, pipelining, stuck
-        handling), sent by every worker at start: a running queue follows config changes
-        without a restart. Its state stays its own."""
-        self.q = config.model_copy(update={"state": self.state})
+    def configure(self, policy: QueuePolicy) -> None:
+        """The engine's current configuration for this queue (allowed calls, depth, pipelining,
+        stuck handling), sent by every worker at start: a running queue follows config changes
+        without a restart, its state its own. An unchanged policy is refused before it
+        enters history, so restarts leave no trace."""
+        self.q = self.q.model_copy(update=policy.model_dump())
 
     @configure.validator
-    def _check_config(self, config: QueueInput) -> None:
-        mine = (self.q.chain_id, self.q.signer.lower(), self.q.executor.lower())
-        if (config.chain_id, config.signer.lower(), config.executor.lower()) != mine:
-            raise ValueError(f"this queue sends on chain {mine[0]} for {mine[1]} through executor {mine[2]}")
+    def _check_policy(self, policy: QueuePolicy) -> None:
+        if policy == self.q.policy():
+            raise ValueError("nothing to change")
 
     @workflow.query
     def outcome(self, intent_id: str) -> TxOutcome | None:
@@ -144,9 +147,19 @@ class TxQueueWorkflow:
             chain_id=self.q.chain_id,
             signer=self.q.signer,
             next_nonce=self.state.next_nonce,
-            pending=[f"{p.intent.id} {p.intent.priority.name} {p.held_reason}".strip() for p in pending],
+            pending=[
+                PendingStatus(intent_id=p.intent.id, priority=p.intent.priority, held=p.held_reason) for p in pending
+            ],
             inflight=[
-                f"nonce {t.nonce}: {t.hashes} attempts {t.attempts} {t.note}".strip() for t in self.state.inflight
+                InflightStatus(
+                    nonce=t.nonce,
+                    intents=[i.id for i in t.intents],
+                    hashes=t.hashes,
+                    attempts=t.attempts,
+                    cancelling=t.cancel_hash is not None,
+                    note=t.note,
+                )
+                for t in self.state.inflight
             ],
             settled=len(self.state.outcomes),
         )

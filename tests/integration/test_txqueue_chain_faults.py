@@ -13,7 +13,6 @@ Waits fail with `pytest.fail`, naming what did not happen in time.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -112,13 +111,7 @@ async def wait_for(check: Callable[[], Awaitable[T | None]], what: str, timeout_
 async def inflight(driver: QueueDriver) -> dict[int, tuple[list[str], int]]:
     """The queue's in-flight transactions: nonce -> (every signed version's hash, broadcasts)."""
     status = await driver.handle.query(TxQueueWorkflow.status)
-    out = {}
-    for line in status.inflight:
-        match = re.match(r"nonce (\d+): (.*) attempts (\d+)", line)
-        if match is None:
-            pytest.fail(f"unexpected status line: {line}")
-        out[int(match[1])] = ([h.lower() for h in re.findall(r"0x[0-9a-fA-F]{64}", match[2])], int(match[3]))
-    return out
+    return {t.nonce: ([h.lower() for h in t.hashes], t.attempts) for t in status.inflight}
 
 
 async def versions(driver: QueueDriver, nonce: int, count: int, timeout_s: float = 10) -> list[str]:
