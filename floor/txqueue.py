@@ -119,7 +119,6 @@ class QueueState(BaseModel):
     preparing: list[str] = []  # intents taken from pending, not yet in a transaction
     inflight: list[SentTx] = []
     outcomes: dict[str, TxOutcome] = {}
-    sent_count: int = 0
 
 
 class QueuePolicy(BaseModel):

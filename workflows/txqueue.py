@@ -359,7 +359,6 @@ class TxQueueWorkflow:
 
     def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
         self.state.inflight.remove(tx)
-        self.state.sent_count += 1
         record = status.record
         for intent in tx.intents:
             if tx.cancel_hash is not None and record.tx_hash in tx.hashes[tx.hashes.index(tx.cancel_hash) :]:
