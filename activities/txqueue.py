@@ -200,12 +200,14 @@ class QueueDoor:
 
     def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str):
         self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+        self._queues: dict[int, QueueInput] = {}  # the start input per chain, built once
 
     @activity.defn
     async def submit_intent(self, intent: TxIntent) -> SubmitAck:
         try:
-            queue = queue_input(self.settings, intent.chain_id, self.signer)
-            return await submit(self.client, self.task_queue, queue, intent)
+            if intent.chain_id not in self._queues:
+                self._queues[intent.chain_id] = queue_input(self.settings, intent.chain_id, self.signer)
+            return await submit(self.client, self.task_queue, self._queues[intent.chain_id], intent)
         except FloorError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         except WorkflowUpdateFailedError as exc:  # refused by the queue's validator: bad input
