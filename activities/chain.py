@@ -16,18 +16,20 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from web3 import Web3
 
-from floor.adapters.base import Deposit
+from floor.adapters.base import Deposit, PositionReading, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import decode_result, read
+from floor.calls import call, decode_result, read
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.chain.rpc import connect
 from floor.chain.signer import Signer
 from floor.config import ChainConfig, Settings
-from floor.errors import BadInput, FloorError, InsufficientBalance, UnknownChain
+from floor.errors import BadInput, FloorError, InsufficientBalance, InsufficientLiquidity, UnknownChain
 from floor.logging import get_logger, scrub
-from floor.messages import BuildDepositsInput, ReadPositionsInput
+from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
 from floor.models import Call, Position
+from floor.permissions import TRANSFER
+from floor.risk.rebalance import Holding
 
 
 def _named_errors(fn):
@@ -130,8 +132,125 @@ class ChainActivities:
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
         return groups
 
+    @activity.defn
+    @_named_errors
+    def read_holdings(self, input: ReadHoldingsInput) -> Holdings:
+        """Every market's position, what can leave it now, its growth index, and the
+        executor's idle balance of each token: one Multicall3 batch, one block."""
+        ctx = self._chain(input.chain_id)
+        account = self._account(input.chain_id)
+        adapters = [self.registry.get(key) for key in input.keys]
+        tokens = [ctx.config.token(symbol) for symbol in input.assets]
+        groups = [a.liquidity_reads(account) for a in adapters] + [a.rate_reads() for a in adapters]
+        balances = [read(t.address, "balanceOf(address)", account) for t in tokens]
+        batch = ctx.reader.read([r for g in groups for r in g] + balances)
+        holdings, growth, offset = [], {}, 0
+        for adapter, reads in zip(adapters, groups[: len(adapters)], strict=True):
+            liquidity = adapter.decode_liquidity(batch.results[offset : offset + len(reads)])
+            offset += len(reads)
+            holdings.append(
+                Holding(
+                    key=adapter.key,
+                    asset=adapter.asset.symbol,
+                    decimals=adapter.asset.decimals,
+                    amount=liquidity.position,
+                    withdrawable=liquidity.withdrawable,
+                    exit=adapter.exit,
+                    exit_wait_s=adapter.exit_wait_s,
+                    yield_source=adapter.yield_source,
+                )
+            )
+        for adapter, reads in zip(adapters, groups[len(adapters) :], strict=True):
+            rate = adapter.decode_rate(batch.results[offset : offset + len(reads)], batch.timestamp)
+            offset += len(reads)
+            growth[str(adapter.key)] = rate.growth_index
+        idle = {}
+        for token, result in zip(tokens, batch.results[offset:], strict=True):
+            (idle[token.symbol],) = decode_result(["uint256"], result, f"{token.symbol}.balanceOf(executor)")
+        return Holdings(
+            chain_id=input.chain_id,
+            block_number=batch.block_number,
+            timestamp=batch.timestamp,
+            holdings=holdings,
+            idle=idle,
+            growth=growth,
+        )
+
+    @activity.defn
+    @_named_errors
+    def build_moves(self, input: BuildMovesInput) -> list[list[Call]]:
+        """One group of guarded executor calls per move of one token on one chain, withdrawals
+        before deposits, and the delivery (a transfer to a listed destination) last.
+
+        Checked against a fresh read before anything is built: every withdrawal fits what
+        the market lets the executor take now, and deposits plus the delivery fit the idle
+        balance plus what the withdrawals free. Quotes come from the same reads' block."""
+        ctx = self._chain(input.chain_id)
+        account = self._account(input.chain_id)
+        token = ctx.config.token(input.asset)
+        adapters = [self.registry.get(m.key) for m in input.moves]
+        for move, adapter in zip(input.moves, adapters, strict=True):
+            if adapter.asset.symbol != input.asset:
+                raise BadInput(f"{move.key} takes {adapter.asset.symbol}, not {input.asset}")
+        state_reads = [a.liquidity_reads(account) + a.position_reads(account) for a in adapters]
+        batch = ctx.reader.read(
+            [read(token.address, "balanceOf(address)", account)] + [r for g in state_reads for r in g]
+        )
+        (idle,) = decode_result(["uint256"], batch.results[0], f"{token.symbol}.balanceOf(executor)")
+        actions, offset, freed, needed = [], 1, 0, 0
+        for move, adapter, reads in zip(input.moves, adapters, state_reads, strict=True):
+            n_liquidity = len(adapter.liquidity_reads(account))
+            liquidity = adapter.decode_liquidity(batch.results[offset : offset + n_liquidity])
+            position: PositionReading = adapter.decode_position(
+                batch.results[offset + n_liquidity : offset + len(reads)]
+            )
+            offset += len(reads)
+            if move.action == "deposit":
+                actions.append(Deposit(move.amount))
+                needed += move.amount
+            elif move.action == "withdraw":
+                if move.amount > liquidity.withdrawable:
+                    raise InsufficientLiquidity(
+                        f"{move.key}: withdrawing {move.amount} base units of {token.symbol}, "
+                        f"the market lets the executor take {liquidity.withdrawable} now"
+                    )
+                actions.append(Withdraw(move.amount))
+                freed += move.amount
+            else:
+                if liquidity.withdrawable < position.amount:
+                    raise InsufficientLiquidity(
+                        f"{move.key}: withdrawing all {position.amount} base units of {token.symbol}, "
+                        f"the market lets the executor take {liquidity.withdrawable} now"
+                    )
+                actions.append(WithdrawAll(position))
+                freed += position.amount
+        delivery = input.deliver.amount if input.deliver else 0
+        if idle + freed < needed + delivery:
+            raise InsufficientBalance(
+                f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
+                f"and the withdrawals free {freed}; deposits and delivery need {needed + delivery}"
+            )
+        quote_reads = [a.quote_reads(action, account) for a, action in zip(adapters, actions, strict=True)]
+        quotes = ctx.reader.read([r for reads in quote_reads for r in reads]).results if any(quote_reads) else []
+        groups, offset = [], 0
+        for adapter, action, reads in zip(adapters, actions, quote_reads, strict=True):
+            quote = adapter.decode_quote(action, quotes[offset : offset + len(reads)])
+            offset += len(reads)
+            groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
+        # Withdrawals first, so deposits and the delivery spend what they freed.
+        order = sorted(range(len(groups)), key=lambda i: isinstance(actions[i], Deposit))
+        groups = [groups[i] for i in order]
+        if input.deliver:
+            destination = input.deliver.destination
+            if destination.lower() not in [d.lower() for d in ctx.config.destinations]:
+                raise BadInput(f"{destination} is not a listed destination on chain {input.chain_id}")
+            groups.append([call(token.address, TRANSFER, destination, input.deliver.amount)])
+        return groups
+
     def all(self) -> list:
         return [
             self.read_positions,
             self.build_deposit_calls,
+            self.read_holdings,
+            self.build_moves,
         ]

@@ -43,3 +43,7 @@ class InsufficientBalance(BadInput):
 
 class BatchTooLarge(BadInput):
     """One indivisible group of calls exceeds what one executor transaction can carry."""
+
+
+class InsufficientLiquidity(BadInput):
+    """A market lets the executor take less now than an operation needs from it."""

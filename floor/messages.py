@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from floor.models import AdapterKey, Position, TxRecord
+from floor.models import AdapterKey, Amount, TxRecord
+from floor.operations import OperationResult
 from floor.risk.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
+from floor.risk.rebalance import Holding, Move
 
 
 class Message(BaseModel):
@@ -39,12 +41,11 @@ class AllocateInput(Message):
         return self
 
 
-class AllocateResult(Message):
+class AllocateResult(OperationResult):
     planned: list[PlannedDeposit]
     transactions: list[TxRecord]
-    positions_before: list[Position]
-    positions_after: list[Position]
     outcomes: list[DepositOutcome] = []  # planned against realised, per market
+    retry: AllocateInput | None = None  # the failed chains' legs, to send again on their own
 
 
 class EngineSignal(Message):
@@ -52,3 +53,32 @@ class EngineSignal(Message):
 
     reason: str = ""
     by: str = ""
+
+
+class ReadHoldingsInput(Message):
+    chain_id: int
+    keys: list[AdapterKey]
+    assets: list[str] = []  # tokens whose idle balance in the executor is read too
+
+
+class Holdings(Message):
+    """One chain's markets and idle balances, read at one block (see read_holdings)."""
+
+    chain_id: int
+    block_number: int
+    timestamp: int
+    holdings: list[Holding]
+    idle: dict[str, Amount]  # token symbol -> executor balance
+    growth: dict[str, int]  # str(AdapterKey) -> growth index (1e27 scale)
+
+
+class Delivery(Message):
+    destination: str
+    amount: Amount
+
+
+class BuildMovesInput(Message):
+    chain_id: int
+    asset: str
+    moves: list[Move]
+    deliver: Delivery | None = None

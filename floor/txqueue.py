@@ -119,6 +119,15 @@ class QueueState(BaseModel):
     preparing: list[str] = []  # intents taken from pending, not yet in a transaction
     inflight: list[SentTx] = []
     outcomes: dict[str, TxOutcome] = {}
+    held: str = ""  # why nothing new is sent (the engine is paused); empty when sending
+
+
+class QueueHold(BaseModel):
+    """Hold or release a queue: held, nothing pending is broadcast (in-flight transactions are
+    still followed, replaced and confirmed)."""
+
+    held: bool
+    reason: str = ""
 
 
 class QueuePolicy(BaseModel):
@@ -363,6 +372,7 @@ class QueueStatus(BaseModel):
     pending: list[PendingStatus]  # in sending order
     inflight: list[InflightStatus]
     settled: int
+    held: str = ""
 
 
 class TxStatus(BaseModel):

@@ -9,11 +9,24 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
+from activities.engine import EngineDoor
 from activities.txqueue import QueueDoor, TxActivities
 from workflows.allocate import AllocateWorkflow
+from workflows.capital import CapitalRequestWorkflow
+from workflows.engine import EngineCheckWorkflow, EngineWorkflow
+from workflows.harvest import HarvestWorkflow
+from workflows.rebalance import RebalanceWorkflow
 from workflows.txqueue import TxQueueWorkflow
 
-WORKFLOWS = [AllocateWorkflow, TxQueueWorkflow]
+WORKFLOWS = [
+    EngineWorkflow,
+    EngineCheckWorkflow,
+    AllocateWorkflow,
+    RebalanceWorkflow,
+    HarvestWorkflow,
+    CapitalRequestWorkflow,
+    TxQueueWorkflow,
+]
 
 
 async def connect_client(address: str, namespace: str = "default") -> Client:
@@ -25,6 +38,8 @@ def build_worker(
 ) -> Worker:
     # Chain activities use synchronous web3, so they run on threads.
     activities = chain_activities.all() + TxActivities(chain_activities).all()
+    signer = chain_activities.signer.address if chain_activities.signer else None
+    activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
     if chain_activities.signer is not None:
         door = QueueDoor(client, task_queue, chain_activities.settings, chain_activities.signer.address)
         activities.append(door.submit_intent)

@@ -1,107 +1,82 @@
 """AllocateWorkflow: put treasury funds held by the executors into markets, by weight.
 
-read positions -> plan (pure) -> per chain: build guarded calls, pack them into batches
--> send each batch to the signer's transaction queue as one intent and wait for the
-outcomes the queue signals back -> read back. Each deposit's calls (balance guard included)
-land whole or not at all; a chain's deposits go in as few execute(calls) transactions as the
-executor's bounds allow. Intent ids derive from this workflow's id, so a re-run with the same
-id never sends a batch twice. Between steps the workflow waits while paused.
+read positions -> plan (pure) -> per chain: check the executor holds enough, build guarded
+calls, pack them into batches (every chain is checked before anything is signed on any
+chain) -> send each batch to the signer's transaction queue as one intent and wait for the
+outcomes it signals back -> read back. Each deposit's calls (balance guard included) land
+whole or not at all. Intent ids derive from this workflow's id, so a re-run with the same id
+never sends a batch twice. A chain whose transactions failed while another's were mined
+ends the allocation `partial`, naming what moved where and carrying the failed legs as a
+request to retry on their own. Between steps the workflow waits while paused.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+
+from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, together, validated
 
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
     from floor.errors import FloorError
-    from floor.messages import (
-        AllocateInput,
-        AllocateResult,
-        BuildDepositsInput,
-        EngineSignal,
-        ReadPositionsInput,
-    )
-    from floor.models import Call, Position, TxRecord
+    from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
+    from floor.models import Call, Position
+    from floor.operations import overall_status
     from floor.risk.allocation import deposit_outcomes, plan_leg
-    from floor.txqueue import SubmitAck, TxIntent, TxOutcome
-
-# Reads and writes retry alike: a write's retries re-send the same signed bytes (see _execute).
-# Which failures are worth retrying is the error's own verdict (floor.errors), carried by
-# the activity's ApplicationError as non_retryable.
-RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
-# How long to wait for the queue's signal before asking it again.
-ASK_AGAIN = timedelta(minutes=10)
+    from floor.txqueue import TxIntent
 
 
 # A FloorError raised by the workflow's own code (a group too large for one batch) fails
 # the workflow with its name, instead of retrying the workflow task forever.
 @workflow.defn(failure_exception_types=[FloorError])
-class AllocateWorkflow:
-    def __init__(self) -> None:
-        self.paused = False
-        self.stage = "starting"
-        self.outcomes: dict[str, TxOutcome] = {}
-
-    @workflow.signal
-    def tx_outcome(self, outcome: TxOutcome) -> None:
-        """The transaction queue's answer to one of this workflow's intents."""
-        self.outcomes[outcome.intent_id] = outcome
-
-    @workflow.signal
-    def pause_engine(self, signal: EngineSignal) -> None:
-        self.paused = True
-        workflow.logger.info("paused", extra={"reason": signal.reason, "by": signal.by})
-
-    @workflow.signal
-    def resume_engine(self, signal: EngineSignal) -> None:
-        self.paused = False
-        workflow.logger.info("resumed", extra={"reason": signal.reason, "by": signal.by})
-
-    @workflow.query
-    def status(self) -> str:
-        return f"{self.stage} (paused)" if self.paused else self.stage
-
-    async def _step(self, stage: str) -> None:
-        self.stage = stage
-        await workflow.wait_condition(lambda: not self.paused)
-
+class AllocateWorkflow(OperationBase):
     async def _read_positions(self, input: AllocateInput) -> list[Position]:
-        positions: list[Position] = []
-        for chain_id in _chains(input):
-            keys = [t.key for leg in input.legs if leg.chain_id == chain_id for t in leg.targets]
-            positions += await workflow.execute_activity(
+        reads = [
+            workflow.execute_activity(
                 "read_positions",
-                ReadPositionsInput(chain_id=chain_id, keys=keys),
+                ReadPositionsInput(
+                    chain_id=chain_id,
+                    keys=[t.key for leg in input.legs if leg.chain_id == chain_id for t in leg.targets],
+                ),
                 result_type=list[Position],
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=READ_TIMEOUT,
                 retry_policy=RETRY,
+                summary=f"read positions on chain {chain_id}",
             )
-        return positions
+            for chain_id in _chains(input)
+        ]
+        return [p for chain in await together(reads, self.v2) for p in chain]
 
     @workflow.run
-    async def run(self, input: AllocateInput) -> AllocateResult:
-        await self._step("reading positions")
+    async def run(self, raw: dict) -> AllocateResult:
+        # Histories recorded before "engine-v2" read chains one after another and reported no
+        # steps to a parent; replaying them takes the old path (tests/histories/allocate.json).
+        self.v2 = workflow.patched("engine-v2")
+        input = validated(AllocateInput, raw, "allocation")
+        await self.step("reading positions")
         before = await self._read_positions(input)
 
         planned = {(leg.chain_id, leg.asset): plan_leg(leg) for leg in input.legs}
+        await self.step(f"checking balances and building calls on chains {_chains(input)}")
+        builds = [
+            workflow.execute_activity(
+                "build_deposit_calls",
+                BuildDepositsInput(chain_id=leg.chain_id, asset=leg.asset, deposits=planned[(leg.chain_id, leg.asset)]),
+                result_type=list[list[Call]],
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=RETRY,
+                summary=f"quote and build {leg.asset} deposits on chain {leg.chain_id}",
+            )
+            for chain_id in _chains(input)
+            for leg in input.legs
+            if leg.chain_id == chain_id
+        ]
+        built = await together(builds, self.v2)
+        legs_in_order = [leg for chain_id in _chains(input) for leg in input.legs if leg.chain_id == chain_id]
         intents: list[TxIntent] = []
         for chain_id in _chains(input):
-            await self._step(f"building calls for chain {chain_id}")
-            groups: list[list[Call]] = []
-            for leg in input.legs:
-                if leg.chain_id == chain_id:
-                    groups += await workflow.execute_activity(
-                        "build_deposit_calls",
-                        BuildDepositsInput(chain_id=chain_id, asset=leg.asset, deposits=planned[(chain_id, leg.asset)]),
-                        result_type=list[list[Call]],
-                        start_to_close_timeout=timedelta(seconds=30),
-                        retry_policy=RETRY,
-                    )
+            groups = [g for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id for g in gs]
             for number, batch in enumerate(pack_batches(groups), start=1):
                 intents.append(
                     TxIntent(
@@ -111,52 +86,34 @@ class AllocateWorkflow:
                         reply_to=workflow.info().workflow_id,
                     )
                 )
-        transactions = await self._send(intents)
+        await self.step(f"sending {len(intents)} transactions")
+        outcomes = await self.send(intents)
 
-        await self._step("reading positions back")
+        await self.step("reading positions back")
         after = await self._read_positions(input)
         self.stage = "done"
+        parts = [chain_part(chain_id, intents, outcomes) for chain_id in _chains(input)]
+        status = overall_status(parts)
+        if status == "failed":
+            raise ApplicationError(
+                "; ".join(p.error for p in parts if p.error), type="TransactionFailed", non_retryable=True
+            )
+        failed = {p.chain_id for p in parts if p.status == "failed"}
         deposits = [d for leg_deposits in planned.values() for d in leg_deposits]
+        moved = [p.chain_id for p in parts if p.status == "done"]
+        summary = f"allocated on chains {moved} in {sum(len(p.transactions) for p in parts)} transactions"
+        if failed:
+            summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
         return AllocateResult(
+            status=status,
+            summary=summary,
+            chains=parts,
+            positions={str(p.key): p.amount for p in after},
             planned=deposits,
-            transactions=transactions,
-            positions_before=before,
-            positions_after=after,
+            transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
             outcomes=deposit_outcomes(deposits, before, after),
+            retry=AllocateInput(legs=[leg for leg in input.legs if leg.chain_id in failed]) if failed else None,
         )
-
-    async def _send(self, intents: list[TxIntent]) -> list[TxRecord]:
-        """Every intent to its queue, then the queue's outcomes; a failed intent fails the
-        allocation with the queue's reason (the other batches, once sent, are followed to the end)."""
-        await self._step(f"sending {len(intents)} transactions")
-        unsettled = intents
-        while unsettled:
-            # Sending an intent again is harmless (the queue knows its id) and answers with its
-            # outcome once settled: this also covers a signal sent while no run was listening.
-            for intent in unsettled:
-                ack = await workflow.execute_activity(
-                    "submit_intent",
-                    intent,
-                    result_type=SubmitAck,
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=RETRY,
-                    summary=f"queue {intent.id}",
-                )
-                if ack.outcome is not None:
-                    self.outcomes[intent.id] = ack.outcome
-            self.stage = f"waiting for {len(intents)} transactions"
-            try:
-                await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents), timeout=ASK_AGAIN)
-            except TimeoutError:
-                pass
-            unsettled = [i for i in intents if i.id not in self.outcomes]
-        for intent in intents:
-            outcome = self.outcomes[intent.id]
-            if not outcome.ok:
-                raise ApplicationError(
-                    f"{intent.id}: {outcome.message}", type=outcome.error or "TransactionFailed", non_retryable=True
-                )
-        return [self.outcomes[i.id].transaction for i in intents]
 
 
 def _chains(input: AllocateInput) -> list[int]:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         PlannedTx,
         PreparedTx,
         PrepareInput,
+        QueueHold,
         QueueInput,
         QueuePolicy,
         QueueStatus,
@@ -57,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         resync,
         take_nonce,
     )
+    from floor.validation import one_line
 
 # Retried until it works: an RPC outage delays the queue, it never loses a transaction.
 FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -102,8 +104,7 @@ class TxQueueWorkflow:
         try:
             intent = TxIntent.model_validate(raw)
         except ValidationError as exc:
-            fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-            raise ValueError(f"not a valid intent: {fields}") from None
+            raise ValueError(f"not a valid intent: {one_line(exc)}") from None
         problem = intent_problem(intent, self.q, workflow.now())
         if problem:
             raise ValueError(problem)
@@ -130,6 +131,20 @@ class TxQueueWorkflow:
     def _check_policy(self, policy: QueuePolicy) -> None:
         if policy == self.q.policy():
             raise ValueError("nothing to change")
+
+    @workflow.update
+    def hold(self, raw: dict) -> str:
+        """Hold (the engine is paused) or release the queue; answers what it is now."""
+        hold = QueueHold.model_validate(raw)
+        self.state.held = (hold.reason or "held") if hold.held else ""
+        return self.state.held or "sending"
+
+    @hold.validator
+    def _check_hold(self, raw: dict) -> None:
+        try:
+            QueueHold.model_validate(raw)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid hold: {one_line(exc)}") from None
 
     @workflow.query
     def outcome(self, intent_id: str) -> TxOutcome | None:
@@ -162,6 +177,7 @@ class TxQueueWorkflow:
                 for t in self.state.inflight
             ],
             settled=len(self.state.outcomes),
+            held=self.state.held,
         )
 
     # -- the loops --------------------------------------------------------------------
@@ -193,11 +209,13 @@ class TxQueueWorkflow:
                 return
             self._expire_deadlines()
             room = min(self.q.max_in_flight - len(self.state.inflight), self.q.send_batch)
-            plans = next_to_send(self.state, workflow.now())[:room]
+            plans = [] if self.state.held else next_to_send(self.state, workflow.now())[:room]
             if plans:
                 await self._send(plans)
 
     def _sendable(self) -> bool:
+        if self.state.held:
+            return False
         now = workflow.now()
         return len(self.state.inflight) < self.q.max_in_flight and any(
             p.hold_until is None or p.hold_until <= now for p in self.state.pending

@@ -49,6 +49,7 @@ class AaveV3Adapter(Adapter):
     asset: Asset
     pool: str
     a_token: str
+    yield_source = "rebase"  # the aToken balance grows with the liquidity index
 
     def deposit_calls(self, amount: int, account: str) -> list[Call]:
         check_amount(amount, f"{self.key} deposit")

@@ -80,6 +80,13 @@ Action = Deposit | Withdraw | WithdrawAll
 class Adapter(ABC):
     key: AdapterKey
     asset: Asset
+    # How capital leaves: at once (a lending withdrawal, a vault redemption) or through a
+    # queue that pays out later (a staking withdrawal), with its expected wait.
+    exit: str = "instant"
+    exit_wait_s: int = 0
+    # What makes a position grow, for the yield report: "rebase" (the balance itself grows,
+    # as an aToken's does) or "exchange_rate" (shares are worth more, as a vault's are).
+    yield_source: str = "exchange_rate"
 
     # -- writes -----------------------------------------------------------------------
     @abstractmethod

@@ -90,6 +90,9 @@ def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> su
                 str(db_file),
                 "--log-level",
                 "warn",
+                # The engine's state, so `temporal workflow list --query 'FloorEngineState="PAUSED"'` works.
+                "--search-attribute",
+                "FloorEngineState=Keyword",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -23,6 +23,7 @@ from floor.devnet.processes import free_port, temporal_binary
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
 from floor.logging import configure_logging
 from floor.txqueue import queue_id
+from workflows.engine import ENGINE_STATE
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +75,7 @@ async def temporal_env():
         data_converter=pydantic_data_converter,
         port=free_port(),
         ui=False,
+        search_attributes=[ENGINE_STATE],
     )
     yield env
     await env.shutdown()

@@ -72,3 +72,18 @@ def protected_calls(w3: Web3, adapter, action, account: str, slippage_bps: int =
     with that second's interest."""
     quote = adapter.decode_quote(action, MulticallReader(w3).read(adapter.quote_reads(action, account)).results)
     return adapter.protected_calls(action, account, quote, slippage_bps)
+
+
+def positions_now(settings, web3s, keys) -> dict:
+    """Positions of `keys` read from the chains now, by key."""
+    from floor.adapters.registry import AdapterRegistry
+    from floor.chain.positions import read_positions
+
+    registry = AdapterRegistry.from_settings(settings)
+    out = {}
+    for chain_id in sorted({k.chain_id for k in keys}):
+        chain = settings.chain(chain_id)
+        reader = MulticallReader(web3s[chain_id], chain.multicall3)
+        adapters = [registry.get(k) for k in keys if k.chain_id == chain_id]
+        out |= {p.key: p for p in read_positions(reader, adapters, chain.executor)}
+    return out

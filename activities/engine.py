@@ -1,0 +1,263 @@
+"""The engine's door to Temporal: what the CLI, the demo, services and the engine's own
+activities use to start the engine, ask it for operations, and keep its schedules.
+
+- `engine_input(settings)`: the treasury's catalogue and policy from the config.
+- `ensure_engine`: start the EngineWorkflow at its fixed id, or send a changed config to the
+  running one.
+- `ask`: an operation by update; a refusal comes back as `Refused` with the validator's reason.
+- `apply_schedules`: the rebalance and harvest checks as Temporal Schedules, created or
+  updated from the config, paused when the engine is.
+- `EngineDoor`: activities the engine's workflows run (hold the queues, pause the schedules,
+  ask the engine from a schedule's check).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.txqueue import queue_input
+from floor.config import Settings
+from floor.engine import EnginePolicy, EngineState, Operation
+from floor.models import AdapterKey
+from floor.operations import (
+    Catalogue,
+    ChainCatalogue,
+    EngineInput,
+    EngineStatus,
+    OperationStarted,
+    StrategyTarget,
+)
+from floor.txqueue import QueueHold, queue_id
+
+CHECKS = (Operation.REBALANCE, Operation.HARVEST)
+
+
+class Refused(Exception):
+    """The engine refused a request; the message is its validator's reason."""
+
+
+def engine_input(settings: Settings) -> EngineInput:
+    targets = []
+    for t in settings.strategy.targets:
+        market = settings.chain(t.chain_id).market(t.protocol, t.market)
+        targets.append(
+            StrategyTarget(
+                key=AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market),
+                asset=market.asset,
+                weight_bps=t.weight_bps,
+            )
+        )
+    catalogue = Catalogue(
+        chains=[
+            ChainCatalogue(
+                chain_id=c.id, tokens={t.symbol: t.decimals for t in c.tokens}, destinations=list(c.destinations)
+            )
+            for c in settings.chains
+        ],
+        targets=targets,
+        rebalance_drift_bps=settings.strategy.rebalance_drift_bps,
+    )
+    policy = EnginePolicy(
+        rebalance_cooldown_s=settings.strategy.min_rebalance_interval_s,
+        harvest_cooldown_s=settings.engine.harvest_cooldown_s,
+    )
+    return EngineInput(catalogue=catalogue, policy=policy)
+
+
+def schedule_id(engine_id: str, kind: Operation) -> str:
+    return f"{engine_id}/{kind.value}-check"
+
+
+async def ensure_engine(client: Client, settings: Settings) -> str:
+    """Start the engine if it is not running; else send it the config's catalogue and policy
+    (refused, and left out of its history, when nothing changed). Returns its workflow id."""
+    from workflows.engine import EngineWorkflow
+
+    input = engine_input(settings)
+    payload = input.model_dump(mode="json", exclude={"memory"})
+    start = WithStartWorkflowOperation(
+        EngineWorkflow.run,
+        input.model_dump(mode="json"),
+        id=settings.engine_id,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=settings.temporal.task_queue,
+        static_summary=f"Floor Engine {settings.engine_name}",
+    )
+    try:
+        await client.execute_update_with_start_workflow(
+            EngineWorkflow.configure, payload, start_workflow_operation=start
+        )
+    except WorkflowUpdateFailedError:  # unchanged: the running engine already has this config
+        pass
+    return settings.engine_id
+
+
+async def ask(client: Client, engine_id: str, kind: Operation, request: dict) -> OperationStarted:
+    """Request an operation; `Refused` carries the engine's reason."""
+    from workflows.engine import EngineWorkflow
+
+    update = {
+        Operation.ALLOCATE: EngineWorkflow.allocate,
+        Operation.REBALANCE: EngineWorkflow.rebalance,
+        Operation.HARVEST: EngineWorkflow.harvest,
+        Operation.REQUEST_CAPITAL: EngineWorkflow.request_capital,
+    }[kind]
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(update, request)
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(f"the engine {engine_id} is not running (start it with `floor schedules apply`)") from None
+        raise
+
+
+async def pause_or_resume(client: Client, engine_id: str, pause: bool, reason: str, by: str) -> str:
+    from workflows.engine import EngineWorkflow
+
+    update = EngineWorkflow.pause if pause else EngineWorkflow.resume
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(update, {"reason": reason, "by": by})
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+
+
+async def engine_status(client: Client, engine_id: str) -> EngineStatus:
+    from workflows.engine import EngineWorkflow
+
+    return await client.get_workflow_handle(engine_id).query(EngineWorkflow.status)
+
+
+def _reason(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    return getattr(cause, "message", None) or str(cause or exc)
+
+
+async def apply_schedules(client: Client, settings: Settings) -> list[str]:
+    """Create or update the rebalance and harvest checks from the config; paused when the
+    engine is. Running it twice changes nothing. Returns the schedule ids."""
+    from workflows.engine import EngineCheckWorkflow
+
+    engine_id = settings.engine_id
+    paused = False
+    try:
+        paused = (await engine_status(client, engine_id)).state == EngineState.PAUSED
+    except RPCError:
+        pass
+    every = {
+        Operation.REBALANCE: settings.engine.rebalance_check_every_s,
+        Operation.HARVEST: settings.engine.harvest_check_every_s,
+    }
+    ids = []
+    for kind in CHECKS:
+        sid = schedule_id(engine_id, kind)
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                EngineCheckWorkflow.run,
+                {"engine_id": engine_id, "kind": kind.value},
+                id=f"{engine_id}/{kind.value}-check",
+                task_queue=settings.temporal.task_queue,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every[kind]))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(paused=paused, note="the engine is paused" if paused else ""),
+        )
+        try:
+            await client.create_schedule(sid, schedule)
+        except ScheduleAlreadyRunningError:
+
+            def keep_pause(current, schedule=schedule):
+                schedule.state = current.description.schedule.state  # paused or not, as the engine left it
+                return ScheduleUpdate(schedule=schedule)
+
+            await client.get_schedule_handle(sid).update(keep_pause)
+        ids.append(sid)
+    return ids
+
+
+class EngineDoor:
+    """Activities through which the engine's workflows reach Temporal itself."""
+
+    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str | None):
+        self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+
+    @activity.defn
+    async def hold_queues(self, raw: dict) -> list[str]:
+        """Hold or release the signer's queue on every chain; a queue not running yet starts
+        held, so nothing slips out while the engine is paused."""
+        from workflows.txqueue import TxQueueWorkflow
+
+        hold = QueueHold.model_validate(raw)
+        if self.signer is None:
+            return []
+        done = []
+        for chain in self.settings.chains:
+            if chain.executor is None:
+                continue
+            start = WithStartWorkflowOperation(
+                TxQueueWorkflow.run,
+                queue_input(self.settings, chain.id, self.signer),
+                id=queue_id(chain.id, self.signer),
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                task_queue=self.task_queue,
+            )
+            await self.client.execute_update_with_start_workflow(
+                TxQueueWorkflow.hold, hold.model_dump(), start_workflow_operation=start
+            )
+            done.append(start.id)
+        return done
+
+    @activity.defn
+    async def pause_schedules(self, raw: dict) -> list[str]:
+        engine_id, paused, note = raw["engine_id"], bool(raw["paused"]), str(raw.get("note", ""))
+        done = []
+        for kind in CHECKS:
+            handle = self.client.get_schedule_handle(schedule_id(engine_id, kind))
+            try:
+                if paused:
+                    await handle.pause(note=note)
+                else:
+                    await handle.unpause(note=note)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:  # schedules not applied: nothing to pause
+                    continue
+                raise
+            done.append(handle.id)
+        return done
+
+    @activity.defn
+    async def engine_request(self, raw: dict) -> str:
+        """A schedule's check: ask the engine for the operation. A refusal (a cooldown, an
+        operation running, the engine paused) is an answer, not a failure."""
+        kind = Operation(raw["kind"])
+        try:
+            started = await ask(
+                self.client, raw["engine_id"], kind, {"by": "schedule", "reason": f"{kind.value} check"}
+            )
+        except Refused as exc:
+            return f"refused: {exc}"
+        except RPCError as exc:
+            raise ApplicationError(f"engine unreachable: {exc}") from None
+        return f"started {started.workflow_id}"
+
+    def all(self) -> list:
+        return [self.hold_queues, self.pause_schedules, self.engine_request]

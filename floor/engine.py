@@ -1,0 +1,194 @@
+"""The engine's state machine, pure: states, the one table of valid transitions, the reasons a
+request is refused, cooldowns, and the memory an EngineWorkflow carries across
+continue-as-new. Workflows import this module; nothing here touches the network or the clock
+(callers pass `now`).
+
+One operation runs at a time. PAUSED remembers what was running when the pause came
+(`paused_from`): a resume returns there, and an operation that ends while paused leaves the
+engine paused with nothing to return to but IDLE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineState(StrEnum):
+    IDLE = "IDLE"
+    ALLOCATING = "ALLOCATING"
+    REBALANCING = "REBALANCING"
+    HARVESTING = "HARVESTING"
+    REQUESTING_CAPITAL = "REQUESTING_CAPITAL"
+    PAUSED = "PAUSED"
+
+
+class Operation(StrEnum):
+    ALLOCATE = "allocate"
+    REBALANCE = "rebalance"
+    HARVEST = "harvest"
+    REQUEST_CAPITAL = "request-capital"
+
+
+class Event(StrEnum):
+    ALLOCATE = "allocate"
+    REBALANCE = "rebalance"
+    HARVEST = "harvest"
+    REQUEST_CAPITAL = "request-capital"
+    FINISHED = "finished"  # the running operation ended (done, failed or partial)
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+OPERATION_STATE = {
+    Operation.ALLOCATE: EngineState.ALLOCATING,
+    Operation.REBALANCE: EngineState.REBALANCING,
+    Operation.HARVEST: EngineState.HARVESTING,
+    Operation.REQUEST_CAPITAL: EngineState.REQUESTING_CAPITAL,
+}
+OPERATION_EVENT = {op: Event(op.value) for op in Operation}
+BUSY_STATES = frozenset(OPERATION_STATE.values())
+
+# Where a resume goes is not fixed: back to the state the pause interrupted.
+RESUME_PREVIOUS = "RESUME_PREVIOUS"
+
+# The one table of valid transitions; every (state, event) pair not in it is refused.
+TRANSITIONS: dict[tuple[EngineState, Event], EngineState | str] = {
+    **{(EngineState.IDLE, OPERATION_EVENT[op]): state for op, state in OPERATION_STATE.items()},
+    **{(state, Event.FINISHED): EngineState.IDLE for state in BUSY_STATES},
+    **{(state, Event.PAUSE): EngineState.PAUSED for state in EngineState if state != EngineState.PAUSED},
+    (EngineState.PAUSED, Event.RESUME): RESUME_PREVIOUS,
+    # An operation that fails or ends while paused: the engine stays paused.
+    (EngineState.PAUSED, Event.FINISHED): EngineState.PAUSED,
+}
+
+
+class TransitionRefused(Exception):
+    """A request the state machine does not allow, with the reason an operator reads."""
+
+
+def refusal(state: EngineState, event: Event, running: str | None = None) -> str | None:
+    """Why `event` is not allowed in `state` (None when it is). `running` names the
+    operation in progress, for the message."""
+    if (state, event) in TRANSITIONS:
+        return None
+    if state == EngineState.PAUSED:
+        return f"the engine is paused: only resume is accepted (asked: {event.value})"
+    if event == Event.RESUME:
+        return f"the engine is not paused (state {state.value})"
+    if event == Event.FINISHED:
+        return f"no operation is running (state {state.value})"
+    what = f" ({running})" if running else ""
+    return f"the engine is {state.value}{what}: one operation at a time (asked: {event.value})"
+
+
+def next_state(state: EngineState, event: Event, paused_from: EngineState | None) -> EngineState:
+    """The state after `event`, or TransitionRefused with the reason."""
+    reason = refusal(state, event)
+    if reason is not None:
+        raise TransitionRefused(reason)
+    target = TRANSITIONS[(state, event)]
+    if target == RESUME_PREVIOUS:
+        return paused_from or EngineState.IDLE
+    return EngineState(target)
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EnginePolicy(_Model):
+    """What the engine enforces itself, from the config's strategy."""
+
+    rebalance_cooldown_s: int = Field(default=3600, ge=0)
+    harvest_cooldown_s: int = Field(default=86_400, ge=0)
+    max_transitions: int = Field(default=100, ge=10, le=1000)  # kept in memory and queries
+    max_results: int = Field(default=20, ge=1, le=200)
+
+
+class Transition(_Model):
+    at: datetime
+    from_state: EngineState
+    to_state: EngineState
+    cause: str  # the event and, for an operation, its workflow id
+    actor: str
+    reason: str = ""
+
+
+class RunningOperation(_Model):
+    kind: Operation
+    workflow_id: str
+    started_at: datetime
+    by: str
+    step: str = "starting"
+
+
+class OperationRecord(_Model):
+    """A finished operation, small: its id, whether it moved funds, and a one-line summary."""
+
+    kind: Operation
+    workflow_id: str
+    started_at: datetime
+    finished_at: datetime
+    status: str  # "done", "skipped", "partial", "failed"
+    acted: bool  # whether it moved funds (cooldowns count only operations that did)
+    summary: str
+
+
+class EngineMemory(_Model):
+    """Everything an EngineWorkflow carries into its next run (continue-as-new)."""
+
+    state: EngineState = EngineState.IDLE
+    paused_from: EngineState | None = None
+    pause_reason: str = ""
+    operation: RunningOperation | None = None
+    transitions: list[Transition] = []
+    results: list[OperationRecord] = []
+    operations_started: int = 0  # numbers each operation's workflow id
+    last_acted: dict[Operation, datetime] = {}  # cooldowns: the last run of a kind that moved funds
+    harvest_baseline: dict[str, int] = {}  # growth index per market at the last harvest (str(AdapterKey))
+
+
+def cooldown_refusal(kind: Operation, memory: EngineMemory, policy: EnginePolicy, now: datetime) -> str | None:
+    """A rebalance or harvest too soon after the last one that moved funds."""
+    seconds = {Operation.REBALANCE: policy.rebalance_cooldown_s, Operation.HARVEST: policy.harvest_cooldown_s}.get(kind)
+    last = memory.last_acted.get(kind)
+    if not seconds or last is None:
+        return None
+    ready = last + timedelta(seconds=seconds)
+    if now < ready:
+        wait = int((ready - now).total_seconds())
+        return (
+            f"{kind.value} cooldown: the last {kind.value} that moved funds finished at "
+            f"{last.isoformat(timespec='seconds')}; the next is allowed in {wait} s (cooldown {seconds} s)"
+        )
+    return None
+
+
+def transition(
+    memory: EngineMemory, event: Event, *, now: datetime, actor: str, cause: str, reason: str, policy: EnginePolicy
+) -> EngineMemory:
+    """The memory after a valid `event`, with the transition recorded (bounded)."""
+    before = memory.state
+    after = next_state(before, event, memory.paused_from)
+    paused_from = memory.paused_from
+    if event == Event.PAUSE:
+        paused_from = before
+    elif event == Event.RESUME:
+        paused_from = None
+    elif event == Event.FINISHED and before == EngineState.PAUSED:
+        paused_from = EngineState.IDLE
+    record = Transition(at=now, from_state=before, to_state=after, cause=cause, actor=actor, reason=reason)
+    return memory.model_copy(
+        update={
+            "state": after,
+            "paused_from": paused_from,
+            "pause_reason": reason if event == Event.PAUSE else ("" if event == Event.RESUME else memory.pause_reason),
+            "transitions": (memory.transitions + [record])[-policy.max_transitions :],
+        }
+    )

@@ -1,0 +1,72 @@
+"""Capital request planning, pure: where an amount comes from, cheapest first.
+
+Idle funds in the executor cost nothing; then instant exits (a lending withdrawal, a vault
+redemption), taken first from the markets furthest above their strategy weight so what
+stays behind is as close to the strategy as it can be; then queued exits (a staking
+withdrawal queue), shortest wait first. A plan that cannot cover the amount says by how
+much, and is not started.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from floor.models import AdapterKey, Amount
+from floor.risk.allocation import split_by_weight
+from floor.risk.rebalance import Holding, Weight
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CapitalPart(_Model):
+    kind: Literal["idle", "instant", "queued"]
+    key: AdapterKey | None = None  # the market it leaves (None: idle funds)
+    amount: Amount
+    wait_s: int = 0  # expected time until the part can be delivered
+
+
+class CapitalPlan(_Model):
+    amount: Amount
+    parts: list[CapitalPart]
+    shortfall: Amount  # what neither idle funds nor any exit can cover
+
+    @property
+    def wait_s(self) -> int:
+        return max((p.wait_s for p in self.parts), default=0)
+
+
+def plan_capital(amount: int, idle: int, holdings: list[Holding], weights: list[Weight]) -> CapitalPlan:
+    """Cover `amount` from `idle`, then `holdings` (one chain's markets of the requested token)."""
+    parts: list[CapitalPart] = []
+    remaining = amount
+    if idle > 0 and remaining > 0:
+        take = min(idle, remaining)
+        parts.append(CapitalPart(kind="idle", amount=take))
+        remaining -= take
+    weight_of = {w.key: w.weight_bps for w in weights}
+    instant = [h for h in holdings if h.exit == "instant" and h.withdrawable > 0]
+    if instant and remaining > 0:
+        total = sum(h.amount for h in holdings)
+        left = max(total - remaining, 0)
+        ws = [weight_of.get(h.key, 0) for h in instant]
+        goals = split_by_weight(left, ws) if sum(ws) > 0 else [0] * len(instant)
+        # Furthest above its goal first; ties by key, so the plan is deterministic.
+        order = sorted(range(len(instant)), key=lambda i: (-(instant[i].amount - goals[i]), str(instant[i].key)))
+        for i in order:
+            if remaining == 0:
+                break
+            take = min(instant[i].withdrawable, remaining)
+            parts.append(CapitalPart(kind="instant", key=instant[i].key, amount=take))
+            remaining -= take
+    for h in sorted((h for h in holdings if h.exit == "queued"), key=lambda h: (h.exit_wait_s, str(h.key))):
+        if remaining == 0:
+            break
+        take = min(h.amount, remaining)
+        if take > 0:
+            parts.append(CapitalPart(kind="queued", key=h.key, amount=take, wait_s=h.exit_wait_s))
+            remaining -= take
+    return CapitalPlan(amount=amount, parts=parts, shortfall=remaining)

@@ -1,0 +1,87 @@
+"""Running the engine in tests: settings with a strategy, the engine started, operations
+asked for and followed to their end."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from activities.engine import ask, engine_status, ensure_engine
+from floor.config import Settings
+from floor.engine import EngineState, Operation
+from floor.messages import AllocateResult
+from floor.models import AdapterKey
+from floor.operations import CapitalResult, HarvestResult, RebalanceResult
+from tests.integration.helpers import mint
+
+# bps of the whole floor per market; each (chain, token) leg splits by these, relatively.
+STRATEGY = [
+    (1, "aave-v3", "USDC", 1_200),
+    (1, "metamorpho", "steakUSDC", 1_200),
+    (1, "spark", "USDC", 600),
+    (1, "aave-v3", "WETH", 1_800),
+    (1, "metamorpho", "gtWETH", 1_200),
+    (42161, "aave-v3", "USDC", 1_000),
+    (42161, "metamorpho", "gtUSDC", 1_000),
+]
+RESULTS = {
+    Operation.ALLOCATE: AllocateResult,
+    Operation.REBALANCE: RebalanceResult,
+    Operation.HARVEST: HarvestResult,
+    Operation.REQUEST_CAPITAL: CapitalResult,
+}
+TREASURY = {(1, "USDC"): 600_000 * 10**6, (1, "WETH"): 300 * 10**18, (42161, "USDC"): 400_000 * 10**6}
+
+
+def engine_settings(stack, task_queue: str, **engine) -> Settings:
+    return Settings(
+        chains=stack.chain_configs(),
+        temporal={"task_queue": task_queue},
+        strategy={"targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY]},
+        engine={"workflow_id": f"engine-test-{uuid.uuid4().hex[:8]}", **engine},
+    )
+
+
+def key(chain_id: int, protocol: str, market: str) -> AdapterKey:
+    return AdapterKey(chain_id=chain_id, protocol=protocol, market=market)
+
+
+def fund(settings: Settings, web3s, amounts: dict[tuple[int, str], int] = TREASURY) -> None:
+    for (chain_id, asset), amount in amounts.items():
+        chain = settings.chain(chain_id)
+        mint(web3s[chain_id], chain.token(asset).address, chain.executor, amount)
+
+
+def allocate_request(amounts: dict[tuple[int, str], int] = TREASURY) -> dict:
+    return {
+        "by": "test",
+        "reason": "new capital",
+        "amounts": [{"chain_id": c, "asset": a, "amount": str(v)} for (c, a), v in amounts.items()],
+    }
+
+
+async def finished(client, engine_id: str, kind: Operation, workflow_id: str, timeout_s: float = 120):
+    """The operation's result once the engine has recorded it and is back to IDLE or PAUSED."""
+    handle = client.get_workflow_handle(workflow_id, result_type=RESULTS[kind])
+    result = await asyncio.wait_for(handle.result(), timeout_s)
+    for _ in range(int(timeout_s * 10)):
+        status = await engine_status(client, engine_id)
+        if status.operation is None:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the engine did not record the end of {workflow_id}")
+
+
+async def run_operation(client, settings: Settings, kind: Operation, request: dict):
+    started = await ask(client, settings.engine_id, kind, request)
+    return await finished(client, settings.engine_id, kind, started.workflow_id)
+
+
+async def start_allocated(client, settings: Settings, web3s):
+    """Engine started, the demo treasury funded and allocated; the allocation's result."""
+    await ensure_engine(client, settings)
+    fund(settings, web3s)
+    result = await run_operation(client, settings, Operation.ALLOCATE, allocate_request())
+    status = await engine_status(client, settings.engine_id)
+    assert status.state == EngineState.IDLE and status.last.status == "done", status
+    return result

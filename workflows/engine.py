@@ -1,0 +1,369 @@
+"""EngineWorkflow: one per treasury, long-running, at a fixed id from the config.
+
+It owns the engine's state machine (floor.engine) and runs one operation at a time, each as a
+child workflow (allocate, rebalance, harvest, capital request). Operations are requested by
+update: the validator parses the raw request, checks it against the treasury's catalogue,
+the state machine and the cooldowns, and refuses with a reason before anything enters
+history; an accepted request answers with the operation's workflow id. `pause_engine` and
+`resume_engine` come as signals (from `temporal workflow signal` or the Web UI) or as the
+`pause`/`resume` updates (the CLI, which wants a refusal it can show): a pause holds the
+signer's transaction queues (nothing new is broadcast, what was broadcast is seen through),
+pauses the running operation at its next step and pauses the schedules. The state is also
+the search attribute FloorEngineState. Continue-as-new, between operations, keeps the
+history bounded; the memory (floor.engine.EngineMemory) carries over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+from workflows.allocate import AllocateWorkflow
+from workflows.capital import CapitalRequestWorkflow
+from workflows.harvest import HarvestWorkflow
+from workflows.rebalance import RebalanceWorkflow
+
+with workflow.unsafe.imports_passed_through():
+    from floor.engine import (
+        OPERATION_EVENT,
+        EngineMemory,
+        EngineState,
+        Event,
+        Operation,
+        OperationRecord,
+        RunningOperation,
+        cooldown_refusal,
+        refusal,
+        transition,
+    )
+    from floor.messages import AllocateInput
+    from floor.operations import (
+        REQUESTS,
+        AllocateRequest,
+        CapitalInput,
+        CapitalRequest,
+        EngineInput,
+        EngineStatus,
+        HarvestInput,
+        HarvestResult,
+        OperationStarted,
+        OperationStep,
+        RebalanceInput,
+        Request,
+        Signal,
+        catalogue_problem,
+    )
+    from floor.risk.allocation import legs_from_strategy
+    from floor.validation import BadRequest, parse
+
+ENGINE_STATE = SearchAttributeKey.for_keyword("FloorEngineState")
+CHILDREN = {
+    Operation.ALLOCATE: AllocateWorkflow,
+    Operation.REBALANCE: RebalanceWorkflow,
+    Operation.HARVEST: HarvestWorkflow,
+    Operation.REQUEST_CAPITAL: CapitalRequestWorkflow,
+}
+# Engine-side activities (holding queues, pausing schedules) talk to Temporal itself.
+DOOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+MAX_HISTORY_EVENTS = 5_000
+
+
+@workflow.defn
+class EngineWorkflow:
+    @workflow.init
+    def __init__(self, raw: dict) -> None:
+        self.problem = ""
+        try:
+            self.input = parse(EngineInput, raw, "engine input")
+        except BadRequest as exc:
+            self.problem = str(exc)
+            self.input = None
+        self.memory: EngineMemory = self.input.memory if self.input else EngineMemory()
+        self.child = None
+        self.side_effects = asyncio.Lock()  # pauses and resumes reach queues and schedules in order
+        self.positions: dict[str, int] = {}
+        self.positions_at = ""
+
+    # -- queries ------------------------------------------------------------------------
+    @workflow.query
+    def status(self) -> EngineStatus:
+        return EngineStatus(
+            engine_id=workflow.info().workflow_id,
+            state=self.memory.state,
+            operation=self.memory.operation,
+            paused_from=self.memory.paused_from,
+            pause_reason=self.memory.pause_reason,
+            last=self.memory.results[-1] if self.memory.results else None,
+            positions=self.positions,
+            positions_read_at=self.positions_at,
+        )
+
+    @workflow.query
+    def history(self) -> list:
+        """Transitions (bounded, oldest first) and finished operations."""
+        return [t.model_dump(mode="json") for t in self.memory.transitions]
+
+    @workflow.query
+    def results(self) -> list:
+        return [r.model_dump(mode="json") for r in self.memory.results]
+
+    # -- operations, by update ----------------------------------------------------------
+    @workflow.update
+    async def allocate(self, raw: dict) -> OperationStarted:
+        return await self._start(Operation.ALLOCATE, raw)
+
+    @allocate.validator
+    def _check_allocate(self, raw: dict) -> None:
+        self._check(Operation.ALLOCATE, raw)
+
+    @workflow.update
+    async def rebalance(self, raw: dict) -> OperationStarted:
+        return await self._start(Operation.REBALANCE, raw)
+
+    @rebalance.validator
+    def _check_rebalance(self, raw: dict) -> None:
+        self._check(Operation.REBALANCE, raw)
+
+    @workflow.update
+    async def harvest(self, raw: dict) -> OperationStarted:
+        return await self._start(Operation.HARVEST, raw)
+
+    @harvest.validator
+    def _check_harvest(self, raw: dict) -> None:
+        self._check(Operation.HARVEST, raw)
+
+    @workflow.update
+    async def request_capital(self, raw: dict) -> OperationStarted:
+        return await self._start(Operation.REQUEST_CAPITAL, raw)
+
+    @request_capital.validator
+    def _check_request_capital(self, raw: dict) -> None:
+        self._check(Operation.REQUEST_CAPITAL, raw)
+
+    def _check(self, kind: Operation, raw: dict) -> Request:
+        if self.input is None:
+            raise ValueError(self.problem)
+        request = parse(REQUESTS[kind], raw, f"{kind.value} request")
+        running = self.memory.operation.workflow_id if self.memory.operation else None
+        reason = refusal(self.memory.state, OPERATION_EVENT[kind], running)
+        reason = reason or catalogue_problem(request, self.input.catalogue)
+        reason = reason or cooldown_refusal(kind, self.memory, self.input.policy, workflow.now())
+        if reason:
+            raise ValueError(reason)
+        return request
+
+    async def _start(self, kind: Operation, raw: dict) -> OperationStarted:
+        request = parse(REQUESTS[kind], raw, f"{kind.value} request")  # the validator accepted it
+        n = self.memory.operations_started + 1
+        workflow_id = f"{workflow.info().workflow_id}/{kind.value}-{n}"
+        self._transition(OPERATION_EVENT[kind], request.by, f"{kind.value} {workflow_id}", request.reason)
+        self.memory = self.memory.model_copy(
+            update={
+                "operations_started": n,
+                "operation": RunningOperation(
+                    kind=kind, workflow_id=workflow_id, started_at=workflow.now(), by=request.by or "unnamed"
+                ),
+            }
+        )
+        self.child = await workflow.start_child_workflow(
+            CHILDREN[kind].run,
+            self._child_input(kind, request).model_dump(mode="json"),
+            id=workflow_id,
+            static_summary=f"{kind.value} by {request.by or 'unnamed'}: {request.reason or 'no reason given'}",
+        )
+        if self.memory.state == EngineState.PAUSED:  # a pause came while the child was starting
+            await self.child.signal("pause_engine", {"reason": self.memory.pause_reason, "by": "engine"})
+        return OperationStarted(kind=kind, workflow_id=workflow_id)
+
+    def _child_input(self, kind: Operation, request: Request):
+        catalogue = self.input.catalogue
+        targets = catalogue.targets
+        if kind == Operation.ALLOCATE:
+            assert isinstance(request, AllocateRequest)
+            amounts = {(a.chain_id, a.asset): a.amount for a in request.amounts}
+            legs = legs_from_strategy([(t.key, t.asset, t.weight_bps) for t in targets], amounts)
+            return AllocateInput(legs=legs)
+        if kind == Operation.REBALANCE:
+            return RebalanceInput(targets=targets, threshold_bps=catalogue.rebalance_drift_bps, by=request.by)
+        if kind == Operation.HARVEST:
+            return HarvestInput(targets=targets, baseline=self.memory.harvest_baseline, by=request.by)
+        assert isinstance(request, CapitalRequest)
+        return CapitalInput(request=request, targets=targets)
+
+    @workflow.signal
+    def operation_step(self, step: OperationStep) -> None:
+        """The running operation's current step, for the status query and the Web UI."""
+        op = self.memory.operation
+        if op is not None and op.workflow_id == step.workflow_id:
+            self.memory = self.memory.model_copy(update={"operation": op.model_copy(update={"step": step.step})})
+            workflow.set_current_details(f"**{self.memory.state.value}** {op.workflow_id}: {step.step}")
+
+    # -- pause and resume -----------------------------------------------------------------
+    @workflow.signal
+    async def pause_engine(self, raw: dict | None = None) -> None:
+        await self._pause_or_resume(Event.PAUSE, raw, "signal")
+
+    @workflow.signal
+    async def resume_engine(self, raw: dict | None = None) -> None:
+        await self._pause_or_resume(Event.RESUME, raw, "signal")
+
+    @workflow.update
+    async def pause(self, raw: dict) -> str:
+        return await self._pause_or_resume(Event.PAUSE, raw, "cli")
+
+    @pause.validator
+    def _check_pause(self, raw: dict) -> None:
+        self._check_signal(Event.PAUSE, raw)
+
+    @workflow.update
+    async def resume(self, raw: dict) -> str:
+        return await self._pause_or_resume(Event.RESUME, raw, "cli")
+
+    @resume.validator
+    def _check_resume(self, raw: dict) -> None:
+        self._check_signal(Event.RESUME, raw)
+
+    def _check_signal(self, event: Event, raw: dict | None) -> Signal:
+        signal = parse(Signal, raw, f"{event.value} signal")
+        reason = refusal(self.memory.state, event)
+        if reason:
+            raise ValueError(reason)
+        return signal
+
+    async def _pause_or_resume(self, event: Event, raw: dict | None, door: str) -> str:
+        async with self.side_effects:
+            try:
+                signal = self._check_signal(event, raw)
+            except (BadRequest, ValueError) as exc:  # a signal cannot be refused: logged and ignored
+                workflow.logger.warning(f"{event.value} ignored: {exc}")
+                return f"ignored: {exc}"
+            actor = signal.by or f"unnamed ({door})"
+            self._transition(event, actor, event.value, signal.reason)
+            paused = event == Event.PAUSE
+            note = f"{'paused' if paused else 'resumed'} by {actor}: {signal.reason or 'no reason given'}"
+            # Queues first: from here nothing new is broadcast, whatever step the operation is on.
+            await workflow.execute_activity(
+                "hold_queues",
+                {"held": paused, "reason": note},
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DOOR_RETRY,
+                summary=f"{'hold' if paused else 'release'} the signer's transaction queues",
+            )
+            if self.child is not None:
+                await self.child.signal("pause_engine" if paused else "resume_engine", signal.model_dump())
+            await workflow.execute_activity(
+                "pause_schedules",
+                {"engine_id": workflow.info().workflow_id, "paused": paused, "note": note},
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=DOOR_RETRY,
+                summary=f"{'pause' if paused else 'unpause'} the engine's schedules",
+            )
+            return note
+
+    # -- configuration --------------------------------------------------------------------
+    @workflow.update
+    def configure(self, raw: dict) -> None:
+        """The config's catalogue and policy, sent when they change (`floor schedules apply`,
+        a worker start); the memory stays the engine's own."""
+        new = parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
+        self.input = new
+        self.problem = ""
+
+    @configure.validator
+    def _check_configure(self, raw: dict) -> None:
+        new = parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
+        if self.input is not None and (new.catalogue, new.policy) == (self.input.catalogue, self.input.policy):
+            raise ValueError("nothing to change")
+
+    # -- the loop -------------------------------------------------------------------------
+    def _transition(self, event: Event, actor: str, cause: str, reason: str) -> None:
+        self.memory = transition(
+            self.memory,
+            event,
+            now=workflow.now(),
+            actor=actor or "unnamed",
+            cause=cause,
+            reason=reason,
+            policy=self.input.policy,
+        )
+        workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
+        workflow.set_current_details(f"**{self.memory.state.value}** ({cause} by {actor or 'unnamed'})")
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
+
+    @workflow.run
+    async def run(self, raw: dict) -> None:
+        if self.input is None:
+            raise ApplicationError(self.problem, type="BadInput", non_retryable=True)
+        workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
+        while True:
+            await workflow.wait_condition(lambda: self.child is not None or self._history_full())
+            if self.child is None:
+                break
+            await self._follow()
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self.child is None)
+        workflow.continue_as_new(self.input.model_copy(update={"memory": self.memory}).model_dump(mode="json"))
+
+    async def _follow(self) -> None:
+        """Wait for the running operation, then record how it ended."""
+        op = self.memory.operation
+        status, acted, summary = "failed", False, ""
+        try:
+            result = await self.child
+            status, summary, acted = result.status, result.summary, result.acted
+            if result.positions:
+                self.positions = dict(result.positions)
+                self.positions_at = workflow.now().isoformat(timespec="seconds")
+            if isinstance(result, HarvestResult) and result.baseline:
+                self.memory = self.memory.model_copy(update={"harvest_baseline": result.baseline})
+        except ChildWorkflowError as err:
+            cause = err.cause
+            summary = f"{getattr(cause, 'type', None) or type(cause).__name__}: {cause}" if cause else str(err)
+        now = workflow.now()
+        record = OperationRecord(
+            kind=op.kind,
+            workflow_id=op.workflow_id,
+            started_at=op.started_at,
+            finished_at=now,
+            status=status,
+            acted=acted,
+            summary=summary[:1000],
+        )
+        last_acted = dict(self.memory.last_acted)
+        # Cooldowns count a rebalance that moved funds, and any harvest that measured.
+        if acted or (op.kind == Operation.HARVEST and status == "done"):
+            last_acted[op.kind] = now
+        self.memory = self.memory.model_copy(
+            update={
+                "operation": None,
+                "results": (self.memory.results + [record])[-self.input.policy.max_results :],
+                "last_acted": last_acted,
+            }
+        )
+        self.child = None
+        self._transition(Event.FINISHED, "engine", f"{op.kind.value} {op.workflow_id} {status}", summary[:200])
+
+
+@workflow.defn
+class EngineCheckWorkflow:
+    """What a schedule starts: ask the engine for a rebalance or a harvest. The engine's
+    refusal (a cooldown, an operation running, the engine paused) is this run's answer."""
+
+    @workflow.run
+    async def run(self, raw: dict) -> str:
+        answer = await workflow.execute_activity(
+            "engine_request",
+            raw,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+            summary=f"ask {raw.get('engine_id')} for a {raw.get('kind')}",
+        )
+        workflow.set_current_details(answer)
+        return answer

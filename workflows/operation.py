@@ -1,0 +1,145 @@
+"""What every operation workflow shares: steps that pause, and sending through the queue.
+
+An operation is a state machine of activities. `step()` names the step (the Web UI's current
+details, the `status` query, and the parent engine's view) and is the only place a pause
+takes effect: a pause signalled mid-step lets the step finish (a transaction already handed
+to the queue is seen through), and the next step waits until resumed. `send()` hands intents
+to the signer's queue and waits for the outcomes it signals back; it never raises on a
+failed intent, so a chain that failed does not hide a chain whose transactions were mined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from floor.operations import ChainPart, OperationStep, Signal
+    from floor.txqueue import SubmitAck, TxIntent, TxOutcome
+    from floor.validation import BadRequest, parse
+
+# Reads and builds retry alike; which failures are worth retrying is the error's own verdict
+# (floor.errors), carried by the activity's ApplicationError as non_retryable.
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+READ_TIMEOUT = timedelta(seconds=30)
+# How long to wait for the queue's signal before asking it again.
+ASK_AGAIN = timedelta(minutes=10)
+
+
+class OperationBase:
+    def __init__(self) -> None:
+        # False only while replaying a history recorded before steps were reported and
+        # independent activities started together (see AllocateWorkflow).
+        self.v2 = True
+        self.paused = False
+        self.stage = "starting"
+        self.outcomes: dict[str, TxOutcome] = {}
+
+    @workflow.signal
+    def tx_outcome(self, outcome: TxOutcome) -> None:
+        """The transaction queue's answer to one of this workflow's intents."""
+        self.outcomes[outcome.intent_id] = outcome
+
+    @workflow.signal
+    def pause_engine(self, raw: dict | None = None) -> None:
+        self.paused = True
+        workflow.logger.info("paused", extra={"signal": _signal(raw)})
+
+    @workflow.signal
+    def resume_engine(self, raw: dict | None = None) -> None:
+        self.paused = False
+        workflow.logger.info("resumed", extra={"signal": _signal(raw)})
+
+    @workflow.query
+    def status(self) -> str:
+        return f"{self.stage} (paused)" if self.paused else self.stage
+
+    async def step(self, stage: str) -> None:
+        """Enter a step: say so, then wait while paused."""
+        self.stage = stage
+        workflow.set_current_details(f"**step:** {stage}")
+        parent = workflow.info().parent
+        if parent is not None and self.v2:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                "operation_step", OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
+            )
+        if self.paused:
+            workflow.set_current_details(f"**step:** {stage} (paused: waiting for resume_engine)")
+            await workflow.wait_condition(lambda: not self.paused)
+            workflow.set_current_details(f"**step:** {stage}")
+
+    async def send(self, intents: list[TxIntent]) -> dict[str, TxOutcome]:
+        """Every intent to its queue, then every outcome. Sending an intent again is harmless
+        (the queue knows its id and answers with its outcome once settled), which also
+        covers a signal sent while no run was listening."""
+        unsettled = intents
+        while unsettled:
+            submissions = [
+                workflow.execute_activity(
+                    "submit_intent",
+                    intent,
+                    result_type=SubmitAck,
+                    start_to_close_timeout=READ_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary=f"queue {intent.id}",
+                )
+                for intent in unsettled
+            ]
+            acks = await together(submissions, self.v2)
+            for ack in acks:
+                if ack.outcome is not None:
+                    self.outcomes[ack.intent_id] = ack.outcome
+            self.stage = f"waiting for {len(intents)} transactions"
+            try:
+                await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents), timeout=ASK_AGAIN)
+            except TimeoutError:
+                pass
+            unsettled = [i for i in intents if i.id not in self.outcomes]
+        return {i.id: self.outcomes[i.id] for i in intents}
+
+
+async def together(awaitables: list, concurrently: bool) -> list:
+    """Independent activities started at once (or one after another, as old histories did)."""
+    if concurrently:
+        return list(await asyncio.gather(*awaitables))
+    return [await a for a in awaitables]
+
+
+def chain_part(chain_id: int, intents: list[TxIntent], outcomes: dict[str, TxOutcome]) -> ChainPart:
+    """One chain's part from its intents' outcomes: the mined hashes, the first failure."""
+    mine = [outcomes[i.id] for i in intents if i.chain_id == chain_id]
+    mined = [o.transaction.tx_hash for o in mine if o.ok and o.transaction]
+    failed = [o for o in mine if not o.ok]
+    if not mine:
+        return ChainPart(chain_id=chain_id, status="skipped")
+    if failed:
+        first = failed[0]
+        return ChainPart(
+            chain_id=chain_id,
+            status="failed",
+            transactions=mined,
+            error=f"{first.intent_id}: {first.error or 'TransactionFailed'}: {first.message}",
+        )
+    return ChainPart(chain_id=chain_id, status="done", transactions=mined)
+
+
+def _signal(raw: dict | None) -> str:
+    try:
+        signal = parse(Signal, raw, "signal")
+    except BadRequest as exc:
+        return str(exc)
+    return f"{signal.by or 'unnamed'}: {signal.reason or 'no reason given'}"
+
+
+def validated(model, raw, what: str):
+    """A workflow's raw input as its model, or the workflow fails at once with the reason in
+    one line (never a workflow task retried forever on input that cannot change)."""
+    from temporalio.exceptions import ApplicationError
+
+    try:
+        return parse(model, raw, what)
+    except BadRequest as exc:
+        raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None
