@@ -308,6 +308,16 @@ class StrategyConfig(_Model):
         return self
 
 
+class EngineConfig(_Model):
+    """The EngineWorkflow: its fixed id, the harvest cooldown, and how often the schedules
+    ask for a rebalance check and a harvest check (the engine refuses one too soon)."""
+
+    workflow_id: str = Field(default="", max_length=200)  # default: "engine-<engine_name>"
+    harvest_cooldown_s: int = Field(default=86_400, ge=0)
+    rebalance_check_every_s: int = Field(default=900, ge=60)
+    harvest_check_every_s: int = Field(default=6 * 3600, ge=60)
+
+
 # ---------------------------------------------------------------- settings
 
 # The TOML file for the Settings being built; set only inside load_settings so
@@ -335,6 +345,11 @@ class Settings(BaseSettings):
     signer: SignerConfig | None = None
     chains: list[ChainConfig] = Field(min_length=1)
     strategy: StrategyConfig = StrategyConfig()
+    engine: EngineConfig = EngineConfig()
+
+    @property
+    def engine_id(self) -> str:
+        return self.engine.workflow_id or f"engine-{self.engine_name}"
 
     @classmethod
     def settings_customise_sources(
