@@ -213,17 +213,18 @@ class EngineDoor:
         for chain in self.settings.chains:
             if chain.executor is None:
                 continue
+            qid = queue_id(chain.id, self.signer)
             start = WithStartWorkflowOperation(
                 TxQueueWorkflow.run,
                 queue_input(self.settings, chain.id, self.signer),
-                id=queue_id(chain.id, self.signer),
+                id=qid,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 task_queue=self.task_queue,
             )
             await self.client.execute_update_with_start_workflow(
                 TxQueueWorkflow.hold, hold.model_dump(), start_workflow_operation=start
             )
-            done.append(start.id)
+            done.append(qid)
         return done
 
     @activity.defn

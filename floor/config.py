@@ -189,6 +189,7 @@ class ChainConfig(_Model):
     destinations: list[Address] = []
     multicall3: Address = MULTICALL3
     multicall_gas_cap: int = Field(default=50_000_000, gt=0)
+    price_oracle: Address | None = None  # Aave V3's AaveOracle: token prices in USD (8 decimals)
     tokens: list[TokenConfig] = []
     markets: list[MarketConfig] = []
     tx: TxConfig = TxConfig()

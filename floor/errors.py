@@ -47,3 +47,10 @@ class BatchTooLarge(BadInput):
 
 class InsufficientLiquidity(BadInput):
     """A market lets the executor take less now than an operation needs from it."""
+
+
+class PriceUnavailable(FloorError):
+    """The price oracle has no price for a token (it answered 0 or reverted): the oracle is not
+    set up for it, which another try will not change. Names the token and the oracle."""
+
+    retryable = False

@@ -89,3 +89,21 @@ class TxRecord(FrozenModel):
     effective_gas_price: Amount
     status: int  # 1 success, 0 reverted
     calls: int  # how many executor calls it carried
+
+
+class Price(FrozenModel):
+    """One token's price from the chain's price oracle (Aave V3's AaveOracle), at one block:
+    `price` base-currency units per whole token, `unit` the oracle's BASE_CURRENCY_UNIT
+    (1e8 for USD, so 3000_00000000 is $3,000.00)."""
+
+    symbol: str
+    price: Amount
+    unit: Amount
+    block_number: int
+
+
+def value_of(amount: int, decimals: int, price: Price) -> int:
+    """The value of `amount` base units of a token with `decimals` in the oracle's base-currency
+    units, rounded down: amount * price / 10**decimals, one integer division, so nothing is lost
+    before the last step (2**128 wei of WETH at $3,000 is exact)."""
+    return amount * price.price // 10**decimals

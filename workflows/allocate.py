@@ -12,6 +12,8 @@ request to retry on their own. Between steps the workflow waits while paused.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -49,7 +51,7 @@ class AllocateWorkflow(OperationBase):
         return [p for chain in await together(reads, self.v2) for p in chain]
 
     @workflow.run
-    async def run(self, raw: dict) -> AllocateResult:
+    async def run(self, raw: Any) -> AllocateResult:
         # Histories recorded before "engine-v2" read chains one after another and reported no
         # steps to a parent; replaying them takes the old path (tests/histories/allocate.json).
         self.v2 = workflow.patched("engine-v2")

@@ -10,6 +10,7 @@ expected arrival, and what was delivered are the result.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -29,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 @workflow.defn(failure_exception_types=[FloorError])
 class CapitalRequestWorkflow(OperationBase):
     @workflow.run
-    async def run(self, raw: dict) -> CapitalResult:
+    async def run(self, raw: Any) -> CapitalResult:
         input = validated(CapitalInput, raw, "capital request")
         request = input.request
         targets = [t for t in input.targets if t.key.chain_id == request.chain_id and t.asset == request.asset]

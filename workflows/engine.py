@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
@@ -75,7 +76,7 @@ MAX_HISTORY_EVENTS = 5_000
 @workflow.defn
 class EngineWorkflow:
     @workflow.init
-    def __init__(self, raw: dict) -> None:
+    def __init__(self, raw: Any) -> None:
         self.problem = ""
         try:
             self.input = parse(EngineInput, raw, "engine input")
@@ -113,38 +114,38 @@ class EngineWorkflow:
 
     # -- operations, by update ----------------------------------------------------------
     @workflow.update
-    async def allocate(self, raw: dict) -> OperationStarted:
+    async def allocate(self, raw: Any) -> OperationStarted:
         return await self._start(Operation.ALLOCATE, raw)
 
     @allocate.validator
-    def _check_allocate(self, raw: dict) -> None:
+    def _check_allocate(self, raw: Any) -> None:
         self._check(Operation.ALLOCATE, raw)
 
     @workflow.update
-    async def rebalance(self, raw: dict) -> OperationStarted:
+    async def rebalance(self, raw: Any) -> OperationStarted:
         return await self._start(Operation.REBALANCE, raw)
 
     @rebalance.validator
-    def _check_rebalance(self, raw: dict) -> None:
+    def _check_rebalance(self, raw: Any) -> None:
         self._check(Operation.REBALANCE, raw)
 
     @workflow.update
-    async def harvest(self, raw: dict) -> OperationStarted:
+    async def harvest(self, raw: Any) -> OperationStarted:
         return await self._start(Operation.HARVEST, raw)
 
     @harvest.validator
-    def _check_harvest(self, raw: dict) -> None:
+    def _check_harvest(self, raw: Any) -> None:
         self._check(Operation.HARVEST, raw)
 
     @workflow.update
-    async def request_capital(self, raw: dict) -> OperationStarted:
+    async def request_capital(self, raw: Any) -> OperationStarted:
         return await self._start(Operation.REQUEST_CAPITAL, raw)
 
     @request_capital.validator
-    def _check_request_capital(self, raw: dict) -> None:
+    def _check_request_capital(self, raw: Any) -> None:
         self._check(Operation.REQUEST_CAPITAL, raw)
 
-    def _check(self, kind: Operation, raw: dict) -> Request:
+    def _check(self, kind: Operation, raw: Any) -> Request:
         if self.input is None:
             raise ValueError(self.problem)
         request = parse(REQUESTS[kind], raw, f"{kind.value} request")
@@ -156,7 +157,7 @@ class EngineWorkflow:
             raise ValueError(reason)
         return request
 
-    async def _start(self, kind: Operation, raw: dict) -> OperationStarted:
+    async def _start(self, kind: Operation, raw: Any) -> OperationStarted:
         request = parse(REQUESTS[kind], raw, f"{kind.value} request")  # the validator accepted it
         n = self.memory.operations_started + 1
         workflow_id = f"{workflow.info().workflow_id}/{kind.value}-{n}"
@@ -204,37 +205,37 @@ class EngineWorkflow:
 
     # -- pause and resume -----------------------------------------------------------------
     @workflow.signal
-    async def pause_engine(self, raw: dict | None = None) -> None:
+    async def pause_engine(self, raw: Any = None) -> None:
         await self._pause_or_resume(Event.PAUSE, raw, "signal")
 
     @workflow.signal
-    async def resume_engine(self, raw: dict | None = None) -> None:
+    async def resume_engine(self, raw: Any = None) -> None:
         await self._pause_or_resume(Event.RESUME, raw, "signal")
 
     @workflow.update
-    async def pause(self, raw: dict) -> str:
+    async def pause(self, raw: Any) -> str:
         return await self._pause_or_resume(Event.PAUSE, raw, "cli")
 
     @pause.validator
-    def _check_pause(self, raw: dict) -> None:
+    def _check_pause(self, raw: Any) -> None:
         self._check_signal(Event.PAUSE, raw)
 
     @workflow.update
-    async def resume(self, raw: dict) -> str:
+    async def resume(self, raw: Any) -> str:
         return await self._pause_or_resume(Event.RESUME, raw, "cli")
 
     @resume.validator
-    def _check_resume(self, raw: dict) -> None:
+    def _check_resume(self, raw: Any) -> None:
         self._check_signal(Event.RESUME, raw)
 
-    def _check_signal(self, event: Event, raw: dict | None) -> Signal:
+    def _check_signal(self, event: Event, raw: Any | None) -> Signal:
         signal = parse(Signal, raw, f"{event.value} signal")
         reason = refusal(self.memory.state, event)
         if reason:
             raise ValueError(reason)
         return signal
 
-    async def _pause_or_resume(self, event: Event, raw: dict | None, door: str) -> str:
+    async def _pause_or_resume(self, event: Event, raw: Any | None, door: str) -> str:
         async with self.side_effects:
             try:
                 signal = self._check_signal(event, raw)
@@ -266,16 +267,20 @@ class EngineWorkflow:
 
     # -- configuration --------------------------------------------------------------------
     @workflow.update
-    def configure(self, raw: dict) -> None:
+    def configure(self, raw: Any) -> None:
         """The config's catalogue and policy, sent when they change (`floor schedules apply`,
         a worker start); the memory stays the engine's own."""
-        new = parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
-        self.input = new
+        self.input = self._configured(raw)
         self.problem = ""
 
+    def _configured(self, raw: Any) -> EngineInput:
+        if not isinstance(raw, dict):
+            raise BadRequest("not a valid engine input: expected a JSON object")
+        return parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
+
     @configure.validator
-    def _check_configure(self, raw: dict) -> None:
-        new = parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
+    def _check_configure(self, raw: Any) -> None:
+        new = self._configured(raw)
         if self.input is not None and (new.catalogue, new.policy) == (self.input.catalogue, self.input.policy):
             raise ValueError("nothing to change")
 
@@ -298,7 +303,7 @@ class EngineWorkflow:
         return info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
 
     @workflow.run
-    async def run(self, raw: dict) -> None:
+    async def run(self, raw: Any) -> None:
         if self.input is None:
             raise ApplicationError(self.problem, type="BadInput", non_retryable=True)
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
@@ -356,7 +361,7 @@ class EngineCheckWorkflow:
     refusal (a cooldown, an operation running, the engine paused) is this run's answer."""
 
     @workflow.run
-    async def run(self, raw: dict) -> str:
+    async def run(self, raw: Any) -> str:
         answer = await workflow.execute_activity(
             "engine_request",
             raw,

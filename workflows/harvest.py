@@ -10,6 +10,8 @@ floor's current adapters pays any, so the claim step reports none.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
 from workflows.operation import OperationBase, validated
@@ -30,7 +32,7 @@ def accrued(amount: int, index_now: int, index_then: int) -> int:
 @workflow.defn(failure_exception_types=[FloorError])
 class HarvestWorkflow(OperationBase):
     @workflow.run
-    async def run(self, raw: dict) -> HarvestResult:
+    async def run(self, raw: Any) -> HarvestResult:
         input = validated(HarvestInput, raw, "harvest")
         await self.step("reading positions and growth indexes")
         read = await read_holdings(input.targets, assets=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -44,12 +45,12 @@ class OperationBase:
         self.outcomes[outcome.intent_id] = outcome
 
     @workflow.signal
-    def pause_engine(self, raw: dict | None = None) -> None:
+    def pause_engine(self, raw: Any = None) -> None:
         self.paused = True
         workflow.logger.info("paused", extra={"signal": _signal(raw)})
 
     @workflow.signal
-    def resume_engine(self, raw: dict | None = None) -> None:
+    def resume_engine(self, raw: Any = None) -> None:
         self.paused = False
         workflow.logger.info("resumed", extra={"signal": _signal(raw)})
 
@@ -126,7 +127,7 @@ def chain_part(chain_id: int, intents: list[TxIntent], outcomes: dict[str, TxOut
     return ChainPart(chain_id=chain_id, status="done", transactions=mined)
 
 
-def _signal(raw: dict | None) -> str:
+def _signal(raw: Any | None) -> str:
     try:
         signal = parse(Signal, raw, "signal")
     except BadRequest as exc:

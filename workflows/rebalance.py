@@ -9,6 +9,8 @@ plan. The engine enforces the cooldown; the threshold is enforced here, on fresh
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -97,7 +99,7 @@ async def build_and_send(op: OperationBase, legs: list[BuildMovesInput], label: 
 @workflow.defn(failure_exception_types=[FloorError])
 class RebalanceWorkflow(OperationBase):
     @workflow.run
-    async def run(self, raw: dict) -> RebalanceResult:
+    async def run(self, raw: Any) -> RebalanceResult:
         input = validated(RebalanceInput, raw, "rebalance")
         await self.step("reading positions")
         before = all_holdings(await read_holdings(input.targets))

@@ -1,10 +1,11 @@
 """Deploy the local stand-ins and the executor on an anvil chain, and describe them as config.
 
 Each chain gets: ERC-20 tokens with real decimals, Multicall3 at its canonical address, an
-Aave V3 pool stand-in (and on Ethereum a second one serving as Spark), ERC-4626 vaults
-(MetaMorpho-like, and sDAI-like on Ethereum), and the FloorExecutor configured with exactly
-the rules its adapters declare (scoped arguments included). Other market participants supply
-and borrow, so the markets have utilisation, interest and finite liquidity, as real ones do.
+Aave V3 price oracle stand-in with a USD price for every token, an Aave V3 pool stand-in (and
+on Ethereum a second one serving as Spark), ERC-4626 vaults (MetaMorpho-like, and sDAI-like
+on Ethereum), and the FloorExecutor configured with exactly the rules its adapters declare
+(scoped arguments included). Other market participants supply and borrow, so the markets
+have utilisation, interest and finite liquidity, as real ones do.
 Roles: anvil's account 0 is the owner (the multisig's stand-in), account 3 the guardian,
 account 4 the treasury's own address (the one transfer destination); the engine's signer is
 the operator.
@@ -26,6 +27,12 @@ WAD = 10**18
 YEAR = 365 * 24 * 3600
 
 TOKENS = {"USDC": ("USD Coin", 6), "WETH": ("Wrapped Ether", 18), "DAI": ("Dai Stablecoin", 18)}
+
+# The price oracle's base currency: USD (address zero, as on Aave's markets), 8 decimals.
+USD = "0x0000000000000000000000000000000000000000"
+USD_UNIT = 10**8
+# What the oracle answers per whole token, in USD_UNIT units.
+PRICES = {"USDC": 1 * USD_UNIT, "WETH": 3_000 * USD_UNIT, "DAI": 1 * USD_UNIT}
 
 # Per chain: the markets to deploy. Aave reserves: (protocol, [assets]); vaults: (protocol, name, asset).
 CHAIN_LAYOUT = {
@@ -56,6 +63,7 @@ class DeployedChain:
     name: str
     executor: str
     tokens: dict[str, tuple[str, int]]  # symbol -> (address, decimals)
+    price_oracle: str = ""
     markets: list[dict] = field(default_factory=list)  # config-shaped market entries
     participant: str = ""
     owner: str = ""
@@ -71,6 +79,7 @@ class DeployedChain:
             "executor": self.executor,
             "destinations": [self.treasury],
             "multicall3": MULTICALL3_ADDRESS,
+            "price_oracle": self.price_oracle,
             "tokens": [{"symbol": s, "address": a, "decimals": d} for s, (a, d) in self.tokens.items()],
             "markets": self.markets,
         }
@@ -118,11 +127,15 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
     install_multicall3(w3)
 
     tokens = {symbol: d.deploy("TestERC20", name, symbol, decimals) for symbol, (name, decimals) in TOKENS.items()}
+    oracle = d.deploy("AaveOracle", d.admin, USD, USD_UNIT)
+    for symbol, token in tokens.items():
+        d.send(oracle.functions.setAssetPrice(token.address, PRICES[symbol]))
     chain = DeployedChain(
         chain_id=chain_id,
         name=layout["name"],
         executor="",
         tokens={s: (t.address, TOKENS[s][1]) for s, t in tokens.items()},
+        price_oracle=oracle.address,
         participant=d.participant,
         owner=d.admin,
         guardian=d.guardian,

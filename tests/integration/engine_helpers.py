@@ -4,12 +4,17 @@ asked for and followed to their end."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
+from temporalio import activity
+
+from activities.chain import ChainActivities
 from activities.engine import ask, engine_status, ensure_engine
 from floor.config import Settings
+from floor.devnet.processes import temporal_binary
 from floor.engine import EngineState, Operation
-from floor.messages import AllocateResult
+from floor.messages import AllocateResult, Holdings, ReadHoldingsInput
 from floor.models import AdapterKey
 from floor.operations import CapitalResult, HarvestResult, RebalanceResult
 from tests.integration.helpers import mint
@@ -85,3 +90,50 @@ async def start_allocated(client, settings: Settings, web3s):
     status = await engine_status(client, settings.engine_id)
     assert status.state == EngineState.IDLE and status.last.status == "done", status
     return result
+
+
+class GatedActivities(ChainActivities):
+    """ChainActivities whose `read_holdings` waits at a gate the test opens: an operation held
+    in the middle of its first step, so a test can act at a known point."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.arrived = threading.Event()
+
+    @activity.defn(name="read_holdings")
+    def read_holdings(self, input: ReadHoldingsInput) -> Holdings:
+        self.arrived.set()
+        assert self.gate.wait(timeout=120), "the test never opened the gate"
+        return super().read_holdings(input)
+
+    async def wait_arrived(self, timeout_s: float = 30) -> None:
+        assert await asyncio.to_thread(self.arrived.wait, timeout_s), "no operation reached read_holdings"
+
+
+async def temporal_cli(client, *args: str) -> tuple[int, str, str]:
+    """Temporal's own CLI against the test server: the operator's other door."""
+    proc = await asyncio.create_subprocess_exec(
+        temporal_binary(),
+        *args,
+        "--address",
+        client.service_client.config.target_host,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def wait_for(predicate, timeout_s: float = 30, what: str = "condition"):
+    for _ in range(int(timeout_s * 10)):
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def pending_nonces(web3s, address: str) -> dict[int, int]:
+    return {cid: w3.eth.get_transaction_count(address, "pending") for cid, w3 in web3s.items()}

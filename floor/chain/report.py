@@ -1,0 +1,260 @@
+"""What the treasury holds now, read from the chains (not from Temporal): one row per strategy
+market with its amount, value, APY and what can be withdrawn now, and the executors' idle
+balances. For the `floor` CLI and any service that reports.
+
+Per chain, every market's position, liquidity and growth index come from one Multicall3 batch;
+token prices (the chain's price oracle, `floor.chain.prices`) are read at that same block. A
+market that publishes a rate (Aave's currentLiquidityRate) shows it as an APY; any other has
+its APY measured from its growth index between now and the block about `window_s` earlier,
+or the earliest block from which the market can be read (deployed later, or a node that keeps
+only recent state), and none when there is no earlier reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated
+
+from eth_abi.exceptions import DecodingError
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from floor.adapters.base import Adapter, RateSnapshot
+from floor.adapters.registry import AdapterRegistry
+from floor.calls import ReadCall, ReadFailed, decode_result, read
+from floor.chain.multicall import MulticallReader, ReadBatch
+from floor.chain.prices import read_prices
+from floor.chain.rpc import connect
+from floor.config import ChainConfig, Settings, TokenConfig
+from floor.errors import PriceUnavailable, UnknownChain
+from floor.models import AdapterKey, Amount, Price, value_of
+from floor.rates import quoted_rate, realised_rate
+
+DAY_S = 86_400
+
+# An exact decimal, written in JSON as fixed-point digits ("1500.25", never "1.50025E+3").
+ExactDecimal = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
+
+
+class MarketReport(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain_id: int
+    protocol: str
+    market: str
+    asset: str
+    decimals: int
+    amount: Amount  # underlying base units
+    withdrawable: Amount  # what the market lets the executor take now
+    value: ExactDecimal | None  # in the price oracle's base currency (USD); None without a price
+    apy: float | None  # 0.035 is 3.5%
+    apy_source: str | None  # "quoted" (the protocol's rate) or "realised" (measured)
+    apy_window_s: int | None  # realised: the seconds it was measured over
+    block_number: int
+
+
+def exact(amount: int, decimals: int) -> Decimal:
+    """Base units as an exact Decimal (from the digits: no context precision, no rounding)."""
+    sign, digits, _ = Decimal(amount).as_tuple()
+    return Decimal((sign, digits, -decimals))
+
+
+def read_report(settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int = DAY_S) -> list[MarketReport]:
+    """One row per strategy market (every configured market when the strategy has none)."""
+    registry = AdapterRegistry.from_settings(settings)
+    keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
+    adapters = [registry.get(k) for k in keys] if keys else list(registry)
+    rows: list[MarketReport] = []
+    for chain in settings.chains:
+        mine = [a for a in adapters if a.key.chain_id == chain.id]
+        if mine:
+            rows += read_chain_report(chain, _web3(chain, web3s), mine, window_s=window_s)
+    return rows
+
+
+def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[tuple[int, str], int]:
+    """What each executor holds idle of each token the strategy places (weight above 0), in
+    base units by (chain id, symbol): one Multicall3 batch per chain."""
+    wanted: dict[int, list[str]] = {}
+    for t in settings.strategy.targets:
+        asset = settings.chain(t.chain_id).market(t.protocol, t.market).asset
+        if t.weight_bps > 0 and asset not in wanted.setdefault(t.chain_id, []):
+            wanted[t.chain_id].append(asset)
+    idle = {}
+    for chain_id, symbols in wanted.items():
+        chain = settings.chain(chain_id)
+        tokens = [chain.token(s) for s in symbols]
+        batch = _reader(chain, _web3(chain, web3s)).read(
+            [read(t.address, "balanceOf(address)", _executor(chain)) for t in tokens]
+        )
+        for token, result in zip(tokens, batch.results, strict=True):
+            (idle[(chain_id, token.symbol)],) = decode_result(["uint256"], result, f"{token.symbol}.balanceOf(executor)")
+    return idle
+
+
+def read_chain_report(chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int) -> list[MarketReport]:
+    account = _executor(chain)
+    reader = _reader(chain, w3)
+    groups = [(a.liquidity_reads(account), a.rate_reads()) for a in adapters]
+    batch = reader.read([r for liquidity, rate in groups for r in liquidity + rate])
+    liquidity, rates, offset = [], [], 0
+    for adapter, (liq_reads, rate_reads) in zip(adapters, groups, strict=True):
+        liquidity.append(adapter.decode_liquidity(batch.results[offset : offset + len(liq_reads)]))
+        offset += len(liq_reads)
+        rates.append(adapter.decode_rate(batch.results[offset : offset + len(rate_reads)], batch.timestamp))
+        offset += len(rate_reads)
+    tokens = {a.asset.symbol: chain.token(a.asset.symbol) for a in adapters}
+    prices = _prices(_AtBlock(reader, batch.block_number), chain.price_oracle, list(tokens.values()))
+    measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
+    earlier = _earlier_snapshots(reader, measured, batch, window_s)
+    rows = []
+    for adapter, liq, rate in zip(adapters, liquidity, rates, strict=True):
+        price = prices.get(adapter.asset.symbol)
+        apy, source, window = _apy(rate, earlier.get(adapter.key))
+        rows.append(
+            MarketReport(
+                chain_id=chain.id,
+                protocol=adapter.key.protocol,
+                market=adapter.key.market,
+                asset=adapter.asset.symbol,
+                decimals=adapter.asset.decimals,
+                amount=liq.position,
+                withdrawable=liq.withdrawable,
+                value=_value(liq.position, adapter.asset.decimals, price),
+                apy=apy,
+                apy_source=source,
+                apy_window_s=window,
+                block_number=batch.block_number,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------- prices
+
+
+class _AtBlock:
+    """A reader whose every batch reads at one block, so separate batches are one snapshot."""
+
+    def __init__(self, reader: MulticallReader, block: int):
+        self.reader, self.block = reader, block
+
+    def read(self, calls: Sequence[ReadCall], block: int | str | None = None) -> ReadBatch:
+        return self.reader.read(calls, self.block)
+
+
+def _prices(reader, oracle: str | None, tokens: list[TokenConfig]) -> dict[str, Price]:
+    """Prices by symbol; a token the oracle cannot price is left out (its value is None)."""
+    if oracle is None or not tokens:
+        return {}
+    try:
+        return read_prices(reader, oracle, tokens)
+    except PriceUnavailable:  # one token unpriced fails the batch: ask the others one by one
+        pass
+    except ReadFailed:  # no oracle answering at that address
+        return {}
+    prices = {}
+    for token in tokens:
+        try:
+            prices |= read_prices(reader, oracle, [token])
+        except PriceUnavailable:
+            continue
+    return prices
+
+
+def _value(amount: int, decimals: int, price: Price | None) -> Decimal | None:
+    if price is None:
+        return None
+    units = value_of(amount, decimals, price)
+    places = len(str(price.unit)) - 1
+    if price.unit == 10**places:
+        return exact(units, places)
+    return Decimal(units) / Decimal(price.unit)  # an oracle unit that is not a power of ten
+
+
+# ---------------------------------------------------------------------------- rates
+
+
+def _apy(now: RateSnapshot, earlier: RateSnapshot | None) -> tuple[float | None, str | None, int | None]:
+    if now.quoted_apr is not None:
+        return quoted_rate(now).apy, "quoted", None
+    if earlier is None:
+        return None, None, None
+    try:
+        rate = realised_rate(earlier, now)
+    except (ValueError, OverflowError):  # no time between them, or growth too steep to annualise
+        return None, None, None
+    return rate.apy, "realised", now.timestamp - earlier.timestamp
+
+
+def _earlier_snapshots(
+    reader: MulticallReader, adapters: Sequence[Adapter], now: ReadBatch, window_s: int
+) -> dict[AdapterKey, RateSnapshot]:
+    """Each market's growth index about `window_s` before `now`, or at the earliest block since
+    then from which it can be read."""
+    if not adapters:
+        return {}
+    start = block_at_or_before(reader.w3, now.timestamp - window_s, now.block_number)
+    found = _snapshots_at(reader, adapters, start)
+    missing = [a for a in adapters if a.key not in found]
+    if missing:
+        # Readable at `now`, not at `start`: the earliest block in between where all of them are.
+        lo, hi = start + 1, now.block_number
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if len(_snapshots_at(reader, missing, mid)) == len(missing):
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < now.block_number:
+            found |= _snapshots_at(reader, missing, lo)
+    return found
+
+
+def _snapshots_at(reader: MulticallReader, adapters: Sequence[Adapter], block: int) -> dict[AdapterKey, RateSnapshot]:
+    """The markets' growth indexes at `block`; a market not readable there is left out."""
+    groups = [a.rate_reads() for a in adapters]
+    try:
+        batch = reader.read([r for g in groups for r in g], block)
+    except (Web3Exception, DecodingError):  # state pruned at that block, or no Multicall3 yet
+        return {}
+    out, offset = {}, 0
+    for adapter, group in zip(adapters, groups, strict=True):
+        try:
+            out[adapter.key] = adapter.decode_rate(batch.results[offset : offset + len(group)], batch.timestamp)
+        except ReadFailed:  # not deployed yet at that block
+            pass
+        offset += len(group)
+    return out
+
+
+def block_at_or_before(w3: Web3, timestamp: int, latest: int) -> int:
+    """The last block up to `latest` mined at or before `timestamp` (0 if none): a binary
+    search over block headers."""
+    lo, hi = 0, latest
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if w3.eth.get_block(mid)["timestamp"] <= timestamp:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+def _web3(chain: ChainConfig, web3s: dict[int, Web3] | None) -> Web3:
+    return (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
+
+
+def _reader(chain: ChainConfig, w3: Web3) -> MulticallReader:
+    return MulticallReader(w3, chain.multicall3, gas_cap=chain.multicall_gas_cap)
+
+
+def _executor(chain: ChainConfig) -> str:
+    if chain.executor is None:
+        raise UnknownChain(f"chain {chain.id} ({chain.name}) has no executor address configured")
+    return chain.executor

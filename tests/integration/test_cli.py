@@ -1,0 +1,182 @@
+"""The `floor` command line, run as a real process (the installed `floor` entry point) against
+the session's Temporal server and anvil chains, with the engine's worker in this process:
+operations with human amounts, status, positions read from the chains, the cooldown's
+refusal, pause and resume, bad input refused before anything is sent, history, schedules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import tomli_w
+from temporalio.service import RPCError
+
+from activities.chain import ChainActivities
+from floor.config import Settings
+from tests.integration.engine_helpers import STRATEGY, TREASURY, engine_settings, fund, key
+from tests.integration.helpers import advance_time, balance, mint, positions_now
+from workers.temporal import build_worker
+
+FLOOR = Path(sys.executable).parent / "floor"
+# The subprocess reads only the test's config file: no FLOOR_* overrides from the environment.
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")}
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(tmp_path, temporal_env):
+    """Runs `floor ARGS --config <the test's config>`; call `cli.use(settings)` first."""
+
+    class Cli:
+        config = tmp_path / "floor.toml"
+
+        def use(self, settings: Settings) -> None:
+            data = settings.model_dump(mode="json", exclude_none=True)
+            data["temporal"]["address"] = temporal_env.client.service_client.config.target_host
+            self.config.write_text(tomli_w.dumps(data))
+
+        async def __call__(self, *args: str) -> Ran:
+            proc = await asyncio.create_subprocess_exec(
+                str(FLOOR),
+                *args,
+                "--config",
+                str(self.config),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=ENV,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            return Ran(proc.returncode, out.decode(), err.decode())
+
+    return Cli()
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+async def test_allocate_status_positions_rebalance_history(temporal_env, stack, web3s, signer, task_queue, cli):
+    settings = engine_settings(stack, task_queue)
+    cli.use(settings)
+    fund(settings, web3s)
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        # Human amounts, converted with each token's decimals: the whole test treasury.
+        ran = await cli("allocate", "1:USDC:600000", "1:WETH:300", "42161:USDC:400000.000", "--reason", "new capital")
+        assert ran.code == 0, ran.err
+        assert "allocate started: " in ran.out and "Web UI: http" in ran.out and "\ndone: " in ran.out, ran.out
+        for chain_id, asset in TREASURY:  # every unit left the executors for the markets
+            chain = settings.chain(chain_id)
+            assert balance(web3s[chain_id], chain.token(asset).address, chain.executor) == 0
+
+        status = (await cli("status", "--json")).json()
+        assert status["state"] == "IDLE" and status["operation"] is None, status
+        assert status["last"]["kind"] == "allocate" and status["last"]["status"] == "done", status
+        assert status["ui_url"].endswith(f"/workflows/{settings.engine_id}")
+
+        ran = await cli("positions", "--json")
+        assert ran.code == 0, ran.err
+        rows = ran.json()["positions"]
+        keys = [key(r["chain_id"], r["protocol"], r["market"]) for r in rows]
+        assert keys == [key(c, p, m) for c, p, m, _ in STRATEGY]
+        now = positions_now(settings, web3s, keys)
+        held: dict[tuple[int, str], int] = {}
+        for k, row in zip(keys, rows, strict=True):
+            assert row["amount"] == str(now[k].amount) and row["withdrawable"] == row["amount"], row
+            held[(k.chain_id, row["asset"])] = held.get((k.chain_id, row["asset"]), 0) + int(row["amount"])
+            whole = Decimal(int(row["amount"])).scaleb(-row["decimals"])
+            price = {"USDC": 1, "WETH": 3_000}[row["asset"]]  # the devnet oracle's prices
+            assert abs(Decimal(row["value"]) - whole * price) <= Decimal("0.00000001"), row
+            if k.protocol in ("aave-v3", "spark"):  # Aave publishes its rate
+                assert row["apy_source"] == "quoted" and row["apy"] > 0, row
+            else:  # a vault's is measured from its share price, when there is history
+                assert row["apy_source"] in ("realised", None), row
+        for (chain_id, asset), amount in TREASURY.items():  # less the vaults' share rounding
+            assert 0 <= amount - held[(chain_id, asset)] <= 10, (chain_id, asset)
+
+        # The vault's share price jumps and a month passes: a rebalance moves funds...
+        vault = settings.chain(1).market("metamorpho", "steakUSDC").vault
+        mint(web3s[1], settings.chain(1).token("USDC").address, vault, 1_500_000 * 10**6)
+        advance_time(web3s[1], 30 * 86_400)
+        ran = await cli("rebalance", "--json", "--reason", "drift")
+        assert ran.code == 0, ran.err
+        result = ran.json()
+        assert result["status"] == "done" and result["moves"] and result["drift_before_bps"] > 500, result
+        assert result["workflow_id"].startswith(f"{settings.engine_id}/rebalance-") and result["ui_url"]
+        # ...and the next one is refused by the cooldown, in one line, with nothing on stdout.
+        ran = await cli("rebalance")
+        assert ran.code == 1 and ran.out == ""
+        assert one_line(ran.err).startswith("refused: rebalance cooldown: the last rebalance that moved funds")
+
+        ran = await cli("history", "--json")
+        assert ran.code == 0, ran.err
+        history = ran.json()
+        moves = [(t["from_state"], t["to_state"]) for t in history["transitions"]]
+        assert moves == [("IDLE", "ALLOCATING"), ("ALLOCATING", "IDLE"), ("IDLE", "REBALANCING"), ("REBALANCING", "IDLE")]
+        assert history["transitions"][0]["actor"].startswith("cli:")
+        assert history["transitions"][0]["reason"] == "new capital"
+        assert [(r["kind"], r["status"]) for r in history["operations"]] == [("allocate", "done"), ("rebalance", "done")]
+        assert len((await cli("history", "--json", "--limit", "1")).json()["transitions"]) == 1
+
+
+async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, signer, task_queue, cli):
+    settings = engine_settings(stack, task_queue)
+    cli.use(settings)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+        # Bad amounts: exit 2, one line each, before Temporal or any chain hears of them.
+        nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
+        bad = {
+            "1:USDC:1.0000001": "USDC has 6 decimals, the amount has 7 after the point",
+            "1:USDC:0": "must be more than zero",
+            "1:USDC:-5": "must be positive",
+            "1:USDC:1e6": "not a plain decimal number",
+            "10:USDC:1": "unknown chain '10'",
+            "1:FOO:1": "has no token 'FOO'",
+            "1:USDC": "expected CHAIN:ASSET:AMOUNT",
+        }
+        runs = await asyncio.gather(*(cli("allocate", spec) for spec in bad))
+        for (spec, reason), ran in zip(bad.items(), runs, strict=True):
+            assert ran.code == 2 and ran.out == "", (spec, ran)
+            line = one_line(ran.err)
+            assert line.startswith("error: ") and reason in line, (spec, line)
+        assert {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()} == nonces
+        with pytest.raises(RPCError):  # the engine was never even started
+            await client.get_workflow_handle(settings.engine_id).describe()
+
+        ran = await cli("pause", "--reason", "incident 42", "--by", "oncall")
+        assert ran.code == 0 and "paused by oncall: incident 42" in ran.out, ran
+        status = (await cli("status", "--json")).json()
+        assert status["state"] == "PAUSED" and status["pause_reason"] == "incident 42", status
+        assert (await cli("resume", "--reason", "all clear")).code == 0
+        assert (await cli("status", "--json")).json()["state"] == "IDLE"
+        ran = await cli("resume", "--reason", "again")
+        assert ran.code == 1 and one_line(ran.err) == "refused: the engine is not paused (state IDLE)", ran
+
+        first, second = [await cli("schedules", "apply", "--json") for _ in range(2)]
+        try:
+            assert first.code == second.code == 0, (first.err, second.err)
+            ids = first.json()["schedules"]
+            assert ids == second.json()["schedules"] == [
+                f"{settings.engine_id}/rebalance-check",
+                f"{settings.engine_id}/harvest-check",
+            ]
+        finally:
+            for sid in first.json()["schedules"] if first.code == 0 else []:
+                await client.get_schedule_handle(sid).delete()
