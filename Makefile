@@ -33,8 +33,8 @@ test: install contracts lint
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check floor activities workflows workers scripts tests
-	$(VENV)/bin/ruff format --check floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff check cli floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff format --check cli floor activities workflows workers scripts tests
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

@@ -328,8 +328,7 @@ class EngineWorkflow:
             if isinstance(result, HarvestResult) and result.baseline:
                 self.memory = self.memory.model_copy(update={"harvest_baseline": result.baseline})
         except ChildWorkflowError as err:
-            cause = err.cause
-            summary = f"{getattr(cause, 'type', None) or type(cause).__name__}: {cause}" if cause else str(err)
+            summary = failure_text(err)
         now = workflow.now()
         record = OperationRecord(
             kind=op.kind,
@@ -353,6 +352,13 @@ class EngineWorkflow:
         )
         self.child = None
         self._transition(Event.FINISHED, "engine", f"{op.kind.value} {op.workflow_id} {status}", summary[:200])
+
+
+def failure_text(err: BaseException) -> str:
+    """The innermost named failure (a child's activity's ApplicationError), as `Type: message`."""
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    return f"{getattr(err, 'type', None) or type(err).__name__}: {getattr(err, 'message', None) or err}"
 
 
 @workflow.defn

@@ -61,7 +61,9 @@ def exact(amount: int, decimals: int) -> Decimal:
     return Decimal((sign, digits, -decimals))
 
 
-def read_report(settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int = DAY_S) -> list[MarketReport]:
+def read_report(
+    settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int = DAY_S
+) -> list[MarketReport]:
     """One row per strategy market (every configured market when the strategy has none)."""
     registry = AdapterRegistry.from_settings(settings)
     keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
@@ -90,11 +92,15 @@ def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[
             [read(t.address, "balanceOf(address)", _executor(chain)) for t in tokens]
         )
         for token, result in zip(tokens, batch.results, strict=True):
-            (idle[(chain_id, token.symbol)],) = decode_result(["uint256"], result, f"{token.symbol}.balanceOf(executor)")
+            (idle[(chain_id, token.symbol)],) = decode_result(
+                ["uint256"], result, f"{token.symbol}.balanceOf(executor)"
+            )
     return idle
 
 
-def read_chain_report(chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int) -> list[MarketReport]:
+def read_chain_report(
+    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int
+) -> list[MarketReport]:
     account = _executor(chain)
     reader = _reader(chain, w3)
     groups = [(a.liquidity_reads(account), a.rate_reads()) for a in adapters]

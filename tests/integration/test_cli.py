@@ -128,10 +128,18 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
         assert ran.code == 0, ran.err
         history = ran.json()
         moves = [(t["from_state"], t["to_state"]) for t in history["transitions"]]
-        assert moves == [("IDLE", "ALLOCATING"), ("ALLOCATING", "IDLE"), ("IDLE", "REBALANCING"), ("REBALANCING", "IDLE")]
+        assert moves == [
+            ("IDLE", "ALLOCATING"),
+            ("ALLOCATING", "IDLE"),
+            ("IDLE", "REBALANCING"),
+            ("REBALANCING", "IDLE"),
+        ]
         assert history["transitions"][0]["actor"].startswith("cli:")
         assert history["transitions"][0]["reason"] == "new capital"
-        assert [(r["kind"], r["status"]) for r in history["operations"]] == [("allocate", "done"), ("rebalance", "done")]
+        assert [(r["kind"], r["status"]) for r in history["operations"]] == [
+            ("allocate", "done"),
+            ("rebalance", "done"),
+        ]
         assert len((await cli("history", "--json", "--limit", "1")).json()["transitions"]) == 1
 
 
@@ -173,10 +181,14 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
         try:
             assert first.code == second.code == 0, (first.err, second.err)
             ids = first.json()["schedules"]
-            assert ids == second.json()["schedules"] == [
-                f"{settings.engine_id}/rebalance-check",
-                f"{settings.engine_id}/harvest-check",
-            ]
+            assert (
+                ids
+                == second.json()["schedules"]
+                == [
+                    f"{settings.engine_id}/rebalance-check",
+                    f"{settings.engine_id}/harvest-check",
+                ]
+            )
         finally:
             for sid in first.json()["schedules"] if first.code == 0 else []:
                 await client.get_schedule_handle(sid).delete()

@@ -1,0 +1,1 @@
+"""The `floor` command line (Typer and rich): operations, status, positions, history, schedules."""

@@ -1,0 +1,173 @@
+"""The CLI's side of Temporal: connect, start or update the engine, ask it for an operation and
+follow that operation's child workflow to its end; the engine's status and history.
+
+Exit codes of an operation: 0 done or skipped, 1 failed or refused, 3 partial (2 is bad input,
+found before anything here runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rich.markup import escape
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.engine import apply_schedules, ask, engine_status, ensure_engine, pause_or_resume
+from cli.render import Output
+from floor.config import Settings
+from floor.engine import Operation
+from floor.messages import AllocateResult
+from floor.operations import CapitalResult, HarvestResult, OperationStarted, RebalanceResult
+from workers.temporal import connect_client, workflow_ui_url
+
+RESULTS = {
+    Operation.ALLOCATE: AllocateResult,
+    Operation.REBALANCE: RebalanceResult,
+    Operation.HARVEST: HarvestResult,
+    Operation.REQUEST_CAPITAL: CapitalResult,
+}
+EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "partial": 3}
+POLL = timedelta(seconds=0.25)
+QUERY_TIMEOUT = timedelta(seconds=5)
+RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation that ended
+
+
+class CliError(Exception):
+    """A failure reported in one line on stderr (exit code 1)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: str
+    summary: str
+    result: dict  # the result model as JSON (a failure: status and summary only)
+
+
+async def connect(settings: Settings) -> Client:
+    try:
+        return await connect_client(settings.temporal.address, settings.temporal.namespace)
+    except RuntimeError as exc:
+        raise CliError(f"cannot connect to Temporal at {settings.temporal.address}: {exc}") from None
+
+
+def ui_link(settings: Settings, workflow_id: str) -> str:
+    return workflow_ui_url(settings.temporal.ui_url, settings.temporal.namespace, workflow_id)
+
+
+async def run_operation(settings: Settings, kind: Operation, request: dict, out: Output, *, wait: bool = True) -> int:
+    """Start the engine if needed, ask it for `kind`, and follow the operation to its end.
+    `Refused` (the engine's reason) propagates to the caller."""
+    client = await connect(settings)
+    engine_id = await ensure_engine(client, settings)
+    started = await ask(client, engine_id, kind, request)
+    link = ui_link(settings, started.workflow_id)
+    out.line(f"{kind.value} started: [bold]{escape(started.workflow_id)}[/]")
+    out.line(f"  Web UI: {link}")
+    if not wait:
+        if out.as_json:
+            out.json({"kind": kind.value, "status": "started", "workflow_id": started.workflow_id, "ui_url": link})
+        return 0
+    with out.progress(f"{kind.value} {started.workflow_id}") as on_step:
+        finished = await follow(client, started, on_step)
+    await recorded(client, engine_id, started.workflow_id)
+    if out.as_json:
+        out.json({**finished.result, "workflow_id": started.workflow_id, "ui_url": link})
+    out.outcome(finished.status, finished.summary)
+    return EXIT_CODES.get(finished.status, 1)
+
+
+async def follow(client: Client, started: OperationStarted, on_step) -> Finished:
+    """The operation's result, reporting each new step (its `status` query) on the way."""
+    handle = client.get_workflow_handle(started.workflow_id, result_type=RESULTS[started.kind])
+    waiting = asyncio.ensure_future(handle.result())
+    last = None
+    while not waiting.done():
+        step = await current_step(handle)
+        if step and step != last:
+            on_step(step)
+            last = step
+        await asyncio.wait([waiting], timeout=POLL.total_seconds())
+    try:
+        result = waiting.result()
+    except WorkflowFailureError as exc:
+        summary = failure_text(exc)
+        return Finished("failed", summary, {"status": "failed", "summary": summary})
+    return Finished(result.status, result.summary, result.model_dump(mode="json"))
+
+
+def failure_text(exc: BaseException) -> str:
+    """The root cause of a failed workflow (an activity's error, not "Activity task failed")."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    kind, text = getattr(cause, "type", None) or type(cause).__name__, str(cause)
+    return text if text.startswith(f"{kind}: ") else f"{kind}: {text}"
+
+
+async def current_step(handle: WorkflowHandle) -> str | None:
+    try:
+        return await handle.query("status", result_type=str, rpc_timeout=QUERY_TIMEOUT)
+    except (RPCError, WorkflowQueryFailedError):  # not started yet, or no worker answering now
+        return None
+
+
+async def recorded(client: Client, engine_id: str, workflow_id: str) -> None:
+    """Wait (briefly) until the engine has recorded the operation's end, so the next command
+    sees the engine idle and the operation in its history and cooldowns."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_TIMEOUT_S
+    while loop.time() < deadline:
+        status = await engine_status(client, engine_id)
+        if status.operation is None or status.operation.workflow_id != workflow_id:
+            return
+        await asyncio.sleep(POLL.total_seconds())
+
+
+async def status(settings: Settings) -> dict:
+    """The engine's status query as JSON, with the running operation's live step and the
+    engine's Web UI link."""
+    client = await connect(settings)
+    try:
+        current = await engine_status(client, settings.engine_id)
+    except RPCError as exc:
+        raise _engine_error(settings, exc) from None
+    data = current.model_dump(mode="json")
+    if current.operation is not None:
+        step = await current_step(client.get_workflow_handle(current.operation.workflow_id))
+        data["operation"]["step"] = step or current.operation.step
+    data["ui_url"] = ui_link(settings, settings.engine_id)
+    return data
+
+
+async def history(settings: Settings, limit: int) -> dict:
+    """The engine's transitions and finished operations, the last `limit` of each, oldest first."""
+    client = await connect(settings)
+    handle = client.get_workflow_handle(settings.engine_id)
+    try:
+        transitions = await handle.query("history", result_type=list, rpc_timeout=QUERY_TIMEOUT)
+        operations = await handle.query("results", result_type=list, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as exc:
+        raise _engine_error(settings, exc) from None
+    return {"engine_id": settings.engine_id, "transitions": transitions[-limit:], "operations": operations[-limit:]}
+
+
+async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, by: str) -> str:
+    """The engine's note on the pause or resume; `Refused` when it is not allowed now."""
+    client = await connect(settings)
+    await ensure_engine(client, settings)
+    return await pause_or_resume(client, settings.engine_id, pause, reason, by)
+
+
+async def schedules(settings: Settings) -> list[str]:
+    client = await connect(settings)
+    await ensure_engine(client, settings)
+    return await apply_schedules(client, settings)
+
+
+def _engine_error(settings: Settings, exc: RPCError) -> CliError:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return CliError(f"the engine {settings.engine_id} is not running (start it with `floor schedules apply`)")
+    return CliError(f"the engine {settings.engine_id} did not answer: {exc.message}")

@@ -1,0 +1,321 @@
+"""`floor`: the engine's command line. Commands stay thin: input is checked against the config
+(cli.amounts) before anything is sent, Temporal work is in cli.engine, chain reads in
+floor.chain.report, printing in cli.render.
+
+Exit codes: 0 done or skipped, 1 failed or refused, 2 bad command-line input, 3 partial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from temporalio.service import RPCError
+
+from activities.engine import Refused
+from cli import engine
+from cli.amounts import InputError, TokenAmount, address, deadline, parse_allocation, token_amount
+from cli.render import Output, error, history_tables, positions_table, status_lines
+from floor.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
+from floor.engine import Operation
+from floor.errors import FloorError
+from floor.logging import configure_logging
+from floor.operations import short
+
+BAD_INPUT = 2
+DEMO_CONFIG = Path("state/floor.toml")
+
+app = typer.Typer(
+    help="The Floor Engine's command line: operations, status, positions, history, schedules.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold the config
+)
+schedules_app = typer.Typer(help="The engine's Temporal Schedules (rebalance and harvest checks).")
+app.add_typer(schedules_app, name="schedules")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"config file (default: ${CONFIG_ENV_VAR}, else ./floor.toml, else ./{DEMO_CONFIG} from `make demo`)",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout, nothing else")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="who asks (default: cli:<your OS user>)")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the engine's history")]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="print the operation's id and return at once")]
+
+
+def command(fn: Callable[..., int]) -> Callable[..., None]:
+    """Run a command; map its errors to one line on stderr and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except InputError as exc:
+            error(f"error: {exc}")
+            code = BAD_INPUT
+        except ConfigError as exc:  # one line per problem in the file
+            print(f"error: {exc}", file=sys.stderr)
+            code = BAD_INPUT
+        except Refused as exc:
+            error(f"refused: {exc}")
+            code = 1
+        except (engine.CliError, FloorError, RPCError) as exc:
+            error(f"error: {exc}")
+            code = 1
+        except KeyboardInterrupt:
+            error("interrupted: an operation already started goes on (see `floor status`)")
+            code = 130
+        raise typer.Exit(code)
+
+    return wrapper
+
+
+def settings_from(config: Path | None) -> Settings:
+    if config is None and not os.environ.get(CONFIG_ENV_VAR) and not Path("floor.toml").is_file():
+        if not DEMO_CONFIG.is_file():
+            raise InputError(f"no config: give --config, set ${CONFIG_ENV_VAR}, or run `make demo` ({DEMO_CONFIG})")
+        config = DEMO_CONFIG
+    settings = load_settings(config)
+    configure_logging("WARNING", json=False)  # stderr: stdout is the command's output
+    return settings
+
+
+def request(by: str | None, reason: str, **fields) -> dict:
+    if by is None:
+        try:
+            by = f"cli:{getpass.getuser()}"
+        except (OSError, KeyError):
+            by = "cli:unknown"
+    return {"by": by, "reason": reason, **fields}
+
+
+def operate(settings: Settings, kind: Operation, body: dict, as_json: bool, no_wait: bool) -> int:
+    return asyncio.run(engine.run_operation(settings, kind, body, Output(as_json), wait=not no_wait))
+
+
+# ---------------------------------------------------------------------------- operations
+
+
+@app.command()
+@command
+def allocate(
+    amounts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="CHAIN:ASSET:AMOUNT in human units, e.g. 1:USDC:250000 42161:WETH:12.5 "
+            "(none: everything the executors hold idle of each strategy token)",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    by: ByOpt = None,
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+) -> int:
+    """Place funds the executors hold into the strategy's markets, by weight."""
+    settings = settings_from(config)
+    out = Output(as_json)
+    parts = parse_allocation(settings, amounts) if amounts else idle_amounts(settings)
+    if not parts:
+        summary = "the executors hold nothing idle of the strategy's tokens"
+        if as_json:
+            out.json({"status": "skipped", "summary": summary, "workflow_id": None, "ui_url": None})
+        out.outcome("skipped", summary)
+        return 0
+    out.line("allocating " + ", ".join(f"{short(p.amount, p.decimals)} {p.asset} on chain {p.chain_id}" for p in parts))
+    body = request(
+        by, reason, amounts=[{"chain_id": p.chain_id, "asset": p.asset, "amount": str(p.amount)} for p in parts]
+    )
+    return operate(settings, Operation.ALLOCATE, body, as_json, no_wait)
+
+
+def idle_amounts(settings: Settings) -> list[TokenAmount]:
+    from floor.chain.report import read_idle
+
+    return [
+        TokenAmount(chain_id, asset, amount, settings.chain(chain_id).token(asset).decimals)
+        for (chain_id, asset), amount in read_idle(settings).items()
+        if amount > 0
+    ]
+
+
+@app.command()
+@command
+def rebalance(
+    config: ConfigOpt = None,
+    by: ByOpt = None,
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+) -> int:
+    """Bring the markets back to the strategy's weights where they drifted past the threshold."""
+    return operate(settings_from(config), Operation.REBALANCE, request(by, reason), as_json, no_wait)
+
+
+@app.command()
+@command
+def harvest(
+    config: ConfigOpt = None,
+    by: ByOpt = None,
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+) -> int:
+    """Measure the yield earned since the last harvest, by source, and claim rewards."""
+    return operate(settings_from(config), Operation.HARVEST, request(by, reason), as_json, no_wait)
+
+
+@app.command("request-capital")
+@command
+def request_capital(
+    chain: Annotated[str, typer.Option("--chain", help="chain id or name")],
+    asset: Annotated[str, typer.Option("--asset", help="token symbol")],
+    amount: Annotated[str, typer.Option("--amount", help="human units, e.g. 50000 or 1.25")],
+    to: Annotated[str, typer.Option("--to", help="a listed destination address")],
+    deadline_at: Annotated[
+        str | None,
+        typer.Option("--deadline", help="ISO 8601 with its zone, e.g. 2030-07-01T12:00:00Z"),
+    ] = None,
+    config: ConfigOpt = None,
+    by: ByOpt = None,
+    reason: ReasonOpt = "",
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+) -> int:
+    """Deliver capital to one of the treasury's own addresses, from idle funds and markets."""
+    settings = settings_from(config)
+    part = token_amount(settings, chain, asset, amount)
+    body = request(
+        by,
+        reason,
+        chain_id=part.chain_id,
+        asset=part.asset,
+        amount=str(part.amount),
+        destination=address(to),
+        deadline=deadline(deadline_at).isoformat() if deadline_at else None,
+    )
+    return operate(settings, Operation.REQUEST_CAPITAL, body, as_json, no_wait)
+
+
+# ---------------------------------------------------------------------------- pause, resume
+
+
+def pause_or_resume(config: Path | None, pause: bool, reason: str, by: str | None, as_json: bool) -> int:
+    settings = settings_from(config)
+    body = request(by, reason)
+    note = asyncio.run(engine.pause_or_resume_engine(settings, pause, body["reason"], body["by"]))
+    out = Output(as_json)
+    if as_json:
+        out.json({"engine_id": settings.engine_id, "action": "pause" if pause else "resume", "note": note})
+    out.line(note)
+    return 0
+
+
+@app.command()
+@command
+def pause(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False) -> int:
+    """Pause the engine: hold the transaction queues, the running operation and the schedules."""
+    return pause_or_resume(config, True, reason, by, as_json)
+
+
+@app.command()
+@command
+def resume(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False) -> int:
+    """Resume a paused engine where the pause left it."""
+    return pause_or_resume(config, False, reason, by, as_json)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@app.command()
+@command
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """The engine's state, its running operation and step, the last operation's summary."""
+    data = asyncio.run(engine.status(settings_from(config)))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    for line in status_lines(data):
+        out.line(line)
+    return 0
+
+
+@app.command()
+@command
+def positions(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Every strategy market's position, value, APY and withdrawable amount, read from the chains now."""
+    from floor.chain.report import read_report
+
+    rows = read_report(settings_from(config))
+    out = Output(as_json)
+    if as_json:
+        out.json({"positions": [r.model_dump(mode="json") for r in rows]})
+    else:
+        out.console.print(positions_table(rows))
+    return 0
+
+
+@app.command()
+@command
+def history(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="the last N of each")] = 20,
+) -> int:
+    """The engine's state transitions and finished operations, oldest first."""
+    data = asyncio.run(engine.history(settings_from(config), limit))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    else:
+        for table in history_tables(data):
+            out.console.print(table)
+    return 0
+
+
+@schedules_app.command("apply")
+@command
+def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Start the engine if needed, then create or update its schedules from the config."""
+    settings = settings_from(config)
+    ids = asyncio.run(engine.schedules(settings))
+    out = Output(as_json)
+    if as_json:
+        out.json({"engine_id": settings.engine_id, "schedules": ids})
+    for sid in ids:
+        out.line(sid)
+    return 0
+
+
+def main() -> None:
+    """The `floor` entry point. A process that used a Temporal client can crash while the
+    interpreter finalises (sdk-python#300), so it leaves with os._exit once output is flushed."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # a bug: show it, and still leave without finalising
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

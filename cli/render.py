@@ -1,0 +1,120 @@
+"""What the CLI prints: rich tables and lines for people, one JSON object for programs.
+
+With `--json` stdout carries that one object and nothing else; errors and refusals always go
+to stderr in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from floor.chain.report import MarketReport
+from floor.operations import short
+
+STATUS_STYLE = {"done": "green", "skipped": "green", "partial": "yellow", "failed": "red", "refused": "red"}
+
+
+def error(message: str) -> None:
+    """One line on stderr (newlines inside a message are folded)."""
+    print(" ".join(message.split()), file=sys.stderr, flush=True)
+
+
+class Output:
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        console = Console(soft_wrap=True, highlight=False)
+        # Piped or logged output: no wrapping of wide tables at 80 columns.
+        self.console = console if console.is_terminal else Console(soft_wrap=True, highlight=False, width=200)
+
+    def json(self, data: Any) -> None:
+        print(json.dumps(data, default=str), flush=True)
+
+    def line(self, text: str) -> None:
+        """Rich markup for people; nothing in --json mode."""
+        if not self.as_json:
+            self.console.print(text)
+
+    @contextmanager
+    def progress(self, title: str) -> Iterator[Callable[[str], None]]:
+        """Yields a function to report each new step: a spinner on a terminal, a line per step
+        otherwise, nothing in --json mode."""
+        if self.as_json:
+            yield lambda step: None
+        elif self.console.is_terminal:
+            with self.console.status(escape(title)) as status:
+                yield lambda step: status.update(f"{escape(title)}: {escape(step)}")
+        else:
+            yield lambda step: self.console.print(f"  step: {escape(step)}")
+
+    def outcome(self, status: str, summary: str) -> None:
+        style = STATUS_STYLE.get(status, "bold")
+        self.line(f"[{style}]{status}[/]: {escape(summary)}")
+
+
+def status_lines(data: dict) -> list[str]:
+    op, last = data.get("operation"), data.get("last")
+    lines = [f"Engine     {escape(data['engine_id'])}", f"State      [bold]{data['state']}[/]"]
+    if op:
+        lines.append(
+            f"Operation  {op['kind']} {escape(op['workflow_id'])} by {escape(op['by'])}: step {escape(op['step'])}"
+        )
+    if data["state"] == "PAUSED":
+        lines.append(f"Paused     {escape(data['pause_reason'] or 'no reason given')}")
+    if last:
+        style = STATUS_STYLE.get(last["status"], "bold")
+        lines.append(
+            f"Last       {last['kind']} {escape(last['workflow_id'])} [{style}]{last['status']}[/]"
+            f" at {last['finished_at']}: {escape(last['summary'])}"
+        )
+    lines.append(f"Web UI     {data['ui_url']}")
+    return lines
+
+
+def positions_table(rows: list[MarketReport]) -> Table:
+    table = Table(title="Positions (read from the chains now)", title_justify="left")
+    for name in ("chain", "protocol", "market", "asset"):
+        table.add_column(name)
+    for name in ("amount", "value (USD)", "APY", "withdrawable", "block"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        value = "-" if r.value is None else f"{r.value:,.2f}"
+        apy = "-" if r.apy is None else f"{r.apy:.2%}" + ("" if r.apy_source == "quoted" else " (measured)")
+        table.add_row(
+            str(r.chain_id),
+            escape(r.protocol),
+            escape(r.market),
+            escape(r.asset),
+            short(r.amount, r.decimals),
+            value,
+            apy,
+            short(r.withdrawable, r.decimals),
+            str(r.block_number),
+        )
+    return table
+
+
+def history_tables(data: dict) -> list[Table]:
+    transitions = Table(title="Transitions", title_justify="left")
+    for name in ("at", "from", "to", "cause", "by", "reason"):
+        transitions.add_column(name)
+    for t in data["transitions"]:
+        transitions.add_row(
+            t["at"], t["from_state"], t["to_state"], escape(t["cause"]), escape(t["actor"]), escape(t["reason"])
+        )
+    operations = Table(title="Finished operations", title_justify="left")
+    for name in ("finished", "kind", "status", "workflow", "summary"):
+        operations.add_column(name)
+    for r in data["operations"]:
+        style = STATUS_STYLE.get(r["status"], "bold")
+        operations.add_row(
+            r["finished_at"], r["kind"], f"[{style}]{r['status']}[/]", escape(r["workflow_id"]), escape(r["summary"])
+        )
+    return [transitions, operations]

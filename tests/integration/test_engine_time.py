@@ -1,0 +1,138 @@
+"""Cooldowns on Temporal's time-skipping test server: an hour (and a day) pass in
+milliseconds. The engine and its operation workflows are the real ones; the activities are
+stand-ins that answer as the chain would, so only the engine's own clock is under test.
+(The time-skipping server implements no Schedules API; schedules are tested on the dev
+server in test_schedules.py.)"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.engine import Refused, ask
+from floor.devnet.processes import venv_binary
+from floor.engine import EnginePolicy, Operation
+from floor.messages import BuildMovesInput, Holdings, ReadHoldingsInput
+from floor.models import AdapterKey, Call, TxRecord
+from floor.operations import Catalogue, ChainCatalogue, EngineInput, StrategyTarget
+from floor.risk.rebalance import Holding
+from floor.txqueue import SubmitAck, TxIntent, TxOutcome
+from workers.temporal import WORKFLOWS
+from workflows.engine import EngineWorkflow
+
+A = AdapterKey(chain_id=1, protocol="aave-v3", market="USDC")
+B = AdapterKey(chain_id=1, protocol="metamorpho", market="steakUSDC")
+
+
+@pytest.fixture
+async def time_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=venv_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    # The engine publishes its state as a search attribute, which must be registered first.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={"FloorEngineState": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD},
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@activity.defn
+async def read_holdings(input: ReadHoldingsInput) -> Holdings:
+    """Always 70/30 against a 50/50 strategy: every rebalance finds drift to act on."""
+    amounts = {A: 700_000, B: 300_000}
+    return Holdings(
+        chain_id=input.chain_id,
+        block_number=1,
+        timestamp=1,
+        holdings=[
+            Holding(key=k, asset="USDC", decimals=6, amount=amounts[k], withdrawable=amounts[k]) for k in input.keys
+        ],
+        idle={a: 0 for a in input.assets},
+        growth={str(k): 10**27 for k in input.keys},
+    )
+
+
+@activity.defn
+async def build_moves(input: BuildMovesInput) -> list[list[Call]]:
+    return [[Call(target="0x" + "11" * 20, data="0x")] for _ in input.moves]
+
+
+@activity.defn
+async def submit_intent(intent: TxIntent) -> SubmitAck:
+    tx = TxRecord(
+        chain_id=1,
+        tx_hash="0x" + "ab" * 32,
+        nonce=0,
+        block_number=2,
+        gas_used=1,
+        effective_gas_price=1,
+        status=1,
+        calls=1,
+    )
+    return SubmitAck(
+        intent_id=intent.id, accepted=True, outcome=TxOutcome(intent_id=intent.id, ok=True, transaction=tx)
+    )
+
+
+@activity.defn
+async def hold_queues(raw: dict) -> list[str]:
+    return []
+
+
+@activity.defn
+async def pause_schedules(raw: dict) -> list[str]:
+    return []
+
+
+def engine_input() -> EngineInput:
+    return EngineInput(
+        catalogue=Catalogue(
+            chains=[ChainCatalogue(chain_id=1, tokens={"USDC": 6})],
+            targets=[StrategyTarget(key=k, asset="USDC", weight_bps=5_000) for k in (A, B)],
+        ),
+        policy=EnginePolicy(rebalance_cooldown_s=3600, harvest_cooldown_s=86_400),
+    )
+
+
+async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env):
+    client = time_env.client
+    task_queue = f"time-{uuid.uuid4().hex[:8]}"
+    engine_id = f"engine-{uuid.uuid4().hex[:8]}"
+    fakes = [read_holdings, build_moves, submit_intent, hold_queues, pause_schedules]
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes):
+        await client.start_workflow(
+            EngineWorkflow.run, engine_input().model_dump(mode="json"), id=engine_id, task_queue=task_queue
+        )
+
+        async def operate(kind: Operation):
+            started = await ask(client, engine_id, kind, {"by": "test"})
+            return await client.get_workflow_handle(started.workflow_id).result()
+
+        first = await operate(Operation.REBALANCE)
+        assert first["status"] == "done" and first["chains"][0]["transactions"]
+        with pytest.raises(Refused, match=r"rebalance cooldown: .*allowed in 3\d\d\d s"):
+            await ask(client, engine_id, Operation.REBALANCE, {"by": "test"})
+        await time_env.sleep(timedelta(minutes=59))
+        with pytest.raises(Refused, match=r"rebalance cooldown: .*allowed in [1-9]\d? s"):
+            await ask(client, engine_id, Operation.REBALANCE, {"by": "test"})
+        await time_env.sleep(timedelta(minutes=2))
+        assert (await operate(Operation.REBALANCE))["status"] == "done"
+
+        assert (await operate(Operation.HARVEST))["status"] == "done"
+        await time_env.sleep(timedelta(hours=23))
+        with pytest.raises(Refused, match="harvest cooldown"):
+            await ask(client, engine_id, Operation.HARVEST, {"by": "test"})
+        await time_env.sleep(timedelta(hours=1, seconds=1))
+        assert (await operate(Operation.HARVEST))["status"] == "done"
