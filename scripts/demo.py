@@ -2,20 +2,19 @@
 
 Starts Temporal (Web UI) and two anvil chains (1 and 42161), deploys the contracts, writes
 state/floor.toml, funds a demo treasury (1,000,000 USDC and 500 WETH across the two chains'
-executors), starts a worker, runs AllocateWorkflow on the config's strategy, and prints the
-positions read back from the chains and the workflow's Web UI link. `make down` stops it all.
+executors), starts a worker (which starts the EngineWorkflow), then drives the engine as an
+operator does, with the `floor` command line: `schedules apply`, `allocate` (the executors'
+idle funds, by the config's strategy), `positions` (read back from the chains) and `status`.
+The engine stays running, allocated, with its schedules. `make down` stops it all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import subprocess
 import sys
-import time
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,9 +30,6 @@ from floor.config import load_settings  # noqa: E402
 from floor.devnet.deploy import deploy_chain, fund  # noqa: E402
 from floor.devnet.processes import StackError  # noqa: E402
 from floor.devnet.stack import fund_signer  # noqa: E402
-from floor.messages import AllocateInput  # noqa: E402
-from floor.models import AdapterKey  # noqa: E402
-from floor.risk.allocation import legs_from_strategy  # noqa: E402
 from floor.txqueue import queue_id  # noqa: E402
 
 # The demo treasury, in whole tokens, per chain: 1,000,000 USDC and 500 WETH in all.
@@ -102,64 +98,19 @@ def start_worker(password: str) -> subprocess.Popen:
     return proc
 
 
-async def wait_with_worker(handle, worker: subprocess.Popen, timeout_s: float = 180):
-    """The workflow's result, unless the worker dies first (then say so, rather than hang)."""
-    result = asyncio.ensure_future(handle.result())
-    deadline = time.monotonic() + timeout_s
-    while not result.done():
-        if worker.poll() is not None:
-            result.cancel()
-            raise StackError(f"the worker exited with code {worker.returncode}; see {stack.LOGS / 'worker.log'}")
-        if time.monotonic() > deadline:
-            result.cancel()
-            raise StackError(f"the allocation did not finish within {timeout_s}s; see {stack.LOGS / 'worker.log'}")
-        await asyncio.wait([result], timeout=0.5)
-    return result.result()
-
-
-async def run_allocation(settings, worker: subprocess.Popen) -> tuple[object, str]:
-    from workers.temporal import connect_client, workflow_ui_url
-    from workflows.allocate import AllocateWorkflow
-
-    targets = []
-    for t in settings.strategy.targets:
-        market = settings.chain(t.chain_id).market(t.protocol, t.market)
-        targets.append(
-            (AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market), market.asset, t.weight_bps)
-        )
-    amounts = {
-        (cid, sym): whole * 10 ** settings.chain(cid).token(sym).decimals for (cid, sym), whole in TREASURY.items()
-    }
-    input = AllocateInput(legs=legs_from_strategy(targets, amounts))
-
-    client = await connect_client(settings.temporal.address, settings.temporal.namespace)
-    workflow_id = f"allocate-demo-{time.strftime('%Y%m%d-%H%M%S')}"
-    handle = await client.start_workflow(
-        AllocateWorkflow.run, input, id=workflow_id, task_queue=settings.temporal.task_queue
-    )
-    result = await wait_with_worker(handle, worker)
-    return result, workflow_ui_url(
-        settings.temporal.ui_url, settings.temporal.namespace, workflow_id, handle.result_run_id
-    )
-
-
-def show(result, link: str, operator: str) -> None:
-    shortfall = {o.key: o.shortfall for o in result.outcomes}
-    print()
-    print(f"{'chain':>6}  {'market':<22} {'position (read from chain)':>34}  {'planned - realised':>18}  block")
-    for p in sorted(result.positions_after, key=lambda p: (p.key.chain_id, p.asset, p.key.protocol)):
-        whole = f"{Decimal(p.amount).scaleb(-p.decimals):,f} {p.asset}"  # exact, from base units
-        market = f"{p.key.protocol} {p.key.market}"
-        print(f"{p.key.chain_id:>6}  {market:<22} {whole:>34}  {shortfall.get(p.key, 0):>18}  {p.block_number}")
-    print("(planned - realised: base units a vault kept by rounding shares down, as ERC-4626 requires)")
-    print()
-    for tx in result.transactions:
-        print(f"chain {tx.chain_id}: execute({tx.calls} calls) {tx.tx_hash} block {tx.block_number}, gas {tx.gas_used}")
-    print()
-    print(f"Workflow in the Temporal Web UI: {link}")
-    queues = ", ".join(sorted({queue_id(tx.chain_id, operator) for tx in result.transactions}))
-    print(f"Its transactions went through the signer's queues (same Web UI): {queues}")
-    print(f"Config: {CONFIG}   Logs: {stack.LOGS}/   Stop everything: make down")
+def floor_cli(*args: str, worker: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Run the `floor` command line as an operator would; stop the demo if it fails."""
+    command = [str(Path(sys.executable).parent / "floor"), *args, "--config", str(CONFIG)]
+    print(f"$ floor {' '.join(args)}", flush=True)
+    try:
+        code = subprocess.run(command, timeout=timeout_s).returncode
+    except subprocess.TimeoutExpired:
+        raise StackError(
+            f"`floor {args[0]}` did not finish within {timeout_s}s; see {stack.LOGS / 'worker.log'}"
+        ) from None
+    if code != 0:
+        alive = "" if worker.poll() is None else f" (the worker exited with code {worker.returncode})"
+        raise StackError(f"`floor {' '.join(args)}` exited with {code}{alive}; see {stack.LOGS / 'worker.log'}")
 
 
 def main() -> int:
@@ -185,9 +136,19 @@ def main() -> int:
     settings = load_settings(CONFIG)
     step("starting the worker (floor-worker)")
     worker = start_worker(password)
-    step("allocating the demo treasury: 1,000,000 USDC and 500 WETH")
-    result, link = asyncio.run(run_allocation(settings, worker))
-    show(result, link, operator)
+    step("starting the engine and its schedules (rebalance and harvest checks)")
+    floor_cli("schedules", "apply", worker=worker)
+    step("allocating the demo treasury through the engine: 1,000,000 USDC and 500 WETH")
+    floor_cli("allocate", "--reason", "demo treasury", worker=worker)
+    step("positions, read back from the chains")
+    floor_cli("positions", worker=worker)
+    floor_cli("status", worker=worker)
+    print()
+    print(f"Temporal Web UI: {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows")
+    print(f"The engine ({settings.engine_id}) keeps running with its schedules. Try: .venv/bin/floor status,")
+    print("  floor rebalance, floor harvest, floor pause --reason drill, floor resume --reason done, floor history.")
+    print(f"Its transactions go through the signer's queues: {queue_id(1, operator)} and {queue_id(42161, operator)}.")
+    print(f"Config: {CONFIG}   Logs: {stack.LOGS}/   Stop everything: make down")
     return 0
 
 

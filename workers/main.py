@@ -7,12 +7,15 @@ import argparse
 import asyncio
 import signal
 
+from temporalio.service import RPCError
+
 from activities.chain import ChainActivities
+from activities.engine import ensure_engine
 from activities.txqueue import configure_running_queues
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
-from workers.temporal import build_worker, connect_client
+from workers.temporal import GRACEFUL_SHUTDOWN, build_worker, connect_client
 
 
 async def run(config_path: str | None) -> None:
@@ -39,7 +42,16 @@ async def run(config_path: str | None) -> None:
         if signer is not None:
             queues = await configure_running_queues(client, settings, signer.address)
             log.info("running transaction queues configured", queues=queues)
+        # The engine runs whenever a worker does; a running one gets this config's strategy.
+        # Bounded: an engine owned by a task queue no worker serves must not stall this one.
+        try:
+            log.info("engine ready", engine=await asyncio.wait_for(ensure_engine(client, settings), 30))
+        except (TimeoutError, RPCError) as exc:
+            log.warning(
+                "engine not reached; it is not running or not served", engine=settings.engine_id, error=str(exc)
+            )
         await stop.wait()
+        log.info("stopping: no new tasks; activities in flight may finish", grace_s=GRACEFUL_SHUTDOWN.seconds)
     log.info("worker stopped")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -33,6 +34,12 @@ async def connect_client(address: str, namespace: str = "default") -> Client:
     return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
+# On SIGTERM the worker stops taking tasks and lets activities in flight finish for this long
+# (the queue's longest, a receipt watch, returns within seconds); then they are cancelled and
+# Temporal retries them on another worker.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
 def build_worker(
     client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16
 ) -> Worker:
@@ -49,6 +56,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=activities,
         activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 

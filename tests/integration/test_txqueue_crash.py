@@ -29,6 +29,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from floor.txqueue import QueueStatus
+from tests.integration.engine_helpers import wait_for
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import QueueDriver, sent_by, transfer_intent
 from tests.integration.worker_process import Workers, write_config
@@ -180,3 +181,58 @@ async def _runs(driver: QueueDriver, first_run: str, since: datetime) -> str:
         status = execution.status.name if execution.status else None
         runs.append(f"{execution.run_id}{' (first)' if execution.run_id == first_run else ''}: {status}")
     return "; ".join(runs) or "none listed yet"
+
+
+async def test_sigterm_lets_the_activity_in_flight_finish_and_the_next_worker_goes_on(
+    workers, temporal_env, settings, web3s, signer, task_queue
+):
+    """A graceful stop (SIGTERM, as a deploy sends): the worker takes no new task, the receipt
+    watch it is running finishes (completed, not timed out or cancelled), it exits 0, and the
+    next worker confirms the transaction with no duplicate."""
+    w3 = web3s[1]
+    chain = settings.chain(1)
+    usdc = chain.token("USDC").address
+    mint(w3, usdc, chain.executor, 10**6)
+    nonce = w3.eth.get_transaction_count(signer.address)
+    w3.provider.make_request("evm_setAutomine", [False])  # broadcast, then watched, not mined
+    try:
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        first = workers.start()
+        with workers.shown_on_failure():
+            await first.ready()
+            await driver.send(transfer_intent(settings, "graceful/0", 10**6))
+
+            async def watching():
+                events = [e async for e in driver.handle.fetch_history_events()]
+                return any(
+                    e.activity_task_started_event_attributes.attempt
+                    for e in events
+                    if e.HasField("activity_task_started_event_attributes")
+                ) and any(_scheduled(e, "tx_watch") for e in events)
+
+            await wait_for(watching, what="the queue watching its transaction")
+            first.process.send_signal(signal.SIGTERM)
+            assert await first.exited(timeout_s=30) == 0
+            assert "worker stopped" in first.log()
+            events = [e async for e in driver.handle.fetch_history_events()]
+            assert not any(
+                e.HasField("activity_task_timed_out_event_attributes")
+                or e.HasField("activity_task_canceled_event_attributes")
+                for e in events
+            )
+            w3.provider.make_request("evm_setAutomine", [True])
+            w3.provider.make_request("evm_mine", [])
+            second = workers.start()
+            await second.ready()
+            outcome = await driver.outcome("graceful/0", timeout_s=SETTLED_WITHIN_S)
+        assert outcome.ok and outcome.transaction.nonce == nonce
+        assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+    finally:
+        w3.provider.make_request("evm_setAutomine", [True])
+
+
+def _scheduled(event, activity_type: str) -> bool:
+    return (
+        event.HasField("activity_task_scheduled_event_attributes")
+        and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    )

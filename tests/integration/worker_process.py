@@ -33,6 +33,7 @@ def write_config(path: Path, settings: Settings, temporal_address: str, task_que
     config = {
         "log_level": "INFO",
         "temporal": {"address": temporal_address, "task_queue": task_queue},
+        "engine": {"workflow_id": f"engine-{task_queue}"},  # the test's own engine
         "chains": [chain.model_dump(mode="json", exclude_none=True) for chain in settings.chains],
     }
     path.write_text(tomli_w.dumps(config))
