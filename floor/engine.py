@@ -109,6 +109,7 @@ class EnginePolicy(_Model):
     harvest_cooldown_s: int = Field(default=86_400, ge=0)
     max_transitions: int = Field(default=100, ge=10, le=1000)  # kept in memory and queries
     max_results: int = Field(default=20, ge=1, le=200)
+    max_history_events: int = Field(default=5_000, ge=50)  # continue-as-new beyond this, between operations
 
 
 class Transition(_Model):

@@ -46,6 +46,7 @@ class AllocateResult(OperationResult):
     transactions: list[TxRecord]
     outcomes: list[DepositOutcome] = []  # planned against realised, per market
     retry: AllocateInput | None = None  # the failed chains' legs, to send again on their own
+    idle: dict[str, Amount] = {}  # "<chain>:<token>" -> what the executor holds after, unallocated
 
 
 class EngineSignal(Message):

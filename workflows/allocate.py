@@ -18,14 +18,16 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, together, validated
+from workflows.rebalance import all_holdings, read_holdings
 
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
     from floor.errors import FloorError
     from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
     from floor.models import Call, Position
-    from floor.operations import overall_status
+    from floor.operations import StrategyTarget, overall_status
     from floor.risk.allocation import deposit_outcomes, plan_leg
+    from floor.risk.rebalance import Holding
     from floor.txqueue import TxIntent
 
 
@@ -33,7 +35,16 @@ with workflow.unsafe.imports_passed_through():
 # the workflow with its name, instead of retrying the workflow task forever.
 @workflow.defn(failure_exception_types=[FloorError])
 class AllocateWorkflow(OperationBase):
-    async def _read_positions(self, input: AllocateInput) -> list[Position]:
+    async def _read_positions(self, input: AllocateInput) -> list[Position] | list[Holding]:
+        """Every chain's positions of the allocation's markets. Since engine-v2: with what can
+        leave each market and the executor's idle balance of each token, one batch per chain
+        (`read_holdings`), so the result can say what stayed idle."""
+        if self.v2:
+            read = await read_holdings(
+                [StrategyTarget(key=t.key, asset=leg.asset, weight_bps=1) for leg in input.legs for t in leg.targets]
+            )
+            self.idle = {f"{h.chain_id}:{asset}": amount for h in read for asset, amount in h.idle.items()}
+            return all_holdings(read)
         reads = [
             workflow.execute_activity(
                 "read_positions",
@@ -48,13 +59,14 @@ class AllocateWorkflow(OperationBase):
             )
             for chain_id in _chains(input)
         ]
-        return [p for chain in await together(reads, self.v2) for p in chain]
+        return [p for chain in await together(reads, False) for p in chain]
 
     @workflow.run
     async def run(self, raw: Any) -> AllocateResult:
-        # Histories recorded before "engine-v2" read chains one after another and reported no
-        # steps to a parent; replaying them takes the old path (tests/histories/allocate.json).
-        self.v2 = workflow.patched("engine-v2")
+        # Histories recorded before "engine-v2" read positions only, one chain after another;
+        # replaying them takes the old path (tests/histories/allocate.json).
+        self.v2 = self._engine_v2()
+        self.idle: dict[str, int] = {}
         input = validated(AllocateInput, raw, "allocation")
         await self.step("reading positions")
         before = await self._read_positions(input)
@@ -115,7 +127,11 @@ class AllocateWorkflow(OperationBase):
             transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
             outcomes=deposit_outcomes(deposits, before, after),
             retry=AllocateInput(legs=[leg for leg in input.legs if leg.chain_id in failed]) if failed else None,
+            idle=self.idle,
         )
+
+    def _engine_v2(self) -> bool:
+        return workflow.patched("engine-v2")
 
 
 def _chains(input: AllocateInput) -> list[int]:

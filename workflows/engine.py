@@ -70,7 +70,6 @@ CHILDREN = {
 }
 # Engine-side activities (holding queues, pausing schedules) talk to Temporal itself.
 DOOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
-MAX_HISTORY_EVENTS = 5_000
 
 
 @workflow.defn
@@ -300,7 +299,10 @@ class EngineWorkflow:
 
     def _history_full(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > MAX_HISTORY_EVENTS
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.input.policy.max_history_events
+        )
 
     @workflow.run
     async def run(self, raw: Any) -> None:

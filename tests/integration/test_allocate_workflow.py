@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError
@@ -27,9 +25,6 @@ from tests.integration.helpers import balance, check_deposit_position, mint, pos
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
-# allocate.json was recorded before the "engine-v2" patch and stays as it is (the unit replay
-# test proves patched code still replays it); this run records the current version's.
-HISTORY = Path(__file__).parents[1] / "histories" / "allocate-v2.json"
 RECORDED_ID = "allocate-recorded"
 ALLOW_DUPLICATE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
 
@@ -110,8 +105,6 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
 
     history = await handle.fetch_history()
     await Replayer(workflows=[AllocateWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
-    if os.environ.get("FLOOR_RECORD_HISTORIES"):
-        HISTORY.write_text(history.to_json())
 
 
 async def test_insufficient_funds_fails_before_anything_moves(temporal_env, settings, web3s, signer, task_queue):

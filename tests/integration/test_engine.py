@@ -12,7 +12,7 @@ from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
-from activities.engine import Refused, ask, engine_status, ensure_engine, pause_or_resume
+from activities.engine import Refused, ask, engine_input, engine_status, ensure_engine, pause_or_resume
 from floor.devnet.deploy import Deployer
 from floor.engine import EngineState, Operation
 from floor.txqueue import queue_id
@@ -32,6 +32,7 @@ from tests.integration.engine_helpers import (
 )
 from tests.integration.helpers import advance_time, balance, contract, mint, positions_now
 from workers.temporal import WORKFLOWS, build_worker
+from workflows.engine import EngineWorkflow
 
 STEAK = key(1, "metamorpho", "steakUSDC")
 
@@ -327,3 +328,31 @@ async def test_a_chain_that_fails_leaves_a_partial_result_and_a_retry_of_its_own
         retry = {(leg.chain_id, leg.asset): leg.amount for leg in result.retry.legs}
         again = await run_operation(client, settings, Operation.ALLOCATE, allocate_request(retry))
     assert again.status == "done" and [p.chain_id for p in again.chains] == [42161]
+
+
+async def test_continue_as_new_keeps_the_engines_memory_and_bounds_its_history(
+    temporal_env, stack, web3s, signer, task_queue
+):
+    settings = engine_settings(stack, task_queue)
+    client = temporal_env.client
+    input = engine_input(settings)
+    input = input.model_copy(update={"policy": input.policy.model_copy(update={"max_history_events": 60})})
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+        handle = await client.start_workflow(
+            EngineWorkflow.run, input.model_dump(mode="json"), id=settings.engine_id, task_queue=task_queue
+        )
+        for n in range(6):
+            await pause_or_resume(client, settings.engine_id, True, f"drill {n}", "test")
+            await pause_or_resume(client, settings.engine_id, False, f"drill {n} over", "test")
+        latest = client.get_workflow_handle(settings.engine_id)
+
+        async def continued():
+            return (await latest.describe()).run_id != handle.first_execution_run_id
+
+        await wait_for(continued, what="a continue-as-new")
+        transitions = await latest.query(EngineWorkflow.history)
+        status = await engine_status(client, settings.engine_id)
+        events = [e async for e in client.get_workflow_handle(settings.engine_id).fetch_history_events()]
+    assert [t["reason"] for t in transitions] == [r for n in range(6) for r in (f"drill {n}", f"drill {n} over")]
+    assert status.state == EngineState.IDLE
+    assert len(events) < 60 + 30  # the new run's history starts small
