@@ -7,12 +7,19 @@ and the suite stays fast as it grows (deployment happens once).
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import logging
+import os
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import tomli_w
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -103,3 +110,48 @@ def log_text() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_floor_engine_handler", False)]:
         root.removeHandler(handler)
+
+
+# ---------------------------------------------------------------------------- the floor CLI
+
+FLOOR = Path(sys.executable).parent / "floor"
+# The subprocess reads only the test's config file: no FLOOR_* overrides from the environment.
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")}
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(tmp_path, temporal_env):
+    """Runs `floor ARGS --config <the test's config>`; call `cli.use(settings)` first."""
+
+    class Cli:
+        config = tmp_path / "floor.toml"
+
+        def use(self, settings: Settings) -> None:
+            data = settings.model_dump(mode="json", exclude_none=True)
+            data["temporal"]["address"] = temporal_env.client.service_client.config.target_host
+            self.config.write_text(tomli_w.dumps(data))
+
+        async def __call__(self, *args: str) -> Ran:
+            proc = await asyncio.create_subprocess_exec(
+                str(FLOOR),
+                *args,
+                "--config",
+                str(self.config),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=ENV,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            return Ran(proc.returncode, out.decode(), err.decode())
+
+    return Cli()

@@ -6,64 +6,15 @@ refusal, pause and resume, bad input refused before anything is sent, history, s
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import sys
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import tomli_w
 from temporalio.service import RPCError
 
 from activities.chain import ChainActivities
-from floor.config import Settings
 from tests.integration.engine_helpers import STRATEGY, TREASURY, engine_settings, fund, key
 from tests.integration.helpers import advance_time, balance, mint, positions_now
 from workers.temporal import build_worker
-
-FLOOR = Path(sys.executable).parent / "floor"
-# The subprocess reads only the test's config file: no FLOOR_* overrides from the environment.
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")}
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(tmp_path, temporal_env):
-    """Runs `floor ARGS --config <the test's config>`; call `cli.use(settings)` first."""
-
-    class Cli:
-        config = tmp_path / "floor.toml"
-
-        def use(self, settings: Settings) -> None:
-            data = settings.model_dump(mode="json", exclude_none=True)
-            data["temporal"]["address"] = temporal_env.client.service_client.config.target_host
-            self.config.write_text(tomli_w.dumps(data))
-
-        async def __call__(self, *args: str) -> Ran:
-            proc = await asyncio.create_subprocess_exec(
-                str(FLOOR),
-                *args,
-                "--config",
-                str(self.config),
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=ENV,
-            )
-            out, err = await asyncio.wait_for(proc.communicate(), 120)
-            return Ran(proc.returncode, out.decode(), err.decode())
-
-    return Cli()
 
 
 def one_line(text: str) -> str:

@@ -5,6 +5,7 @@ capital delivered to a destination, yield measured by source."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -90,11 +91,27 @@ async def queue_held(client, signer, chain_id: int) -> str:
     return (await handle.query(TxQueueWorkflow.status)).held
 
 
-async def test_pause_by_temporal_signal_mid_rebalance_sends_nothing_until_resumed(
-    temporal_env, stack, web3s, signer, task_queue
+@pytest.mark.parametrize("door", ["temporal-signal", "floor-cli"])
+async def test_pause_mid_rebalance_sends_nothing_until_resumed(
+    door, temporal_env, stack, web3s, signer, task_queue, cli
 ):
+    """Once through `temporal workflow signal`, once through `floor pause` / `floor resume`."""
     settings = engine_settings(stack, task_queue)
+    cli.use(settings)
     client = temporal_env.client
+
+    async def pause_or_resume_by(pause: bool, reason: str) -> None:
+        if door == "floor-cli":
+            ran = await cli("pause" if pause else "resume", "--reason", reason, "--by", "oncall")
+            assert ran.code == 0, ran.err
+            return
+        name = "pause_engine" if pause else "resume_engine"
+        payload = json.dumps({"reason": reason, "by": "oncall"})
+        code, _, err = await temporal_cli(
+            client, "workflow", "signal", "--workflow-id", settings.engine_id, "--name", name, "--input", payload
+        )
+        assert code == 0, err
+
     activities = GatedActivities(settings, signer, web3s)
     async with build_worker(client, task_queue, activities):
         await start_allocated(client, settings, web3s)
@@ -103,12 +120,7 @@ async def test_pause_by_temporal_signal_mid_rebalance_sends_nothing_until_resume
         started = await ask(client, settings.engine_id, Operation.REBALANCE, {"by": "test"})
         await activities.wait_arrived()  # the rebalance is reading positions, held at the gate
 
-        code, _, err = await temporal_cli(
-            client,
-            "workflow", "signal", "--workflow-id", settings.engine_id, "--name", "pause_engine",
-            "--input", '{"reason": "incident drill", "by": "oncall"}',
-        )  # fmt: skip
-        assert code == 0, err
+        await pause_or_resume_by(True, "incident drill")
 
         async def paused():
             status = await engine_status(client, settings.engine_id)
@@ -132,12 +144,7 @@ async def test_pause_by_temporal_signal_mid_rebalance_sends_nothing_until_resume
         )
         assert code == 0 and settings.engine_id in out  # found by its search attribute
 
-        code, _, err = await temporal_cli(
-            client,
-            "workflow", "signal", "--workflow-id", settings.engine_id, "--name", "resume_engine",
-            "--input", '{"reason": "drill over", "by": "oncall"}',
-        )  # fmt: skip
-        assert code == 0, err
+        await pause_or_resume_by(False, "drill over")
         result = await finished(client, settings.engine_id, Operation.REBALANCE, started.workflow_id)
         assert not await queue_held(client, signer, 1)
         transitions = [(t["from_state"], t["to_state"], t["actor"]) for t in await history(client, settings)]
