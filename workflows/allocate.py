@@ -118,16 +118,18 @@ class AllocateWorkflow(OperationBase):
         summary = f"allocated on chains {moved} in {sum(len(p.transactions) for p in parts)} transactions"
         if failed:
             summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
-        return AllocateResult(
-            status=status,
-            summary=summary,
-            chains=parts,
-            positions={str(p.key): p.amount for p in after},
-            planned=deposits,
-            transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
-            outcomes=deposit_outcomes(deposits, before, after),
-            retry=AllocateInput(legs=[leg for leg in input.legs if leg.chain_id in failed]) if failed else None,
-            idle=self.idle,
+        return await self.finish(
+            AllocateResult(
+                status=status,
+                summary=summary,
+                chains=parts,
+                positions={str(p.key): p.amount for p in after},
+                planned=deposits,
+                transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
+                outcomes=deposit_outcomes(deposits, before, after),
+                retry=AllocateInput(legs=[leg for leg in input.legs if leg.chain_id in failed]) if failed else None,
+                idle=self.idle,
+            )
         )
 
     def _engine_v2(self) -> bool:

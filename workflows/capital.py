@@ -91,18 +91,20 @@ class CapitalRequestWorkflow(OperationBase):
         chain = chain_part(request.chain_id, intents, outcomes)
         if overall_status([chain]) == "failed":
             raise ApplicationError(chain.error, type="TransactionFailed", non_retryable=True)
-        return CapitalResult(
-            status="done",
-            summary=(
-                f"delivered {request.amount} base units of {request.asset} "
-                f"to {request.destination} on chain {request.chain_id} "
-                f"({_describe(parts)})"
-            ),
-            chains=[chain],
-            positions={str(h.key): h.amount for h in after},
-            delivered=request.amount,
-            destination=request.destination,
-            plan=parts,
+        return await self.finish(
+            CapitalResult(
+                status="done",
+                summary=(
+                    f"delivered {request.amount} base units of {request.asset} "
+                    f"to {request.destination} on chain {request.chain_id} "
+                    f"({_describe(parts)})"
+                ),
+                chains=[chain],
+                positions={str(h.key): h.amount for h in after},
+                delivered=request.amount,
+                destination=request.destination,
+                plan=parts,
+            )
         )
 
 

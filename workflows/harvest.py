@@ -57,11 +57,13 @@ class HarvestWorkflow(OperationBase):
             summary = "yield since the last harvest: " + (
                 ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "no positions"
             )
-        return HarvestResult(
-            status="done",
-            summary=summary,
-            positions={str(h.key): h.amount for chain in read for h in chain.holdings},
-            yields=yields,
-            totals=totals,
-            baseline=baseline,
+        return await self.finish(
+            HarvestResult(
+                status="done",
+                summary=summary,
+                positions={str(h.key): h.amount for chain in read for h in chain.holdings},
+                yields=yields,
+                totals=totals,
+                baseline=baseline,
+            )
         )

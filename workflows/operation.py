@@ -36,6 +36,7 @@ class OperationBase:
         # independent activities started together (see AllocateWorkflow).
         self.v2 = True
         self.paused = False
+        self.reports: list[asyncio.Task] = []  # step signals to the engine, in flight
         self.stage = "starting"
         self.outcomes: dict[str, TxOutcome] = {}
 
@@ -64,13 +65,23 @@ class OperationBase:
         workflow.set_current_details(f"**step:** {stage}")
         parent = workflow.info().parent
         if parent is not None and self.v2:
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                "operation_step", OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
+            # Told, not waited for: the next activity starts in the same workflow task.
+            self.reports.append(
+                asyncio.create_task(
+                    workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                        "operation_step", OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
+                    )
+                )
             )
         if self.paused:
             workflow.set_current_details(f"**step:** {stage} (paused: waiting for resume_engine)")
             await workflow.wait_condition(lambda: not self.paused)
             workflow.set_current_details(f"**step:** {stage}")
+
+    async def finish(self, result):
+        """The operation's result, once the engine has every step it was told."""
+        await asyncio.gather(*self.reports)
+        return result
 
     async def send(self, intents: list[TxIntent]) -> dict[str, TxOutcome]:
         """Every intent to its queue, then every outcome. Sending an intent again is harmless

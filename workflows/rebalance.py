@@ -107,15 +107,17 @@ class RebalanceWorkflow(OperationBase):
         notes = [f"chain {leg.chain_id} {leg.asset}: {leg.note}" for leg in plan.legs if leg.note]
         if not plan.acts:
             self.stage = "done"
-            return RebalanceResult(
-                status="skipped",
-                summary=f"largest drift {plan.drift_bps} bps is within the threshold of {input.threshold_bps} bps",
-                threshold_bps=input.threshold_bps,
-                drift_before_bps=plan.drift_bps,
-                projected_drift_bps=plan.drift_bps,
-                drift_after_bps=plan.drift_bps,
-                positions={str(h.key): h.amount for h in before},
-                notes=notes,
+            return await self.finish(
+                RebalanceResult(
+                    status="skipped",
+                    summary=f"largest drift {plan.drift_bps} bps is within the threshold of {input.threshold_bps} bps",
+                    threshold_bps=input.threshold_bps,
+                    drift_before_bps=plan.drift_bps,
+                    projected_drift_bps=plan.drift_bps,
+                    drift_after_bps=plan.drift_bps,
+                    positions={str(h.key): h.amount for h in before},
+                    notes=notes,
+                )
             )
         legs = [
             BuildMovesInput(chain_id=leg.chain_id, asset=leg.asset, moves=leg.moves) for leg in plan.legs if leg.moves
@@ -149,15 +151,17 @@ class RebalanceWorkflow(OperationBase):
         )
         if status == "partial":
             summary += "; failed: " + "; ".join(p.error for p in parts if p.error)
-        return RebalanceResult(
-            status=status,
-            summary=summary,
-            chains=parts,
-            positions={str(h.key): h.amount for h in after},
-            threshold_bps=input.threshold_bps,
-            drift_before_bps=plan.drift_bps,
-            projected_drift_bps=max((leg.projected_drift_bps for leg in plan.legs), default=0),
-            drift_after_bps=drift_after,
-            moves=moves,
-            notes=notes,
+        return await self.finish(
+            RebalanceResult(
+                status=status,
+                summary=summary,
+                chains=parts,
+                positions={str(h.key): h.amount for h in after},
+                threshold_bps=input.threshold_bps,
+                drift_before_bps=plan.drift_bps,
+                projected_drift_bps=max((leg.projected_drift_bps for leg in plan.legs), default=0),
+                drift_after_bps=drift_after,
+                moves=moves,
+                notes=notes,
+            )
         )
