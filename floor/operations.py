@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
 from floor.models import AdapterKey, Amount
@@ -75,17 +75,19 @@ class Request(_Model):
     reason: str = Field(default="", max_length=500)
 
 
+def _positive(v: int) -> int:
+    if v <= 0:
+        raise ValueError("must be a positive integer in the token's base units")
+    return v
+
+
+PositiveAmount = Annotated[Amount, AfterValidator(_positive)]
+
+
 class AssetAmount(_Model):
     chain_id: int
     asset: str = Field(min_length=1)
-    amount: Amount
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError("must be a positive integer in the token's base units")
-        return v
+    amount: PositiveAmount
 
 
 class AllocateRequest(Request):
@@ -107,16 +109,9 @@ class CapitalRequest(Request):
 
     chain_id: int
     asset: str = Field(min_length=1)
-    amount: Amount
+    amount: PositiveAmount
     destination: str
     deadline: datetime | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v <= 0:
-            raise ValueError("must be a positive integer in the token's base units")
-        return v
 
     @field_validator("destination")
     @classmethod

@@ -17,11 +17,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, together, validated
+from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_intents, chain_part, together, validated
 from workflows.rebalance import all_holdings, read_holdings
 
 with workflow.unsafe.imports_passed_through():
-    from floor.batching import pack_batches
     from floor.errors import FloorError
     from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
     from floor.models import Call, Position
@@ -91,15 +90,7 @@ class AllocateWorkflow(OperationBase):
         intents: list[TxIntent] = []
         for chain_id in _chains(input):
             groups = [g for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id for g in gs]
-            for number, batch in enumerate(pack_batches(groups), start=1):
-                intents.append(
-                    TxIntent(
-                        id=f"{workflow.info().workflow_id}/chain-{chain_id}/batch-{number}",
-                        chain_id=chain_id,
-                        groups=batch,
-                        reply_to=workflow.info().workflow_id,
-                    )
-                )
+            intents += chain_intents(chain_id, groups, "batch")
         await self.step(f"sending {len(intents)} transactions")
         outcomes = await self.send(intents)
 

@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from floor.batching import pack_batches
     from floor.operations import ChainPart, OperationStep, Signal
     from floor.txqueue import SubmitAck, TxIntent, TxOutcome
     from floor.validation import BadRequest, parse
@@ -118,6 +119,16 @@ async def together(awaitables: list, concurrently: bool) -> list:
     if concurrently:
         return list(await asyncio.gather(*awaitables))
     return [await a for a in awaitables]
+
+
+def chain_intents(chain_id: int, groups: list, label: str) -> list[TxIntent]:
+    """A chain's groups of calls packed into as few transactions as the executor's bounds
+    allow, each an intent named for this workflow, so a re-run never sends one twice."""
+    me = workflow.info().workflow_id
+    return [
+        TxIntent(id=f"{me}/chain-{chain_id}/{label}-{n}", chain_id=chain_id, groups=batch, reply_to=me)
+        for n, batch in enumerate(pack_batches(groups), start=1)
+    ]
 
 
 def chain_part(chain_id: int, intents: list[TxIntent], outcomes: dict[str, TxOutcome]) -> ChainPart:

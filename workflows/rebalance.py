@@ -14,10 +14,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, validated
+from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_intents, chain_part, validated
 
 with workflow.unsafe.imports_passed_through():
-    from floor.batching import pack_batches
     from floor.errors import FloorError
     from floor.messages import BuildMovesInput, Holdings, ReadHoldingsInput
     from floor.models import Call
@@ -83,15 +82,7 @@ async def build_and_send(op: OperationBase, legs: list[BuildMovesInput], label: 
     intents = []
     for chain_id in chains:
         groups = [g for leg, gs in zip(legs, built, strict=True) if leg.chain_id == chain_id for g in gs]
-        for number, batch in enumerate(pack_batches(groups), start=1):
-            intents.append(
-                TxIntent(
-                    id=f"{workflow.info().workflow_id}/chain-{chain_id}/{label}-{number}",
-                    chain_id=chain_id,
-                    groups=batch,
-                    reply_to=workflow.info().workflow_id,
-                )
-            )
+        intents += chain_intents(chain_id, groups, label)
     await op.step(f"sending {len(intents)} transactions")
     return intents, await op.send(intents)
 
