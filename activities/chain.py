@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
@@ -62,8 +63,11 @@ class ChainContext:
 
 
 class ChainActivities:
-    def __init__(self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None):
+    def __init__(self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None, store=None):
         self.settings = settings
+        # floor.store.Store: every read of holdings becomes a snapshot, the reconciliation's
+        # cache. floor-worker always has one; a test worker without one records nothing.
+        self.store = store
         self.registry = AdapterRegistry.from_settings(settings)
         self.signer = signer
         self.slippage_bps = settings.strategy.max_slippage_bps
@@ -167,6 +171,8 @@ class ChainActivities:
         idle = {}
         for token, result in zip(tokens, batch.results[offset:], strict=True):
             (idle[token.symbol],) = decode_result(["uint256"], result, f"{token.symbol}.balanceOf(executor)")
+        if self.store is not None:
+            self._snapshot(input.chain_id, holdings, growth, batch)
         return Holdings(
             chain_id=input.chain_id,
             block_number=batch.block_number,
@@ -174,6 +180,31 @@ class ChainActivities:
             holdings=holdings,
             idle=idle,
             growth=growth,
+        )
+
+    def _snapshot(self, chain_id: int, holdings: list[Holding], growth: dict[str, int], batch) -> None:
+        """The positions just read, as the store's snapshot; keyed by this activity, so a retry
+        writes nothing twice."""
+        from floor.store.tables import PositionSnapshot
+
+        info = activity.info()
+        taken_at = datetime.fromtimestamp(batch.timestamp, UTC)
+        self.store.record_snapshot(
+            [
+                PositionSnapshot(
+                    snapshot_id=f"{info.workflow_id}/{info.activity_id}",
+                    operation_id=info.workflow_id,
+                    chain_id=chain_id,
+                    market=str(h.key),
+                    asset=h.asset,
+                    decimals=h.decimals,
+                    amount=h.amount,
+                    growth_index=growth.get(str(h.key)),
+                    block_number=batch.block_number,
+                    taken_at=taken_at,
+                )
+                for h in holdings
+            ]
         )
 
     @activity.defn

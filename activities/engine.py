@@ -46,6 +46,7 @@ from floor.operations import (
     OperationStarted,
     StrategyTarget,
 )
+from floor.reconcile import ReconcileInput, ReconcileResult
 from floor.txqueue import QueueHold, queue_id
 
 CHECKS = (Operation.REBALANCE, Operation.HARVEST)
@@ -83,8 +84,16 @@ def engine_input(settings: Settings) -> EngineInput:
     return EngineInput(catalogue=catalogue, policy=policy)
 
 
-def schedule_id(engine_id: str, kind: Operation) -> str:
-    return f"{engine_id}/{kind.value}-check"
+def schedule_id(engine_id: str, kind: Operation | str) -> str:
+    return f"{engine_id}/{getattr(kind, 'value', kind)}-check"
+
+
+def reconcile_input(settings: Settings) -> ReconcileInput:
+    return ReconcileInput(
+        chains=[c.id for c in settings.chains if c.executor],
+        engine_id=settings.engine_id,
+        trip_above_bps=settings.reconcile.trip_above_bps,
+    )
 
 
 async def ensure_engine(client: Client, settings: Settings) -> str:
@@ -191,7 +200,48 @@ async def apply_schedules(client: Client, settings: Settings) -> list[str]:
 
             await client.get_schedule_handle(sid).update(keep_pause)
         ids.append(sid)
+    ids.append(await _apply_reconcile_schedule(client, settings))
     return ids
+
+
+async def _apply_reconcile_schedule(client: Client, settings: Settings) -> str:
+    """Reconciliation reads only, so it keeps running while the engine is paused: that is
+    when an operator most wants to know what the chain holds."""
+    from workflows.reconcile import ReconcileWorkflow
+
+    sid = schedule_id(settings.engine_id, "reconcile")
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileWorkflow.run,
+            reconcile_input(settings).model_dump(mode="json"),
+            id=f"{settings.engine_id}/reconcile",
+            task_queue=settings.temporal.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile.every_s))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(sid, schedule)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(sid).update(lambda _: ScheduleUpdate(schedule=schedule))
+    return sid
+
+
+async def reconcile(client: Client, settings: Settings, wait: bool = True):
+    """Run a reconciliation now (`floor reconcile`); its result, or its handle."""
+    from datetime import UTC, datetime
+
+    from workflows.reconcile import ReconcileWorkflow
+
+    workflow_id = f"{settings.engine_id}/reconcile-now-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    handle = await client.start_workflow(
+        ReconcileWorkflow.run,
+        reconcile_input(settings).model_dump(mode="json"),
+        id=workflow_id,
+        task_queue=settings.temporal.task_queue,
+        result_type=ReconcileResult,
+    )
+    return await handle.result() if wait else handle
 
 
 class EngineDoor:

@@ -171,3 +171,20 @@ def _engine_error(settings: Settings, exc: RPCError) -> CliError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return CliError(f"the engine {settings.engine_id} is not running (start it with `floor schedules apply`)")
     return CliError(f"the engine {settings.engine_id} did not answer: {exc.message}")
+
+
+async def reconcile_now(settings: Settings) -> dict:
+    from activities.engine import reconcile
+
+    client = await connect(settings)
+    result = await reconcile(client, settings)
+    return result.model_dump(mode="json")
+
+
+def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dict:
+    """Recorded in the store by this process (the store is written by activities and processes)."""
+    from activities.reconcile import accept_discrepancy
+    from floor.store import Store
+
+    accepted = accept_discrepancy(Store.from_settings(settings), discrepancy_id, by, reason)
+    return accepted.model_dump(mode="json")

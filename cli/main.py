@@ -287,6 +287,47 @@ def history(
     return 0
 
 
+@app.command()
+@command
+def reconcile(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    accept: Annotated[
+        int | None, typer.Option("--accept", help="accept discrepancy ID (with --reason): the cache follows the chain")
+    ] = None,
+    reason: ReasonOpt = "",
+    by: ByOpt = None,
+) -> int:
+    """Compare every position on every chain with the engine's cached view, now; or accept a
+    discrepancy it found. Exit 1 when a discrepancy is found."""
+    settings = settings_from(config)
+    out = Output(as_json)
+    if accept is not None:
+        if not reason.strip():
+            raise InputError("--accept needs --reason: an acceptance is recorded with who and why")
+        accepted = engine.accept(settings, accept, request(by, reason)["by"], reason)
+        if as_json:
+            out.json(accepted)
+        out.line(
+            f"accepted #{accepted['id']} ({accepted['market']}: {accepted['actual']} held, {accepted['expected']} "
+            f"expected) by {accepted['accepted_by']}: {accepted['accepted_reason']}"
+        )
+        return 0
+    result = asyncio.run(engine.reconcile_now(settings))
+    if as_json:
+        out.json(result)
+    out.line(f"{result['status']}: {result['summary']}")
+    for chain in result["chains"]:
+        for d in chain["discrepancies"]:
+            out.line(
+                f"  #{d['id']} chain {chain['chain_id']} {d['market']}: holds {d['actual']}, expected "
+                f"{d['expected']} base units of {d['asset']} ({d['relative_bps']} bps)"
+            )
+    if result["tripped"]:
+        out.line("the engine is paused by its circuit breaker: accept or fix, then `floor resume`")
+    return 0 if result["status"] == "clean" else 1
+
+
 @schedules_app.command("apply")
 @command
 def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:

@@ -14,6 +14,7 @@ import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from eth_utils import is_checksum_address, to_checksum_address
 from pydantic import (
@@ -47,6 +48,7 @@ __all__ = [
     "MarketConfig",
     "Settings",
     "SignerConfig",
+    "StoreConfig",
     "StrategyConfig",
     "TargetWeight",
     "TemporalConfig",
@@ -319,6 +321,52 @@ class EngineConfig(_Model):
     harvest_check_every_s: int = Field(default=6 * 3600, ge=60)
 
 
+class ReconcileConfig(_Model):
+    """Reconciling the engine's cached positions with the chain."""
+
+    every_s: int = Field(default=600, ge=60)  # the schedule
+    tolerance_bps: int = Field(default=5, ge=0, le=10_000)  # beyond accrual, relative to expected
+    dust: dict[str, int] = {}  # token symbol -> base units; default a millionth of a whole token
+    trip_above_bps: int = Field(default=100, ge=0)  # a discrepancy this large pauses the engine
+    # chain id -> the signer's gas balance below which an alert is raised (0.1 ETH on Ethereum)
+    min_gas_wei: dict[str, int] = {"1": 10**17}
+
+
+class StoreConfig(_Model):
+    """The engine's store (`floor/store`): what operators, risk and audits need over time.
+    SQLite by default; PostgreSQL by URL, ``postgresql+psycopg://user@host/db``. A relative
+    SQLite path (``sqlite:///state/floor.db``) is relative to the working directory of the
+    process (worker, CLI); an absolute one has four slashes (``sqlite:////var/lib/floor.db``).
+    The URL may carry a password: it is scrubbed from logs from the moment it is read, and
+    never echoed in errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    url: str = "sqlite:///state/floor.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        scheme, sep, _ = v.partition("://")
+        backend, _, driver = scheme.lower().partition("+")
+        if backend != "sqlite":  # a file path holds no secret; anything else may (a mistyped URL too)
+            register_url_secrets(v)
+            try:
+                password = urlsplit(v).password
+            except ValueError:
+                password = None
+            if password:
+                register_secret(password)
+                register_secret(unquote(password))
+        if not sep or backend not in ("sqlite", "postgresql", "postgres") or driver not in ("", "pysqlite", "psycopg"):
+            raise PydanticCustomError(
+                "store_url",
+                "must be sqlite:///<path> or postgresql+psycopg://<user>@<host>/<db> (got scheme {scheme})",
+                {"scheme": repr(scheme) if sep else "none"},
+            )
+        return v
+
+
 # ---------------------------------------------------------------- settings
 
 # The TOML file for the Settings being built; set only inside load_settings so
@@ -347,6 +395,8 @@ class Settings(BaseSettings):
     chains: list[ChainConfig] = Field(min_length=1)
     strategy: StrategyConfig = StrategyConfig()
     engine: EngineConfig = EngineConfig()
+    store: StoreConfig = StoreConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
 
     @property
     def engine_id(self) -> str:

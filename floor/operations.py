@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
 from floor.models import AdapterKey, Amount
+from floor.txqueue import TxOutcome
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -304,3 +305,16 @@ class CapitalResult(OperationResult):
     delivered: Amount = 0
     destination: str = ""
     plan: list[PlannedPart] = []
+
+
+class JournalEntry(_Model):
+    intent_id: str
+    outcome: TxOutcome
+    effects: dict[str, int] = {}  # str(AdapterKey) -> planned change in base units, signed
+
+
+class JournalInput(_Model):
+    """An operation's transactions for the store's journal."""
+
+    operation_id: str
+    entries: list[JournalEntry]

@@ -18,7 +18,11 @@ and its RebalanceWorkflow and transaction queues, against a plain script making 
 reads and the same transactions (one execute per batch, chains in threads). Both start from
 the same anvil snapshot, alternating; the ratio durable / direct is the cost of durability.
 
-FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance) runs only
+reconcile.p200: 200 positions (100 vaults on each chain) reconciled against the store's cache,
+the chains in parallel, one Multicall3 batch each, against a loop of one eth_call per value read;
+requests counted at the RPC provider.
+
+FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance, reconcile) runs only
 those; FLOOR_BENCH_PROFILE=1 prints where the queue's and the rebalance's time goes.
 """
 
@@ -59,7 +63,7 @@ TRANSFERS = 300
 
 ROUNDS = 20
 RESULTS = REPO / "bench-results.json"
-BENCHES = ("multicall", "batch", "txqueue", "rebalance")
+BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile")
 
 REBALANCE_ROUNDS = 3  # each: one durable run and one direct run, from the same snapshot
 TREASURY_USD = 300_000  # allocated per (chain, token), before the drift
@@ -488,8 +492,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if set(chosen) & {"multicall", "batch", "txqueue"}:
             results |= bench_one_chain(Path(tmp), chosen)
-        if "rebalance" in chosen:
-            results |= bench_two_chains(Path(tmp))
+        if set(chosen) & {"rebalance", "reconcile"}:
+            results |= bench_two_chains(Path(tmp), chosen)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.write_text(json.dumps(previous | results, indent=2, sort_keys=True) + "\n")
     width = max(len(k) for k in results)
@@ -532,16 +536,88 @@ def bench_one_chain(tmp: Path, chosen) -> dict[str, float]:
         stop_process(proc)
 
 
-def bench_two_chains(tmp: Path) -> dict[str, float]:
-    """rebalance on both chains of the local stack, everything deployed."""
+def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
+    """rebalance and reconcile on both chains of the local stack, everything deployed."""
     from floor.devnet.stack import CHAIN_IDS, new_operator_key, start_chains
 
     signer = LocalKeySigner.from_private_key(new_operator_key())
     stack = start_chains({chain_id: free_port() for chain_id in CHAIN_IDS}, signer.address, tmp)
     try:
-        return asyncio.run(bench_rebalance(stack, signer))
+        results = bench_reconcile(stack, signer, tmp) if "reconcile" in chosen else {}
+        if "rebalance" in chosen:
+            results |= asyncio.run(bench_rebalance(stack, signer))
+        return results
     finally:
         stack.stop()
+
+
+RECONCILE_MARKETS = 100  # per chain: 200 positions on two chains
+
+
+def bench_reconcile(stack, signer: LocalKeySigner, tmp: Path) -> dict[str, float]:
+    """200 positions on two chains reconciled (one Multicall3 batch per chain, the chains in
+    parallel) against a loop reading each position's values one eth_call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from activities.chain import ChainActivities
+    from activities.reconcile import ReconcileActivities
+    from floor.devnet.deploy import Deployer
+    from floor.reconcile import ReconcileChainInput
+    from floor.store import Store
+
+    configs = []
+    for chain in stack.chains.values():
+        config = chain.deployed.chain_config(chain.rpc_url)
+        usdc = next(t for t in config["tokens"] if t["symbol"] == "USDC")["address"]
+        d = Deployer(chain.web3())
+        config["markets"] = [
+            {
+                "protocol": "metamorpho",
+                "adapter": "erc4626",
+                "market": f"v{i:03d}",
+                "asset": "USDC",
+                "vault": d.deploy("ERC4626Vault", usdc, f"v{i}", f"v{i}", d.admin).address,
+            }
+            for i in range(RECONCILE_MARKETS)
+        ]
+        configs.append(config)
+    settings = Settings(chains=configs, store={"url": f"sqlite:///{tmp / 'bench-store.db'}"})
+    store = Store.from_settings(settings)
+    store.migrate()
+    web3s = {cid: c.web3() for cid, c in stack.chains.items()}
+    activities = ReconcileActivities(ChainActivities(settings, signer, web3s, store=store))
+
+    def reconciled() -> None:
+        with ThreadPoolExecutor(len(web3s)) as pool:
+            list(pool.map(lambda c: activities.reconcile_chain(ReconcileChainInput(run_id="bench", chain_id=c)), web3s))
+
+    def naive() -> None:
+        for chain in settings.chains:
+            w3 = web3s[chain.id]
+            for adapter in activities.chains.registry.on_chain(chain.id):
+                for r in adapter.position_reads(chain.executor) + adapter.rate_reads():
+                    w3.eth.call({"to": r.target, "data": r.data})
+
+    def requests() -> int:
+        return sum(sum(request_counts(w3).values()) for w3 in web3s.values())
+
+    walls, naive_walls = [], []
+    for _ in range(5):
+        before = requests()
+        walls.append(timed(reconciled))
+        used = requests() - before
+        before = requests()
+        naive_walls.append(timed(naive))
+        naive_used = requests() - before
+    wall, naive_wall = statistics.median(walls), statistics.median(naive_walls)
+    return {
+        "reconcile.p200.wall_s": round(wall, 4),
+        "reconcile.p200.naive_wall_s": round(naive_wall, 4),
+        "reconcile.p200.requests": used,
+        "reconcile.p200.requests_per_chain": used / len(web3s),
+        "reconcile.p200.naive_requests": naive_used,
+        "reconcile.p200.speedup": round(naive_wall / wall, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from activities.txqueue import configure_running_queues
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
+from floor.store import Store
 from workers.temporal import GRACEFUL_SHUTDOWN, build_worker, connect_client
 
 
@@ -26,7 +27,9 @@ async def run(config_path: str | None) -> None:
     if signer is None:
         log.warning("no signer configured: the worker can read but not execute")
     client = await connect_client(settings.temporal.address, settings.temporal.namespace)
-    worker = build_worker(client, settings.temporal.task_queue, ChainActivities(settings, signer))
+    store = Store.from_settings(settings)
+    store.migrate()  # to the code's schema before anything writes
+    worker = build_worker(client, settings.temporal.task_queue, ChainActivities(settings, signer, store=store))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

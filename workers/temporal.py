@@ -11,12 +11,14 @@ from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
 from activities.engine import EngineDoor
+from activities.reconcile import ReconcileActivities
 from activities.txqueue import QueueDoor, TxActivities
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.engine import EngineCheckWorkflow, EngineWorkflow
 from workflows.harvest import HarvestWorkflow
 from workflows.rebalance import RebalanceWorkflow
+from workflows.reconcile import ReconcileWorkflow
 from workflows.txqueue import TxQueueWorkflow
 
 WORKFLOWS = [
@@ -26,6 +28,7 @@ WORKFLOWS = [
     RebalanceWorkflow,
     HarvestWorkflow,
     CapitalRequestWorkflow,
+    ReconcileWorkflow,
     TxQueueWorkflow,
 ]
 
@@ -45,6 +48,7 @@ def build_worker(
 ) -> Worker:
     # Chain activities use synchronous web3, so they run on threads.
     activities = chain_activities.all() + TxActivities(chain_activities).all()
+    activities += ReconcileActivities(chain_activities).all()
     signer = chain_activities.signer.address if chain_activities.signer else None
     activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
     if chain_activities.signer is not None:

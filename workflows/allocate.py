@@ -17,7 +17,16 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_intents, chain_part, together, validated
+from workflows.operation import (
+    READ_TIMEOUT,
+    RETRY,
+    OperationBase,
+    chain_intents,
+    chain_part,
+    effects_by_intent,
+    together,
+    validated,
+)
 from workflows.rebalance import all_holdings, read_holdings
 
 with workflow.unsafe.imports_passed_through():
@@ -88,11 +97,16 @@ class AllocateWorkflow(OperationBase):
         built = await together(builds, self.v2)
         legs_in_order = [leg for chain_id in _chains(input) for leg in input.legs if leg.chain_id == chain_id]
         intents: list[TxIntent] = []
+        effects: dict[str, dict[str, int]] = {}
         for chain_id in _chains(input):
-            groups = [g for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id for g in gs]
-            intents += chain_intents(chain_id, groups, "batch")
+            legs = [(leg, gs) for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id]
+            groups = [g for _, gs in legs for g in gs]
+            deposits = [{str(d.key): d.amount} for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
+            chain = chain_intents(chain_id, groups, "batch")
+            effects |= effects_by_intent(chain, deposits)
+            intents += chain
         await self.step(f"sending {len(intents)} transactions")
-        outcomes = await self.send(intents)
+        outcomes = await self.send(intents, effects)
 
         await self.step("reading positions back")
         after = await self._read_positions(input)

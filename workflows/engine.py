@@ -84,6 +84,8 @@ class EngineWorkflow:
             self.input = None
         self.memory: EngineMemory = self.input.memory if self.input else EngineMemory()
         self.child = None
+        self.unsaved: list = []  # transitions not yet in the store
+        self.closing = False
         self.side_effects = asyncio.Lock()  # pauses and resumes reach queues and schedules in order
         self.positions: dict[str, int] = {}
         self.positions_at = ""
@@ -296,6 +298,23 @@ class EngineWorkflow:
         )
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
         workflow.set_current_details(f"**{self.memory.state.value}** ({cause} by {actor or 'unnamed'})")
+        self.unsaved.append(self.memory.transitions[-1])
+
+    async def _journal(self) -> None:
+        """Transitions to the store as they happen, in bursts, off the operations' path."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self.unsaved) or self.closing)
+            if not self.unsaved:
+                return
+            batch, self.unsaved = self.unsaved, []
+            await workflow.execute_activity(
+                "record_engine_events",
+                {"engine_id": workflow.info().workflow_id, "events": [t.model_dump(mode="json") for t in batch]},
+                result_type=int,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DOOR_RETRY,
+                summary=f"store {len(batch)} state transitions",
+            )
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -309,12 +328,15 @@ class EngineWorkflow:
         if self.input is None:
             raise ApplicationError(self.problem, type="BadInput", non_retryable=True)
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
+        journal = asyncio.create_task(self._journal())
         while True:
             await workflow.wait_condition(lambda: self.child is not None or self._history_full())
             if self.child is None:
                 break
             await self._follow()
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self.child is None)
+        self.closing = True
+        await journal
         workflow.continue_as_new(self.input.model_copy(update={"memory": self.memory}).model_dump(mode="json"))
 
     async def _follow(self) -> None:

@@ -19,7 +19,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
-    from floor.operations import ChainPart, OperationStep, Signal
+    from floor.operations import ChainPart, JournalEntry, JournalInput, OperationStep, Signal
     from floor.txqueue import SubmitAck, TxIntent, TxOutcome
     from floor.validation import BadRequest, parse
 
@@ -84,8 +84,11 @@ class OperationBase:
         await asyncio.gather(*self.reports)
         return result
 
-    async def send(self, intents: list[TxIntent]) -> dict[str, TxOutcome]:
-        """Every intent to its queue, then every outcome. Sending an intent again is harmless
+    async def send(
+        self, intents: list[TxIntent], effects: dict[str, dict[str, int]] | None = None
+    ) -> dict[str, TxOutcome]:
+        """Every intent to its queue, then every outcome, then the mined ones into the store's
+        journal with their planned `effects` per market. Sending an intent again is harmless
         (the queue knows its id and answers with its outcome once settled), which also
         covers a signal sent while no run was listening."""
         unsettled = intents
@@ -111,7 +114,23 @@ class OperationBase:
             except TimeoutError:
                 pass
             unsettled = [i for i in intents if i.id not in self.outcomes]
-        return {i.id: self.outcomes[i.id] for i in intents}
+        outcomes = {i.id: self.outcomes[i.id] for i in intents}
+        if self.v2 and any(o.ok for o in outcomes.values()):
+            await workflow.execute_activity(
+                "journal_transactions",
+                JournalInput(
+                    operation_id=workflow.info().workflow_id,
+                    entries=[
+                        JournalEntry(intent_id=i, outcome=o, effects=(effects or {}).get(i, {}))
+                        for i, o in outcomes.items()
+                    ],
+                ),
+                result_type=int,
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=RETRY,
+                summary="journal the mined transactions",
+            )
+        return outcomes
 
 
 async def together(awaitables: list, concurrently: bool) -> list:
@@ -129,6 +148,20 @@ def chain_intents(chain_id: int, groups: list, label: str) -> list[TxIntent]:
         TxIntent(id=f"{me}/chain-{chain_id}/{label}-{n}", chain_id=chain_id, groups=batch, reply_to=me)
         for n, batch in enumerate(pack_batches(groups), start=1)
     ]
+
+
+def effects_by_intent(intents: list[TxIntent], group_effects: list[dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Each intent's planned change per market, from the changes of the groups it carries (in
+    order: packing never reorders groups)."""
+    out, i = {}, 0
+    for intent in intents:
+        total: dict[str, int] = {}
+        for effect in group_effects[i : i + len(intent.groups)]:
+            for market, change in effect.items():
+                total[market] = total.get(market, 0) + change
+        i += len(intent.groups)
+        out[intent.id] = total
+    return out
 
 
 def chain_part(chain_id: int, intents: list[TxIntent], outcomes: dict[str, TxOutcome]) -> ChainPart:

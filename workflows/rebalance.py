@@ -14,7 +14,15 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_intents, chain_part, validated
+from workflows.operation import (
+    READ_TIMEOUT,
+    RETRY,
+    OperationBase,
+    chain_intents,
+    chain_part,
+    effects_by_intent,
+    validated,
+)
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
@@ -79,12 +87,22 @@ async def build_and_send(op: OperationBase, legs: list[BuildMovesInput], label: 
             for leg in legs
         )
     )
-    intents = []
+    intents, effects = [], {}
     for chain_id in chains:
-        groups = [g for leg, gs in zip(legs, built, strict=True) if leg.chain_id == chain_id for g in gs]
-        intents += chain_intents(chain_id, groups, label)
+        mine = [(leg, gs) for leg, gs in zip(legs, built, strict=True) if leg.chain_id == chain_id]
+        groups = [g for _, gs in mine for g in gs]
+        chain = chain_intents(chain_id, groups, label)
+        effects |= effects_by_intent(chain, [e for leg, _ in mine for e in move_effects(leg)])
+        intents += chain
     await op.step(f"sending {len(intents)} transactions")
-    return intents, await op.send(intents)
+    return intents, await op.send(intents, effects)
+
+
+def move_effects(leg: BuildMovesInput) -> list[dict[str, int]]:
+    """Each group's planned change per market, in build_moves' order: the moves (withdrawals
+    first, as planned), then the delivery, which changes no market."""
+    out = [{str(m.key): m.amount if m.action == "deposit" else -m.amount} for m in leg.moves]
+    return out + ([{}] if leg.deliver else [])
 
 
 @workflow.defn(failure_exception_types=[FloorError])

@@ -81,7 +81,7 @@ class DeployedChain:
             "multicall3": MULTICALL3_ADDRESS,
             "price_oracle": self.price_oracle,
             "tokens": [{"symbol": s, "address": a, "decimals": d} for s, (a, d) in self.tokens.items()],
-            "markets": self.markets,
+            "markets": [dict(m) for m in self.markets],  # a copy: callers may extend theirs
         }
 
 

@@ -138,6 +138,7 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
                 == [
                     f"{settings.engine_id}/rebalance-check",
                     f"{settings.engine_id}/harvest-check",
+                    f"{settings.engine_id}/reconcile-check",
                 ]
             )
         finally:

@@ -96,6 +96,16 @@ async def pause_schedules(raw: dict) -> list[str]:
     return []
 
 
+@activity.defn
+async def record_engine_events(raw: dict) -> int:
+    return len(raw["events"])
+
+
+@activity.defn
+async def journal_transactions(raw: dict) -> int:
+    return 0
+
+
 def engine_input() -> EngineInput:
     return EngineInput(
         catalogue=Catalogue(
@@ -110,7 +120,8 @@ async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env
     client = time_env.client
     task_queue = f"time-{uuid.uuid4().hex[:8]}"
     engine_id = f"engine-{uuid.uuid4().hex[:8]}"
-    fakes = [read_holdings, build_moves, submit_intent, hold_queues, pause_schedules]
+    fakes = [read_holdings, build_moves, submit_intent, hold_queues, pause_schedules, record_engine_events]
+    fakes.append(journal_transactions)
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes):
         await client.start_workflow(
             EngineWorkflow.run, engine_input().model_dump(mode="json"), id=engine_id, task_queue=task_queue

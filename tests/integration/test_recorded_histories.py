@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine
+from activities.engine import ask, engine_status, ensure_engine, reconcile
 from floor.engine import Operation
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
@@ -25,6 +25,7 @@ from tests.integration.engine_helpers import (
     wait_for,
 )
 from tests.integration.helpers import advance_time, mint
+from tests.integration.test_reconcile import with_store
 from workers.temporal import WORKFLOWS, build_worker
 from workflows.engine import EngineCheckWorkflow
 
@@ -32,13 +33,14 @@ HISTORIES = Path(__file__).parents[1] / "histories"
 INDEX = HISTORIES / "index.json"  # file name -> the workflow id it was recorded under
 
 
-async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, web3s, signer, task_queue):
+async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, web3s, signer, task_queue, tmp_path):
     settings = engine_settings(stack, task_queue, harvest_cooldown_s=0)
     settings = settings.model_copy(update={"engine": settings.engine.model_copy(update={"workflow_id": "engine-rec"})})
+    settings, store = with_store(settings, tmp_path)
     client = temporal_env.client
     engine_id = settings.engine_id
     ids = {"engine.json": engine_id}
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         await start_allocated(client, settings, web3s)
         ids["allocate-v2-child.json"] = f"{engine_id}/allocate-1"
@@ -70,6 +72,9 @@ async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, 
         assert check.startswith("refused: rebalance cooldown")
         ids["engine-check.json"] = "engine-rec-check"
         ids["txqueue.json"] = queue_id(1, signer.address)
+        reconciliation = await reconcile(client, settings, wait=False)
+        assert (await reconciliation.result()).status == "clean"
+        ids["reconcile.json"] = reconciliation.id
         assert (await engine_status(client, engine_id)).operation is None
 
         async def histories():

@@ -1,6 +1,6 @@
 """The engine's Temporal Schedules on the dev server: applied from the config idempotently,
-updated in place, paused and unpaused with the engine, and each check asking the engine
-(which answers by starting the operation or refusing it)."""
+updated in place, the checks paused and unpaused with the engine (reconciliation goes on), and
+each check asking the engine (which answers by starting the operation or refusing it)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
         await ensure_engine(client, settings)
         ids = await apply_schedules(client, settings)
         try:
-            assert ids == [f"{engine_id}/rebalance-check", f"{engine_id}/harvest-check"]
+            assert ids == [f"{engine_id}/rebalance-check", f"{engine_id}/harvest-check", f"{engine_id}/reconcile-check"]
             assert await apply_schedules(client, settings) == ids  # again: nothing new
             rebalance_check = client.get_schedule_handle(ids[0])
             described = await rebalance_check.describe()
@@ -46,9 +46,11 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
 
             # Paused with the engine, kept paused by a re-apply, unpaused with the engine.
             await pause_or_resume(client, engine_id, True, "incident 7", "oncall")
-            for sid in ids:
+            for sid in ids[:2]:
                 state = (await client.get_schedule_handle(sid).describe()).schedule.state
                 assert state.paused and "incident 7" in state.note
+            # Reconciliation only reads: it goes on while the engine is paused.
+            assert not (await client.get_schedule_handle(ids[2]).describe()).schedule.state.paused
             await apply_schedules(client, changed)
             assert (await rebalance_check.describe()).schedule.state.paused
 

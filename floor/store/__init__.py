@@ -1,0 +1,353 @@
+"""The engine's store: what operators, risk and audits need over time (position snapshots, rate
+observations, the transaction journal, engine events, discrepancies, alerts).
+
+Temporal holds the state of running workflows; this holds the record. It is written only from
+activities and processes, never from workflow code: workflows must not import it.
+
+SQLite by default (``sqlite:///state/floor.db``), PostgreSQL by URL
+(``postgresql+psycopg://user@host/db``). Synchronous: one SQLAlchemy engine per `Store`, one
+session per call. Every write inserts with ON CONFLICT DO NOTHING on the table's natural key,
+so a retried activity writes nothing twice; the ``record_*`` methods answer how many rows were
+new. The schema comes from the Alembic migrations in ``floor/store/migrations``: call
+`Store.migrate` at start-up.
+
+The URL may carry a password: it is registered with the log redactor and never logged; the
+store shows itself with the password hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import StatementError
+from sqlmodel import Session
+
+from floor.config import Settings, StoreConfig
+from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDiscrepancy, UnstorableValue
+from floor.store.tables import (
+    Alert,
+    Discrepancy,
+    EngineEvent,
+    PositionSnapshot,
+    RateObservation,
+    StoreTable,
+    TxJournal,
+    decode_effects,
+    encode_effects,
+    metadata,
+)
+from floor.store.types import SignedAmount, Uint256, UtcDateTime
+
+__all__ = [
+    "Alert",
+    "Discrepancy",
+    "DiscrepancyAlreadyAccepted",
+    "EngineEvent",
+    "PositionSnapshot",
+    "RateObservation",
+    "SignedAmount",
+    "Store",
+    "StoreError",
+    "TxJournal",
+    "Uint256",
+    "UnknownDiscrepancy",
+    "UnstorableValue",
+    "UtcDateTime",
+    "decode_effects",
+    "encode_effects",
+    "metadata",
+]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_CHUNK = 500  # rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits
+_MIGRATION_LOCK = 0x466C6F6F7253746F  # "FloorSto": one migrating process at a time on PostgreSQL
+
+T = TypeVar("T", bound=StoreTable)
+
+
+class Store:
+    """The store at ``url`` (a SQLAlchemy URL). A relative SQLite path is relative to the
+    working directory; its folder is created. ``postgresql://`` means psycopg 3."""
+
+    def __init__(self, url: str) -> None:
+        # The config's check: a supported database, and the password scrubbed from every log
+        # line from now on.
+        try:
+            url = StoreConfig(url=url).url
+        except ValidationError as e:
+            raise StoreError(f"store url: {e.errors()[0]['msg']}") from None
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend in ("postgresql", "postgres"):
+            if "+" not in parsed.drivername:  # psycopg 3 is what the engine installs
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            backend = "postgresql"
+        if backend == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self._engine = create_engine(parsed)
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        else:
+            self._engine = create_engine(parsed, pool_pre_ping=True)
+        self._insert = postgresql_insert if backend == "postgresql" else sqlite_insert
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(settings.store.url)
+
+    def __repr__(self) -> str:
+        return f"Store({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ migrations
+
+    def alembic_config(self, connection: Connection | None = None) -> Config:
+        """Alembic's configuration for this store, without an alembic.ini: the migrations
+        folder, this store's URL and, when given, the connection to run on. A new revision:
+        ``alembic.command.revision(store.alembic_config(), message=..., autogenerate=True)``
+        against a database at head."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("path_separator", "os")
+        # ConfigParser interpolates "%": a URL-encoded password has them.
+        url = self._engine.url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        if connection is not None:
+            config.attributes["connection"] = connection
+        return config
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest revision (nothing to do when it is there)."""
+        self._alembic(command.upgrade, "head")
+
+    def downgrade(self, revision: str = "base") -> None:
+        """Downgrade the schema to ``revision``; ``base`` drops every table of the store."""
+        self._alembic(command.downgrade, revision)
+
+    def current_revision(self) -> str | None:
+        """The schema's revision, None before the first migration."""
+        with self._engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def _alembic(self, step: Callable[[Config, str], None], revision: str) -> None:
+        with self._engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            step(self.alembic_config(connection), revision)
+
+    # ------------------------------------------------------------ sessions and writes
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """One session, committed at the end; a value its column refused comes out as itself
+        (`UnstorableValue`), not wrapped in SQLAlchemy's StatementError."""
+        with Session(self._engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except StatementError as e:
+                if isinstance(e.orig, UnstorableValue):
+                    raise e.orig from None
+                raise
+
+    def _record(self, table: type[StoreTable], rows: Sequence[StoreTable], key: Sequence[str] | None) -> int:
+        """Insert ``rows`` of ``table``, skipping any whose ``key`` (any unique key when None)
+        is stored already, in one transaction. How many were new."""
+        values = [_values(table, row) for row in rows]
+        written = 0
+        with self._session() as session:
+            for start in range(0, len(values), _CHUNK):
+                stmt = self._insert(table.__table__).values(values[start : start + _CHUNK])
+                stmt = stmt.on_conflict_do_nothing(index_elements=list(key) if key else None)
+                # An INSERT's rowcount is kept only when asked for: the rows it did insert.
+                written += session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount
+        return written
+
+    # ------------------------------------------------------------ positions and rates
+
+    def record_snapshot(self, rows: Sequence[PositionSnapshot]) -> int:
+        """Record positions read at one block; keyed by (snapshot_id, market)."""
+        return self._record(PositionSnapshot, rows, ("snapshot_id", "market"))
+
+    def latest_snapshot(self, chain_id: int) -> dict[str, PositionSnapshot]:
+        """Per market of ``chain_id`` its newest recorded position: highest block, then the one
+        taken last."""
+        p = PositionSnapshot.__table__.c
+        rank = (
+            func.row_number()
+            .over(partition_by=p.market, order_by=(p.block_number.desc(), p.taken_at.desc(), p.id.desc()))
+            .label("rank")
+        )
+        newest = select(p.id, rank).where(p.chain_id == chain_id).subquery()
+        stmt = select(PositionSnapshot).join(newest, p.id == newest.c.id).where(newest.c.rank == 1)
+        with self._session() as session:
+            return {row.market: row for row in session.scalars(stmt)}
+
+    def record_rates(self, rows: Sequence[RateObservation]) -> int:
+        """Record growth-index observations; keyed by (market, block_number)."""
+        return self._record(RateObservation, rows, ("market", "block_number"))
+
+    # ------------------------------------------------------------ transactions
+
+    def record_transactions(self, rows: Sequence[TxJournal]) -> int:
+        """Journal mined transactions; keyed by (chain_id, tx_hash)."""
+        return self._record(TxJournal, rows, ("chain_id", "tx_hash"))
+
+    def transactions_since(self, chain_id: int, block_number: int) -> list[TxJournal]:
+        """Transactions on ``chain_id`` mined after ``block_number`` (strictly: a position read
+        at a block already includes that block's transactions), in block and nonce order."""
+        t = TxJournal.__table__.c
+        stmt = (
+            select(TxJournal)
+            .where(t.chain_id == chain_id, t.block_number > block_number)
+            .order_by(t.block_number, t.nonce, t.id)
+        )
+        return self._all(stmt)
+
+    def transactions_of(self, operation_id: str) -> list[TxJournal]:
+        """The transactions of one operation (its workflow id), in chain, block and nonce order."""
+        t = TxJournal.__table__.c
+        stmt = select(TxJournal).where(t.operation_id == operation_id).order_by(t.chain_id, t.block_number, t.nonce)
+        return self._all(stmt)
+
+    # ------------------------------------------------------------ engine events
+
+    def record_engine_events(self, rows: Sequence[EngineEvent]) -> int:
+        """Record state-machine transitions; keyed by (engine_id, at, to_state, cause)."""
+        return self._record(EngineEvent, rows, ("engine_id", "at", "to_state", "cause"))
+
+    # ------------------------------------------------------------ discrepancies
+
+    def record_discrepancies(self, rows: Sequence[Discrepancy]) -> list[Discrepancy]:
+        """Record what a reconciliation run found; keyed by (run_id, market). Answers the stored
+        rows, with their ids, in the order given (those recorded before included, as stored)."""
+        self._record(Discrepancy, rows, ("run_id", "market"))
+        if not rows:
+            return []
+        d = Discrepancy.__table__.c
+        stmt = select(Discrepancy).where(d.run_id.in_({row.run_id for row in rows}))
+        with self._session() as session:
+            stored = {(row.run_id, row.market): row for row in session.scalars(stmt)}
+        return [stored[(row.run_id, row.market)] for row in rows]
+
+    def open_discrepancies(self) -> list[Discrepancy]:
+        d = Discrepancy.__table__.c
+        return self._all(select(Discrepancy).where(d.status == "open").order_by(d.id))
+
+    def discrepancies(self, run_id: str | None = None) -> list[Discrepancy]:
+        """Every discrepancy, accepted ones included (of one run when given), by id."""
+        d = Discrepancy.__table__.c
+        stmt = select(Discrepancy).order_by(d.id)
+        return self._all(stmt if run_id is None else stmt.where(d.run_id == run_id))
+
+    def accept_discrepancy(self, id: int, by: str, reason: str, *, at: datetime | None = None) -> Discrepancy:
+        """Mark discrepancy ``id`` accepted by ``by`` for ``reason`` (required), at ``at`` (now).
+        Refused, naming the id, when it is unknown or was accepted before."""
+        by, reason = by.strip(), reason.strip()
+        if not reason:
+            raise StoreError(f"discrepancy {id}: a reason is required to accept it")
+        if not by:
+            raise StoreError(f"discrepancy {id}: say who accepts it")
+        at = UtcDateTime().check(at or datetime.now(UTC), "accepted_at")
+        d = Discrepancy.__table__.c
+        stmt = (
+            update(Discrepancy.__table__)
+            .where(d.id == id, d.status == "open")
+            .values(status="accepted", accepted_by=by, accepted_reason=reason, accepted_at=at)
+        )
+        with self._session() as session:
+            changed = session.execute(stmt).rowcount
+            row = session.get(Discrepancy, id)
+            if row is None:
+                raise UnknownDiscrepancy(f"no discrepancy {id}")
+            if not changed:
+                when = row.accepted_at.isoformat() if row.accepted_at else "?"
+                raise DiscrepancyAlreadyAccepted(
+                    f"discrepancy {id} was accepted already, by {row.accepted_by} at {when}: {row.accepted_reason}"
+                )
+            return row
+
+    # ------------------------------------------------------------ alerts
+
+    def raise_alert(self, kind: str, subject: str, detail: str, at: datetime) -> bool:
+        """Raise an alert of ``kind`` about ``subject``. False when one of that kind and subject is
+        open already (or this one was recorded before): at most one open alert per pair."""
+        row = Alert(kind=kind, subject=subject, detail=detail, raised_at=at)
+        return self._record(Alert, [row], None) == 1
+
+    def open_alerts(self) -> list[Alert]:
+        a = Alert.__table__.c
+        return self._all(select(Alert).where(a.resolved_at.is_(None)).order_by(a.raised_at, a.id))
+
+    def resolve_alert(self, kind: str, subject: str, at: datetime) -> bool:
+        """Resolve the open alert of ``kind`` about ``subject`` at ``at``. False when none is open."""
+        a = Alert.__table__.c
+        at = UtcDateTime().check(at, "resolved_at")
+        stmt = (
+            update(Alert.__table__)
+            .where(a.kind == kind, a.subject == subject, a.resolved_at.is_(None))
+            .values(resolved_at=at)
+        )
+        with self._session() as session:
+            return session.execute(stmt).rowcount == 1
+
+    # ------------------------------------------------------------ reads
+
+    def _all(self, stmt: Any) -> list[Any]:
+        with self._session() as session:
+            return list(session.scalars(stmt))
+
+
+def _values(table: type[T], row: T) -> dict[str, Any]:
+    """``row``'s columns to insert, the store's id left out, exact types checked by column name."""
+    if not isinstance(row, table):
+        raise TypeError(f"expected {table.__name__} rows, got {type(row).__name__}")
+    sa_table = table.__table__
+    values: dict[str, Any] = {}
+    for column in sa_table.columns:
+        if column.primary_key:
+            continue
+        value = getattr(row, column.key)
+        check = getattr(column.type, "check", None)
+        if value is not None and check is not None:
+            check(value, f"{sa_table.name}.{column.name}")
+        values[column.name] = value
+    return values
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: the CLI reads while the worker writes; a writer waits for another up to 5 s.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

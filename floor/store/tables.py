@@ -1,0 +1,214 @@
+"""The store's tables (sqlmodel). Each has a natural key, a unique constraint, so a retried
+activity writes nothing twice: the store inserts with ON CONFLICT DO NOTHING on it.
+
+Amounts are exact (`Uint256`, `SignedAmount`), timestamps aware and in UTC (`UtcDateTime`).
+A market is named by its registry key, "<chain id>:<protocol>:<market>" (`AdapterKey`'s str,
+e.g. "1:aave-v3:USDC"). `id` is the store's own: it is ignored on writes.
+
+The schema is created by the migrations (`floor/store/migrations`), not by `create_all`; a
+change here needs a migration (the tests compare both).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, Text, UniqueConstraint, text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from floor.store.types import SignedAmount, Uint256, UtcDateTime
+
+__all__ = [
+    "Alert",
+    "Discrepancy",
+    "EngineEvent",
+    "PositionSnapshot",
+    "RateObservation",
+    "StoreTable",
+    "TxJournal",
+    "decode_effects",
+    "encode_effects",
+    "metadata",
+]
+
+# Constraint names the same on every database, so migrations can name what they drop.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+# BIGINT ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the autoincrementing rowid.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class StoreTable(SQLModel, registry=registry(metadata=metadata)):
+    """Base of the store's tables: their own metadata, apart from any other SQLModel user."""
+
+
+def _id() -> int | None:
+    return Field(default=None, primary_key=True, sa_type=_ID)
+
+
+class PositionSnapshot(StoreTable, table=True):
+    """One market's position as read at one block by one operation or reconciliation."""
+
+    __tablename__ = "position_snapshot"
+    __table_args__ = (
+        UniqueConstraint("snapshot_id", "market"),
+        Index(None, "chain_id", "market", "block_number"),
+    )
+
+    id: int | None = _id()
+    snapshot_id: str  # one read of a chain's positions, e.g. "<workflow id>/read-1"
+    operation_id: str  # the workflow that read it, or "reconcile", ...
+    chain_id: int = Field(sa_type=BigInteger)
+    market: str  # "1:aave-v3:USDC"
+    asset: str  # token symbol
+    decimals: int
+    amount: int = Field(sa_type=Uint256)  # underlying base units
+    shares: int | None = Field(default=None, sa_type=Uint256)  # vault shares, where the market has them
+    growth_index: int | None = Field(default=None, sa_type=Uint256)  # the market's index, 1e27 scale
+    block_number: int = Field(sa_type=BigInteger)
+    taken_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class RateObservation(StoreTable, table=True):
+    """A market's growth index (and quoted APR, total assets) at one block."""
+
+    __tablename__ = "rate_observation"
+    __table_args__ = (UniqueConstraint("market", "block_number"),)
+
+    id: int | None = _id()
+    chain_id: int = Field(sa_type=BigInteger)
+    market: str
+    block_number: int = Field(sa_type=BigInteger)
+    timestamp: datetime = Field(sa_type=UtcDateTime)  # the block's
+    growth_index: int = Field(sa_type=Uint256)  # 1e27 scale
+    quoted_apr: float | None = None  # the protocol's own rate, where it has one
+    total_assets: int | None = Field(default=None, sa_type=Uint256)  # the market's on-chain total
+
+
+class TxJournal(StoreTable, table=True):
+    """A mined transaction of an operation, with what it was meant to change per market."""
+
+    __tablename__ = "tx_journal"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash"),
+        Index(None, "chain_id", "block_number"),
+        Index(None, "operation_id"),
+    )
+
+    id: int | None = _id()
+    operation_id: str  # the operation's workflow id
+    intent_id: str
+    chain_id: int = Field(sa_type=BigInteger)
+    tx_hash: str
+    nonce: int = Field(sa_type=BigInteger)
+    status: int  # 1 success, 0 reverted
+    block_number: int = Field(sa_type=BigInteger)
+    gas_used: int = Field(sa_type=BigInteger)
+    effective_gas_price: int = Field(sa_type=Uint256)
+    calls: int  # executor calls it carried
+    recorded_at: datetime = Field(sa_type=UtcDateTime)
+    # Per market the expected change of the position in base units, signed: a JSON object of
+    # decimal strings (`encode_effects`), e.g. {"1:aave-v3:USDC": "-5000000"}.
+    effects: str = Field(default="{}", sa_type=Text)
+
+    def effect_amounts(self) -> dict[str, int]:
+        return decode_effects(self.effects)
+
+
+def encode_effects(effects: Mapping[str, int]) -> str:
+    """``effects`` (market -> signed base units) as the journal's JSON text, keys sorted."""
+    out: dict[str, str] = {}
+    for market, change in sorted(effects.items()):
+        if not isinstance(change, int) or isinstance(change, bool):
+            raise TypeError(f"effect on {market}: an int in base units, not {type(change).__name__}")
+        out[market] = str(change)
+    return json.dumps(out, separators=(",", ":"))
+
+
+def decode_effects(text_: str) -> dict[str, int]:
+    return {market: int(change) for market, change in json.loads(text_).items()}
+
+
+class EngineEvent(StoreTable, table=True):
+    """One transition of an engine's state machine."""
+
+    __tablename__ = "engine_event"
+    __table_args__ = (UniqueConstraint("engine_id", "at", "to_state", "cause"),)
+
+    id: int | None = _id()
+    engine_id: str
+    at: datetime = Field(sa_type=UtcDateTime)
+    from_state: str
+    to_state: str
+    cause: str  # the event and, for an operation, its workflow id
+    actor: str
+    reason: str = ""
+
+
+class Discrepancy(StoreTable, table=True):
+    """A market whose position on chain differs from what the journal says it should be, found by
+    one reconciliation run; open until an operator accepts it (who, why, when)."""
+
+    __tablename__ = "discrepancy"
+    __table_args__ = (
+        UniqueConstraint("run_id", "market"),
+        CheckConstraint("status IN ('open', 'accepted')", name="status"),
+        CheckConstraint(
+            "status = 'open' OR (accepted_by IS NOT NULL AND accepted_reason IS NOT NULL AND accepted_at IS NOT NULL)",
+            name="accepted_fields",
+        ),
+        Index(None, "status"),
+    )
+
+    id: int | None = _id()  # what an operator names
+    run_id: str  # the reconciliation run
+    chain_id: int = Field(sa_type=BigInteger)
+    market: str
+    asset: str
+    decimals: int
+    expected: int = Field(sa_type=Uint256)
+    actual: int = Field(sa_type=Uint256)
+    difference: int = Field(sa_type=SignedAmount)  # actual - expected
+    relative_bps: int = Field(sa_type=BigInteger)  # the difference in bps of expected
+    block_number: int = Field(sa_type=BigInteger)  # where `actual` was read
+    growth_index: int | None = Field(default=None, sa_type=Uint256)  # the market's index there, 1e27 scale
+    found_at: datetime = Field(sa_type=UtcDateTime)
+    status: str = "open"  # "open" | "accepted"
+    accepted_by: str | None = None
+    accepted_reason: str | None = None
+    accepted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class Alert(StoreTable, table=True):
+    """A condition the engine raised ("discrepancy", "low_gas", ...) about a subject. At most one
+    open alert per (kind, subject): raising it again while open records nothing."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject", "raised_at"),
+        Index(
+            "uq_alert_open",
+            "kind",
+            "subject",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+    )
+
+    id: int | None = _id()
+    kind: str
+    subject: str  # e.g. "1:aave-v3:USDC" or a signer's address
+    detail: str = Field(default="", sa_type=Text)
+    raised_at: datetime = Field(sa_type=UtcDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -1,0 +1,263 @@
+"""The store's API on both databases: idempotent writes, reads, discrepancies, alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from floor.logging import REDACTED, scrub
+from floor.store import (
+    Alert,
+    Discrepancy,
+    DiscrepancyAlreadyAccepted,
+    EngineEvent,
+    PositionSnapshot,
+    RateObservation,
+    Store,
+    StoreError,
+    TxJournal,
+    UnknownDiscrepancy,
+    encode_effects,
+)
+
+from .conftest import T0, at
+
+USDC = "1:aave-v3:USDC"
+VAULT = "1:metamorpho:steakUSDC"
+
+
+def snap(snapshot_id: str, market: str, block: int, amount: int, *, chain_id: int = 1, taken: float = 0):
+    return PositionSnapshot(
+        snapshot_id=snapshot_id,
+        operation_id="engine-floor/rebalance-1",
+        chain_id=chain_id,
+        market=market,
+        asset="USDC",
+        decimals=6,
+        amount=amount,
+        growth_index=10**27,
+        block_number=block,
+        taken_at=at(taken),
+    )
+
+
+def tx(tx_hash: str, block: int, nonce: int, *, operation_id: str = "op-1", chain_id: int = 1) -> TxJournal:
+    return TxJournal(
+        operation_id=operation_id,
+        intent_id=f"{operation_id}/chain-{chain_id}/batch-0",
+        chain_id=chain_id,
+        tx_hash=tx_hash,
+        nonce=nonce,
+        status=1,
+        block_number=block,
+        gas_used=210_000,
+        effective_gas_price=30 * 10**9,
+        calls=5,
+        recorded_at=T0,
+        effects=encode_effects({USDC: -5_000_000, VAULT: 5_000_000}),
+    )
+
+
+def disc(run_id: str, market: str, expected: int = 100, actual: int = 90) -> Discrepancy:
+    return Discrepancy(
+        run_id=run_id,
+        chain_id=1,
+        market=market,
+        asset="USDC",
+        decimals=6,
+        expected=expected,
+        actual=actual,
+        difference=actual - expected,
+        relative_bps=(actual - expected) * 10_000 // expected,
+        block_number=50,
+        growth_index=10**27,
+        found_at=T0,
+    )
+
+
+# ---------------------------------------------------------------- idempotent writes
+
+
+def test_snapshots_written_twice_counted_once(store: Store) -> None:
+    rows = [snap("s1", USDC, 10, 1), snap("s1", VAULT, 10, 2)]
+    assert store.record_snapshot(rows) == 2
+    assert store.record_snapshot(rows) == 0
+    # A retry carrying one new row writes only that one; a key twice in a batch once.
+    assert store.record_snapshot([*rows, snap("s2", USDC, 11, 3), snap("s2", USDC, 11, 3)]) == 1
+    assert store.record_snapshot([]) == 0
+
+
+def test_rates_written_twice_counted_once(store: Store) -> None:
+    rows = [
+        RateObservation(chain_id=1, market=USDC, block_number=b, timestamp=at(b), growth_index=10**27 + b)
+        for b in (1, 2)
+    ]
+    rows.append(
+        RateObservation(
+            chain_id=1,
+            market=VAULT,
+            block_number=1,
+            timestamp=at(1),
+            growth_index=2 * 10**27,
+            quoted_apr=0.0425,
+            total_assets=2**200,
+        )
+    )
+    assert store.record_rates(rows) == 3
+    assert store.record_rates(rows) == 0
+
+
+def test_transactions_written_twice_counted_once(store: Store) -> None:
+    rows = [tx("0xaa", 10, 0), tx("0xbb", 11, 1), tx("0xaa", 12, 7, chain_id=42161)]  # same hash, other chain
+    assert store.record_transactions(rows) == 3
+    assert store.record_transactions(rows) == 0
+
+
+def test_engine_events_written_twice_counted_once(store: Store) -> None:
+    transitions = [
+        (0, "IDLE", "REBALANCING", "rebalance", "schedule"),
+        (5, "REBALANCING", "IDLE", "finished", "engine"),
+    ]
+    rows = [
+        EngineEvent(engine_id="engine-floor", at=at(t), from_state=a, to_state=b, cause=cause, actor=actor)
+        for t, a, b, cause, actor in transitions
+    ]
+    assert store.record_engine_events(rows) == 2
+    assert store.record_engine_events(rows) == 0
+
+
+# ---------------------------------------------------------------- reads
+
+
+def test_latest_snapshot_picks_the_newest_block_per_market(store: Store) -> None:
+    store.record_snapshot(
+        [
+            snap("a", USDC, 100, 1, taken=30),  # taken last, but an older block
+            snap("b", USDC, 120, 2, taken=10),
+            snap("b", VAULT, 120, 3),
+            snap("c", VAULT, 110, 4, taken=50),
+            snap("d", VAULT, 120, 5, taken=20),  # same block as "b", taken later: newest
+            snap("e", "42161:aave-v3:USDC", 999, 6, chain_id=42161),
+        ]
+    )
+    latest = store.latest_snapshot(1)
+    assert {m: (r.snapshot_id, r.amount) for m, r in latest.items()} == {USDC: ("b", 2), VAULT: ("d", 5)}
+    assert latest[USDC].growth_index == 10**27 and latest[USDC].taken_at == at(10)
+    assert list(store.latest_snapshot(42161)) == ["42161:aave-v3:USDC"]
+    assert store.latest_snapshot(10) == {}
+
+
+def test_transactions_since_and_of(store: Store) -> None:
+    store.record_transactions(
+        [
+            tx("0x03", 12, 3, operation_id="op-2"),
+            tx("0x01", 10, 1),
+            tx("0x02", 12, 2),
+            tx("0x04", 11, 9, chain_id=10),
+        ]
+    )
+    # Strictly after the block: a position read at block 10 includes its transactions.
+    assert [t.tx_hash for t in store.transactions_since(1, 10)] == ["0x02", "0x03"]
+    assert [t.tx_hash for t in store.transactions_since(1, 9)] == ["0x01", "0x02", "0x03"]
+    assert [t.tx_hash for t in store.transactions_of("op-1")] == ["0x01", "0x02", "0x04"]  # by chain, block, nonce
+    first = store.transactions_of("op-1")[0]
+    assert first.effect_amounts() == {USDC: -5_000_000, VAULT: 5_000_000}
+    assert first.effective_gas_price == 30 * 10**9 and first.recorded_at == T0
+
+
+# ---------------------------------------------------------------- discrepancies
+
+
+def test_record_discrepancies_answers_the_stored_rows(store: Store) -> None:
+    first = store.record_discrepancies([disc("run-1", USDC), disc("run-1", VAULT)])
+    assert all(d.id is not None for d in first) and first[0].id != first[1].id
+    assert [d.status for d in first] == ["open", "open"]
+    # A retry (and a new market of the same run) answers the same ids, the new one added.
+    again = store.record_discrepancies([disc("run-1", VAULT, actual=1), disc("run-1", "1:spark:DAI")])
+    assert again[0].id == first[1].id and again[0].actual == 90  # as stored, not as retried
+    assert [d.market for d in store.open_discrepancies()] == [USDC, VAULT, "1:spark:DAI"]
+    assert store.record_discrepancies([]) == []
+
+
+def test_accept_discrepancy_records_who_why_when(store: Store) -> None:
+    d, other = store.record_discrepancies([disc("run-1", USDC), disc("run-1", VAULT)])
+    when = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
+    accepted = store.accept_discrepancy(d.id, by="alice", reason=" donation to the vault, verified ", at=when)
+    assert (accepted.id, accepted.status) == (d.id, "accepted")
+    assert (accepted.accepted_by, accepted.accepted_reason, accepted.accepted_at) == (
+        "alice",
+        "donation to the vault, verified",
+        when,
+    )
+    assert [x.id for x in store.open_discrepancies()] == [other.id]
+    assert [(x.id, x.status) for x in store.discrepancies()] == [(d.id, "accepted"), (other.id, "open")]
+    assert store.discrepancies("run-2") == [] and len(store.discrepancies("run-1")) == 2
+    # Recorded: a retried run answers the accepted row.
+    assert store.record_discrepancies([disc("run-1", USDC)])[0].accepted_by == "alice"
+    # Without `at`, now.
+    before = datetime.now(UTC)
+    assert store.accept_discrepancy(other.id, by="bob", reason="rounding").accepted_at >= before.replace(microsecond=0)
+
+
+def test_accept_discrepancy_refusals(store: Store) -> None:
+    (d,) = store.record_discrepancies([disc("run-1", USDC)])
+    with pytest.raises(StoreError, match=rf"discrepancy {d.id}: a reason is required"):
+        store.accept_discrepancy(d.id, by="alice", reason="   ")
+    with pytest.raises(StoreError, match="say who"):
+        store.accept_discrepancy(d.id, by="", reason="why")
+    with pytest.raises(UnknownDiscrepancy, match="no discrepancy 9999"):
+        store.accept_discrepancy(9999, by="alice", reason="why")
+    assert store.open_discrepancies()[0].id == d.id  # none of those changed it
+    store.accept_discrepancy(d.id, by="alice", reason="first", at=at(60))
+    with pytest.raises(
+        DiscrepancyAlreadyAccepted, match=rf"discrepancy {d.id} was accepted already, by alice at .*: first"
+    ):
+        store.accept_discrepancy(d.id, by="bob", reason="second")
+    assert store.record_discrepancies([disc("run-1", USDC)])[0].accepted_reason == "first"
+
+
+# ---------------------------------------------------------------- alerts
+
+
+def test_alerts_one_open_per_kind_and_subject(store: Store) -> None:
+    assert store.raise_alert("discrepancy", USDC, "#1: 10 bps", at(0)) is True
+    assert store.raise_alert("discrepancy", USDC, "#1: 10 bps", at(0)) is False  # a retry
+    assert store.raise_alert("discrepancy", USDC, "#2: 12 bps", at(60)) is False  # still open
+    assert store.raise_alert("low_gas", "1:0xabc", "0.01 ETH", at(30)) is True
+    assert [(a.kind, a.subject, a.detail) for a in store.open_alerts()] == [
+        ("discrepancy", USDC, "#1: 10 bps"),
+        ("low_gas", "1:0xabc", "0.01 ETH"),
+    ]
+    assert store.resolve_alert("discrepancy", USDC, at(120)) is True
+    assert store.resolve_alert("discrepancy", USDC, at(120)) is False
+    assert [a.kind for a in store.open_alerts()] == ["low_gas"]
+    # Raised again once resolved: a new alert.
+    assert store.raise_alert("discrepancy", USDC, "#3", at(180)) is True
+    opened = [a for a in store.open_alerts() if a.kind == "discrepancy"]
+    assert [(a.detail, a.raised_at, a.resolved_at) for a in opened] == [("#3", at(180), None)]
+    assert isinstance(opened[0], Alert)
+
+
+# ---------------------------------------------------------------- the URL
+
+
+def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Store("sqlite:///state/floor.db") as store:
+        store.migrate()
+        assert store.current_revision() == "0001"
+    assert (tmp_path / "state" / "floor.db").is_file()
+
+
+def test_the_password_is_hidden_and_scrubbed() -> None:
+    with Store("postgresql://floor:Sw0rdf1sh%2Bpg@db.invalid:5432/floor") as store:
+        assert "Sw0rdf1sh" not in repr(store) and "***" in repr(store)
+        assert store.engine.url.drivername == "postgresql+psycopg"
+    assert scrub("connect as floor with Sw0rdf1sh+pg") == f"connect as floor with {REDACTED}"
+
+
+def test_only_sqlite_and_postgresql() -> None:
+    with pytest.raises(StoreError, match=r"must be sqlite:///<path> or postgresql\+psycopg://.*got scheme 'mysql'"):
+        Store("mysql://floor:hunter2hunter2@db/floor")

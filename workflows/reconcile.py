@@ -1,0 +1,72 @@
+"""ReconcileWorkflow: every chain's positions against the engine's cached view, at once.
+
+Each chain is one activity (`reconcile_chain`: one Multicall3 batch per chain, the store's
+cache, the classification, discrepancies and alerts stored). A discrepancy of at least
+`trip_above_bps` trips the circuit breaker: the engine is paused (signal `pause_engine`, by
+"circuit-breaker", naming the discrepancy), so nothing else moves until an operator has
+looked, accepted it (`floor reconcile --accept ID`) and resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.operation import READ_TIMEOUT, RETRY, validated
+
+with workflow.unsafe.imports_passed_through():
+    from floor.reconcile import ChainReconciliation, ReconcileChainInput, ReconcileInput, ReconcileResult
+
+
+@workflow.defn
+class ReconcileWorkflow:
+    @workflow.run
+    async def run(self, raw: Any) -> ReconcileResult:
+        input = validated(ReconcileInput, raw, "reconciliation")
+        run_id = workflow.info().workflow_id
+        workflow.set_current_details(f"**step:** reading every position on chains {input.chains}")
+        parts: list[ChainReconciliation] = list(
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        "reconcile_chain",
+                        ReconcileChainInput(run_id=run_id, chain_id=chain_id),
+                        result_type=ChainReconciliation,
+                        start_to_close_timeout=READ_TIMEOUT,
+                        retry_policy=RETRY,
+                        summary=f"reconcile chain {chain_id}",
+                    )
+                    for chain_id in input.chains
+                )
+            )
+        )
+        found = [d for p in parts for d in p.discrepancies]
+        tripping = [d for d in found if d.relative_bps >= input.trip_above_bps]
+        if tripping and input.engine_id:
+            worst = max(tripping, key=lambda d: d.relative_bps)
+            reason = (
+                f"reconciliation {run_id}: discrepancy #{worst.id} on {worst.market}: chain holds {worst.actual}, "
+                f"expected {worst.expected} base units of {worst.asset} ({worst.relative_bps} bps)"
+            )
+            workflow.set_current_details(f"**circuit breaker:** {reason}")
+            await workflow.get_external_workflow_handle(input.engine_id).signal(
+                "pause_engine", {"by": "circuit-breaker", "reason": reason[:500]}
+            )
+        kinds: dict[str, int] = {}
+        for p in parts:
+            for kind, n in p.kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + n
+        summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "nothing cached yet"
+        if found:
+            summary += "; discrepancies " + ", ".join(f"#{d.id} {d.market} {d.relative_bps} bps" for d in found)
+        low = [p.chain_id for p in parts if p.low_gas]
+        if low:
+            summary += f"; signer's gas low on chains {low}"
+        return ReconcileResult(
+            status="discrepancy" if found else "clean",
+            summary=summary,
+            chains=parts,
+            tripped=bool(tripping and input.engine_id),
+        )
