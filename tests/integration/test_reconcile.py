@@ -54,8 +54,12 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         assert store.transactions_of(f"{settings.engine_id}/allocate-1")  # journalled, with effects
         for w3 in web3s.values():
             advance_time(w3, 30 * 86_400)
+        web3s[1].provider.make_request("anvil_setBalance", [signer.address, hex(5 * 10**16)])  # 0.05 ETH
         clean = await reconcile(client, settings)
         assert clean.status == "clean" and not clean.tripped, clean.summary
+        gas = {part.chain_id: part.low_gas for part in clean.chains}
+        assert gas == {1: True, 42161: False}  # below 0.1 ETH on chain 1; no minimum set on 42161
+        assert [a.subject for a in store.open_alerts() if a.kind == "low_gas"] == [f"1:{signer.address}"]
         kinds = {k for part in clean.chains for k in part.kinds}
         assert "accrual" in kinds and "discrepancy" not in kinds  # a month of interest, explained
 
