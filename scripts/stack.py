@@ -58,6 +58,10 @@ def up(ports: Ports) -> None:
     require_free(ports.ui, "the Temporal Web UI", "FLOOR_UI_PORT")
     for chain_id, port in ports.chains.items():
         require_free(port, f"anvil (chain {chain_id})", "FLOOR_ETH_PORT" if chain_id == 1 else "FLOOR_ARB_PORT")
+    # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
+    # last run's chains (their engine, queues and nonces) would describe chains that are gone.
+    for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
+        stale.unlink(missing_ok=True)
     temporal = start_temporal(ports.temporal, ports.ui, STATE / "temporal.db", LOGS / "temporal.log")
     write_pid("temporal", temporal.pid)
     for chain_id, port in ports.chains.items():
