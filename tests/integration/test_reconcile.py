@@ -6,6 +6,8 @@ cost one eth_call per chunk."""
 
 from __future__ import annotations
 
+import json
+
 from activities.chain import ChainActivities
 from activities.engine import engine_status, reconcile
 from floor.chain.rpc import request_counts
@@ -122,3 +124,46 @@ async def test_two_hundred_positions_cost_one_eth_call_per_chunk_per_chain(stack
         used = {m: n - before.get(m, 0) for m, n in request_counts(w3).items() if n - before.get(m, 0)}
         assert result.markets == 100
         assert used == {"eth_getBlockByNumber": 1, "eth_call": 2}, used  # 401 reads in chunks of 250
+
+
+async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path
+):
+    """The cache is the last snapshot plus the planned effects of transactions mined after it:
+    a deposit the journal holds but the chain does not is missing money, found as such."""
+    from datetime import UTC, datetime
+
+    from floor.store.tables import TxJournal
+
+    settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+        await start_allocated(client, settings, web3s)
+        aave = str(key(1, "aave-v3", "USDC"))
+        claimed = 5_000 * 10**6
+        store.record_transactions(
+            [
+                TxJournal(
+                    operation_id="elsewhere",
+                    intent_id="elsewhere/chain-1/batch-1",
+                    chain_id=1,
+                    tx_hash="0x" + "77" * 32,
+                    nonce=99,
+                    status=1,
+                    block_number=web3s[1].eth.block_number + 1,  # after the allocation's read-back
+                    gas_used=1,
+                    effective_gas_price=1,
+                    calls=1,
+                    recorded_at=datetime.now(UTC),
+                    effects=json.dumps({aave: str(claimed)}),
+                )
+            ]
+        )
+        web3s[1].provider.make_request("evm_mine", [])
+        no_breaker = settings.model_copy(
+            update={"reconcile": settings.reconcile.model_copy(update={"trip_above_bps": 10**6})}
+        )
+        found = await reconcile(client, no_breaker)
+    assert not found.tripped
+    (d,) = [d for part in found.chains for d in part.discrepancies]
+    assert d.market == aave and int(d.expected) - int(d.actual) in range(claimed, claimed + 10**4)
