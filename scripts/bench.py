@@ -22,7 +22,12 @@ reconcile.p200: 200 positions (100 vaults on each chain) reconciled against the 
 the chains in parallel, one Multicall3 batch each, against a loop of one eth_call per value read;
 requests counted at the RPC provider.
 
-FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance, reconcile) runs only
+gas: the base fee predictor (floor/chain/basefee.py) replayed on 14,651 recorded mainnet blocks
+(May 2023, $FLOOR_SHARED_DATA or shared/data next to the repository), 1, 3 and 10 blocks ahead:
+its mean absolute error against "fee in h blocks = fee now" (gwei), their ratio, and how often
+the 90% interval held the outcome. No chain.
+
+FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance, reconcile, gas) runs only
 those; FLOOR_BENCH_PROFILE=1 prints where the queue's and the rebalance's time goes.
 """
 
@@ -63,7 +68,7 @@ TRANSFERS = 300
 
 ROUNDS = 20
 RESULTS = REPO / "bench-results.json"
-BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile")
+BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "gas")
 
 REBALANCE_ROUNDS = 3  # each: one durable run and one direct run, from the same snapshot
 TREASURY_USD = 300_000  # allocated per (chain, token), before the drift
@@ -494,6 +499,8 @@ def main() -> None:
             results |= bench_one_chain(Path(tmp), chosen)
         if set(chosen) & {"rebalance", "reconcile"}:
             results |= bench_two_chains(Path(tmp), chosen)
+    if "gas" in chosen:
+        results |= bench_gas()
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.write_text(json.dumps(previous | results, indent=2, sort_keys=True) + "\n")
     width = max(len(k) for k in results)
@@ -549,6 +556,29 @@ def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
         return results
     finally:
         stack.stop()
+
+
+def bench_gas() -> dict[str, float]:
+    """The base fee predictor against "fee in h blocks = fee now" on the recorded May 2023 series."""
+    import csv
+
+    from floor.chain.basefee import HORIZONS, replay
+
+    data = Path(os.environ.get("FLOOR_SHARED_DATA") or REPO.parent / "shared" / "data") / "mainnet-basefee.csv"
+    if not data.exists():
+        sys.exit(f"gas: {data} absent (set FLOOR_SHARED_DATA to the directory holding mainnet-basefee.csv)")
+    with data.open() as f:
+        series = [int(row["base_fee_wei"]) for row in csv.DictReader(f)]
+    results: dict[str, float] = {"gas.blocks": len(series)}
+    for h in HORIZONS:
+        stats = replay(series, h)
+        results |= {
+            f"gas.predict.mae_{h}": round(stats.mae / 1e9, 3),
+            f"gas.naive.mae_{h}": round(stats.naive_mae / 1e9, 3),
+            f"gas.predict.mae_ratio_{h}": round(stats.ratio, 3),
+            f"gas.predict.coverage_{h}": round(stats.coverage, 3),
+        }
+    return results
 
 
 RECONCILE_MARKETS = 100  # per chain: 200 positions on two chains
