@@ -45,6 +45,7 @@ __all__ = [
     "Address",
     "ChainConfig",
     "ConfigError",
+    "FlashbotsConfig",
     "MarketConfig",
     "Settings",
     "SignerConfig",
@@ -163,9 +164,13 @@ class TxConfig(_Model):
     fee_bump_bps: int = Field(default=1_250, ge=1_000)  # per replacement; geth refuses under 10%
     tip_floor_wei: int = Field(default=10**9, ge=0)  # 1 gwei on Ethereum; L2s set their own
     max_fee_cap_wei: int = Field(default=500 * 10**9, gt=0)  # above it intents wait, unless CRITICAL
-    fee_history_blocks: int = Field(default=20, ge=1, le=1024)
+    fee_history_blocks: int = Field(default=256, ge=1, le=1024)  # the predictor fits on them
     # Tip percentile of recent blocks per priority (OZ Relayer's speed levels).
     tip_percentiles: dict[str, int] = {"CRITICAL": 99, "HIGH": 85, "NORMAL": 50, "LOW": 30}
+    block_time_s: float = Field(default=12, gt=0)  # the chain's; turns a deadline into blocks
+    # Blocks a transaction of each priority may wait when it has no deadline: its max fee covers
+    # the base fee predicted that far ahead (7 blocks: 6 steps of at most 12.5%, about 2x).
+    fee_horizon_blocks: dict[str, int] = {"CRITICAL": 3, "HIGH": 5, "NORMAL": 7, "LOW": 10}
     poll_interval_s: float = Field(default=0.5, gt=0)  # receipt polling while confirming
 
     @field_validator("tip_percentiles")
@@ -177,6 +182,28 @@ class TxConfig(_Model):
                 "tip_percentiles", "needs a percentile 0..100 for each of {names}", {"names": ", ".join(sorted(names))}
             )
         return v
+
+    @field_validator("fee_horizon_blocks")
+    @classmethod
+    def _every_horizon(cls, v: dict[str, int]) -> dict[str, int]:
+        names = {p.name for p in Priority}
+        if set(v) != names or not all(1 <= x <= 10 for x in v.values()):
+            raise PydanticCustomError(
+                "fee_horizon_blocks", "needs 1..10 blocks for each of {names}", {"names": ", ".join(sorted(names))}
+            )
+        return v
+
+
+class FlashbotsConfig(_Model):
+    """Private sending through a Flashbots-style relay (`floor.chain.flashbots`). Not routed
+    by the transaction queue yet. The reputation key that signs relay requests comes from
+    the environment only: FLOOR_FLASHBOTS_REPUTATION_KEY."""
+
+    relay_url: HttpUrl | None = None  # e.g. https://relay.flashbots.net; None: never private
+    private_above_wei: int = Field(default=10 * 10**18, ge=0)  # intents worth more go private (10 ETH)
+    target_blocks: int = Field(default=3, ge=1, le=25)  # blocks a bundle targets (the relay clamps at 25)
+    max_attempts: int = Field(default=3, ge=1)  # private attempts per nonce under retry_higher_tip
+    on_missed: Literal["retry_higher_tip", "public"] = "public"  # never both for one nonce
 
 
 class ChainConfig(_Model):
@@ -195,6 +222,7 @@ class ChainConfig(_Model):
     tokens: list[TokenConfig] = []
     markets: list[MarketConfig] = []
     tx: TxConfig = TxConfig()
+    flashbots: FlashbotsConfig = FlashbotsConfig()
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
@@ -392,6 +420,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     temporal: TemporalConfig = TemporalConfig()
     signer: SignerConfig | None = None
+    # Signs Flashbots relay requests (the searcher's reputation); holds no funds and must not
+    # be the signer's key. From the environment only: FLOOR_FLASHBOTS_REPUTATION_KEY.
+    flashbots_reputation_key: SecretStr | None = None
     chains: list[ChainConfig] = Field(min_length=1)
     strategy: StrategyConfig = StrategyConfig()
     engine: EngineConfig = EngineConfig()
@@ -417,6 +448,23 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @field_validator("flashbots_reputation_key")
+    @classmethod
+    def _scrub_reputation_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            register_secret(v.get_secret_value())
+        return v
+
+    @model_validator(mode="after")
+    def _reputation_key_is_not_the_signer(self) -> Self:
+        key = self.flashbots_reputation_key
+        signer_key = self.signer.private_key if self.signer is not None else None
+        if key is not None and signer_key is not None:
+            bare = [k.get_secret_value().strip().lower().removeprefix("0x") for k in (key, signer_key)]
+            if bare[0] == bare[1]:
+                raise _problems([("flashbots_reputation_key", "must not be the signer's key")])
+        return self
 
     @field_validator("log_level")
     @classmethod

@@ -1,21 +1,30 @@
 """The transaction queue's fee policy (EIP-1559): what to offer, and what a replacement offers.
 
 The policy is pure (`fees_for`, `over_cap`, `bumped`, `cancel_fees` take a `FeeHistory` or
-`Fees` and return numbers), so it is tested without a chain and can later be made predictive;
-`read_fee_history` is the only I/O. Amounts are ints in wei, never floats.
+`Fees` and return numbers), so it is tested without a chain; `read_fee_history` is the only
+I/O. Amounts are ints in wei, never floats. The max fee covers the base fee the transaction
+may meet before it is mined: the upper end of the base-fee predictor's interval
+(`floor/chain/basefee.py`, 90% stated coverage, never above EIP-1559's 12.5% per block) over
+the blocks it may wait, from its deadline or its priority's horizon.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from web3 import Web3
 
+from floor.chain.basefee import BaseFeeModel
 from floor.config import TxConfig
 from floor.models import Priority
 from floor.txqueue import Fees
 
 _BPS = 10_000
+# A deadline further out prices no further: a transaction not mined within its stuck time
+# (a few blocks) is replaced at fresh fees anyway, and the 12.5%-a-block bound compounds fast
+# (10 blocks: 3.2x) where history is too short for the predictor to narrow it.
+MAX_HORIZON_BLOCKS = 10
 
 
 @dataclass(frozen=True)
@@ -36,10 +45,28 @@ def _median(values: list[int]) -> int:
     return s[mid] if len(s) % 2 else -(-(s[mid - 1] + s[mid]) // 2)
 
 
-def fees_for(history: FeeHistory, priority: Priority, config: TxConfig) -> Fees:
+def base_fee_ceiling(base_fees: list[int], blocks: int) -> int:
+    """The highest base fee a transaction mined within the next `blocks` blocks should meet, at
+    the predictor's stated confidence. eth_feeHistory's last base fee is the next block's,
+    known exactly; each later block's is predicted from all before it, and the ceiling is the
+    highest upper end among them (with too little history, EIP-1559's hard bound: 12.5% a
+    block)."""
+    known = base_fees[-1]
+    if blocks <= 1 or known <= 0:
+        return known
+    model = BaseFeeModel(horizons=tuple(range(1, blocks)))
+    for fee in (f for f in base_fees if f > 0):
+        model.update(fee)
+    # The highest along the way, and never below the next block's: a fee predicted to fall
+    # later must still be payable while the transaction waits.
+    return max([known] + [p.high for p in model.predict().values()])
+
+
+def fees_for(history: FeeHistory, priority: Priority, config: TxConfig, blocks: int | None = None) -> Fees:
     """Fees for a transaction of this priority now: the recent blocks' median tip at the priority's
-    percentile (at least the tip floor), and room for the base fee to double before it stops
-    being includable (2 x next base fee + tip). Not capped: whether to wait is the caller's call."""
+    percentile (at least the tip floor), and a max fee covering the base fee it may meet within
+    `blocks` blocks (default: the priority's horizon) plus the tip. Not capped: whether to wait
+    is the caller's call."""
     if not history.base_fees:
         raise ValueError("fee history has no base fees: cannot price the next block")
     percentile = config.tip_percentiles[priority.name]
@@ -50,7 +77,15 @@ def fees_for(history: FeeHistory, priority: Priority, config: TxConfig) -> Fees:
     # nothing about the market and would drag the median to zero.
     tips = [r[column] for r in history.rewards if any(r)]
     tip = max(_median(tips) if tips else 0, config.tip_floor_wei)
-    return Fees(max_fee_per_gas=2 * history.base_fees[-1] + tip, max_priority_fee_per_gas=tip)
+    horizon = blocks if blocks is not None else config.fee_horizon_blocks[priority.name]
+    return Fees(max_fee_per_gas=base_fee_ceiling(history.base_fees, horizon) + tip, max_priority_fee_per_gas=tip)
+
+
+def blocks_until(deadline_s: float | None, config: TxConfig) -> int | None:
+    """How many blocks a transaction may wait for its deadline (None: no deadline)."""
+    if deadline_s is None:
+        return None
+    return min(max(math.ceil(deadline_s / config.block_time_s), 1), MAX_HORIZON_BLOCKS)
 
 
 def over_cap(fees: Fees, config: TxConfig) -> bool:
@@ -97,6 +132,7 @@ def read_fee_history(w3: Web3, config: TxConfig, block: str | int = "latest") ->
     )
 
 
-def suggest_fees(w3: Web3, priority: Priority, config: TxConfig) -> Fees:
-    """Fees for a transaction of this priority, from the chain's recent blocks."""
-    return fees_for(read_fee_history(w3, config), priority, config)
+def suggest_fees(w3: Web3, priority: Priority, config: TxConfig, blocks: int | None = None) -> Fees:
+    """Fees for a transaction of this priority (mined within `blocks` blocks), from the chain's
+    recent blocks."""
+    return fees_for(read_fee_history(w3, config), priority, config, blocks)

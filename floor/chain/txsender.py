@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from eth_utils import to_checksum_address
 from web3 import Web3
@@ -20,7 +21,7 @@ from web3.types import RPCEndpoint
 
 from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import decode_revert, encode_execute
-from floor.chain.fees import over_cap, suggest_fees
+from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.signer import Signer
 from floor.config import TxConfig
 from floor.logging import get_logger
@@ -75,15 +76,19 @@ class TxSender:
         """Simulate each plan's execute(calls) (the gas estimate is the simulation). If it
         would revert, find the failing units by bisection (the shortest failing prefix ends
         with one), drop them and try the rest. Fees: one fee history per priority."""
-        fees: dict[Priority, Fees] = {}
+        fees: dict[tuple[Priority, int | None], Fees] = {}
         out = []
+        now = datetime.now(UTC)
         for plan, prepared in zip(plans, self._reads.map(self._prepare, plans), strict=True):
             if heartbeat is not None:
                 heartbeat()
             if prepared.intents:
-                if plan.priority not in fees:
-                    fees[plan.priority] = self.market_fees(plan.priority)
-                prepared.fees = fees[plan.priority]
+                # The max fee covers the base fee until the plan's earliest deadline, if any.
+                deadlines = [i.deadline for i in plan.intents if i.deadline is not None]
+                blocks = blocks_until((min(deadlines) - now).total_seconds() if deadlines else None, self.config)
+                if (plan.priority, blocks) not in fees:
+                    fees[(plan.priority, blocks)] = self.market_fees(plan.priority, blocks)
+                prepared.fees = fees[(plan.priority, blocks)]
                 prepared.over_cap = over_cap(prepared.fees, self.config)
             out.append(prepared)
         return out
@@ -141,8 +146,8 @@ class TxSender:
             return 0, decode_revert(None) + f" ({message[:200]})"
         raise RpcUnavailable(f"eth_estimateGas failed: {message[:200]}")  # not the chain's verdict
 
-    def market_fees(self, priority: Priority) -> Fees:
-        return suggest_fees(self.w3, priority, self.config)
+    def market_fees(self, priority: Priority, blocks: int | None = None) -> Fees:
+        return suggest_fees(self.w3, priority, self.config, blocks)
 
     # -- sign and broadcast -----------------------------------------------------------
     def sign(self, tx: UnsignedTx) -> SignedTx:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from floor.chain.fees import FeeHistory, Fees, bumped, cancel_fees, fees_for, over_cap
+from floor.chain.basefee import hard_bounds
+from floor.chain.fees import FeeHistory, Fees, blocks_until, bumped, cancel_fees, fees_for, over_cap
 from floor.config import TxConfig
 from floor.models import Priority
 
@@ -62,11 +63,33 @@ def test_tip_floor():
     assert fees_for(history(above), Priority.NORMAL, config).max_priority_fee_per_gas == 2 * 10**9
 
 
-def test_max_fee_is_twice_the_next_base_fee_plus_tip():
-    # The last base fee is the next block's: the one the transaction will pay.
-    fees = fees_for(history([[5, 6, 7, 8]] * 3, base_fees=[40, 30, 20, 7]), Priority.NORMAL, TxConfig(tip_floor_wei=0))
-    assert fees == Fees(max_fee_per_gas=2 * 7 + 6, max_priority_fee_per_gas=6)
+def test_with_little_history_the_max_fee_covers_eip1559s_bound_over_the_horizon():
+    # The last base fee is the next block's (known); NORMAL may wait 7 blocks: 6 more steps of
+    # at most 12.5% each (the predictor has too little history to narrow that).
+    base = 10**9
+    fees = fees_for(
+        history([[5, 6, 7, 8]] * 3, base_fees=[40, 30, 20, base]), Priority.NORMAL, TxConfig(tip_floor_wei=0)
+    )
+    assert fees == Fees(max_fee_per_gas=hard_bounds(base, 6)[1] + 6, max_priority_fee_per_gas=6)
+    assert 2.02 * base < hard_bounds(base, 6)[1] < 2.03 * base  # about twice, as 1.125**6
     assert isinstance(fees.max_fee_per_gas, int) and isinstance(fees.max_priority_fee_per_gas, int)
+    # Mined in the next block: exactly the next base fee.
+    next_block = fees_for(history([[5, 6, 7, 8]], base_fees=[20, base]), Priority.NORMAL, TxConfig(tip_floor_wei=0), 1)
+    assert next_block.max_fee_per_gas == base + 6
+
+
+def test_with_history_the_predictor_narrows_the_max_fee_and_a_deadline_shortens_it():
+    # 300 blocks of a fee drifting within a few percent: the predicted interval is far inside
+    # the 12.5%-a-block bound, so the max fee is lower than the bound's, and lower still for a
+    # transaction due within 2 blocks.
+    base_fees = [10**9 + (i % 7) * 10**7 for i in range(300)]
+    calm = history([[5, 6, 7, 8]] * 299, base_fees=base_fees)
+    config = TxConfig(tip_floor_wei=0)
+    normal = fees_for(calm, Priority.NORMAL, config)
+    assert base_fees[-1] <= normal.max_fee_per_gas - 6 < hard_bounds(base_fees[-1], 6)[1] * 0.7
+    soon = fees_for(calm, Priority.NORMAL, config, blocks=2)
+    assert soon.max_fee_per_gas <= normal.max_fee_per_gas
+    assert blocks_until(30, config) == 3 and blocks_until(None, config) is None and blocks_until(10**9, config) == 10
 
 
 def test_no_base_fees_is_an_error():
@@ -77,7 +100,7 @@ def test_no_base_fees_is_an_error():
 def test_fees_are_not_capped_and_over_cap_says_so():
     config = TxConfig(tip_floor_wei=0, max_fee_cap_wei=1_000)
     fees = fees_for(history([[1, 2, 3, 4]], base_fees=[600, 600]), Priority.NORMAL, config)
-    assert fees.max_fee_per_gas == 1_202
+    assert fees.max_fee_per_gas == hard_bounds(600, 6)[1] + 2
     assert over_cap(fees, config)
     assert not over_cap(Fees(max_fee_per_gas=1_000, max_priority_fee_per_gas=1), config)
     assert over_cap(Fees(max_fee_per_gas=1_001, max_priority_fee_per_gas=1), config)
