@@ -328,6 +328,33 @@ def reconcile(
     return 0 if result["status"] == "clean" else 1
 
 
+@app.command()
+@command
+def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Each chain's next base fee, the predictor's next blocks with their 90% intervals, and its
+    error over the chain's recent blocks against "fee in h blocks = fee now", measured now."""
+    from floor.chain.gas_report import gas_report
+
+    reports = gas_report(settings_from(config))
+    out = Output(as_json)
+    if as_json:
+        out.json({"chains": [r.model_dump(mode="json") for r in reports]})
+    for r in reports:
+        out.line(f"chain {r.chain_id}: block {r.latest_block}, next base fee {r.next_base_fee_wei / 1e9:.4f} gwei")
+        for h in r.horizons:
+            measured = (
+                f"MAE {h.mae_wei / 1e9:.4f} gwei vs naive {h.naive_mae_wei / 1e9:.4f} (ratio {h.ratio}), "
+                f"interval held {h.coverage:.1%} over {h.measured_over} blocks"
+                if h.mae_wei is not None and h.naive_mae_wei
+                else f"not measurable over {r.blocks} blocks"
+            )
+            out.line(
+                f"  {h.horizon:>2} blocks ahead: {h.point_wei / 1e9:.4f} gwei "
+                f"[{h.low_wei / 1e9:.4f}, {h.high_wei / 1e9:.4f}]; {measured}"
+            )
+    return 0
+
+
 @schedules_app.command("apply")
 @command
 def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
