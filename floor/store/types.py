@@ -50,7 +50,8 @@ class _ExactInt(TypeDecorator[int]):
         return value
 
     def _text(self, value: int) -> str:
-        raise NotImplementedError
+        """How SQLite holds it: each subclass writes its own exact, sortable text."""
+        return str(value)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
