@@ -6,7 +6,6 @@ activity writes nothing twice)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from temporalio import activity
@@ -27,9 +26,14 @@ from floor.reconcile import (
     default_dust,
 )
 from floor.store import Store
-from floor.store.tables import Discrepancy, EngineEvent, PositionSnapshot, RateObservation, TxJournal
-
-GAS_TOKEN_DECIMALS = 18
+from floor.store.tables import (
+    Discrepancy,
+    EngineEvent,
+    PositionSnapshot,
+    RateObservation,
+    TxJournal,
+    encode_effects,
+)
 
 
 class NoStore(FloorError):
@@ -170,10 +174,10 @@ class ReconcileActivities:
         oldest = min(s.block_number for s in cached.values())
         effects: dict[str, int] = {}
         for tx in self.store.transactions_since(chain_id, oldest):
-            for market, change in json.loads(tx.effects or "{}").items():
+            for market, change in tx.effect_amounts().items():
                 snapshot = cached.get(market)
                 if snapshot is not None and tx.block_number > snapshot.block_number:
-                    effects[market] = effects.get(market, 0) + int(change)
+                    effects[market] = effects.get(market, 0) + change
         return effects
 
     @activity.defn
@@ -196,7 +200,7 @@ class ReconcileActivities:
                 effective_gas_price=e.outcome.transaction.effective_gas_price,
                 calls=e.outcome.transaction.calls,
                 recorded_at=datetime.now(UTC),
-                effects=json.dumps({k: str(v) for k, v in e.effects.items()}),
+                effects=encode_effects(e.effects),
             )
             for e in input.entries
             if e.outcome.ok and e.outcome.transaction is not None

@@ -6,8 +6,6 @@ cost one eth_call per chunk."""
 
 from __future__ import annotations
 
-import json
-
 from activities.chain import ChainActivities
 from activities.engine import engine_status, reconcile
 from floor.chain.rpc import request_counts
@@ -133,7 +131,7 @@ async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
     a deposit the journal holds but the chain does not is missing money, found as such."""
     from datetime import UTC, datetime
 
-    from floor.store.tables import TxJournal
+    from floor.store.tables import TxJournal, encode_effects
 
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
     client = temporal_env.client
@@ -155,7 +153,7 @@ async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
                     effective_gas_price=1,
                     calls=1,
                     recorded_at=datetime.now(UTC),
-                    effects=json.dumps({aave: str(claimed)}),
+                    effects=encode_effects({aave: claimed}),
                 )
             ]
         )
