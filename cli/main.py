@@ -174,7 +174,7 @@ def harvest(
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> int:
-    """Measure the yield earned since the last harvest, by source, and claim rewards."""
+    """Measure the yield earned since the last harvest, by source (no market pays claimable rewards yet)."""
     return operate(settings_from(config), Operation.HARVEST, request(by, reason), as_json, no_wait)
 
 

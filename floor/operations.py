@@ -286,7 +286,6 @@ class HarvestResult(OperationResult):
     yields: list[YieldLine] = []
     totals: dict[str, int] = {}  # "<chain>:<asset>:<source>" -> base units
     baseline: dict[str, int] = {}  # growth indexes read now: the next harvest's baseline
-    claimed: int = 0  # reward claims made (markets that pay claimable rewards)
 
 
 class CapitalInput(_Model):

@@ -5,7 +5,8 @@ liquidity index ("rebase"), a vault's shares with its share price ("exchange_rat
 are read as growth indexes; a market's yield since the baseline is its amount now less the
 same claim valued at the baseline's index. Markets that pay claimable reward tokens would be
 claimed, swapped to the base asset with a min-out and compounded here; no market of the
-floor's current adapters pays any, so the claim step reports none.
+floor's current adapters pays any, so there is no claim step yet (rather than one that
+claims nothing).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ class HarvestWorkflow(OperationBase):
                 yields.append(YieldLine(key=h.key, asset=h.asset, decimals=h.decimals, source=source, amount=earned))
                 total_key = f"{h.key.chain_id}:{h.asset}:{source}"
                 totals[total_key] = totals.get(total_key, 0) + earned
-        await self.step("claiming rewards (none claimable)")
         self.stage = "done"
         if not input.baseline:
             summary = f"baseline set for {len(baseline)} markets; the next harvest reports yield since now"
