@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, validated
+from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, validated
 from workflows.rebalance import all_holdings, build_and_send, read_holdings, weights
 
 with workflow.unsafe.imports_passed_through():
@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from floor.operations import CapitalInput, CapitalResult, PlannedPart, overall_status
     from floor.risk.capital import plan_capital
     from floor.risk.rebalance import Move
-    from workflows.operation import chain_part
 
 
 @workflow.defn(failure_exception_types=[FloorError])

@@ -9,6 +9,7 @@ plan. The engine enforces the cooldown; the threshold is enforced here, on fresh
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import workflow
@@ -35,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
 
 async def read_holdings(targets: list[StrategyTarget], assets: bool = True) -> list[Holdings]:
     """Every chain of `targets`, read at once."""
-    import asyncio
-
     chains = sorted({t.key.chain_id for t in targets})
     return list(
         await asyncio.gather(
@@ -70,8 +69,6 @@ def weights(targets: list[StrategyTarget]) -> list[Weight]:
 async def build_and_send(op: OperationBase, legs: list[BuildMovesInput], label: str) -> tuple[list[TxIntent], dict]:
     """Quote, check and build every leg (all at once), pack each chain's groups into batches,
     and send them through the queue. Nothing is sent unless every leg built."""
-    import asyncio
-
     chains = sorted({leg.chain_id for leg in legs})
     await op.step(f"quoting, checking liquidity and building calls on chains {chains}")
     built = await asyncio.gather(
