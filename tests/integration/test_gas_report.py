@@ -6,7 +6,7 @@ from floor.chain.gas_report import chain_gas_report
 from tests.integration.helpers import mint
 
 
-def test_the_predictor_is_measured_on_the_chain_it_runs_against(settings, web3s, cli):
+def test_the_predictor_is_measured_on_the_chain_it_runs_against(settings, web3s):
     w3, chain = web3s[1], settings.chain(1)
     for i in range(40):  # blocks with some load, so the base fee moves both ways
         if i % 3:
@@ -18,7 +18,6 @@ def test_the_predictor_is_measured_on_the_chain_it_runs_against(settings, web3s,
     by_h = {h.horizon: h for h in report.horizons}
     assert by_h[1].measured_over > 0 and by_h[1].mae_wei is not None
     assert all(h.low_wei <= h.point_wei <= h.high_wei for h in report.horizons)
-    cli.use(settings)
 
 
 async def test_floor_gas_prints_each_chain(settings, cli):
