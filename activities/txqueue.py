@@ -22,6 +22,7 @@ from activities.chain import ChainActivities, _named_errors
 from floor.adapters.registry import executor_permissions
 from floor.chain.fees import bumped, cancel_fees
 from floor.chain.fees import over_cap as fees_over_cap
+from floor.chain.private import PrivateRoute
 from floor.chain.txsender import TxSender
 from floor.config import Settings
 from floor.errors import FloorError, UnknownChain
@@ -31,6 +32,8 @@ from floor.txqueue import (
     NonceState,
     PreparedTx,
     PrepareInput,
+    PrivateSendInput,
+    PrivateSent,
     QueueInput,
     ReplaceInput,
     ReplacementFees,
@@ -55,11 +58,15 @@ def failpoint(name: str) -> None:
 class TxActivities:
     def __init__(self, chains: ChainActivities):
         self.senders: dict[int, TxSender] = {}
+        self.private: dict[int, PrivateRoute] = {}  # chains with a private relay
         if chains.signer is None:
             return
+        key = chains.settings.flashbots_reputation_key
         for chain_id, ctx in chains.chains.items():
             if ctx.config.executor:
                 self.senders[chain_id] = TxSender(ctx.w3, chain_id, ctx.config.executor, chains.signer, ctx.config.tx)
+                if ctx.config.flashbots.relay_url is not None:
+                    self.private[chain_id] = PrivateRoute(ctx.config, ctx.w3, ctx.reader, key)
 
     def _sender(self, chain_id: int) -> TxSender:
         if chain_id not in self.senders:
@@ -75,7 +82,10 @@ class TxActivities:
     @activity.defn
     @_named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
-        return self._sender(input.chain_id).prepare(input.plans, heartbeat=activity.heartbeat)
+        prepared = self._sender(input.chain_id).prepare(input.plans, heartbeat=activity.heartbeat)
+        if input.chain_id in self.private:
+            self.private[input.chain_id].mark(input.plans, prepared)
+        return prepared
 
     @activity.defn
     @_named_errors
@@ -95,6 +105,19 @@ class TxActivities:
             results.append(sender.broadcast(tx))
         failpoint("after_broadcast")
         return results
+
+    @activity.defn
+    @_named_errors
+    def tx_send_private(self, input: PrivateSendInput) -> list[PrivateSent]:
+        """One private attempt per signed transaction, through the chain's relay."""
+        if input.chain_id not in self.private:
+            raise UnknownChain(f"chain {input.chain_id} has no private relay configured")
+        route = self.private[input.chain_id]
+        sent = []
+        for tx in input.txs:
+            activity.heartbeat()
+            sent.append(route.send(tx))
+        return sent
 
     @activity.defn
     @_named_errors
@@ -121,6 +144,7 @@ class TxActivities:
             self.tx_prepare,
             self.tx_sign,
             self.tx_broadcast,
+            self.tx_send_private,
             self.tx_watch,
             self.tx_replacement_fees,
         ]
@@ -143,6 +167,9 @@ def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> 
         "send_batch": chain.tx.send_batch,
         "stuck_after_s": chain.tx.stuck_after_s,
         "max_attempts": chain.tx.max_attempts,
+        "private_relay": chain.flashbots.relay_url is not None,
+        "private_on_missed": chain.flashbots.on_missed,
+        "private_max_attempts": chain.flashbots.max_attempts,
     }
     return QueueInput(**(fields | overrides))
 

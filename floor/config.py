@@ -195,13 +195,17 @@ class TxConfig(_Model):
 
 
 class FlashbotsConfig(_Model):
-    """Private sending through a Flashbots-style relay (`floor.chain.flashbots`). Not routed
-    by the transaction queue yet. The reputation key that signs relay requests comes from
+    """Private sending through a Flashbots-style relay (`floor.chain.flashbots`): the
+    transaction queue sends an intent privately when it is marked `private`, or when what it
+    moves is worth more than `private_above_wei` in ETH (valued on the chain's price oracle,
+    against `value_token`'s price). The reputation key that signs relay requests comes from
     the environment only: FLOOR_FLASHBOTS_REPUTATION_KEY."""
 
     relay_url: HttpUrl | None = None  # e.g. https://relay.flashbots.net; None: never private
     private_above_wei: int = Field(default=10 * 10**18, ge=0)  # intents worth more go private (10 ETH)
-    target_blocks: int = Field(default=3, ge=1, le=25)  # blocks a bundle targets (the relay clamps at 25)
+    value_token: str = "WETH"  # the token whose oracle price is one ETH's
+    mode: Literal["bundle", "private_transaction"] = "bundle"  # eth_sendBundle or eth_sendPrivateTransaction
+    target_blocks: int = Field(default=3, ge=1, le=25)  # blocks an attempt targets (the relay clamps at 25)
     max_attempts: int = Field(default=3, ge=1)  # private attempts per nonce under retry_higher_tip
     on_missed: Literal["retry_higher_tip", "public"] = "public"  # never both for one nonce
 

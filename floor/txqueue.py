@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from floor.batching import MAX_CALLS, check_batch
 from floor.errors import BadInput
-from floor.models import Call, Priority, TxRecord
+from floor.models import Amount, Call, Priority, TxRecord
 
 MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
 
@@ -39,10 +40,21 @@ class TxIntent(BaseModel):
     atomic: bool = True
     mergeable: bool = False  # may share a transaction with other mergeable intents
     reply_to: str | None = None  # a workflow id, signalled `tx_outcome` when the intent settles
+    # Kept out of the public mempool: sent only through the chain's private relay.
+    private: bool = False
+    # What the intent moves, per token symbol of its chain, in base units (a deposit's or a
+    # withdrawal's amount, a delivery's). The queue values it on the chain's price oracle: above
+    # the chain's `flashbots.private_above_wei` (ETH-equivalent) it goes private too.
+    moves: dict[str, Amount] = {}
 
     @property
     def calls(self) -> list[Call]:
         return [c for group in self.groups for c in group]
+
+
+# "private": through the relay; "fallback": sent privately, not included, then publicly.
+Route = Literal["public", "private", "fallback"]
+MissedPolicy = Literal["retry_higher_tip", "public"]  # a private attempt not included: what next
 
 
 class TxOutcome(BaseModel):
@@ -54,6 +66,7 @@ class TxOutcome(BaseModel):
     error: str | None = None  # e.g. ExecutionReverted, TransactionFailed, Cancelled, DeadlinePassed
     message: str = ""
     dropped_groups: list[int] = []  # best-effort intents: groups left out (reasons in `message`)
+    route: Route = "public"  # how the mined (or cancelling) transaction reached the chain
 
 
 class SubmitAck(BaseModel):
@@ -109,6 +122,34 @@ class SentTx(BaseModel):
     priority: Priority = Priority.NORMAL
     dropped: list[IntentFailure] = []  # best-effort intents' groups left out in simulation
     note: str = ""  # why a replacement waits, for the status query
+    # The private route: why it was taken (empty: public), attempts, and the last block the
+    # live attempt targets (until it is mined nothing else may be sent at this nonce).
+    private: str = ""
+    route: Route = "public"
+    private_attempts: int = 0
+    private_until: int | None = None
+    private_from: int | None = None  # the head block at the first private send
+    gave_up: bool = False  # not included privately after every attempt: cancelled publicly
+
+
+class PrivateStats(BaseModel):
+    """How the private route has done on this queue (carried over continue-as-new)."""
+
+    sent: int = 0  # nonces sent privately
+    included: int = 0  # of them, mined from a private attempt
+    fallbacks: int = 0  # not included, then sent publicly (policy "public")
+    retries: int = 0  # re-sent privately with a higher tip (policy "retry_higher_tip")
+    given_up: int = 0  # not included after every attempt: cancelled publicly
+    blocks_to_inclusion: list[int] = []  # per included nonce, the latest 100
+
+    def note_included(self, blocks: int) -> None:
+        self.included += 1
+        self.blocks_to_inclusion = [*self.blocks_to_inclusion, blocks][-100:]
+
+    @property
+    def inclusion_rate(self) -> float | None:
+        settled = self.included + self.fallbacks + self.given_up
+        return self.included / settled if settled else None
 
 
 class QueueState(BaseModel):
@@ -120,6 +161,7 @@ class QueueState(BaseModel):
     inflight: list[SentTx] = []
     outcomes: dict[str, TxOutcome] = {}
     held: str = ""  # why nothing new is sent (the engine is paused); empty when sending
+    private: PrivateStats = PrivateStats()
 
 
 class QueueHold(BaseModel):
@@ -139,6 +181,11 @@ class QueuePolicy(BaseModel):
     send_batch: int = 30
     stuck_after_s: float = 30
     max_attempts: int = 5
+    # The chain's private relay (`chains.flashbots`): whether there is one, and what to do
+    # when a private attempt is not included.
+    private_relay: bool = False
+    private_on_missed: MissedPolicy = "public"
+    private_max_attempts: int = 3
 
 
 class QueueInput(QueuePolicy):
@@ -177,6 +224,8 @@ def intent_problem(intent: TxIntent, queue: QueueInput, now: datetime) -> str | 
         selector = c.data[:10] if len(c.data) >= 10 else "0x"
         if c.target.lower() != queue.executor.lower() and pair_key(c.target, selector) not in allowed:
             return f"intent {intent.id}: call {index} ({selector} on {c.target}) is not allowed by the executor"
+    if intent.private and not queue.private_relay:
+        return f"intent {intent.id} is private, but chain {queue.chain_id} has no private relay configured"
     if intent.deadline is not None and intent.deadline.tzinfo is None:
         return f"intent {intent.id}: deadline {intent.deadline.isoformat()} has no time zone"
     if intent.deadline is not None and intent.deadline <= now:
@@ -239,6 +288,37 @@ def resync(state: QueueState, latest: int, pending: int) -> str | None:
     return changed
 
 
+def private_window_closed(head_block: int, last_target_block: int) -> bool:
+    """True once the last block a private attempt targets (the bundle's last `blockNumber`,
+    a private transaction's `maxBlockNumber`) is mined: from then on the relay can no longer
+    include it. Before, the attempt is live and nothing else may be sent at its nonce."""
+    return head_block >= last_target_block
+
+
+def after_missed_blocks(
+    policy: MissedPolicy, attempts: int, max_attempts: int
+) -> Literal["retry", "public", "give_up"]:
+    """What to do when private attempt number `attempts` (1-based) was not included.
+
+    Never both at once for one nonce: the queue asks only once `private_window_closed` says
+    the attempt can no longer land and its watcher found nothing of ours mined at the nonce.
+    A public send then never races a live bundle, and a retry never runs beside a public copy.
+
+    - "public": the first miss goes to the public mempool, the same signed bytes (repriced
+      later by the queue's usual replacement if they sit), once; the nonce stays public.
+    - "retry_higher_tip": re-sign the same nonce with a higher tip and try privately again,
+      up to `max_attempts` private attempts; then "give_up": the intent is never leaked to the
+      public mempool, the nonce is cancelled with a zero-value self-transfer.
+    """
+    if attempts < 1 or max_attempts < 1:
+        raise ValueError("attempts and max_attempts start at 1")
+    if policy == "public":
+        return "public"
+    if policy == "retry_higher_tip":
+        return "retry" if attempts < max_attempts else "give_up"
+    raise ValueError(f"unknown policy {policy!r}")
+
+
 def remember(state: QueueState, outcome: TxOutcome) -> None:
     state.outcomes[outcome.intent_id] = outcome
     while len(state.outcomes) > MAX_OUTCOMES:
@@ -277,6 +357,7 @@ class PreparedTx(BaseModel):
     gas: int = 0
     fees: Fees | None = None
     over_cap: bool = False
+    private: str = ""  # why it goes through the private relay (empty: the public mempool)
     # What would revert: a whole intent (it fails), or a group of a best-effort intent that
     # still goes without it.
     failures: list[IntentFailure] = []
@@ -321,6 +402,25 @@ class Watched(BaseModel):
     raw: str
     intents: list[str]
     calls: int = 0
+    private: bool = False  # with the relay: never rebroadcast publicly by the watcher
+
+
+class PrivateSendInput(BaseModel):
+    chain_id: int
+    txs: list[SignedTx]
+
+
+class PrivateSent(BaseModel):
+    """One private attempt: the blocks it targets (inclusive). Refused or not, nothing else
+    is sent at its nonce until `last_block` is mined."""
+
+    nonce: int
+    hash: str
+    first_block: int
+    last_block: int
+    ok: bool = True
+    error: str = ""  # RelayRefused, RelayUnavailable, BundleReverted
+    message: str = ""
 
 
 class WatchInput(BaseModel):
@@ -361,6 +461,8 @@ class InflightStatus(BaseModel):
     attempts: int  # versions broadcast
     cancelling: bool
     note: str = ""  # why a replacement waits
+    route: Route = "public"
+    private_until: int | None = None
 
 
 class QueueStatus(BaseModel):
@@ -373,6 +475,7 @@ class QueueStatus(BaseModel):
     inflight: list[InflightStatus]
     settled: int
     held: str = ""
+    private: PrivateStats = PrivateStats()
 
 
 class TxStatus(BaseModel):
@@ -382,3 +485,4 @@ class TxStatus(BaseModel):
     state: str
     record: TxRecord | None = None
     reason: str = ""  # a reverted transaction's decoded reason
+    head: int | None = None  # the head block the poll read

@@ -102,7 +102,8 @@ class AllocateWorkflow(OperationBase):
             legs = [(leg, gs) for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id]
             groups = [g for _, gs in legs for g in gs]
             deposits = [{str(d.key): d.amount} for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
-            chain = chain_intents(chain_id, groups, "batch")
+            moves = [(leg.asset, d.amount) for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
+            chain = chain_intents(chain_id, groups, "batch", moves)
             effects |= effects_by_intent(chain, deposits)
             intents += chain
         await self.step(f"sending {len(intents)} transactions")

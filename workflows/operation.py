@@ -140,14 +140,22 @@ async def together(awaitables: list, concurrently: bool) -> list:
     return [await a for a in awaitables]
 
 
-def chain_intents(chain_id: int, groups: list, label: str) -> list[TxIntent]:
+def chain_intents(chain_id: int, groups: list, label: str, moves: list[tuple[str, int]]) -> list[TxIntent]:
     """A chain's groups of calls packed into as few transactions as the executor's bounds
-    allow, each an intent named for this workflow, so a re-run never sends one twice."""
+    allow, each an intent named for this workflow, so a re-run never sends one twice. Each
+    group's `moves` entry (token symbol, base units) tells the queue what the intent is worth,
+    which decides whether it goes through the private relay."""
     me = workflow.info().workflow_id
-    return [
-        TxIntent(id=f"{me}/chain-{chain_id}/{label}-{n}", chain_id=chain_id, groups=batch, reply_to=me)
-        for n, batch in enumerate(pack_batches(groups), start=1)
-    ]
+    intents, i = [], 0
+    for n, batch in enumerate(pack_batches(groups), start=1):
+        moved: dict[str, int] = {}
+        for symbol, amount in moves[i : i + len(batch)]:
+            moved[symbol] = moved.get(symbol, 0) + amount
+        i += len(batch)
+        intents.append(
+            TxIntent(id=f"{me}/chain-{chain_id}/{label}-{n}", chain_id=chain_id, groups=batch, reply_to=me, moves=moved)
+        )
+    return intents
 
 
 def effects_by_intent(intents: list[TxIntent], group_effects: list[dict[str, int]]) -> dict[str, dict[str, int]]:

@@ -88,11 +88,18 @@ async def build_and_send(op: OperationBase, legs: list[BuildMovesInput], label: 
     for chain_id in chains:
         mine = [(leg, gs) for leg, gs in zip(legs, built, strict=True) if leg.chain_id == chain_id]
         groups = [g for _, gs in mine for g in gs]
-        chain = chain_intents(chain_id, groups, label)
+        moves = [m for leg, _ in mine for m in leg_moves(leg)]
+        chain = chain_intents(chain_id, groups, label, moves)
         effects |= effects_by_intent(chain, [e for leg, _ in mine for e in move_effects(leg)])
         intents += chain
     await op.step(f"sending {len(intents)} transactions")
     return intents, await op.send(intents, effects)
+
+
+def leg_moves(leg: BuildMovesInput) -> list[tuple[str, int]]:
+    """What each group moves, in build_moves' order: the moves, then the delivery."""
+    out = [(leg.asset, m.amount) for m in leg.moves]
+    return out + ([(leg.asset, leg.deliver.amount)] if leg.deliver else [])
 
 
 def move_effects(leg: BuildMovesInput) -> list[dict[str, int]]:

@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
         PlannedTx,
         PreparedTx,
         PrepareInput,
+        PrivateSendInput,
+        PrivateSent,
         QueueHold,
         QueueInput,
         QueuePolicy,
@@ -51,9 +53,11 @@ with workflow.unsafe.imports_passed_through():
         UnsignedTx,
         Watched,
         WatchInput,
+        after_missed_blocks,
         intent_problem,
         known,
         next_to_send,
+        private_window_closed,
         remember,
         resync,
         take_nonce,
@@ -173,11 +177,14 @@ class TxQueueWorkflow:
                     attempts=t.attempts,
                     cancelling=t.cancel_hash is not None,
                     note=t.note,
+                    route=t.route,
+                    private_until=t.private_until,
                 )
                 for t in self.state.inflight
             ],
             settled=len(self.state.outcomes),
             held=self.state.held,
+            private=self.state.private,
         )
 
     # -- the loops --------------------------------------------------------------------
@@ -278,6 +285,8 @@ class TxQueueWorkflow:
                 fees=prep.fees,
                 priority=priority,
                 dropped=[f for f in prep.failures if f.intent_id in prep.intents],
+                private=prep.private,
+                route="private" if prep.private else "public",
             )
             self.state.inflight.append(tx)
             unsigned.append(UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
@@ -298,6 +307,44 @@ class TxQueueWorkflow:
             tx = self._tx(s.nonce)
             tx.hashes.append(s.hash)
             tx.raw = s.raw
+        private = [s for s in signed if self._tx(s.nonce).route == "private"]
+        public = [s for s in signed if self._tx(s.nonce).route != "private"]
+        if private:
+            await self._send_privately(private)
+        if public:
+            await self._broadcast(public)
+
+    async def _send_privately(self, signed: list[SignedTx]) -> None:
+        """One private attempt each; until its last target block is mined nothing else is sent
+        at its nonce (the watcher then decides by the chain's policy)."""
+        sent: list[PrivateSent] = await workflow.execute_activity(
+            "tx_send_private",
+            PrivateSendInput(chain_id=self.q.chain_id, txs=signed),
+            result_type=list[PrivateSent],
+            start_to_close_timeout=timedelta(minutes=2),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=FOREVER,
+            summary=f"send {len(signed)} transactions privately",
+        )
+        now = workflow.now()
+        for attempt in sent:
+            tx = self._tx(attempt.nonce)
+            if tx.private_attempts == 0:
+                self.state.private.sent += 1
+                tx.private_from = attempt.first_block - 1
+            else:
+                self.state.private.retries += 1
+            tx.attempts += 1
+            tx.private_attempts += 1
+            tx.private_until = attempt.last_block
+            tx.last_sent = now
+            tx.note = "" if attempt.ok else f"private attempt {tx.private_attempts}: {attempt.error}: {attempt.message}"
+            if not attempt.ok:
+                workflow.logger.warning(
+                    "private attempt not accepted", extra={"nonce": tx.nonce, "error": attempt.error}
+                )
+
+    async def _broadcast(self, signed: list[SignedTx]) -> None:
         results: list[BroadcastResult] = await workflow.execute_activity(
             "tx_broadcast",
             BroadcastInput(chain_id=self.q.chain_id, txs=signed),
@@ -345,6 +392,7 @@ class TxQueueWorkflow:
                             raw=t.raw,
                             intents=[i.id for i in t.intents],
                             calls=t.calls,
+                            private=t.route == "private",
                         )
                         for t in watched
                     ],
@@ -368,6 +416,11 @@ class TxQueueWorkflow:
                     resync_needed = True
                 elif status.state == "included":
                     tx.last_sent = workflow.now()  # mined: waiting for depth is not being stuck
+                elif tx.route == "private":
+                    if status.head is not None and private_window_closed(status.head, tx.private_until or 0):
+                        await self._missed_privately(tx)
+                elif self._behind_private(tx):
+                    tx.last_sent = workflow.now()  # waits for a private nonce below it, not stuck
                 elif workflow.now() - tx.last_sent >= timedelta(seconds=self.q.stuck_after_s):
                     await self._replace(tx)
             if resync_needed:
@@ -375,19 +428,49 @@ class TxQueueWorkflow:
             if final:
                 return
 
+    def _behind_private(self, tx: SentTx) -> bool:
+        return any(t.route == "private" and t.nonce < tx.nonce for t in self.state.inflight)
+
+    async def _missed_privately(self, tx: SentTx) -> None:
+        """The private attempt's window closed and nothing of ours is mined at its nonce: by
+        the chain's policy, the same bytes go public once, or a higher tip goes private again,
+        or (every private attempt spent) the nonce is cancelled without leaking the intent."""
+        decision = after_missed_blocks(self.q.private_on_missed, tx.private_attempts, self.q.private_max_attempts)
+        workflow.logger.warning(
+            "private attempt not included", extra={"nonce": tx.nonce, "attempt": tx.private_attempts, "next": decision}
+        )
+        if decision == "public":
+            self.state.private.fallbacks += 1
+            tx.route = "fallback"
+            await self._broadcast([SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw)])
+        elif decision == "retry":
+            await self._replace(tx)  # bumped fees, private again
+        else:
+            self.state.private.given_up += 1
+            tx.gave_up, tx.route = True, "fallback"
+            await self._replace(tx, cancel=True)
+
     def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
         self.state.inflight.remove(tx)
         record = status.record
+        if tx.route == "private" and tx.private_from is not None:
+            self.state.private.note_included(record.block_number - tx.private_from)
         for intent in tx.intents:
             if tx.cancel_hash is not None and record.tx_hash in tx.hashes[tx.hashes.index(tx.cancel_hash) :]:
+                tried = (
+                    f"not included privately after {tx.private_attempts} attempts"
+                    if tx.gave_up
+                    else f"not mined after {tx.attempts - 1} attempts"
+                )
                 self._settle(
                     intent,
                     error="Cancelled",
-                    message=f"not mined after {tx.attempts - 1} attempts; nonce {tx.nonce} cancelled",
+                    message=f"{tried}; nonce {tx.nonce} cancelled",
                     record=record,
+                    route=tx.route,
                 )
             elif record.status != 1:
-                self._settle(intent, error="TransactionFailed", message=status.reason, record=record)
+                self._settle(intent, error="TransactionFailed", message=status.reason, record=record, route=tx.route)
             else:
                 dropped = [f for f in tx.dropped if f.intent_id == intent.id]
                 self._settle(
@@ -395,6 +478,7 @@ class TxQueueWorkflow:
                     record=record,
                     dropped=[f.group for f in dropped],
                     message="; ".join(f"left out {f.reason}" for f in dropped),
+                    route=tx.route,
                 )
 
     def _requeue(self, tx: SentTx) -> None:
@@ -404,9 +488,10 @@ class TxQueueWorkflow:
         for intent in tx.intents:
             self.state.pending.append(Pending(intent=intent, seq=-1))  # ahead of everything else
 
-    async def _replace(self, tx: SentTx) -> None:
-        """Same nonce, fees bumped; after `max_attempts` a zero-value self-transfer instead."""
-        cancel = tx.attempts >= self.q.max_attempts or tx.cancel_hash is not None
+    async def _replace(self, tx: SentTx, cancel: bool = False) -> None:
+        """Same nonce, fees bumped; after `max_attempts` a zero-value self-transfer instead.
+        A private transaction's replacement goes private again; a cancel is always public."""
+        cancel = cancel or tx.attempts >= self.q.max_attempts or tx.cancel_hash is not None
         quote: ReplacementFees = await workflow.execute_activity(
             "tx_replacement_fees",
             ReplaceInput(chain_id=self.q.chain_id, previous=tx.fees, priority=tx.priority, cancel=cancel),
@@ -448,6 +533,7 @@ class TxQueueWorkflow:
         message: str = "",
         record=None,
         dropped: list[int] | None = None,
+        route: str = "public",
     ) -> None:
         outcome = TxOutcome(
             intent_id=intent.id,
@@ -456,6 +542,7 @@ class TxQueueWorkflow:
             error=error,
             message=message,
             dropped_groups=dropped or [],
+            route=route,
         )
         remember(self.state, outcome)
         if intent.reply_to:

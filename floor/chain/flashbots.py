@@ -22,7 +22,8 @@ The signing key is a reputation key: it identifies the searcher to the relay and
 funds. It must not be the treasury's transaction signer; it is registered with the log
 redactor and never logged.
 
-Not wired into the transaction queue yet (see docs/architecture.md, "Private transactions").
+The transaction queue routes to it (`activities/txqueue.py` `tx_send_private`, the policy
+below), see docs/architecture.md, "Private transactions".
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import requests
 from eth_account import Account
@@ -40,6 +41,7 @@ from pydantic import SecretStr
 
 from floor.errors import FloorError
 from floor.logging import get_logger, redact_url, register_secret
+from floor.models import Price
 
 log = get_logger()
 
@@ -54,10 +56,10 @@ __all__ = [
     "RelayRefused",
     "RelayUnavailable",
     "TxSimulation",
-    "after_missed_blocks",
     "body_digest",
     "bundle_hash",
-    "private_window_closed",
+    "eth_equivalent",
+    "private_reason",
     "recover_signature_header",
 ]
 
@@ -304,38 +306,32 @@ class FlashbotsClient:
         )
 
 
-# ---------------------------------------------------------------- policy
-
-MissedPolicy = Literal["retry_higher_tip", "public"]
+# ---------------------------------------------------------------- valuation
 
 
-def private_window_closed(head_block: int, last_target_block: int) -> bool:
-    """True once the last block a private attempt targets (the bundle's last `blockNumber`,
-    a private transaction's `maxBlockNumber`) is mined: from then on the relay can no longer
-    include it. Before, the attempt is live and nothing else may be sent at its nonce."""
-    return head_block >= last_target_block
+def eth_equivalent(
+    moves: dict[str, int], decimals: dict[str, int], prices: dict[str, Price], reference: str
+) -> int | None:
+    """What `moves` (base units per token symbol) are worth in wei of ETH, priced on one
+    oracle against `reference`'s price (the chain's WETH), rounded down; None when a token or
+    the reference has no price (the caller treats an unvalued move as a large one)."""
+    if reference not in prices:
+        return None
+    total = 0
+    for symbol, amount in moves.items():
+        if symbol not in prices or symbol not in decimals:
+            return None
+        total += amount * prices[symbol].price * 10**18 // (10 ** decimals[symbol] * prices[reference].price)
+    return total
 
 
-def after_missed_blocks(
-    policy: MissedPolicy, attempts: int, max_attempts: int
-) -> Literal["retry", "public", "give_up"]:
-    """What to do when private attempt number `attempts` (1-based) was not included.
-
-    Never both at once for one nonce: call this only once `private_window_closed` says the
-    attempt can no longer land, and check the signer's mined nonce first (if it moved, the
-    attempt landed after all). A public send of the same nonce then never races a live bundle,
-    and a retry never runs beside a public copy.
-
-    - "public": the first miss falls back to the public mempool, the same signed bytes (or a
-      repricing through the queue's usual replacement) - once, and the nonce stays public.
-    - "retry_higher_tip": re-sign the same nonce with a higher tip and try privately again,
-      up to `max_attempts` private attempts; then "give_up" (the intent stays private: the
-      caller fails it or cancels the nonce, it is not leaked to the public mempool).
-    """
-    if attempts < 1 or max_attempts < 1:
-        raise ValueError("attempts and max_attempts start at 1")
-    if policy == "public":
-        return "public"
-    if policy == "retry_higher_tip":
-        return "retry" if attempts < max_attempts else "give_up"
-    raise ValueError(f"unknown policy {policy!r}")
+def private_reason(marked: list[str], moved_wei: int | None, above_wei: int) -> str:
+    """Why a transaction goes through the private relay, or "" for the public mempool:
+    an intent marked private, a value above the threshold, or a value nobody could price."""
+    if marked:
+        return f"intent {marked[0]} is marked private"
+    if moved_wei is None:
+        return "what it moves has no price on the chain's oracle: kept private"
+    if moved_wei > above_wei:
+        return f"moves {moved_wei / 10**18:.4f} ETH-equivalent, above {above_wei / 10**18:g}"
+    return ""

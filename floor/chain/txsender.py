@@ -204,7 +204,7 @@ class TxSender:
                 statuses = self._poll(txs, confirmations)
             except Exception as exc:  # one failed poll must not end the watch
                 self.log.warning("watch poll failed; polling again", error=type(exc).__name__)
-                statuses = [TxStatus(nonce=t.nonce, state="pending") for t in txs]
+                statuses = [TxStatus(nonce=t.nonce, state="pending") for t in txs]  # no head: nothing closes
             if any(s.state in ("confirmed", "taken") for s in statuses) or time.monotonic() >= deadline:
                 return statuses
             if heartbeat is not None:
@@ -239,10 +239,13 @@ class TxSender:
                     self.log.warning("nonce taken by another transaction", nonce=tx.nonce, holder=holder)
                     out.append(TxStatus(nonce=tx.nonce, state="taken"))
             else:
-                if not any(self._known(h) for h in tx.hashes):
+                # A private transaction is the relay's until its window closes: never public here.
+                if not tx.private and not any(self._known(h) for h in tx.hashes):
                     self.log.warning("transaction unknown to the node: broadcasting it again", nonce=tx.nonce)
                     self.broadcast(SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw))
                 out.append(TxStatus(nonce=tx.nonce, state="pending"))
+        for status in out:
+            status.head = head
         return out
 
     def _holder(self, nonce: int, head: int) -> str | None:

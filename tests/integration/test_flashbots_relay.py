@@ -19,12 +19,11 @@ from floor.chain.flashbots import (
     BundleReverted,
     FlashbotsClient,
     RelayRefused,
-    after_missed_blocks,
     bundle_hash,
-    private_window_closed,
 )
 from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.devnet.relay import LocalRelay
+from floor.txqueue import after_missed_blocks, private_window_closed
 
 pytestmark = pytest.mark.integration
 

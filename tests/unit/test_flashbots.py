@@ -15,14 +15,16 @@ from floor.chain.flashbots import (
     BundleSimulation,
     FlashbotsClient,
     InvalidSignatureHeader,
-    after_missed_blocks,
     body_digest,
     bundle_hash,
-    private_window_closed,
+    eth_equivalent,
+    private_reason,
     recover_signature_header,
 )
 from floor.config import ConfigError, load_settings
 from floor.logging import scrub
+from floor.models import Price
+from floor.txqueue import after_missed_blocks, private_window_closed
 
 REPUTATION_KEY = "0x" + "11" * 32
 OTHER_KEY = "0x" + "22" * 32
@@ -154,3 +156,26 @@ def test_the_config_group_and_the_reputation_key(monkeypatch):
     with pytest.raises(ConfigError, match="must not be the signer's key") as refused:
         load_settings(example)
     assert REPUTATION_KEY[2:] not in str(refused.value).lower()
+
+
+def _price(symbol: str, usd: int) -> Price:
+    return Price(symbol=symbol, price=usd * 10**8, unit=10**8, block_number=1)
+
+
+PRICES = {"WETH": _price("WETH", 3_000), "USDC": _price("USDC", 1)}
+DECIMALS = {"WETH": 18, "USDC": 6}
+
+
+def test_moves_are_valued_in_wei_of_eth_on_the_oracle():
+    assert eth_equivalent({"USDC": 30_000 * 10**6}, DECIMALS, PRICES, "WETH") == 10 * 10**18
+    assert eth_equivalent({"WETH": 7, "USDC": 3}, DECIMALS, PRICES, "WETH") == 7 + 1_000_000_000  # rounded down
+    assert eth_equivalent({"DAI": 1}, DECIMALS, PRICES, "WETH") is None  # unpriced
+    assert eth_equivalent({"USDC": 1}, DECIMALS, {"USDC": PRICES["USDC"]}, "WETH") is None  # no reference
+
+
+def test_private_by_mark_by_value_above_the_threshold_or_when_unpriced():
+    ten_eth = 10 * 10**18
+    assert private_reason(["a"], 0, ten_eth) == "intent a is marked private"
+    assert private_reason([], ten_eth, ten_eth) == ""  # at the threshold: public
+    assert private_reason([], ten_eth + 1, ten_eth).startswith("moves 10.0000 ETH-equivalent, above 10")
+    assert "no price" in private_reason([], None, ten_eth)

@@ -2,12 +2,16 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
 from floor.calls import call
 from floor.models import Priority
 from floor.txqueue import (
     MAX_OUTCOMES,
     Fees,
     Pending,
+    PrivateStats,
     QueueInput,
     QueueState,
     SentTx,
@@ -153,3 +157,22 @@ def test_simulation_reads_gas_reverts_and_faults_apart():
     assert bare == (0, "reverted without data (execution reverted)")  # the chain's verdict, not a fault
     with pytest.raises(RpcUnavailable, match="header not found"):
         _simulated({"error": {"code": -32000, "message": "header not found"}})  # a lagging node: retried
+
+
+def test_a_private_intent_needs_the_chains_relay_and_moves_are_base_units():
+    assert "has no private relay configured" in intent_problem(intent("p", private=True), QUEUE, NOW)
+    with_relay = QUEUE.model_copy(update={"private_relay": True})
+    assert intent_problem(intent("p", private=True), with_relay, NOW) is None
+    for bad in ({"USDC": -1}, {"USDC": 1.5}):
+        with pytest.raises(ValidationError):
+            intent("m", moves=bad)
+
+
+def test_private_stats_count_inclusions_and_keep_the_latest_hundred():
+    stats = PrivateStats()
+    assert stats.inclusion_rate is None
+    for blocks in range(150):
+        stats.note_included(blocks)
+    stats.fallbacks = 50
+    assert stats.included == 150 and stats.blocks_to_inclusion == list(range(50, 150))
+    assert stats.inclusion_rate == 0.75
