@@ -353,6 +353,14 @@ class EngineConfig(_Model):
     harvest_check_every_s: int = Field(default=6 * 3600, ge=60)
 
 
+class MetricsConfig(_Model):
+    """Prometheus metrics served by the worker on `/metrics` (`floor/metrics.py`)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: not served
+    address: str = "127.0.0.1"
+    fee_watch: bool = True  # score the base-fee predictor live on every chain
+
+
 class ReconcileConfig(_Model):
     """Reconciling the engine's cached positions with the chain."""
 
@@ -432,6 +440,7 @@ class Settings(BaseSettings):
     engine: EngineConfig = EngineConfig()
     store: StoreConfig = StoreConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @property
     def engine_id(self) -> str:

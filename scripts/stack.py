@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ class Ports:
     temporal: int
     ui: int
     chains: dict[int, int]
+    relay: int  # the local Flashbots-style relay over chain 1
+    metrics: int  # the worker's Prometheus /metrics
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -43,6 +46,8 @@ class Ports:
             temporal=port("FLOOR_TEMPORAL_PORT", 7233),
             ui=port("FLOOR_UI_PORT", 8233),
             chains={1: port("FLOOR_ETH_PORT", 8545), 42161: port("FLOOR_ARB_PORT", 8546)},
+            relay=port("FLOOR_RELAY_PORT", 8650),
+            metrics=port("FLOOR_METRICS_PORT", 9464),
         )
 
 
@@ -58,6 +63,8 @@ def up(ports: Ports) -> None:
     require_free(ports.ui, "the Temporal Web UI", "FLOOR_UI_PORT")
     for chain_id, port in ports.chains.items():
         require_free(port, f"anvil (chain {chain_id})", "FLOOR_ETH_PORT" if chain_id == 1 else "FLOOR_ARB_PORT")
+    require_free(ports.relay, "the local relay", "FLOOR_RELAY_PORT")
+    require_free(ports.metrics, "the worker's metrics", "FLOOR_METRICS_PORT")
     # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
     # last run's chains (their engine, queues and nonces) would describe chains that are gone.
     for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
@@ -67,6 +74,19 @@ def up(ports: Ports) -> None:
     for chain_id, port in ports.chains.items():
         # Fresh chains each run: the demo deploys and funds from scratch.
         write_pid(f"anvil-{chain_id}", start_anvil(port, chain_id, LOGS / f"anvil-{chain_id}.log").pid)
+    write_pid("relay-1", start_relay(ports.relay, f"http://127.0.0.1:{ports.chains[1]}").pid)
+
+
+def start_relay(port: int, anvil_url: str) -> subprocess.Popen:
+    """The local Flashbots-style relay over chain 1's anvil, for the demo's private sends."""
+    with open(LOGS / "relay-1.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "floor.devnet.relay", "--anvil", anvil_url, "--port", str(port)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def down(quiet: bool = False) -> None:
@@ -86,7 +106,7 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return any(word in cmdline for word in ("anvil", "temporal", "floor-worker", "workers.main"))
+    return any(word in cmdline for word in ("anvil", "temporal", "floor-worker", "workers.main", "floor.devnet.relay"))
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from temporalio.service import RPCError
 from activities.chain import ChainActivities
 from activities.engine import ensure_engine
 from activities.txqueue import configure_running_queues
+from floor import metrics
+from floor.chain.feewatch import FeeWatch
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
@@ -29,7 +31,17 @@ async def run(config_path: str | None) -> None:
     client = await connect_client(settings.temporal.address, settings.temporal.namespace)
     store = Store.from_settings(settings)
     store.migrate()  # to the code's schema before anything writes
-    worker = build_worker(client, settings.temporal.task_queue, ChainActivities(settings, signer, store=store))
+    chains = ChainActivities(settings, signer, store=store)
+    worker = build_worker(client, settings.temporal.task_queue, chains)
+    watches = []
+    if settings.metrics.port is not None:
+        metrics.serve(settings.metrics.port, settings.metrics.address)
+        log.info("metrics served", url=f"http://{settings.metrics.address}:{settings.metrics.port}/metrics")
+        if settings.metrics.fee_watch:
+            watches = [
+                FeeWatch(ctx.w3, chain_id, ctx.config.tx.block_time_s).start()
+                for chain_id, ctx in chains.chains.items()
+            ]
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -55,6 +67,8 @@ async def run(config_path: str | None) -> None:
             )
         await stop.wait()
         log.info("stopping: no new tasks; activities in flight may finish", grace_s=GRACEFUL_SHUTDOWN.seconds)
+        for watch in watches:
+            watch.stop()
     log.info("worker stopped")
 
 

@@ -227,6 +227,7 @@ class LocalRelay:
             return hash_
         with self._state_lock:
             self.included.append(inclusion)
+            log.info("local relay: bundle included", bundle=hash_, block=inclusion.block_number)
         return hash_
 
 
@@ -266,3 +267,27 @@ def _handler_for(relay: LocalRelay) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def main() -> None:
+    """`python -m floor.devnet.relay --anvil URL --port N`: the demo's relay, until SIGTERM."""
+    import argparse
+    import signal
+
+    from floor.logging import configure_logging
+
+    parser = argparse.ArgumentParser(prog="floor-local-relay", description=main.__doc__)
+    parser.add_argument("--anvil", required=True, help="the anvil chain's JSON-RPC URL")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    configure_logging("INFO")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with LocalRelay(args.anvil, args.port) as relay:
+        log.info("local relay serving", url=relay.url, anvil=args.anvil)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()
