@@ -24,6 +24,7 @@ from activities.engine import Refused
 from cli import engine
 from cli.amounts import InputError, TokenAmount, address, deadline, parse_allocation, token_amount
 from cli.render import Output, error, history_tables, positions_table, status_lines
+from cli.risk import risk_app
 from floor.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
 from floor.engine import Operation
 from floor.errors import FloorError
@@ -40,6 +41,7 @@ app = typer.Typer(
 )
 schedules_app = typer.Typer(help="The engine's Temporal Schedules (rebalance and harvest checks).")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(risk_app, name="risk")
 
 ConfigOpt = Annotated[
     Path | None,
