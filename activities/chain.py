@@ -30,6 +30,7 @@ from floor.logging import get_logger, scrub
 from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
 from floor.models import Call, Position
 from floor.permissions import TRANSFER
+from floor.readplan import ReadPlan
 from floor.risk.rebalance import Holding
 
 
@@ -118,21 +119,21 @@ class ChainActivities:
             if adapter.asset.symbol != input.asset:
                 raise BadInput(f"{deposit.key} takes {adapter.asset.symbol}, not {input.asset}")
         actions = [Deposit(d.amount) for d in input.deposits]
-        quote_reads = [a.quote_reads(action, account) for a, action in zip(adapters, actions, strict=True)]
-        batch = ctx.reader.read(
-            [read(token.address, "balanceOf(address)", account)] + [r for reads in quote_reads for r in reads]
-        )
-        (held,) = decode_result(["uint256"], batch.results[0], f"{token.symbol}.balanceOf(executor)")
+        plan = ReadPlan()
+        plan.add("held", [read(token.address, "balanceOf(address)", account)])
+        for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
+            plan.add(("quote", i), adapter.quote_reads(action, account))
+        results = plan.results(ctx.reader.read(plan.calls).results)
+        (held,) = decode_result(["uint256"], results["held"][0], f"{token.symbol}.balanceOf(executor)")
         needed = sum(action.amount for action in actions)
         if held < needed:
             raise InsufficientBalance(
                 f"executor {account} on chain {input.chain_id} holds {held} base units of "
                 f"{token.symbol} ({token.decimals} decimals), the allocation needs {needed}"
             )
-        groups, offset = [], 1
-        for adapter, action, reads in zip(adapters, actions, quote_reads, strict=True):
-            quote = adapter.decode_quote(action, batch.results[offset : offset + len(reads)])
-            offset += len(reads)
+        groups = []
+        for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
+            quote = adapter.decode_quote(action, results["quote", i])
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
         return groups
 
@@ -145,13 +146,18 @@ class ChainActivities:
         account = self._account(input.chain_id)
         adapters = [self.registry.get(key) for key in input.keys]
         tokens = [ctx.config.token(symbol) for symbol in input.assets]
-        groups = [a.liquidity_reads(account) for a in adapters] + [a.rate_reads() for a in adapters]
-        balances = [read(t.address, "balanceOf(address)", account) for t in tokens]
-        batch = ctx.reader.read([r for g in groups for r in g] + balances)
-        holdings, growth, offset = [], {}, 0
-        for adapter, reads in zip(adapters, groups[: len(adapters)], strict=True):
-            liquidity = adapter.decode_liquidity(batch.results[offset : offset + len(reads)])
-            offset += len(reads)
+        plan = ReadPlan()
+        for i, adapter in enumerate(adapters):
+            plan.add(("liquidity", i), adapter.liquidity_reads(account))
+        for i, adapter in enumerate(adapters):
+            plan.add(("rate", i), adapter.rate_reads())
+        for t in tokens:
+            plan.add(("idle", t.symbol), [read(t.address, "balanceOf(address)", account)])
+        batch = ctx.reader.read(plan.calls)
+        results = plan.results(batch.results)
+        holdings, growth = [], {}
+        for i, adapter in enumerate(adapters):
+            liquidity = adapter.decode_liquidity(results["liquidity", i])
             holdings.append(
                 Holding(
                     key=adapter.key,
@@ -164,13 +170,13 @@ class ChainActivities:
                     yield_source=adapter.yield_source,
                 )
             )
-        for adapter, reads in zip(adapters, groups[len(adapters) :], strict=True):
-            rate = adapter.decode_rate(batch.results[offset : offset + len(reads)], batch.timestamp)
-            offset += len(reads)
-            growth[str(adapter.key)] = rate.growth_index
+        for i, adapter in enumerate(adapters):
+            growth[str(adapter.key)] = adapter.decode_rate(results["rate", i], batch.timestamp).growth_index
         idle = {}
-        for token, result in zip(tokens, batch.results[offset:], strict=True):
-            (idle[token.symbol],) = decode_result(["uint256"], result, f"{token.symbol}.balanceOf(executor)")
+        for token in tokens:
+            (idle[token.symbol],) = decode_result(
+                ["uint256"], results["idle", token.symbol][0], f"{token.symbol}.balanceOf(executor)"
+            )
         if self.store is not None:
             self._snapshot(input.chain_id, holdings, growth, batch)
         return Holdings(
@@ -223,50 +229,44 @@ class ChainActivities:
         for move, adapter in zip(input.moves, adapters, strict=True):
             if adapter.asset.symbol != input.asset:
                 raise BadInput(f"{move.key} takes {adapter.asset.symbol}, not {input.asset}")
-        state_reads = [a.liquidity_reads(account) + a.position_reads(account) for a in adapters]
-        batch = ctx.reader.read(
-            [read(token.address, "balanceOf(address)", account)] + [r for g in state_reads for r in g]
-        )
-        (idle,) = decode_result(["uint256"], batch.results[0], f"{token.symbol}.balanceOf(executor)")
-        actions, offset, freed, needed = [], 1, 0, 0
-        for move, adapter, reads in zip(input.moves, adapters, state_reads, strict=True):
-            n_liquidity = len(adapter.liquidity_reads(account))
-            liquidity = adapter.decode_liquidity(batch.results[offset : offset + n_liquidity])
-            position: PositionReading = adapter.decode_position(
-                batch.results[offset + n_liquidity : offset + len(reads)]
-            )
-            offset += len(reads)
+        plan = ReadPlan()
+        plan.add("idle", [read(token.address, "balanceOf(address)", account)])
+        for i, adapter in enumerate(adapters):
+            plan.add(("liquidity", i), adapter.liquidity_reads(account))
+            plan.add(("position", i), adapter.position_reads(account))
+        state = plan.results(ctx.reader.read(plan.calls).results)
+        (idle,) = decode_result(["uint256"], state["idle"][0], f"{token.symbol}.balanceOf(executor)")
+        actions, freed, needed = [], 0, 0
+        for i, (move, adapter) in enumerate(zip(input.moves, adapters, strict=True)):
+            liquidity = adapter.decode_liquidity(state["liquidity", i])
+            position: PositionReading = adapter.decode_position(state["position", i])
             if move.action == "deposit":
                 actions.append(Deposit(move.amount))
                 needed += move.amount
-            elif move.action == "withdraw":
-                if move.amount > liquidity.withdrawable:
-                    raise InsufficientLiquidity(
-                        f"{move.key}: withdrawing {move.amount} base units of {token.symbol}, "
-                        f"the market lets the executor take {liquidity.withdrawable} now"
-                    )
-                actions.append(Withdraw(move.amount))
-                freed += move.amount
-            else:
-                if liquidity.withdrawable < position.amount:
-                    raise InsufficientLiquidity(
-                        f"{move.key}: withdrawing all {position.amount} base units of {token.symbol}, "
-                        f"the market lets the executor take {liquidity.withdrawable} now"
-                    )
-                actions.append(WithdrawAll(position))
-                freed += position.amount
+                continue
+            wanted = move.amount if move.action == "withdraw" else position.amount
+            if wanted > liquidity.withdrawable:
+                why = f": {liquidity.reason}" if liquidity.reason else ""
+                what = f"{move.amount}" if move.action == "withdraw" else f"all {position.amount}"
+                raise InsufficientLiquidity(
+                    f"{move.key}: withdrawing {what} base units of {token.symbol}, "
+                    f"the market lets the executor take {liquidity.withdrawable} now{why}"
+                )
+            actions.append(Withdraw(move.amount) if move.action == "withdraw" else WithdrawAll(position))
+            freed += wanted
         delivery = input.deliver.amount if input.deliver else 0
         if idle + freed < needed + delivery:
             raise InsufficientBalance(
                 f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
                 f"and the withdrawals free {freed}; deposits and delivery need {needed + delivery}"
             )
-        quote_reads = [a.quote_reads(action, account) for a, action in zip(adapters, actions, strict=True)]
-        quotes = ctx.reader.read([r for reads in quote_reads for r in reads]).results if any(quote_reads) else []
-        groups, offset = [], 0
-        for adapter, action, reads in zip(adapters, actions, quote_reads, strict=True):
-            quote = adapter.decode_quote(action, quotes[offset : offset + len(reads)])
-            offset += len(reads)
+        quote_plan = ReadPlan()
+        for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
+            quote_plan.add(i, adapter.quote_reads(action, account))
+        quotes = quote_plan.results(ctx.reader.read(quote_plan.calls).results if len(quote_plan) else [])
+        groups = []
+        for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
+            quote = adapter.decode_quote(action, quotes[i])
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
         # Withdrawals first, so deposits and the delivery spend what they freed.
         order = sorted(range(len(groups)), key=lambda i: isinstance(actions[i], Deposit))

@@ -16,6 +16,7 @@ from floor.config import Settings
 from floor.engine import Transition
 from floor.errors import FloorError
 from floor.operations import JournalInput
+from floor.readplan import ReadPlan
 from floor.reconcile import (
     ChainReconciliation,
     Finding,
@@ -59,22 +60,21 @@ class ReconcileActivities:
         policy = self.settings.reconcile
         adapters = self.chains.registry.on_chain(input.chain_id)
         signer = self.chains.signer.address if self.chains.signer else account
-        groups = [a.position_reads(account) + a.rate_reads() for a in adapters]
-        gas = read(ctx.config.multicall3, "getEthBalance(address)", signer)
         # A read two adapters (or a position and its rate) both need is sent once.
-        unique = list(dict.fromkeys((r.target.lower(), r.data) for g in groups for r in g))
-        slot = {key: i for i, key in enumerate(unique)}
-        by_key = {(r.target.lower(), r.data): r for g in groups for r in g}
-        batch = ctx.reader.read([by_key[k] for k in unique] + [gas])
-        results = [[batch.results[slot[(r.target.lower(), r.data)]] for r in g] for g in groups]
+        plan = ReadPlan()
+        for i, adapter in enumerate(adapters):
+            plan.add(("position", i), adapter.position_reads(account))
+            plan.add(("rate", i), adapter.rate_reads())
+        plan.add("gas", [read(ctx.config.multicall3, "getEthBalance(address)", signer)])
+        batch = ctx.reader.read(plan.calls)
+        results = plan.results(batch.results)
         now = datetime.fromtimestamp(batch.timestamp, UTC)
         cached = self.store.latest_snapshot(input.chain_id)
         effects = self._effects_since(input.chain_id, cached)
         findings, rates, uncached = [], [], []
-        for adapter, mine in zip(adapters, results, strict=True):
-            n = len(adapter.position_reads(account))
-            position = adapter.decode_position(mine[:n])
-            rate = adapter.decode_rate(mine[n:], batch.timestamp)
+        for i, adapter in enumerate(adapters):
+            position = adapter.decode_position(results["position", i])
+            rate = adapter.decode_rate(results["rate", i], batch.timestamp)
             market = str(adapter.key)
             rates.append(
                 RateObservation(
@@ -107,7 +107,7 @@ class ReconcileActivities:
                     growth_index=rate.growth_index,
                 )
             )
-        (gas_balance,) = decode_result(["uint256"], batch.results[-1], "Multicall3.getEthBalance(signer)")
+        (gas_balance,) = decode_result(["uint256"], results["gas"][0], "Multicall3.getEthBalance(signer)")
         self.store.record_rates(rates)
         stored = self.store.record_discrepancies(
             [

@@ -334,7 +334,8 @@ def reconcile(
 @command
 def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Each chain's next base fee, the predictor's next blocks with their 90% intervals, and its
-    error over the chain's recent blocks against "fee in h blocks = fee now", measured now."""
+    error over the chain's recent blocks against "fee in h blocks = fee now", measured now;
+    the chain's fee model and, on an L2, the L1 data fee of a typical executor transaction."""
     from floor.chain.gas_report import gas_report
 
     reports = gas_report(settings_from(config))
@@ -343,6 +344,14 @@ def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
         out.json({"chains": [r.model_dump(mode="json") for r in reports]})
     for r in reports:
         out.line(f"chain {r.chain_id}: block {r.latest_block}, next base fee {r.next_base_fee_wei / 1e9:.4f} gwei")
+        if r.l1_data_fee_wei is None:
+            out.line(f"  fee model {r.fee_model}")
+        else:
+            paid = "inside gas used" if r.l1_fee_in_gas else "on top of gas"
+            out.line(
+                f"  fee model {r.fee_model} (oracle {r.gas_price_oracle}): L1 data fee of a typical executor "
+                f"transaction ({r.typical_tx_bytes} bytes) {r.l1_data_fee_wei / 1e9:.4f} gwei, {paid}"
+            )
         for h in r.horizons:
             measured = (
                 f"MAE {h.mae_wei / 1e9:.4f} gwei vs naive {h.naive_mae_wei / 1e9:.4f} (ratio {h.ratio}), "

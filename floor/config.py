@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from eth_utils import is_checksum_address, to_checksum_address
+from eth_utils import to_checksum_address
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -37,9 +35,14 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from floor.configbase import Address
+from floor.configbase import ConfigModel as _Model
+from floor.configbase import problems as _problems
+from floor.configbase import show as _show
 from floor.errors import UnknownChain, UnknownMarket, UnknownToken
 from floor.logging import register_secret, register_url_secrets
 from floor.models import Priority
+from floor.protocols import adapter_kinds, market_config_union
 
 __all__ = [
     "Address",
@@ -60,45 +63,20 @@ __all__ = [
 CONFIG_ENV_VAR = "FLOOR_CONFIG"
 DEFAULT_CONFIG_FILE = "floor.toml"
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+# The L2 gas price oracles at their fixed addresses: Arbitrum's ArbGasInfo precompile, OP Stack's
+# GasPriceOracle predeploy.
+ARB_GAS_INFO = "0x000000000000000000000000000000000000006C"
+OP_GAS_PRICE_ORACLE = "0x420000000000000000000000000000000000000F"
+FeeModel = Literal["ethereum", "arbitrum", "op_stack"]
+# The tip floor per fee model: 1 gwei on Ethereum; none on Arbitrum, which does not pay
+# priority fees; 0.001 gwei on OP Stack chains (op-geth's minimum suggested priority fee).
+TIP_FLOOR_WEI: dict[str, int] = {"ethereum": 10**9, "arbitrum": 0, "op_stack": 10**6}
 
-_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # Error text never echoes values under these names, nor anything under `signer`.
 _SECRET_NAME = re.compile(r"key|password|secret|mnemonic|passphrase", re.IGNORECASE)
-_MAX_SHOWN = 48  # longer values are cut, so a pasted 32-byte key is never echoed whole
 
 
-def _show(value: object) -> str:
-    text = repr(value)
-    if len(text) > _MAX_SHOWN:
-        return f"{text[:12]}... ({len(text)} chars)"
-    return text
-
-
-def _problems(problems: list[tuple[str, str]]) -> PydanticCustomError:
-    """One error carrying several (relative path, message) problems.
-
-    Cross-field validators report many problems at once; ``load_settings``
-    expands them so each gets its own line with a full dotted path.
-    """
-    summary = "; ".join(f"{p}: {m}" if p else m for p, m in problems)
-    return PydanticCustomError("floor_problems", "{summary}", {"summary": summary, "problems": problems})
-
-
-# ---------------------------------------------------------------- addresses
-
-
-def _checksum_address(value: Any) -> str:
-    if not isinstance(value, str) or not _HEX_ADDRESS.match(value):
-        raise PydanticCustomError("address", "not a valid address: {shown}", {"shown": _show(value)})
-    digits = value[2:]
-    # All-lower/all-upper carries no checksum; mixed case must be the right one.
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
-        raise PydanticCustomError("address", "not a valid address: {shown} (bad checksum)", {"shown": _show(value)})
-    return to_checksum_address(value)
-
-
-Address = Annotated[str, BeforeValidator(_checksum_address)]
-"""A 20-byte hex address, normalised to its EIP-55 checksummed form."""
+# ---------------------------------------------------------------- addresses, URLs
 
 
 def _http_url(value: str) -> str:
@@ -118,10 +96,6 @@ def _http_url(value: str) -> str:
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # ---------------------------------------------------------------- chain
 
 
@@ -131,26 +105,10 @@ class TokenConfig(_Model):
     decimals: int = Field(ge=0, le=36)
 
 
-class MarketConfig(_Model):
-    protocol: str = Field(min_length=1)  # e.g. "aave-v3", "spark", "metamorpho", "sdai"
-    adapter: Literal["aave_v3", "erc4626"]
-    market: str = Field(min_length=1)  # e.g. "USDC" or a vault name
-    asset: str = Field(min_length=1)  # token symbol on the same chain
-    pool: Address | None = None
-    a_token: Address | None = None
-    vault: Address | None = None
-
-    @model_validator(mode="after")
-    def _adapter_fields(self) -> Self:
-        needed = {"aave_v3": ("pool", "a_token"), "erc4626": ("vault",)}[self.adapter]
-        missing = [(n, f"required for adapter {self.adapter!r}") for n in needed if getattr(self, n) is None]
-        if missing:
-            raise _problems(missing)
-        return self
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.protocol, self.market)
+# A market of any protocol the engine has a package for (`floor/protocols`), told apart by
+# its `adapter` field: e.g. `AaveV3MarketConfig` (pool, a_token) or `Erc4626MarketConfig`
+# (vault). Each protocol's package declares its own fields.
+MarketConfig = market_config_union()
 
 
 class TxConfig(_Model):
@@ -162,7 +120,12 @@ class TxConfig(_Model):
     stuck_after_s: float = Field(default=30, gt=0)  # replace one not mined within this (OZ: >= 20 s)
     max_attempts: int = Field(default=5, ge=1)  # sends at one nonce before it is cancelled
     fee_bump_bps: int = Field(default=1_250, ge=1_000)  # per replacement; geth refuses under 10%
-    tip_floor_wei: int = Field(default=10**9, ge=0)  # 1 gwei on Ethereum; L2s set their own
+    # How the chain prices fees: plain EIP-1559, or an L2's (floor/chain/fees.py, l2fees.py).
+    fee_model: FeeModel = "ethereum"
+    # The model's gas price oracle; unset: the model's own (ArbGasInfo, GasPriceOracle).
+    gas_price_oracle: Address | None = None
+    # Unset: the model's (TIP_FLOOR_WEI). Arbitrum's tip is this floor, whatever blocks paid.
+    tip_floor_wei: int = Field(default=TIP_FLOOR_WEI["ethereum"], ge=0)
     max_fee_cap_wei: int = Field(default=500 * 10**9, gt=0)  # above it intents wait, unless CRITICAL
     fee_history_blocks: int = Field(default=256, ge=1, le=1024)  # the predictor fits on them
     # Tip percentile of recent blocks per priority (OZ Relayer's speed levels).
@@ -172,6 +135,18 @@ class TxConfig(_Model):
     # the base fee predicted that far ahead (7 blocks: 6 steps of at most 12.5%, about 2x).
     fee_horizon_blocks: dict[str, int] = {"CRITICAL": 3, "HIGH": 5, "NORMAL": 7, "LOW": 10}
     poll_interval_s: float = Field(default=0.5, gt=0)  # receipt polling while confirming
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults(cls, data: Any) -> Any:
+        """The fee model's tip floor and oracle where the config leaves them unset."""
+        if not isinstance(data, dict) or data.get("fee_model") not in TIP_FLOOR_WEI:
+            return data
+        model = data["fee_model"]
+        defaults = {"tip_floor_wei": TIP_FLOOR_WEI[model]}
+        if model != "ethereum":
+            defaults["gas_price_oracle"] = ARB_GAS_INFO if model == "arbitrum" else OP_GAS_PRICE_ORACLE
+        return {**defaults, **data}
 
     @field_validator("tip_percentiles")
     @classmethod
@@ -547,11 +522,34 @@ _MESSAGES = {
 _SHOW_INPUT = re.compile(r"parsing|_type$|literal_error|greater_than|less_than|enum|too_short|too_long|_length")
 
 
+def _market_path(loc: tuple) -> tuple[list[str], str | None]:
+    """An error's path without the adapter pydantic puts after a market's index
+    (`chains.0.markets.1.aave_v3.pool` -> `chains.0.markets.1.pool`), and that adapter."""
+    parts: list[str] = []
+    adapter = None
+    for i, p in enumerate(loc):
+        if i >= 2 and loc[i - 2] == "markets" and isinstance(loc[i - 1], int) and p in adapter_kinds():
+            adapter = p
+            continue
+        parts.append(str(p))
+    return parts, adapter
+
+
 def _format_errors(exc: ValidationError) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
-        base = [str(p) for p in err["loc"]]
+        base, adapter = _market_path(err["loc"])
         ctx = err.get("ctx") or {}
+        if err["type"] in ("union_tag_not_found", "union_tag_invalid") and base[-2:-1] == ["markets"]:
+            kinds = ", ".join(repr(k) for k in adapter_kinds())
+            if err["type"] == "union_tag_not_found":
+                lines.append(f"{'.'.join(base)}.adapter: field required (one of {kinds})")
+            else:
+                lines.append(f"{'.'.join(base)}.adapter: unknown adapter {_show(ctx.get('tag'))} (one of {kinds})")
+            continue
+        if err["type"] == "missing" and adapter is not None:
+            lines.append(f"{'.'.join(base)}: required for adapter {adapter!r}")
+            continue
         if err["type"] == "floor_problems":
             for rel, msg in ctx["problems"]:
                 path = ".".join(base + ([rel] if rel else []))

@@ -49,6 +49,12 @@ class InsufficientLiquidity(BadInput):
     """A market lets the executor take less now than an operation needs from it."""
 
 
+class MarketRefused(BadInput):
+    """A market refuses the action in its present state (paused, frozen, at its supply cap):
+    the same request fails until the market's governance changes that state. Each protocol
+    names its own cases (`floor.protocols.<name>.errors`)."""
+
+
 class PriceUnavailable(FloorError):
     """The price oracle has no price for a token (it answered 0 or reverted): the oracle is not
     set up for it, which another try will not change. Names the token and the oracle."""

@@ -357,6 +357,9 @@ class PreparedTx(BaseModel):
     gas: int = 0
     fees: Fees | None = None
     over_cap: bool = False
+    # The L1 data fee it pays on top of gas, in wei, where the chain's fee model has one (OP
+    # Stack; Arbitrum's L1 component is inside gas): an estimate at prepare time.
+    l1_fee_wei: int = 0
     private: str = ""  # why it goes through the private relay (empty: the public mempool)
     # What would revert: a whole intent (it fails), or a group of a best-effort intent that
     # still goes without it.

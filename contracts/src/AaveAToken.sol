@@ -9,9 +9,11 @@ interface IAaveIncomeSource {
 }
 
 /// @title AaveAToken
-/// @notice Interest-bearing receipt of the Aave V3 stand-in. Like Aave it stores
-/// scaled balances and holds the reserve's underlying liquidity; balanceOf grows
-/// with the pool's liquidity index.
+/// @notice Interest-bearing receipt of the Aave V3 stand-in (follows Aave V3.5). Like Aave it
+/// stores scaled balances and holds the reserve's underlying; balanceOf grows with the pool's
+/// liquidity index and rounds down (V3.5's getATokenBalance: rayMulFloor). Its errors are
+/// Aave's own (CallerMustBePool, InvalidMintAmount, InvalidBurnAmount, OperationNotSupported);
+/// a burn beyond the balance underflows (Panic 0x11), as Aave's does.
 contract AaveAToken {
     using WadRayMath for uint256;
 
@@ -28,12 +30,13 @@ contract AaveAToken {
     event Mint(address indexed onBehalfOf, uint256 scaledAmount, uint256 index);
     event Burn(address indexed from, uint256 scaledAmount, uint256 index);
 
-    error OnlyPool(address caller);
-    error NotSupported();
-    error InsufficientScaledBalance(address user, uint256 scaledBalance, uint256 needed);
+    error CallerMustBePool();
+    error InvalidMintAmount();
+    error InvalidBurnAmount();
+    error OperationNotSupported();
 
     modifier onlyPool() {
-        if (msg.sender != POOL) revert OnlyPool(msg.sender);
+        if (msg.sender != POOL) revert CallerMustBePool();
         _;
     }
 
@@ -50,7 +53,7 @@ contract AaveAToken {
     }
 
     function balanceOf(address user) external view returns (uint256) {
-        return _scaledBalances[user].rayMul(_index());
+        return _scaledBalances[user].rayMulFloor(_index());
     }
 
     function scaledBalanceOf(address user) external view returns (uint256) {
@@ -62,32 +65,31 @@ contract AaveAToken {
     }
 
     function totalSupply() external view returns (uint256) {
-        return _scaledTotalSupply.rayMul(_index());
+        return _scaledTotalSupply.rayMulFloor(_index());
     }
 
     function scaledTotalSupply() external view returns (uint256) {
         return _scaledTotalSupply;
     }
 
-    /// @dev The pool has already rounded the amount to scaled units (rayDiv half up).
+    /// @dev The pool has already rounded the amount to scaled units (down, rayDivFloor).
     function mint(address onBehalfOf, uint256 scaledAmount) external onlyPool {
+        if (scaledAmount == 0) revert InvalidMintAmount();
         uint256 index = _index();
         _scaledBalances[onBehalfOf] += scaledAmount;
         _scaledTotalSupply += scaledAmount;
         emit Mint(onBehalfOf, scaledAmount, index);
-        emit Transfer(address(0), onBehalfOf, scaledAmount.rayMul(index));
+        emit Transfer(address(0), onBehalfOf, scaledAmount.rayMulFloor(index));
     }
 
+    /// @dev The pool has already rounded the amount to scaled units (up, rayDivCeil).
     function burn(address from, uint256 scaledAmount) external onlyPool {
-        uint256 bal = _scaledBalances[from];
-        if (bal < scaledAmount) revert InsufficientScaledBalance(from, bal, scaledAmount);
+        if (scaledAmount == 0) revert InvalidBurnAmount();
         uint256 index = _index();
-        unchecked {
-            _scaledBalances[from] = bal - scaledAmount;
-            _scaledTotalSupply -= scaledAmount;
-        }
+        _scaledBalances[from] -= scaledAmount;
+        _scaledTotalSupply -= scaledAmount;
         emit Burn(from, scaledAmount, index);
-        emit Transfer(from, address(0), scaledAmount.rayMul(index));
+        emit Transfer(from, address(0), scaledAmount.rayMulFloor(index));
     }
 
     /// @dev Liquidity lives here, as in Aave; the pool releases it on withdraw/borrow.
@@ -99,15 +101,15 @@ contract AaveAToken {
     // its own executor), and supporting them would mean Aave's health-factor checks,
     // which this stand-in does not model.
     function transfer(address, uint256) external pure returns (bool) {
-        revert NotSupported();
+        revert OperationNotSupported();
     }
 
     function transferFrom(address, address, uint256) external pure returns (bool) {
-        revert NotSupported();
+        revert OperationNotSupported();
     }
 
     function approve(address, uint256) external pure returns (bool) {
-        revert NotSupported();
+        revert OperationNotSupported();
     }
 
     function allowance(address, address) external pure returns (uint256) {

@@ -6,20 +6,33 @@ import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 import {AaveAToken} from "./AaveAToken.sol";
 
 /// @title AaveV3Pool
-/// @notice Local stand-in for an Aave V3 Pool. It keeps Aave's ABI for the calls the
-/// engine makes (supply/withdraw/getReserveData/...) and Aave's index arithmetic, so
-/// the engine's Aave adapter runs unchanged against it. Not modelled: collateral,
-/// liquidations, reserve factor, stable debt, isolation mode, flash loans.
+/// @notice Local stand-in for an Aave V3 Pool, following Aave V3.5 (aave-v3-origin): Aave's
+/// ABI for the calls the engine makes (supply, withdraw, getReserveData,
+/// getReserveNormalizedIncome, getVirtualUnderlyingBalance, getConfiguration,
+/// setConfiguration), its index arithmetic, V3.5's rounding of scaled amounts (minted down,
+/// burnt up, balances down), V3.1's virtual balance (what withdrawals and borrows can take;
+/// tokens sent straight to the aToken do not count), the reserve configuration bitmap
+/// (active, frozen, paused, supply cap, at Aave's bit positions) and the checks of
+/// ValidationLogic on it, and V3.4's argument-less custom errors. It raises only errors the
+/// real pool has: a withdrawal or borrow beyond the virtual balance underflows it
+/// (Panic 0x11), as on Aave from V3.1.
+/// Not modelled: collateral and health factor (borrow is unchecked), liquidations, reserve
+/// factor and treasury accrual, borrow caps, isolation and eMode, flash loans, the
+/// PoolConfigurator (its admin calls setConfiguration directly).
 contract AaveV3Pool {
     using WadRayMath for uint256;
 
     uint256 internal constant SECONDS_PER_YEAR = 365 days;
     uint256 internal constant VARIABLE_RATE_MODE = 2;
 
-    // Aave's ReserveConfiguration bit layout, for the fields the stand-in sets.
+    // Aave's ReserveConfiguration bit layout.
     uint256 internal constant DECIMALS_START_BIT = 48;
     uint256 internal constant ACTIVE_BIT = 56;
+    uint256 internal constant FROZEN_BIT = 57;
     uint256 internal constant BORROWING_ENABLED_BIT = 58;
+    uint256 internal constant PAUSED_BIT = 60;
+    uint256 internal constant SUPPLY_CAP_START_BIT = 116;
+    uint256 internal constant SUPPLY_CAP_MASK = (1 << 36) - 1;
     uint256 internal constant VIRTUAL_ACC_ACTIVE_BIT = 252;
 
     struct ReserveConfigurationMap {
@@ -95,22 +108,33 @@ contract AaveV3Pool {
     );
     event Repay(address indexed reserve, address indexed user, address indexed repayer, uint256 amount, bool useATokens);
 
-    error NotAdmin(address caller);
-    error ZeroAddress();
-    error ReserveAlreadyInitialized(address asset);
-    error ReserveNotInitialized(address asset);
-    error ATokenMismatch(address aToken);
+    // Aave's errors (Errors.sol, V3.4 and later), and OpenZeppelin's SafeCast error.
+    error CallerNotPoolConfigurator();
+    error ZeroAddressNotValid();
+    error ReserveAlreadyInitialized();
+    error PoolAddressesDoNotMatch();
     error InvalidAmount();
-    error InvalidMintAmount();
-    error InvalidBurnAmount();
-    error NotEnoughAvailableUserBalance(uint256 requested, uint256 available);
-    error NotEnoughAvailableLiquidity(uint256 requested, uint256 available);
-    error InvalidInterestRateMode(uint256 mode);
+    error ReserveInactive();
+    error ReserveFrozen();
+    error ReservePaused();
+    error BorrowingNotEnabled();
+    error NotEnoughAvailableUserBalance();
+    error InvalidInterestRateModeSelected();
     error NoDebtOfSelectedType();
+    error SupplyCapExceeded();
+    error WithdrawToAToken();
+    error SupplyToAToken();
+    error SafeCastOverflowedUintDowncast(uint8 bits, uint256 value);
 
     constructor(address admin_) {
-        if (admin_ == address(0)) revert ZeroAddress();
+        if (admin_ == address(0)) revert ZeroAddressNotValid();
         admin = admin_;
+    }
+
+    modifier onlyConfigurator() {
+        // The stand-in's admin plays Aave's PoolConfigurator.
+        if (msg.sender != admin) revert CallerNotPoolConfigurator();
+        _;
     }
 
     // ---------------------------------------------------------------- admin
@@ -120,14 +144,13 @@ contract AaveV3Pool {
         address aToken,
         uint256 baseVariableBorrowRateRay,
         uint256 variableRateSlope1Ray
-    ) external {
-        if (msg.sender != admin) revert NotAdmin(msg.sender);
-        if (asset == address(0) || aToken == address(0)) revert ZeroAddress();
+    ) external onlyConfigurator {
+        if (asset == address(0) || aToken == address(0)) revert ZeroAddressNotValid();
         Reserve storage r = _reserves[asset];
-        if (r.aToken != address(0)) revert ReserveAlreadyInitialized(asset);
+        if (r.aToken != address(0)) revert ReserveAlreadyInitialized();
         // Catch deployment wiring mistakes early instead of on the first supply.
         if (AaveAToken(aToken).POOL() != address(this) || AaveAToken(aToken).UNDERLYING_ASSET_ADDRESS() != asset) {
-            revert ATokenMismatch(aToken);
+            revert PoolAddressesDoNotMatch();
         }
 
         uint256 decimals = IERC20Like(asset).decimals();
@@ -147,17 +170,37 @@ contract AaveV3Pool {
         emit ReserveInitialized(asset, aToken, address(0), address(0), address(0));
     }
 
+    /// @notice Aave's Pool.setConfiguration: the configurator sets the reserve's bitmap
+    /// (freeze, pause, supply cap, ...).
+    function setConfiguration(address asset, ReserveConfigurationMap calldata configuration)
+        external
+        onlyConfigurator
+    {
+        _reserve(asset).configuration = configuration.data;
+    }
+
     // ---------------------------------------------------------------- user actions
 
     function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) public {
         Reserve storage r = _reserve(asset);
-        // Balances are tracked in uint128 as in Aave; larger amounts are nonsense anyway.
-        if (amount == 0 || amount > type(uint128).max) revert InvalidAmount();
         _updateState(r);
 
-        uint256 scaled = amount.rayDiv(r.liquidityIndex);
-        if (scaled == 0) revert InvalidMintAmount();
-        r.virtualUnderlyingBalance += uint128(amount);
+        // ValidationLogic.validateSupply, in Aave's order.
+        uint256 scaled = amount.rayDivFloor(r.liquidityIndex);
+        if (scaled == 0) revert InvalidAmount();
+        uint256 config = r.configuration;
+        if (!_flag(config, ACTIVE_BIT)) revert ReserveInactive();
+        if (_flag(config, PAUSED_BIT)) revert ReservePaused();
+        if (_flag(config, FROZEN_BIT)) revert ReserveFrozen();
+        if (onBehalfOf == r.aToken) revert SupplyToAToken();
+        uint256 cap = (config >> SUPPLY_CAP_START_BIT) & SUPPLY_CAP_MASK;
+        if (cap != 0) {
+            uint256 decimals = (config >> DECIMALS_START_BIT) & 0xFF;
+            uint256 supplied = AaveAToken(r.aToken).scaledTotalSupply() + scaled;
+            if (supplied.rayMulFloor(r.liquidityIndex) > cap * 10 ** decimals) revert SupplyCapExceeded();
+        }
+
+        r.virtualUnderlyingBalance += _toUint128(amount);
         _updateRates(asset, r);
 
         // As in Aave, the aToken contract holds the reserve's liquidity.
@@ -173,32 +216,31 @@ contract AaveV3Pool {
 
     function withdraw(address asset, uint256 amount, address to) external returns (uint256) {
         Reserve storage r = _reserve(asset);
-        if (amount == 0) revert InvalidAmount();
+        if (to == r.aToken) revert WithdrawToAToken();
         _updateState(r);
 
         uint256 index = r.liquidityIndex;
         uint256 userScaled = AaveAToken(r.aToken).scaledBalanceOf(msg.sender);
-        uint256 userBalance = userScaled.rayMul(index);
-
-        uint256 toWithdraw = amount == type(uint256).max ? userBalance : amount;
-        if (toWithdraw == 0 || toWithdraw > userBalance) {
-            revert NotEnoughAvailableUserBalance(toWithdraw, userBalance);
-        }
-        if (toWithdraw > r.virtualUnderlyingBalance) {
-            revert NotEnoughAvailableLiquidity(toWithdraw, r.virtualUnderlyingBalance);
-        }
-
+        uint256 toWithdraw;
         uint256 scaled;
-        if (amount == type(uint256).max || toWithdraw == userBalance) {
-            // Burn exactly what the user has so no dust is left after a full exit.
+        if (amount == type(uint256).max) {
+            // Everything: burn exactly the scaled balance, pay its value rounded down.
             scaled = userScaled;
+            toWithdraw = userScaled.rayMulFloor(index);
         } else {
-            scaled = toWithdraw.rayDiv(index);
-            if (scaled > userScaled) scaled = userScaled;
+            scaled = amount.rayDivCeil(index);
+            toWithdraw = amount;
         }
-        if (scaled == 0) revert InvalidBurnAmount();
 
-        r.virtualUnderlyingBalance -= uint128(toWithdraw);
+        // ValidationLogic.validateWithdraw, in Aave's order.
+        if (scaled == 0) revert InvalidAmount();
+        if (scaled > userScaled) revert NotEnoughAvailableUserBalance();
+        uint256 config = r.configuration;
+        if (!_flag(config, ACTIVE_BIT)) revert ReserveInactive();
+        if (_flag(config, PAUSED_BIT)) revert ReservePaused();
+
+        // Beyond the reserve's liquidity this underflows (Panic 0x11), as on Aave from V3.1.
+        r.virtualUnderlyingBalance -= _toUint128(toWithdraw);
         _updateRates(asset, r);
 
         AaveAToken(r.aToken).burn(msg.sender, scaled);
@@ -217,18 +259,22 @@ contract AaveV3Pool {
         address onBehalfOf
     ) external {
         Reserve storage r = _reserve(asset);
-        if (amount == 0) revert InvalidAmount();
-        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateMode(interestRateMode);
         _updateState(r);
 
-        if (amount > r.virtualUnderlyingBalance) {
-            revert NotEnoughAvailableLiquidity(amount, r.virtualUnderlyingBalance);
-        }
-        uint256 scaled = amount.rayDiv(r.variableBorrowIndex);
-        if (scaled == 0) revert InvalidMintAmount();
+        // The parts of ValidationLogic.validateBorrow that do not need collateral.
+        uint256 scaled = amount.rayDivCeil(r.variableBorrowIndex);
+        if (scaled == 0) revert InvalidAmount();
+        uint256 config = r.configuration;
+        if (!_flag(config, ACTIVE_BIT)) revert ReserveInactive();
+        if (_flag(config, PAUSED_BIT)) revert ReservePaused();
+        if (_flag(config, FROZEN_BIT)) revert ReserveFrozen();
+        if (!_flag(config, BORROWING_ENABLED_BIT)) revert BorrowingNotEnabled();
+        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateModeSelected();
+
         _scaledDebt[asset][onBehalfOf] += scaled;
         r.scaledTotalDebt += scaled;
-        r.virtualUnderlyingBalance -= uint128(amount);
+        // Beyond the reserve's liquidity this underflows (Panic 0x11), as on Aave.
+        r.virtualUnderlyingBalance -= _toUint128(amount);
         _updateRates(asset, r);
 
         AaveAToken(r.aToken).transferUnderlyingTo(msg.sender, amount);
@@ -242,21 +288,23 @@ contract AaveV3Pool {
         returns (uint256)
     {
         Reserve storage r = _reserve(asset);
-        if (amount == 0) revert InvalidAmount();
-        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateMode(interestRateMode);
         _updateState(r);
 
+        if (amount == 0) revert InvalidAmount();
+        if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateModeSelected();
+        uint256 config = r.configuration;
+        if (!_flag(config, ACTIVE_BIT)) revert ReserveInactive();
+        if (_flag(config, PAUSED_BIT)) revert ReservePaused();
         uint256 userScaled = _scaledDebt[asset][onBehalfOf];
-        uint256 debt = userScaled.rayMul(r.variableBorrowIndex);
-        if (debt == 0) revert NoDebtOfSelectedType();
+        if (userScaled == 0) revert NoDebtOfSelectedType();
 
+        // V3.5: debt rounds up, the scaled debt a repayment burns rounds down.
+        uint256 debt = userScaled.rayMulCeil(r.variableBorrowIndex);
         uint256 payback = amount < debt ? amount : debt;
-        uint256 scaled = payback == debt ? userScaled : payback.rayDiv(r.variableBorrowIndex);
-        if (scaled > userScaled) scaled = userScaled;
-        if (scaled == 0) revert InvalidBurnAmount();
+        uint256 scaled = payback == debt ? userScaled : payback.rayDivFloor(r.variableBorrowIndex);
         _scaledDebt[asset][onBehalfOf] = userScaled - scaled;
         r.scaledTotalDebt -= scaled;
-        r.virtualUnderlyingBalance += uint128(payback);
+        r.virtualUnderlyingBalance += _toUint128(payback);
         _updateRates(asset, r);
 
         TokenTransfer.safeTransferFrom(asset, msg.sender, r.aToken, payback);
@@ -306,19 +354,30 @@ contract AaveV3Pool {
 
     /// @notice Stand-in only (Aave exposes this via the variable debt token's balanceOf).
     function getUserVariableDebt(address asset, address user) external view returns (uint256) {
-        return _scaledDebt[asset][user].rayMul(getReserveNormalizedVariableDebt(asset));
+        return _scaledDebt[asset][user].rayMulCeil(getReserveNormalizedVariableDebt(asset));
     }
 
     /// @notice Stand-in only: total variable debt of the reserve as of now.
     function getTotalVariableDebt(address asset) external view returns (uint256) {
-        return _reserves[asset].scaledTotalDebt.rayMul(getReserveNormalizedVariableDebt(asset));
+        return _reserves[asset].scaledTotalDebt.rayMulCeil(getReserveNormalizedVariableDebt(asset));
     }
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev An asset that is not listed has an empty configuration: not active.
     function _reserve(address asset) private view returns (Reserve storage r) {
         r = _reserves[asset];
-        if (r.aToken == address(0)) revert ReserveNotInitialized(asset);
+        if (r.aToken == address(0)) revert ReserveInactive();
+    }
+
+    function _flag(uint256 configuration, uint256 bit) private pure returns (bool) {
+        return (configuration >> bit) & 1 == 1;
+    }
+
+    /// @dev OpenZeppelin's SafeCast.toUint128, which Aave uses on virtual balance updates.
+    function _toUint128(uint256 value) private pure returns (uint128) {
+        if (value > type(uint128).max) revert SafeCastOverflowedUintDowncast(128, value);
+        return uint128(value);
     }
 
     /// @dev Aave's MathUtils.calculateLinearInterest: RAY + rate * dt / year.

@@ -5,10 +5,19 @@ import {ERC20} from "./ERC20.sol";
 import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 
 /// @title ERC4626Vault
-/// @notice ERC-4626 vault stand-in for the engine's vault venues (MetaMorpho- or
-/// sDAI-like). Yield and illiquidity come from an admin-controlled loan: lent assets
-/// earn simple interest, count towards totalAssets, but cannot be withdrawn until
-/// repaid, which is what caps maxWithdraw/maxRedeem.
+/// @notice ERC-4626 vault stand-in for the engine's vault markets (MetaMorpho-, sDAI-like).
+/// Models: the standard's ABI with OpenZeppelin's rounding (virtual share and asset of 1,
+/// decimals offset 0) and its errors (ERC4626ExceededMax*); yield and illiquidity from one
+/// admin-controlled loan: lent assets earn simple interest and count towards totalAssets,
+/// but cannot be withdrawn until repaid, which is what caps maxWithdraw/maxRedeem; an
+/// optional cap on total assets, which caps maxDeposit/maxMint as a MetaMorpho vault's
+/// market caps do.
+/// Leaves out: how a real vault places its assets and what limits its liquidity (MetaMorpho
+/// allocates across Morpho Blue markets through supply and withdraw queues, and its
+/// liquidity is theirs; sDAI holds the DSR, whose liquidity is never short: here both are
+/// one loan, so the sDAI stand-in can be illiquid where sDAI is not), fees, curators,
+/// timelocks, the DSR's rate accumulator, and permit. Idle assets are what this vault can
+/// pay out; the engine reads liquidity from maxWithdraw, never from idle assets.
 contract ERC4626Vault is ERC20 {
     uint256 internal constant WAD = 1e18;
 
@@ -20,6 +29,8 @@ contract ERC4626Vault is ERC20 {
     uint256 public lastAccrual;
     uint256 public borrowRatePerSecondWad;
     address public borrower;
+    /// @notice Most total assets the vault takes deposits up to; 0: no cap.
+    uint256 public depositCap;
 
     event Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares);
     event Withdraw(
@@ -28,10 +39,13 @@ contract ERC4626Vault is ERC20 {
     event Lent(address indexed borrower, uint256 assets, uint256 debtAfter);
     event Repaid(address indexed payer, uint256 assets, uint256 debtAfter);
     event BorrowRateChanged(uint256 previousRatePerSecondWad, uint256 nextRatePerSecondWad);
+    event DepositCapChanged(uint256 previousCap, uint256 nextCap);
 
     error NotAdmin(address caller);
     error ZeroAmount();
     error InsufficientIdle(uint256 requested, uint256 idle);
+    error ERC4626ExceededMaxDeposit(address receiver, uint256 assets, uint256 max);
+    error ERC4626ExceededMaxMint(address receiver, uint256 shares, uint256 max);
     error ERC4626ExceededMaxWithdraw(address owner, uint256 assets, uint256 max);
     error ERC4626ExceededMaxRedeem(address owner, uint256 shares, uint256 max);
 
@@ -77,12 +91,16 @@ contract ERC4626Vault is ERC20 {
         return _toAssets(shares, false);
     }
 
-    function maxDeposit(address) external pure returns (uint256) {
-        return type(uint256).max;
+    /// @notice Unlimited without a cap; else what is left under it.
+    function maxDeposit(address) public view returns (uint256) {
+        if (depositCap == 0) return type(uint256).max;
+        uint256 total = totalAssets();
+        return total < depositCap ? depositCap - total : 0;
     }
 
-    function maxMint(address) external pure returns (uint256) {
-        return type(uint256).max;
+    function maxMint(address receiver) public view returns (uint256) {
+        uint256 assets = maxDeposit(receiver);
+        return assets == type(uint256).max ? assets : _toShares(assets, false);
     }
 
     /// @notice Capped by idle assets: lent-out funds cannot be withdrawn.
@@ -117,11 +135,15 @@ contract ERC4626Vault is ERC20 {
     // ---------------------------------------------------------------- ERC-4626 actions
 
     function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
+        uint256 max = maxDeposit(receiver);
+        if (assets > max) revert ERC4626ExceededMaxDeposit(receiver, assets, max);
         shares = previewDeposit(assets);
         _deposit(receiver, assets, shares);
     }
 
     function mint(uint256 shares, address receiver) external returns (uint256 assets) {
+        uint256 max = maxMint(receiver);
+        if (shares > max) revert ERC4626ExceededMaxMint(receiver, shares, max);
         assets = previewMint(shares);
         _deposit(receiver, assets, shares);
     }
@@ -164,6 +186,11 @@ contract ERC4626Vault is ERC20 {
         debtStored -= repaid;
         TokenTransfer.safeTransferFrom(asset, msg.sender, address(this), repaid);
         emit Repaid(msg.sender, repaid, debtStored);
+    }
+
+    function setDepositCap(uint256 cap) external onlyAdmin {
+        emit DepositCapChanged(depositCap, cap);
+        depositCap = cap;
     }
 
     function setBorrowRate(uint256 ratePerSecondWad) external onlyAdmin {

@@ -1,4 +1,5 @@
-"""The adapter interface: pure encoders and decoders for one market of one protocol.
+"""The adapter interface: pure encoders and decoders for one market of one protocol. Each
+protocol's adapter lives in its package, `floor/protocols/<adapter>/adapter.py`.
 
 An adapter never sends anything. It builds the executor's calls (deposit with its approval
 and the approval's reset, withdraw), declares the executor rules those calls need, quotes
@@ -44,6 +45,7 @@ class LiquidityReading:
     position: int
     market_available: int
     withdrawable: int
+    reason: str | None = None  # why less than the position can leave now, where the market says (paused)
 
 
 @dataclass(frozen=True)

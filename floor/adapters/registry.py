@@ -1,35 +1,23 @@
-"""The adapter registry: every configured market, keyed by (chain, protocol, market)."""
+"""The adapter registry: every configured market, keyed by (chain, protocol, market).
+
+Adapters are built by their protocol's package (`floor.protocols`), chosen by the market
+config's `adapter`: Spark is an `aave_v3` market with its own addresses; MetaMorpho, sDAI
+and Yearn V3 are `erc4626` markets.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from floor.adapters.aave_v3 import AaveV3Adapter
 from floor.adapters.base import Adapter, Asset
-from floor.adapters.erc4626 import Erc4626Adapter
 from floor.errors import UnknownMarket
 from floor.models import AdapterKey
 from floor.permissions import PermissionSet, transfers
+from floor.protocols import protocol
 
 if TYPE_CHECKING:
-    from floor.config import ChainConfig, MarketConfig, Settings
-
-
-def _aave_v3(key: AdapterKey, asset: Asset, market: MarketConfig) -> Adapter:
-    return AaveV3Adapter(key=key, asset=asset, pool=market.pool, a_token=market.a_token)
-
-
-def _erc4626(key: AdapterKey, asset: Asset, market: MarketConfig) -> Adapter:
-    return Erc4626Adapter(key=key, asset=asset, vault=market.vault)
-
-
-# One entry per adapter kind; Spark is an aave_v3 market with its own addresses,
-# MetaMorpho, sDAI and Yearn V3 are erc4626 markets.
-ADAPTER_KINDS: dict[str, Callable[[AdapterKey, Asset, MarketConfig], Adapter]] = {
-    "aave_v3": _aave_v3,
-    "erc4626": _erc4626,
-}
+    from floor.config import ChainConfig, Settings
 
 
 class AdapterRegistry:
@@ -67,7 +55,7 @@ def adapters_of_chain(chain: ChainConfig) -> list[Adapter]:
         token = chain.token(market.asset)
         asset = Asset(symbol=token.symbol, address=token.address, decimals=token.decimals)
         key = AdapterKey(chain_id=chain.id, protocol=market.protocol, market=market.market)
-        adapters.append(ADAPTER_KINDS[market.adapter](key, asset, market))
+        adapters.append(protocol(market.adapter).adapter_for(key, asset, market))
     return adapters
 
 

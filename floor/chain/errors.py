@@ -23,14 +23,17 @@ class ChainMismatch(ChainError):
 
 class ExecutionReverted(ChainError):
     """The chain refused the call before anything was sent (gas estimation reverted).
-    Nothing moved and no nonce was used; retrying the same calls would revert again."""
+    Nothing moved and no nonce was used; retrying the same calls would revert again.
+    `error` names the engine error a protocol's known revert means (`ReservePaused`,
+    `InsufficientLiquidity`, ...; `floor.protocols`), where the revert is one."""
 
     retryable = False
 
-    def __init__(self, reason: str, data: str | None = None):
+    def __init__(self, reason: str, data: str | None = None, error: str | None = None):
         super().__init__(reason)
         self.reason = reason
         self.data = data
+        self.error = error
 
 
 class TransactionFailed(ChainError):

@@ -9,6 +9,7 @@ transaction queue (priorities, fee bumps, nonce re-sync) builds on these.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -28,6 +29,7 @@ from floor.chain.errors import (
 from floor.chain.signer import SignedTransaction, Signer
 from floor.logging import get_logger
 from floor.models import Call, TxRecord
+from floor.protocols import KnownRevert, ProtocolSpec, known_reverts
 
 EXECUTE = "execute((address,uint256,bytes)[])"
 
@@ -54,40 +56,97 @@ _REVERTS: dict[bytes, tuple[str, list[str]]] = {
             ["uint256", "address", "uint256", "uint256", "int256"],
         ),
         ("CallFailed(uint256,bytes)", ["uint256", "bytes"]),
-        # OpenZeppelin's standard errors (ERC-4626 vaults such as MetaMorpho, ERC-20 tokens).
-        ("ERC4626ExceededMaxDeposit(address,uint256,uint256)", ["address", "uint256", "uint256"]),
-        ("ERC4626ExceededMaxWithdraw(address,uint256,uint256)", ["address", "uint256", "uint256"]),
-        ("ERC4626ExceededMaxRedeem(address,uint256,uint256)", ["address", "uint256", "uint256"]),
+        # OpenZeppelin's ERC-20 errors (tokens); each protocol's own come from its package.
         ("ERC20InsufficientBalance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
         ("ERC20InsufficientAllowance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
-        # Aave V3: the pool stand-in's errors, and v3.4's argument-less ones.
-        ("NotEnoughAvailableLiquidity(uint256,uint256)", ["uint256", "uint256"]),
-        ("NotEnoughAvailableUserBalance(uint256,uint256)", ["uint256", "uint256"]),
-        ("NotEnoughAvailableUserBalance()", []),
     ]
 }
 
+# Solidity's panic codes (a failed assert, checked arithmetic, ...), for people.
+_PANICS = {
+    0x01: "assertion failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division by zero",
+    0x21: "invalid enum value",
+    0x22: "invalid storage byte array",
+    0x31: "pop on an empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an uninitialised function",
+}
+
+
+@functools.cache
+def _protocol_reverts() -> tuple[
+    dict[bytes, tuple[ProtocolSpec, KnownRevert]], dict[str, tuple[ProtocolSpec, KnownRevert]]
+]:
+    """The protocol packages' known reverts: by custom error selector, and by string code."""
+    by_selector, by_code = {}, {}
+    for spec, revert in known_reverts():
+        if revert.selector is not None:
+            by_selector.setdefault(revert.selector, (spec, revert))
+        if revert.code is not None:
+            by_code.setdefault(revert.code, (spec, revert))
+    return by_selector, by_code
+
+
+def named_revert(data: bytes | str | None) -> KnownRevert | None:
+    """The protocol revert `data` carries, following CallFailed to the inner call's revert:
+    a protocol's custom error, or its string code; None for anything else."""
+    data = _bytes(data)
+    if data is None or len(data) < 4:
+        return None
+    by_selector, by_code = _protocol_reverts()
+    try:
+        if data[:4] == selector("CallFailed(uint256,bytes)"):
+            return named_revert(decode(["uint256", "bytes"], data[4:])[1])
+        if data[:4] == selector("Error(string)"):
+            found = by_code.get(decode(["string"], data[4:])[0])
+            return found[1] if found else None
+    except Exception:
+        return None
+    found = by_selector.get(data[:4])
+    return found[1] if found else None
+
+
+def _bytes(data: bytes | str | None) -> bytes | None:
+    if isinstance(data, str):
+        return bytes.fromhex(data.removeprefix("0x"))
+    return data
+
 
 def decode_revert(data: bytes | str | None) -> str:
-    """A readable reason from revert data, following CallFailed into the inner call's reason."""
+    """A readable reason from revert data, following CallFailed into the inner call's reason.
+    A protocol's known revert is named with the engine error it means."""
+    data = _bytes(data)
     if data is None:
         return "reverted without data"
-    if isinstance(data, str):
-        data = bytes.fromhex(data.removeprefix("0x"))
     if len(data) < 4:
         return "reverted without data" if not data else f"reverted with 0x{data.hex()}"
-    known = _REVERTS.get(data[:4])
-    if known is None:
+    by_selector, by_code = _protocol_reverts()
+    protocol = None if data[:4] in _REVERTS else by_selector.get(data[:4])
+    if protocol is not None:
+        name, types = protocol[1].name, protocol[1].types
+    elif data[:4] in _REVERTS:
+        name, types = _REVERTS[data[:4]]
+    else:
         return f"reverted with unknown error 0x{data[:4].hex()} (data 0x{data.hex()})"
-    name, types = known
     try:
         args = [
             to_checksum_address(a) if t == "address" else a for t, a in zip(types, decode(types, data[4:]), strict=True)
         ]
     except Exception:
         return f"{name} (undecodable arguments 0x{data[4:].hex()})"
+    if protocol is not None:
+        spec, revert = protocol
+        return f"{name}({', '.join(str(a) for a in args)}): {revert.error.__name__}, {revert.meaning} ({spec.title})"
     if name == "Error":
+        if args[0] in by_code:
+            spec, revert = by_code[args[0]]
+            return f"{args[0]}: {revert.error.__name__}, {revert.meaning} ({spec.title} error {revert.name})"
         return args[0]
+    if name == "Panic":
+        return f"Panic(0x{args[0]:02x}: {_PANICS.get(args[0], 'unknown panic code')})"
     if name == "CallFailed":
         return f"CallFailed(call {args[0]}): {decode_revert(args[1])}"
     if name == "CallNotAllowed":
@@ -153,7 +212,9 @@ class ExecutorClient:
         try:
             gas = self.w3.eth.estimate_gas(request)
         except ContractLogicError as exc:
-            raise ExecutionReverted(decode_revert(exc.data), exc.data if isinstance(exc.data, str) else None) from None
+            data = exc.data if isinstance(exc.data, str) else None
+            named = named_revert(data)
+            raise ExecutionReverted(decode_revert(exc.data), data, named.error.__name__ if named else None) from None
         base_fee = self.w3.eth.get_block("latest")["baseFeePerGas"]
         tip = self.w3.eth.max_priority_fee
         if nonce is None:

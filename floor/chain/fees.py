@@ -1,11 +1,14 @@
-"""The transaction queue's fee policy (EIP-1559): what to offer, and what a replacement offers.
+"""The transaction queue's fee policy (EIP-1559, by the chain's fee model): what to offer, and
+what a replacement offers.
 
 The policy is pure (`fees_for`, `over_cap`, `bumped`, `cancel_fees` take a `FeeHistory` or
 `Fees` and return numbers), so it is tested without a chain; `read_fee_history` is the only
 I/O. Amounts are ints in wei, never floats. The max fee covers the base fee the transaction
 may meet before it is mined: the upper end of the base-fee predictor's interval
 (`floor/chain/basefee.py`, 90% stated coverage, never above EIP-1559's 12.5% per block) over
-the blocks it may wait, from its deadline or its priority's horizon.
+the blocks it may wait, from its deadline or its priority's horizon. The tip follows the chain's
+fee model (`TxConfig.fee_model`: Ethereum's market, none on Arbitrum, OP Stack's minimum unless
+blocks are full); an L2's L1 data fee is `floor/chain/l2fees.py`'s.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from floor.chain.basefee import BaseFeeModel
+from floor.chain.l2fees import minimum_gas_price, oracle_address
 from floor.config import TxConfig
 from floor.models import Priority
 from floor.txqueue import Fees
@@ -25,6 +29,10 @@ _BPS = 10_000
 # (a few blocks) is replaced at fresh fees anyway, and the 12.5%-a-block bound compounds fast
 # (10 blocks: 3.2x) where history is too short for the predictor to narrow it.
 MAX_HORIZON_BLOCKS = 10
+# OP Stack: the latest block was at capacity when its gas used came within 10% of its limit.
+# (op-geth's test is "within the block's largest transaction's gas", which eth_feeHistory
+# does not give.)
+OP_AT_CAPACITY_RATIO = 0.9
 
 
 @dataclass(frozen=True)
@@ -62,23 +70,44 @@ def base_fee_ceiling(base_fees: list[int], blocks: int) -> int:
     return max([known] + [p.high for p in model.predict().values()])
 
 
-def fees_for(history: FeeHistory, priority: Priority, config: TxConfig, blocks: int | None = None) -> Fees:
-    """Fees for a transaction of this priority now: the recent blocks' median tip at the priority's
-    percentile (at least the tip floor), and a max fee covering the base fee it may meet within
-    `blocks` blocks (default: the priority's horizon) plus the tip. Not capped: whether to wait
-    is the caller's call."""
-    if not history.base_fees:
-        raise ValueError("fee history has no base fees: cannot price the next block")
+def tip_for(history: FeeHistory, priority: Priority, config: TxConfig) -> int:
+    """The tip by the chain's fee model.
+
+    - ethereum: the recent blocks' median tip at the priority's percentile, at least the floor.
+    - arbitrum: the floor (0 by default): ArbOS charges the base fee only, a tip buys nothing.
+    - op_stack: op-geth's rule (SuggestOptimismPriorityFee): with one known sequencer a tip only
+      matters when blocks are full, so the floor (0.001 gwei by default), unless the latest
+      block was at capacity: then 10% over its tip at the priority's percentile.
+    """
+    if config.fee_model == "arbitrum":
+        return config.tip_floor_wei
     percentile = config.tip_percentiles[priority.name]
     if percentile not in history.percentiles:
         raise ValueError(f"fee history has no tips at percentile {percentile} (has {history.percentiles})")
     column = history.percentiles.index(percentile)
+    if config.fee_model == "op_stack":
+        full = bool(history.gas_used_ratios) and history.gas_used_ratios[-1] >= OP_AT_CAPACITY_RATIO
+        last = history.rewards[-1][column] if full and history.rewards else 0
+        return max(last + last // 10, config.tip_floor_wei)
     # Empty or all-zero blocks (nothing to include, or a node that does not report tips) say
     # nothing about the market and would drag the median to zero.
     tips = [r[column] for r in history.rewards if any(r)]
-    tip = max(_median(tips) if tips else 0, config.tip_floor_wei)
+    return max(_median(tips) if tips else 0, config.tip_floor_wei)
+
+
+def fees_for(
+    history: FeeHistory, priority: Priority, config: TxConfig, blocks: int | None = None, minimum_base_fee: int = 0
+) -> Fees:
+    """Fees for a transaction of this priority now: the fee model's tip (`tip_for`), and a max fee
+    covering the base fee it may meet within `blocks` blocks (default: the priority's horizon),
+    never below the chain's minimum base fee (Arbitrum's getMinimumGasPrice), plus the tip. Not
+    capped: whether to wait is the caller's call."""
+    if not history.base_fees:
+        raise ValueError("fee history has no base fees: cannot price the next block")
+    tip = tip_for(history, priority, config)
     horizon = blocks if blocks is not None else config.fee_horizon_blocks[priority.name]
-    return Fees(max_fee_per_gas=base_fee_ceiling(history.base_fees, horizon) + tip, max_priority_fee_per_gas=tip)
+    ceiling = max(base_fee_ceiling(history.base_fees, horizon), minimum_base_fee)
+    return Fees(max_fee_per_gas=ceiling + tip, max_priority_fee_per_gas=tip)
 
 
 def blocks_until(deadline_s: float | None, config: TxConfig) -> int | None:
@@ -132,7 +161,13 @@ def read_fee_history(w3: Web3, config: TxConfig, block: str | int = "latest") ->
     )
 
 
+def read_minimum_base_fee(w3: Web3, config: TxConfig) -> int:
+    """The chain's floor under its base fee: Arbitrum's getMinimumGasPrice (one eth_call), else 0."""
+    oracle = oracle_address(config)
+    return minimum_gas_price(w3, oracle) if config.fee_model == "arbitrum" and oracle else 0
+
+
 def suggest_fees(w3: Web3, priority: Priority, config: TxConfig, blocks: int | None = None) -> Fees:
     """Fees for a transaction of this priority (mined within `blocks` blocks), from the chain's
-    recent blocks."""
-    return fees_for(read_fee_history(w3, config), priority, config, blocks)
+    recent blocks, by its fee model."""
+    return fees_for(read_fee_history(w3, config), priority, config, blocks, read_minimum_base_fee(w3, config))

@@ -9,6 +9,7 @@ from floor.adapters.base import Adapter, RateSnapshot
 from floor.calls import ReadCall, ReadResult
 from floor.chain.multicall import MulticallReader, ReadBatch
 from floor.models import Liquidity, Position
+from floor.readplan import ReadPlan
 
 T = TypeVar("T")
 
@@ -19,14 +20,13 @@ def _read_each(
     reads: Callable[[Adapter], list[ReadCall]],
     decode: Callable[[Adapter, Sequence[ReadResult], ReadBatch], T],
 ) -> list[T]:
-    """Every adapter's reads in one batch, each adapter decoding its own slice of results."""
-    groups = [reads(adapter) for adapter in adapters]
-    batch = reader.read([r for group in groups for r in group])
-    out, offset = [], 0
-    for adapter, group in zip(adapters, groups, strict=True):
-        out.append(decode(adapter, batch.results[offset : offset + len(group)], batch))
-        offset += len(group)
-    return out
+    """Every adapter's reads in one batch, each adapter decoding its own results."""
+    plan = ReadPlan()
+    for i, adapter in enumerate(adapters):
+        plan.add(i, reads(adapter))
+    batch = reader.read(plan.calls)
+    results = plan.results(batch.results)
+    return [decode(adapter, results[i], batch) for i, adapter in enumerate(adapters)]
 
 
 def read_positions(reader: MulticallReader, adapters: Sequence[Adapter], account: str) -> list[Position]:

@@ -11,18 +11,23 @@ from floor.chain.multicall import MulticallReader
 from floor.config import TokenConfig
 from floor.errors import PriceUnavailable
 from floor.models import Price
+from floor.readplan import ReadPlan
 
 
 def read_prices(reader: MulticallReader, oracle: str, tokens: list[TokenConfig]) -> dict[str, Price]:
     """Every token's price and the oracle's BASE_CURRENCY_UNIT, all at one block, by symbol.
     A token the oracle has no price for (it answers 0, or reverts, as Aave's does with no
     fallback oracle) raises PriceUnavailable naming it."""
-    batch = reader.read(
-        [read(oracle, "BASE_CURRENCY_UNIT()")] + [read(oracle, "getAssetPrice(address)", t.address) for t in tokens]
-    )
-    (unit,) = decode_result(["uint256"], batch.results[0], f"price oracle {oracle} BASE_CURRENCY_UNIT")
+    plan = ReadPlan()
+    plan.add("unit", [read(oracle, "BASE_CURRENCY_UNIT()")])
+    for t in tokens:
+        plan.add(("price", t.symbol), [read(oracle, "getAssetPrice(address)", t.address)])
+    batch = reader.read(plan.calls)
+    results = plan.results(batch.results)
+    (unit,) = decode_result(["uint256"], results["unit"][0], f"price oracle {oracle} BASE_CURRENCY_UNIT")
     prices = {}
-    for token, result in zip(tokens, batch.results[1:], strict=True):
+    for token in tokens:
+        (result,) = results["price", token.symbol]
         what = f"price of {token.symbol} ({token.address}) from oracle {oracle}"
         if not result.success:  # a revert is the oracle's answer, not a fault worth a retry
             raise PriceUnavailable(f"{what}: reverted, the oracle has no price for it")

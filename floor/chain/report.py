@@ -31,6 +31,7 @@ from floor.config import ChainConfig, Settings, TokenConfig
 from floor.errors import PriceUnavailable, UnknownChain
 from floor.models import AdapterKey, Amount, Price, value_of
 from floor.rates import quoted_rate, realised_rate
+from floor.readplan import ReadPlan
 
 DAY_S = 86_400
 
@@ -103,14 +104,14 @@ def read_chain_report(
 ) -> list[MarketReport]:
     account = _executor(chain)
     reader = _reader(chain, w3)
-    groups = [(a.liquidity_reads(account), a.rate_reads()) for a in adapters]
-    batch = reader.read([r for liquidity, rate in groups for r in liquidity + rate])
-    liquidity, rates, offset = [], [], 0
-    for adapter, (liq_reads, rate_reads) in zip(adapters, groups, strict=True):
-        liquidity.append(adapter.decode_liquidity(batch.results[offset : offset + len(liq_reads)]))
-        offset += len(liq_reads)
-        rates.append(adapter.decode_rate(batch.results[offset : offset + len(rate_reads)], batch.timestamp))
-        offset += len(rate_reads)
+    plan = ReadPlan()
+    for i, adapter in enumerate(adapters):
+        plan.add((i, "liquidity"), adapter.liquidity_reads(account))
+        plan.add((i, "rate"), adapter.rate_reads())
+    batch = reader.read(plan.calls)
+    results = plan.results(batch.results)
+    liquidity = [a.decode_liquidity(results[i, "liquidity"]) for i, a in enumerate(adapters)]
+    rates = [a.decode_rate(results[i, "rate"], batch.timestamp) for i, a in enumerate(adapters)]
     tokens = {a.asset.symbol: chain.token(a.asset.symbol) for a in adapters}
     prices = _prices(_AtBlock(reader, batch.block_number), chain.price_oracle, list(tokens.values()))
     measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
@@ -221,18 +222,20 @@ def _earlier_snapshots(
 
 def _snapshots_at(reader: MulticallReader, adapters: Sequence[Adapter], block: int) -> dict[AdapterKey, RateSnapshot]:
     """The markets' growth indexes at `block`; a market not readable there is left out."""
-    groups = [a.rate_reads() for a in adapters]
+    plan = ReadPlan()
+    for adapter in adapters:
+        plan.add(adapter.key, adapter.rate_reads())
     try:
-        batch = reader.read([r for g in groups for r in g], block)
+        batch = reader.read(plan.calls, block)
     except (Web3Exception, DecodingError):  # state pruned at that block, or no Multicall3 yet
         return {}
-    out, offset = {}, 0
-    for adapter, group in zip(adapters, groups, strict=True):
+    results = plan.results(batch.results)
+    out = {}
+    for adapter in adapters:
         try:
-            out[adapter.key] = adapter.decode_rate(batch.results[offset : offset + len(group)], batch.timestamp)
+            out[adapter.key] = adapter.decode_rate(results[adapter.key], batch.timestamp)
         except ReadFailed:  # not deployed yet at that block
             pass
-        offset += len(group)
     return out
 
 

@@ -22,6 +22,7 @@ from web3.types import RPCEndpoint
 from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import decode_revert, encode_execute
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
+from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
 from floor.chain.signer import Signer
 from floor.config import TxConfig
 from floor.logging import get_logger
@@ -42,6 +43,7 @@ GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
 # Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
+_L1_FEE_NONCE = 0xFFFF  # priced in place of the nonce a prepared transaction does not have yet
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,31 @@ class TxSender:
                     fees[(plan.priority, blocks)] = self.market_fees(plan.priority, blocks)
                 prepared.fees = fees[(plan.priority, blocks)]
                 prepared.over_cap = over_cap(prepared.fees, self.config)
+                prepared.l1_fee_wei = self.l1_fee(prepared)
             out.append(prepared)
         return out
+
+    def l1_fee(self, prepared: PreparedTx) -> int:
+        """The L1 data fee the prepared transaction will pay on top of gas: on OP Stack, the
+        oracle's getL1Fee of its unsigned encoding (the nonce is not assigned yet: 65,535 stands
+        in, encoded as long as any nonce up to it); 0 elsewhere. Reported, never decisive: a
+        failed read is logged and gives 0."""
+        if self.config.fee_model != "op_stack" or prepared.fees is None:
+            return 0
+        raw = unsigned_eip1559_tx(
+            self.chain_id,
+            _L1_FEE_NONCE,
+            prepared.fees.max_priority_fee_per_gas,
+            prepared.fees.max_fee_per_gas,
+            prepared.gas,
+            self.executor,
+            bytes.fromhex(prepared.data.removeprefix("0x")),
+        )
+        try:
+            return l1_data_fee(self.w3, self.config, raw)
+        except Exception as exc:
+            self.log.warning("L1 data fee not read", error=type(exc).__name__, message=str(exc)[:200])
+            return 0
 
     def _prepare(self, plan: PlannedTx) -> PreparedTx:
         units = [

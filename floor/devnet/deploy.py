@@ -1,11 +1,12 @@
 """Deploy the local stand-ins and the executor on an anvil chain, and describe them as config.
 
 Each chain gets: ERC-20 tokens with real decimals, Multicall3 at its canonical address, an
-Aave V3 price oracle stand-in with a USD price for every token, an Aave V3 pool stand-in (and
-on Ethereum a second one serving as Spark), ERC-4626 vaults (MetaMorpho-like, and sDAI-like
-on Ethereum), and the FloorExecutor configured with exactly the rules its adapters declare
-(scoped arguments included). Other market participants supply and borrow, so the markets
-have utilisation, interest and finite liquidity, as real ones do.
+Aave V3 price oracle stand-in with a USD price for every token, every protocol package's
+markets (`floor.protocols`: each package's deploy hook deploys its stand-ins, e.g. Aave V3
+pools, Spark, ERC-4626 vaults, and returns them as config), and the FloorExecutor configured
+with exactly the rules its adapters declare (scoped arguments included). Other market
+participants supply and borrow, so the markets have utilisation, interest and finite
+liquidity, as real ones do.
 Roles: anvil's account 0 is the owner (the multisig's stand-in), account 3 the guardian,
 account 4 the treasury's own address (the one transfer destination); the engine's signer is
 the operator.
@@ -21,10 +22,7 @@ from web3.contract import Contract
 from floor.chain.multicall import MULTICALL3_ADDRESS
 from floor.devnet.artifacts import load_artifact
 from floor.permissions import PermissionSet, owner_calls
-
-RAY = 10**27
-WAD = 10**18
-YEAR = 365 * 24 * 3600
+from floor.protocols import protocols
 
 TOKENS = {"USDC": ("USD Coin", 6), "WETH": ("Wrapped Ether", 18), "DAI": ("Dai Stablecoin", 18)}
 
@@ -34,23 +32,8 @@ USD_UNIT = 10**8
 # What the oracle answers per whole token, in USD_UNIT units.
 PRICES = {"USDC": 1 * USD_UNIT, "WETH": 3_000 * USD_UNIT, "DAI": 1 * USD_UNIT}
 
-# Per chain: the markets to deploy. Aave reserves: (protocol, [assets]); vaults: (protocol, name, asset).
-CHAIN_LAYOUT = {
-    1: {
-        "name": "ethereum",
-        "aave": [("aave-v3", ["USDC", "WETH", "DAI"]), ("spark", ["USDC", "DAI"])],
-        "vaults": [("metamorpho", "steakUSDC", "USDC"), ("metamorpho", "gtWETH", "WETH"), ("sdai", "sDAI", "DAI")],
-    },
-    42161: {
-        "name": "arbitrum",
-        "aave": [("aave-v3", ["USDC", "WETH"])],
-        "vaults": [("metamorpho", "gtUSDC", "USDC")],
-    },
-}
-
-# Interest-rate model of every stand-in reserve: borrow APR = slope * utilisation.
-AAVE_SLOPE_RAY = RAY // 10  # 10% APR at full utilisation
-VAULT_BORROW_APR = 0.06
+# The local chains; which markets each has is each protocol package's choice (its deploy hook).
+CHAIN_NAMES = {1: "ethereum", 42161: "arbitrum"}
 
 # What other participants hold in each market, in whole tokens: supplied, then borrowed.
 PARTICIPANT_SUPPLY = {"USDC": 2_000_000, "WETH": 1_000, "DAI": 2_000_000}
@@ -121,8 +104,28 @@ def install_multicall3(w3: Web3) -> None:
     w3.provider.make_request("anvil_setCode", [MULTICALL3_ADDRESS, load_artifact("Multicall3").deployed_bytecode])
 
 
+@dataclass
+class DeployContext:
+    """What a protocol's deploy hook gets: the chain, a deployer, the tokens deployed, and
+    how much the other participants put in (their supply, and the part they borrow)."""
+
+    chain_id: int
+    deployer: Deployer
+    tokens: dict[str, Contract]  # symbol -> the TestERC20
+
+    def decimals(self, symbol: str) -> int:
+        return TOKENS[symbol][1]
+
+    def participant_supply(self, symbol: str) -> int:
+        """What the other participants supply to each market of `symbol`, in base units."""
+        return PARTICIPANT_SUPPLY[symbol] * 10 ** self.decimals(symbol)
+
+    def borrowed(self, supplied: int) -> int:
+        """How much of what they supplied the participants borrow back."""
+        return supplied * PARTICIPANT_BORROW_FRACTION[0] // PARTICIPANT_BORROW_FRACTION[1]
+
+
 def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
-    layout = CHAIN_LAYOUT[chain_id]
     d = Deployer(w3)
     install_multicall3(w3)
 
@@ -132,7 +135,7 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
         d.send(oracle.functions.setAssetPrice(token.address, PRICES[symbol]))
     chain = DeployedChain(
         chain_id=chain_id,
-        name=layout["name"],
+        name=CHAIN_NAMES[chain_id],
         executor="",
         tokens={s: (t.address, TOKENS[s][1]) for s, t in tokens.items()},
         price_oracle=oracle.address,
@@ -142,60 +145,15 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
         treasury=d.treasury,
     )
 
-    for protocol, assets in layout["aave"]:
-        pool = d.deploy("AaveV3Pool", d.admin)
-        for symbol in assets:
-            decimals = TOKENS[symbol][1]
-            prefix = "a" if protocol == "aave-v3" else "sp"
-            a_token = d.deploy(
-                "AaveAToken",
-                pool.address,
-                tokens[symbol].address,
-                f"{protocol} {symbol}",
-                f"{prefix}{symbol}",
-                decimals,
-            )
-            d.send(pool.functions.initReserve(tokens[symbol].address, a_token.address, 0, AAVE_SLOPE_RAY))
-            _seed_aave(d, tokens[symbol], pool, PARTICIPANT_SUPPLY[symbol] * 10**decimals)
-            chain.markets.append(
-                {
-                    "protocol": protocol,
-                    "adapter": "aave_v3",
-                    "market": symbol,
-                    "asset": symbol,
-                    "pool": pool.address,
-                    "a_token": a_token.address,
-                }
-            )
-
-    for protocol, name, symbol in layout["vaults"]:
-        vault = d.deploy("ERC4626Vault", tokens[symbol].address, name, name, d.admin)
-        d.send(vault.functions.setBorrowRate(int(VAULT_BORROW_APR * WAD) // YEAR))
-        _seed_vault(d, tokens[symbol], vault, PARTICIPANT_SUPPLY[symbol] * 10 ** TOKENS[symbol][1])
-        chain.markets.append(
-            {"protocol": protocol, "adapter": "erc4626", "market": name, "asset": symbol, "vault": vault.address}
-        )
+    context = DeployContext(chain_id=chain_id, deployer=d, tokens=tokens)
+    for spec in protocols().values():
+        if spec.deploy is not None:
+            chain.markets += spec.deploy_hook()(context)
 
     executor = d.deploy("FloorExecutor", d.admin, operator, d.guardian)
     chain.executor = executor.address
     configure_executor(w3, chain.executor, chain_permissions(chain))
     return chain
-
-
-def _seed_aave(d: Deployer, token: Contract, pool: Contract, supplied: int) -> None:
-    borrowed = supplied * PARTICIPANT_BORROW_FRACTION[0] // PARTICIPANT_BORROW_FRACTION[1]
-    d.send(token.functions.mint(d.participant, supplied))
-    d.send(token.functions.approve(pool.address, supplied), d.participant)
-    d.send(pool.functions.supply(token.address, supplied, d.participant, 0), d.participant)
-    d.send(pool.functions.borrow(token.address, borrowed, 2, 0, d.participant), d.participant)
-
-
-def _seed_vault(d: Deployer, token: Contract, vault: Contract, supplied: int) -> None:
-    lent = supplied * PARTICIPANT_BORROW_FRACTION[0] // PARTICIPANT_BORROW_FRACTION[1]
-    d.send(token.functions.mint(d.participant, supplied))
-    d.send(token.functions.approve(vault.address, supplied), d.participant)
-    d.send(vault.functions.deposit(supplied, d.participant), d.participant)
-    d.send(vault.functions.lend(lent, d.participant))
 
 
 def chain_permissions(chain: DeployedChain) -> PermissionSet:

@@ -7,6 +7,7 @@ from web3 import Web3
 from floor.chain.multicall import MulticallReader
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.deploy import Deployer
+from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled
 
 
 def contract(w3: Web3, name: str, address: str):
@@ -26,26 +27,15 @@ def advance_time(w3: Web3, seconds: int) -> None:
     w3.provider.make_request("evm_mine", [])
 
 
-RAY = 10**27
-
-
-def ray_mul(a: int, b: int) -> int:
-    return (a * b + RAY // 2) // RAY
-
-
-def ray_div(a: int, b: int) -> int:
-    return (a * RAY + b // 2) // b
-
-
 def check_aave_position(w3: Web3, adapter, position, deposited: int) -> None:
-    """Aave stores aToken balances scaled by the liquidity index, rounding half-up both ways,
-    so a fresh deposit reads back as rayMul(rayDiv(amount, index), index): usually the
-    amount, one base unit off when the rounding falls that way."""
+    """Aave stores aToken balances scaled by the liquidity index, rounding as V3.5 does: the
+    scaled amount minted down, the balance down. So a fresh deposit reads back as
+    floor(floor(amount / index) * index): the amount, or up to ceil(index) units under it."""
     pool = contract(w3, "AaveV3Pool", adapter.pool)
     index = pool.functions.getReserveNormalizedIncome(adapter.asset.address).call(
         block_identifier=position.block_number
     )
-    assert position.amount == ray_mul(ray_div(deposited, index), index), adapter.key
+    assert position.amount == a_token_balance(a_token_mint_scaled(deposited, index), index), adapter.key
 
 
 def check_vault_position(w3: Web3, adapter, position, deposited: int) -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from floor.adapters.base import Asset, Deposit
-from floor.adapters.erc4626 import Erc4626Adapter
 from floor.chain.errors import ExecutionReverted, TransactionFailed
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.devnet.deploy import Deployer, configure_executor
 from floor.models import AdapterKey
+from floor.protocols.erc4626 import Erc4626Adapter
 from tests.integration.helpers import balance, contract, mint
 
 AMOUNT = 100_000 * 10**6  # the treasury's deposit

@@ -9,6 +9,8 @@ from floor.chain.feewatch import WARM_UP_BLOCKS, FeeWatch
 
 def test_every_block_is_scored_once_and_the_errors_are_exposed(web3s):
     w3 = web3s[1]
+    # From 100 gwei, so the fee is still falling (12.5% a block) whatever ran before.
+    w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(100 * 10**9)])
     for _ in range(WARM_UP_BLOCKS + 5):  # enough history for a warm-up of full length
         w3.provider.make_request("evm_mine", [])
     watch = FeeWatch(w3, 1, poll_s=1)

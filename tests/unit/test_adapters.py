@@ -5,13 +5,14 @@ import math
 import pytest
 from eth_abi import decode, encode
 
-from floor.adapters.aave_v3 import RESERVE_DATA, AaveV3Adapter
 from floor.adapters.base import MAX_UINT256, RAY, Asset, Deposit, PositionReading, RateSnapshot, Withdraw, WithdrawAll
-from floor.adapters.erc4626 import PRICE_SCALE, Erc4626Adapter
 from floor.calls import ReadFailed, ReadResult, selector
 from floor.errors import InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey
+from floor.protocols.aave_v3.adapter import AaveV3Adapter
+from floor.protocols.aave_v3.reserve import RESERVE_DATA, ReserveFlags
+from floor.protocols.erc4626.adapter import PRICE_SCALE, Erc4626Adapter
 from floor.rates import apy_from_apr, quoted_rate, realised_rate
 
 USDC = Asset("USDC", "0x" + "aa" * 20, 6)
@@ -125,16 +126,25 @@ def test_the_declared_rules_refuse_the_same_calls_paying_someone_else(adapter):
     )
 
 
+ACTIVE = ReserveFlags(active=True, frozen=False, paused=False, decimals=6, supply_cap=0)
+
+
+def reserve_data(flags: ReserveFlags = ACTIVE, accrued: int = 0):
+    reserve = ((flags.bitmap(),), RAY, 0, RAY, 0, 0, 0, 0, ATOKEN, ATOKEN, ATOKEN, ATOKEN, accrued, 0, 0)
+    return ok(reserve, types=[RESERVE_DATA])
+
+
 def test_aave_quotes_allow_for_its_index_rounding_and_pay_withdrawals_in_full():
-    (deposit,) = aave.decode_quote(Deposit(1_000), [ok(RAY * 3 // 2)])
-    assert deposit == Expected(ATOKEN, 1_000 - 2)  # index 1.5: up to 1 unit of rounding, plus 1
+    (deposit,) = aave.decode_quote(Deposit(1_000), [reserve_data(), ok(RAY * 3 // 2), ok(0)])
+    assert deposit == Expected(ATOKEN, 1_000 - 2)  # index 1.5: up to ceil(1.5) units of rounding
     assert aave.decode_quote(Withdraw(70), []) == [Expected(USDC.address, 70)]
     assert aave.decode_quote(WithdrawAll(PositionReading(amount=90)), []) == [Expected(USDC.address, 90)]
 
 
 def test_vault_quotes_come_from_its_previews():
     assert vault.quote_reads(Deposit(10), ME)[0].data[:4] == selector("previewDeposit(uint256)")
-    assert vault.decode_quote(Deposit(10), [ok(9)]) == [Expected(VAULT, 9)]
+    assert vault.quote_reads(Deposit(10), ME)[1].data[:4] == selector("maxDeposit(address)")
+    assert vault.decode_quote(Deposit(10), [ok(9), ok(MAX_UINT256)]) == [Expected(VAULT, 9)]
     # A withdrawal must pay the assets and burn no more shares than previewed.
     assert vault.decode_quote(Withdraw(10), [ok(11)]) == [Expected(USDC.address, 10), Expected(VAULT, -11)]
     assert vault.quote_reads(WithdrawAll(PositionReading(10, 9)), ME)[0].data[:4] == selector("previewRedeem(uint256)")

@@ -4,10 +4,16 @@ Position: the shares and their value in the asset, read in one round. `maxWithdr
 exact `convertToAssets(balanceOf)` whenever the vault's liquidity covers the whole position
 (maxRedeem == balance); when liquidity is short it is capped, so the value falls back to the
 share price read alongside (rounded down, at most one base unit under the vault's own figure).
+Liquidity: `maxWithdraw`, what the vault lets the executor take now. Not the asset the vault
+holds idle: a MetaMorpho vault keeps its assets in Morpho markets and sDAI in the DSR, so
+either holds almost nothing idle and still pays out in full. The standard has no view of a
+vault's liquidity for anyone else, so what the market can pay out is reported as what it
+pays the executor.
 Rate: measured from the share price over time; vaults publish none. ERC-4626 takes no
 min-out, so every action is balance-guarded on a fresh preview: a deposit must mint the
 previewed shares (a donation that inflates the share price just before it reverts the batch),
 a withdrawal must burn no more shares than previewed, a redemption must pay what it previewed.
+A deposit above `maxDeposit` (a vault's caps) is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from floor.errors import InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
 from floor.permissions import PermissionSet, approval, to_self
+from floor.protocols.erc4626.errors import ExceededMaxDeposit
 
 DEPOSIT = "deposit(uint256,address)"
 WITHDRAW = "withdraw(uint256,address,address)"
@@ -74,7 +81,10 @@ class Erc4626Adapter(Adapter):
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
         match action:
             case Deposit(amount):
-                return [read(self.vault, "previewDeposit(uint256)", amount)]
+                return [
+                    read(self.vault, "previewDeposit(uint256)", amount),
+                    read(self.vault, "maxDeposit(address)", account),
+                ]
             case Withdraw(amount):
                 return [read(self.vault, "previewWithdraw(uint256)", amount)]
             case WithdrawAll(position):
@@ -84,7 +94,12 @@ class Erc4626Adapter(Adapter):
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
         (quoted,) = decode_result(["uint256"], results[0], f"{self.key} vault preview")
         match action:
-            case Deposit():
+            case Deposit(amount):
+                (most,) = decode_result(["uint256"], results[1], f"{self.key} vault.maxDeposit")
+                if amount > most:
+                    raise ExceededMaxDeposit(
+                        f"{self.key}: a deposit of {amount} base units is more than the vault takes now ({most})"
+                    )
                 return [Expected(self.vault, quoted)]
             case Withdraw(amount):
                 return [Expected(self.asset.address, amount), Expected(self.vault, -quoted)]
@@ -110,13 +125,12 @@ class Erc4626Adapter(Adapter):
         return PositionReading(amount=amount, shares=shares)
 
     def liquidity_reads(self, account: str) -> list[ReadCall]:
-        return [*self.position_reads(account), read(self.asset.address, "balanceOf(address)", self.vault)]
+        return self.position_reads(account)
 
     def decode_liquidity(self, results: Sequence[ReadResult]) -> LiquidityReading:
-        position = self.decode_position(results[:4])
+        position = self.decode_position(results)
         (max_withdraw,) = decode_result(["uint256"], results[2], f"{self.key} vault.maxWithdraw")
-        (idle,) = decode_result(["uint256"], results[4], f"{self.key} asset held by the vault")
-        return LiquidityReading(position=position.amount, market_available=idle, withdrawable=max_withdraw)
+        return LiquidityReading(position=position.amount, market_available=max_withdraw, withdrawable=max_withdraw)
 
     def rate_reads(self) -> list[ReadCall]:
         return [read(self.vault, "convertToAssets(uint256)", PRICE_SCALE)]
