@@ -1,9 +1,10 @@
 """Deploy the local stand-ins and the executor on an anvil chain, and describe them as config.
 
-Each chain gets: ERC-20 tokens with real decimals, Multicall3 at its canonical address, an
+Each chain gets: ERC-20 tokens with real decimals (WETH with WETH9's deposit and withdraw, so
+staking adapters can unwrap it), Multicall3 at its canonical address, an
 Aave V3 price oracle stand-in with a USD price for every token, every protocol package's
 markets (`floor.protocols`: each package's deploy hook deploys its stand-ins, e.g. Aave V3
-pools, Spark, ERC-4626 vaults, and returns them as config), and the FloorExecutor configured
+pools, Spark, ERC-4626 vaults, Lido and Rocket Pool, and returns them as config), and the FloorExecutor configured
 with exactly the rules its adapters declare (scoped arguments included). Other market
 participants supply and borrow, so the markets have utilisation, interest and finite
 liquidity, as real ones do.
@@ -25,6 +26,10 @@ from floor.permissions import PermissionSet, owner_calls
 from floor.protocols import protocols
 
 TOKENS = {"USDC": ("USD Coin", 6), "WETH": ("Wrapped Ether", 18), "DAI": ("Dai Stablecoin", 18)}
+# WETH is WETH9-like (deposit/withdraw), so staking adapters can unwrap it; what the deployer
+# mints unwraps against ETH placed on the contract (a billion ETH, more than any test mints).
+TOKEN_CONTRACTS = {"WETH": "TestWETH"}
+WETH_BACKING_WEI = 10**9 * 10**18
 
 # The price oracle's base currency: USD (address zero, as on Aave's markets), 8 decimals.
 USD = "0x0000000000000000000000000000000000000000"
@@ -77,17 +82,17 @@ class Deployer:
         self.admin, self.participant = accounts[0], accounts[2]
         self.guardian, self.treasury = accounts[3], accounts[4]
 
-    def deploy(self, name: str, *args) -> Contract:
+    def deploy(self, name: str, *args, value: int = 0) -> Contract:
         artifact = load_artifact(name)
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        receipt = self._wait(factory.constructor(*args).transact({"from": self.admin}))
+        receipt = self._wait(factory.constructor(*args).transact({"from": self.admin, "value": value}))
         return self.w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
 
     def at(self, name: str, address: str) -> Contract:
         return self.w3.eth.contract(address=address, abi=load_artifact(name).abi)
 
-    def send(self, fn, sender: str | None = None):
-        return self._wait(fn.transact({"from": sender or self.admin}))
+    def send(self, fn, sender: str | None = None, value: int = 0):
+        return self._wait(fn.transact({"from": sender or self.admin, "value": value}))
 
     def send_data(self, target: str, data: str, sender: str | None = None):
         return self._wait(self.w3.eth.send_transaction({"from": sender or self.admin, "to": target, "data": data}))
@@ -129,7 +134,11 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
     d = Deployer(w3)
     install_multicall3(w3)
 
-    tokens = {symbol: d.deploy("TestERC20", name, symbol, decimals) for symbol, (name, decimals) in TOKENS.items()}
+    tokens = {
+        symbol: d.deploy(TOKEN_CONTRACTS.get(symbol, "TestERC20"), name, symbol, decimals)
+        for symbol, (name, decimals) in TOKENS.items()
+    }
+    w3.provider.make_request("anvil_setBalance", [tokens["WETH"].address, hex(WETH_BACKING_WEI)])
     oracle = d.deploy("AaveOracle", d.admin, USD, USD_UNIT)
     for symbol, token in tokens.items():
         d.send(oracle.functions.setAssetPrice(token.address, PRICES[symbol]))

@@ -105,8 +105,10 @@ def test_withdraw_limited_by_borrowed_liquidity(stack, settings, web3s, signer):
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
     pool = contract(w3, "AaveV3Pool", adapter.pool)
     participant = stack.chains[chain_id].deployed.participant
-    pool.functions.borrow(adapter.asset.address, liq.market_available - 10 * 10**6, 2, 0, participant).transact(
-        {"from": participant}
+    w3.eth.wait_for_transaction_receipt(
+        pool.functions.borrow(adapter.asset.address, liq.market_available - 10 * 10**6, 2, 0, participant).transact(
+            {"from": participant}
+        )
     )
 
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
@@ -139,7 +141,9 @@ def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s,
     vault = contract(w3, "ERC4626Vault", adapter.vault)
     idle = vault.functions.idleAssets().call()
     participant = stack.chains[42161].deployed.participant
-    vault.functions.lend(idle - 100_000 * 10**6, participant).transact({"from": w3.eth.accounts[0]})
+    w3.eth.wait_for_transaction_receipt(
+        vault.functions.lend(idle - 100_000 * 10**6, participant).transact({"from": w3.eth.accounts[0]})
+    )
 
     (liq,) = read_liquidity(reader, [adapter], chain.executor)
     (position,) = read_positions(reader, [adapter], chain.executor)

@@ -325,12 +325,30 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
     for chain in settings.chains:
         executor = contract(web3s[chain.id], "FloorExecutor", chain.executor)
         declared = executor_permissions(chain)
-        # transfer per token, approve per token a market takes, supply and withdraw per pool,
-        # deposit, withdraw and redeem per vault
-        approved = {m.asset for m in chain.markets}
-        pools = {m.pool for m in chain.markets if m.adapter == "aave_v3"}
-        vaults = [m for m in chain.markets if m.adapter == "erc4626"]
-        assert len(declared.rules) == len(chain.tokens) + len(approved) + 2 * len(pools) + 3 * len(vaults)
+        # transfer per token, approve per token a market takes (and stETH, which Lido's queue
+        # takes), supply and withdraw per pool, Comet and Morpho, deposit, withdraw and redeem
+        # per vault, Comet rewards' claim, Lido's submit, request and claim, Rocket Pool's
+        # deposit and burn, and WETH's withdraw and deposit once for the staking markets
+        of = lambda kind, markets=chain.markets: [m for m in markets if m.adapter == kind]  # noqa: E731
+        approved = {m.asset for m in chain.markets} | {m.steth for m in of("lido")}
+        pools = {m.pool for m in of("aave_v3")}
+        vaults = of("erc4626")
+        comets = {m.comet for m in of("compound_v3")}
+        rewards = {m.rewards for m in of("compound_v3") if m.rewards}
+        morphos = {m.morpho for m in of("morpho_blue")}
+        staking = of("lido") + of("rocket_pool")
+        assert len(declared.rules) == (
+            len(chain.tokens)
+            + len(approved)
+            + 2 * len(pools)
+            + 3 * len(vaults)
+            + 2 * len(comets)
+            + len(rewards)
+            + 2 * len(morphos)
+            + 3 * len(of("lido"))
+            + 2 * len(of("rocket_pool"))
+            + (2 if staking else 0)
+        )
         for p in declared.rules:
             assert executor.functions.ruleOf(*p.pair).call() == p.as_rule(), p
         for m in declared.members:

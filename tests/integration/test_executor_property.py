@@ -4,7 +4,7 @@ anything out of the treasury."""
 from __future__ import annotations
 
 import pytest
-from eth_abi.grammar import parse
+from eth_abi.grammar import TupleType, parse
 from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,12 +27,26 @@ def _calls(rules, executor: str, addresses: list[str]) -> st.SearchStrategy[Call
     """Any allowed (target, selector) with any arguments, or plain ETH to any address. Half
     the address arguments are the executor or an outsider, where a drain would need them."""
     address = st.one_of(st.sampled_from([executor, *OUTSIDERS]), st.sampled_from(addresses))
-    by_type = {"address": address, "uint256": AMOUNTS, "uint16": st.integers(0, 2**16 - 1)}
+    by_type = {"address": address, "uint256": AMOUNTS, "uint16": st.integers(0, 2**16 - 1), "bool": st.booleans()}
+
+    def value(t) -> st.SearchStrategy:
+        """Any value of an ABI type: arrays (Lido's request amounts and ids) and tuples too."""
+        if t.is_array:
+            return st.lists(value(t.item_type), max_size=3)
+        if isinstance(t, TupleType):
+            return st.tuples(*(value(c) for c in t.components))
+        if t.to_type_str() == "bytes":
+            return st.binary(max_size=64)
+        return by_type[t.to_type_str()]
+
     options = []
     for rule in rules:
-        types = [c.to_type_str() for c in parse(rule.signature[rule.signature.index("(") :]).components]
-        args = st.tuples(*(by_type[t] for t in types))
-        options.append(args.map(lambda a, r=rule: call(r.target, r.signature, *a)))
+        arguments = rule.signature[rule.signature.index("(") :]
+        types = parse(arguments).components if arguments != "()" else ()  # deposit() takes none
+        args = st.tuples(*(value(c) for c in types))
+        # A rule that lets a call carry ETH (a stake, a wrap) is tried with ETH.
+        eth = AMOUNTS if rule.carries_value else st.just(0)
+        options.append(st.tuples(args, eth).map(lambda a, r=rule: call(r.target, r.signature, *a[0], value=a[1])))
     plain = st.builds(lambda to, v: Call(target=to, value=v, data="0x"), address, AMOUNTS)
     return st.one_of(*options, plain)
 
@@ -48,8 +62,13 @@ def treasury(settings, web3s, signer):
         amount = 1_000 * 10**adapter.asset.decimals
         mint(w3, adapter.asset.address, chain.executor, 2 * amount)
         client.execute(protected_calls(w3, adapter, Deposit(amount), chain.executor))
-    holdings = [t.address for t in chain.tokens] + [getattr(a, "a_token", None) or a.vault for a in adapters]
-    markets = [getattr(a, "pool", None) or a.vault for a in adapters]
+    # What the executor may hold besides the tokens: each market's claim, where it is a token.
+    claims = ("a_token", "vault", "comet", "steth", "reth")
+    holdings = [t.address for t in chain.tokens] + [
+        getattr(a, f) for a in adapters for f in claims if getattr(a, f, None)
+    ]
+    # Every contract a market calls (pools, vaults, Comets, Morpho, queues, deposit pools, ...).
+    markets = sorted({v for a in adapters for k, v in vars(a).items() if k != "asset" and isinstance(v, str)})
     return chain, w3, client, holdings, markets
 
 

@@ -61,7 +61,9 @@ def failed_call(index: int, inner: bytes) -> bytes:
 
 
 def test_every_protocol_package_is_discovered_with_its_parts():
-    assert adapter_kinds() == ("aave_v3", "erc4626")
+    packages = sorted(p.name for p in (ROOT / "floor" / "protocols").iterdir() if (p / "__init__.py").exists())
+    assert adapter_kinds() == tuple(packages)  # every package on disk, in name order
+    assert {"aave_v3", "compound_v3", "erc4626", "lido", "morpho_blue", "rocket_pool"} <= set(adapter_kinds())
     aave_spec, vault_spec = protocol("aave_v3"), protocol("erc4626")
     assert aave_spec.market_config is AaveV3MarketConfig and vault_spec.market_config is Erc4626MarketConfig
     assert aave_spec.contracts == ("AaveV3Pool", "AaveAToken") and vault_spec.contracts == ("ERC4626Vault",)
@@ -138,6 +140,7 @@ def test_a_market_takes_only_its_own_protocols_fields():
         )
 
 
+KNOWN = ", ".join(repr(kind) for kind in adapter_kinds())  # the known adapters, as the error lists them
 MARKET_TOML = """
 [[chains]]
 id = 1
@@ -163,11 +166,11 @@ asset = "USDC"
         ('adapter = "erc4626"', "chains.0.markets.0.vault: required for adapter 'erc4626'"),
         (
             'vault = "0x000000000000000000000000000000000000000a"',
-            "chains.0.markets.0.adapter: field required (one of 'aave_v3', 'erc4626')",
+            f"chains.0.markets.0.adapter: field required (one of {KNOWN})",
         ),
         (
             'adapter = "compound"\nvault = "0x000000000000000000000000000000000000000a"',
-            "chains.0.markets.0.adapter: unknown adapter 'compound' (one of 'aave_v3', 'erc4626')",
+            f"chains.0.markets.0.adapter: unknown adapter 'compound' (one of {KNOWN})",
         ),
     ],
 )

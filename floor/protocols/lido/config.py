@@ -1,0 +1,17 @@
+"""A Lido market in the engine's configuration: stETH (the Lido contract), its withdrawal
+queue and, optionally, wstETH. The market's `asset` is the chain's WETH: the treasury keeps
+ETH wrapped, and the adapter unwraps it to stake and wraps what a claim pays back."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from floor.configbase import Address
+from floor.protocols.base import MarketBase
+
+
+class LidoMarketConfig(MarketBase):
+    adapter: Literal["lido"]
+    steth: Address
+    withdrawal_queue: Address  # WithdrawalQueueERC721
+    wsteth: Address | None = None  # not used by the adapter yet: positions are held as stETH
