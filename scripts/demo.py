@@ -36,15 +36,20 @@ from floor.txqueue import queue_id  # noqa: E402
 TREASURY = {(1, "USDC"): 600_000, (1, "WETH"): 300, (42161, "USDC"): 400_000, (42161, "WETH"): 200}
 
 # Strategy: bps of the whole floor per market (a leg's split is relative within its token).
-STRATEGY = [
-    (1, "aave-v3", "USDC", 1_200),
-    (1, "metamorpho", "steakUSDC", 1_200),
-    (1, "spark", "USDC", 600),
-    (1, "aave-v3", "WETH", 1_800),
-    (1, "metamorpho", "gtWETH", 1_200),
+STRATEGY = [  # weights of the whole floor; today each (chain, token)'s share is spread by them
+    (1, "aave-v3", "USDC", 1_000),
+    (1, "compound-v3", "cUSDCv3", 800),
+    (1, "morpho-blue", "USDC-WETH-86", 500),
+    (1, "metamorpho", "steakUSDC", 500),
+    (1, "spark", "USDC", 400),
+    (1, "aave-v3", "WETH", 800),
+    (1, "lido", "stETH", 1_000),
+    (1, "rocket-pool", "rETH", 400),
+    (1, "metamorpho", "gtWETH", 400),
     (42161, "aave-v3", "USDC", 1_000),
-    (42161, "metamorpho", "gtUSDC", 1_000),
-    (42161, "aave-v3", "WETH", 2_000),
+    (42161, "compound-v3", "cUSDCv3", 800),
+    (42161, "metamorpho", "gtUSDC", 600),
+    (42161, "aave-v3", "WETH", 1_800),
 ]
 
 CONFIG = stack.STATE / "floor.toml"
@@ -127,7 +132,7 @@ def main() -> int:
     stack.STATE.mkdir(exist_ok=True)
     step("creating the engine's signer (encrypted keystore in state/)")
     operator, password = make_signer()
-    step("deploying tokens, Multicall3, Aave V3 / Spark / ERC-4626 stand-ins and the executor")
+    step("deploying tokens, Multicall3, the protocols' stand-ins and the executor")
     deployed = {}
     for chain_id, port in ports.chains.items():
         w3 = connect([f"http://127.0.0.1:{port}"])
