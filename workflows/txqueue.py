@@ -492,6 +492,8 @@ class TxQueueWorkflow:
         """Same nonce, fees bumped; after `max_attempts` a zero-value self-transfer instead.
         A private transaction's replacement goes private again; a cancel is always public."""
         cancel = cancel or tx.attempts >= self.q.max_attempts or tx.cancel_hash is not None
+        if cancel and tx.route == "private":
+            tx.route = "fallback"  # a cancel reveals nothing and goes public
         quote: ReplacementFees = await workflow.execute_activity(
             "tx_replacement_fees",
             ReplaceInput(chain_id=self.q.chain_id, previous=tx.fees, priority=tx.priority, cancel=cancel),

@@ -167,3 +167,28 @@ async def test_a_private_intent_on_a_chain_without_a_relay_is_refused(
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await driver.send(transfer_intent(settings, "private/no-relay", SMALL, private=True))
     assert "has no private relay configured" in str(refused.value.cause)
+
+
+async def test_a_cancel_reached_through_the_queues_own_limit_goes_public(
+    temporal_env, stack, web3s, signer, task_queue, relay
+):
+    """The queue's own attempt limit (1 here) comes before the private policy's (3): the
+    replacement it makes is a cancel, and a cancel is sent publicly, never to the relay."""
+    settings = private_settings(stack, task_queue, relay, on_missed="retry_higher_tip", max_attempts=3)
+    chains = [c.model_dump(mode="json") for c in settings.chains]
+    chains[0]["tx"]["max_attempts"] = 1
+    settings = settings.model_copy(update={"chains": Settings(chains=chains).chains})
+    w3, chain = web3s[1], settings.chain(1)
+    mint(w3, chain.token("USDC").address, chain.executor, LARGE)
+    start = w3.eth.block_number + 1
+    relay.decline_next(1)
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        intent = transfer_intent(settings, "private/queue-limit", LARGE, moves={"USDC": LARGE})
+        assert (await driver.send(intent)).accepted
+        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
+
+    assert not outcome.ok and outcome.error == "Cancelled" and outcome.route == "fallback", outcome
+    assert not relay.included  # neither the transfer nor the cancel went through the relay
+    (mined,) = mined_once_each(w3, signer.address, start)
+    assert mined["to"] == signer.address and mined["value"] == 0  # the public cancel
