@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from web3 import Web3
 
 from floor.chain.multicall import MulticallReader
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.deploy import Deployer
+from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled
 
 
@@ -77,3 +81,14 @@ def positions_now(settings, web3s, keys) -> dict:
         adapters = [registry.get(k) for k in keys if k.chain_id == chain_id]
         out |= {p.key: p for p in read_positions(reader, adapters, chain.executor)}
     return out
+
+
+@contextmanager
+def own_anvil(tmp_path_factory, chain_id: int, name: str) -> Iterator[str]:
+    """A fresh anvil of the test module's own (the session's chains untouched): its URL."""
+    port = free_port()
+    proc = start_anvil(port, chain_id, tmp_path_factory.mktemp(f"{name}-anvil") / "anvil.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)

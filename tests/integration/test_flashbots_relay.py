@@ -21,9 +21,9 @@ from floor.chain.flashbots import (
     RelayRefused,
     bundle_hash,
 )
-from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.devnet.relay import LocalRelay
 from floor.txqueue import after_missed_blocks, private_window_closed
+from tests.integration.helpers import own_anvil
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,8 @@ REVERTING_INIT_CODE = "0x60006000fd"
 
 @pytest.fixture(scope="module")
 def anvil_url(tmp_path_factory) -> Iterator[str]:
-    port = free_port()
-    proc = start_anvil(port, CHAIN_ID, tmp_path_factory.mktemp("flashbots-anvil") / "anvil.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
+    with own_anvil(tmp_path_factory, CHAIN_ID, "flashbots") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

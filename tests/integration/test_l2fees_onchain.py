@@ -34,9 +34,9 @@ from floor.chain.signer import LocalKeySigner
 from floor.chain.txsender import TxSender
 from floor.config import ChainConfig, TokenConfig, TxConfig
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.models import Priority
 from floor.txqueue import PlannedTx, TxIntent
+from tests.integration.helpers import own_anvil
 
 pytestmark = pytest.mark.integration
 
@@ -51,12 +51,8 @@ OP_PARAMS = OpFeeParams(l1_base_fee=12 * GWEI, blob_base_fee=3, base_fee_scalar=
 
 @pytest.fixture(scope="module")
 def w3(tmp_path_factory) -> Iterator[Web3]:
-    port = free_port()
-    proc = start_anvil(port, CHAIN_ID, tmp_path_factory.mktemp("l2fees-anvil") / "anvil.log")
-    try:
-        yield Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
-    finally:
-        stop_process(proc)
+    with own_anvil(tmp_path_factory, CHAIN_ID, "l2fees") as url:
+        yield Web3(HTTPProvider(url))
 
 
 def rpc(w3: Web3, method: str, *params):

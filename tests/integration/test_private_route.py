@@ -33,9 +33,10 @@ def relay(stack) -> Iterator[LocalRelay]:
         yield running
 
 
-def private_settings(stack, task_queue: str, relay: LocalRelay, **flashbots) -> Settings:
+def private_settings(stack, task_queue: str, relay: LocalRelay, tx: dict | None = None, **flashbots) -> Settings:
     chains = stack.chain_configs()
     chains[0]["flashbots"] = {"relay_url": relay.url, "target_blocks": 2, **flashbots}
+    chains[0]["tx"] = tx or {}
     return Settings(
         chains=chains,
         temporal={"task_queue": task_queue},
@@ -57,6 +58,22 @@ async def settle_while_mining(driver: QueueDriver, w3, intent_ids: list[str]):
         return await outcomes
     finally:
         await miner
+
+
+async def declined_once(temporal_env, settings, web3s, signer, task_queue, relay, name: str):
+    """A large transfer whose first private attempt the relay declines, followed to its end
+    while blocks keep coming: (outcome, the queue's status, the first block it could be in)."""
+    w3, chain = web3s[1], settings.chain(1)
+    mint(w3, chain.token("USDC").address, chain.executor, LARGE)
+    start = w3.eth.block_number + 1
+    relay.decline_next(1)
+    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        intent = transfer_intent(settings, f"private/{name}", LARGE, moves={"USDC": LARGE})
+        assert (await driver.send(intent)).accepted
+        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
+        status = await driver.handle.query(TxQueueWorkflow.status)
+    return outcome, status, start
 
 
 def mined_once_each(w3, signer: str, from_block: int) -> list[dict]:
@@ -95,16 +112,8 @@ async def test_declined_bundle_falls_back_to_the_public_mempool_once(
     temporal_env, stack, web3s, signer, task_queue, relay
 ):
     settings = private_settings(stack, task_queue, relay, on_missed="public")
-    w3, chain = web3s[1], settings.chain(1)
-    mint(w3, chain.token("USDC").address, chain.executor, LARGE)
-    start = w3.eth.block_number + 1
-    relay.decline_next(1)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
-        intent = transfer_intent(settings, "private/declined", LARGE, moves={"USDC": LARGE})
-        assert (await driver.send(intent)).accepted
-        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
-        status = await driver.handle.query(TxQueueWorkflow.status)
+    outcome, status, start = await declined_once(temporal_env, settings, web3s, signer, task_queue, relay, "declined")
+    w3 = web3s[1]
 
     assert outcome.ok and outcome.route == "fallback", outcome
     assert not relay.included  # the relay never put it in a block
@@ -117,16 +126,8 @@ async def test_declined_bundle_is_retried_privately_with_a_higher_tip(
     temporal_env, stack, web3s, signer, task_queue, relay
 ):
     settings = private_settings(stack, task_queue, relay, on_missed="retry_higher_tip", max_attempts=3)
+    outcome, status, start = await declined_once(temporal_env, settings, web3s, signer, task_queue, relay, "retried")
     w3, chain = web3s[1], settings.chain(1)
-    mint(w3, chain.token("USDC").address, chain.executor, LARGE)
-    start = w3.eth.block_number + 1
-    relay.decline_next(1)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
-        intent = transfer_intent(settings, "private/retried", LARGE, moves={"USDC": LARGE})
-        assert (await driver.send(intent)).accepted
-        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
-        status = await driver.handle.query(TxQueueWorkflow.status)
 
     assert outcome.ok and outcome.route == "private", outcome
     (mined,) = mined_once_each(w3, signer.address, start)
@@ -140,17 +141,8 @@ async def test_private_attempts_spent_cancel_the_nonce_without_leaking_it(
     temporal_env, stack, web3s, signer, task_queue, relay
 ):
     settings = private_settings(stack, task_queue, relay, on_missed="retry_higher_tip", max_attempts=1)
-    w3, chain = web3s[1], settings.chain(1)
-    usdc = chain.token("USDC").address
-    mint(w3, usdc, chain.executor, LARGE)
-    start = w3.eth.block_number + 1
-    relay.decline_next(1)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
-        intent = transfer_intent(settings, "private/given-up", LARGE, moves={"USDC": LARGE})
-        assert (await driver.send(intent)).accepted
-        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
-        status = await driver.handle.query(TxQueueWorkflow.status)
+    outcome, status, start = await declined_once(temporal_env, settings, web3s, signer, task_queue, relay, "given-up")
+    w3 = web3s[1]
 
     assert not outcome.ok and outcome.error == "Cancelled", outcome
     assert "not included privately after 1 attempts" in outcome.message
@@ -174,19 +166,13 @@ async def test_a_cancel_reached_through_the_queues_own_limit_goes_public(
 ):
     """The queue's own attempt limit (1 here) comes before the private policy's (3): the
     replacement it makes is a cancel, and a cancel is sent publicly, never to the relay."""
-    settings = private_settings(stack, task_queue, relay, on_missed="retry_higher_tip", max_attempts=3)
-    chains = [c.model_dump(mode="json") for c in settings.chains]
-    chains[0]["tx"]["max_attempts"] = 1
-    settings = settings.model_copy(update={"chains": Settings(chains=chains).chains})
-    w3, chain = web3s[1], settings.chain(1)
-    mint(w3, chain.token("USDC").address, chain.executor, LARGE)
-    start = w3.eth.block_number + 1
-    relay.decline_next(1)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
-        intent = transfer_intent(settings, "private/queue-limit", LARGE, moves={"USDC": LARGE})
-        assert (await driver.send(intent)).accepted
-        outcome = (await settle_while_mining(driver, w3, [intent.id]))[intent.id]
+    settings = private_settings(
+        stack, task_queue, relay, tx={"max_attempts": 1}, on_missed="retry_higher_tip", max_attempts=3
+    )
+    outcome, status, start = await declined_once(
+        temporal_env, settings, web3s, signer, task_queue, relay, "queue-limit"
+    )
+    w3 = web3s[1]
 
     assert not outcome.ok and outcome.error == "Cancelled" and outcome.route == "fallback", outcome
     assert not relay.included  # neither the transfer nor the cancel went through the relay

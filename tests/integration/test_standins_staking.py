@@ -19,7 +19,7 @@ from web3.logs import DISCARD
 
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.deploy import Deployer
-from floor.devnet.processes import free_port, start_anvil, stop_process
+from tests.integration.helpers import own_anvil
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,8 @@ MINIPOOL_DEPOSIT = 31 * ETH
 
 @pytest.fixture(scope="module")
 def w3(tmp_path_factory) -> Iterator[Web3]:
-    port = free_port()
-    proc = start_anvil(port, CHAIN_ID, tmp_path_factory.mktemp("staking-anvil") / "anvil.log")
-    try:
-        yield Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
-    finally:
-        stop_process(proc)
+    with own_anvil(tmp_path_factory, CHAIN_ID, "staking") as url:
+        yield Web3(HTTPProvider(url))
 
 
 @pytest.fixture(autouse=True)
