@@ -47,9 +47,11 @@ from floor.operations import (
     StrategyTarget,
 )
 from floor.reconcile import ReconcileInput, ReconcileResult
+from floor.risk.breakers import Breaker, BreakerEvent, RiskCheckResult
 from floor.txqueue import QueueHold, queue_id
 
 CHECKS = (Operation.REBALANCE, Operation.HARVEST)
+RISK_CHECK = "risk"  # the circuit breakers' check: a schedule of its own, never paused
 
 
 class Refused(Exception):
@@ -80,6 +82,7 @@ def engine_input(settings: Settings) -> EngineInput:
     policy = EnginePolicy(
         rebalance_cooldown_s=settings.strategy.min_rebalance_interval_s,
         harvest_cooldown_s=settings.engine.harvest_cooldown_s,
+        breakers=settings.risk.breakers,
     )
     return EngineInput(catalogue=catalogue, policy=policy)
 
@@ -150,6 +153,36 @@ async def pause_or_resume(client: Client, engine_id: str, pause: bool, reason: s
         raise Refused(_reason(exc)) from None
 
 
+async def check_risk(client: Client, engine_id: str) -> RiskCheckResult:
+    """Run a risk check now: the breakers it opened or closed, and every one not CLOSED."""
+    from workflows.engine import EngineWorkflow
+
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(EngineWorkflow.check_risk, {})
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+
+
+async def change_breaker(client: Client, engine_id: str, action: str, scope: str, by: str, reason: str) -> BreakerEvent:
+    """`half_open` (ask for a probe of an open breaker) or `trip` (open one by hand)."""
+    from workflows.engine import EngineWorkflow
+
+    update = {"half_open": EngineWorkflow.half_open_breaker, "trip": EngineWorkflow.trip_breaker}[action]
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(
+            update, {"scope": scope, "by": by, "reason": reason}
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+
+
+async def engine_breakers(client: Client, engine_id: str) -> list[Breaker]:
+    from workflows.engine import EngineWorkflow
+
+    raw = await client.get_workflow_handle(engine_id).query(EngineWorkflow.breakers)
+    return [Breaker.model_validate(b) for b in raw]
+
+
 async def engine_status(client: Client, engine_id: str) -> EngineStatus:
     from workflows.engine import EngineWorkflow
 
@@ -201,6 +234,7 @@ async def apply_schedules(client: Client, settings: Settings) -> list[str]:
             await client.get_schedule_handle(sid).update(keep_pause)
         ids.append(sid)
     ids.append(await _apply_reconcile_schedule(client, settings))
+    ids.append(await _apply_risk_schedule(client, settings))
     return ids
 
 
@@ -209,15 +243,38 @@ async def _apply_reconcile_schedule(client: Client, settings: Settings) -> str:
     when an operator most wants to know what the chain holds."""
     from workflows.reconcile import ReconcileWorkflow
 
-    sid = schedule_id(settings.engine_id, "reconcile")
+    action = ScheduleActionStartWorkflow(
+        ReconcileWorkflow.run,
+        reconcile_input(settings).model_dump(mode="json"),
+        id=f"{settings.engine_id}/reconcile",
+        task_queue=settings.temporal.task_queue,
+    )
+    return await _apply_unpaused(
+        client, schedule_id(settings.engine_id, "reconcile"), action, settings.reconcile.every_s
+    )
+
+
+async def _apply_risk_schedule(client: Client, settings: Settings) -> str:
+    """The risk check reads only, and must watch while the engine is paused (a drain does not
+    wait), so it is never paused with the engine."""
+    from workflows.engine import EngineCheckWorkflow
+
+    action = ScheduleActionStartWorkflow(
+        EngineCheckWorkflow.run,
+        {"engine_id": settings.engine_id, "kind": RISK_CHECK},
+        id=f"{settings.engine_id}/{RISK_CHECK}-check",
+        task_queue=settings.temporal.task_queue,
+    )
+    return await _apply_unpaused(
+        client, schedule_id(settings.engine_id, RISK_CHECK), action, settings.risk.check_every_s
+    )
+
+
+async def _apply_unpaused(client: Client, sid: str, action: ScheduleActionStartWorkflow, every_s: int) -> str:
+    """Create or update a schedule the engine's pause does not touch."""
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ReconcileWorkflow.run,
-            reconcile_input(settings).model_dump(mode="json"),
-            id=f"{settings.engine_id}/reconcile",
-            task_queue=settings.temporal.task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile.every_s))]),
+        action=action,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_s))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
@@ -298,7 +355,17 @@ class EngineDoor:
     @activity.defn
     async def engine_request(self, raw: dict) -> str:
         """A schedule's check: ask the engine for the operation. A refusal (a cooldown, an
-        operation running, the engine paused) is an answer, not a failure."""
+        operation running, the engine paused) is an answer, not a failure. The risk check's
+        answer is what it changed."""
+        if raw["kind"] == RISK_CHECK:
+            try:
+                result = await check_risk(self.client, raw["engine_id"])
+            except Refused as exc:
+                return f"refused: {exc}"
+            except RPCError as exc:
+                raise ApplicationError(f"engine unreachable: {exc}") from None
+            changes = [f"{e.scope} {e.from_state.value}->{e.to_state.value}: {e.reason}" for e in result.events]
+            return "; ".join(changes) or f"nothing tripped ({len(result.breakers)} breakers not closed)"
         kind = Operation(raw["kind"])
         try:
             started = await ask(

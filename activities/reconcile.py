@@ -65,6 +65,7 @@ class ReconcileActivities:
         for i, adapter in enumerate(adapters):
             plan.add(("position", i), adapter.position_reads(account))
             plan.add(("rate", i), adapter.rate_reads())
+            plan.add(("tvl", i), adapter.tvl_reads())  # the market's total: the breakers' TVL history
         plan.add("gas", [read(ctx.config.multicall3, "getEthBalance(address)", signer)])
         batch = ctx.reader.read(plan.calls)
         results = plan.results(batch.results)
@@ -84,6 +85,7 @@ class ReconcileActivities:
                     timestamp=now,
                     growth_index=rate.growth_index,
                     quoted_apr=rate.quoted_apr,
+                    total_assets=adapter.decode_tvl(results["tvl", i]),
                 )
             )
             snapshot = cached.get(market)

@@ -161,6 +161,23 @@ async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, b
     return await pause_or_resume(client, settings.engine_id, pause, reason, by)
 
 
+async def breakers(settings: Settings, action: str, scope: str = "", by: str = "", reason: str = "") -> dict:
+    """`list` the breakers not CLOSED, `check` now, `half_open` or `trip` one; `Refused` with
+    the engine's reason when the change is not allowed."""
+    from activities.engine import change_breaker, check_risk, engine_breakers
+
+    client = await connect(settings)
+    try:
+        if action == "list":
+            return {"breakers": [b.model_dump(mode="json") for b in await engine_breakers(client, settings.engine_id)]}
+        if action == "check":
+            return (await check_risk(client, settings.engine_id)).model_dump(mode="json")
+        event = await change_breaker(client, settings.engine_id, action, scope, by, reason)
+        return {"event": event.model_dump(mode="json")}
+    except RPCError as exc:
+        raise _engine_error(settings, exc) from None
+
+
 async def schedules(settings: Settings) -> list[str]:
     client = await connect(settings)
     await ensure_engine(client, settings)

@@ -240,6 +240,77 @@ def resume(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_jso
     return pause_or_resume(config, False, reason, by, as_json)
 
 
+# ---------------------------------------------------------------------------- circuit breakers
+
+
+def breaker_lines(breakers: list[dict]) -> list[str]:
+    if not breakers:
+        return ["every breaker is CLOSED"]
+    return [
+        f"{b['scope']}: {b['state']} since {b['since']} ({b['trigger']}, by {b['by']}): {b['reason']}" for b in breakers
+    ]
+
+
+@risk_app.command("breakers")
+@command
+def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """The circuit breakers not CLOSED: scope, state, since when, what tripped them and why."""
+    data = asyncio.run(engine.breakers(settings_from(config), "list"))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    for line in breaker_lines(data["breakers"]):
+        out.line(line)
+    return 0
+
+
+@risk_app.command("check")
+@command
+def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers."""
+    data = asyncio.run(engine.breakers(settings_from(config), "check"))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    for e in data["events"]:
+        out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']} ({e['trigger']}): {e['reason']}")
+    for line in breaker_lines(data["breakers"]):
+        out.line(line)
+    return 0
+
+
+ScopeArg = Annotated[str, typer.Argument(help="engine, chain:<id> or protocol:<name>, e.g. protocol:aave-v3")]
+
+
+def change_breaker(config: Path | None, action: str, scope: str, reason: str, by: str | None, as_json: bool) -> int:
+    body = request(by, reason)
+    data = asyncio.run(engine.breakers(settings_from(config), action, scope, body["by"], body["reason"]))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    e = data["event"]
+    out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']}: {e['reason']}")
+    return 0
+
+
+@risk_app.command("half-open")
+@command
+def risk_half_open(
+    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+) -> int:
+    """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there."""
+    return change_breaker(config, "half_open", scope, reason, by, as_json)
+
+
+@risk_app.command("trip")
+@command
+def risk_trip(
+    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+) -> int:
+    """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on."""
+    return change_breaker(config, "trip", scope, reason, by, as_json)
+
+
 # ---------------------------------------------------------------------------- reading
 
 

@@ -16,7 +16,7 @@ from floor.models import Call
 # FloorExecutor.vy's bounds (MAX_CALLS, MAX_DATA): a batch beyond them reverts without a
 # reason, so the engine refuses it first with one that names the call.
 MAX_CALLS = 64
-MAX_CALL_DATA = 512
+MAX_CALL_DATA = 1024
 
 
 def call_size(c: Call) -> int:

@@ -39,10 +39,11 @@ from floor.configbase import Address
 from floor.configbase import ConfigModel as _Model
 from floor.configbase import problems as _problems
 from floor.configbase import show as _show
-from floor.errors import UnknownChain, UnknownMarket, UnknownToken
+from floor.errors import PriceUnavailable, UnknownChain, UnknownMarket, UnknownToken
 from floor.logging import register_secret, register_url_secrets
 from floor.models import Priority
 from floor.protocols import adapter_kinds, market_config_union
+from floor.risk.breakers import BreakerPolicy
 
 __all__ = [
     "Address",
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigError",
     "FlashbotsConfig",
     "MarketConfig",
+    "PriceFeedConfig",
     "Settings",
     "SignerConfig",
     "StoreConfig",
@@ -103,6 +105,17 @@ class TokenConfig(_Model):
     symbol: str = Field(min_length=1)
     address: Address
     decimals: int = Field(ge=0, le=36)
+
+
+class PriceFeedConfig(_Model):
+    """A Chainlink AggregatorV3 feed pricing one token in USD (`latestRoundData`, `decimals`):
+    the feed's address (an aggregator or its proxy), its heartbeat (the most seconds between
+    two of its rounds: an answer older than that, measured at the block read, is stale), and
+    its decimals when set here, else read from the feed in the same batch as its answer."""
+
+    feed: Address
+    heartbeat_s: int = Field(gt=0)
+    decimals: int | None = Field(default=None, ge=0, le=36)
 
 
 # A market of any protocol the engine has a package for (`floor/protocols`), told apart by
@@ -172,13 +185,13 @@ class TxConfig(_Model):
 class FlashbotsConfig(_Model):
     """Private sending through a Flashbots-style relay (`floor.chain.flashbots`): the
     transaction queue sends an intent privately when it is marked `private`, or when what it
-    moves is worth more than `private_above_wei` in ETH (valued on the chain's price oracle,
+    moves is worth more than `private_above_wei` in ETH (valued on the chain's price feeds,
     against `value_token`'s price). The reputation key that signs relay requests comes from
     the environment only: FLOOR_FLASHBOTS_REPUTATION_KEY."""
 
     relay_url: HttpUrl | None = None  # e.g. https://relay.flashbots.net; None: never private
     private_above_wei: int = Field(default=10 * 10**18, ge=0)  # intents worth more go private (10 ETH)
-    value_token: str = "WETH"  # the token whose oracle price is one ETH's
+    value_token: str = "WETH"  # the token whose feed price is one ETH's (WETH9 is 1:1 ETH)
     mode: Literal["bundle", "private_transaction"] = "bundle"  # eth_sendBundle or eth_sendPrivateTransaction
     target_blocks: int = Field(default=3, ge=1, le=25)  # blocks an attempt targets (the relay clamps at 25)
     max_attempts: int = Field(default=3, ge=1)  # private attempts per nonce under retry_higher_tip
@@ -197,7 +210,8 @@ class ChainConfig(_Model):
     destinations: list[Address] = []
     multicall3: Address = MULTICALL3
     multicall_gas_cap: int = Field(default=50_000_000, gt=0)
-    price_oracle: Address | None = None  # Aave V3's AaveOracle: token prices in USD (8 decimals)
+    # Token symbol -> its USD price feed (Chainlink AggregatorV3), to value positions.
+    price_feeds: dict[str, PriceFeedConfig] = {}
     tokens: list[TokenConfig] = []
     markets: list[MarketConfig] = []
     tx: TxConfig = TxConfig()
@@ -232,6 +246,18 @@ class ChainConfig(_Model):
                 also = seen[m.key]
                 problems.append((f"markets.{i}", f"duplicate market {m.protocol}/{m.market} (also markets.{also})"))
             seen.setdefault(m.key, i)
+        feeds: dict[str, str] = {}
+        for symbol, f in self.price_feeds.items():
+            if symbol not in symbols:
+                problems.append(
+                    (
+                        f"price_feeds.{symbol}",
+                        f"no token {symbol!r} on chain {self.id} (tokens: {', '.join(symbols) or 'none'})",
+                    )
+                )
+            if f.feed in feeds:
+                problems.append((f"price_feeds.{symbol}.feed", f"feed {f.feed} also prices {feeds[f.feed]!r}"))
+            feeds.setdefault(f.feed, symbol)
         if problems:
             raise _problems(problems)
         return self
@@ -241,6 +267,18 @@ class ChainConfig(_Model):
             if t.symbol == symbol:
                 return t
         raise UnknownToken(f"chain {self.id} ({self.name}) has no token {symbol!r}")
+
+    def price_feed(self, symbol: str) -> PriceFeedConfig:
+        """The token's price feed; a token without one cannot be valued, and is named."""
+        self.token(symbol)
+        feed = self.price_feeds.get(symbol)
+        if feed is None:
+            configured = ", ".join(self.price_feeds) or "none"
+            raise PriceUnavailable(
+                f"chain {self.id} ({self.name}) has no price feed for token {symbol!r}: set"
+                f" chains.price_feeds.{symbol} (feeds configured: {configured})"
+            )
+        return feed
 
     def token_by_address(self, address: str) -> TokenConfig:
         wanted = to_checksum_address(address)
@@ -326,6 +364,14 @@ class EngineConfig(_Model):
     harvest_cooldown_s: int = Field(default=86_400, ge=0)
     rebalance_check_every_s: int = Field(default=900, ge=60)
     harvest_check_every_s: int = Field(default=6 * 3600, ge=60)
+
+
+class RiskConfig(_Model):
+    """The circuit breakers' limits (`floor.risk.breakers`, docs/risk.md) and how often the
+    risk check reads the chains for them (a schedule that runs while the engine is paused)."""
+
+    breakers: BreakerPolicy = BreakerPolicy()
+    check_every_s: int = Field(default=300, ge=60)
 
 
 class MetricsConfig(_Model):
@@ -415,6 +461,7 @@ class Settings(BaseSettings):
     engine: EngineConfig = EngineConfig()
     store: StoreConfig = StoreConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    risk: RiskConfig = RiskConfig()
     metrics: MetricsConfig = MetricsConfig()
 
     @property

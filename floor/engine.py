@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floor.risk.breakers import Breaker, BreakerPolicy
+
 
 class EngineState(StrEnum):
     IDLE = "IDLE"
@@ -110,6 +112,7 @@ class EnginePolicy(_Model):
     max_transitions: int = Field(default=100, ge=10, le=1000)  # kept in memory and queries
     max_results: int = Field(default=20, ge=1, le=200)
     max_history_events: int = Field(default=5_000, ge=50)  # continue-as-new beyond this, between operations
+    breakers: BreakerPolicy = BreakerPolicy()  # what trips a circuit breaker (floor.risk.breakers)
 
 
 class Transition(_Model):
@@ -153,6 +156,7 @@ class EngineMemory(_Model):
     operations_started: int = 0  # numbers each operation's workflow id
     last_acted: dict[Operation, datetime] = {}  # cooldowns: the last run of a kind that moved funds
     harvest_baseline: dict[str, int] = {}  # growth index per market at the last harvest (str(AdapterKey))
+    breakers: dict[str, Breaker] = {}  # by scope; a scope with none is CLOSED
 
 
 def cooldown_refusal(kind: Operation, memory: EngineMemory, policy: EnginePolicy, now: datetime) -> str | None:

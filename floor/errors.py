@@ -56,7 +56,16 @@ class MarketRefused(BadInput):
 
 
 class PriceUnavailable(FloorError):
-    """The price oracle has no price for a token (it answered 0 or reverted): the oracle is not
-    set up for it, which another try will not change. Names the token and the oracle."""
+    """A token has no usable price: no feed configured for it, or its feed reverts, has no
+    round yet, or answers <= 0. Another try will not change that; the feed's owner (or the
+    config) must. Names the token and the feed."""
+
+    retryable = False
+
+
+class PriceStale(FloorError):
+    """A feed's latest answer is older than its heartbeat at the block read: its oracles have
+    stopped updating it, and a value from it would be a guess. Names the feed, the token and
+    the answer's age. Not retried: the feed, not the engine, has to move."""
 
     retryable = False

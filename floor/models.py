@@ -91,19 +91,32 @@ class TxRecord(FrozenModel):
     calls: int  # how many executor calls it carried
 
 
+# The accounting unit: USD with 8 decimals, as Chainlink's USD feeds answer (1_00000000 is $1).
+VALUE_DECIMALS = 8
+
+
 class Price(FrozenModel):
-    """One token's price from the chain's price oracle (Aave V3's AaveOracle), at one block:
-    `price` base-currency units per whole token, `unit` the oracle's BASE_CURRENCY_UNIT
-    (1e8 for USD, so 3000_00000000 is $3,000.00)."""
+    """One token's USD price from its Chainlink feed, at one block: `price` units of
+    10**-decimals USD per whole token (decimals 8: 3000_00000000 is $3,000.00), the feed's
+    latest round as read (`updated_at`, its round id), positive and within the heartbeat."""
 
     symbol: str
-    price: Amount
-    unit: Amount
+    price: Amount = Field(gt=0)
+    decimals: int = Field(ge=0, le=36)
     block_number: int
+    feed: str | None = None  # the AggregatorV3 it came from
+    updated_at: int | None = None  # the round's updatedAt (unix seconds)
+    round_id: int | None = None
+
+    @property
+    def unit(self) -> int:
+        """One USD in the price's units."""
+        return 10**self.decimals
 
 
 def value_of(amount: int, decimals: int, price: Price) -> int:
-    """The value of `amount` base units of a token with `decimals` in the oracle's base-currency
-    units, rounded down: amount * price / 10**decimals, one integer division, so nothing is lost
-    before the last step (2**128 wei of WETH at $3,000 is exact)."""
-    return amount * price.price // 10**decimals
+    """The value of `amount` base units of a token with `decimals`, in USD with VALUE_DECIMALS
+    (the accounting unit), rounded down: amount * price * 10**8 / 10**(decimals + price's
+    decimals) in one integer division, so nothing is lost before the last step (2**128 wei
+    of WETH at $3,000 is exact)."""
+    return amount * price.price * 10**VALUE_DECIMALS // 10 ** (decimals + price.decimals)

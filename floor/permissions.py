@@ -20,6 +20,9 @@ from floor.models import Call
 
 SELF = bytes(32)  # the argument must be the executor itself
 DESTINATIONS = keccak(text="floor.destinations")  # FloorExecutor.vy's DESTINATIONS
+# Not a list: the argument is the offset of a `bytes` argument holding withdrawal credentials
+# that pay the executor (0x01 or 0x02, eleven zero bytes, the executor): FloorExecutor.vy's CREDENTIALS.
+CREDENTIALS = keccak(text="floor.withdrawal_credentials")
 
 APPROVE = "approve(address,uint256)"
 TRANSFER = "transfer(address,uint256)"
@@ -103,6 +106,10 @@ class PermissionSet:
             if len(word) < 32:
                 return f"{rule.signature}: argument {arg.word} is missing"
             value = to_checksum_address(word[12:]) if word[:12] == bytes(12) else "0x" + word.hex()
+            if arg.list == CREDENTIALS:
+                if not pays_executor(data, int.from_bytes(word, "big"), executor):
+                    return f"{rule.signature} on {target}: argument {arg.word} is not withdrawal credentials of the executor"
+                continue
             ok = value == to_checksum_address(executor) if arg.list == SELF else (arg.list, value) in members
             if not ok:
                 return f"{rule.signature} on {target}: argument {arg.word} is {value}, not an allowed address"
@@ -114,6 +121,17 @@ class PermissionSet:
         for m in self.members:
             out.setdefault(m.list, []).append(to_checksum_address(m.member))
         return out
+
+
+def pays_executor(data: bytes, offset: int, executor: str) -> bool:
+    """FloorExecutor.vy's CREDENTIALS check: the `bytes` at `offset` (after the selector) are
+    32 bytes long and are 0x01 or 0x02, eleven zero bytes, then the executor's address."""
+    start = 4 + offset
+    if len(data) < start + 64:
+        return False
+    length, value = data[start : start + 32], data[start + 32 : start + 64]
+    me = bytes.fromhex(to_checksum_address(executor)[2:])
+    return int.from_bytes(length, "big") == 32 and value[:1] in (b"\x01", b"\x02") and value[1:] == bytes(11) + me
 
 
 def approval(token: str, spender: str) -> PermissionSet:

@@ -33,6 +33,7 @@ class Ports:
     chains: dict[int, int]
     relay: int  # the local Flashbots-style relay over chain 1
     metrics: int  # the worker's Prometheus /metrics
+    beacon: int  # the Beacon API stand-in over chain 1 (native ETH staking)
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -48,6 +49,7 @@ class Ports:
             chains={1: port("FLOOR_ETH_PORT", 8545), 42161: port("FLOOR_ARB_PORT", 8546)},
             relay=port("FLOOR_RELAY_PORT", 8650),
             metrics=port("FLOOR_METRICS_PORT", 9464),
+            beacon=port("FLOOR_BEACON_PORT", 5052),
         )
 
 
@@ -65,6 +67,7 @@ def up(ports: Ports) -> None:
         require_free(port, f"anvil (chain {chain_id})", "FLOOR_ETH_PORT" if chain_id == 1 else "FLOOR_ARB_PORT")
     require_free(ports.relay, "the local relay", "FLOOR_RELAY_PORT")
     require_free(ports.metrics, "the worker's metrics", "FLOOR_METRICS_PORT")
+    require_free(ports.beacon, "the Beacon API stand-in", "FLOOR_BEACON_PORT")
     # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
     # last run's chains (their engine, queues and nonces) would describe chains that are gone.
     for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
@@ -75,6 +78,7 @@ def up(ports: Ports) -> None:
         # Fresh chains each run: the demo deploys and funds from scratch.
         write_pid(f"anvil-{chain_id}", start_anvil(port, chain_id, LOGS / f"anvil-{chain_id}.log").pid)
     write_pid("relay-1", start_relay(ports.relay, f"http://127.0.0.1:{ports.chains[1]}").pid)
+    write_pid("beacon-1", start_beacon(ports.beacon, f"http://127.0.0.1:{ports.chains[1]}").pid)
 
 
 def start_relay(port: int, anvil_url: str) -> subprocess.Popen:
@@ -82,6 +86,18 @@ def start_relay(port: int, anvil_url: str) -> subprocess.Popen:
     with open(LOGS / "relay-1.log", "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "floor.devnet.relay", "--anvil", anvil_url, "--port", str(port)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_beacon(port: int, anvil_url: str) -> subprocess.Popen:
+    """The Beacon API stand-in over chain 1's anvil, for native ETH staking's validators."""
+    with open(LOGS / "beacon-1.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "floor.devnet.beacon", "--anvil", anvil_url, "--port", str(port)],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -106,7 +122,10 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return any(word in cmdline for word in ("anvil", "temporal", "floor-worker", "workers.main", "floor.devnet.relay"))
+    return any(
+        word in cmdline
+        for word in ("anvil", "temporal", "floor-worker", "workers.main", "floor.devnet.relay", "floor.devnet.beacon")
+    )
 
 
 def main() -> None:

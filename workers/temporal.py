@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.chain import ChainActivities
 from activities.engine import EngineDoor
 from activities.reconcile import ReconcileActivities
+from activities.risk import RiskActivities
 from activities.txqueue import QueueDoor, TxActivities
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
@@ -49,6 +50,7 @@ def build_worker(
     # Chain activities use synchronous web3, so they run on threads.
     activities = chain_activities.all() + TxActivities(chain_activities).all()
     activities += ReconcileActivities(chain_activities).all()
+    activities += RiskActivities(chain_activities).all()
     signer = chain_activities.signer.address if chain_activities.signer else None
     activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
     if chain_activities.signer is not None:

@@ -59,6 +59,22 @@ with workflow.unsafe.imports_passed_through():
         catalogue_problem,
     )
     from floor.risk.allocation import legs_from_strategy
+    from floor.risk.breakers import (
+        ENGINE,
+        BreakerChange,
+        BreakerEvent,
+        BreakerRefused,
+        BreakerState,
+        RiskCheckInput,
+        RiskCheckResult,
+        RiskSample,
+        apply_findings,
+        blocked,
+        findings,
+        half_open,
+        sample_scopes,
+        trip,
+    )
     from floor.validation import BadRequest, parse
 
 ENGINE_STATE = SearchAttributeKey.for_keyword("FloorEngineState")
@@ -85,6 +101,8 @@ class EngineWorkflow:
         self.memory: EngineMemory = self.input.memory if self.input else EngineMemory()
         self.child = None
         self.unsaved: list = []  # transitions not yet in the store
+        self.unsaved_breakers: list[BreakerEvent] = []  # breaker events not yet in the store
+        self.risk_lock = asyncio.Lock()  # one risk check at a time
         self.closing = False
         self.side_effects = asyncio.Lock()  # pauses and resumes reach queues and schedules in order
         self.positions: dict[str, int] = {}
@@ -108,6 +126,11 @@ class EngineWorkflow:
     def history(self) -> list:
         """Transitions (bounded, oldest first) and finished operations."""
         return [t.model_dump(mode="json") for t in self.memory.transitions]
+
+    @workflow.query
+    def breakers(self) -> list:
+        """The breakers not CLOSED, by scope."""
+        return [b.model_dump(mode="json") for _, b in sorted(self.memory.breakers.items())]
 
     @workflow.query
     def results(self) -> list:
@@ -154,9 +177,31 @@ class EngineWorkflow:
         reason = refusal(self.memory.state, OPERATION_EVENT[kind], running)
         reason = reason or catalogue_problem(request, self.input.catalogue)
         reason = reason or cooldown_refusal(kind, self.memory, self.input.policy, workflow.now())
+        reason = reason or self._breaker_refusal(request)
         if reason:
             raise ValueError(reason)
         return request
+
+    def _open_targets(self) -> list:
+        """The strategy's targets no open or half-open breaker keeps capital away from."""
+        return [t for t in self.input.catalogue.targets if blocked(self.memory.breakers, t.key) is None]
+
+    def _breaker_refusal(self, request: Request) -> str | None:
+        """An allocation or a capital request whose every market is behind a breaker."""
+        wanted = []
+        if isinstance(request, AllocateRequest):
+            wanted = [(a.chain_id, a.asset) for a in request.amounts]
+        elif isinstance(request, CapitalRequest):
+            wanted = [(request.chain_id, request.asset)]
+        for chain_id, asset in wanted:
+            targets = self.input.catalogue.targets_of(chain_id, asset)
+            if targets and not any(blocked(self.memory.breakers, t.key) is None for t in targets):
+                why = "; ".join(
+                    f"{b.scope} is {b.state.value}: {b.reason}"
+                    for b in dict.fromkeys(blocked(self.memory.breakers, t.key) for t in targets)
+                )
+                return f"every {asset} market on chain {chain_id} is behind a circuit breaker ({why})"
+        return None
 
     async def _start(self, kind: Operation, raw: Any) -> OperationStarted:
         request = parse(REQUESTS[kind], raw, f"{kind.value} request")  # the validator accepted it
@@ -183,7 +228,7 @@ class EngineWorkflow:
 
     def _child_input(self, kind: Operation, request: Request):
         catalogue = self.input.catalogue
-        targets = catalogue.targets
+        targets = self._open_targets()  # what a breaker guards is routed around
         if kind == Operation.ALLOCATE:
             assert isinstance(request, AllocateRequest)
             amounts = {(a.chain_id, a.asset): a.amount for a in request.amounts}
@@ -232,6 +277,12 @@ class EngineWorkflow:
     def _check_signal(self, event: Event, raw: Any | None) -> Signal:
         signal = parse(Signal, raw, f"{event.value} signal")
         reason = refusal(self.memory.state, event)
+        engine_breaker = self.memory.breakers.get(ENGINE)
+        if not reason and event == Event.RESUME and engine_breaker is not None:
+            reason = (
+                f"the engine's circuit breaker is {engine_breaker.state.value} ({engine_breaker.reason}): "
+                "half-open it and let a risk check pass first"
+            )
         if reason:
             raise ValueError(reason)
         return signal
@@ -265,6 +316,77 @@ class EngineWorkflow:
                 summary=f"{'pause' if paused else 'unpause'} the engine's schedules",
             )
             return note
+
+    # -- circuit breakers -------------------------------------------------------------------
+    @workflow.update
+    async def check_risk(self, raw: Any = None) -> RiskCheckResult:
+        """Read the chains (`observe_risk`), open every breaker something trips, close a
+        half-open one whose probe passes; an engine-scope trip pauses the engine. Runs while
+        an operation does (that is when a drain matters) and while the engine is paused."""
+        async with self.risk_lock:
+            keys = [t.key for t in self.input.catalogue.targets]
+            sample = await workflow.execute_activity(
+                "observe_risk",
+                RiskCheckInput(keys=keys, policy=self.input.policy.breakers),
+                result_type=RiskSample,
+                start_to_close_timeout=timedelta(seconds=120),
+                retry_policy=DOOR_RETRY,
+                summary=f"read TVL, rates, base fees and prices of {len(keys)} markets",
+            )
+            statuses = [r.status for r in self.memory.results]
+            found = findings(sample, self.input.policy.breakers, statuses)
+            book, events = apply_findings(self.memory.breakers, found, sample_scopes(sample), workflow.now())
+            self._breaker_events(book, events)
+            engine_opened = any(e.scope == ENGINE and e.to_state == BreakerState.OPEN for e in events)
+            if engine_opened and self.memory.state != EngineState.PAUSED:
+                reason = self.memory.breakers[ENGINE].reason
+                await self._pause_or_resume(Event.PAUSE, {"by": "circuit-breaker", "reason": reason}, "breaker")
+            return RiskCheckResult(
+                block_numbers={c.chain_id: c.block_number for c in sample.chains},
+                events=events,
+                breakers=list(self.memory.breakers.values()),
+            )
+
+    @check_risk.validator
+    def _check_check_risk(self, raw: Any = None) -> None:
+        if self.input is None:
+            raise ValueError(self.problem)
+
+    @workflow.update
+    def half_open_breaker(self, raw: Any) -> BreakerEvent:
+        """An operator asks for a probe of an open breaker (the next risk check decides)."""
+        change = parse(BreakerChange, raw, "breaker change")
+        book, event = half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        self._breaker_events(book, [event])
+        return event
+
+    @half_open_breaker.validator
+    def _check_half_open(self, raw: Any) -> None:
+        change = parse(BreakerChange, raw, "breaker change")
+        half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+
+    @workflow.update
+    def trip_breaker(self, raw: Any) -> BreakerEvent:
+        """An operator opens a breaker by hand: its scope is routed around from now on."""
+        change = parse(BreakerChange, raw, "breaker change")
+        book, event = trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        self._breaker_events(book, [event])
+        return event
+
+    @trip_breaker.validator
+    def _check_trip(self, raw: Any) -> None:
+        change = parse(BreakerChange, raw, "breaker change")
+        if change.scope == ENGINE:
+            raise BreakerRefused("the engine scope is opened by pausing the engine, not by hand")
+        trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+
+    def _breaker_events(self, book: dict, events: list[BreakerEvent]) -> None:
+        self.memory = self.memory.model_copy(update={"breakers": book})
+        self.unsaved_breakers.extend(events)
+        for e in events:
+            workflow.logger.warning(
+                f"circuit breaker {e.scope}: {e.from_state.value} -> {e.to_state.value}: {e.reason}"
+            )
 
     # -- configuration --------------------------------------------------------------------
     @workflow.update
@@ -303,9 +425,24 @@ class EngineWorkflow:
     async def _journal(self) -> None:
         """Transitions to the store as they happen, in bursts, off the operations' path."""
         while True:
-            await workflow.wait_condition(lambda: bool(self.unsaved) or self.closing)
-            if not self.unsaved:
+            await workflow.wait_condition(lambda: bool(self.unsaved) or bool(self.unsaved_breakers) or self.closing)
+            if not self.unsaved and not self.unsaved_breakers:
                 return
+            if self.unsaved_breakers:
+                breaker_batch, self.unsaved_breakers = self.unsaved_breakers, []
+                await workflow.execute_activity(
+                    "record_breaker_events",
+                    {
+                        "engine_id": workflow.info().workflow_id,
+                        "events": [e.model_dump(mode="json") for e in breaker_batch],
+                    },
+                    result_type=int,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DOOR_RETRY,
+                    summary=f"store {len(breaker_batch)} circuit breaker events",
+                )
+            if not self.unsaved:
+                continue
             batch, self.unsaved = self.unsaved, []
             await workflow.execute_activity(
                 "record_engine_events",

@@ -18,11 +18,12 @@ from ethereum.ercs import IERC20
 
 # Bounds of one batch. A batch is copied to memory at its full bound and every
 # batch pays for that memory, so MAX_CALLS * MAX_DATA is kept small: 64 calls is
-# twelve guarded deposits (5 calls each) on one chain, and 512 bytes is about four
-# times the engine's longest call (Aave supply, 132 bytes). Larger plans are split
-# into several batches by the engine.
+# twelve guarded deposits (5 calls each) on one chain, and 1024 bytes holds the engine's
+# longest call: Balancer V2's joinPool, whose request tuple carries the pool's tokens, the
+# limits and the userData (772 bytes for a two-coin composable stable pool, 96 more per
+# coin, so up to four coins). Larger plans are split into several batches by the engine.
 MAX_CALLS: constant(uint256) = 64
-MAX_DATA: constant(uint256) = 512
+MAX_DATA: constant(uint256) = 1024
 # Return data kept per call; also the most of an inner revert that CallFailed carries.
 MAX_RETURN: constant(uint256) = 256
 # Scoped arguments per rule, and entries per batched admin call.
@@ -33,6 +34,10 @@ MAX_ENTRIES: constant(uint256) = 256
 # executor's own address. DESTINATIONS holds where plain ETH may be sent.
 SELF: constant(bytes32) = empty(bytes32)
 DESTINATIONS: constant(bytes32) = keccak256("floor.destinations")
+# Not a list either: the argument is the head word (offset) of a `bytes` argument that must be
+# withdrawal credentials paying this executor: exactly 32 bytes, 0x01 or 0x02, eleven zero
+# bytes, then this address (a beacon deposit's withdrawal_credentials).
+CREDENTIALS: constant(bytes32) = keccak256("floor.withdrawal_credentials")
 
 # Batch entries addressed to the executor itself are balance guards, run in place.
 # Token address zero stands for the executor's ETH balance.
@@ -305,10 +310,24 @@ def _check_rule(i: uint256, target: address, selector: bytes4, data: Bytes[MAX_D
         ok: bool = False
         if check.list == SELF:
             ok = convert(arg, uint256) == convert(self, uint256)
+        elif check.list == CREDENTIALS:
+            ok = self._pays_self(data, convert(arg, uint256))
         elif convert(arg, uint256) <= convert(max_value(uint160), uint256):
             ok = self._listed[check.list][convert(convert(arg, uint160), address)]
         if not ok:
             raw_revert(concat(method_id("ArgumentNotAllowed(uint256,uint256,bytes32)"), abi_encode(i, check.word, arg)))
+
+
+@view
+@internal
+def _pays_self(data: Bytes[MAX_DATA], offset: uint256) -> bool:
+    # The `bytes` at `offset` (after the selector): its length word, then its first word.
+    if offset > MAX_DATA or len(data) < 4 + offset + 64:
+        return False
+    length: uint256 = extract32(data, 4 + offset, output_type=uint256)
+    value: uint256 = extract32(data, 4 + offset + 32, output_type=uint256)
+    me: uint256 = convert(self, uint256)
+    return length == 32 and (value == (1 << 248) | me or value == (2 << 248) | me)
 
 
 @internal

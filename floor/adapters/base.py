@@ -151,6 +151,15 @@ class Adapter(ABC):
     @abstractmethod
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot: ...
 
+    # -- the market's total, for the circuit breakers' exploit signal --------------------
+    def tvl_reads(self) -> list[ReadCall]:
+        """Reads of what the whole market holds of the asset (its TVL, in the asset's base
+        units); none where the adapter cannot tell, and then no TVL breaker watches it."""
+        return []
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int | None:
+        return None
+
     # -- shared helpers ---------------------------------------------------------------
     def _approved(self, spender: str, amount: int, action: Call) -> list[Call]:
         """approve(amount), the action, approve(0): no allowance outlives the batch."""

@@ -3,8 +3,10 @@ private attempt through the chain's Flashbots-style relay.
 
 A transaction goes private when one of its intents is marked `private`, or when what its
 intents move (`TxIntent.moves`, plus any ETH its calls carry) is worth more than the chain's
-`flashbots.private_above_wei` in ETH, valued on the chain's price oracle in one Multicall3
-batch. A move nobody can price is kept private: the relay costs nothing when it is not needed,
+`flashbots.private_above_wei` in ETH, valued on the chain's Chainlink price feeds
+(`floor.chain.prices`, every moved token and `value_token` in one Multicall3 batch) against
+`value_token`'s price (WETH: one ETH). A move nobody can price (no feed, a feed that cannot
+answer, or a stale answer) is kept private: the relay costs nothing when it is not needed,
 a sandwich costs the treasury.
 
 An attempt is the signed transaction offered for `target_blocks` blocks from the next one,
@@ -29,10 +31,11 @@ from floor.chain.flashbots import (
     private_reason,
 )
 from floor.chain.multicall import MulticallReader
-from floor.chain.prices import read_prices
+from floor.chain.prices import plan_prices, price_results
 from floor.config import ChainConfig, ConfigError
-from floor.errors import PriceUnavailable
 from floor.logging import get_logger
+from floor.models import Price
+from floor.readplan import ReadPlan
 from floor.txqueue import PlannedTx, PreparedTx, PrivateSent, SignedTx
 
 log = get_logger()
@@ -54,7 +57,8 @@ class PrivateRoute:
     def mark(self, plans: Sequence[PlannedTx], prepared: Sequence[PreparedTx]) -> None:
         """Set each prepared transaction's `private` reason (empty: public)."""
         live = [(plan, prep) for plan, prep in zip(plans, prepared, strict=True) if prep.intents]
-        prices = self._prices() if any(i.moves for plan, _ in live for i in plan.intents) else {}
+        moved_tokens = {s for plan, _ in live for i in plan.intents for s in i.moves}
+        prices = self._prices(moved_tokens) if moved_tokens else {}
         decimals = {t.symbol: t.decimals for t in self.chain.tokens}
         for plan, prep in live:
             intents = [i for i in plan.intents if i.id in prep.intents]
@@ -69,20 +73,26 @@ class PrivateRoute:
             if prep.private:
                 log.info("sending privately", chain_id=self.chain.id, intents=prep.intents, reason=prep.private)
 
-    def _prices(self) -> dict:
-        if self.chain.price_oracle is None:
+    def _prices(self, symbols: set[str]) -> dict[str, Price]:
+        """The moved tokens' and the reference's prices, in one batch, all at one scale; a
+        token without a usable price is left out (its move is then kept private)."""
+        wanted = sorted(symbols | {self.config.value_token})
+        with_feed = [s for s in wanted if s in self.chain.price_feeds]
+        if len(with_feed) < len(wanted):
+            missing = sorted(set(wanted) - set(with_feed))
+            log.warning("tokens without a price feed", chain_id=self.chain.id, tokens=missing)
+        if not with_feed:
             return {}
-        try:
-            return read_prices(self.reader, self.chain.price_oracle, self.chain.tokens)
-        except PriceUnavailable as exc:  # one token unpriced: price them one by one
-            log.warning("a token has no price; valuing the others", chain_id=self.chain.id, error=str(exc))
-            prices = {}
-            for token in self.chain.tokens:
-                try:
-                    prices |= read_prices(self.reader, self.chain.price_oracle, [token])
-                except PriceUnavailable:
-                    continue
-            return prices
+        plan = ReadPlan()
+        plan_prices(plan, self.chain, with_feed)
+        batch = self.reader.read(plan.calls)
+        prices = {}
+        for symbol, found in price_results(self.chain, with_feed, plan.results(batch.results), batch).items():
+            if isinstance(found, Price):
+                prices[symbol] = found
+            else:
+                log.warning("a token has no usable price", chain_id=self.chain.id, error=str(found))
+        return _one_scale(prices)
 
     # -- one attempt ---------------------------------------------------------------------
     def send(self, tx: SignedTx) -> PrivateSent:
@@ -109,3 +119,15 @@ class PrivateRoute:
                 error="RelayUnavailable", message=str(exc),
             )  # fmt: skip
         return PrivateSent(nonce=tx.nonce, hash=tx.hash, first_block=first, last_block=last)
+
+
+def _one_scale(prices: dict[str, Price]) -> dict[str, Price]:
+    """The prices with one number of decimals (the largest among them), exactly: feeds may
+    answer with different decimals, and `eth_equivalent` divides one price by another."""
+    if not prices:
+        return prices
+    top = max(p.decimals for p in prices.values())
+    return {
+        s: p.model_copy(update={"price": p.price * 10 ** (top - p.decimals), "decimals": top})
+        for s, p in prices.items()
+    }

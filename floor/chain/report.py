@@ -2,12 +2,28 @@
 market with its amount, value, APY and what can be withdrawn now, and the executors' idle
 balances. For the `floor` CLI and any service that reports.
 
-Per chain, every market's position, liquidity and growth index come from one Multicall3 batch;
-token prices (the chain's price oracle, `floor.chain.prices`) are read at that same block. A
-market that publishes a rate (Aave's currentLiquidityRate) shows it as an APY; any other has
+Per chain, every market's position, liquidity and growth index and the USD price of every
+asset (its Chainlink feed's latestRoundData, `floor.chain.prices`) are ONE Multicall3 batch:
+one eth_call, which also reads the block's number and timestamp. Each row's value is its
+amount times its asset's price, in USD with 8 decimals (`floor.models.value_of`), rounded
+down, shown as an exact decimal. A token without a feed, a feed that cannot answer and a stale
+answer (older than the feed's heartbeat at that block) are errors naming the feed
+(PriceUnavailable, PriceStale): never a zero value, never a guess.
+
+Amounts are in the market's asset: the adapters turn shares into underlying (ERC-4626
+`convertToAssets`, Morpho's shares at the accrued totals, Compound's and Aave's balances).
+The liquid staking markets hold WETH as their asset and report ETH terms: Lido's amount is the
+stETH balance, which is the executor's shares at Lido's own pooled-ETH-per-share rate, and
+Rocket Pool's is `getEthValue(rETH balance)`, rETH at the network's exchange rate. So they are
+valued at the WETH feed's price (WETH9 is 1:1 ETH by construction): staked ETH at its
+protocol redemption rate, not at stETH's or rETH's market price (a discount on the secondary
+market, as a stETH/ETH feed would show, is not in the value).
+
+A market that publishes a rate (Aave's currentLiquidityRate) shows it as an APY; any other has
 its APY measured from its growth index between now and the block about `window_s` earlier,
 or the earliest block from which the market can be read (deployed later, or a node that keeps
-only recent state), and none when there is no earlier reading.
+only recent state), and none when there is no earlier reading (or `window_s` is None: then
+the report is the one batch per chain).
 """
 
 from __future__ import annotations
@@ -23,13 +39,13 @@ from web3.exceptions import Web3Exception
 
 from floor.adapters.base import Adapter, RateSnapshot
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import ReadCall, ReadFailed, decode_result, read
+from floor.calls import ReadFailed, decode_result, read
 from floor.chain.multicall import MulticallReader, ReadBatch
-from floor.chain.prices import read_prices
+from floor.chain.prices import decode_prices, plan_prices
 from floor.chain.rpc import connect
-from floor.config import ChainConfig, Settings, TokenConfig
-from floor.errors import PriceUnavailable, UnknownChain
-from floor.models import AdapterKey, Amount, Price, value_of
+from floor.config import ChainConfig, Settings
+from floor.errors import UnknownChain
+from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
 from floor.rates import quoted_rate, realised_rate
 from floor.readplan import ReadPlan
 
@@ -49,7 +65,7 @@ class MarketReport(BaseModel):
     decimals: int
     amount: Amount  # underlying base units
     withdrawable: Amount  # what the market lets the executor take now
-    value: ExactDecimal | None  # in the price oracle's base currency (USD); None without a price
+    value: ExactDecimal  # USD, exact to 8 decimals (the feed's price; rounded down)
     apy: float | None  # 0.035 is 3.5%
     apy_source: str | None  # "quoted" (the protocol's rate) or "realised" (measured)
     apy_window_s: int | None  # realised: the seconds it was measured over
@@ -63,7 +79,7 @@ def exact(amount: int, decimals: int) -> Decimal:
 
 
 def read_report(
-    settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int = DAY_S
+    settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int | None = DAY_S
 ) -> list[MarketReport]:
     """One row per strategy market (every configured market when the strategy has none)."""
     registry = AdapterRegistry.from_settings(settings)
@@ -100,26 +116,54 @@ def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[
 
 
 def read_chain_report(
-    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int
+    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int | None
 ) -> list[MarketReport]:
-    account = _executor(chain)
+    """The chain's rows: one Multicall3 batch (one eth_call, past the gas cap one per chunk),
+    then the earlier growth indexes for measured APYs unless `window_s` is None."""
     reader = _reader(chain, w3)
+    plan, assets = plan_chain_report(chain, adapters)
+    batch = reader.read(plan.calls)
+    rates = decode_rates(adapters, plan, batch)
+    measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
+    earlier = _earlier_snapshots(reader, measured, batch, window_s) if window_s is not None else {}
+    return chain_report_rows(chain, adapters, plan, assets, batch, earlier, rates)
+
+
+def plan_chain_report(chain: ChainConfig, adapters: Sequence[Adapter]) -> tuple[ReadPlan, list[str]]:
+    """Every market's liquidity (its position included) and growth index and every asset's
+    price feed, as one plan; and the assets priced. A token without a feed is refused here."""
+    account = _executor(chain)
     plan = ReadPlan()
     for i, adapter in enumerate(adapters):
         plan.add((i, "liquidity"), adapter.liquidity_reads(account))
         plan.add((i, "rate"), adapter.rate_reads())
-    batch = reader.read(plan.calls)
+    return plan, plan_prices(plan, chain, [a.asset.symbol for a in adapters])
+
+
+def decode_rates(adapters: Sequence[Adapter], plan: ReadPlan, batch: ReadBatch) -> list[RateSnapshot]:
     results = plan.results(batch.results)
-    liquidity = [a.decode_liquidity(results[i, "liquidity"]) for i, a in enumerate(adapters)]
-    rates = [a.decode_rate(results[i, "rate"], batch.timestamp) for i, a in enumerate(adapters)]
-    tokens = {a.asset.symbol: chain.token(a.asset.symbol) for a in adapters}
-    prices = _prices(_AtBlock(reader, batch.block_number), chain.price_oracle, list(tokens.values()))
-    measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
-    earlier = _earlier_snapshots(reader, measured, batch, window_s)
+    return [a.decode_rate(results[i, "rate"], batch.timestamp) for i, a in enumerate(adapters)]
+
+
+def chain_report_rows(
+    chain: ChainConfig,
+    adapters: Sequence[Adapter],
+    plan: ReadPlan,
+    assets: list[str],
+    batch: ReadBatch,
+    earlier: dict[AdapterKey, RateSnapshot],
+    rates: list[RateSnapshot] | None = None,
+) -> list[MarketReport]:
+    """The rows from the plan's batch: amounts, values (a missing or stale price raises,
+    naming its feed), APYs (`rates`: the batch's growth indexes, when already decoded)."""
+    results = plan.results(batch.results)
+    prices = decode_prices(chain, assets, results, batch)
+    rates = rates if rates is not None else decode_rates(adapters, plan, batch)
     rows = []
-    for adapter, liq, rate in zip(adapters, liquidity, rates, strict=True):
-        price = prices.get(adapter.asset.symbol)
+    for i, (adapter, rate) in enumerate(zip(adapters, rates, strict=True)):
+        liq = adapter.decode_liquidity(results[i, "liquidity"])
         apy, source, window = _apy(rate, earlier.get(adapter.key))
+        value = value_of(liq.position, adapter.asset.decimals, prices[adapter.asset.symbol])
         rows.append(
             MarketReport(
                 chain_id=chain.id,
@@ -129,7 +173,7 @@ def read_chain_report(
                 decimals=adapter.asset.decimals,
                 amount=liq.position,
                 withdrawable=liq.withdrawable,
-                value=_value(liq.position, adapter.asset.decimals, price),
+                value=exact(value, VALUE_DECIMALS),
                 apy=apy,
                 apy_source=source,
                 apy_window_s=window,
@@ -137,48 +181,6 @@ def read_chain_report(
             )
         )
     return rows
-
-
-# ---------------------------------------------------------------------------- prices
-
-
-class _AtBlock:
-    """A reader whose every batch reads at one block, so separate batches are one snapshot."""
-
-    def __init__(self, reader: MulticallReader, block: int):
-        self.reader, self.block = reader, block
-
-    def read(self, calls: Sequence[ReadCall], block: int | str | None = None) -> ReadBatch:
-        return self.reader.read(calls, self.block)
-
-
-def _prices(reader, oracle: str | None, tokens: list[TokenConfig]) -> dict[str, Price]:
-    """Prices by symbol; a token the oracle cannot price is left out (its value is None)."""
-    if oracle is None or not tokens:
-        return {}
-    try:
-        return read_prices(reader, oracle, tokens)
-    except PriceUnavailable:  # one token unpriced fails the batch: ask the others one by one
-        pass
-    except ReadFailed:  # no oracle answering at that address
-        return {}
-    prices = {}
-    for token in tokens:
-        try:
-            prices |= read_prices(reader, oracle, [token])
-        except PriceUnavailable:
-            continue
-    return prices
-
-
-def _value(amount: int, decimals: int, price: Price | None) -> Decimal | None:
-    if price is None:
-        return None
-    units = value_of(amount, decimals, price)
-    places = len(str(price.unit)) - 1
-    if price.unit == 10**places:
-        return exact(units, places)
-    return Decimal(units) / Decimal(price.unit)  # an oracle unit that is not a power of ten
 
 
 # ---------------------------------------------------------------------------- rates

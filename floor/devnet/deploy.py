@@ -1,8 +1,9 @@
 """Deploy the local stand-ins and the executor on an anvil chain, and describe them as config.
 
 Each chain gets: ERC-20 tokens with real decimals (WETH with WETH9's deposit and withdraw, so
-staking adapters can unwrap it), Multicall3 at its canonical address, an
-Aave V3 price oracle stand-in with a USD price for every token, every protocol package's
+staking adapters can unwrap it), Multicall3 at its canonical address, one
+Chainlink price feed stand-in (`ChainlinkAggregator`, USD with 8 decimals) per token with its
+price and the heartbeat of the real feed on that chain, every protocol package's
 markets (`floor.protocols`: each package's deploy hook deploys its stand-ins, e.g. Aave V3
 pools, Spark, ERC-4626 vaults, Lido and Rocket Pool, and returns them as config), and the FloorExecutor configured
 with exactly the rules its adapters declare (scoped arguments included). Other market
@@ -31,11 +32,21 @@ TOKENS = {"USDC": ("USD Coin", 6), "WETH": ("Wrapped Ether", 18), "DAI": ("Dai S
 TOKEN_CONTRACTS = {"WETH": "TestWETH"}
 WETH_BACKING_WEI = 10**9 * 10**18
 
-# The price oracle's base currency: USD (address zero, as on Aave's markets), 8 decimals.
-USD = "0x0000000000000000000000000000000000000000"
-USD_UNIT = 10**8
-# What the oracle answers per whole token, in USD_UNIT units.
+# The feeds answer USD with 8 decimals, as Chainlink's USD feeds do.
+USD_DECIMALS = 8
+USD_UNIT = 10**USD_DECIMALS
+# What each token's feed answers per whole token, in USD_UNIT units.
 PRICES = {"USDC": 1 * USD_UNIT, "WETH": 3_000 * USD_UNIT, "DAI": 1 * USD_UNIT}
+# Each feed's description and heartbeat (s) per chain, as Chainlink's on that network: on
+# Ethereum ETH/USD and DAI/USD update at least hourly, USDC/USD daily; on Arbitrum all daily.
+FEEDS = {"USDC": "USDC / USD", "WETH": "ETH / USD", "DAI": "DAI / USD"}
+HEARTBEATS = {
+    1: {"USDC": 86_400, "WETH": 3_600, "DAI": 3_600},
+    42161: {"USDC": 86_400, "WETH": 86_400, "DAI": 86_400},
+}
+DAY_S = 86_400  # a token not listed above: a daily heartbeat
+# The feeds' answer bounds (OCR's minAnswer, maxAnswer): at least 1, at most int192's maximum.
+MIN_ANSWER, MAX_ANSWER = 1, 2**191 - 1
 
 # The local chains; which markets each has is each protocol package's choice (its deploy hook).
 CHAIN_NAMES = {1: "ethereum", 42161: "arbitrum"}
@@ -51,7 +62,7 @@ class DeployedChain:
     name: str
     executor: str
     tokens: dict[str, tuple[str, int]]  # symbol -> (address, decimals)
-    price_oracle: str = ""
+    price_feeds: dict[str, dict] = field(default_factory=dict)  # symbol -> {feed, heartbeat_s}
     markets: list[dict] = field(default_factory=list)  # config-shaped market entries
     participant: str = ""
     owner: str = ""
@@ -67,7 +78,7 @@ class DeployedChain:
             "executor": self.executor,
             "destinations": [self.treasury],
             "multicall3": MULTICALL3_ADDRESS,
-            "price_oracle": self.price_oracle,
+            "price_feeds": {s: dict(f) for s, f in self.price_feeds.items()},
             "tokens": [{"symbol": s, "address": a, "decimals": d} for s, (a, d) in self.tokens.items()],
             "markets": [dict(m) for m in self.markets],  # a copy: callers may extend theirs
         }
@@ -139,15 +150,15 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
         for symbol, (name, decimals) in TOKENS.items()
     }
     w3.provider.make_request("anvil_setBalance", [tokens["WETH"].address, hex(WETH_BACKING_WEI)])
-    oracle = d.deploy("AaveOracle", d.admin, USD, USD_UNIT)
-    for symbol, token in tokens.items():
-        d.send(oracle.functions.setAssetPrice(token.address, PRICES[symbol]))
+    feeds = {symbol: deploy_feed(d, FEEDS.get(symbol, f"{symbol} / USD"), PRICES[symbol]) for symbol in tokens}
     chain = DeployedChain(
         chain_id=chain_id,
         name=CHAIN_NAMES[chain_id],
         executor="",
         tokens={s: (t.address, TOKENS[s][1]) for s, t in tokens.items()},
-        price_oracle=oracle.address,
+        price_feeds={
+            s: {"feed": f.address, "heartbeat_s": HEARTBEATS[chain_id].get(s, DAY_S)} for s, f in feeds.items()
+        },
         participant=d.participant,
         owner=d.admin,
         guardian=d.guardian,
@@ -163,6 +174,16 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
     chain.executor = executor.address
     configure_executor(w3, chain.executor, chain_permissions(chain))
     return chain
+
+
+def deploy_feed(
+    d: Deployer, description: str, answer: int, *, min_answer: int = MIN_ANSWER, max_answer: int = MAX_ANSWER
+) -> Contract:
+    """A Chainlink feed stand-in (USD, 8 decimals) owned by the deployer, with `answer` as its
+    first round, updated now."""
+    feed = d.deploy("ChainlinkAggregator", d.admin, USD_DECIMALS, description, min_answer, max_answer)
+    d.send(feed.functions.updateAnswer(answer))
+    return feed
 
 
 def chain_permissions(chain: DeployedChain) -> PermissionSet:

@@ -38,6 +38,7 @@ from floor.config import Settings, StoreConfig
 from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDiscrepancy, UnstorableValue
 from floor.store.tables import (
     Alert,
+    BreakerEventRow,
     Discrepancy,
     EngineEvent,
     PositionSnapshot,
@@ -251,6 +252,27 @@ class Store:
     def record_engine_events(self, rows: Sequence[EngineEvent]) -> int:
         """Record state-machine transitions; keyed by (engine_id, at, to_state, cause)."""
         return self._record(EngineEvent, rows, ("engine_id", "at", "to_state", "cause"))
+
+    # ------------------------------------------------------------ circuit breakers
+
+    def record_breaker_events(self, rows: Sequence[BreakerEventRow]) -> int:
+        """Record breaker changes; keyed by (engine_id, scope, at, to_state)."""
+        return self._record(BreakerEventRow, rows, ("engine_id", "scope", "at", "to_state"))
+
+    def breaker_events(self, engine_id: str, scope: str | None = None) -> list[BreakerEventRow]:
+        b = BreakerEventRow.__table__.c
+        stmt = select(BreakerEventRow).where(b.engine_id == engine_id)
+        if scope is not None:
+            stmt = stmt.where(b.scope == scope)
+        return self._all(stmt.order_by(b.at, b.id))
+
+    def rate_window(self, market: str, since: datetime) -> list[RateObservation]:
+        """A market's rate observations from `since` on (by their blocks' time), oldest first:
+        the history the circuit breakers compare a reading with."""
+        r = RateObservation.__table__.c
+        return self._all(
+            select(RateObservation).where(r.market == market, r.timestamp >= since).order_by(r.block_number)
+        )
 
     # ------------------------------------------------------------ discrepancies
 

@@ -23,6 +23,7 @@ from floor.store.types import SignedAmount, Uint256, UtcDateTime
 
 __all__ = [
     "Alert",
+    "BreakerEventRow",
     "Discrepancy",
     "EngineEvent",
     "PositionSnapshot",
@@ -153,6 +154,27 @@ class EngineEvent(StoreTable, table=True):
     cause: str  # the event and, for an operation, its workflow id
     actor: str
     reason: str = ""
+
+
+class BreakerEventRow(StoreTable, table=True):
+    """One change of a circuit breaker (`floor.risk.breakers`): tripped by a risk check,
+    half-opened by an operator, closed by a passing probe."""
+
+    __tablename__ = "breaker_event"
+    __table_args__ = (
+        UniqueConstraint("engine_id", "scope", "at", "to_state"),
+        Index(None, "scope", "at"),
+    )
+
+    id: int | None = _id()
+    engine_id: str
+    scope: str  # "engine", "chain:1", "protocol:aave-v3"
+    at: datetime = Field(sa_type=UtcDateTime)
+    from_state: str
+    to_state: str
+    trigger: str  # tvl_fall, apy_drop, drawdown, gas, price, error_rate, manual, probe
+    reason: str = Field(sa_type=Text)  # with the figures
+    actor: str
 
 
 class Discrepancy(StoreTable, table=True):

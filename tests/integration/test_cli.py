@@ -128,6 +128,17 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
         ran = await cli("resume", "--reason", "again")
         assert ran.code == 1 and one_line(ran.err) == "refused: the engine is not paused (state IDLE)", ran
 
+        # The circuit breakers: none open; a change the breaker's state refuses, or of no scope, says why.
+        listed = await cli("risk", "breakers")
+        assert listed.code == 0 and one_line(listed.out) == "every breaker is CLOSED", listed
+        ran = await cli("risk", "half-open", "protocol:aave-v3", "--reason", "probe")
+        assert ran.code == 1 and "only an OPEN breaker can be half-opened" in one_line(ran.err), ran
+        ran = await cli("risk", "trip", "aave", "--reason", "hack")
+        assert ran.code == 1 and "'aave' is not a breaker scope" in one_line(ran.err), ran
+        ran = await cli("risk", "trip", "protocol:aave-v3", "--reason", "forum post", "--json")
+        assert ran.code == 0 and ran.json()["event"]["to_state"] == "OPEN", ran
+        assert "protocol:aave-v3: OPEN" in (await cli("risk", "breakers")).out
+
         first, second = [await cli("schedules", "apply", "--json") for _ in range(2)]
         try:
             assert first.code == second.code == 0, (first.err, second.err)
@@ -139,6 +150,7 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
                     f"{settings.engine_id}/rebalance-check",
                     f"{settings.engine_id}/harvest-check",
                     f"{settings.engine_id}/reconcile-check",
+                    f"{settings.engine_id}/risk-check",
                 ]
             )
         finally:

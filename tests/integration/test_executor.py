@@ -336,7 +336,7 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
         comets = {m.comet for m in of("compound_v3")}
         rewards = {m.rewards for m in of("compound_v3") if m.rewards}
         morphos = {m.morpho for m in of("morpho_blue")}
-        staking = of("lido") + of("rocket_pool")
+        staking = of("lido") + of("rocket_pool") + of("native_eth")
         assert len(declared.rules) == (
             len(chain.tokens)
             + len(approved)
@@ -347,6 +347,8 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
             + 2 * len(morphos)
             + 3 * len(of("lido"))
             + 2 * len(of("rocket_pool"))
+            + len(of("native_eth"))  # the beacon deposit (its exits are listed with the deposit data)
+            + 2 * len({m.vault for m in of("balancer_v2")})  # joinPool and exitPool per Balancer Vault
             + (2 if staking else 0)
         )
         for p in declared.rules:

@@ -27,7 +27,13 @@ def _calls(rules, executor: str, addresses: list[str]) -> st.SearchStrategy[Call
     """Any allowed (target, selector) with any arguments, or plain ETH to any address. Half
     the address arguments are the executor or an outsider, where a drain would need them."""
     address = st.one_of(st.sampled_from([executor, *OUTSIDERS]), st.sampled_from(addresses))
-    by_type = {"address": address, "uint256": AMOUNTS, "uint16": st.integers(0, 2**16 - 1), "bool": st.booleans()}
+    by_type = {
+        "address": address,
+        "uint256": AMOUNTS,
+        "uint16": st.integers(0, 2**16 - 1),
+        "bool": st.booleans(),
+        "bytes32": st.binary(min_size=32, max_size=32),  # a beacon deposit's deposit_data_root
+    }
 
     def value(t) -> st.SearchStrategy:
         """Any value of an ABI type: arrays (Lido's request amounts and ids) and tuples too."""
@@ -59,6 +65,8 @@ def treasury(settings, web3s, signer):
     w3.provider.make_request("anvil_setBalance", [chain.executor, hex(10**18)])
     adapters = AdapterRegistry.from_settings(settings).on_chain(1)
     for adapter in adapters:
+        if adapter.key.protocol == "native-eth":
+            continue  # 32 ETH per validator, with the operator's deposit data: none on the devnet
         amount = 1_000 * 10**adapter.asset.decimals
         mint(w3, adapter.asset.address, chain.executor, 2 * amount)
         client.execute(protected_calls(w3, adapter, Deposit(amount), chain.executor))

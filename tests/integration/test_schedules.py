@@ -30,7 +30,12 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
         await ensure_engine(client, settings)
         ids = await apply_schedules(client, settings)
         try:
-            assert ids == [f"{engine_id}/rebalance-check", f"{engine_id}/harvest-check", f"{engine_id}/reconcile-check"]
+            assert ids == [
+                f"{engine_id}/rebalance-check",
+                f"{engine_id}/harvest-check",
+                f"{engine_id}/reconcile-check",
+                f"{engine_id}/risk-check",
+            ]
             assert await apply_schedules(client, settings) == ids  # again: nothing new
             rebalance_check = client.get_schedule_handle(ids[0])
             described = await rebalance_check.describe()
@@ -49,8 +54,9 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
             for sid in ids[:2]:
                 state = (await client.get_schedule_handle(sid).describe()).schedule.state
                 assert state.paused and "incident 7" in state.note
-            # Reconciliation only reads: it goes on while the engine is paused.
-            assert not (await client.get_schedule_handle(ids[2]).describe()).schedule.state.paused
+            # Reconciliation and the risk check only read: they go on while the engine is paused.
+            for sid in ids[2:]:
+                assert not (await client.get_schedule_handle(sid).describe()).schedule.state.paused
             await apply_schedules(client, changed)
             assert (await rebalance_check.describe()).schedule.state.paused
 

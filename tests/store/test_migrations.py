@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from floor.store import Store, metadata
 
-TABLES = {"position_snapshot", "rate_observation", "tx_journal", "engine_event", "discrepancy", "alert"}
+TABLES = {"position_snapshot", "rate_observation", "tx_journal", "engine_event", "discrepancy", "alert", "breaker_event"}
 
 
 def differences(store: Store, target: sa.MetaData = metadata) -> list:
@@ -25,7 +25,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0001"
+        assert head == "0002"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES

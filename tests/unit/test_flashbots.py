@@ -159,7 +159,7 @@ def test_the_config_group_and_the_reputation_key(monkeypatch):
 
 
 def _price(symbol: str, usd: int) -> Price:
-    return Price(symbol=symbol, price=usd * 10**8, unit=10**8, block_number=1)
+    return Price(symbol=symbol, price=usd * 10**8, decimals=8, block_number=1)
 
 
 PRICES = {"WETH": _price("WETH", 3_000), "USDC": _price("USDC", 1)}

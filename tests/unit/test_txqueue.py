@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from floor.batching import MAX_CALL_DATA
 from floor.calls import call
 from floor.models import Priority
 from floor.txqueue import (
@@ -44,8 +45,8 @@ def test_intents_are_refused_by_name_before_they_enter_history():
     assert intent_problem(intent("ok"), QUEUE, NOW) is None
     assert "is for chain 10" in intent_problem(intent("x").model_copy(update={"chain_id": 10}), QUEUE, NOW)
     assert "65 calls; the executor takes at most 64" in intent_problem(intent("x", calls=65), QUEUE, NOW)
-    long = APPROVE.model_copy(update={"data": APPROVE.data + "00" * 512})
-    assert "bytes of calldata; the executor takes at most 512" in intent_problem(
+    long = APPROVE.model_copy(update={"data": APPROVE.data + "00" * MAX_CALL_DATA})
+    assert f"bytes of calldata; the executor takes at most {MAX_CALL_DATA}" in intent_problem(
         TxIntent(id="x", chain_id=1, groups=[[long]]), QUEUE, NOW
     )
     transfer = call(TOKEN, "transfer(address,uint256)", POOL, 1)

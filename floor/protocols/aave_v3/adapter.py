@@ -165,6 +165,13 @@ class AaveV3Adapter(Adapter):
         (balance,) = decode_result(["uint256"], held, f"{self.key} underlying held by the aToken")
         return balance
 
+    def tvl_reads(self) -> list[ReadCall]:
+        return [read(self.a_token, "totalSupply()")]
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        (total,) = decode_result(["uint256"], results[0], f"{self.key} aToken.totalSupply")
+        return total
+
     def rate_reads(self) -> list[ReadCall]:
         return [
             read(self.pool, "getReserveData(address)", self.asset.address),

@@ -217,6 +217,13 @@ class CompoundV3Adapter(Adapter):
             )
         return LiquidityReading(position=position, market_available=cash, withdrawable=min(position, cash))
 
+    def tvl_reads(self) -> list[ReadCall]:
+        return [read(self.comet, "totalSupply()")]  # present value of every supplier's base
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        (total,) = decode_result(["uint256"], results[0], f"{self.key} comet.totalSupply")
+        return total
+
     def rate_reads(self) -> list[ReadCall]:
         return [
             read(self.comet, "totalsBasic()"),

@@ -132,6 +132,13 @@ class Erc4626Adapter(Adapter):
         (max_withdraw,) = decode_result(["uint256"], results[2], f"{self.key} vault.maxWithdraw")
         return LiquidityReading(position=position.amount, market_available=max_withdraw, withdrawable=max_withdraw)
 
+    def tvl_reads(self) -> list[ReadCall]:
+        return [read(self.vault, "totalAssets()")]
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        (total,) = decode_result(["uint256"], results[0], f"{self.key} vault.totalAssets")
+        return total
+
     def rate_reads(self) -> list[ReadCall]:
         return [read(self.vault, "convertToAssets(uint256)", PRICE_SCALE)]
 

@@ -59,7 +59,7 @@ NO_REFERRAL = "0x0000000000000000000000000000000000000000"
 
 MIN_REQUEST = 100  # WithdrawalQueue's MIN_STETH_WITHDRAWAL_AMOUNT (wei of stETH)
 MAX_REQUEST = 1_000 * 10**18  # MAX_STETH_WITHDRAWAL_AMOUNT
-# Calldata bound of one executor call (512 bytes): requestWithdrawals carries 100 bytes plus 32
+# Calldata bound of one executor call (floor.batching.MAX_CALL_DATA): requestWithdrawals carries 100 bytes plus 32
 # per amount, claimWithdrawals 132 plus 64 per request.
 REQUESTS_PER_CALL = 12
 CLAIMS_PER_CALL = 5
@@ -202,6 +202,13 @@ class LidoAdapter(Adapter):
             withdrawable=0,
             reason=f"Lido exits only through its withdrawal queue (about {self.exit_wait_s // DAY} days)",
         )
+
+    def tvl_reads(self) -> list[ReadCall]:
+        return [read(self.steth, "getTotalPooledEther()")]
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        (total,) = decode_result(["uint256"], results[0], f"{self.key} stETH.getTotalPooledEther")
+        return total
 
     def rate_reads(self) -> list[ReadCall]:
         return [read(self.steth, "getPooledEthByShares(uint256)", RAY)]

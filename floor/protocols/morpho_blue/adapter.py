@@ -260,6 +260,12 @@ class MorphoBlueAdapter(Adapter):
             position=position, market_available=market.available, withdrawable=min(position, market.available)
         )
 
+    def tvl_reads(self) -> list[ReadCall]:
+        return self._market_reads()
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        return self._market(results).total_supply_assets
+
     def rate_reads(self) -> list[ReadCall]:
         return self._market_reads()
 

@@ -243,6 +243,14 @@ class RocketPoolAdapter(Adapter):
             reason = f"rETH's collateral (its ETH and the deposit pool's excess) covers {collateral} wei now"
         return LiquidityReading(position=position, market_available=collateral, withdrawable=now, reason=reason)
 
+    def tvl_reads(self) -> list[ReadCall]:
+        return [read(self.reth, "totalSupply()"), read(self.reth, "getExchangeRate()")]
+
+    def decode_tvl(self, results: Sequence[ReadResult]) -> int:
+        (supply,) = decode_result(["uint256"], results[0], f"{self.key} rETH.totalSupply")
+        (rate,) = decode_result(["uint256"], results[1], f"{self.key} rETH.getExchangeRate")
+        return supply * rate // 10**18  # ETH behind every rETH, as getEthValue(totalSupply) rounds
+
     def rate_reads(self) -> list[ReadCall]:
         return [read(self.reth, "getExchangeRate()")]
 

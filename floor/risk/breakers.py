@@ -1,0 +1,366 @@
+"""Circuit breakers: when the engine must stop sending capital somewhere, and why.
+
+A breaker guards a scope: the whole engine (`engine`), a chain (`chain:1`) or a protocol
+(`protocol:aave-v3`, across every chain it is deployed on: an exploit of its code is not
+confined to one deployment). It is CLOSED (capital flows), OPEN (the scope is routed around;
+for the engine scope, the engine is paused) or HALF_OPEN (an operator asked for a probe: the
+next risk check closes it if nothing trips, or opens it again).
+
+What trips one (`findings`), from one risk check's `RiskSample` (read on chain, with the
+window's history from the store) and the engine's recent operations:
+- `tvl_fall`: a market's total fell more than `tvl_fall_bps` below its highest within the
+  window (a drain: the exploit signal) -> its protocol;
+- `apy_drop`: a market's APY fell more than `apy_drop_bps` below its trailing average ->
+  its protocol;
+- `drawdown`: a market's growth index (what one unit deposited is worth) fell more than
+  `drawdown_bps` below its highest within the window (bad debt, a vault's loss, slashing)
+  -> its protocol;
+- `gas`: the chain's base fee above the chain's fee cap -> the chain;
+- `price`: the chain's price source stale, missing or deviating -> the chain;
+- `error_rate`: too many of the engine's last operations failed -> the engine.
+
+Opening is automatic; closing never is (`half_open` by an operator, then a clean check).
+Pure and deterministic: the EngineWorkflow runs it, every change is a `BreakerEvent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from floor.models import AdapterKey
+
+ENGINE = "engine"
+BPS = 10_000
+
+
+class BreakerState(StrEnum):
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+
+
+class Trigger(StrEnum):
+    TVL_FALL = "tvl_fall"
+    APY_DROP = "apy_drop"
+    DRAWDOWN = "drawdown"
+    GAS = "gas"
+    PRICE = "price"
+    ERROR_RATE = "error_rate"
+    MANUAL = "manual"  # an operator opened it
+    PROBE = "probe"  # a half-open probe's outcome
+
+
+class BreakerRefused(ValueError):
+    """A breaker change that the breaker's state does not allow (named, with the state)."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BreakerPolicy(_Model):
+    """Limits; each is explained with its default in docs/risk.md."""
+
+    window_s: int = Field(default=86_400, gt=0)  # the TVL's highest is looked for this far back
+    tvl_fall_bps: int = Field(default=3_000, gt=0, le=BPS)  # 30% below the window's highest
+    # APY now (measured over the last `apy_interval_s`: a day, since staking rates move only
+    # with the daily oracle report) against its average over `apy_window_s`.
+    apy_interval_s: int = Field(default=86_400, gt=0)
+    apy_window_s: int = Field(default=7 * 86_400, gt=0)
+    apy_drop_bps: int = Field(default=5_000, gt=0, le=BPS)  # below half the trailing average
+    apy_floor: float = Field(default=0.005, ge=0)  # a trailing APY under 0.5% is too small to judge
+    drawdown_window_s: int = Field(default=7 * 86_400, gt=0)
+    drawdown_bps: int = Field(default=500, gt=0, le=BPS)
+    error_window: int = Field(default=4, gt=0)  # the engine's last operations counted
+    error_rate_bps: int = Field(default=7_500, gt=0, le=BPS)  # 3 of the last 4 failed
+
+
+def protocol_scope(protocol: str) -> str:
+    return f"protocol:{protocol}"
+
+
+def chain_scope(chain_id: int) -> str:
+    return f"chain:{chain_id}"
+
+
+def scopes_of(key: AdapterKey) -> tuple[str, str, str]:
+    """The scopes a market sits in, widest first."""
+    return (ENGINE, chain_scope(key.chain_id), protocol_scope(key.protocol))
+
+
+def valid_scope(scope: str) -> str:
+    kind, _, name = scope.partition(":")
+    if scope == ENGINE or (kind == "protocol" and name) or (kind == "chain" and name.isdigit()):
+        return scope
+    raise BreakerRefused(f"{scope!r} is not a breaker scope: use 'engine', 'chain:<id>' or 'protocol:<name>'")
+
+
+class MarketSample(_Model):
+    """One market as a risk check saw it; `None` where the market cannot tell."""
+
+    key: AdapterKey
+    tvl: int | None = None  # the market's total, asset base units
+    tvl_peak: int | None = None  # the highest total within the window, this reading included
+    apy: float | None = None  # now
+    apy_trailing: float | None = None  # the window's average
+    index: int | None = None  # growth index now, 1e27 scale
+    index_peak: int | None = None  # the highest within the window, this reading included
+
+
+class ChainSample(_Model):
+    chain_id: int
+    block_number: int
+    base_fee_wei: int
+    fee_cap_wei: int
+    price_problem: str | None = None  # a stale, missing or deviating price, in words
+
+
+class RiskCheckInput(_Model):
+    """What a risk check reads: the strategy's markets (their chains with them)."""
+
+    keys: list[AdapterKey]
+    policy: BreakerPolicy = BreakerPolicy()
+
+
+class RiskSample(_Model):
+    at: datetime
+    markets: list[MarketSample] = []
+    chains: list[ChainSample] = []
+
+
+class Finding(_Model):
+    scope: str
+    trigger: Trigger
+    reason: str
+
+
+class Breaker(_Model):
+    scope: str
+    state: BreakerState
+    trigger: Trigger
+    reason: str
+    since: datetime
+    by: str  # "risk-check" or the operator
+
+
+class BreakerEvent(_Model):
+    scope: str
+    at: datetime
+    from_state: BreakerState
+    to_state: BreakerState
+    trigger: Trigger
+    reason: str
+    actor: str
+
+
+Book = dict[str, Breaker]
+
+
+def _fell(now: int, peak: int, limit_bps: int) -> int | None:
+    """How far `now` is below `peak`, in bps, when beyond the limit."""
+    if peak <= 0 or now >= peak:
+        return None
+    fall = (peak - now) * BPS // peak
+    return fall if fall > limit_bps else None
+
+
+def findings(sample: RiskSample, policy: BreakerPolicy, recent_statuses: Sequence[str] = ()) -> list[Finding]:
+    """Everything in `sample` (and the engine's recent operation statuses, oldest first) that
+    trips a breaker, with the figures in its reason."""
+    found: list[Finding] = []
+    hours = policy.window_s // 3600
+    days = policy.drawdown_window_s // 86_400
+    apy_days = policy.apy_window_s // 86_400
+    for m in sample.markets:
+        scope = protocol_scope(m.key.protocol)
+        if m.tvl is not None and m.tvl_peak is not None:
+            fall = _fell(m.tvl, m.tvl_peak, policy.tvl_fall_bps)
+            if fall is not None:
+                found.append(
+                    Finding(
+                        scope=scope,
+                        trigger=Trigger.TVL_FALL,
+                        reason=f"{m.key}: TVL {m.tvl} is {fall} bps below its {hours} h high of {m.tvl_peak} "
+                        f"base units (limit {policy.tvl_fall_bps} bps)",
+                    )
+                )
+        if m.index is not None and m.index_peak is not None:
+            fall = _fell(m.index, m.index_peak, policy.drawdown_bps)
+            if fall is not None:
+                found.append(
+                    Finding(
+                        scope=scope,
+                        trigger=Trigger.DRAWDOWN,
+                        reason=f"{m.key}: a unit deposited lost {fall} bps from its {days} d high "
+                        f"(growth index {m.index} against {m.index_peak}; limit {policy.drawdown_bps} bps)",
+                    )
+                )
+        if m.apy is not None and m.apy_trailing is not None and m.apy_trailing >= policy.apy_floor:
+            drop = int((m.apy_trailing - m.apy) * BPS / m.apy_trailing)
+            if drop > policy.apy_drop_bps:
+                found.append(
+                    Finding(
+                        scope=scope,
+                        trigger=Trigger.APY_DROP,
+                        reason=f"{m.key}: APY {m.apy:.4%} is {drop} bps below its {apy_days} d average of "
+                        f"{m.apy_trailing:.4%} (limit {policy.apy_drop_bps} bps)",
+                    )
+                )
+    for c in sample.chains:
+        if c.base_fee_wei > c.fee_cap_wei:
+            found.append(
+                Finding(
+                    scope=chain_scope(c.chain_id),
+                    trigger=Trigger.GAS,
+                    reason=f"chain {c.chain_id}: base fee {c.base_fee_wei} wei at block {c.block_number} is above "
+                    f"the fee cap of {c.fee_cap_wei} wei",
+                )
+            )
+        if c.price_problem:
+            found.append(
+                Finding(
+                    scope=chain_scope(c.chain_id),
+                    trigger=Trigger.PRICE,
+                    reason=f"chain {c.chain_id}: {c.price_problem}",
+                )
+            )
+    last = list(recent_statuses)[-policy.error_window :]
+    failed = sum(1 for s in last if s == "failed")
+    if len(last) == policy.error_window and failed * BPS >= policy.error_rate_bps * len(last):
+        found.append(
+            Finding(
+                scope=ENGINE,
+                trigger=Trigger.ERROR_RATE,
+                reason=f"{failed} of the engine's last {len(last)} operations failed "
+                f"(limit {policy.error_rate_bps * len(last) // BPS})",
+            )
+        )
+    return found
+
+
+def sample_scopes(sample: RiskSample) -> set[str]:
+    """The scopes a check looked at: a half-open breaker there is probed by it."""
+    scopes = {ENGINE}
+    scopes |= {chain_scope(c.chain_id) for c in sample.chains}
+    scopes |= {protocol_scope(m.key.protocol) for m in sample.markets}
+    return scopes
+
+
+def apply_findings(
+    book: Book, found: Iterable[Finding], checked: set[str], now: datetime
+) -> tuple[Book, list[BreakerEvent]]:
+    """Open every scope with a finding (its first finding is the recorded trigger, all of
+    them the reason); close a half-open scope the check covered and found clean."""
+    book = dict(book)
+    events: list[BreakerEvent] = []
+    by_scope: dict[str, list[Finding]] = {}
+    for f in found:
+        by_scope.setdefault(f.scope, []).append(f)
+    for scope, fs in sorted(by_scope.items()):
+        current = book.get(scope)
+        if current is not None and current.state == BreakerState.OPEN:
+            continue  # already open: the first reason stands
+        reason = "; ".join(f.reason for f in fs)
+        before = current.state if current else BreakerState.CLOSED
+        book[scope] = Breaker(
+            scope=scope, state=BreakerState.OPEN, trigger=fs[0].trigger, reason=reason, since=now, by="risk-check"
+        )
+        events.append(
+            BreakerEvent(
+                scope=scope,
+                at=now,
+                from_state=before,
+                to_state=BreakerState.OPEN,
+                trigger=fs[0].trigger if before == BreakerState.CLOSED else Trigger.PROBE,
+                reason=reason if before == BreakerState.CLOSED else f"probe failed: {reason}",
+                actor="risk-check",
+            )
+        )
+    for scope, breaker in sorted(book.items()):
+        if breaker.state == BreakerState.HALF_OPEN and scope in checked and scope not in by_scope:
+            del book[scope]
+            events.append(
+                BreakerEvent(
+                    scope=scope,
+                    at=now,
+                    from_state=BreakerState.HALF_OPEN,
+                    to_state=BreakerState.CLOSED,
+                    trigger=Trigger.PROBE,
+                    reason=f"probe passed: nothing tripped (half-opened by {breaker.by}: {breaker.reason})",
+                    actor="risk-check",
+                )
+            )
+    return book, events
+
+
+def half_open(book: Book, scope: str, actor: str, reason: str, now: datetime) -> tuple[Book, BreakerEvent]:
+    """An operator asks for a probe of an open breaker; the next risk check decides."""
+    current = book.get(valid_scope(scope))
+    if current is None or current.state != BreakerState.OPEN:
+        state = current.state.value if current else BreakerState.CLOSED.value
+        raise BreakerRefused(f"the {scope} breaker is {state}: only an OPEN breaker can be half-opened")
+    book = dict(book)
+    book[scope] = Breaker(
+        scope=scope, state=BreakerState.HALF_OPEN, trigger=Trigger.PROBE, reason=reason, since=now, by=actor
+    )
+    event = BreakerEvent(
+        scope=scope,
+        at=now,
+        from_state=BreakerState.OPEN,
+        to_state=BreakerState.HALF_OPEN,
+        trigger=Trigger.PROBE,
+        reason=f"probe asked: {reason} (was open for: {current.reason})",
+        actor=actor,
+    )
+    return book, event
+
+
+def trip(book: Book, scope: str, actor: str, reason: str, now: datetime) -> tuple[Book, BreakerEvent]:
+    """An operator opens a breaker by hand."""
+    current = book.get(valid_scope(scope))
+    if current is not None and current.state == BreakerState.OPEN:
+        raise BreakerRefused(f"the {scope} breaker is already OPEN: {current.reason}")
+    book = dict(book)
+    book[scope] = Breaker(
+        scope=scope, state=BreakerState.OPEN, trigger=Trigger.MANUAL, reason=reason, since=now, by=actor
+    )
+    before = current.state if current else BreakerState.CLOSED
+    event = BreakerEvent(
+        scope=scope,
+        at=now,
+        from_state=before,
+        to_state=BreakerState.OPEN,
+        trigger=Trigger.MANUAL,
+        reason=reason,
+        actor=actor,
+    )
+    return book, event
+
+
+def blocked(book: Book, key: AdapterKey) -> Breaker | None:
+    """The breaker (widest first) that keeps capital away from `key`'s market, if any: an
+    open or half-open one (a half-open breaker routes around until its probe passes)."""
+    for scope in scopes_of(key):
+        breaker = book.get(scope)
+        if breaker is not None and breaker.state != BreakerState.CLOSED:
+            return breaker
+    return None
+
+
+class BreakerChange(_Model):
+    """An operator's change of a breaker, through the engine's `half_open_breaker` or
+    `trip_breaker` update (the CLI, Temporal's CLI or Web UI, a service)."""
+
+    scope: str = Field(min_length=1)
+    by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class RiskCheckResult(_Model):
+    block_numbers: dict[int, int]  # per chain, the block the check read
+    events: list[BreakerEvent]  # what this check changed
+    breakers: list[Breaker]  # every breaker not CLOSED, after it

@@ -1,0 +1,178 @@
+"""Circuit breakers on the engine: a vault drained on the local chain trips its protocol's
+breaker at the next risk check, the engine stops sending to it, a capital request routes
+around it, and only an operator's half-open and a clean probe close a breaker again; every
+change is in the store with an alert."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from activities.chain import ChainActivities
+from activities.engine import Refused, ask, change_breaker, check_risk, engine_breakers, ensure_engine
+from floor.adapters.registry import executor_permissions
+from floor.config import ChainConfig, Settings
+from floor.devnet.deploy import Deployer, configure_executor
+from floor.engine import Operation
+from floor.protocols.erc4626.deploy import seed
+from floor.risk.breakers import BreakerState, Trigger
+from tests.integration.engine_helpers import finished, key, run_operation, wait_for
+from tests.integration.helpers import balance, mint, positions_now
+from tests.integration.test_reconcile import with_store
+from workers.temporal import build_worker
+
+USDC = 10**6
+AAVE = key(1, "aave-v3", "USDC")
+RISKY = key(1, "riskvault", "riskUSDC")
+
+
+def drainable_vault(stack, web3s) -> tuple[list[dict], str]:
+    """A fresh vault of its own protocol on chain 1 (so draining it touches no other test),
+    with another participant's 2M USDC in it, allowed by the executor."""
+    w3 = web3s[1]
+    d = Deployer(w3)
+    chains = stack.chain_configs()
+    chain = next(c for c in chains if c["id"] == 1)
+    usdc = next(t for t in chain["tokens"] if t["symbol"] == "USDC")["address"]
+    vault = d.deploy("ERC4626Vault", usdc, "riskUSDC", "riskUSDC", d.admin)
+    seed(d, d.at("TestERC20", usdc), vault, 2_000_000 * USDC, 1_000 * USDC)
+    market = {"protocol": "riskvault", "adapter": "erc4626", "market": "riskUSDC", "asset": "USDC"}
+    chain["markets"] = [*chain["markets"], {**market, "vault": vault.address}]
+    configure_executor(w3, chain["executor"], executor_permissions(ChainConfig.model_validate(chain)))
+    return chains, vault.address
+
+
+async def stored(store, engine_id: str, count: int) -> list:
+    async def enough():
+        rows = store.breaker_events(engine_id)
+        return rows if len(rows) >= count else None
+
+    return await wait_for(enough, what=f"{count} breaker events in the store")
+
+
+def drain(w3, token: str, vault: str, fraction_bps: int) -> None:
+    """An exploit: the vault's tokens leave it for an attacker's address."""
+    attacker = "0x000000000000000000000000000000000000dEaD"
+    amount = balance(w3, token, vault) * fraction_bps // 10_000
+    w3.provider.make_request("anvil_impersonateAccount", [vault])
+    w3.provider.make_request("anvil_setBalance", [vault, hex(10**18)])
+    data = w3.codec.encode(["address", "uint256"], [attacker, amount])
+    tx = w3.eth.send_transaction({"from": vault, "to": token, "data": "0xa9059cbb" + data.hex()})
+    w3.eth.wait_for_transaction_receipt(tx)
+    w3.provider.make_request("anvil_stopImpersonatingAccount", [vault])
+
+
+async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path
+):
+    chains, vault = drainable_vault(stack, web3s)
+    settings, store = with_store(
+        Settings(
+            chains=chains,
+            temporal={"task_queue": task_queue},
+            strategy={
+                "targets": [
+                    {"chain_id": 1, "protocol": "aave-v3", "market": "USDC", "weight_bps": 5_000},
+                    {"chain_id": 1, "protocol": "riskvault", "market": "riskUSDC", "weight_bps": 5_000},
+                ]
+            },
+            engine={"workflow_id": f"engine-breakers-{uuid.uuid4().hex[:8]}"},
+        ),
+        tmp_path,
+    )
+    engine_id = settings.engine_id
+    chain = settings.chain(1)
+    usdc = chain.token("USDC").address
+    client = temporal_env.client
+    w3 = web3s[1]
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+        await ensure_engine(client, settings)
+        mint(w3, usdc, chain.executor, 1_000_000 * USDC)
+        allocate = {"by": "test", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(1_000_000 * USDC)}]}
+        await run_operation(client, settings, Operation.ALLOCATE, allocate)
+
+        first = await check_risk(client, engine_id)
+        assert first.events == [] and first.breakers == []
+
+        drain(w3, usdc, vault, 8_000)  # 80% of what the vault holds leaves it
+        tripped = await check_risk(client, engine_id)
+        (event,) = tripped.events
+        assert (event.scope, event.from_state, event.to_state) == (
+            "protocol:riskvault",
+            BreakerState.CLOSED,
+            BreakerState.OPEN,
+        )
+        assert event.trigger == Trigger.TVL_FALL and "1:riskvault:riskUSDC: TVL" in event.reason
+        assert "limit 3000 bps" in event.reason and "lost" in event.reason  # the drawdown is named too
+        rows = await stored(store, engine_id, 1)  # the engine journals its events off the check's path
+        assert [(r.scope, r.to_state, r.trigger) for r in rows] == [("protocol:riskvault", "OPEN", "tvl_fall")]
+        assert [a.subject for a in store.open_alerts() if a.kind == "circuit_breaker"] == ["protocol:riskvault"]
+        again = await check_risk(client, engine_id)
+        assert again.events == []  # already open: nothing new, the first reason stands
+
+        # New capital goes only where no breaker stands.
+        before = positions_now(settings, web3s, [AAVE, RISKY])
+        mint(w3, usdc, chain.executor, 100_000 * USDC)
+        allocate["amounts"][0]["amount"] = str(100_000 * USDC)
+        result = await run_operation(client, settings, Operation.ALLOCATE, allocate)
+        assert result.status == "done", result.summary
+        after = positions_now(settings, web3s, [AAVE, RISKY])
+        assert after[RISKY].shares == before[RISKY].shares
+        assert after[AAVE].amount - before[AAVE].amount >= 100_000 * USDC - 2
+
+        # A capital request is served from the markets no breaker guards.
+        treasury = chain.destinations[0]
+        paid_before = balance(w3, usdc, treasury)
+        request = {
+            "chain_id": 1,
+            "asset": "USDC",
+            "amount": str(50_000 * USDC),
+            "destination": treasury,
+            "by": "treasury-ops",
+            "reason": "payroll",
+        }
+        delivered = await run_operation(client, settings, Operation.REQUEST_CAPITAL, request)
+        assert balance(w3, usdc, treasury) - paid_before == 50_000 * USDC
+        assert str(RISKY) not in {p.market for p in delivered.plan}
+        assert positions_now(settings, web3s, [RISKY])[RISKY].shares == before[RISKY].shares
+
+        # An operator opens the chain's breaker: every USDC market on it is behind one now.
+        await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "RPC provider incident")
+        with pytest.raises(Refused, match=r"every USDC market on chain 1 is behind a circuit breaker"):
+            await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        with pytest.raises(Refused, match=r"already OPEN: RPC provider incident"):
+            await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "again")
+        with pytest.raises(Refused, match=r"'chain:one' is not a breaker scope"):
+            await change_breaker(client, engine_id, "half_open", "chain:one", "oncall", "typo")
+        with pytest.raises(Refused, match=r"by"):
+            await change_breaker(client, engine_id, "half_open", "chain:1", "", "no name")
+        with pytest.raises(Refused, match=r"only an OPEN breaker can be half-opened"):
+            await change_breaker(client, engine_id, "half_open", "protocol:aave-v3", "oncall", "nothing open")
+
+        # Half-open both; one probe passes (the chain is healthy), the other fails (the TVL is
+        # still far below its day's high) and the breaker opens again.
+        await change_breaker(client, engine_id, "half_open", "chain:1", "oncall", "provider recovered")
+        await change_breaker(client, engine_id, "half_open", "protocol:riskvault", "oncall", "maybe fine?")
+        probed = await check_risk(client, engine_id)
+        changes = {(e.scope, e.from_state, e.to_state) for e in probed.events}
+        assert changes == {
+            ("chain:1", BreakerState.HALF_OPEN, BreakerState.CLOSED),
+            ("protocol:riskvault", BreakerState.HALF_OPEN, BreakerState.OPEN),
+        }
+        assert [b.scope for b in await engine_breakers(client, engine_id)] == ["protocol:riskvault"]
+        probe_failed = next(e for e in probed.events if e.scope == "protocol:riskvault")
+        assert probe_failed.reason.startswith("probe failed: ") and probe_failed.trigger == Trigger.PROBE
+        # The request the chain's breaker refused goes through now, around the vault.
+        started = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        await finished(client, engine_id, Operation.REQUEST_CAPITAL, started.workflow_id)
+        assert balance(w3, usdc, treasury) - paid_before == 100_000 * USDC
+        assert [(r.scope, r.to_state) for r in await stored(store, engine_id, 6)] == [
+            ("protocol:riskvault", "OPEN"),  # the drain
+            ("chain:1", "OPEN"),  # by hand
+            ("chain:1", "HALF_OPEN"),
+            ("protocol:riskvault", "HALF_OPEN"),
+            ("protocol:riskvault", "OPEN"),  # its probe failed
+            ("chain:1", "CLOSED"),  # its probe passed
+        ]
+        assert {a.subject for a in store.open_alerts() if a.kind == "circuit_breaker"} == {"protocol:riskvault"}
