@@ -17,15 +17,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from web3 import Web3
 
-from floor.adapters.base import Deposit, PositionReading, Withdraw, WithdrawAll
+from floor.adapters.base import Deposit, PositionReading, Slippage, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import call, decode_result, read
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
+from floor.chain.prices import decode_prices, plan_prices
 from floor.chain.rpc import connect
 from floor.chain.signer import Signer
 from floor.config import ChainConfig, Settings
-from floor.errors import BadInput, FloorError, InsufficientBalance, InsufficientLiquidity, UnknownChain
+from floor.errors import BadInput, FloorError, InsufficientBalance, InsufficientLiquidity, SlippageTooHigh, UnknownChain
 from floor.logging import get_logger, scrub
 from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
 from floor.models import Call, Position
@@ -140,8 +141,10 @@ class ChainActivities:
     @activity.defn
     @_named_errors
     def read_holdings(self, input: ReadHoldingsInput) -> Holdings:
-        """Every market's position, what can leave it now, its growth index, and the
-        executor's idle balance of each token: one Multicall3 batch, one block."""
+        """Every market's position, what can leave it now, its growth index, the executor's
+        idle balance of each token and, when asked, each token's Chainlink price: one
+        Multicall3 batch, one block. A token without a usable price (no feed, a stale or
+        missing answer) fails the read by name (PriceUnavailable, PriceStale; not retried)."""
         ctx = self._chain(input.chain_id)
         account = self._account(input.chain_id)
         adapters = [self.registry.get(key) for key in input.keys]
@@ -153,8 +156,10 @@ class ChainActivities:
             plan.add(("rate", i), adapter.rate_reads())
         for t in tokens:
             plan.add(("idle", t.symbol), [read(t.address, "balanceOf(address)", account)])
+        priced = plan_prices(plan, ctx.config, input.assets) if input.prices else []
         batch = ctx.reader.read(plan.calls)
         results = plan.results(batch.results)
+        prices = decode_prices(ctx.config, priced, results, batch) if priced else {}
         holdings, growth = [], {}
         for i, adapter in enumerate(adapters):
             liquidity = adapter.decode_liquidity(results["liquidity", i])
@@ -186,6 +191,7 @@ class ChainActivities:
             holdings=holdings,
             idle=idle,
             growth=growth,
+            prices=prices,
         )
 
     def _snapshot(self, chain_id: int, holdings: list[Holding], growth: dict[str, int], batch) -> None:
@@ -254,12 +260,6 @@ class ChainActivities:
                 )
             actions.append(Withdraw(move.amount) if move.action == "withdraw" else WithdrawAll(position))
             freed += wanted
-        delivery = input.deliver.amount if input.deliver else 0
-        if idle + freed < needed + delivery:
-            raise InsufficientBalance(
-                f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
-                f"and the withdrawals free {freed}; deposits and delivery need {needed + delivery}"
-            )
         quote_plan = ReadPlan()
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
             quote_plan.add(i, adapter.quote_reads(action, account))
@@ -267,7 +267,16 @@ class ChainActivities:
         groups = []
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
             quote = adapter.decode_quote(action, quotes[i])
+            slippage = self._check_slippage(ctx, adapter, action, quotes[i], account)
+            if isinstance(action, WithdrawAll) and slippage is not None:
+                freed += slippage.quoted - action.position.amount  # an exit pays its quote, not the fair value
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
+        delivery = input.deliver.amount if input.deliver else 0
+        if idle + freed < needed + delivery:
+            raise InsufficientBalance(
+                f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
+                f"and the withdrawals free {freed}; deposits and delivery need {needed + delivery}"
+            )
         # Withdrawals first, so deposits and the delivery spend what they freed.
         order = sorted(range(len(groups)), key=lambda i: isinstance(actions[i], Deposit))
         groups = [groups[i] for i in order]
@@ -277,6 +286,44 @@ class ChainActivities:
                 raise BadInput(f"{destination} is not a listed destination on chain {input.chain_id}")
             groups.append([call(token.address, TRANSFER, destination, input.deliver.amount)])
         return groups
+
+    def _check_slippage(self, ctx: ChainContext, adapter, action, quote, account: str) -> Slippage | None:
+        """Refuse, before anything is sent, an action whose quote loses more than the limit
+        against its fair value, naming the figures and the largest chunk that stays under it
+        (halvings of the amount, quoted in one batch). The slippage, when the market has one."""
+        slippage = adapter.slippage(action, quote)
+        if slippage is None or slippage.bps <= self.slippage_bps:
+            return slippage
+        what = type(action).__name__.lower()
+        amount = getattr(action, "amount", None)
+        message = (
+            f"{adapter.key}: {what} {'' if amount is None else f'{amount} base units '}would lose "
+            f"{slippage.bps} bps against fair value (quoted {slippage.quoted}, fair {slippage.fair} base units "
+            f"of {adapter.asset.symbol}); the limit is {self.slippage_bps} bps per operation"
+        )
+        chunk = self._largest_chunk(ctx, adapter, action, account) if amount is not None else None
+        if chunk is not None:
+            size, bps = chunk
+            message += f"; {size} base units at a time stay under it ({bps} bps): move it in chunks"
+        else:
+            message += "; no smaller chunk of it stays under the limit now"
+        raise SlippageTooHigh(message)
+
+    def _largest_chunk(self, ctx: ChainContext, adapter, action, account: str) -> tuple[int, int] | None:
+        sizes = [action.amount >> k for k in range(1, 11) if action.amount >> k > 0]
+        candidates = [type(action)(size) for size in sizes]
+        plan = ReadPlan()
+        for i, candidate in enumerate(candidates):
+            plan.add(i, adapter.quote_reads(candidate, account))
+        results = plan.results(ctx.reader.read(plan.calls).results)
+        for i, candidate in enumerate(candidates):
+            try:
+                slippage = adapter.slippage(candidate, results[i])
+            except FloorError:
+                continue
+            if slippage is None or slippage.bps <= self.slippage_bps:
+                return candidate.amount, slippage.bps if slippage else 0
+        return None
 
     def all(self) -> list:
         return [

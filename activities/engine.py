@@ -13,6 +13,7 @@ activities use to start the engine, ask it for operations, and keep its schedule
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 from temporalio import activity
@@ -40,10 +41,14 @@ from floor.engine import EnginePolicy, EngineState, Operation
 from floor.models import AdapterKey
 from floor.operations import (
     Catalogue,
+    ChainCapBps,
     ChainCatalogue,
     EngineInput,
     EngineStatus,
+    MarketCapBps,
     OperationStarted,
+    PlanCaps,
+    ProtocolCapBps,
     StrategyTarget,
 )
 from floor.reconcile import ReconcileInput, ReconcileResult
@@ -58,7 +63,45 @@ class Refused(Exception):
     """The engine refused a request; the message is its validator's reason."""
 
 
-def engine_input(settings: Settings) -> EngineInput:
+def plan_caps(settings: Settings, today: dt.date | None = None) -> PlanCaps:
+    """The planner's caps from the config (`strategy.caps`) and, with `strategy.score_caps`,
+    each strategy protocol's risk-score cap: the packaged data (floor/risk/protocol_data.py)
+    scored as of `today` (default: today, UTC) with no TVL observations (the tvl part neutral,
+    50), on every chain where the strategy has a market of it; the lowest `max_weight_bps`
+    of those chains caps the protocol on all of them (a protocol cap spans every chain). A
+    protocol absent from the data gets no score cap. With both, the lower cap wins. Computed
+    here, when the engine's input is built, never inside a workflow."""
+    strategy = settings.strategy
+    markets = []
+    for c in strategy.caps.markets:
+        settings.chain(c.chain_id).market(c.protocol, c.market)  # a cap on no market is refused by name
+        markets.append(
+            MarketCapBps(key=AdapterKey(chain_id=c.chain_id, protocol=c.protocol, market=c.market), max_bps=c.max_bps)
+        )
+    for chain_id in strategy.caps.chains:
+        settings.chain(chain_id)
+    protocols: dict[str, tuple[int, str]] = {p: (bps, "config") for p, bps in strategy.caps.protocols.items()}
+    if strategy.score_caps and strategy.targets:
+        from floor.risk.protocol_data import load_protocol_data
+        from floor.risk.scores import score
+
+        data = load_protocol_data()
+        known = {p.id: p for p in data.protocols}
+        as_of = today or dt.datetime.now(dt.UTC).date()
+        for t in strategy.targets:
+            if t.protocol not in known:
+                continue
+            bps = score(known[t.protocol], (), as_of, chain_id=t.chain_id).max_weight_bps
+            if t.protocol not in protocols or bps < protocols[t.protocol][0]:
+                protocols[t.protocol] = (bps, "score")
+    return PlanCaps(
+        markets=markets,
+        protocols=[ProtocolCapBps(protocol=p, max_bps=b, source=src) for p, (b, src) in sorted(protocols.items())],
+        chains=[ChainCapBps(chain_id=c, max_bps=b) for c, b in sorted(strategy.caps.chains.items())],
+    )
+
+
+def engine_input(settings: Settings, today: dt.date | None = None) -> EngineInput:
     targets = []
     for t in settings.strategy.targets:
         market = settings.chain(t.chain_id).market(t.protocol, t.market)
@@ -78,6 +121,9 @@ def engine_input(settings: Settings) -> EngineInput:
         ],
         targets=targets,
         rebalance_drift_bps=settings.strategy.rebalance_drift_bps,
+        weights_of=settings.strategy.weights_of,
+        caps=plan_caps(settings, today) if settings.strategy.weights_of == "total" else PlanCaps(),
+        min_trade_value=settings.strategy.min_trade_usd if settings.strategy.weights_of == "total" else 0,
     )
     policy = EnginePolicy(
         rebalance_cooldown_s=settings.strategy.min_rebalance_interval_s,

@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from activities.engine import Refused
 from cli import engine
 from cli.amounts import InputError, TokenAmount, address, deadline, parse_allocation, token_amount
-from cli.render import Output, error, history_tables, positions_table, status_lines
+from cli.render import Output, error, history_tables, liquidity_table, positions_table, status_lines
 from cli.risk import risk_app
 from floor.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
 from floor.engine import Operation
@@ -279,6 +279,22 @@ def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     return 0
 
 
+@risk_app.command("liquidity")
+@command
+def risk_liquidity(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Each position against its market's available liquidity: ratio, maximum safe withdrawal
+    now, queued exits' expected wait, and an alert where the floor could not leave."""
+    from floor.chain.report import read_report
+
+    rows = read_report(settings_from(config), window_s=None)
+    out = Output(as_json)
+    if as_json:
+        out.json({"liquidity": [{"chain_id": r.chain_id, **r.liquidity.model_dump(mode="json")} for r in rows]})
+    else:
+        out.console.print(liquidity_table(rows))
+    return 0
+
+
 ScopeArg = Annotated[str, typer.Argument(help="engine, chain:<id> or protocol:<name>, e.g. protocol:aave-v3")]
 
 
@@ -330,10 +346,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 @app.command()
 @command
 def positions(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Every strategy market's position, value, APY and withdrawable amount, read from the chains now."""
+    """Every strategy market's position, value, APY, withdrawable amount and exit slippage, read from the chains now."""
     from floor.chain.report import read_report
 
-    rows = read_report(settings_from(config))
+    rows = read_report(settings_from(config), exit_quotes=True)
     out = Output(as_json)
     if as_json:
         out.json({"positions": [r.model_dump(mode="json") for r in rows]})

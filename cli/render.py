@@ -82,11 +82,12 @@ def positions_table(rows: list[MarketReport]) -> Table:
     table = Table(title="Positions (read from the chains now)", title_justify="left")
     for name in ("chain", "protocol", "market", "asset"):
         table.add_column(name)
-    for name in ("amount", "value (USD)", "APY", "withdrawable", "block"):
+    for name in ("amount", "value (USD)", "APY", "withdrawable", "exit slippage", "block"):
         table.add_column(name, justify="right")
     for r in rows:
         value = "-" if r.value is None else f"{r.value:,.2f}"
         apy = "-" if r.apy is None else f"{r.apy:.2%}" + ("" if r.apy_source == "quoted" else " (measured)")
+        slip = "-" if r.exit_slippage_bps is None else f"{r.exit_slippage_bps} bps"
         table.add_row(
             str(r.chain_id),
             escape(r.protocol),
@@ -96,7 +97,33 @@ def positions_table(rows: list[MarketReport]) -> Table:
             value,
             apy,
             short(r.withdrawable, r.decimals),
+            slip,
             str(r.block_number),
+        )
+    return table
+
+
+def liquidity_table(rows: list[MarketReport]) -> Table:
+    table = Table(title="Liquidity risk (read from the chains now)", title_justify="left")
+    for name in ("chain", "protocol", "market"):
+        table.add_column(name)
+    for name in ("position", "available", "ratio", "max safe now", "exit"):
+        table.add_column(name, justify="right")
+    table.add_column("alert")
+    for r in rows:
+        liq = r.liquidity
+        ratio = "-" if liq.ratio_bps is None else f"{liq.ratio_bps / 100:.2f}%"
+        exit = "instant" if liq.exit == "instant" else f"queued, ~{liq.expected_wait_s / 86_400:g} d"
+        table.add_row(
+            str(r.chain_id),
+            escape(r.protocol),
+            escape(r.market),
+            short(liq.position, r.decimals),
+            short(liq.market_available, r.decimals),
+            ratio,
+            short(liq.max_safe_withdrawal, r.decimals),
+            exit,
+            f"[red]{escape(liq.reason)}[/]" if liq.alert else "",
         )
     return table
 

@@ -44,6 +44,7 @@ from floor.logging import register_secret, register_url_secrets
 from floor.models import Priority
 from floor.protocols import adapter_kinds, market_config_union
 from floor.risk.breakers import BreakerPolicy
+from floor.swaps.config import SwapsConfig
 
 __all__ = [
     "Address",
@@ -216,6 +217,20 @@ class ChainConfig(_Model):
     markets: list[MarketConfig] = []
     tx: TxConfig = TxConfig()
     flashbots: FlashbotsConfig = FlashbotsConfig()
+    # The venue the harvest sells reward tokens on (floor/swaps): router, quoter, routes.
+    swaps: SwapsConfig | None = None
+
+    @model_validator(mode="after")
+    def _swap_routes(self) -> Self:
+        symbols = {t.symbol for t in self.tokens}
+        found = [
+            (f"swaps.routes.{i}.to", f"route of {r.symbol}: no token {r.to!r} on chain {self.id}")
+            for i, r in enumerate(self.swaps.routes if self.swaps else [])
+            if r.to not in symbols
+        ]
+        if found:
+            raise _problems(found)
+        return self
 
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
@@ -332,11 +347,42 @@ class TargetWeight(_Model):
     weight_bps: int = Field(ge=0, le=10_000)
 
 
+class MarketCapConfig(_Model):
+    chain_id: int
+    protocol: str
+    market: str
+    max_bps: int = Field(ge=0, le=10_000)
+
+
+class StrategyCapsConfig(_Model):
+    """Upper bounds on what sits in markets, each in bps of the floor's TOTAL value
+    (`floor/risk/planner.py`; only with `weights_of = "total"`). What a cap cuts stays idle."""
+
+    markets: list[MarketCapConfig] = []
+    protocols: dict[str, Annotated[int, Field(ge=0, le=10_000)]] = {}  # a protocol on every chain
+    chains: dict[int, Annotated[int, Field(ge=0, le=10_000)]] = {}  # chain id -> bps in markets there
+
+
 class StrategyConfig(_Model):
+    """The strategy: each target's weight in bps, and how weights are read.
+
+    `weights_of = "total"` (the default): a weight is a fraction of the floor's total value in
+    USD (every token and chain, priced by the chains' Chainlink feeds), planned by
+    `floor/risk/planner.py` under the caps (`caps`, and each protocol's risk-score cap when
+    `score_caps`), moves below `min_trade_usd` not made. `"token"`: the older reading, each
+    (chain, token)'s weights renormalised among themselves (a leg is spread entirely over its
+    markets; no prices, no caps, no minimum trade)."""
+
     targets: list[TargetWeight] = []
     max_slippage_bps: int = Field(default=50, ge=0, le=10_000)
     rebalance_drift_bps: int = Field(default=500, ge=0, le=10_000)
     min_rebalance_interval_s: int = Field(default=3600, ge=0)
+    weights_of: Literal["total", "token"] = "total"
+    caps: StrategyCapsConfig = StrategyCapsConfig()
+    # The accounting unit: USD with 8 decimals (10_000_000_000 is $100); a smaller move is not made.
+    min_trade_usd: int = Field(default=100 * 10**8, ge=0)
+    # Cap each protocol at its risk score's max_weight_bps (packaged data, tvl part neutral).
+    score_caps: bool = True
 
     @model_validator(mode="after")
     def _weights(self) -> Self:
@@ -351,6 +397,13 @@ class StrategyConfig(_Model):
         total = sum(t.weight_bps for t in self.targets)
         if total > 10_000:
             problems.append(("targets", f"weights sum to {total} bps, more than 10000"))
+        capped: dict[tuple[int, str, str], int] = {}
+        for i, c in enumerate(self.caps.markets):
+            k = (c.chain_id, c.protocol, c.market)
+            if k in capped:
+                dup = f"duplicate cap {c.protocol}/{c.market} on chain {c.chain_id} (also caps.markets.{capped[k]})"
+                problems.append((f"caps.markets.{i}", dup))
+            capped.setdefault(k, i)
         if problems:
             raise _problems(problems)
         return self

@@ -49,6 +49,12 @@ class InsufficientLiquidity(BadInput):
     """A market lets the executor take less now than an operation needs from it."""
 
 
+class SlippageTooHigh(BadInput):
+    """An action's quote against its fair value loses more than the per-operation limit
+    (`strategy.max_slippage_bps`); the message carries the figures and the largest chunk that
+    stays under the limit, when one does."""
+
+
 class MarketRefused(BadInput):
     """A market refuses the action in its present state (paused, frozen, at its supply cap):
     the same request fails until the market's governance changes that state. Each protocol

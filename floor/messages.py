@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from floor.models import AdapterKey, Amount, TxRecord
-from floor.operations import OperationResult
+from floor.models import AdapterKey, Amount, Price, TxRecord
+from floor.operations import AssetAmount, MoveOutcome, OperationResult, PlanCaps, StrategyTarget
 from floor.risk.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
 from floor.risk.rebalance import Holding, Move
 
@@ -26,13 +26,28 @@ class BuildDepositsInput(Message):
     deposits: list[PlannedDeposit] = Field(min_length=1)
 
 
-class AllocateInput(Message):
-    """Allocate amounts already held by the executors into markets, by weight."""
+class TotalAllocation(Message):
+    """An allocation planned over the floor's total value (`floor/risk/planner.py`): the idle
+    amounts the request names (each capped by what the executor holds), every target's market
+    read, the caps and the minimum trade (accounting units)."""
 
-    legs: list[AllocationLeg] = Field(min_length=1)
+    amounts: list[AssetAmount] = Field(min_length=1)
+    targets: list[StrategyTarget] = Field(min_length=1)
+    caps: PlanCaps = PlanCaps()
+    min_trade_value: int = Field(default=0, ge=0)
+
+
+class AllocateInput(Message):
+    """Allocate amounts already held by the executors into markets, by weight: per
+    (chain, token) leg with relative weights (`legs`), or planned over the total (`total`)."""
+
+    legs: list[AllocationLeg] = []
+    total: TotalAllocation | None = None
 
     @model_validator(mode="after")
     def _one_leg_per_token(self) -> AllocateInput:
+        if bool(self.legs) == (self.total is not None):
+            raise ValueError("give either legs or a total allocation, not both and not neither")
         seen = set()
         for leg in self.legs:
             if (leg.chain_id, leg.asset) in seen:
@@ -47,6 +62,8 @@ class AllocateResult(OperationResult):
     outcomes: list[DepositOutcome] = []  # planned against realised, per market
     retry: AllocateInput | None = None  # the failed chains' legs, to send again on their own
     idle: dict[str, Amount] = {}  # "<chain>:<token>" -> what the executor holds after, unallocated
+    moves: list[MoveOutcome] = []  # a total allocation's moves (withdrawals too), planned against realised
+    notes: list[str] = []  # the planner's notes: cap cuts, shortfalls, moves below the minimum trade
 
 
 class EngineSignal(Message):
@@ -60,6 +77,7 @@ class ReadHoldingsInput(Message):
     chain_id: int
     keys: list[AdapterKey]
     assets: list[str] = []  # tokens whose idle balance in the executor is read too
+    prices: bool = False  # and the assets' Chainlink prices, in the same batch
 
 
 class Holdings(Message):
@@ -71,6 +89,7 @@ class Holdings(Message):
     holdings: list[Holding]
     idle: dict[str, Amount]  # token symbol -> executor balance
     growth: dict[str, int]  # str(AdapterKey) -> growth index (1e27 scale)
+    prices: dict[str, Price] = {}  # token symbol -> its feed's price (when asked), same block
 
 
 class Delivery(Message):

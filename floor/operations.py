@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, Call
 from floor.txqueue import TxOutcome
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -44,12 +44,45 @@ class ChainCatalogue(_Model):
     destinations: list[str] = []  # where capital may be delivered (the executor's DESTINATIONS list)
 
 
+class MarketCapBps(_Model):
+    key: AdapterKey
+    max_bps: int = Field(ge=0, le=10_000)
+
+
+class ProtocolCapBps(_Model):
+    protocol: str
+    max_bps: int = Field(ge=0, le=10_000)
+    source: str = "config"  # "config", or "score" (the protocol's risk score set the lower cap)
+
+
+class ChainCapBps(_Model):
+    chain_id: int
+    max_bps: int = Field(ge=0, le=10_000)
+
+
+class PlanCaps(_Model):
+    """The allocation planner's caps (`floor.risk.planner.Caps`, same fields), each in bps of
+    the floor's total value, as the engine's catalogue carries them: the config's
+    `strategy.caps`, each protocol's lowered to its risk score's `max_weight_bps` when
+    `strategy.score_caps` (computed by `engine_input`, outside any workflow)."""
+
+    markets: list[MarketCapBps] = []
+    protocols: list[ProtocolCapBps] = []
+    chains: list[ChainCapBps] = []
+
+
 class Catalogue(_Model):
     """What the engine knows of the treasury from its config; sent at start and on change."""
 
     chains: list[ChainCatalogue] = Field(min_length=1)
     targets: list[StrategyTarget] = []
     rebalance_drift_bps: int = Field(default=500, ge=0, le=10_000)
+    # How the targets' weights are read (`strategy.weights_of`). The default here is "token",
+    # what a catalogue written before the field existed meant (recorded engine histories);
+    # `engine_input` always sets it from the config, whose default is "total".
+    weights_of: Literal["total", "token"] = "token"
+    caps: PlanCaps = PlanCaps()
+    min_trade_value: int = Field(default=0, ge=0)  # accounting units (USD, 8 decimals)
 
     def chain(self, chain_id: int) -> ChainCatalogue | None:
         return next((c for c in self.chains if c.chain_id == chain_id), None)
@@ -113,6 +146,12 @@ class CapitalRequest(Request):
     amount: PositiveAmount
     destination: str
     deadline: datetime | None = None
+    # When the plan needs a queued exit: False (the default) keeps what idle funds and instant
+    # exits give in the executor until the queue's part is claimed, then delivers the whole
+    # amount in one transfer; True delivers that much at once and the claimed rest later.
+    partial: bool = False
+    # How often a queued exit's status is read while it waits (seconds).
+    exit_poll_s: int = Field(default=3600, ge=1, le=86_400)
 
     @field_validator("destination")
     @classmethod
@@ -246,6 +285,11 @@ class RebalanceInput(_Model):
     targets: list[StrategyTarget] = Field(min_length=1)
     threshold_bps: int = Field(default=500, ge=0, le=10_000)
     by: str = ""
+    # "token": drift per (chain, token) leg (floor/risk/rebalance.py), what inputs recorded
+    # before the field existed meant; "total": the allocation planner over the whole floor.
+    weights_of: Literal["total", "token"] = "token"
+    caps: PlanCaps = PlanCaps()
+    min_trade_value: int = Field(default=0, ge=0)
 
 
 class MoveOutcome(_Model):
@@ -270,6 +314,9 @@ class HarvestInput(_Model):
     targets: list[StrategyTarget] = Field(min_length=1)
     baseline: dict[str, int] = {}  # growth index per market at the last harvest
     by: str = ""
+    # The tolerance of each reward sale's min-out below its fresh quote, in bps; None: the
+    # strategy's max_slippage_bps (the worker's configuration).
+    max_slippage_bps: int | None = Field(default=None, ge=0, lt=10_000)
 
 
 class YieldLine(_Model):
@@ -282,15 +329,58 @@ class YieldLine(_Model):
     amount: int  # base units of `asset` (negative: the market lost value)
 
 
+class RewardClaim(_Model):
+    """A reward token one market paid the harvest's claim, as read before the claim (the
+    claim's own block pays what accrued up to it, a little more)."""
+
+    key: AdapterKey
+    token: str  # the reward token's address
+    symbol: str = ""
+    amount: Amount  # the token's base units
+
+
+class RewardSale(_Model):
+    """One reward token sold for a base asset: the fresh quote and the venue's min-out."""
+
+    chain_id: int
+    token: str
+    symbol: str
+    to: str  # the base asset
+    venue: str  # "uniswap" or "curve"
+    amount_in: Amount  # the reward token's base units
+    quoted: Amount  # base units of `to`
+    min_out: Amount
+
+
+class RewardKept(_Model):
+    """A reward token claimed and left idle in the executor, and why (no route, say)."""
+
+    chain_id: int
+    token: str
+    symbol: str = ""
+    to: str
+    amount: Amount
+    reason: str
+
+
+class RewardProceeds(_Model):
+    """What one chain's harvest batch added to the executor's balance of a base asset: the
+    sales' quotes against the balance read after less the one read with the quotes."""
+
+    chain_id: int
+    asset: str
+    quoted: Amount
+    realised: int  # signed: after - before
+
+
 class HarvestResult(OperationResult):
     yields: list[YieldLine] = []
     totals: dict[str, int] = {}  # "<chain>:<asset>:<source>" -> base units
     baseline: dict[str, int] = {}  # growth indexes read now: the next harvest's baseline
-
-
-class CapitalInput(_Model):
-    request: CapitalRequest
-    targets: list[StrategyTarget] = []
+    claims: list[RewardClaim] = []
+    sales: list[RewardSale] = []
+    kept: list[RewardKept] = []
+    proceeds: list[RewardProceeds] = []
 
 
 class PlannedPart(_Model):
@@ -300,10 +390,92 @@ class PlannedPart(_Model):
     expected_at: datetime
 
 
+class ExitRequest(_Model):
+    """One withdrawal request a capital request made in a market's exit queue, as last read."""
+
+    id: int
+    amount: Amount  # what was requested (stETH, wei)
+    status: Literal["pending", "finalized", "claimed"] = "pending"
+    claimable: Amount = 0  # what a claim pays now (0 until finalised)
+
+
+class CapitalClaim(_Model):
+    """The claim-and-deliver phase of a capital request, handed over by its request phase."""
+
+    market: AdapterKey  # the market whose queue holds the requests
+    requests: list[ExitRequest] = Field(min_length=1)  # the ids the request phase made, only those
+    deliver: PositiveAmount  # what this phase delivers once the requests are claimed
+    delivered: Amount = 0  # what the request phase already delivered
+    requested_by: str  # the request phase's workflow id
+    plan: list[PlannedPart] = []
+
+
+class CapitalInput(_Model):
+    request: CapitalRequest
+    targets: list[StrategyTarget] = []
+    claim: CapitalClaim | None = None  # set: this run is the claim-and-deliver phase
+
+
 class CapitalResult(OperationResult):
     delivered: Amount = 0
     destination: str = ""
     plan: list[PlannedPart] = []
+    exits: list[ExitRequest] = []  # queued exits this request made, as last read
+    pending: Amount = 0  # what is still to be delivered once they are claimed
+    claim_workflow_id: str = ""  # the workflow that claims them and delivers `pending`
+
+
+class ExitPart(_Model):
+    """One part of a capital request's exit batch: an instant withdrawal or a queued exit."""
+
+    key: AdapterKey
+    amount: PositiveAmount
+    queued: bool = False
+
+
+class BuildExitsInput(_Model):
+    """The request phase's batch: instant withdrawals, queued exit requests, and (when set) a
+    transfer of `deliver` to `destination`."""
+
+    chain_id: int
+    asset: str
+    parts: list[ExitPart] = Field(min_length=1)
+    destination: str = ""
+    deliver: Amount = 0
+
+
+class ExitsMadeInput(_Model):
+    """The requests the executor made in `key`'s queue in these mined transactions."""
+
+    chain_id: int
+    key: AdapterKey
+    tx_hashes: list[str] = Field(min_length=1)
+
+
+class ReadExitsInput(_Model):
+    chain_id: int
+    key: AdapterKey
+    ids: list[int] = Field(min_length=1)
+
+
+class BuildClaimInput(_Model):
+    """Claim `ids` (all finalised), wrap what they pay, and transfer `deliver` to `destination`."""
+
+    chain_id: int
+    key: AdapterKey
+    ids: list[int] = Field(min_length=1)
+    asset: str
+    destination: str
+    deliver: PositiveAmount
+
+
+class ClaimBuild(_Model):
+    """The claim batch's groups (the guarded claim, then the transfer), and its figures."""
+
+    groups: list[list[Call]]
+    claimable: Amount  # what the claims pay, wrapped to the asset in the same batch
+    idle: Amount  # the executor's balance of the asset before the claim
+    deliver: Amount  # what the transfer sends: the amount asked, or less if the executor is short
 
 
 class JournalEntry(_Model):

@@ -84,7 +84,10 @@ def write_config(ports: stack.Ports, deployed: dict) -> None:
         "chains": [d.chain_config(f"http://127.0.0.1:{ports.chains[cid]}") for cid, d in deployed.items()],
         "metrics": {"port": ports.metrics},
         "strategy": {
-            "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY]
+            "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
+            # The demo deploys every token it holds, so its weights are read per (chain, token);
+            # by the total value ("total", the default) with score caps, $1.73M of $2.5M would go in.
+            "weights_of": "token",
         },
     }
     # Chain 1's large moves go through the local relay (above 10 ETH-equivalent), as on mainnet.

@@ -11,7 +11,9 @@ from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
 from activities.engine import EngineDoor
+from activities.exits import ExitActivities
 from activities.reconcile import ReconcileActivities
+from activities.rewards import RewardActivities
 from activities.risk import RiskActivities
 from activities.txqueue import QueueDoor, TxActivities
 from workflows.allocate import AllocateWorkflow
@@ -51,6 +53,8 @@ def build_worker(
     activities = chain_activities.all() + TxActivities(chain_activities).all()
     activities += ReconcileActivities(chain_activities).all()
     activities += RiskActivities(chain_activities).all()
+    activities += ExitActivities(chain_activities).all()
+    activities += RewardActivities(chain_activities).all()
     signer = chain_activities.signer.address if chain_activities.signer else None
     activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
     if chain_activities.signer is not None:

@@ -8,6 +8,16 @@ whole or not at all. Intent ids derive from this workflow's id, so a re-run with
 never sends a batch twice. A chain whose transactions failed while another's were mined
 ends the allocation `partial`, naming what moved where and carrying the failed legs as a
 request to retry on their own. Between steps the workflow waits while paused.
+
+A total allocation (`AllocateInput.total`, the engine's with `strategy.weights_of = "total"`)
+plans instead with the allocation planner over the whole floor: it reads every target's
+market on every chain with the idle balances and the tokens' Chainlink prices (one batch
+per chain; a stale or missing price fails the read by name and nothing moves), counts as
+idle only what the request names (each capped by what the executor holds), plans
+(`floor/risk/planner.py`: targets as fractions of the total value, caps, minimum trade) and
+sends the plan's moves through the rebalance's path (`build_and_send`: withdrawals before
+deposits per (chain, token), one atomic batch per chain as far as the executor's bounds allow).
+The result carries the plan's notes (cap cuts, shortfalls, moves below the minimum trade).
 """
 
 from __future__ import annotations
@@ -27,14 +37,23 @@ from workflows.operation import (
     together,
     validated,
 )
-from workflows.rebalance import all_holdings, read_holdings
+from workflows.rebalance import (
+    all_holdings,
+    build_and_send,
+    move_outcomes,
+    plan_move_legs,
+    plan_notes,
+    read_holdings,
+    total_plan,
+    with_prices,
+)
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
     from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
     from floor.models import Call, Position
-    from floor.operations import StrategyTarget, overall_status
-    from floor.risk.allocation import deposit_outcomes, plan_leg
+    from floor.operations import StrategyTarget, overall_status, short
+    from floor.risk.allocation import PlannedDeposit, deposit_outcomes, plan_leg
     from floor.risk.rebalance import Holding
     from floor.txqueue import TxIntent
 
@@ -76,6 +95,8 @@ class AllocateWorkflow(OperationBase):
         self.v2 = self._engine_v2()
         self.idle: dict[str, int] = {}
         input = validated(AllocateInput, raw, "allocation")
+        if input.total is not None:
+            return await self._total(input)
         await self.step("reading positions")
         before = await self._read_positions(input)
 
@@ -140,6 +161,77 @@ class AllocateWorkflow(OperationBase):
 
     def _engine_v2(self) -> bool:
         return workflow.patched("engine-v2")
+
+    async def _total(self, input: AllocateInput) -> AllocateResult:
+        total = input.total
+        await self.step("reading positions, balances and prices")
+        read = await read_holdings(total.targets, prices=True)
+        held = {(h.chain_id, asset): amount for h in read for asset, amount in h.idle.items()}
+        idle = {(a.chain_id, a.asset): min(a.amount, held.get((a.chain_id, a.asset), 0)) for a in total.amounts}
+        plan = total_plan(read, total.targets, idle, total.caps, total.min_trade_value)
+        notes = [
+            f"{a.asset} on chain {a.chain_id}: the request names {a.amount} base units, the executor holds "
+            f"{held.get((a.chain_id, a.asset), 0)}: allocating {idle[(a.chain_id, a.asset)]}"
+            for a in total.amounts
+            if idle[(a.chain_id, a.asset)] < a.amount
+        ] + plan_notes(plan)
+        before = all_holdings(read)
+        deposits = [PlannedDeposit(key=m.key, amount=m.amount) for m in plan.moves if m.action == "deposit"]
+        if not plan.acts:
+            self.stage = "done"
+            return await self.finish(
+                AllocateResult(
+                    status="skipped",
+                    summary=f"nothing to move: the plan over {_usd(plan.total_value)} has no move (see the notes)",
+                    positions={str(h.key): h.amount for h in before},
+                    planned=[],
+                    transactions=[],
+                    idle={f"{c}:{a}": n for (c, a), n in sorted(held.items())},
+                    notes=notes,
+                )
+            )
+        legs = plan_move_legs(plan)
+        intents, outcomes = await build_and_send(self, legs, "batch")
+
+        await self.step("reading positions back")
+        read_after = with_prices(await read_holdings(total.targets), read)
+        after = all_holdings(read_after)
+        self.stage = "done"
+        chains = sorted({leg.chain_id for leg in legs})
+        parts = [chain_part(chain_id, intents, outcomes) for chain_id in chains]
+        status = overall_status(parts)
+        if status == "failed":
+            raise ApplicationError(
+                "; ".join(p.error for p in parts if p.error), type="TransactionFailed", non_retryable=True
+            )
+        failed = {p.chain_id for p in parts if p.status == "failed"}
+        moved = [p.chain_id for p in parts if p.status == "done"]
+        summary = (
+            f"allocated by the total value ({_usd(plan.total_value)}) on chains {moved}: {len(plan.moves)} moves in "
+            f"{sum(len(p.transactions) for p in parts)} transactions"
+        )
+        if plan.notes:
+            summary += f"; {len(plan.notes)} planner notes"
+        if failed:
+            summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
+        return await self.finish(
+            AllocateResult(
+                status=status,
+                summary=summary,
+                chains=parts,
+                positions={str(h.key): h.amount for h in after},
+                planned=deposits,
+                transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
+                outcomes=deposit_outcomes(deposits, before, after),
+                idle={f"{h.chain_id}:{asset}": amount for h in read_after for asset, amount in h.idle.items()},
+                moves=move_outcomes(plan, before, after),
+                notes=notes,
+            )
+        )
+
+
+def _usd(value: int) -> str:
+    return f"${short(value, 8)}"
 
 
 def _chains(input: AllocateInput) -> list[int]:

@@ -5,6 +5,27 @@ markets furthest above their weight, then queued exits) -> refuse, before anythi
 plan that cannot cover the amount or cannot arrive by the deadline -> one atomic batch:
 withdrawals, then the transfer to the destination -> read back. The plan, each part's
 expected arrival, and what was delivered are the result.
+
+A plan with a queued part (Lido's withdrawal queue: days) runs in two phases, so the engine,
+which runs one operation at a time, is not held for days:
+
+1. The request phase (the engine's operation): one atomic batch of the instant withdrawals
+   and the queue's requests (`requestWithdrawals` between an exact approval and its reset),
+   plus, only when the request allows `partial` delivery, the transfer of what idle funds and
+   instant exits cover. By default nothing is delivered yet: the treasury gets the whole
+   amount in one transfer. The ids of the requests it made are read from the batch's own logs,
+   and the claim phase is started as an abandoned child at `<engine>/capital-claim-<n>`; the
+   operation then ends and the engine is free for others.
+2. The claim phase (the same workflow type, its input's `claim` set): a durable timer loop
+   reads the requests' status every `exit_poll_s`, and once every one is finalised claims
+   exactly those ids (never a request someone else made for the executor), wraps what they
+   pay to WETH and transfers the amount in one atomic batch. Its sends go through the
+   signer's queue, which an engine pause holds: requests finalised while paused are claimed
+   after the resume.
+
+Both phases report the requests (ids, amounts, status, claimable ETH) in their result and in
+the `exit_requests` query; the `status` query and the Web UI's details say what is awaited
+("waiting for Lido requests 12, 13, 14 to be finalised (2 of 3 finalised)").
 """
 
 from __future__ import annotations
@@ -15,22 +36,71 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_part, validated
+from workflows.operation import (
+    READ_TIMEOUT,
+    RETRY,
+    OperationBase,
+    chain_intents,
+    chain_part,
+    effects_by_intent,
+    validated,
+)
 from workflows.rebalance import all_holdings, build_and_send, read_holdings, weights
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
     from floor.messages import BuildMovesInput, Delivery, Holdings, ReadHoldingsInput
-    from floor.operations import CapitalInput, CapitalResult, PlannedPart, overall_status
-    from floor.risk.capital import plan_capital
+    from floor.models import Call
+    from floor.operations import (
+        BuildClaimInput,
+        BuildExitsInput,
+        CapitalClaim,
+        CapitalInput,
+        CapitalResult,
+        ClaimBuild,
+        ExitPart,
+        ExitRequest,
+        ExitsMadeInput,
+        PlannedPart,
+        ReadExitsInput,
+        StrategyTarget,
+        overall_status,
+    )
+    from floor.risk.capital import CLAIMABLE_QUEUES, CapitalPlan, plan_capital
     from floor.risk.rebalance import Move
+
+QUEUE_NAMES = {"lido": "Lido"}
 
 
 @workflow.defn(failure_exception_types=[FloorError])
 class CapitalRequestWorkflow(OperationBase):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claiming = False  # the claim phase: no engine to report steps to
+        self.exits: list[ExitRequest] = []
+
+    @workflow.query
+    def exit_requests(self) -> list[ExitRequest]:
+        """The queued exits this request made: ids, amounts, status, what a claim pays now."""
+        return self.exits
+
+    async def step(self, stage: str) -> None:
+        if not self.claiming:
+            return await super().step(stage)
+        # The claim phase's parent (the request phase) has ended; the engine does not follow
+        # it, so the step is only this workflow's own (status query, Web UI details).
+        self.stage = stage
+        workflow.set_current_details(f"**step:** {stage}")
+        if self.paused:
+            workflow.set_current_details(f"**step:** {stage} (paused: waiting for resume_engine)")
+            await workflow.wait_condition(lambda: not self.paused)
+            workflow.set_current_details(f"**step:** {stage}")
+
     @workflow.run
     async def run(self, raw: Any) -> CapitalResult:
         input = validated(CapitalInput, raw, "capital request")
+        if input.claim is not None:
+            return await self._claim(input, input.claim)
         request = input.request
         targets = [t for t in input.targets if t.key.chain_id == request.chain_id and t.asset == request.asset]
         await self.step(f"reading {request.asset} liquidity on chain {request.chain_id}")
@@ -44,7 +114,7 @@ class CapitalRequestWorkflow(OperationBase):
         )
         idle = read.idle[request.asset]
         holdings = read.holdings
-        plan = plan_capital(request.amount, idle, holdings, weights(targets))
+        plan = plan_capital(request.amount, idle, holdings, weights(targets), claimable=CLAIMABLE_QUEUES)
         now = workflow.now()
         parts = [
             PlannedPart(
@@ -71,11 +141,7 @@ class CapitalRequestWorkflow(OperationBase):
                 non_retryable=True,
             )
         if any(p.kind == "queued" for p in plan.parts):
-            raise ApplicationError(
-                "the plan needs a queued exit, which no configured market offers yet; nothing was moved",
-                type="QueuedExitUnsupported",
-                non_retryable=True,
-            )
+            return await self._request_exits(input, targets, plan, parts)
         moves = [Move(key=p.key, asset=request.asset, action="withdraw", amount=p.amount) for p in plan.parts if p.key]
         leg = BuildMovesInput(
             chain_id=request.chain_id,
@@ -105,6 +171,229 @@ class CapitalRequestWorkflow(OperationBase):
                 plan=parts,
             )
         )
+
+    async def _request_exits(
+        self, input: CapitalInput, targets: list[StrategyTarget], plan: CapitalPlan, parts: list[PlannedPart]
+    ) -> CapitalResult:
+        """The request phase: instant withdrawals and queued exit requests in one atomic batch
+        (and, if `partial`, the transfer of what they and idle funds cover), then the claim
+        phase handed to a workflow of its own."""
+        request = input.request
+        chain_id, asset = request.chain_id, request.asset
+        queued = [p for p in plan.parts if p.kind == "queued"]
+        if len({p.key for p in queued}) > 1:
+            raise ApplicationError(
+                f"the plan needs exits from {len(queued)} queues ({', '.join(str(p.key) for p in queued)}); "
+                "a capital request follows one queue; nothing was moved",
+                type="QueuedExitUnsupported",
+                non_retryable=True,
+            )
+        market = queued[0].key
+        covered = sum(p.amount for p in plan.parts if p.kind != "queued")
+        now_amount = covered if request.partial else 0
+        exit_parts = [ExitPart(key=p.key, amount=p.amount, queued=p.kind == "queued") for p in plan.parts if p.key]
+        await self.step(f"building the exit batch: {_describe(parts)}")
+        groups = await workflow.execute_activity(
+            "build_capital_exits",
+            BuildExitsInput(
+                chain_id=chain_id,
+                asset=asset,
+                parts=exit_parts,
+                destination=request.destination if now_amount else "",
+                deliver=now_amount,
+            ),
+            result_type=list[list[Call]],
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"quote and build {len(exit_parts)} {asset} exits on chain {chain_id}",
+        )
+        moves = [(asset, p.amount) for p in exit_parts] + ([(asset, now_amount)] if now_amount else [])
+        intents = chain_intents(chain_id, groups, "exit", moves)
+        if len(intents) != 1:
+            raise ApplicationError(
+                f"the exit batch needs {len(intents)} transactions; a capital request's exits go in one "
+                "atomic batch; nothing was moved",
+                type="BatchTooLarge",
+                non_retryable=True,
+            )
+        effects = [{str(p.key): -p.amount} for p in exit_parts] + ([{}] if now_amount else [])
+        await self.step("sending the exit batch")
+        outcomes = await self.send(intents, effects_by_intent(intents, effects))
+        chain = chain_part(chain_id, intents, outcomes)
+        if chain.status == "failed":  # one atomic batch: nothing moved
+            raise ApplicationError(chain.error, type="TransactionFailed", non_retryable=True)
+        await self.step("reading the exit requests the batch made")
+        made = await workflow.execute_activity(
+            "exit_requests_made",
+            ExitsMadeInput(chain_id=chain_id, key=market, tx_hashes=chain.transactions),
+            result_type=list[ExitRequest],
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"read the {market} requests made by {', '.join(chain.transactions)}",
+        )
+        self.exits = made
+        if sum(r.amount for r in made) != queued[0].amount:
+            raise ApplicationError(
+                f"the exit batch {', '.join(chain.transactions)} was mined, but its logs show requests of "
+                f"{sum(r.amount for r in made)} in {market}'s queue, not the {queued[0].amount} planned; "
+                "the executor owns them: claim them by hand",
+                type="ExitRequestsNotFound",
+                non_retryable=True,
+            )
+        me = workflow.info().workflow_id
+        claim_id = _claim_id(me, workflow.info().parent)
+        pending = request.amount - now_amount
+        await self.step(f"handing the claim of {_ids(made)} to {claim_id}")
+        await workflow.start_child_workflow(
+            CapitalRequestWorkflow.run,
+            CapitalInput(
+                request=request,
+                targets=input.targets,
+                claim=CapitalClaim(
+                    market=market, requests=made, deliver=pending, delivered=now_amount, requested_by=me, plan=parts
+                ),
+            ).model_dump(mode="json"),
+            id=claim_id,
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=(
+                f"claim {_queue(market)} requests {_ids(made)} and deliver {pending} base units of {asset} "
+                f"to {request.destination}"
+            ),
+        )
+        await self.step("reading positions back")
+        after = all_holdings(await read_holdings(targets)) if targets else []
+        self.stage = "done"
+        return await self.finish(
+            CapitalResult(
+                status="done",
+                summary=(
+                    f"requested the exit of {queued[0].amount} base units from {market} (requests {_ids(made)}); "
+                    + (f"delivered {now_amount} now; " if now_amount else "")
+                    + f"{claim_id} delivers {pending} base units of {asset} to {request.destination} "
+                    f"on chain {chain_id} once they are claimed ({_describe(parts)})"
+                ),
+                chains=[chain],
+                positions={str(h.key): h.amount for h in after},
+                delivered=now_amount,
+                destination=request.destination,
+                plan=parts,
+                exits=made,
+                pending=pending,
+                claim_workflow_id=claim_id,
+            )
+        )
+
+    async def _claim(self, input: CapitalInput, claim: CapitalClaim) -> CapitalResult:
+        """The claim phase: wait (a durable timer loop) until every request is finalised, then
+        claim them, wrap what they pay and deliver, in one atomic batch."""
+        self.claiming = True
+        request = input.request
+        chain_id, asset, market = request.chain_id, request.asset, claim.market
+        ids = [r.id for r in claim.requests]
+        self.exits = list(claim.requests)
+        what = f"{_queue(market)} requests {_ids(claim.requests)}"
+        while True:
+            self.exits = await self._read_exits(chain_id, market, ids)
+            claimed = [r.id for r in self.exits if r.status == "claimed"]
+            if claimed:
+                raise ApplicationError(
+                    f"{market} requests {claimed} are no longer the executor's to claim; "
+                    f"{claim.deliver} base units of {asset} were not delivered",
+                    type="ExitAlreadyClaimed",
+                    non_retryable=True,
+                )
+            finalized = sum(r.status == "finalized" for r in self.exits)
+            if finalized == len(ids):
+                break
+            late = request.deadline is not None and workflow.now() > request.deadline
+            await self.step(
+                f"waiting for {what} to be finalised ({finalized} of {len(ids)} finalised)"
+                + (f"; past the deadline {request.deadline.isoformat()}" if late else "")
+            )
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(input.model_dump(mode="json"))
+            await workflow.sleep(timedelta(seconds=request.exit_poll_s))
+        await self.step(f"claiming {what} and delivering {claim.deliver} base units of {asset}")
+        build = await workflow.execute_activity(
+            "build_exit_claim",
+            BuildClaimInput(
+                chain_id=chain_id,
+                key=market,
+                ids=ids,
+                asset=asset,
+                destination=request.destination,
+                deliver=claim.deliver,
+            ),
+            result_type=ClaimBuild,
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"build the claim of {what} and the transfer to {request.destination}",
+        )
+        moves = [(asset, build.claimable)] + ([(asset, build.deliver)] if build.deliver else [])
+        intents = chain_intents(chain_id, build.groups, "claim", moves)
+        outcomes = await self.send(intents, effects_by_intent(intents, [{} for _ in build.groups]))
+        chain = chain_part(chain_id, intents, outcomes)
+        if chain.status != "done":
+            raise ApplicationError(
+                f"{chain.error}; {what} stay the executor's, unclaimed", type="TransactionFailed", non_retryable=True
+            )
+        await self.step("reading the requests and positions back")
+        self.exits = await self._read_exits(chain_id, market, ids)
+        targets = [t for t in input.targets if t.key.chain_id == chain_id and t.asset == asset]
+        after = all_holdings(await read_holdings(targets)) if targets else []
+        self.stage = "done"
+        delivered = claim.delivered + build.deliver
+        short = request.amount - delivered
+        summary = (
+            f"claimed {what} ({build.claimable} wei, wrapped to {asset}) and delivered {build.deliver} base units "
+            f"of {asset} to {request.destination} on chain {chain_id}"
+            + (f", {claim.delivered} delivered before by {claim.requested_by}" if claim.delivered else "")
+        )
+        if short:
+            summary += (
+                f"; {short} short: the executor held {build.idle} and the claims paid {build.claimable} "
+                f"(the queue pays less than requested after a loss, and idle funds kept for this "
+                f"request may have been spent by another operation)"
+            )
+        return await self.finish(
+            CapitalResult(
+                status="partial" if short else "done",
+                summary=summary,
+                chains=[chain],
+                positions={str(h.key): h.amount for h in after},
+                delivered=delivered,
+                destination=request.destination,
+                plan=claim.plan,
+                exits=self.exits,
+                pending=0,
+            )
+        )
+
+    async def _read_exits(self, chain_id: int, market, ids: list[int]) -> list[ExitRequest]:
+        return await workflow.execute_activity(
+            "read_exit_requests",
+            ReadExitsInput(chain_id=chain_id, key=market, ids=ids),
+            result_type=list[ExitRequest],
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"read the status of {market} requests {', '.join(map(str, ids))}",
+        )
+
+
+def _claim_id(me: str, parent) -> str:
+    """`<engine>/capital-claim-<n>` for the engine's operation `<engine>/request-capital-<n>`;
+    `<workflow id>/claim` for a capital request started on its own."""
+    if parent is not None and me.startswith(f"{parent.workflow_id}/request-capital-"):
+        return f"{parent.workflow_id}/capital-claim-{me.rsplit('-', 1)[1]}"
+    return f"{me}/claim"
+
+
+def _queue(market) -> str:
+    return QUEUE_NAMES.get(market.protocol, market.protocol)
+
+
+def _ids(requests: list[ExitRequest]) -> str:
+    return ", ".join(str(r.id) for r in requests)
 
 
 def _describe(parts: list[PlannedPart]) -> str:

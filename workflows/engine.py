@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         transition,
     )
-    from floor.messages import AllocateInput
+    from floor.messages import AllocateInput, TotalAllocation
     from floor.operations import (
         REQUESTS,
         AllocateRequest,
@@ -231,11 +231,27 @@ class EngineWorkflow:
         targets = self._open_targets()  # what a breaker guards is routed around
         if kind == Operation.ALLOCATE:
             assert isinstance(request, AllocateRequest)
+            if catalogue.weights_of == "total":  # fractions of the floor's total value: the planner
+                return AllocateInput(
+                    total=TotalAllocation(
+                        amounts=request.amounts,
+                        targets=targets,
+                        caps=catalogue.caps,
+                        min_trade_value=catalogue.min_trade_value,
+                    )
+                )
             amounts = {(a.chain_id, a.asset): a.amount for a in request.amounts}
             legs = legs_from_strategy([(t.key, t.asset, t.weight_bps) for t in targets], amounts)
             return AllocateInput(legs=legs)
         if kind == Operation.REBALANCE:
-            return RebalanceInput(targets=targets, threshold_bps=catalogue.rebalance_drift_bps, by=request.by)
+            return RebalanceInput(
+                targets=targets,
+                threshold_bps=catalogue.rebalance_drift_bps,
+                by=request.by,
+                weights_of=catalogue.weights_of,
+                caps=catalogue.caps,
+                min_trade_value=catalogue.min_trade_value,
+            )
         if kind == Operation.HARVEST:
             return HarvestInput(targets=targets, baseline=self.memory.harvest_baseline, by=request.by)
         assert isinstance(request, CapitalRequest)

@@ -79,6 +79,33 @@ class WithdrawAll:
 Action = Deposit | Withdraw | WithdrawAll
 
 
+@dataclass(frozen=True)
+class Slippage:
+    """What an action is quoted to yield against its fair value, both in the asset's base
+    units: a withdrawal's asset paid against the fair value of the claim it burns, a deposit's
+    claim minted valued at the market's fair rate against the asset put in."""
+
+    quoted: int
+    fair: int
+
+    @property
+    def bps(self) -> int:
+        """The loss against fair value in bps, rounded up (negative: the action gains)."""
+        if self.fair <= 0:
+            return 0
+        return -((self.quoted - self.fair) * 10_000 // self.fair)
+
+
+@dataclass(frozen=True)
+class RewardClaimable:
+    """One reward token an account can claim from a market now: the token's address, its
+    symbol where the adapter knows it, and the amount in the token's base units."""
+
+    token: str
+    amount: int
+    symbol: str | None = None
+
+
 class Adapter(ABC):
     key: AdapterKey
     asset: Asset
@@ -115,6 +142,13 @@ class Adapter(ABC):
     @abstractmethod
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
         """The quoted change of each executor balance the action must be guarded on."""
+
+    def slippage(self, action: Action, quote: Sequence[ReadResult]) -> Slippage | None:
+        """The action's expected slippage, from the same quote reads as `decode_quote` (a pool
+        adds its fair-value reads to them: Curve's virtual price, a Balancer pool's rate). None
+        where the market converts at its own rate with no price impact (a lending pool, a
+        vault, a staking token at its exchange rate): there only rounding separates the two."""
+        return None
 
     def action_calls(self, action: Action, account: str) -> list[Call]:
         match action:
@@ -159,6 +193,21 @@ class Adapter(ABC):
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int | None:
         return None
+
+    # -- claimable rewards (markets that pay reward tokens override these) ----------------
+    def reward_reads(self, account: str) -> list[ReadCall]:
+        """Reads of what `account` can claim from the market now (none: it pays no rewards).
+        They may be non-view calls that checkpoint first (a gauge's claimable_tokens, Comet's
+        getRewardOwed): they are only ever sent in an eth_call batch."""
+        return []
+
+    def decode_rewards(self, results: Sequence[ReadResult]) -> list[RewardClaimable]:
+        """The claimable reward tokens from `reward_reads`' results, one line per token."""
+        return []
+
+    def claim_calls(self, account: str) -> list[Call]:
+        """Calls that claim every reward `reward_reads` counts, paid to `account` (the executor)."""
+        return []
 
     # -- shared helpers ---------------------------------------------------------------
     def _approved(self, spender: str, amount: int, action: Call) -> list[Call]:

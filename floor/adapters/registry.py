@@ -15,6 +15,7 @@ from floor.errors import UnknownMarket
 from floor.models import AdapterKey
 from floor.permissions import PermissionSet, transfers
 from floor.protocols import protocol
+from floor.swaps.venue import permissions as swap_permissions
 
 if TYPE_CHECKING:
     from floor.config import ChainConfig, Settings
@@ -65,4 +66,5 @@ def executor_permissions(chain: ChainConfig) -> PermissionSet:
     return PermissionSet.union(
         [adapter.permissions() for adapter in adapters_of_chain(chain)]
         + [transfers([t.address for t in chain.tokens], chain.destinations)]
+        + [swap_permissions(chain.swaps)]  # the harvest's sales of reward tokens (floor/swaps)
     )

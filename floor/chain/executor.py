@@ -182,6 +182,13 @@ def _address_bytes(address: str) -> bytes:
     return raw
 
 
+GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
+# And a fixed headroom: an estimate runs at one timestamp and the transaction at a later one,
+# and time-dependent code writes more then (a Curve gauge's first checkpoint of an account in
+# a new second writes fresh slots: up to ~90k gas a small batch's 20% does not cover).
+GAS_HEADROOM = 100_000
+
+
 class ExecutorClient:
     def __init__(
         self,
@@ -191,7 +198,7 @@ class ExecutorClient:
         signer: Signer,
         *,
         confirmations: int = 1,
-        gas_buffer_bps: int = 2_000,  # +20% over the estimate
+        gas_buffer_bps: int = GAS_BUFFER_BPS,
         receipt_timeout_s: float = 180.0,
         poll_interval_s: float = 0.25,
     ):
@@ -227,7 +234,7 @@ class ExecutorClient:
             "data": "0x" + data.hex(),
             "value": 0,
             "nonce": nonce,
-            "gas": gas * (10_000 + self.gas_buffer_bps) // 10_000,
+            "gas": gas * (10_000 + self.gas_buffer_bps) // 10_000 + GAS_HEADROOM,
             "maxPriorityFeePerGas": tip,
             "maxFeePerGas": 2 * base_fee + tip,
         }

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from floor.adapters.base import Adapter, RateSnapshot
+from floor.adapters.base import Adapter, RateSnapshot, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import ReadFailed, decode_result, read
 from floor.chain.multicall import MulticallReader, ReadBatch
@@ -48,6 +48,7 @@ from floor.errors import UnknownChain
 from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
 from floor.rates import quoted_rate, realised_rate
 from floor.readplan import ReadPlan
+from floor.risk.liquidity import PositionLiquidity, position_liquidity
 
 DAY_S = 86_400
 
@@ -65,11 +66,16 @@ class MarketReport(BaseModel):
     decimals: int
     amount: Amount  # underlying base units
     withdrawable: Amount  # what the market lets the executor take now
+    liquidity: PositionLiquidity  # ratio to the market's available liquidity, safe withdrawal, alert
     value: ExactDecimal  # USD, exact to 8 decimals (the feed's price; rounded down)
     apy: float | None  # 0.035 is 3.5%
     apy_source: str | None  # "quoted" (the protocol's rate) or "realised" (measured)
     apy_window_s: int | None  # realised: the seconds it was measured over
     block_number: int
+    # What leaving the whole position now costs against its fair value, in bps (a pool's
+    # exit quote: Curve's calc_withdraw_one_coin, Balancer's queryExit); None where the
+    # market pays at its own rate, or the report was read without exit quotes.
+    exit_slippage_bps: int | None = None
 
 
 def exact(amount: int, decimals: int) -> Decimal:
@@ -79,9 +85,15 @@ def exact(amount: int, decimals: int) -> Decimal:
 
 
 def read_report(
-    settings: Settings, web3s: dict[int, Web3] | None = None, *, window_s: int | None = DAY_S
+    settings: Settings,
+    web3s: dict[int, Web3] | None = None,
+    *,
+    window_s: int | None = DAY_S,
+    exit_quotes: bool = False,
 ) -> list[MarketReport]:
-    """One row per strategy market (every configured market when the strategy has none)."""
+    """One row per strategy market (every configured market when the strategy has none).
+    `exit_quotes`: also quote a full exit of every pool position (one more batch per chain
+    that has one), for its exit slippage."""
     registry = AdapterRegistry.from_settings(settings)
     keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
     adapters = [registry.get(k) for k in keys] if keys else list(registry)
@@ -89,8 +101,42 @@ def read_report(
     for chain in settings.chains:
         mine = [a for a in adapters if a.key.chain_id == chain.id]
         if mine:
-            rows += read_chain_report(chain, _web3(chain, web3s), mine, window_s=window_s)
+            chain_rows = read_chain_report(chain, _web3(chain, web3s), mine, window_s=window_s)
+            if exit_quotes:
+                chain_rows = with_exit_slippage(chain, _web3(chain, web3s), mine, chain_rows)
+            rows += chain_rows
     return rows
+
+
+def with_exit_slippage(
+    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], rows: list[MarketReport]
+) -> list[MarketReport]:
+    """The rows with each pool position's exit slippage: a full exit quoted, in one batch,
+    against the position's fair value (`Adapter.slippage`)."""
+    account = _executor(chain)
+    reader = _reader(chain, w3)
+    held = {(r.protocol, r.market) for r in rows if r.amount > 0}
+    pools = [
+        (i, a)
+        for i, a in enumerate(adapters)
+        if type(a).slippage is not Adapter.slippage and (a.key.protocol, a.key.market) in held
+    ]
+    if not pools:
+        return rows  # no pool positions: nothing has price impact
+    positions = ReadPlan()
+    for i, adapter in pools:
+        positions.add(i, adapter.position_reads(account))
+    read_back = positions.results(reader.read(positions.calls).results)
+    plan, actions = ReadPlan(), {}
+    for i, adapter in pools:
+        actions[i] = WithdrawAll(adapter.decode_position(read_back[i]))
+        plan.add(i, adapter.quote_reads(actions[i], account))
+    results = plan.results(reader.read(plan.calls).results)
+    slippage = {}
+    for i, action in actions.items():
+        found = adapters[i].slippage(action, results[i])
+        slippage[adapters[i].key.protocol, adapters[i].key.market] = found.bps if found else None
+    return [r.model_copy(update={"exit_slippage_bps": slippage.get((r.protocol, r.market))}) for r in rows]
 
 
 def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[tuple[int, str], int]:
@@ -173,6 +219,9 @@ def chain_report_rows(
                 decimals=adapter.asset.decimals,
                 amount=liq.position,
                 withdrawable=liq.withdrawable,
+                liquidity=position_liquidity(
+                    adapter.key, liq.position, liq.market_available, liq.withdrawable, adapter.exit, adapter.exit_wait_s
+                ),
                 value=exact(value, VALUE_DECIMALS),
                 apy=apy,
                 apy_source=source,

@@ -20,7 +20,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import RPCEndpoint
 
 from floor.chain.errors import RpcUnavailable
-from floor.chain.executor import decode_revert, encode_execute
+from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
 from floor.chain.signer import Signer
@@ -39,7 +39,6 @@ from floor.txqueue import (
     Watched,
 )
 
-GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
 # Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
@@ -148,7 +147,7 @@ class TxSender:
             intents=list(dict.fromkeys(u.intent_id for u in units)),
             data="0x" + encode_execute(calls).hex(),
             calls=len(calls),
-            gas=gas * (10_000 + GAS_BUFFER_BPS) // 10_000,
+            gas=gas * (10_000 + GAS_BUFFER_BPS) // 10_000 + GAS_HEADROOM,
             failures=failures,
         )
 

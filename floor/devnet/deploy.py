@@ -68,6 +68,7 @@ class DeployedChain:
     owner: str = ""
     guardian: str = ""
     treasury: str = ""  # the one listed transfer destination
+    swaps: dict | None = None  # the swap venue's config (floor/swaps/deploy.py), where markets pay rewards
 
     def chain_config(self, rpc_url: str, confirmations: int = 1) -> dict:
         return {
@@ -81,7 +82,7 @@ class DeployedChain:
             "price_feeds": {s: dict(f) for s, f in self.price_feeds.items()},
             "tokens": [{"symbol": s, "address": a, "decimals": d} for s, (a, d) in self.tokens.items()],
             "markets": [dict(m) for m in self.markets],  # a copy: callers may extend theirs
-        }
+        } | ({"swaps": dict(self.swaps)} if self.swaps else {})
 
 
 class Deployer:
@@ -169,6 +170,9 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
     for spec in protocols().values():
         if spec.deploy is not None:
             chain.markets += spec.deploy_hook()(context)
+    from floor.swaps.deploy import deploy_venue  # the reward tokens' swap venue, over the markets' tokens
+
+    chain.swaps = deploy_venue(context, chain.markets)
 
     executor = d.deploy("FloorExecutor", d.admin, operator, d.guardian)
     chain.executor = executor.address

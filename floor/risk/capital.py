@@ -5,17 +5,31 @@ redemption), taken first from the markets furthest above their strategy weight s
 stays behind is as close to the strategy as it can be; then queued exits (a staking
 withdrawal queue), shortest wait first. A plan that cannot cover the amount says by how
 much, and is not started.
+
+Only a queue whose payout the executor itself can claim later counts (`CLAIMABLE_QUEUES`:
+Lido's WithdrawalQueueERC721). Native ETH's EIP-7002 exits are queued too, but the beacon
+chain's sweep pays them without a claim the engine can follow to a delivery, so a capital
+request leaves them out: their stake counts as neither available nor planned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from floor.errors import BadInput
 from floor.models import AdapterKey, Amount
 from floor.risk.allocation import split_by_weight
 from floor.risk.rebalance import Holding, Weight
+
+# Protocols whose queued exit a capital request can follow to its claim and delivery.
+CLAIMABLE_QUEUES = frozenset({"lido"})
+
+
+class QueuedExitUnsupported(BadInput):
+    """A queued exit the capital request cannot claim and deliver (refused before sending)."""
 
 
 class _Model(BaseModel):
@@ -39,8 +53,15 @@ class CapitalPlan(_Model):
         return max((p.wait_s for p in self.parts), default=0)
 
 
-def plan_capital(amount: int, idle: int, holdings: list[Holding], weights: list[Weight]) -> CapitalPlan:
-    """Cover `amount` from `idle`, then `holdings` (one chain's markets of the requested token)."""
+def plan_capital(
+    amount: int,
+    idle: int,
+    holdings: list[Holding],
+    weights: list[Weight],
+    claimable: Collection[str] | None = None,
+) -> CapitalPlan:
+    """Cover `amount` from `idle`, then `holdings` (one chain's markets of the requested token).
+    `claimable`: the protocols whose queued exits may be planned (None: every queued market)."""
     parts: list[CapitalPart] = []
     remaining = amount
     if idle > 0 and remaining > 0:
@@ -62,7 +83,8 @@ def plan_capital(amount: int, idle: int, holdings: list[Holding], weights: list[
             take = min(instant[i].withdrawable, remaining)
             parts.append(CapitalPart(kind="instant", key=instant[i].key, amount=take))
             remaining -= take
-    for h in sorted((h for h in holdings if h.exit == "queued"), key=lambda h: (h.exit_wait_s, str(h.key))):
+    queued = [h for h in holdings if h.exit == "queued" and (claimable is None or h.key.protocol in claimable)]
+    for h in sorted(queued, key=lambda h: (h.exit_wait_s, str(h.key))):
         if remaining == 0:
             break
         take = min(h.amount, remaining)

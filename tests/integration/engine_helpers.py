@@ -38,11 +38,18 @@ RESULTS = {
 TREASURY = {(1, "USDC"): 600_000 * 10**6, (1, "WETH"): 300 * 10**18, (42161, "USDC"): 400_000 * 10**6}
 
 
-def engine_settings(stack, task_queue: str, **engine) -> Settings:
+def engine_settings(stack, task_queue: str, weights_of: str = "token", **engine) -> Settings:
+    """The tests' engine. Weights are read per (chain, token) leg ("token") unless asked: the
+    tests built on these helpers are about other things, and their amounts assume per-leg
+    splits (600,000 USDC on chain 1 split 1200:1200:600). "total" tests are
+    tests/integration/test_total_allocation.py."""
     return Settings(
         chains=stack.chain_configs(),
         temporal={"task_queue": task_queue},
-        strategy={"targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY]},
+        strategy={
+            "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
+            "weights_of": weights_of,
+        },
         engine={"workflow_id": f"engine-test-{uuid.uuid4().hex[:8]}", **engine},
     )
 

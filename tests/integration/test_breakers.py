@@ -75,7 +75,8 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
                 "targets": [
                     {"chain_id": 1, "protocol": "aave-v3", "market": "USDC", "weight_bps": 5_000},
                     {"chain_id": 1, "protocol": "riskvault", "market": "riskUSDC", "weight_bps": 5_000},
-                ]
+                ],
+                "weights_of": "token",  # this test's amounts are per-leg splits (no prices, no caps)
             },
             engine={"workflow_id": f"engine-breakers-{uuid.uuid4().hex[:8]}"},
         ),

@@ -24,6 +24,7 @@ from floor.messages import BuildMovesInput, Holdings, ReadHoldingsInput
 from floor.models import AdapterKey, Call, TxRecord
 from floor.operations import Catalogue, ChainCatalogue, EngineInput, StrategyTarget
 from floor.risk.rebalance import Holding
+from floor.swaps.harvest import ReadRewardsInput, RewardsRead
 from floor.txqueue import SubmitAck, TxIntent, TxOutcome
 from workers.temporal import WORKFLOWS
 from workflows.engine import EngineWorkflow
@@ -62,6 +63,12 @@ async def read_holdings(input: ReadHoldingsInput) -> Holdings:
         idle={a: 0 for a in input.assets},
         growth={str(k): 10**27 for k in input.keys},
     )
+
+
+@activity.defn
+async def read_rewards(input: ReadRewardsInput) -> RewardsRead:
+    """No market pays reward tokens here: the harvest only measures."""
+    return RewardsRead(chain_id=input.chain_id, block_number=1, markets=[])
 
 
 @activity.defn
@@ -120,7 +127,15 @@ async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env
     client = time_env.client
     task_queue = f"time-{uuid.uuid4().hex[:8]}"
     engine_id = f"engine-{uuid.uuid4().hex[:8]}"
-    fakes = [read_holdings, build_moves, submit_intent, hold_queues, pause_schedules, record_engine_events]
+    fakes = [
+        read_holdings,
+        read_rewards,
+        build_moves,
+        submit_intent,
+        hold_queues,
+        pause_schedules,
+        record_engine_events,
+    ]
     fakes.append(journal_transactions)
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes):
         await client.start_workflow(

@@ -320,6 +320,32 @@ def test_ownership_moves_only_when_the_new_owner_accepts(chain1, signer):
     assert refusal(executor.functions.setGuardian(d.admin), d.admin) == f"NotOwner({d.admin})"
 
 
+def swap_rules(swaps) -> int:
+    """The harvest's sales (floor/swaps): approve of each routed reward token, SwapRouter02's
+    exactInputSingle, each Curve pool's exchange."""
+    routed = [r for r in swaps.routes if r.venue] if swaps else []
+    uniswap = any(r.venue == "uniswap" for r in routed)
+    return len({r.token for r in routed}) + uniswap + len({r.curve_pool for r in routed if r.venue == "curve"})
+
+
+def curve_rules(curve: list, convex: list) -> int:
+    """Curve's pools (add_liquidity, remove_liquidity_one_coin, remove_liquidity), the approve of
+    each LP token staked, a gauge's deposit, withdraw and claim_rewards, the Minter's mint;
+    Convex's Booster deposit and its reward pools' withdrawAndUnwrap and getReward."""
+    pools = {m.pool for m in curve + convex}
+    staked_lp = {m.lp_token for m in curve if m.gauge} | {m.lp_token for m in convex}
+    gauges = {m.gauge for m in curve if m.gauge}
+    minters = {m.minter for m in curve if m.minter}
+    return (
+        3 * len(pools)
+        + len(staked_lp)
+        + 3 * len(gauges)
+        + len(minters)
+        + len({m.booster for m in convex})
+        + 2 * len({m.reward_pool for m in convex})
+    )
+
+
 def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s):
     """Every declared rule and list membership is on chain as declared."""
     for chain in settings.chains:
@@ -331,6 +357,9 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
         # deposit and burn, and WETH's withdraw and deposit once for the staking markets
         of = lambda kind, markets=chain.markets: [m for m in markets if m.adapter == kind]  # noqa: E731
         approved = {m.asset for m in chain.markets} | {m.steth for m in of("lido")}
+        # an instant-exit pool: its exchange, and an approval of rETH (stETH's is counted above)
+        instant = [m for m in of("lido") + of("rocket_pool") if m.instant_exit_pool]
+        approved |= {m.reth for m in instant if m.adapter == "rocket_pool"}
         pools = {m.pool for m in of("aave_v3")}
         vaults = of("erc4626")
         comets = {m.comet for m in of("compound_v3")}
@@ -349,7 +378,10 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
             + 2 * len(of("rocket_pool"))
             + len(of("native_eth"))  # the beacon deposit (its exits are listed with the deposit data)
             + 2 * len({m.vault for m in of("balancer_v2")})  # joinPool and exitPool per Balancer Vault
+            + curve_rules(of("curve"), of("convex"))
             + (2 if staking else 0)
+            + swap_rules(chain.swaps)
+            + len({m.instant_exit_pool.address for m in instant})
         )
         for p in declared.rules:
             assert executor.functions.ruleOf(*p.pair).call() == p.as_rule(), p

@@ -152,10 +152,10 @@ def test_comp_rewards_accrue_and_claim_pays_the_executor(stack, settings, web3s,
     mint(w3, adapter.asset.address, executor, amount)
     client.execute(protected_calls(w3, adapter, Deposit(amount), executor))
 
-    owed = adapter.decode_rewards(reader.read(adapter.reward_reads(executor)).results)
+    owed = adapter.reward_owed(reader.read(adapter.reward_reads(executor)).results)
     assert owed.token == comp and owed.amount == 0
     advance_time(w3, 10 * DAY)
-    owed = adapter.decode_rewards(reader.read(adapter.reward_reads(executor)).results)
+    owed = adapter.reward_owed(reader.read(adapter.reward_reads(executor)).results)
     assert owed.token == comp and owed.amount > 0
     # getRewardOwed ran in an eth_call: it accrued nothing on chain.
     assert contract(w3, "Comet", adapter.comet).functions.baseTrackingAccrued(executor).call() == 0
@@ -169,7 +169,7 @@ def test_comp_rewards_accrue_and_claim_pays_the_executor(stack, settings, web3s,
     paid = balance(w3, comp, executor)
     assert paid >= owed.amount  # the claim's block is later than the read's: a few seconds more
     assert rewards.functions.rewardsClaimed(adapter.comet, executor).call() == paid
-    after = adapter.decode_rewards(reader.read(adapter.reward_reads(executor)).results)
+    after = adapter.reward_owed(reader.read(adapter.reward_reads(executor)).results)
     assert after.amount == 0
 
 

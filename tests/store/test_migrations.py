@@ -10,7 +10,15 @@ from alembic.script import ScriptDirectory
 
 from floor.store import Store, metadata
 
-TABLES = {"position_snapshot", "rate_observation", "tx_journal", "engine_event", "discrepancy", "alert", "breaker_event"}
+TABLES = {
+    "position_snapshot",
+    "rate_observation",
+    "tx_journal",
+    "engine_event",
+    "discrepancy",
+    "alert",
+    "breaker_event",
+}
 
 
 def differences(store: Store, target: sa.MetaData = metadata) -> list:

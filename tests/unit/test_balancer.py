@@ -148,7 +148,7 @@ def test_the_executor_rules_pin_sender_and_recipient_to_itself():
 def test_protected_calls_put_the_quote_less_the_tolerance_in_the_vaults_own_bound():
     a = adapter()
     reads = a.quote_reads(Deposit(1_000_000), EXECUTOR)
-    assert [r.target for r in reads] == [VAULT, HELPERS] and reads[1].data[:4] == selector(QUERY_JOIN)
+    assert [r.target for r in reads] == [VAULT, HELPERS, a.pool] and reads[1].data[:4] == selector(QUERY_JOIN)
     assert decode(["bytes32", "address", "address", TUPLE], reads[1].data[4:])[3][1] == (1_000_000, 0, 0)
     quote = a.decode_quote(
         Deposit(1_000_000), [pool_tokens(), ok(["uint256", "uint256[]"], [998_000, [1_000_000, 0, 0]])]

@@ -163,7 +163,7 @@ def test_rewards_read_and_claim():
     (owed_read,) = comet.reward_reads(ME)
     assert owed_read.target == REWARDS and owed_read.data[:4] == selector("getRewardOwed(address,address)")
     assert decode(["address", "address"], owed_read.data[4:]) == (COMET, ME)
-    owed = comet.decode_rewards([ok(["(address,uint256)"], (COMP, 12 * 10**18))])
+    owed = comet.reward_owed([ok(["(address,uint256)"], (COMP, 12 * 10**18))])
     assert owed.amount == 12 * 10**18 and owed.token.lower() == COMP
     (claim,) = comet.claim_calls(ME)
     assert claim.target == REWARDS and decode(["address", "address", "bool"], words(claim.data)[4:]) == (

@@ -45,6 +45,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    Slippage,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -268,6 +269,7 @@ class BalancerV2Adapter(Adapter):
                 return [
                     read(self.balancer_vault, GET_POOL_TOKENS, self._pool_id),
                     read(self.helpers, QUERY_JOIN, self._pool_id, account, account, request),
+                    read(self.pool, "getRate()"),  # the BPT's fair value, for `slippage`
                 ]
             case WithdrawAll(position):
                 if not position.shares:
@@ -296,6 +298,20 @@ class BalancerV2Adapter(Adapter):
             case Withdraw(amount):
                 self.withdraw_calls(amount, self.pool)
         raise TypeError(f"not an action: {action!r}")
+
+    def slippage(self, action: Action, quote: Sequence[ReadResult]) -> Slippage | None:
+        """A join's BPT at the pool's rate against the asset put in; an exit's asset paid
+        against the BPT it burns at the rate (the position's own value). Each coin counted at
+        1, as the position is."""
+        match action:
+            case Deposit(amount):
+                bpt_out = self.decode_quote(action, quote)[0].delta
+                (rate,) = decode_result(["uint256"], quote[2], f"{self.key} pool.getRate")
+                return Slippage(quoted=self.at_rate(bpt_out, rate), fair=amount)
+            case WithdrawAll(position):
+                paid = self.decode_quote(action, quote)[0].delta
+                return Slippage(quoted=paid, fair=position.amount)
+        return None
 
     def exit_quote_reads(self, kind: int, bpt_in: int, account: str) -> list[ReadCall]:
         check_amount(bpt_in, f"{self.key} exit")

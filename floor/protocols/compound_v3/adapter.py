@@ -42,6 +42,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RewardClaimable,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -248,12 +249,22 @@ class CompoundV3Adapter(Adapter):
 
     # -- rewards ----------------------------------------------------------------------
     def reward_reads(self, account: str) -> list[ReadCall]:
-        """CometRewards' owed reward (not a view: it accrues the account first; fine in Multicall3)."""
-        return [read(self._rewards(), GET_REWARD_OWED, self.comet, account)]
+        """CometRewards' owed reward (not a view: it accrues the account first; fine in
+        Multicall3). None where no CometRewards is configured: the market's rewards are not claimed."""
+        if not self.rewards:
+            return []
+        return [read(self.rewards, GET_REWARD_OWED, self.comet, account)]
 
-    def decode_rewards(self, results: Sequence[ReadResult]) -> RewardOwed:
+    def reward_owed(self, results: Sequence[ReadResult]) -> RewardOwed:
         ((token, owed),) = decode_result(["(address,uint256)"], results[0], f"{self.key} rewards.getRewardOwed")
         return RewardOwed(token=to_checksum_address(token), amount=owed)
+
+    def decode_rewards(self, results: Sequence[ReadResult]) -> list[RewardClaimable]:
+        """The one token CometRewards pays for this Comet (COMP), whatever it owes (0 too)."""
+        if not self.rewards:
+            return []
+        owed = self.reward_owed(results)
+        return [RewardClaimable(token=owed.token, amount=owed.amount)]
 
     # -- helpers ----------------------------------------------------------------------
     def _rewards(self) -> str:

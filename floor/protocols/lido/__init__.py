@@ -1,5 +1,6 @@
 """Lido liquid staking (stETH, its WithdrawalQueueERC721, wstETH): adapter, market config,
-named errors, pending-request reads, and the stETH, wstETH and queue stand-ins."""
+named errors, pending-request reads, the instant exit through a Curve ETH/stETH pool
+(`instant_exit.py`), and the stETH, wstETH, queue and ETH/stETH pool stand-ins."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ __all__ = ["PROTOCOL", "LidoAdapter", "LidoMarketConfig"]
 
 
 def _build(key: AdapterKey, asset: Asset, market: LidoMarketConfig) -> LidoAdapter:
-    return LidoAdapter(key=key, asset=asset, steth=market.steth, withdrawal_queue=market.withdrawal_queue)
+    pool = market.instant_exit_pool.address if market.instant_exit_pool else None
+    return LidoAdapter(
+        key=key, asset=asset, steth=market.steth, withdrawal_queue=market.withdrawal_queue, instant_exit_pool=pool
+    )
 
 
 PROTOCOL = ProtocolSpec(
@@ -23,6 +27,6 @@ PROTOCOL = ProtocolSpec(
     market_config=LidoMarketConfig,
     build=_build,
     reverts=REVERTS,
-    contracts=("LidoStETH", "LidoWstETH", "LidoWithdrawalQueueERC721"),
+    contracts=("LidoStETH", "LidoWstETH", "LidoWithdrawalQueueERC721", "CurveStableSwapSTETH"),
     deploy="floor.protocols.lido.deploy:deploy_markets",
 )

@@ -19,6 +19,11 @@ finalised request is claimed with `claimWithdrawals(ids, hints)`, which pays ETH
 executor (its default function takes plain ETH), and `claim_calls` wraps it back to WETH in
 the same batch. Pending requests are read in three rounds (`requests.py`): the executor's
 ids, their status and hints, then the ETH each can claim.
+
+Instant exit (optional, `instant_exit_pool` configured): stETH sold for ETH now through a
+Curve ETH/stETH pool, quoted first (`instant_exit_quote_reads`/`decode_instant_exit_quote`)
+and built with its min-out (`instant_exit_calls`); see `instant_exit.py`. The planned exit
+stays the queue (`exit`, liquidity 0): an instant exit is a priced choice the caller makes.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
+from floor.errors import BadInput
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
 from floor.permissions import APPROVE, PermissionSet, approval, to_self
@@ -49,6 +55,7 @@ from floor.protocols.lido.errors import (
     StakingPaused,
     WithdrawalsPaused,
 )
+from floor.protocols.lido.instant_exit import CurveEthExit, InstantExitQuote
 
 SUBMIT = "submit(address)"
 REQUEST = "requestWithdrawals(uint256[],address)"
@@ -92,6 +99,7 @@ class LidoAdapter(Adapter):
     asset: Asset  # the chain's WETH
     steth: str
     withdrawal_queue: str
+    instant_exit_pool: str | None = None  # a Curve ETH/stETH pool (instant_exit.py)
     exit = "queued"
     exit_wait_s = EXIT_WAIT_S
     yield_source = "rebase"  # the stETH balance grows with the share rate
@@ -137,6 +145,7 @@ class LidoAdapter(Adapter):
         # submit carries ETH (its referral decides nothing about funds); the requests' owner
         # (word 1) must be the executor; a claim pays its caller, the executor; WETH's
         # withdraw pays its caller and deposit wraps what the call carries.
+        instant = [self.instant_exit.permissions()] if self.instant_exit else []
         return PermissionSet.union(
             [
                 to_self(self.asset.address, WETH_WITHDRAW),
@@ -145,8 +154,32 @@ class LidoAdapter(Adapter):
                 approval(self.steth, self.withdrawal_queue),
                 to_self(self.withdrawal_queue, REQUEST, 1),
                 to_self(self.withdrawal_queue, CLAIM),
+                *instant,
             ]
         )
+
+    # -- instant exit (a Curve ETH/stETH pool) ------------------------------------------
+    @property
+    def instant_exit(self) -> CurveEthExit | None:
+        if self.instant_exit_pool is None:
+            return None
+        return CurveEthExit(key=self.key, pool=self.instant_exit_pool, token=self.steth, weth=self.asset.address)
+
+    def _instant(self) -> CurveEthExit:
+        if self.instant_exit is None:
+            raise BadInput(f"{self.key}: no instant-exit pool is configured; stETH leaves through the queue")
+        return self.instant_exit
+
+    def instant_exit_quote_reads(self, amount: int, account: str) -> list[ReadCall]:
+        return self._instant().quote_reads(amount, account)
+
+    def decode_instant_exit_quote(
+        self, amount: int, results: Sequence[ReadResult], slippage_bps: int, max_discount_bps: int | None = None
+    ) -> InstantExitQuote:
+        return self._instant().decode_quote(amount, results, slippage_bps, max_discount_bps)
+
+    def instant_exit_calls(self, quote: InstantExitQuote, account: str) -> list[Call]:
+        return self._instant().exit_calls(quote, account)
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:

@@ -1,5 +1,6 @@
 """Rocket Pool liquid staking (rETH through the deposit pool): adapter, market config, named
-errors, and the RocketStorage, vault, network balances, deposit pool and rETH stand-ins."""
+errors, the instant exit through a Curve ETH/rETH pool (`instant_exit.py`), and the
+RocketStorage, vault, network balances, deposit pool, rETH and ETH/rETH pool stand-ins."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ __all__ = ["PROTOCOL", "RocketPoolAdapter", "RocketPoolMarketConfig"]
 
 def _build(key: AdapterKey, asset: Asset, market: RocketPoolMarketConfig) -> RocketPoolAdapter:
     return RocketPoolAdapter(
-        key=key, asset=asset, rocket_storage=market.rocket_storage, deposit_pool=market.deposit_pool, reth=market.reth
+        key=key,
+        asset=asset,
+        rocket_storage=market.rocket_storage,
+        deposit_pool=market.deposit_pool,
+        reth=market.reth,
+        instant_exit_pool=market.instant_exit_pool.address if market.instant_exit_pool else None,
     )
 
 
@@ -25,6 +31,13 @@ PROTOCOL = ProtocolSpec(
     market_config=RocketPoolMarketConfig,
     build=_build,
     reverts=REVERTS,
-    contracts=("RocketStorage", "RocketVault", "RocketNetworkBalances", "RocketDepositPool", "RocketTokenRETH"),
+    contracts=(
+        "RocketStorage",
+        "RocketVault",
+        "RocketNetworkBalances",
+        "RocketDepositPool",
+        "RocketTokenRETH",
+        "CurveStableSwapRETH",
+    ),
     deploy="floor.protocols.rocket_pool.deploy:deploy_markets",
 )

@@ -22,6 +22,11 @@ withdrawal of everything burns the whole balance and wraps exactly what it pays
 (getEthValue(balance)). The rETH to burn and the ETH to wrap come from the quote, so Rocket
 Pool's withdrawals are only built through `protected_calls`; the guards check that the burn
 paid at least what is wrapped (the executor's ETH balance may not fall) and that WETH rose by it.
+
+Instant exit beyond the collateral (optional, `instant_exit_pool` configured): rETH sold for
+ETH through a Curve ETH/rETH pool, quoted against `getEthValue` first
+(`instant_exit_quote_reads`/`decode_instant_exit_quote`) and built with its min-out
+(`instant_exit_calls`); see `instant_exit.py`. Liquidity stays the burn's (the collateral).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from floor.errors import BadInput, InsufficientBalance
 from floor.guards import ETH, Expected, guarded
 from floor.models import AdapterKey, Call
 from floor.permissions import PermissionSet, to_self
+from floor.protocols.lido.instant_exit import InstantExitQuote
 from floor.protocols.rocket_pool.errors import (
     BelowMinimumDeposit,
     DepositPoolFull,
@@ -55,6 +61,7 @@ from floor.protocols.rocket_pool.errors import (
     DepositsDisabled,
     InsufficientCollateral,
 )
+from floor.protocols.rocket_pool.instant_exit import RethCurveExit
 
 WAD = 10**18
 INDEX_SCALE = 10**9  # getExchangeRate (per 1e18) to the growth index's 1e27
@@ -82,6 +89,7 @@ class RocketPoolAdapter(Adapter):
     rocket_storage: str
     deposit_pool: str
     reth: str
+    instant_exit_pool: str | None = None  # a Curve ETH/rETH pool (instant_exit.py)
     yield_source = "exchange_rate"  # rETH's balance stays; its ETH value grows
 
     # -- writes -----------------------------------------------------------------------
@@ -121,14 +129,39 @@ class RocketPoolAdapter(Adapter):
 
     def permissions(self) -> PermissionSet:
         # deposit() and WETH's deposit() carry ETH; burn and WETH's withdraw pay their caller.
+        instant = [self.instant_exit.permissions()] if self.instant_exit else []
         return PermissionSet.union(
             [
                 to_self(self.asset.address, WETH_WITHDRAW),
                 to_self(self.asset.address, WETH_DEPOSIT, carries_value=True),
                 to_self(self.deposit_pool, POOL_DEPOSIT, carries_value=True),
                 to_self(self.reth, BURN),
+                *instant,
             ]
         )
+
+    # -- instant exit (a Curve ETH/rETH pool) -------------------------------------------
+    @property
+    def instant_exit(self) -> RethCurveExit | None:
+        if self.instant_exit_pool is None:
+            return None
+        return RethCurveExit(key=self.key, pool=self.instant_exit_pool, token=self.reth, weth=self.asset.address)
+
+    def _instant(self) -> RethCurveExit:
+        if self.instant_exit is None:
+            raise BadInput(f"{self.key}: no instant-exit pool is configured; rETH leaves by burning it")
+        return self.instant_exit
+
+    def instant_exit_quote_reads(self, reth_amount: int, account: str) -> list[ReadCall]:
+        return self._instant().quote_reads(reth_amount, account)
+
+    def decode_instant_exit_quote(
+        self, reth_amount: int, results: Sequence[ReadResult], slippage_bps: int, max_discount_bps: int | None = None
+    ) -> InstantExitQuote:
+        return self._instant().decode_quote(reth_amount, results, slippage_bps, max_discount_bps)
+
+    def instant_exit_calls(self, quote: InstantExitQuote, account: str) -> list[Call]:
+        return self._instant().exit_calls(quote, account)
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:

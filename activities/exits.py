@@ -1,0 +1,196 @@
+"""Queued-exit activities of a capital request: build the request phase's batch, find the
+requests it made, follow their status, and build the claim that delivers.
+
+Only exit queues whose payout the executor claims itself are supported (`CLAIMABLE_QUEUES`:
+Lido's WithdrawalQueueERC721, through `LidoAdapter` and `floor.protocols.lido.requests`);
+any other queued market is refused by name (`QueuedExitUnsupported`) before anything is
+built. The request ids come from the mined transactions' own `WithdrawalRequested` logs
+(requestor and owner the executor), so a request someone else made for the executor is
+never taken for one of the engine's, and never claimed by it.
+"""
+
+from __future__ import annotations
+
+from eth_abi import decode
+from eth_utils import keccak
+from temporalio import activity
+
+from activities.chain import ChainActivities, _named_errors
+from floor.adapters.base import Withdraw
+from floor.calls import call, decode_result, read
+from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity
+from floor.guards import ETH, Expected, guarded
+from floor.models import Call
+from floor.operations import (
+    BuildClaimInput,
+    BuildExitsInput,
+    ClaimBuild,
+    ExitRequest,
+    ExitsMadeInput,
+    ReadExitsInput,
+)
+from floor.permissions import TRANSFER
+from floor.protocols.lido.adapter import LidoAdapter
+from floor.protocols.lido.errors import RequestNotFinalized
+from floor.protocols.lido.requests import read_requests
+from floor.readplan import ReadPlan
+from floor.risk.capital import QueuedExitUnsupported
+
+WITHDRAWAL_REQUESTED = "0x" + keccak(text="WithdrawalRequested(uint256,address,address,uint256,uint256)").hex()
+
+
+def _topic_address(topic) -> str:
+    return "0x" + bytes(topic)[-20:].hex()
+
+
+class ExitActivities:
+    def __init__(self, chains: ChainActivities):
+        self.chains = chains
+
+    def _queue(self, key) -> LidoAdapter:
+        adapter = self.chains.registry.get(key)
+        if not isinstance(adapter, LidoAdapter):
+            raise QueuedExitUnsupported(
+                f"{key}: a capital request can follow only a queued exit the executor claims itself "
+                f"(Lido's withdrawal queue); this market's exit is {adapter.exit}"
+            )
+        return adapter
+
+    @activity.defn
+    @_named_errors
+    def build_capital_exits(self, input: BuildExitsInput) -> list[list[Call]]:
+        """One group per part, in order (instant withdrawals, then queued exit requests), and
+        the transfer last when `deliver` is set. Checked against one fresh read: each instant
+        withdrawal fits what its market lets go now, each queued exit fits the position, and
+        the transfer fits the idle balance plus what the instant withdrawals free."""
+        ctx = self.chains._chain(input.chain_id)
+        account = self.chains._account(input.chain_id)
+        token = ctx.config.token(input.asset)
+        adapters = []
+        for part in input.parts:
+            adapter = self._queue(part.key) if part.queued else self.chains.registry.get(part.key)
+            if adapter.asset.symbol != input.asset:
+                raise BadInput(f"{part.key} takes {adapter.asset.symbol}, not {input.asset}")
+            if not part.queued and adapter.exit != "instant":
+                raise BadInput(f"{part.key} has no instant exit: plan it as a queued one")
+            adapters.append(adapter)
+        plan = ReadPlan()
+        plan.add("idle", [read(token.address, "balanceOf(address)", account)])
+        for i, adapter in enumerate(adapters):
+            plan.add(("liquidity", i), adapter.liquidity_reads(account))
+            plan.add(("quote", i), adapter.quote_reads(Withdraw(input.parts[i].amount), account))
+        state = plan.results(ctx.reader.read(plan.calls).results)
+        (idle,) = decode_result(["uint256"], state["idle"][0], f"{token.symbol}.balanceOf(executor)")
+        groups, freed = [], 0
+        for i, (part, adapter) in enumerate(zip(input.parts, adapters, strict=True)):
+            liquidity = adapter.decode_liquidity(state["liquidity", i])
+            can = liquidity.position if part.queued else liquidity.withdrawable
+            if part.amount > can:
+                what = "queue an exit of" if part.queued else "take"
+                raise InsufficientLiquidity(
+                    f"{part.key}: the capital request needs {part.amount} base units; the executor can {what} {can} now"
+                )
+            action = Withdraw(part.amount)
+            quote = adapter.decode_quote(action, state["quote", i])
+            groups.append(adapter.protected_calls(action, account, quote, self.chains.slippage_bps))
+            if not part.queued:
+                freed += part.amount
+        if input.deliver:
+            if input.destination.lower() not in [d.lower() for d in ctx.config.destinations]:
+                raise BadInput(f"{input.destination} is not a listed destination on chain {input.chain_id}")
+            if idle + freed < input.deliver:
+                raise InsufficientBalance(
+                    f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
+                    f"and the instant withdrawals free {freed}; the delivery needs {input.deliver}"
+                )
+            groups.append([call(token.address, TRANSFER, input.destination, input.deliver)])
+        return groups
+
+    @activity.defn
+    @_named_errors
+    def exit_requests_made(self, input: ExitsMadeInput) -> list[ExitRequest]:
+        """The requests these mined transactions made in `key`'s queue for the executor, from
+        their `WithdrawalRequested(requestId, requestor, owner, amountOfStETH, shares)` logs."""
+        adapter = self._queue(input.key)
+        ctx = self.chains._chain(input.chain_id)
+        account = self.chains._account(input.chain_id).lower()
+        queue = adapter.withdrawal_queue.lower()
+        made = []
+        for tx_hash in input.tx_hashes:
+            receipt = ctx.w3.eth.get_transaction_receipt(tx_hash)
+            for log in receipt["logs"]:
+                topics = log["topics"]
+                if (
+                    log["address"].lower() == queue
+                    and len(topics) == 4
+                    and "0x" + bytes(topics[0]).hex() == WITHDRAWAL_REQUESTED
+                    and _topic_address(topics[2]) == account
+                    and _topic_address(topics[3]) == account
+                ):
+                    amount, _shares = decode(["uint256", "uint256"], bytes(log["data"]))
+                    made.append(ExitRequest(id=int.from_bytes(bytes(topics[1]), "big"), amount=amount))
+        return sorted(made, key=lambda r: r.id)
+
+    @activity.defn
+    @_named_errors
+    def read_exit_requests(self, input: ReadExitsInput) -> list[ExitRequest]:
+        """The status of `ids` (the executor's requests in `key`'s queue): pending, finalised
+        with what a claim pays now, or claimed (no longer among the executor's requests)."""
+        adapter = self._queue(input.key)
+        ctx = self.chains._chain(input.chain_id)
+        unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, self.chains._account(input.chain_id))}
+        out = []
+        for i in input.ids:
+            r = unclaimed.get(i)
+            if r is None:
+                out.append(ExitRequest(id=i, amount=0, status="claimed"))
+            else:
+                status = "finalized" if r.finalized else "pending"
+                out.append(ExitRequest(id=i, amount=r.amount, status=status, claimable=r.claimable))
+        return out
+
+    @activity.defn
+    @_named_errors
+    def build_exit_claim(self, input: BuildClaimInput) -> ClaimBuild:
+        """The claim of `ids` (every one finalised and unclaimed, read now), guarded so the
+        executor's asset rises by exactly what the queue pays and no ETH stays unwrapped, then
+        the transfer of `deliver` (or of what the executor has, if less: the result says so)."""
+        adapter = self._queue(input.key)
+        ctx = self.chains._chain(input.chain_id)
+        account = self.chains._account(input.chain_id)
+        token = ctx.config.token(input.asset)
+        if adapter.asset.symbol != input.asset:
+            raise BadInput(f"{input.key} pays {adapter.asset.symbol}, not {input.asset}")
+        if input.destination.lower() not in [d.lower() for d in ctx.config.destinations]:
+            raise BadInput(f"{input.destination} is not a listed destination on chain {input.chain_id}")
+        unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, account)}
+        missing = [i for i in input.ids if i not in unclaimed]
+        if missing:
+            raise QueuedExitUnsupported(
+                f"{input.key}: requests {missing} are no longer the executor's to claim (claimed already?)"
+            )
+        waiting = [i for i in input.ids if not unclaimed[i].finalized]
+        if waiting:
+            raise RequestNotFinalized(f"{input.key}: requests {waiting} are not finalised yet")
+        ids = sorted(input.ids)
+        hints = [unclaimed[i].hint for i in ids]
+        claimable = sum(unclaimed[i].claimable for i in ids)
+        (idle,) = decode_result(
+            ["uint256"],
+            ctx.reader.read([read(token.address, "balanceOf(address)", account)]).results[0],
+            f"{token.symbol}.balanceOf(executor)",
+        )
+        claim = guarded(
+            account,
+            adapter.claim_calls(ids, hints, claimable, account),
+            [Expected(token.address, claimable), Expected(ETH, 0)],
+            0,
+        )
+        deliver = min(input.deliver, idle + claimable)
+        groups = [claim]
+        if deliver:
+            groups.append([call(token.address, TRANSFER, input.destination, deliver)])
+        return ClaimBuild(groups=groups, claimable=claimable, idle=idle, deliver=deliver)
+
+    def all(self) -> list:
+        return [self.build_capital_exits, self.exit_requests_made, self.read_exit_requests, self.build_exit_claim]

@@ -1,0 +1,115 @@
+"""The swap venue's calls, pure: quotes to read, swaps to send, and the executor's rules.
+
+Uniswap V3 (SwapRouter02 and QuoterV2, Uniswap/swap-router-contracts and v3-periphery):
+- quote: QuoterV2 `quoteExactInputSingle((tokenIn, tokenOut, amountIn, fee, sqrtPriceLimitX96))`
+  returns (amountOut, sqrtPriceX96After, initializedTicksCrossed, gasEstimate); it is not a
+  view (the real one reverts inside a swap to get its answer), so it is read by eth_call, in
+  the same Multicall3 batch as everything else.
+- swap: SwapRouter02 `exactInputSingle((tokenIn, tokenOut, fee, recipient, amountIn,
+  amountOutMinimum, sqrtPriceLimitX96))` (no deadline in SwapRouter02's struct), which pulls
+  amountIn from its caller and reverts `Too little received` below amountOutMinimum.
+Curve (stable to stable): `get_dy(i, j, dx)` and `exchange(i, j, dx, min_dy)`, which pays its
+caller and reverts below min_dy.
+
+Every swap is approve(spender, amountIn), the swap, approve(spender, 0): no allowance outlives
+the batch. Its bound is the venue's own min-out argument, min_out = quote x (10000 - tolerance
+bps) // 10000 from a fresh on-chain quote; the executor's rules pin SwapRouter02's recipient
+(the struct's 4th word) to the executor, and Curve's exchange pays its caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from floor.calls import ReadCall, ReadResult, call, decode_result, read
+from floor.errors import InvalidAmount
+from floor.models import Call
+from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.swaps.config import SwapRouteConfig, SwapsConfig
+from floor.swaps.errors import SwapNotConfigured, SwapPaysNothing, SwapQuoteFailed
+
+EXACT_INPUT_SINGLE = "exactInputSingle((address,address,uint24,address,uint256,uint256,uint160))"
+QUOTE_EXACT_INPUT_SINGLE = "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
+QUOTE_RESULT = ["uint256", "uint160", "uint32", "uint256"]
+CURVE_GET_DY = "get_dy(int128,int128,uint256)"
+CURVE_EXCHANGE = "exchange(int128,int128,uint256,uint256)"
+RECIPIENT_WORD = 3  # exactInputSingle's struct is static: its fields are the call's head words
+BPS = 10_000
+
+
+def min_out(quoted: int, tolerance_bps: int) -> int:
+    """The least a swap quoted at `quoted` may pay: quoted x (10000 - tolerance) // 10000."""
+    if not isinstance(tolerance_bps, int) or not 0 <= tolerance_bps < BPS:
+        raise InvalidAmount(f"a swap's tolerance must be 0..9999 bps, got {tolerance_bps!r}")
+    if not isinstance(quoted, int) or quoted < 0:
+        raise InvalidAmount(f"a swap's quote must be a non-negative integer in base units, got {quoted!r}")
+    return quoted * (BPS - tolerance_bps) // BPS
+
+
+def _check(amount: int, route: SwapRouteConfig) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidAmount(f"swap of {route.symbol}: amount must be a positive integer in base units, got {amount!r}")
+
+
+def _venue(swaps: SwapsConfig | None, route: SwapRouteConfig) -> str:
+    if swaps is None or route.venue is None:
+        raise SwapNotConfigured(f"{route.symbol} has no swap route to {route.to}")
+    if route.venue == "uniswap" and (swaps.router is None or swaps.quoter is None):
+        raise SwapNotConfigured(f"route of {route.symbol} through Uniswap: no router or quoter configured")
+    return route.venue
+
+
+def quote_read(swaps: SwapsConfig | None, route: SwapRouteConfig, token_out: str, amount: int) -> ReadCall:
+    """The read of what selling `amount` of the route's token for `token_out` pays now."""
+    _check(amount, route)
+    if _venue(swaps, route) == "uniswap":
+        return read(swaps.quoter, QUOTE_EXACT_INPUT_SINGLE, (route.token, token_out, amount, route.fee, 0))
+    return read(route.curve_pool, CURVE_GET_DY, route.curve_i, route.curve_j, amount)
+
+
+def decode_quote(route: SwapRouteConfig, result: ReadResult) -> int:
+    """The quoted amount out, in `route.to`'s base units; a reverted quote is named."""
+    if not result.success:
+        where = f"Uniswap pool of fee {route.fee}" if route.venue == "uniswap" else f"Curve pool {route.curve_pool}"
+        raise SwapQuoteFailed(f"quote of {route.symbol} to {route.to} reverted ({where}): check the route")
+    types = QUOTE_RESULT if route.venue == "uniswap" else ["uint256"]
+    return decode_result(types, result, f"quote of {route.symbol} to {route.to}")[0]
+
+
+def swap_calls(
+    swaps: SwapsConfig | None,
+    route: SwapRouteConfig,
+    token_out: str,
+    amount: int,
+    least: int,
+    executor: str,
+) -> list[Call]:
+    """approve, the swap of `amount` with min-out `least` paying `executor`, approve 0."""
+    _check(amount, route)
+    if not isinstance(least, int) or least <= 0:
+        raise SwapPaysNothing(f"swap of {amount} {route.symbol} to {route.to}: min-out {least!r} is no bound")
+    if _venue(swaps, route) == "uniswap":
+        spender = swaps.router
+        swap = call(swaps.router, EXACT_INPUT_SINGLE, (route.token, token_out, route.fee, executor, amount, least, 0))
+    else:
+        spender = route.curve_pool
+        swap = call(route.curve_pool, CURVE_EXCHANGE, route.curve_i, route.curve_j, amount, least)
+    return [call(route.token, APPROVE, spender, amount), swap, call(route.token, APPROVE, spender, 0)]
+
+
+def permissions(swaps: SwapsConfig | None) -> PermissionSet:
+    """The executor's rules the routes need: approve of each routed token to its venue, the
+    router's exactInputSingle with the recipient the executor, Curve's exchange (pays the caller)."""
+    if swaps is None:
+        return PermissionSet()
+    sets: list[PermissionSet] = []
+    for r in swaps.routes:
+        if r.venue == "uniswap":
+            sets += [approval(r.token, swaps.router), to_self(swaps.router, EXACT_INPUT_SINGLE, RECIPIENT_WORD)]
+        elif r.venue == "curve":
+            sets += [approval(r.token, r.curve_pool), to_self(r.curve_pool, CURVE_EXCHANGE)]
+    return PermissionSet.union(sets)
+
+
+def decode_quotes(routes: Sequence[SwapRouteConfig], results: Iterable[ReadResult]) -> list[int]:
+    return [decode_quote(r, res) for r, res in zip(routes, results, strict=True)]
