@@ -1,10 +1,11 @@
 """`make demo`: the whole engine on a local stack, end to end.
 
 Starts Temporal (Web UI) and two anvil chains (1 and 42161), deploys the contracts, writes
-state/floor.toml, funds a demo treasury (1,000,000 USDC and 500 WETH across the two chains'
-executors), starts a worker (which starts the EngineWorkflow), then drives the engine as an
-operator does, with the `floor` command line: `schedules apply`, `allocate` (the executors'
-idle funds, by the config's strategy), `positions` (read back from the chains) and `status`.
+state/floor.toml, funds a demo treasury (1,550,000 USDC and 318 WETH across the two chains'
+executors, about $2.5M), starts a worker (which starts the EngineWorkflow), then drives the
+engine as an operator does, with the `floor` command line: `schedules apply`, `allocate` (the
+executors' idle funds, by the strategy's fractions of the total value, across every protocol),
+`positions` (read back from the chains), `risk liquidity`, `risk check` and `status`.
 The engine stays running, allocated, with its schedules. `make down` stops it all.
 """
 
@@ -32,24 +33,29 @@ from floor.devnet.processes import StackError  # noqa: E402
 from floor.devnet.stack import fund_signer  # noqa: E402
 from floor.txqueue import queue_id  # noqa: E402
 
-# The demo treasury, in whole tokens, per chain: 1,000,000 USDC and 500 WETH in all.
-TREASURY = {(1, "USDC"): 600_000, (1, "WETH"): 300, (42161, "USDC"): 400_000, (42161, "WETH"): 200}
+# The demo treasury, in whole tokens, per chain: about $2.5M at the local feeds' prices
+# (USDC $1, ETH $3,000), held so that every target below can be met from what its chain holds.
+TREASURY = {(1, "USDC"): 1_225_000, (1, "WETH"): 284, (42161, "USDC"): 325_000, (42161, "WETH"): 34}
 
-# Strategy: bps of the whole floor per market (a leg's split is relative within its token).
-STRATEGY = [  # weights of the whole floor; today each (chain, token)'s share is spread by them
-    (1, "aave-v3", "USDC", 1_000),
+# Strategy: bps of the floor's total value per market (`weights_of = "total"`), the floor's
+# default split: lending 50% (Aave V3 20, Compound V3 15, Morpho Blue 10, Spark 5), staking
+# 30% (Lido 20, Rocket Pool 7, native ETH 3), stable LP 20% (Convex 12, Curve 5, Balancer 3).
+# Native ETH stakes 32 ETH per validator with the operator's own deposit data, which a demo
+# does not have: its 3% stays idle as WETH. Each protocol's risk score caps its weight too.
+STRATEGY = [
+    (1, "aave-v3", "USDC", 600),
+    (1, "aave-v3", "WETH", 400),
+    (42161, "aave-v3", "USDC", 600),
+    (42161, "aave-v3", "WETH", 400),
     (1, "compound-v3", "cUSDCv3", 800),
-    (1, "morpho-blue", "USDC-WETH-86", 500),
-    (1, "metamorpho", "steakUSDC", 500),
-    (1, "spark", "USDC", 400),
-    (1, "aave-v3", "WETH", 800),
-    (1, "lido", "stETH", 1_000),
-    (1, "rocket-pool", "rETH", 400),
-    (1, "metamorpho", "gtWETH", 400),
-    (42161, "aave-v3", "USDC", 1_000),
-    (42161, "compound-v3", "cUSDCv3", 800),
-    (42161, "metamorpho", "gtUSDC", 600),
-    (42161, "aave-v3", "WETH", 1_800),
+    (42161, "compound-v3", "cUSDCv3", 700),
+    (1, "morpho-blue", "USDC-WETH-86", 1_000),
+    (1, "spark", "USDC", 500),
+    (1, "lido", "stETH", 2_000),
+    (1, "rocket-pool", "rETH", 700),
+    (1, "convex", "crvUSD-USDC", 1_200),
+    (1, "curve", "3pool", 500),
+    (1, "balancer-v2", "USDC-DAI stable", 300),
 ]
 
 CONFIG = stack.STATE / "floor.toml"
@@ -85,9 +91,6 @@ def write_config(ports: stack.Ports, deployed: dict) -> None:
         "metrics": {"port": ports.metrics},
         "strategy": {
             "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
-            # The demo deploys every token it holds, so its weights are read per (chain, token);
-            # by the total value ("total", the default) with score caps, $1.73M of $2.5M would go in.
-            "weights_of": "token",
         },
     }
     # Chain 1's large moves go through the local relay (above 10 ETH-equivalent), as on mainnet.
@@ -153,10 +156,16 @@ def main() -> int:
     worker = start_worker(password)
     step("starting the engine and its schedules (rebalance and harvest checks)")
     floor_cli("schedules", "apply", worker=worker)
-    step("allocating the demo treasury through the engine: 1,000,000 USDC and 500 WETH")
+    step("allocating the demo treasury through the engine: 1,550,000 USDC and 318 WETH, by the total value")
     floor_cli("allocate", "--reason", "demo treasury", worker=worker)
-    step("positions, read back from the chains")
+    step(
+        "positions, read back from the chains: amount, value, APY (quoted by the protocol, or measured "
+        "once a market has 6 h of history), withdrawable, exit slippage"
+    )
     floor_cli("positions", worker=worker)
+    step("liquidity risk per position, and the circuit breakers after a risk check")
+    floor_cli("risk", "liquidity", worker=worker)
+    floor_cli("risk", "check", worker=worker)
     floor_cli("status", worker=worker)
     print()
     print(f"Temporal Web UI: {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows")

@@ -51,6 +51,9 @@ from floor.readplan import ReadPlan
 from floor.risk.liquidity import PositionLiquidity, position_liquidity
 
 DAY_S = 86_400
+# A measured APY annualises the growth it saw: over minutes, a pool's fees from one swap or a
+# staking token before its first oracle report say nothing about a year. Shorter: none.
+MIN_APY_WINDOW_S = 6 * 3600
 
 # An exact decimal, written in JSON as fixed-point digits ("1500.25", never "1.50025E+3").
 ExactDecimal = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
@@ -238,7 +241,7 @@ def chain_report_rows(
 def _apy(now: RateSnapshot, earlier: RateSnapshot | None) -> tuple[float | None, str | None, int | None]:
     if now.quoted_apr is not None:
         return quoted_rate(now).apy, "quoted", None
-    if earlier is None:
+    if earlier is None or now.timestamp - earlier.timestamp < MIN_APY_WINDOW_S:
         return None, None, None
     try:
         rate = realised_rate(earlier, now)
