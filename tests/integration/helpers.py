@@ -92,3 +92,25 @@ def own_anvil(tmp_path_factory, chain_id: int, name: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
+
+
+def freeze_clock(w3: Web3) -> None:
+    """Blocks keep the latest block's time until a test moves it (`advance_clock`). A Curve
+    gauge's checkpoint writes new storage once a second has passed since the last one, so
+    with anvil mining by the wall clock a gas estimate made in one second and a block mined
+    in the next could differ by ~90k gas: a test would pass or fail with the second it crossed."""
+    w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+
+
+def advance_clock(w3: Web3, seconds: int) -> None:
+    """Mine a block `seconds` after the latest (on a frozen clock: nothing moves between)."""
+    latest = w3.eth.get_block("latest")["timestamp"]
+    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
+    w3.provider.make_request("evm_mine", [])
+
+
+def reverting(w3: Web3) -> Iterator[None]:
+    """For a module's autouse fixture: each test runs between a snapshot and its revert."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    yield
+    assert w3.provider.make_request("evm_revert", [snapshot])["result"]

@@ -42,7 +42,7 @@ from floor.models import AdapterKey
 from floor.protocols.balancer_v2.adapter import EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, BalancerV2Adapter
 from floor.protocols.lido.adapter import LidoAdapter
 from floor.protocols.lido.requests import read_requests
-from tests.integration.helpers import advance_time, contract, mint, own_anvil, protected_calls
+from tests.integration.helpers import advance_time, contract, freeze_clock, mint, own_anvil, protected_calls
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SKIPPED = {"native_eth"}  # a deposit needs validator deposit data: not a token flow
@@ -102,7 +102,7 @@ def chain1(tmp_path_factory) -> Iterator[dict]:
     signer = LocalKeySigner.from_private_key(new_operator_key())
     with own_anvil(tmp_path_factory, 1, "allowances") as url:
         w3 = connect([url])
-        w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+        freeze_clock(w3)
         deployed = deploy_chain(w3, 1, signer.address)
         fund_signer(w3, signer.address)
         settings = Settings(chains=[deployed.chain_config(url)])

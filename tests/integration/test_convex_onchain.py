@@ -29,7 +29,7 @@ from floor.protocols.convex.errors import PoolMismatch, PoolShutdown
 from floor.protocols.curve.adapter import fair_value
 from floor.protocols.curve.deploy import deploy_markets as deploy_curve
 from tests import curve_math
-from tests.integration.helpers import contract, own_anvil
+from tests.integration.helpers import advance_clock, contract, freeze_clock, own_anvil, reverting
 
 USDC_UNIT = 10**6
 DAY = 24 * 3600
@@ -39,12 +39,7 @@ DAY = 24 * 3600
 def env(tmp_path_factory) -> Iterator[dict]:
     with own_anvil(tmp_path_factory, 1, "convex") as url:
         w3 = connect([url])
-        # Time moves only when a test moves it (`advance`). A gauge's checkpoint writes new
-        # storage once a second has passed since the last one (integrals leaving zero, a first
-        # claim record), so with anvil mining by the wall clock a gas estimate made in one
-        # second and a block mined in the next could differ by ~90k gas: a test would pass or
-        # fail with the second it crossed.
-        w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+        freeze_clock(w3)  # time moves only when a test moves it (`advance_clock`)
         d = Deployer(w3)
         install_multicall3(w3)
         tokens = {s: d.deploy("TestERC20", name, s, dec) for s, (name, dec) in TOKENS.items() if s != "WETH"}
@@ -70,19 +65,9 @@ def env(tmp_path_factory) -> Iterator[dict]:
         }
 
 
-def advance(w3, seconds: int) -> None:
-    """Mine a block `seconds` after the latest (the chain's clock is frozen between)."""
-    latest = w3.eth.get_block("latest")["timestamp"]
-    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
-    w3.provider.make_request("evm_mine", [])
-
-
 @pytest.fixture(autouse=True)
 def _isolated(env) -> Iterator[None]:
-    w3 = env["w3"]
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    yield from reverting(env["w3"])
 
 
 def c(env, name: str, address: str):
@@ -174,7 +159,7 @@ def test_crv_is_earmarked_streamed_and_paid_with_cvx_at_the_cliff_rate(env):
     crv, cvx = c(env, "CurveCRV", a.crv), c(env, "ConvexToken", a.cvx)
     assert rewards(env).functions.earned(ex).call() == 0
 
-    advance(w3, DAY)  # the gauge accrues CRV to Convex's voter proxy
+    advance_clock(w3, DAY)  # the gauge accrues CRV to Convex's voter proxy
     caller_before = crv.functions.balanceOf(d.participant).call()
     d.send(booster(env).functions.earmarkRewards(a.pid), d.participant)
     queued = rewards(env).functions.currentRewards().call()
@@ -183,7 +168,7 @@ def test_crv_is_earmarked_streamed_and_paid_with_cvx_at_the_cliff_rate(env):
     assert receiver_and_caller == claimed * 1000 // 10_000 + claimed * 450 // 10_000 + claimed * 50 // 10_000
     assert rewards(env).functions.rewardRate().call() == queued // (7 * DAY)
 
-    advance(w3, DAY)  # the reward pool streams a seventh of it
+    advance_clock(w3, DAY)  # the reward pool streams a seventh of it
     balance, total = rewards(env).functions.balanceOf(ex).call(), rewards(env).functions.totalSupply().call()
     got = a.convex_rewards(env["reader"].read(a.reward_reads(ex)).results)
     assert got.crv == balance * (DAY * (queued // (7 * DAY)) * 10**18 // total) // 10**18  # StakingRewards' sums

@@ -34,7 +34,7 @@ from floor.protocols.curve.adapter import fair_value
 from floor.protocols.curve.deploy import CRV_PER_SECOND, REWARD_PER_WEEK, deploy_markets
 from floor.protocols.curve.errors import CoinNotInPool, PositionChanged
 from tests import curve_math
-from tests.integration.helpers import contract, own_anvil
+from tests.integration.helpers import advance_clock, contract, freeze_clock, own_anvil, reverting
 
 USDC_UNIT = 10**6
 DAY = 24 * 3600
@@ -44,12 +44,7 @@ DAY = 24 * 3600
 def env(tmp_path_factory) -> Iterator[dict]:
     with own_anvil(tmp_path_factory, 1, "curve") as url:
         w3 = connect([url])
-        # Time moves only when a test moves it (`advance`). A gauge's checkpoint writes new
-        # storage once a second has passed since the last one (integrals leaving zero, a first
-        # claim record), so with anvil mining by the wall clock a gas estimate made in one
-        # second and a block mined in the next could differ by ~90k gas: a test would pass or
-        # fail with the second it crossed.
-        w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+        freeze_clock(w3)  # time moves only when a test moves it (`advance_clock`)
         d = Deployer(w3)
         install_multicall3(w3)
         tokens = {s: d.deploy("TestERC20", name, s, dec) for s, (name, dec) in TOKENS.items() if s != "WETH"}
@@ -78,19 +73,9 @@ def env(tmp_path_factory) -> Iterator[dict]:
         }
 
 
-def advance(w3, seconds: int) -> None:
-    """Mine a block `seconds` after the latest (the chain's clock is frozen between)."""
-    latest = w3.eth.get_block("latest")["timestamp"]
-    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
-    w3.provider.make_request("evm_mine", [])
-
-
 @pytest.fixture(autouse=True)
 def _isolated(env) -> Iterator[None]:
-    w3 = env["w3"]
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    yield from reverting(env["w3"])
 
 
 KINDS = ["old", "ng"]
@@ -370,7 +355,7 @@ def test_the_gauge_accrues_crv_and_the_minter_pays_it(env, kind):
         """LiquidityGaugeV5's integral over `seconds` at the gauge's rate, for this working balance."""
         return working * (CRV_PER_SECOND * 10**18 * seconds // supply) // 10**18
 
-    advance(w3, DAY)
+    advance_clock(w3, DAY)
     rewards = a.curve_rewards(env["reader"].read(a.reward_reads(ex)).results)
     assert rewards.crv == accrued(DAY)  # exactly: the chain's clock moves only with `advance`
     if kind == "ng":  # the NG gauge also streams crvUSD over the whole stake (not the working one)
@@ -389,7 +374,7 @@ def test_the_gauge_accrues_crv_and_the_minter_pays_it(env, kind):
     minter = contract(w3, "CurveMinter", a.minter)
     assert minter.functions.minted(ex, a.gauge).call() == minted
     assert a.curve_rewards(env["reader"].read(a.reward_reads(ex)).results).crv == 0
-    advance(w3, 600)
+    advance_clock(w3, 600)
     env["client"].execute(a.claim_calls(ex))  # a second mint pays only what accrued since
     second = crv.functions.balanceOf(ex).call() - minted
     assert 0 < second and abs(second - accrued(600)) <= 1  # the integral rounds at each checkpoint

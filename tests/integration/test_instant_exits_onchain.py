@@ -45,7 +45,7 @@ from floor.protocols.rocket_pool import RocketPoolMarketConfig
 from floor.protocols.rocket_pool.deploy import deploy_markets as deploy_rocket
 from floor.protocols.rocket_pool.errors import InsufficientCollateral
 from tests import curve_math
-from tests.integration.helpers import contract, own_anvil
+from tests.integration.helpers import contract, own_anvil, reverting
 
 ETH = 10**18
 FEE_DENOMINATOR = 10**10
@@ -93,10 +93,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(autouse=True)
 def _isolated(env) -> Iterator[None]:
-    w3 = env["w3"]
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    yield from reverting(env["w3"])
 
 
 def steth_pool(env):

@@ -34,7 +34,7 @@ from floor.protocols.curve.deploy import deploy_markets as deploy_curve
 from floor.swaps.deploy import deploy_venue
 from floor.swaps.harvest import BuildHarvestInput, ReadRewardsInput
 from floor.swaps.venue import EXACT_INPUT_SINGLE
-from tests.integration.helpers import contract, own_anvil
+from tests.integration.helpers import advance_clock, contract, freeze_clock, own_anvil, reverting
 
 USDC_UNIT = 10**6
 DAY = 24 * 3600
@@ -47,9 +47,7 @@ COMET = AdapterKey(chain_id=1, protocol="compound-v3", market="cUSDCv3")
 def env(tmp_path_factory) -> Iterator[dict]:
     with own_anvil(tmp_path_factory, 1, "rewards") as url:
         w3 = connect([url])
-        # The clock moves only with `advance` (see test_convex_onchain: a gauge checkpoint's
-        # gas depends on the second it runs in), so a claim pays exactly what was read.
-        w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
+        freeze_clock(w3)  # time moves only when a test moves it: a claim pays what was read
         d = Deployer(w3)
         install_multicall3(w3)
         tokens = {s: d.deploy("TestERC20", name, s, dec) for s, (name, dec) in TOKENS.items() if s != "WETH"}
@@ -86,16 +84,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(autouse=True)
 def _isolated(env) -> Iterator[None]:
-    w3 = env["w3"]
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
-
-
-def advance(w3, seconds: int) -> None:
-    latest = w3.eth.get_block("latest")["timestamp"]
-    w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
-    w3.provider.make_request("evm_mine", [])
+    yield from reverting(env["w3"])
 
 
 def route(env, symbol: str) -> dict:
@@ -124,10 +113,10 @@ def earn(env) -> None:
     (anyone may), and a second day streams a seventh of it to the reward pool's stakers."""
     stake(env, CONVEX, 300_000 * USDC_UNIT)
     stake(env, CURVE, 300_000 * USDC_UNIT)
-    advance(env["w3"], DAY)
+    advance_clock(env["w3"], DAY)
     booster = contract(env["w3"], "ConvexBooster", env["chains"].registry.get(CONVEX).booster)
     env["d"].send(booster.functions.earmarkRewards(0), env["d"].participant)
-    advance(env["w3"], DAY)
+    advance_clock(env["w3"], DAY)
 
 
 def read(env, keys=(CONVEX, CURVE)):
@@ -281,7 +270,7 @@ def test_a_pool_moved_after_signing_reverts_the_mined_batch_and_nothing_is_lost(
 def test_a_reward_without_a_route_is_claimed_and_kept_idle_and_named(env):
     w3, ex = env["w3"], env["executor"]
     stake(env, COMET, 500_000 * USDC_UNIT)
-    advance(w3, 10 * DAY)
+    advance_clock(w3, 10 * DAY)
     no_comp = {**env["swaps"], "routes": [r for r in env["swaps"]["routes"] if r["symbol"] != "COMP"]}
     settings = Settings(chains=[{**env["chain"], "swaps": no_comp}])
     chains = ChainActivities(settings, env["signer"], {1: w3})
@@ -299,7 +288,7 @@ def test_a_reward_without_a_route_is_claimed_and_kept_idle_and_named(env):
 def test_compound_rewards_are_sold_on_their_route_and_dust_is_not_claimed(env):
     w3, ex = env["w3"], env["executor"]
     stake(env, COMET, 500_000 * USDC_UNIT)
-    advance(w3, 10 * DAY)
+    advance_clock(w3, 10 * DAY)
     got = read(env, [COMET])
     ((owed,),) = [m.rewards for m in got.markets]
     assert owed.symbol == "COMP" and owed.amount > route(env, "COMP")["dust"]
@@ -316,7 +305,7 @@ def test_compound_rewards_are_sold_on_their_route_and_dust_is_not_claimed(env):
         "routes": [{**r, "dust": 10**30} if r["symbol"] == "COMP" else r for r in env["swaps"]["routes"]],
     }
     chains = ChainActivities(Settings(chains=[{**env["chain"], "swaps": dusty}]), env["signer"], {1: w3})
-    advance(w3, DAY)
+    advance_clock(w3, DAY)
     got = read_rewards(chains, ReadRewardsInput(chain_id=1, keys=[COMET]))
     assert got.markets[0].rewards[0].amount > 0
     assert build_harvest(chains, BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held)).calls == []

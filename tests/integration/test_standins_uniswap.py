@@ -13,7 +13,7 @@ from web3.exceptions import ContractLogicError
 from floor.chain.rpc import connect
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.deploy import Deployer
-from tests.integration.helpers import contract, own_anvil
+from tests.integration.helpers import contract, own_anvil, reverting
 
 WAD = 10**18
 
@@ -53,10 +53,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
 
 @pytest.fixture(autouse=True)
 def _isolated(env) -> Iterator[None]:
-    w3 = env["w3"]
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
-    yield
-    assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+    yield from reverting(env["w3"])
 
 
 def quote(env, amount: int, fee: int = 3000) -> tuple:
