@@ -157,6 +157,7 @@ class EngineMemory(_Model):
     last_acted: dict[Operation, datetime] = {}  # cooldowns: the last run of a kind that moved funds
     harvest_baseline: dict[str, int] = {}  # growth index per market at the last harvest (str(AdapterKey))
     breakers: dict[str, Breaker] = {}  # by scope; a scope with none is CLOSED
+    errors_counted_from: datetime | None = None  # the engine breaker last closed: older failures do not count
 
 
 def cooldown_refusal(kind: Operation, memory: EngineMemory, policy: EnginePolicy, now: datetime) -> str | None:

@@ -250,10 +250,13 @@ def bench_batch_gas(w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str,
 
 
 def rebalance_settings(stack, task_queue: str, engine_id: str) -> Settings:
-    """Every market deployed on both chains in the strategy, equal weights (a leg splits
-    evenly between its markets); no cooldown, so rounds can follow each other."""
+    """Every market deployed on both chains in the strategy, equal weights read per (chain,
+    token) (a leg splits evenly between its markets); no cooldown, so rounds can follow each
+    other. Native ETH is left out: it takes 32 ETH per validator, from deposit data."""
     chains = stack.chain_configs()
-    markets = [(c["id"], m["protocol"], m["market"]) for c in chains for m in c["markets"]]
+    markets = [
+        (c["id"], m["protocol"], m["market"]) for c in chains for m in c["markets"] if m["adapter"] != "native_eth"
+    ]
     weight = 10_000 // len(markets)
     return Settings(
         chains=chains,
@@ -261,6 +264,7 @@ def rebalance_settings(stack, task_queue: str, engine_id: str) -> Settings:
         strategy={
             "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": weight} for c, p, m in markets],
             "min_rebalance_interval_s": 0,
+            "weights_of": "token",
         },
         engine={"workflow_id": engine_id},
     )

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         RiskSample,
         apply_findings,
         blocked,
+        counted_statuses,
         findings,
         half_open,
         sample_scopes,
@@ -349,7 +350,8 @@ class EngineWorkflow:
                 retry_policy=DOOR_RETRY,
                 summary=f"read TVL, rates, base fees and prices of {len(keys)} markets",
             )
-            statuses = [r.status for r in self.memory.results]
+            finished = [(r.finished_at, r.status) for r in self.memory.results]
+            statuses = counted_statuses(finished, self.memory.breakers, self.memory.errors_counted_from)
             found = findings(sample, self.input.policy.breakers, statuses)
             book, events = apply_findings(self.memory.breakers, found, sample_scopes(sample), workflow.now())
             self._breaker_events(book, events)
@@ -397,7 +399,11 @@ class EngineWorkflow:
         trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
 
     def _breaker_events(self, book: dict, events: list[BreakerEvent]) -> None:
-        self.memory = self.memory.model_copy(update={"breakers": book})
+        update: dict = {"breakers": book}
+        for e in events:
+            if e.scope == ENGINE and e.to_state == BreakerState.CLOSED:
+                update["errors_counted_from"] = e.at
+        self.memory = self.memory.model_copy(update=update)
         self.unsaved_breakers.extend(events)
         for e in events:
             workflow.logger.warning(

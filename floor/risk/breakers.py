@@ -242,6 +242,18 @@ def findings(sample: RiskSample, policy: BreakerPolicy, recent_statuses: Sequenc
     return found
 
 
+def counted_statuses(finished: Sequence[tuple[datetime, str]], book: Book, counted_from: datetime | None) -> list[str]:
+    """The operation statuses (oldest first) the error rate counts: those finished after the
+    engine breaker last changed (an open or half-open one: its probe is judged on what ran
+    since, not on the failures that opened it) and after it last closed (`counted_from`), so
+    old failures can neither keep a probe failing nor trip a closed breaker again."""
+    since = counted_from
+    engine = book.get(ENGINE)
+    if engine is not None:
+        since = max(since, engine.since) if since else engine.since
+    return [status for at, status in finished if since is None or at > since]
+
+
 def sample_scopes(sample: RiskSample) -> set[str]:
     """The scopes a check looked at: a half-open breaker there is probed by it."""
     scopes = {ENGINE}

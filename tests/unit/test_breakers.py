@@ -120,3 +120,21 @@ def test_a_manual_trip_names_its_scope_and_refuses_nonsense():
 def test_a_check_covers_the_engine_its_chains_and_its_protocols():
     s = sample(MarketSample(key=AAVE), MarketSample(key=VAULT), chains=(chain(),))
     assert sample_scopes(s) == {ENGINE, "chain:1", "protocol:aave-v3", "protocol:metamorpho"}
+
+
+def test_the_error_rate_counts_only_operations_since_the_engine_breaker_last_changed():
+    from datetime import timedelta
+
+    from floor.risk.breakers import counted_statuses
+
+    t = [NOW + timedelta(minutes=m) for m in range(10)]
+    failures = [(t[0], "failed"), (t[1], "failed"), (t[2], "failed"), (t[3], "done")]
+    assert counted_statuses(failures, {}, None) == ["failed", "failed", "failed", "done"]
+    book, _ = trip({}, ENGINE, "oncall", "x", t[4])  # opened (by the rate, or by hand)
+    book, _ = half_open(book, ENGINE, "oncall", "fixed the RPC", t[5])
+    # The probe judges what ran since the half-open: nothing yet, so the window is not full.
+    assert counted_statuses(failures, book, None) == []
+    assert findings(sample(), POLICY, counted_statuses(failures, book, None)) == []
+    # Closed at t[6]: the old failures never count again, new ones do.
+    later = [*failures, (t[7], "failed")]
+    assert counted_statuses(later, {}, t[6]) == ["failed"]
