@@ -43,6 +43,7 @@ from floor.operations import (
     Catalogue,
     ChainCapBps,
     ChainCatalogue,
+    ClusterCapBps,
     EngineInput,
     EngineStatus,
     MarketCapBps,
@@ -98,7 +99,45 @@ def plan_caps(settings: Settings, today: dt.date | None = None) -> PlanCaps:
         markets=markets,
         protocols=[ProtocolCapBps(protocol=p, max_bps=b, source=src) for p, (b, src) in sorted(protocols.items())],
         chains=[ChainCapBps(chain_id=c, max_bps=b) for c, b in sorted(strategy.caps.chains.items())],
+        clusters=cluster_caps(settings),
     )
+
+
+def cluster_caps(settings: Settings) -> list[ClusterCapBps]:
+    """The strategy's targets grouped by correlation (floor/risk/correlation.py, the packaged
+    dependency graph: correlation >= 1/2, single linkage), each group capped at
+    `strategy.cluster_limit_bps` of the total value. A target whose protocol the graph does
+    not know is left out of every cluster (and named in none)."""
+    from floor.risk.correlation import DEFAULT_THRESHOLD, DependencyGraph, Position, clusters_from_matrix
+    from floor.risk.protocol_data import load_protocol_data
+
+    strategy = settings.strategy
+    if not strategy.cluster_limit_bps or not strategy.targets:
+        return []
+    graph = DependencyGraph.from_data(load_protocol_data())
+    known, keys, weights = [], [], []
+    for t in strategy.targets:
+        position = Position(
+            protocol=t.protocol,
+            chain_id=t.chain_id,
+            asset=settings.chain(t.chain_id).market(t.protocol, t.market).asset,
+        )
+        try:
+            graph.dependencies(position)
+        except KeyError:
+            continue
+        known.append(position)
+        keys.append(AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market))
+        weights.append(t.weight_bps)
+    if not known:
+        return []
+    clusters = clusters_from_matrix(known, weights, graph.matrix(known), DEFAULT_THRESHOLD, strategy.cluster_limit_bps)
+    out = []
+    for n, cluster in enumerate(clusters, 1):  # heaviest first
+        members = [keys[i] for i, p in enumerate(known) if p in cluster.positions]
+        name = f"correlated-{n}:" + "+".join(sorted({k.protocol for k in members}))
+        out.append(ClusterCapBps(name=name, keys=members, max_bps=strategy.cluster_limit_bps))
+    return out
 
 
 def engine_input(settings: Settings, today: dt.date | None = None) -> EngineInput:

@@ -383,6 +383,10 @@ class StrategyConfig(_Model):
     min_trade_usd: int = Field(default=100 * 10**8, ge=0)
     # Cap each protocol at its risk score's max_weight_bps (packaged data, tvl part neutral).
     score_caps: bool = True
+    # Cap each cluster of correlated targets (floor/risk/correlation.py: correlation >= 1/2,
+    # one protocol's code, oracle, chain or asset in common) at this share of the total value;
+    # 0 turns it off. A target alone in its cluster is capped too: one market is one cluster.
+    cluster_limit_bps: int = Field(default=5_000, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _weights(self) -> Self:

@@ -60,6 +60,12 @@ class ChainCapBps(_Model):
     max_bps: int = Field(ge=0, le=10_000)
 
 
+class ClusterCapBps(_Model):
+    name: str
+    keys: list[AdapterKey] = Field(min_length=1)
+    max_bps: int = Field(ge=0, le=10_000)
+
+
 class PlanCaps(_Model):
     """The allocation planner's caps (`floor.risk.planner.Caps`, same fields), each in bps of
     the floor's total value, as the engine's catalogue carries them: the config's
@@ -69,6 +75,7 @@ class PlanCaps(_Model):
     markets: list[MarketCapBps] = []
     protocols: list[ProtocolCapBps] = []
     chains: list[ChainCapBps] = []
+    clusters: list[ClusterCapBps] = []  # correlated targets (`strategy.cluster_limit_bps`)
 
 
 class Catalogue(_Model):

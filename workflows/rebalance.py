@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         AllocationPlan,
         Caps,
         ChainCap,
+        ClusterCap,
         IdleBalance,
         MarketCap,
         ProtocolCap,
@@ -107,6 +108,7 @@ def planner_caps(caps: PlanCaps) -> Caps:
         markets=[MarketCap(key=c.key, max_bps=c.max_bps) for c in caps.markets],
         protocols=[ProtocolCap(protocol=c.protocol, max_bps=c.max_bps) for c in caps.protocols],
         chains=[ChainCap(chain_id=c.chain_id, max_bps=c.max_bps) for c in caps.chains],
+        clusters=[ClusterCap(name=c.name, keys=c.keys, max_bps=c.max_bps) for c in caps.clusters],
     )
 
 

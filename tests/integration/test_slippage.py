@@ -64,6 +64,7 @@ async def test_an_exit_beyond_the_slippage_limit_is_refused_and_its_offered_chun
             "targets": [{"chain_id": 1, "protocol": "curve", "market": "3pool", "weight_bps": 10_000}],
             "max_slippage_bps": 50,
             "score_caps": False,  # a pool may take the whole floor here: the test is about its exit
+            "cluster_limit_bps": 0,
         },
         engine={"workflow_id": f"engine-slippage-{uuid.uuid4().hex[:8]}"},
     )

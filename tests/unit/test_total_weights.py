@@ -342,3 +342,18 @@ def test_an_allocation_is_legs_or_a_total_never_both():
     assert AllocateInput(total=total).legs == []
     with pytest.raises(ValueError, match="either legs or a total"):
         AllocateInput()
+
+
+def test_correlated_targets_are_capped_together_and_an_unknown_protocol_alone_is_left_out():
+    from activities.engine import cluster_caps
+
+    caps = cluster_caps(settings())
+    # Aave on both chains and MetaMorpho's USDC vault rest on enough in common (USDC, Chainlink's
+    # oracles, Ethereum) to be one cluster: 6000 bps of targets, capped at 5000 together. The
+    # protocol the dependency graph does not know is in none.
+    (cluster,) = caps
+    assert cluster.name == "correlated-1:aave-v3+metamorpho" and cluster.max_bps == 5_000
+    assert {str(k) for k in cluster.keys} == {"1:aave-v3:USDC", "42161:aave-v3:USDC", "1:metamorpho:steakUSDC"}
+    assert cluster_caps(settings(cluster_limit_bps=0)) == []
+    # Through the engine's input they reach the planner's caps.
+    assert plan_caps(settings(score_caps=False), TODAY).clusters == caps
