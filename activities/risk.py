@@ -1,7 +1,7 @@
 """The risk check's reads: what the circuit breakers (`floor.risk.breakers`) judge.
 
 Per chain, one Multicall3 batch: every strategy market's growth index (and quoted rate) and
-its total (TVL), and the block's base fee. The readings go to the store as rate observations
+its total (TVL), the block's base fee and every price feed of the chain. The readings go to the store as rate observations
 (`rate_observation`, with `total_assets`), the same table the reconciliation fills every
 few minutes; the window's history is then read back from the store, so TVL peaks and APY
 averages span every observation the engine has kept, not only this worker's. Idempotent: a
@@ -18,6 +18,7 @@ from activities.chain import ChainActivities, _named_errors
 from activities.reconcile import NoStore
 from floor.adapters.base import RateSnapshot
 from floor.calls import decode_result, read
+from floor.chain.prices import decode_prices, plan_prices
 from floor.errors import FloorError
 from floor.rates import apy_from_apr, realised_rate
 from floor.readplan import ReadPlan
@@ -60,6 +61,7 @@ class RiskActivities:
                 plan.add(("rate", i), adapter.rate_reads())
                 plan.add(("tvl", i), adapter.tvl_reads())
             plan.add("basefee", [read(ctx.config.multicall3, "getBasefee()")])
+            priced = plan_prices(plan, ctx.config, list(ctx.config.price_feeds))  # the same batch
             batch = ctx.reader.read(plan.calls)
             results = plan.results(batch.results)
             now = datetime.fromtimestamp(batch.timestamp, UTC)
@@ -91,24 +93,10 @@ class RiskActivities:
                     block_number=batch.block_number,
                     base_fee_wei=base_fee,
                     fee_cap_wei=ctx.config.tx.max_fee_cap_wei,
-                    price_problem=self._price_problem(chain_id),
+                    price_problem=price_problem(ctx.config, priced, results, batch),
                 )
             )
         return RiskSample(at=latest, markets=markets, chains=chains)
-
-    def _price_problem(self, chain_id: int) -> str | None:
-        """The chain's price source, read for every token: a stale or missing price is the
-        breaker's finding, in the price reader's own words."""
-        from floor.chain.prices import read_prices
-
-        ctx = self.chains._chain(chain_id)
-        if not ctx.config.price_feeds:
-            return None
-        try:
-            read_prices(ctx.reader, ctx.config)  # every token with a feed (PriceStale, PriceUnavailable)
-        except FloorError as exc:
-            return str(exc)
-        return None
 
     @activity.defn
     @_named_errors
@@ -140,6 +128,18 @@ class RiskActivities:
 
     def all(self) -> list:
         return [self.observe_risk, self.record_breaker_events]
+
+
+def price_problem(chain, symbols: list[str], results, batch) -> str | None:
+    """The chain's feeds as read in the check's batch: a stale or missing price is the
+    breaker's finding, in the price reader's own words."""
+    if not symbols:
+        return None
+    try:
+        decode_prices(chain, symbols, results, batch)
+    except FloorError as exc:
+        return str(exc)
+    return None
 
 
 def sample_market(

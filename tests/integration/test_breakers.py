@@ -18,7 +18,7 @@ from floor.engine import Operation
 from floor.protocols.erc4626.deploy import seed
 from floor.risk.breakers import BreakerState, Trigger
 from tests.integration.engine_helpers import finished, key, run_operation, wait_for
-from tests.integration.helpers import balance, mint, positions_now
+from tests.integration.helpers import advance_time, balance, mint, positions_now
 from tests.integration.test_reconcile import with_store
 from workers.temporal import build_worker
 
@@ -177,3 +177,12 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
             ("chain:1", "CLOSED"),  # its probe passed
         ]
         assert {a.subject for a in store.open_alerts() if a.kind == "circuit_breaker"} == {"protocol:riskvault"}
+
+        # Two hours pass with no new round on chain 1's feeds: ETH/USD (1 h heartbeat) is stale,
+        # read in the check's own batch, and the chain's breaker opens on it.
+        advance_time(w3, 2 * 3600)
+        stale = await check_risk(client, engine_id)
+        (event,) = [e for e in stale.events if e.scope == "chain:1"]
+        assert (
+            event.trigger == Trigger.PRICE and "of WETH" in event.reason and "past the feed's heartbeat" in event.reason
+        )
