@@ -45,7 +45,6 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import BadInput
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
 from floor.permissions import APPROVE, PermissionSet, approval, to_self
@@ -55,7 +54,7 @@ from floor.protocols.lido.errors import (
     StakingPaused,
     WithdrawalsPaused,
 )
-from floor.protocols.lido.instant_exit import CurveEthExit, InstantExitQuote
+from floor.protocols.lido.instant_exit import InstantExits
 
 SUBMIT = "submit(address)"
 REQUEST = "requestWithdrawals(uint256[],address)"
@@ -94,7 +93,7 @@ def request_amounts(amount: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class LidoAdapter(Adapter):
+class LidoAdapter(InstantExits, Adapter):
     key: AdapterKey
     asset: Asset  # the chain's WETH
     steth: str
@@ -158,28 +157,11 @@ class LidoAdapter(Adapter):
             ]
         )
 
-    # -- instant exit (a Curve ETH/stETH pool) ------------------------------------------
-    @property
-    def instant_exit(self) -> CurveEthExit | None:
-        if self.instant_exit_pool is None:
-            return None
-        return CurveEthExit(key=self.key, pool=self.instant_exit_pool, token=self.steth, weth=self.asset.address)
+    # -- instant exit (a Curve ETH/stETH pool): `InstantExits` ---------------------------
+    no_pool = "stETH leaves through the queue"
 
-    def _instant(self) -> CurveEthExit:
-        if self.instant_exit is None:
-            raise BadInput(f"{self.key}: no instant-exit pool is configured; stETH leaves through the queue")
-        return self.instant_exit
-
-    def instant_exit_quote_reads(self, amount: int, account: str) -> list[ReadCall]:
-        return self._instant().quote_reads(amount, account)
-
-    def decode_instant_exit_quote(
-        self, amount: int, results: Sequence[ReadResult], slippage_bps: int, max_discount_bps: int | None = None
-    ) -> InstantExitQuote:
-        return self._instant().decode_quote(amount, results, slippage_bps, max_discount_bps)
-
-    def instant_exit_calls(self, quote: InstantExitQuote, account: str) -> list[Call]:
-        return self._instant().exit_calls(quote, account)
+    def staked_token(self) -> str:
+        return self.steth
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:

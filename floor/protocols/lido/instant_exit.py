@@ -59,7 +59,7 @@ from eth_utils import keccak, to_checksum_address
 from floor.adapters.base import check_amount
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.configbase import Address, ConfigModel
-from floor.errors import InsufficientBalance, InvalidAmount, MarketRefused, SlippageTooHigh
+from floor.errors import BadInput, InsufficientBalance, InvalidAmount, MarketRefused, SlippageTooHigh
 from floor.guards import BPS, ETH, Expected, guarded
 from floor.models import AdapterKey, Call
 from floor.permissions import APPROVE, PermissionSet, approval, to_self
@@ -234,6 +234,41 @@ class CurveEthExit:
             fair = self.decode_fair(s, fair_results[k * per : (k + 1) * per])
             out.append(InstantExitQuote(s, quoted, fair, quoted, 0))
         return out
+
+
+class InstantExits:
+    """The instant-exit methods of a staking adapter whose market may name a Curve ETH pool
+    (`instant_exit_pool`): the adapter says which exit (`exit_route`), which token it sells
+    (`staked_token`) and how capital leaves without a pool (`no_pool`)."""
+
+    exit_route: type[CurveEthExit] = CurveEthExit
+    no_pool: str = "it leaves otherwise"
+
+    def staked_token(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def instant_exit(self) -> CurveEthExit | None:
+        pool = self.instant_exit_pool  # type: ignore[attr-defined]
+        if pool is None:
+            return None
+        return self.exit_route(key=self.key, pool=pool, token=self.staked_token(), weth=self.asset.address)  # type: ignore[attr-defined]
+
+    def _instant(self) -> CurveEthExit:
+        if self.instant_exit is None:
+            raise BadInput(f"{self.key}: no instant-exit pool is configured; {self.no_pool}")  # type: ignore[attr-defined]
+        return self.instant_exit
+
+    def instant_exit_quote_reads(self, amount: int, account: str) -> list[ReadCall]:
+        return self._instant().quote_reads(amount, account)
+
+    def decode_instant_exit_quote(
+        self, amount: int, results: Sequence[ReadResult], slippage_bps: int, max_discount_bps: int | None = None
+    ) -> InstantExitQuote:
+        return self._instant().decode_quote(amount, results, slippage_bps, max_discount_bps)
+
+    def instant_exit_calls(self, quote: InstantExitQuote, account: str) -> list[Call]:
+        return self._instant().exit_calls(quote, account)
 
 
 def ladder_sizes(position: int) -> list[int]:

@@ -53,7 +53,7 @@ from floor.errors import BadInput, InsufficientBalance
 from floor.guards import ETH, Expected, guarded
 from floor.models import AdapterKey, Call
 from floor.permissions import PermissionSet, to_self
-from floor.protocols.lido.instant_exit import InstantExitQuote
+from floor.protocols.lido.instant_exit import InstantExits
 from floor.protocols.rocket_pool.errors import (
     BelowMinimumDeposit,
     DepositPoolFull,
@@ -83,7 +83,7 @@ def burn_margin(rate: int) -> int:
 
 
 @dataclass(frozen=True)
-class RocketPoolAdapter(Adapter):
+class RocketPoolAdapter(InstantExits, Adapter):
     key: AdapterKey
     asset: Asset  # the chain's WETH
     rocket_storage: str
@@ -140,28 +140,12 @@ class RocketPoolAdapter(Adapter):
             ]
         )
 
-    # -- instant exit (a Curve ETH/rETH pool) -------------------------------------------
-    @property
-    def instant_exit(self) -> RethCurveExit | None:
-        if self.instant_exit_pool is None:
-            return None
-        return RethCurveExit(key=self.key, pool=self.instant_exit_pool, token=self.reth, weth=self.asset.address)
+    # -- instant exit (a Curve ETH/rETH pool): `InstantExits` ----------------------------
+    exit_route = RethCurveExit
+    no_pool = "rETH leaves by burning it"
 
-    def _instant(self) -> RethCurveExit:
-        if self.instant_exit is None:
-            raise BadInput(f"{self.key}: no instant-exit pool is configured; rETH leaves by burning it")
-        return self.instant_exit
-
-    def instant_exit_quote_reads(self, reth_amount: int, account: str) -> list[ReadCall]:
-        return self._instant().quote_reads(reth_amount, account)
-
-    def decode_instant_exit_quote(
-        self, reth_amount: int, results: Sequence[ReadResult], slippage_bps: int, max_discount_bps: int | None = None
-    ) -> InstantExitQuote:
-        return self._instant().decode_quote(reth_amount, results, slippage_bps, max_discount_bps)
-
-    def instant_exit_calls(self, quote: InstantExitQuote, account: str) -> list[Call]:
-        return self._instant().exit_calls(quote, account)
+    def staked_token(self) -> str:
+        return self.reth
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
