@@ -95,7 +95,7 @@ def read_report(
     exit_quotes: bool = False,
 ) -> list[MarketReport]:
     """One row per strategy market (every configured market when the strategy has none).
-    `exit_quotes`: also quote a full exit of every pool position (one more batch per chain
+    `exit_quotes`: also quote a full exit of every pool position (two more batches per chain
     that has one), for its exit slippage."""
     registry = AdapterRegistry.from_settings(settings)
     keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
@@ -114,8 +114,9 @@ def read_report(
 def with_exit_slippage(
     chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], rows: list[MarketReport]
 ) -> list[MarketReport]:
-    """The rows with each pool position's exit slippage: a full exit quoted, in one batch,
-    against the position's fair value (`Adapter.slippage`)."""
+    """The rows with each pool position's exit slippage: the pool positions read with their
+    shares (a full exit's quote needs them), then every full exit quoted in one batch against
+    the position's fair value (`Adapter.slippage`)."""
     account = _executor(chain)
     reader = _reader(chain, w3)
     held = {(r.protocol, r.market) for r in rows if r.amount > 0}
