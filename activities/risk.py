@@ -84,8 +84,10 @@ class RiskActivities:
                     )
                 )
             store.record_rates(rows)
+            longest = max(input.policy.window_s, input.policy.apy_window_s, input.policy.drawdown_window_s)
+            history = store.rate_windows([str(a.key) for a in adapters], now - timedelta(seconds=longest))
             for adapter, snapshot, tvl in zip(adapters, snapshots, tvls, strict=True):
-                markets.append(sample_market(store, adapter.key, snapshot, tvl, now, input.policy))
+                markets.append(sample_market(history[str(adapter.key)], adapter.key, snapshot, tvl, now, input.policy))
             (base_fee,) = decode_result(["uint256"], results["basefee"][0], "Multicall3.getBasefee")
             chains.append(
                 ChainSample(
@@ -143,13 +145,10 @@ def price_problem(chain, symbols: list[str], results, batch) -> str | None:
 
 
 def sample_market(
-    store: Store, key, snapshot: RateSnapshot, tvl: int | None, now: datetime, policy: BreakerPolicy
+    history: list[RateObservation], key, snapshot: RateSnapshot, tvl: int | None, now: datetime, policy: BreakerPolicy
 ) -> MarketSample:
     """One market's reading with the window's history from the store (which already holds
     this reading): the TVL's and the growth index's highs, the APY now and its average."""
-    market = str(key)
-    longest = max(policy.window_s, policy.apy_window_s, policy.drawdown_window_s)
-    history = store.rate_window(market, now - timedelta(seconds=longest))
 
     def since(seconds: int) -> list[RateObservation]:
         return [o for o in history if o.timestamp >= now - timedelta(seconds=seconds)]

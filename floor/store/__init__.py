@@ -266,13 +266,15 @@ class Store:
             stmt = stmt.where(b.scope == scope)
         return self._all(stmt.order_by(b.at, b.id))
 
-    def rate_window(self, market: str, since: datetime) -> list[RateObservation]:
-        """A market's rate observations from `since` on (by their blocks' time), oldest first:
-        the history the circuit breakers compare a reading with."""
+    def rate_windows(self, markets: Sequence[str], since: datetime) -> dict[str, list[RateObservation]]:
+        """Each market's rate observations from `since` on (by their blocks' time), oldest
+        first, in one query: the history the circuit breakers compare a reading with."""
         r = RateObservation.__table__.c
-        return self._all(
-            select(RateObservation).where(r.market == market, r.timestamp >= since).order_by(r.block_number)
-        )
+        stmt = select(RateObservation).where(r.market.in_(list(markets)), r.timestamp >= since)
+        out: dict[str, list[RateObservation]] = {m: [] for m in markets}
+        for row in self._all(stmt.order_by(r.block_number)):
+            out[row.market].append(row)
+        return out
 
     # ------------------------------------------------------------ discrepancies
 

@@ -109,6 +109,22 @@ def test_rates_written_twice_counted_once(store: Store) -> None:
     assert store.record_rates(rows) == 0
 
 
+def test_rate_windows_read_every_market_from_a_time_on_oldest_first(store: Store) -> None:
+    store.record_rates(
+        [
+            RateObservation(chain_id=1, market=m, block_number=b, timestamp=at(b), growth_index=10**27 + b)
+            for m in (USDC, VAULT)
+            for b in (3, 1, 2)
+        ]
+    )
+    windows = store.rate_windows([USDC, VAULT, "1:none:X"], at(2))
+    assert {m: [o.block_number for o in rows] for m, rows in windows.items()} == {
+        USDC: [2, 3],
+        VAULT: [2, 3],
+        "1:none:X": [],
+    }
+
+
 def test_transactions_written_twice_counted_once(store: Store) -> None:
     rows = [tx("0xaa", 10, 0), tx("0xbb", 11, 1), tx("0xaa", 12, 7, chain_id=42161)]  # same hash, other chain
     assert store.record_transactions(rows) == 3
