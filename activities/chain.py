@@ -109,7 +109,8 @@ class ChainActivities:
     @_named_errors
     def build_deposit_calls(self, input: BuildDepositsInput) -> list[list[Call]]:
         """One group of executor calls per deposit of one token, each guarded by a fresh quote
-        and the configured slippage, after checking the executor holds enough. The balance
+        and the configured slippage (refused before sending past it, as `build_moves` does),
+        after checking the executor holds enough. The balance
         and every quote are read in one Multicall3 batch, at one block. A group must land
         whole; the workflow packs groups into batches."""
         ctx = self._chain(input.chain_id)
@@ -135,6 +136,7 @@ class ChainActivities:
         groups = []
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
             quote = adapter.decode_quote(action, results["quote", i])
+            self._check_slippage(ctx, adapter, action, results["quote", i], account)
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
         return groups
 

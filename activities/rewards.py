@@ -103,6 +103,9 @@ def build_harvest(chains: ChainActivities, input: BuildHarvestInput) -> HarvestB
             kept.append(KeptLine(token=token, symbol=name, to=base, amount=amount, reason="already the base asset"))
         elif route is None or route.venue is None:
             kept.append(KeptLine(token=token, symbol=name, to=base, amount=amount, reason=f"no swap route to {base}"))
+        elif route.price_feed is None:
+            # The executor values both sides of a sale: without a feed it would refuse it.
+            kept.append(KeptLine(token=token, symbol=name, to=base, amount=amount, reason="no price feed to sell by"))
         else:
             sales.append((route, base, amount))
     bases = sorted({m.asset for m in claim})

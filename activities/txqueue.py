@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -59,6 +60,7 @@ class TxActivities:
     def __init__(self, chains: ChainActivities):
         self.senders: dict[int, TxSender] = {}
         self.private: dict[int, PrivateRoute] = {}  # chains with a private relay
+        self.store = chains.store  # where signed hashes are recorded for the watchdog
         if chains.signer is None:
             return
         key = chains.settings.flashbots_reputation_key
@@ -92,6 +94,27 @@ class TxActivities:
     def tx_sign(self, input: SignInput) -> list[SignedTx]:
         sender = self._sender(input.chain_id)
         signed = [sender.sign(tx) for tx in input.txs]
+        # Recorded before the hashes reach the workflow, so before any broadcast: the watchdog
+        # never sees one of ours mined that it cannot find. A store that refuses fails the
+        # activity, which is retried: nothing goes out unrecorded.
+        if self.store is not None:
+            from floor.store import SignedTx
+
+            now = datetime.now(UTC)
+            by_nonce = {tx.nonce: tx for tx in input.txs}
+            self.store.record_signed(
+                [
+                    SignedTx(
+                        chain_id=input.chain_id,
+                        signer=sender.signer.address,
+                        nonce=s.nonce,
+                        tx_hash=s.hash.lower(),
+                        to=by_nonce[s.nonce].to,
+                        signed_at=now,
+                    )
+                    for s in signed
+                ]
+            )
         failpoint("after_sign")
         return signed
 

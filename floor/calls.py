@@ -57,9 +57,13 @@ def read(target: str, signature: str, *args, allow_failure: bool = True) -> Read
 
 
 def decode_result(types: list[str], result: ReadResult, what: str) -> tuple:
-    """Decode one read's return data; a failed read is an error naming what was read."""
+    """Decode one read's return data; a failed read is an error naming what was read and why
+    (its revert reason). A protocol's known revert raises the engine error it means."""
     if not result.success:
-        raise ReadFailed(f"{what}: call reverted")
+        known = known_revert(result.data)
+        if known is not None:
+            raise known.error(f"{what}: reverted {revert_reason(result.data)}")
+        raise ReadFailed(f"{what}: call reverted ({revert_reason(result.data)})")
     try:
         return decode(types, result.data)
     except Exception as exc:  # eth_abi raises several types for short or malformed data
@@ -71,3 +75,45 @@ class ReadFailed(FloorError):
     paused for a moment or a node answering badly, so worth another try."""
 
     retryable = True
+
+
+ERROR_STRING = selector("Error(string)")
+PANIC = selector("Panic(uint256)")
+
+
+def known_revert(data: bytes):
+    """The protocol revert `data` is (a `floor.protocols.KnownRevert`: a custom error by its
+    selector, or an Error(string) code such as Balancer's "BAL#001"), else None."""
+    from floor.protocols import known_reverts  # here: the protocol packages import this module
+
+    text = _error_string(data)
+    for _, revert in known_reverts():
+        if (text is not None and revert.code == text) or (len(data) >= 4 and revert.selector == data[:4]):
+            return revert
+    return None
+
+
+def revert_reason(data: bytes) -> str:
+    """A revert's reason for people: an Error(string)'s text (with the protocol's name for a
+    known code), a known custom error's name, a panic code, else the raw data."""
+    if not data:
+        return "no reason given"
+    known = known_revert(data)
+    text = _error_string(data)
+    if known is not None:
+        what = text if text is not None else known.name
+        return f"{what}: {known.error.__name__}, {known.meaning}"
+    if text is not None:
+        return text
+    if data[:4] == PANIC and len(data) == 36:
+        return f"Panic(0x{int.from_bytes(data[4:], 'big'):02x})"
+    return f"0x{data.hex()}"
+
+
+def _error_string(data: bytes) -> str | None:
+    if data[:4] != ERROR_STRING:
+        return None
+    try:
+        return decode(["string"], data[4:])[0]
+    except Exception:  # malformed: shown raw
+        return None

@@ -60,6 +60,7 @@ __all__ = [
     "TargetWeight",
     "TemporalConfig",
     "TokenConfig",
+    "WatchdogConfig",
     "load_settings",
 ]
 
@@ -106,6 +107,18 @@ class TokenConfig(_Model):
     symbol: str = Field(min_length=1)
     address: Address
     decimals: int = Field(ge=0, le=36)
+
+
+class LossBoundConfig(_Model):
+    """What the executor lets one batch lose (bps of the value it moves, or `floor_usd`
+    whatever it moves: fees) and the batches of a rolling window together (`window_budget_usd`,
+    replenished linearly over `window_s`): the most a leaked operator key can cost. The
+    honest worst case sets the bps: a reward sale through a 1% pool loses a little over 1%."""
+
+    max_loss_bps: int = Field(default=150, ge=0, le=10_000)
+    floor_usd: int = Field(default=50, ge=0)
+    window_budget_usd: int = Field(default=25_000, ge=0)
+    window_s: int = Field(default=7 * 86_400, gt=0)
 
 
 class PriceFeedConfig(_Model):
@@ -213,6 +226,8 @@ class ChainConfig(_Model):
     multicall_gas_cap: int = Field(default=50_000_000, gt=0)
     # Token symbol -> its USD price feed (Chainlink AggregatorV3), to value positions.
     price_feeds: dict[str, PriceFeedConfig] = {}
+    # The executor's loss bound, configured by its owner with the rules.
+    loss_bound: LossBoundConfig = LossBoundConfig()
     tokens: list[TokenConfig] = []
     markets: list[MarketConfig] = []
     tx: TxConfig = TxConfig()
@@ -485,6 +500,26 @@ class StoreConfig(_Model):
         return v
 
 
+class WatchdogConfig(_Model):
+    """The watchdog (`floor/watchdog.py`, run by `floor-watchdog`): a process of its own that
+    holds the guardian key, watches each executor for transactions of the operator key that the
+    engine's queue did not sign, and pauses the executor when it finds one. The guardian key
+    comes as the signer's does, a private key or a keystore, best from the environment
+    (FLOOR_WATCHDOG__GUARDIAN__PRIVATE_KEY, or __KEYSTORE_PATH and __KEYSTORE_PASSWORD)."""
+
+    guardian: SignerConfig | None = None  # required by floor-watchdog; never the signer's key
+    chains: list[int] = []  # chain ids to watch; empty: every chain with an executor
+    poll_interval_s: float = Field(default=2, gt=0, le=60)
+    # An unknown transaction is looked up once more after this long before it is called
+    # foreign. The queue records a hash before broadcasting it, so this covers only a store
+    # whose reads lag its writes (a replica); it delays the pause by as much.
+    grace_s: float = Field(default=1, ge=0, le=30)
+    max_blocks: int = Field(default=500, ge=1, le=10_000)  # per chain and pass: bounds eth_getLogs' range
+    pause_timeout_s: float = Field(default=120, gt=0)  # waiting for the pause to be mined
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)  # None: not served
+    metrics_address: str = "127.0.0.1"
+
+
 # ---------------------------------------------------------------- settings
 
 # The TOML file for the Settings being built; set only inside load_settings so
@@ -520,6 +555,7 @@ class Settings(BaseSettings):
     reconcile: ReconcileConfig = ReconcileConfig()
     risk: RiskConfig = RiskConfig()
     metrics: MetricsConfig = MetricsConfig()
+    watchdog: WatchdogConfig = WatchdogConfig()
 
     @property
     def engine_id(self) -> str:
@@ -558,6 +594,17 @@ class Settings(BaseSettings):
                 raise _problems([("flashbots_reputation_key", "must not be the signer's key")])
         return self
 
+    @model_validator(mode="after")
+    def _guardian_is_not_the_signer(self) -> Self:
+        # The guardian is a second line only as a second key: one leak must not give both.
+        guardian = self.watchdog.guardian.private_key if self.watchdog.guardian is not None else None
+        signer_key = self.signer.private_key if self.signer is not None else None
+        if guardian is not None and signer_key is not None:
+            bare = [k.get_secret_value().strip().lower().removeprefix("0x") for k in (guardian, signer_key)]
+            if bare[0] == bare[1]:
+                raise _problems([("watchdog.guardian.private_key", "must not be the signer's (operator's) key")])
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:
@@ -577,6 +624,12 @@ class Settings(BaseSettings):
             if c.id in by_id:
                 problems.append((f"chains.{i}.id", f"duplicate chain id {c.id}"))
             by_id.setdefault(c.id, c)
+        for i, chain_id in enumerate(self.watchdog.chains):
+            if chain_id not in by_id:
+                known = ", ".join(str(k) for k in by_id)
+                problems.append((f"watchdog.chains.{i}", f"no chain with id {chain_id} (chains: {known})"))
+            elif by_id[chain_id].executor is None:
+                problems.append((f"watchdog.chains.{i}", f"chain {chain_id} has no executor to watch"))
         for i, t in enumerate(self.strategy.targets):
             chain = by_id.get(t.chain_id)
             if chain is None:

@@ -6,7 +6,7 @@ alert rules. Values are set by the parts that measure them.
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
 
 BASEFEE_MAE = Gauge(
     "floor_basefee_prediction_mae_gwei",
@@ -27,6 +27,23 @@ BASEFEE_SETTLED = Gauge(
     "floor_basefee_predictions_settled",
     "Predictions settled against the base fee that came",
     ["chain_id", "horizon_blocks"],
+)
+
+# The watchdog's (`floor/watchdog.py`, its own process and port).
+WATCHDOG_FOREIGN_TXS = Counter(
+    "floor_watchdog_foreign_transactions_total",
+    "Transactions of the operator key (or executes) the engine's queue did not sign: a leaked key",
+    ["chain_id"],
+)
+WATCHDOG_PAUSES = Counter(
+    "floor_watchdog_pauses_total",
+    "The watchdog's answers to a foreign transaction: paused, already_paused, failed",
+    ["chain_id", "outcome"],
+)
+WATCHDOG_BLOCK = Gauge(
+    "floor_watchdog_last_block",
+    "The last block the watchdog has checked on this chain (stalls when the watchdog does)",
+    ["chain_id"],
 )
 
 

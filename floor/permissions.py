@@ -1,31 +1,69 @@
 """The executor's rules, declared by the adapters next to the calls they make.
 
-A `Permission` allows one (target, selector) on the executor and scopes the arguments that
-decide where money goes: each `ArgRule` names a 32-byte argument word and the list its value
-must be in, or `SELF` (the executor's own address). Lists are owner-managed address sets
-named by a 32-byte id: the spenders of each token (`spenders_of`), and `DESTINATIONS`
-(the treasury's own addresses, where plain transfers and ETH may go). Deployment configures
-exactly the union of every adapter's `PermissionSet`, so adding a protocol adds its rules.
+A `Permission` allows one (target, selector) on the executor, puts a `Condition` on every
+argument that decides where value goes or which venue holds it, and names the `assets` its
+call can change. The executor (FloorExecutor.vy) refuses a call whose conditions fail, and
+values the named assets before the first call that touches them and after the batch: a batch
+that loses more than the owner's `LossBound` reverts. So a leaked operator key can neither
+send value out of the treasury nor lose more than the bound inside it.
+
+Conditions, as Zodiac Roles v2 scopes a Safe module: the argument is the executor itself
+(`is_self`), a member of an owner-managed value list (`in_list`: spenders, pool ids, coin
+indices, destinations), the keccak of a static tuple's words in such a list (`hash_in_list`:
+a Morpho market id, a swap route), an exact word (`equal_to`), withdrawal credentials paying
+the executor, or a registered validator deposit the attester vouched for. A condition can
+also look one level into a dynamic tuple (`inner`: Balancer's request).
+
+Assets (`ValuedAsset`) say how the executor reads a holding and which token's feed prices it;
+`owner_calls` resolves the feeds from the chain's config. Deployment configures exactly the
+union of every adapter's `PermissionSet`, so adding a protocol adds its rules and assets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
+from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
 from floor.calls import call, selector
 from floor.models import Call
 
-SELF = bytes(32)  # the argument must be the executor itself
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DESTINATIONS = keccak(text="floor.destinations")  # FloorExecutor.vy's DESTINATIONS
-# Not a list: the argument is the offset of a `bytes` argument holding withdrawal credentials
-# that pay the executor (0x01 or 0x02, eleven zero bytes, the executor): FloorExecutor.vy's CREDENTIALS.
-CREDENTIALS = keccak(text="floor.withdrawal_credentials")
+
+# FloorExecutor.vy's condition operators.
+IS_SELF, IN_LIST, HASH_IN_LIST, EQUAL_TO, CREDENTIALS, ATTESTED_DEPOSIT = range(6)
+# FloorExecutor.vy's ways to read a holding.
+BALANCE, BALANCE_TIMES_RATE, CONVERT_BALANCE, HOLDER_VALUE, DEPOSITED = range(5)
+# FloorExecutor.vy's bounds.
+MAX_CHECKS = 6
+MAX_RULE_ASSETS = 8
+MAX_ENTRIES = 256
+MAX_SOURCE = 68
 
 APPROVE = "approve(address,uint256)"
 TRANSFER = "transfer(address,uint256)"
+
+
+def word_of(value: str | bytes | int) -> bytes:
+    """A list member's 32-byte word: an address left-padded, an int big-endian, bytes32 as is."""
+    if isinstance(value, bytes):
+        if len(value) != 32:
+            raise ValueError(f"a list value is 32 bytes, got {len(value)}")
+        return value
+    if isinstance(value, int):
+        return value.to_bytes(32, "big", signed=value < 0)
+    return bytes(12) + bytes.fromhex(to_checksum_address(value)[2:])
+
+
+def list_id(name: str, *parts: str | bytes) -> bytes:
+    """The id of an owner-managed list: e.g. ("spenders", token), ("morpho.markets", morpho)."""
+    raw = b"floor." + name.encode()
+    for p in parts:
+        raw += b":" + (p if isinstance(p, bytes) else bytes.fromhex(to_checksum_address(p)[2:]))
+    return keccak(raw)
 
 
 def spenders_of(token: str) -> bytes:
@@ -34,93 +72,222 @@ def spenders_of(token: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class ArgRule:
-    word: int  # the argument's head word after the selector, 0 = first
-    list: bytes = SELF
+class Condition:
+    """A check of one argument word: head word `word` after the selector, or with `inner`
+    > 0, word `inner - 1` of the dynamic tuple or array that `word` is the offset of."""
+
+    word: int
+    op: int = IS_SELF
+    list: bytes = bytes(32)  # the list id; EQUAL_TO: the value itself
+    span: int = 0  # HASH_IN_LIST: how many words are hashed
+    inner: int = 0
+
+    def as_tuple(self) -> tuple:
+        return (self.word, self.inner, self.op, self.span, self.list)
+
+
+def is_self(word: int) -> Condition:
+    return Condition(word, IS_SELF)
+
+
+def in_list(word: int, list_: bytes, inner: int = 0) -> Condition:
+    return Condition(word, IN_LIST, list_, inner=inner)
+
+
+def hash_in_list(word: int, span: int, list_: bytes) -> Condition:
+    return Condition(word, HASH_IN_LIST, list_, span=span)
+
+
+def equal_to(word: int, value: str | bytes | int, inner: int = 0) -> Condition:
+    return Condition(word, EQUAL_TO, word_of(value), inner=inner)
+
+
+@dataclass(frozen=True)
+class ValuedAsset:
+    """How the executor reads one holding (`kind`, `token`, `source`, `source_data`), in
+    base units of `decimals`, and the token whose price feed values it (`priced_as`)."""
+
+    id: bytes
+    kind: int
+    priced_as: str  # a symbol in the chain's price feeds, or a token address of the chain
+    decimals: int | None  # None: the decimals of the chain's token `priced_as`
+    token: str = ZERO_ADDRESS
+    source: str = ZERO_ADDRESS
+    source_data: bytes = b""
+
+    def __post_init__(self):
+        if len(self.source_data) > MAX_SOURCE:
+            raise ValueError(f"asset {self.id.hex()}: source data longer than {MAX_SOURCE} bytes")
+
+
+def asset_id(token: str) -> bytes:
+    """A token's asset id: its address word (zero for ETH)."""
+    return word_of(token)
+
+
+def token_asset(token: str, priced_as: str, decimals: int) -> ValuedAsset:
+    """A token held by the executor (ETH for the zero address), valued by its balance."""
+    return ValuedAsset(asset_id(token), BALANCE, priced_as, decimals, token=token)
+
+
+def rate_asset(token: str, priced_as: str, decimals: int, source: str, signature: str) -> ValuedAsset:
+    """A token worth balance x `source.signature()` / 1e18 (a virtual price, a rate)."""
+    return ValuedAsset(asset_id(token), BALANCE_TIMES_RATE, priced_as, decimals, token, source, selector(signature))
+
+
+def converted_asset(token: str, priced_as: str, decimals: int, source: str, signature: str) -> ValuedAsset:
+    """A token worth `source.signature(balance)` (ERC-4626's convertToAssets, rETH's getEthValue)."""
+    return ValuedAsset(asset_id(token), CONVERT_BALANCE, priced_as, decimals, token, source, selector(signature))
+
+
+def holder_asset(id_: bytes, priced_as: str, decimals: int, source: str, signature: str, *args) -> ValuedAsset:
+    """A position that is not a token, worth `source.signature(*args, executor)`."""
+    types = signature[signature.index("(") + 1 : -1].split(",")[: len(args)]
+    data = selector(signature) + (encode(types, list(args)) if args else b"")
+    return ValuedAsset(id_, HOLDER_VALUE, priced_as, decimals, source=source, source_data=data)
+
+
+ETH_ASSET_ID = asset_id(ZERO_ADDRESS)
 
 
 @dataclass(frozen=True)
 class Permission:
     target: str
     signature: str  # e.g. "supply(address,uint256,address,uint16)"
-    args: tuple[ArgRule, ...] = ()
+    args: tuple[Condition, ...] = ()
     carries_value: bool = False
+    assets: tuple[bytes, ...] = ()  # ids of the ValuedAssets the call can change
+    releases: bool = False  # transfer(to, amount) to a destination: value leaving to the treasury
 
     @property
     def selector(self) -> bytes:
         return selector(self.signature)
+
+    def __post_init__(self):
+        if len(self.args) > MAX_CHECKS:
+            raise ValueError(f"{self.signature} on {self.target}: more than {MAX_CHECKS} conditions")
 
     @property
     def pair(self) -> tuple[str, bytes]:
         return (to_checksum_address(self.target), self.selector)
 
     def as_rule(self) -> tuple:
-        """The contract's Rule struct: (allowed, carriesValue, [(word, list)])."""
-        return (True, self.carries_value, [(a.word, a.list) for a in self.args])
+        """The contract's Rule struct: (allowed, carriesValue, releases, conditions, assets)."""
+        return (True, self.carries_value, self.releases, [c.as_tuple() for c in self.args], list(self.assets))
 
 
 @dataclass(frozen=True)
 class Membership:
     list: bytes
-    member: str
+    member: str | bytes | int  # an address, or a 32-byte value
+
+    @property
+    def word(self) -> bytes:
+        return word_of(self.member)
 
 
 @dataclass(frozen=True)
 class PermissionSet:
     rules: tuple[Permission, ...] = ()
     members: tuple[Membership, ...] = ()
+    assets: tuple[ValuedAsset, ...] = ()
 
     @classmethod
     def union(cls, sets: Iterable[PermissionSet]) -> PermissionSet:
-        """Every rule and membership once; two different rules for one (target, selector)
-        are a configuration error, not something to pick between."""
+        """Every rule, membership and asset once. Two markets on one contract share its rules:
+        their assets are merged; two different conditions for one (target, selector) are a
+        configuration error, not something to pick between."""
         rules: dict[tuple[str, bytes], Permission] = {}
-        members: dict[tuple[bytes, str], Membership] = {}
+        members: dict[tuple[bytes, bytes], Membership] = {}
+        assets: dict[bytes, ValuedAsset] = {}
         for s in sets:
             for p in s.rules:
                 seen = rules.setdefault(p.pair, p)
-                if seen.as_rule() != p.as_rule():
+                if (seen.args, seen.carries_value, seen.releases) != (p.args, p.carries_value, p.releases):
                     raise ValueError(f"two different rules for {p.signature} on {p.pair[0]}")
+                merged = seen.assets + tuple(a for a in p.assets if a not in seen.assets)
+                if len(merged) > MAX_RULE_ASSETS:
+                    raise ValueError(f"{p.signature} on {p.pair[0]} changes more than {MAX_RULE_ASSETS} assets")
+                rules[p.pair] = replace(seen, assets=merged)
             for m in s.members:
-                members.setdefault((m.list, to_checksum_address(m.member)), m)
-        return cls(tuple(rules.values()), tuple(members.values()))
+                members.setdefault((m.list, m.word), m)
+            for a in s.assets:
+                known = assets.setdefault(a.id, a)
+                if known != a and (known.kind, known.token) == (a.kind, a.token) == (BALANCE, a.token):
+                    # A token priced by its address is the same asset as by its symbol.
+                    assets[a.id] = known if known.decimals is not None else a
+                elif known != a:
+                    raise ValueError(f"asset {a.id.hex()} is valued two ways: {known} and {a}")
+        return cls(tuple(rules.values()), tuple(members.values()), tuple(assets.values()))
 
     def __add__(self, other: PermissionSet) -> PermissionSet:
         return PermissionSet.union([self, other])
 
     def refusal(self, c: Call, executor: str) -> str | None:
         """Why the executor would refuse `c` under these rules, or None if it would run it:
-        FloorExecutor.vy's check, in Python, so a bad call is named before anything is signed."""
+        FloorExecutor.vy's conditions, in Python, so a bad call is named before anything is
+        signed. (The loss bound and a deposit's attestation are checked on chain only.)"""
         data = bytes.fromhex(c.data.removeprefix("0x"))
         target = to_checksum_address(c.target)
-        members = {(m.list, to_checksum_address(m.member)) for m in self.members}
+        words = {(m.list, m.word) for m in self.members}
         if not data:
-            return None if (DESTINATIONS, target) in members else f"plain transfer to {target}, not a destination"
+            return (
+                None if (DESTINATIONS, word_of(target)) in words else f"plain transfer to {target}, not a destination"
+            )
         rule = next((p for p in self.rules if p.pair == (target, data[:4])), None)
         if rule is None:
             return f"call 0x{data[:4].hex()} on {target} is not allowed"
         if c.value and not rule.carries_value:
             return f"{rule.signature} on {target} may not carry ETH"
-        for arg in rule.args:
-            word = data[4 + 32 * arg.word : 4 + 32 * (arg.word + 1)]
-            if len(word) < 32:
-                return f"{rule.signature}: argument {arg.word} is missing"
-            value = to_checksum_address(word[12:]) if word[:12] == bytes(12) else "0x" + word.hex()
-            if arg.list == CREDENTIALS:
-                if not pays_executor(data, int.from_bytes(word, "big"), executor):
-                    return f"{rule.signature} on {target}: argument {arg.word} is not withdrawal credentials of the executor"
-                continue
-            ok = value == to_checksum_address(executor) if arg.list == SELF else (arg.list, value) in members
-            if not ok:
-                return f"{rule.signature} on {target}: argument {arg.word} is {value}, not an allowed address"
+        for cond in rule.args:
+            why = _condition_refusal(cond, data, executor, words)
+            if why:
+                return f"{rule.signature} on {target}: {why}"
         return None
 
-    def listed(self) -> dict[bytes, list[str]]:
+    def listed(self) -> dict[bytes, list[bytes]]:
         """Members by list, for the owner's setListed calls."""
-        out: dict[bytes, list[str]] = {}
+        out: dict[bytes, list[bytes]] = {}
         for m in self.members:
-            out.setdefault(m.list, []).append(to_checksum_address(m.member))
+            out.setdefault(m.list, []).append(m.word)
         return out
+
+
+def _condition_refusal(cond: Condition, data: bytes, executor: str, words: set) -> str | None:
+    """FloorExecutor.vy's _check_rule for one condition."""
+    pos = 4 + 32 * cond.word
+    if len(data) < pos + 32:
+        return f"argument {cond.word} is missing"
+    if cond.inner:
+        offset = int.from_bytes(data[pos : pos + 32], "big")
+        pos = 4 + offset + 32 * (cond.inner - 1)
+        if offset >= 1024 or len(data) < pos + 32:
+            return f"argument {cond.word} is missing"
+    arg = data[pos : pos + 32]
+    shown = to_checksum_address(arg[12:]) if arg[:12] == bytes(12) and any(arg[12:]) else "0x" + arg.hex()
+    where = f"argument {cond.word}" + (f" (its word {cond.inner - 1})" if cond.inner else "")
+    kind = "address" if shown.startswith("0x") and len(shown) == 42 else "value"
+    if cond.op == IS_SELF:
+        return None if arg == word_of(executor) else f"{where} is {shown}, not an allowed address (the executor)"
+    if cond.op == IN_LIST:
+        return None if (cond.list, arg) in words else f"{where} is {shown}, not an allowed {kind}"
+    if cond.op == HASH_IN_LIST:
+        if cond.span <= 0 or len(data) < pos + 32 * cond.span:
+            return f"argument {cond.word} is missing"
+        digest = keccak(data[pos : pos + 32 * cond.span])
+        return (
+            None
+            if (cond.list, digest) in words
+            else f"{where}: its {cond.span} words hash to 0x{digest.hex()}, not an allowed id"
+        )
+    if cond.op == EQUAL_TO:
+        return None if arg == cond.list else f"{where} is {shown}, not 0x{cond.list.hex()}"
+    if cond.op == CREDENTIALS:
+        ok = pays_executor(data, int.from_bytes(arg, "big"), executor)
+        return None if ok else f"{where} is not withdrawal credentials of the executor"
+    if cond.op == ATTESTED_DEPOSIT:
+        return None if (cond.list, arg) in words else f"{where} is 0x{arg.hex()}, not a registered validator deposit"
+    return f"unknown condition {cond.op}"
 
 
 def pays_executor(data: bytes, offset: int, executor: str) -> bool:
@@ -135,35 +302,126 @@ def pays_executor(data: bytes, offset: int, executor: str) -> bool:
 
 
 def approval(token: str, spender: str) -> PermissionSet:
-    """`approve` on `token`, to spenders listed for that token; `spender` joins the list."""
+    """`approve` on `token`, to spenders listed for that token; `spender` joins the list. An
+    approval moves nothing by itself: the call that spends it names the assets."""
     return PermissionSet(
-        rules=(Permission(token, APPROVE, (ArgRule(0, spenders_of(token)),)),),
+        rules=(Permission(token, APPROVE, (in_list(0, spenders_of(token)),)),),
         members=(Membership(spenders_of(token), spender),),
     )
 
 
-def to_self(target: str, signature: str, *words: int, carries_value: bool = False) -> PermissionSet:
-    """A call whose receiver/beneficiary/owner arguments (`words`) must be the executor."""
-    return PermissionSet(rules=(Permission(target, signature, tuple(ArgRule(w) for w in words), carries_value),))
+def to_self(
+    target: str,
+    signature: str,
+    *words: int,
+    carries_value: bool = False,
+    assets: Iterable[ValuedAsset] = (),
+    conditions: Iterable[Condition] = (),
+    members: Iterable[Membership] = (),
+) -> PermissionSet:
+    """A call whose receiver/beneficiary/owner arguments (`words`) must be the executor, with
+    further `conditions` (and the list `members` they need), changing `assets`."""
+    assets = tuple(assets)
+    args = tuple(is_self(w) for w in words) + tuple(conditions)
+    return PermissionSet(
+        rules=(Permission(target, signature, args, carries_value, tuple(a.id for a in assets)),),
+        members=tuple(members),
+        assets=assets,
+    )
 
 
 def transfers(tokens: Iterable[str], destinations: Iterable[str]) -> PermissionSet:
-    """Plain `transfer` of each token, only to the listed destinations (which also receive ETH)."""
+    """Plain `transfer` of each token, only to the listed destinations (which also receive
+    ETH): value released to the treasury's own addresses, which the loss bound does not count."""
     return PermissionSet(
-        rules=tuple(Permission(t, TRANSFER, (ArgRule(0, DESTINATIONS),)) for t in tokens),
+        rules=tuple(Permission(t, TRANSFER, (in_list(0, DESTINATIONS),), releases=True) for t in tokens),
         members=tuple(Membership(DESTINATIONS, d) for d in destinations),
     )
 
 
-MAX_ENTRIES = 256  # FloorExecutor.vy's bound per setRules/setListed call
-SET_RULES = "setRules(address[],bytes4[],(bool,bool,(uint256,bytes32)[])[])"
-SET_LISTED = "setListed(bytes32,address[],bool)"
+@dataclass(frozen=True)
+class LossBound:
+    """What one batch may lose (bps of the value it moves, or `floor_usd` for fees) and what a
+    rolling window's batches may lose together (`window_budget_usd`, replenished linearly over
+    `window_s`). USD amounts are whole dollars here, 18 decimals on chain."""
+
+    max_loss_bps: int = 150
+    floor_usd: int = 50
+    window_budget_usd: int = 25_000
+    window_s: int = 7 * 86_400
+
+    def as_tuple(self) -> tuple:
+        usd = 10**18
+        return (self.max_loss_bps, self.floor_usd * usd, self.window_budget_usd * usd, self.window_s)
 
 
-def owner_calls(executor: str, permissions: PermissionSet) -> list[Call]:
-    """The owner's transactions that configure `permissions` on the executor: what the
-    treasury multisig signs at deployment, or the devnet's admin sends."""
+@dataclass(frozen=True)
+class Feed:
+    """A price feed as the executor reads it: address, heartbeat and decimals."""
+
+    address: str
+    heartbeat_s: int
+    decimals: int = 8
+
+
+@dataclass(frozen=True)
+class ExecutorSetup:
+    """Everything the owner configures on an executor: its rules, lists, valued assets (with
+    the feeds that price them) and loss bound."""
+
+    permissions: PermissionSet
+    feeds: Mapping[str, Feed] = field(default_factory=dict)  # by token symbol
+    bound: LossBound = LossBound()
+    tokens: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # address -> (symbol, decimals)
+
+    def _token(self, address: str) -> tuple[str, int]:
+        found = {to_checksum_address(a): t for a, t in self.tokens.items()}.get(to_checksum_address(address))
+        if found is None:
+            raise ValueError(f"asset priced as token {address}, which is not a token of the chain")
+        return found
+
+    def asset_tuples(self) -> list[tuple[bytes, tuple]]:
+        """(id, the contract's Asset struct) per asset; an asset whose feed is unknown is an
+        error naming it, since the executor would refuse every call that touches it."""
+        out = []
+        for a in self.permissions.assets:
+            symbol, decimals = a.priced_as, a.decimals
+            if symbol.startswith("0x") and len(symbol) == 42:
+                symbol, known = self._token(symbol)
+                decimals = known if decimals is None else decimals
+            if decimals is None:
+                raise ValueError(f"asset {a.id.hex()}: decimals unknown")
+            feed = self.feeds.get(symbol)
+            if feed is None:
+                known = ", ".join(sorted(self.feeds)) or "none"
+                raise ValueError(f"asset {a.id.hex()} is priced as {symbol!r}, which has no price feed ({known})")
+            if a.kind in (BALANCE_TIMES_RATE, CONVERT_BALANCE, HOLDER_VALUE) and a.source == ZERO_ADDRESS:
+                raise ValueError(f"asset {a.id.hex()} (priced as {a.priced_as}) has no source to read it by")
+            exponent = 36 - decimals - feed.decimals
+            if exponent < 0:
+                raise ValueError(f"asset {a.id.hex()}: {decimals} + {feed.decimals} decimals exceed 36")
+            struct = (a.kind, a.token, a.source, a.source_data, feed.address, feed.heartbeat_s, 10**exponent)
+            out.append((a.id, struct))
+        return out
+
+
+SET_RULES = "setRules(address[],bytes4[],(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[])[])"
+SET_LISTED = "setListed(bytes32,bytes32[],bool)"
+SET_ASSETS = "setAssets(bytes32[],(uint8,address,address,bytes,address,uint256,uint256)[])"
+SET_LOSS_BOUND = "setLossBound((uint256,uint256,uint256,uint256))"
+
+
+def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Call]:
+    """The owner's transactions that configure `setup` on the executor: what the treasury
+    multisig signs at deployment, or the devnet's admin sends."""
+    if isinstance(setup, PermissionSet):
+        setup = ExecutorSetup(setup)
+    permissions = setup.permissions
     out: list[Call] = []
+    assets = sorted(setup.asset_tuples())
+    for i in range(0, len(assets), MAX_ENTRIES):
+        chunk = assets[i : i + MAX_ENTRIES]
+        out.append(call(executor, SET_ASSETS, [a[0] for a in chunk], [a[1] for a in chunk]))
     rules = sorted(permissions.rules, key=lambda p: p.pair)
     for i in range(0, len(rules), MAX_ENTRIES):
         chunk = rules[i : i + MAX_ENTRIES]
@@ -176,7 +434,8 @@ def owner_calls(executor: str, permissions: PermissionSet) -> list[Call]:
                 [p.as_rule() for p in chunk],
             )
         )
-    for list_id, members in sorted(permissions.listed().items()):
+    for list_, members in sorted(permissions.listed().items()):
         for i in range(0, len(members), MAX_ENTRIES):
-            out.append(call(executor, SET_LISTED, list_id, members[i : i + MAX_ENTRIES], True))
+            out.append(call(executor, SET_LISTED, list_, members[i : i + MAX_ENTRIES], True))
+    out.append(call(executor, SET_LOSS_BOUND, setup.bound.as_tuple()))
     return out

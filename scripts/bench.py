@@ -230,11 +230,11 @@ def bench_batch_gas(w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str,
     client = ExecutorClient(w3, 1, chain.executor, signer)
     reader = MulticallReader(w3)
 
-    def guarded(amount: int):
+    def guarded(amount: int, account: str = chain.executor):
         quote = adapter.decode_quote(
-            Deposit(amount), reader.read(adapter.quote_reads(Deposit(amount), chain.executor)).results
+            Deposit(amount), reader.read(adapter.quote_reads(Deposit(amount), account)).results
         )
-        return adapter.protected_calls(Deposit(amount), chain.executor, quote, 50)
+        return adapter.protected_calls(Deposit(amount), account, quote, 50)
 
     out: dict[str, float] = {}
     for k in (2, 5, 10):
@@ -243,7 +243,33 @@ def bench_batch_gas(w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str,
         out[f"batch.k{k}.separate_gas"] = separate
         out[f"batch.k{k}.batched_gas"] = batched
         out[f"batch.k{k}.gas_saving_per_op"] = round((separate - batched) / (k - 1))
+    out |= bench_guard_overhead(w3, chain, signer, guarded)
     return out
+
+
+def bench_guard_overhead(w3, chain: ChainConfig, signer: LocalKeySigner, guarded) -> dict[str, float]:
+    """The executor's loss bound in gas: 10 guarded deposits through the chain's executor against
+    the same batch through an executor with the same rules naming no assets (nothing valued)."""
+    from dataclasses import replace
+
+    from floor.adapters.registry import executor_setup
+    from floor.devnet.deploy import Deployer, configure_executor
+    from floor.permissions import ExecutorSetup, PermissionSet
+
+    setup = executor_setup(chain)
+    bare = PermissionSet(tuple(replace(p, assets=()) for p in setup.permissions.rules), setup.permissions.members)
+    d = Deployer(w3)
+    plain = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+    configure_executor(w3, plain, ExecutorSetup(bare, setup.feeds, setup.bound, setup.tokens))
+    usdc = chain.token("USDC").address
+    d.send(d.at("TestERC20", usdc).functions.mint(plain, 10 * 10**6))
+    bounded = ExecutorClient(w3, 1, chain.executor, signer).execute([c for _ in range(10) for c in guarded(10**6)])
+    unbounded = ExecutorClient(w3, 1, plain, signer).execute([c for _ in range(10) for c in guarded(10**6, plain)])
+    return {
+        "executor.k10.bounded_gas": bounded.gas_used,
+        "executor.k10.unbounded_gas": unbounded.gas_used,
+        "executor.guard_gas_overhead_pct": round(100 * (bounded.gas_used - unbounded.gas_used) / unbounded.gas_used, 1),
+    }
 
 
 # -- rebalance: durable against direct --------------------------------------------------------

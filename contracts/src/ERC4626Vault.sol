@@ -11,7 +11,10 @@ import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 /// admin-controlled loan: lent assets earn simple interest and count towards totalAssets,
 /// but cannot be withdrawn until repaid, which is what caps maxWithdraw/maxRedeem; an
 /// optional cap on total assets, which caps maxDeposit/maxMint as a MetaMorpho vault's
-/// market caps do.
+/// market caps do. `setMetaMorphoErrors(true)` makes it revert as MetaMorpho does instead of
+/// OpenZeppelin's checks: withdraw and redeem skip the max* check and revert
+/// `NotEnoughLiquidity()` when idle assets fall short, deposit and mint revert
+/// `AllCapsReached()` past the cap (MetaMorpho's ErrorsLib; its previews ignore liquidity too).
 /// Leaves out: how a real vault places its assets and what limits its liquidity (MetaMorpho
 /// allocates across Morpho Blue markets through supply and withdraw queues, and its
 /// liquidity is theirs; sDAI holds the DSR, whose liquidity is never short: here both are
@@ -31,6 +34,8 @@ contract ERC4626Vault is ERC20 {
     address public borrower;
     /// @notice Most total assets the vault takes deposits up to; 0: no cap.
     uint256 public depositCap;
+    /// @notice Revert as MetaMorpho does (NotEnoughLiquidity, AllCapsReached), not as OpenZeppelin.
+    bool public metaMorphoErrors;
 
     event Deposit(address indexed sender, address indexed owner, uint256 assets, uint256 shares);
     event Withdraw(
@@ -48,6 +53,8 @@ contract ERC4626Vault is ERC20 {
     error ERC4626ExceededMaxMint(address receiver, uint256 shares, uint256 max);
     error ERC4626ExceededMaxWithdraw(address owner, uint256 assets, uint256 max);
     error ERC4626ExceededMaxRedeem(address owner, uint256 shares, uint256 max);
+    error NotEnoughLiquidity();
+    error AllCapsReached();
 
     modifier onlyAdmin() {
         if (msg.sender != admin) revert NotAdmin(msg.sender);
@@ -136,28 +143,34 @@ contract ERC4626Vault is ERC20 {
 
     function deposit(uint256 assets, address receiver) external returns (uint256 shares) {
         uint256 max = maxDeposit(receiver);
-        if (assets > max) revert ERC4626ExceededMaxDeposit(receiver, assets, max);
+        if (assets > max) {
+            if (metaMorphoErrors) revert AllCapsReached();
+            revert ERC4626ExceededMaxDeposit(receiver, assets, max);
+        }
         shares = previewDeposit(assets);
         _deposit(receiver, assets, shares);
     }
 
     function mint(uint256 shares, address receiver) external returns (uint256 assets) {
         uint256 max = maxMint(receiver);
-        if (shares > max) revert ERC4626ExceededMaxMint(receiver, shares, max);
+        if (shares > max) {
+            if (metaMorphoErrors) revert AllCapsReached();
+            revert ERC4626ExceededMaxMint(receiver, shares, max);
+        }
         assets = previewMint(shares);
         _deposit(receiver, assets, shares);
     }
 
     function withdraw(uint256 assets, address receiver, address owner) external returns (uint256 shares) {
         uint256 max = maxWithdraw(owner);
-        if (assets > max) revert ERC4626ExceededMaxWithdraw(owner, assets, max);
+        if (assets > max && !metaMorphoErrors) revert ERC4626ExceededMaxWithdraw(owner, assets, max);
         shares = previewWithdraw(assets);
         _withdraw(receiver, owner, assets, shares);
     }
 
     function redeem(uint256 shares, address receiver, address owner) external returns (uint256 assets) {
         uint256 max = maxRedeem(owner);
-        if (shares > max) revert ERC4626ExceededMaxRedeem(owner, shares, max);
+        if (shares > max && !metaMorphoErrors) revert ERC4626ExceededMaxRedeem(owner, shares, max);
         assets = previewRedeem(shares);
         _withdraw(receiver, owner, assets, shares);
     }
@@ -191,6 +204,10 @@ contract ERC4626Vault is ERC20 {
     function setDepositCap(uint256 cap) external onlyAdmin {
         emit DepositCapChanged(depositCap, cap);
         depositCap = cap;
+    }
+
+    function setMetaMorphoErrors(bool on) external onlyAdmin {
+        metaMorphoErrors = on;
     }
 
     function setBorrowRate(uint256 ratePerSecondWad) external onlyAdmin {
@@ -231,6 +248,8 @@ contract ERC4626Vault is ERC20 {
 
     function _withdraw(address receiver, address owner, uint256 assets, uint256 shares) private {
         if (receiver == address(0)) revert ZeroAddress();
+        // MetaMorpho withdraws from its markets first: short of liquidity, NotEnoughLiquidity.
+        if (metaMorphoErrors && assets > idleAssets()) revert NotEnoughLiquidity();
         if (msg.sender != owner) _spendAllowance(owner, msg.sender, shares);
         _burn(owner, shares);
         TokenTransfer.safeTransfer(asset, receiver, assets);

@@ -20,7 +20,7 @@ from floor.calls import ReadCall, ReadResult, call
 from floor.errors import InvalidAmount
 from floor.guards import Expected, guarded
 from floor.models import AdapterKey, Call
-from floor.permissions import APPROVE, PermissionSet
+from floor.permissions import APPROVE, PermissionSet, ValuedAsset, token_asset
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 RAY = 10**27
@@ -116,6 +116,11 @@ class Adapter(ABC):
     # What makes a position grow, for the yield report: "rebase" (the balance itself grows,
     # as an aToken's does) or "exchange_rate" (shares are worth more, as a vault's are).
     yield_source: str = "exchange_rate"
+
+    def held(self, token: str | None = None) -> ValuedAsset:
+        """A token the executor holds (the market's asset by default) valued in the market's
+        asset units by its balance: an aToken, a Comet, the asset itself."""
+        return token_asset(token or self.asset.address, self.asset.symbol, self.asset.decimals)
 
     # -- writes -----------------------------------------------------------------------
     @abstractmethod

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from floor.adapters.base import Adapter, Asset
 from floor.errors import UnknownMarket
 from floor.models import AdapterKey
-from floor.permissions import PermissionSet, transfers
+from floor.permissions import ExecutorSetup, Feed, LossBound, PermissionSet, transfers
 from floor.protocols import protocol
 from floor.swaps.venue import permissions as swap_permissions
 
@@ -66,5 +66,21 @@ def executor_permissions(chain: ChainConfig) -> PermissionSet:
     return PermissionSet.union(
         [adapter.permissions() for adapter in adapters_of_chain(chain)]
         + [transfers([t.address for t in chain.tokens], chain.destinations)]
-        + [swap_permissions(chain.swaps)]  # the harvest's sales of reward tokens (floor/swaps)
+        + [swap_permissions(chain.swaps, {t.symbol: t.address for t in chain.tokens})]  # reward sales
+    )
+
+
+def executor_setup(chain: ChainConfig) -> ExecutorSetup:
+    """What the owner configures on the chain's executor: the rules, the feeds that value their
+    assets (the chain's, and the reward routes'), the chain's tokens and its loss bound."""
+    feeds = {s: Feed(f.feed, f.heartbeat_s, f.decimals or 8) for s, f in chain.price_feeds.items()}
+    for r in chain.swaps.routes if chain.swaps else []:
+        if r.price_feed is not None:
+            feeds.setdefault(r.symbol, Feed(r.price_feed.feed, r.price_feed.heartbeat_s, r.price_feed.decimals))
+    b = chain.loss_bound
+    return ExecutorSetup(
+        executor_permissions(chain),
+        feeds,
+        LossBound(b.max_loss_bps, b.floor_usd, b.window_budget_usd, b.window_s),
+        {t.address: (t.symbol, t.decimals) for t in chain.tokens},
     )

@@ -56,6 +56,16 @@ _REVERTS: dict[bytes, tuple[str, list[str]]] = {
             ["uint256", "address", "uint256", "uint256", "int256"],
         ),
         ("CallFailed(uint256,bytes)", ["uint256", "bytes"]),
+        # The loss bound and the deposit attestation (FloorExecutor.vy).
+        ("LossTooHigh(uint256,uint256,uint256)", ["uint256", "uint256", "uint256"]),
+        ("LossBudgetExceeded(uint256,uint256)", ["uint256", "uint256"]),
+        ("AssetNotValued(bytes32)", ["bytes32"]),
+        ("PriceUnusable(address,int256,uint256)", ["address", "int256", "uint256"]),
+        ("RateUnavailable(address)", ["address"]),
+        ("TooManyAssets()", []),
+        ("AttestationInvalid(uint256,address)", ["uint256", "address"]),
+        ("InvalidAsset(bytes32)", ["bytes32"]),
+        ("InvalidLossBound()", []),
         # OpenZeppelin's ERC-20 errors (tokens); each protocol's own come from its package.
         ("ERC20InsufficientBalance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
         ("ERC20InsufficientAllowance(address,uint256,uint256)", ["address", "uint256", "uint256"]),
@@ -109,10 +119,32 @@ def named_revert(data: bytes | str | None) -> KnownRevert | None:
     return found[1] if found else None
 
 
-def _bytes(data: bytes | str | None) -> bytes | None:
+def _bytes(data: bytes | str | dict | None) -> bytes | None:
+    if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
+        data = data.get("data")
     if isinstance(data, str):
-        return bytes.fromhex(data.removeprefix("0x"))
-    return data
+        try:
+            return bytes.fromhex(data.removeprefix("0x"))
+        except ValueError:  # not hex: no data to decode
+            return None
+    return data if isinstance(data, bytes) else None
+
+
+def revert_reason(exc: ContractLogicError) -> str:
+    """The reason of a revert web3 raised: its data decoded, else the node's message text
+    ("execution reverted: BAL#001" from a node that sends no data), never a bare "reverted"."""
+    data = _bytes(exc.data)
+    if data:
+        return decode_revert(data)
+    message = str(getattr(exc, "message", None) or exc)
+    text = message.partition("execution reverted")[2].lstrip(": ").strip()
+    if not text:
+        return decode_revert(None)
+    found = _protocol_reverts()[1].get(text)
+    if found is not None:
+        spec, revert = found
+        return f"{text}: {revert.error.__name__}, {revert.meaning} ({spec.title} error {revert.name})"
+    return text
 
 
 def decode_revert(data: bytes | str | None) -> str:
@@ -152,7 +184,15 @@ def decode_revert(data: bytes | str | None) -> str:
     if name == "CallNotAllowed":
         return f"CallNotAllowed(call {args[0]}: target {args[1]}, selector 0x{args[2].hex()})"
     if name == "ArgumentNotAllowed":
-        return f"ArgumentNotAllowed(call {args[0]}: argument {args[1]} is {_word(args[2])}, not an allowed address)"
+        shown = _word(args[2])
+        kind = "address" if len(shown) == 42 else "value"
+        return f"ArgumentNotAllowed(call {args[0]}: argument {args[1]} is {shown}, not an allowed {kind})"
+    if name == "LossTooHigh":
+        loss, moved, bps = args
+        return f"LossTooHigh(the batch loses ${loss / 1e18:,.2f} of ${moved / 1e18:,.2f} moved, over {bps} bps)"
+    if name == "LossBudgetExceeded":
+        used, budget = args
+        return f"LossBudgetExceeded(the window's losses would be ${used / 1e18:,.2f}, over its ${budget / 1e18:,.2f})"
     if name == "BalanceGuard":
         index, token, before, after, bound = args
         return (
@@ -219,9 +259,10 @@ class ExecutorClient:
         try:
             gas = self.w3.eth.estimate_gas(request)
         except ContractLogicError as exc:
-            data = exc.data if isinstance(exc.data, str) else None
+            raw = _bytes(exc.data)
+            data = "0x" + raw.hex() if raw else None
             named = named_revert(data)
-            raise ExecutionReverted(decode_revert(exc.data), data, named.error.__name__ if named else None) from None
+            raise ExecutionReverted(revert_reason(exc), data, named.error.__name__ if named else None) from None
         base_fee = self.w3.eth.get_block("latest")["baseFeePerGas"]
         tip = self.w3.eth.max_priority_fee
         if nonce is None:

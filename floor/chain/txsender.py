@@ -20,7 +20,7 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCErro
 from web3.types import RPCEndpoint
 
 from floor.chain.errors import RpcUnavailable
-from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute
+from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute, revert_reason
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
 from floor.chain.signer import Signer
@@ -319,7 +319,7 @@ class TxSender:
         try:
             self.w3.eth.call(request, block - 1)
         except ContractLogicError as exc:
-            return decode_revert(exc.data)
+            return revert_reason(exc)
         except Exception:  # the reason is a courtesy; the failure itself is already known
             pass
         return "reverted (no reason on replay)"

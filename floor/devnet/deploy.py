@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from web3 import Web3
 from web3.contract import Contract
 
+from floor.calls import encode_call
 from floor.chain.multicall import MULTICALL3_ADDRESS
 from floor.devnet.artifacts import load_artifact
-from floor.permissions import PermissionSet, owner_calls
+from floor.permissions import ExecutorSetup, Feed, LossBound, PermissionSet, owner_calls
 from floor.protocols import protocols
 
 TOKENS = {"USDC": ("USD Coin", 6), "WETH": ("Wrapped Ether", 18), "DAI": ("Dai Stablecoin", 18)}
@@ -187,22 +188,73 @@ def deploy_feed(
     first round, updated now."""
     feed = d.deploy("ChainlinkAggregator", d.admin, USD_DECIMALS, description, min_answer, max_answer)
     d.send(feed.functions.updateAnswer(answer))
+    symbol = FEED_SYMBOLS.get(description, description.split(" / ")[0])
+    _FEEDS.setdefault(_chain_key(d.w3), {})[symbol] = feed.address
     return feed
 
 
-def chain_permissions(chain: DeployedChain) -> PermissionSet:
-    """What the adapters of the chain's markets declare they need, and transfers to the treasury."""
-    from floor.adapters.registry import executor_permissions
+# The feeds this process deployed, per chain (its RPC address): what `refresh_feeds` refreshes.
+_FEEDS: dict[str, dict[str, str]] = {}
+FEED_SYMBOLS = {description: symbol for symbol, description in FEEDS.items()}
+# The reward tokens' prices, as the swap venue's pools are seeded (floor/swaps/deploy.py).
+REWARD_PRICES = {"CRV": USD_UNIT // 2, "CVX": 5 * USD_UNIT // 2, "COMP": 50 * USD_UNIT, "crvUSD": USD_UNIT}
+
+
+def _chain_key(w3: Web3) -> str:
+    urls = getattr(w3.provider, "urls", None)  # floor.chain.rpc's provider
+    return str(urls[0] if urls else getattr(w3.provider, "endpoint_uri", id(w3.provider)))
+
+
+def refresh_feeds(w3: Web3) -> None:
+    """A new round of every feed this process deployed on the chain, at its latest answer: what
+    Chainlink's nodes do at least once a heartbeat on a real chain, for a local chain whose
+    clock was moved forward (the executor and the risk check refuse stale prices)."""
+    d = Deployer(w3)
+    for address in _FEEDS.get(_chain_key(w3), {}).values():
+        feed = d.at("ChainlinkAggregator", address)
+        d.send(feed.functions.updateAnswer(feed.functions.latestAnswer().call()))
+
+
+def chain_permissions(chain: DeployedChain) -> ExecutorSetup:
+    """What the adapters of the chain's markets declare they need, transfers to the treasury,
+    the feeds that value it all and the loss bound."""
+    from floor.adapters.registry import executor_setup
     from floor.config import ChainConfig
 
-    return executor_permissions(ChainConfig.model_validate(chain.chain_config("http://127.0.0.1:1")))
+    return executor_setup(ChainConfig.model_validate(chain.chain_config("http://127.0.0.1:1")))
 
 
-def configure_executor(w3: Web3, executor: str, permissions: PermissionSet) -> None:
-    """Send the owner's rule and list settings (the devnet's owner is anvil's account 0)."""
+def local_setup(w3: Web3, permissions: PermissionSet) -> ExecutorSetup:
+    """An executor setup for rules on a local chain with no config: the feeds this process
+    deployed on it, and a feed (at the local prices) for any token that has none yet; a token
+    priced by its address is named by its own symbol() and decimals()."""
     d = Deployer(w3)
-    for c in owner_calls(executor, permissions):
+    tokens: dict[str, tuple[str, int]] = {}
+    for a in permissions.assets:
+        symbol = a.priced_as
+        if symbol.startswith("0x") and len(symbol) == 42:
+            token = d.at("TestERC20", symbol)
+            tokens[symbol] = (token.functions.symbol().call(), token.functions.decimals().call())
+            symbol = tokens[symbol][0]
+        if symbol not in _FEEDS.get(_chain_key(w3), {}):
+            price = {**PRICES, **REWARD_PRICES}.get(symbol)
+            if price is None:
+                raise ValueError(f"no local price for {symbol!r}: cannot value it on this chain")
+            deploy_feed(d, FEEDS.get(symbol, f"{symbol} / USD"), price)
+    feeds = {s: Feed(address, DAY_S) for s, address in _FEEDS.get(_chain_key(w3), {}).items()}
+    return ExecutorSetup(permissions, feeds, LossBound(), tokens)
+
+
+def configure_executor(w3: Web3, executor: str, setup: ExecutorSetup | PermissionSet) -> None:
+    """Send the owner's rule, list, asset and bound settings (the devnet's owner is anvil's
+    account 0) and make the guardian (anvil's account 3) the deposit attester too. Bare rules
+    are valued by the chain's local feeds (`local_setup`)."""
+    if isinstance(setup, PermissionSet):
+        setup = local_setup(w3, setup)
+    d = Deployer(w3)
+    for c in owner_calls(executor, setup):
         d.send_data(c.target, c.data)
+    d.send_data(executor, "0x" + encode_call("setAttester(address)", d.guardian).hex())
 
 
 def fund(w3: Web3, chain: DeployedChain, holder: str, amounts: dict[str, int]) -> None:

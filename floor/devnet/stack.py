@@ -69,6 +69,18 @@ def start_chains(ports: dict[int, int], operator: str, log_dir: Path) -> LocalSt
     return stack
 
 
+# anvil's default accounts come from this well-known mnemonic: their keys are public, fit only
+# for local chains. Account 3 is the executors' guardian (floor/devnet/deploy.py).
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+GUARDIAN_ACCOUNT = 3
+
+
+def anvil_account_key(index: int) -> str:
+    """The private key of anvil's default account `index` (e.g. the guardian's, for the watchdog)."""
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
+
+
 def new_operator_key() -> str:
     """A fresh key for the engine's signer: never one of anvil's well-known accounts."""
     return Account.create().key.hex()

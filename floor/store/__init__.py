@@ -43,8 +43,10 @@ from floor.store.tables import (
     EngineEvent,
     PositionSnapshot,
     RateObservation,
+    SignedTx,
     StoreTable,
     TxJournal,
+    WatchdogCursor,
     decode_effects,
     encode_effects,
     metadata,
@@ -59,6 +61,7 @@ __all__ = [
     "PositionSnapshot",
     "RateObservation",
     "SignedAmount",
+    "SignedTx",
     "Store",
     "StoreError",
     "TxJournal",
@@ -66,6 +69,7 @@ __all__ = [
     "UnknownDiscrepancy",
     "UnstorableValue",
     "UtcDateTime",
+    "WatchdogCursor",
     "decode_effects",
     "encode_effects",
     "metadata",
@@ -246,6 +250,46 @@ class Store:
         t = TxJournal.__table__.c
         stmt = select(TxJournal).where(t.operation_id == operation_id).order_by(t.chain_id, t.block_number, t.nonce)
         return self._all(stmt)
+
+    def record_signed(self, rows: Sequence[SignedTx]) -> int:
+        """Record transactions the queue signed (before they are broadcast); keyed by
+        (chain_id, tx_hash)."""
+        return self._record(SignedTx, rows, ("chain_id", "tx_hash"))
+
+    def known_transactions(self, chain_id: int, hashes: Sequence[str]) -> set[str]:
+        """Those of ``hashes`` (any case) the engine signed or journalled on ``chain_id``,
+        lowercase: what the watchdog takes for the engine's own."""
+        wanted = sorted({h.lower() for h in hashes})
+        if not wanted:
+            return set()
+        s, j = SignedTx.__table__.c, TxJournal.__table__.c
+        stmt = (
+            select(s.tx_hash)
+            .where(s.chain_id == chain_id, s.tx_hash.in_(wanted))
+            .union(select(j.tx_hash).where(j.chain_id == chain_id, func.lower(j.tx_hash).in_(wanted)))
+        )
+        with self._session() as session:
+            return {h.lower() for h in session.scalars(stmt)}
+
+    # ------------------------------------------------------------ the watchdog's cursor
+
+    def watchdog_cursor(self, chain_id: int, executor: str) -> int | None:
+        """The last block the watchdog handled for ``executor``; None before its first pass."""
+        c = WatchdogCursor.__table__.c
+        stmt = select(c.block_number).where(c.chain_id == chain_id, c.executor == executor)
+        with self._session() as session:
+            return session.scalars(stmt).first()
+
+    def set_watchdog_cursor(self, chain_id: int, executor: str, block_number: int, at: datetime) -> None:
+        """Move the watchdog's cursor for ``executor`` to ``block_number`` (one upsert)."""
+        at = UtcDateTime().check(at, "updated_at")
+        values = {"chain_id": chain_id, "executor": executor, "block_number": block_number, "updated_at": at}
+        stmt = self._insert(WatchdogCursor.__table__).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["chain_id", "executor"], set_={"block_number": block_number, "updated_at": at}
+        )
+        with self._session() as session:
+            session.execute(stmt)
 
     # ------------------------------------------------------------ engine events
 

@@ -28,8 +28,10 @@ __all__ = [
     "EngineEvent",
     "PositionSnapshot",
     "RateObservation",
+    "SignedTx",
     "StoreTable",
     "TxJournal",
+    "WatchdogCursor",
     "decode_effects",
     "encode_effects",
     "metadata",
@@ -124,6 +126,39 @@ class TxJournal(StoreTable, table=True):
 
     def effect_amounts(self) -> dict[str, int]:
         return decode_effects(self.effects)
+
+
+class SignedTx(StoreTable, table=True):
+    """A transaction the engine's queue signed (every version: replacements and cancels share
+    the nonce), recorded before it is broadcast. The watchdog (`floor/watchdog.py`) takes any
+    transaction from the operator key that is not here for someone else's."""
+
+    __tablename__ = "signed_tx"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash"),
+        Index(None, "chain_id", "signer", "nonce"),
+    )
+
+    id: int | None = _id()
+    chain_id: int = Field(sa_type=BigInteger)
+    signer: str  # checksummed
+    nonce: int = Field(sa_type=BigInteger)
+    tx_hash: str  # 0x-prefixed, lowercase
+    to: str
+    signed_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class WatchdogCursor(StoreTable, table=True):
+    """The last block the watchdog has handled for one executor: a restart resumes after it."""
+
+    __tablename__ = "watchdog_cursor"
+    __table_args__ = (UniqueConstraint("chain_id", "executor"),)
+
+    id: int | None = _id()
+    chain_id: int = Field(sa_type=BigInteger)
+    executor: str  # checksummed
+    block_number: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
 def encode_effects(effects: Mapping[str, int]) -> str:

@@ -23,6 +23,16 @@ from floor.configbase import problems as _problems
 UNISWAP_FEE_TIERS = (100, 500, 3000, 10_000)
 
 
+class RouteFeed(_Model):
+    """The Chainlink USD feed of a reward token, which is not one of the chain's tokens: the
+    executor values what a sale gives against what it gets with it, so a route without one
+    cannot sell (the reward stays idle)."""
+
+    feed: Address
+    heartbeat_s: int = Field(gt=0)
+    decimals: int = Field(default=8, ge=0, le=36)
+
+
 class SwapRouteConfig(_Model):
     token: Address
     symbol: str = Field(min_length=1)
@@ -33,6 +43,7 @@ class SwapRouteConfig(_Model):
     curve_pool: Address | None = None
     curve_i: int | None = Field(default=None, ge=0, le=7)
     curve_j: int | None = Field(default=None, ge=0, le=7)
+    price_feed: RouteFeed | None = None
 
     @property
     def venue(self) -> str | None:

@@ -10,15 +10,16 @@ the routes the harvest sells them by, as the chain's `swaps` config:
 
 CRV is minted only by Curve's Minter: the deployer mints the seed as the Minter (anvil's
 impersonation), as no schedule stands behind the stand-in's supply anyway. CVX comes from the
-other participant's premine. Reward tokens are not among the chain's configured tokens, so
-they have no Chainlink feed here (the chain's price feeds are per configured token).
+other participant's premine. Reward tokens are not among the chain's configured tokens: each
+route carries its own Chainlink feed stand-in at the pool's seeded price, as mainnet's CRV / USD,
+CVX / USD, COMP / USD and crvUSD / USD feeds, so the executor can value a sale.
 
 Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 """
 
 from __future__ import annotations
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.deploy import DAY_S, USD_UNIT, DeployContext, deploy_feed
 
 WAD = 10**18
 USDC_SEED = 1_000_000  # whole USDC in each pool
@@ -67,7 +68,8 @@ def deploy_venue(ctx: DeployContext, markets: list[dict]) -> dict | None:
         token0 = pool.functions.token0().call()
         pair = (amount, usdc_amount) if token0.lower() == address.lower() else (usdc_amount, amount)
         d.send(pool.functions.addLiquidity(*pair))
-        routes.append({"token": address, "symbol": symbol, "to": "USDC", "fee": fee, "dust": DUST[symbol]})
+        route = {"token": address, "symbol": symbol, "to": "USDC", "fee": fee, "dust": DUST[symbol]}
+        routes.append({**route, "price_feed": _feed(ctx, symbol, USDC_SEED * USD_UNIT // whole)})
     for m in curve_rewards:  # the NG pool's gauge pays crvUSD: sold back through the pool itself
         for token in m["reward_tokens"]:
             routes.append(
@@ -79,9 +81,16 @@ def deploy_venue(ctx: DeployContext, markets: list[dict]) -> dict | None:
                     "curve_i": 1 - m["coin_index"],
                     "curve_j": m["coin_index"],
                     "dust": DUST["crvUSD"],
+                    "price_feed": _feed(ctx, "crvUSD", USD_UNIT),
                 }
             )
     return {"router": router.address, "quoter": quoter.address, "routes": routes}
+
+
+def _feed(ctx: DeployContext, symbol: str, answer: int) -> dict:
+    """A reward token's USD feed stand-in (daily heartbeat, as Chainlink's for these tokens)."""
+    feed = deploy_feed(ctx.deployer, f"{symbol} / USD", answer)
+    return {"feed": feed.address, "heartbeat_s": DAY_S}
 
 
 def _fund(ctx: DeployContext, symbol: str, address: str, amount: int) -> None:

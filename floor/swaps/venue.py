@@ -19,12 +19,25 @@ bps) // 10000 from a fresh on-chain quote; the executor's rules pin SwapRouter02
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from eth_abi import encode
+from eth_utils import keccak
 
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import InvalidAmount
 from floor.models import Call
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import (
+    APPROVE,
+    Membership,
+    PermissionSet,
+    approval,
+    equal_to,
+    hash_in_list,
+    list_id,
+    to_self,
+    token_asset,
+)
 from floor.swaps.config import SwapRouteConfig, SwapsConfig
 from floor.swaps.errors import SwapNotConfigured, SwapPaysNothing, SwapQuoteFailed
 
@@ -97,17 +110,45 @@ def swap_calls(
     return [call(route.token, APPROVE, spender, amount), swap, call(route.token, APPROVE, spender, 0)]
 
 
-def permissions(swaps: SwapsConfig | None) -> PermissionSet:
-    """The executor's rules the routes need: approve of each routed token to its venue, the
-    router's exactInputSingle with the recipient the executor, Curve's exchange (pays the caller)."""
+def route_id(token_in: str, token_out: str, fee: int) -> bytes:
+    """A Uniswap route as the executor checks it: keccak of exactInputSingle's first three words."""
+    return keccak(encode(["address", "address", "uint24"], [token_in, token_out, fee]))
+
+
+def permissions(swaps: SwapsConfig | None, tokens: Mapping[str, str]) -> PermissionSet:
+    """The executor's rules the routes need: approve of each routed token to its venue; the
+    router's exactInputSingle with the recipient the executor and (tokenIn, tokenOut, fee) one
+    of the routes (not an attacker's pool or token); Curve's exchange with the route's coin
+    indices (it pays the caller). Both tokens are valued, so a sale's min-out of 0 or a
+    sandwich loses no more than the executor's loss bound. `tokens`: the chain's, by symbol."""
     if swaps is None:
         return PermissionSet()
     sets: list[PermissionSet] = []
+    routes = list_id("swaps.routes", swaps.router) if swaps.router else b""
     for r in swaps.routes:
+        if r.venue is None or r.price_feed is None:
+            continue  # no venue, or no feed to value the sale by: the reward is kept
+        out = tokens[r.to]
+        assets = [token_asset(r.token, r.symbol, r.decimals), token_asset(out, r.to, None)]
         if r.venue == "uniswap":
-            sets += [approval(r.token, swaps.router), to_self(swaps.router, EXACT_INPUT_SINGLE, RECIPIENT_WORD)]
+            pinned = hash_in_list(0, 3, routes)
+            sets += [
+                approval(r.token, swaps.router),
+                to_self(
+                    swaps.router,
+                    EXACT_INPUT_SINGLE,
+                    RECIPIENT_WORD,
+                    assets=assets,
+                    conditions=[pinned],
+                    members=[Membership(routes, route_id(r.token, out, r.fee))],
+                ),
+            ]
         elif r.venue == "curve":
-            sets += [approval(r.token, r.curve_pool), to_self(r.curve_pool, CURVE_EXCHANGE)]
+            pair = [equal_to(0, r.curve_i), equal_to(1, r.curve_j)]
+            sets += [
+                approval(r.token, r.curve_pool),
+                to_self(r.curve_pool, CURVE_EXCHANGE, assets=assets, conditions=pair),
+            ]
     return PermissionSet.union(sets)
 
 

@@ -9,7 +9,7 @@ from web3 import Web3
 
 from floor.chain.multicall import MulticallReader
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.deploy import Deployer
+from floor.devnet.deploy import Deployer, refresh_feeds
 from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled
 
@@ -26,9 +26,13 @@ def balance(w3: Web3, token: str, holder: str) -> int:
     return contract(w3, "TestERC20", token).functions.balanceOf(holder).call()
 
 
-def advance_time(w3: Web3, seconds: int) -> None:
+def advance_time(w3: Web3, seconds: int, *, keep_feeds_fresh: bool = True) -> None:
+    """Move the chain's clock; the price feeds get a new round, as a real chain's would (the
+    executor refuses a batch it cannot value), unless the test wants them stale."""
     w3.provider.make_request("evm_increaseTime", [seconds])
     w3.provider.make_request("evm_mine", [])
+    if keep_feeds_fresh:
+        refresh_feeds(w3)
 
 
 def check_aave_position(w3: Web3, adapter, position, deposited: int) -> None:
@@ -102,11 +106,13 @@ def freeze_clock(w3: Web3) -> None:
     w3.provider.make_request("anvil_setBlockTimestampInterval", [0])
 
 
-def advance_clock(w3: Web3, seconds: int) -> None:
+def advance_clock(w3: Web3, seconds: int, *, keep_feeds_fresh: bool = True) -> None:
     """Mine a block `seconds` after the latest (on a frozen clock: nothing moves between)."""
     latest = w3.eth.get_block("latest")["timestamp"]
     w3.provider.make_request("evm_setNextBlockTimestamp", [latest + seconds])
     w3.provider.make_request("evm_mine", [])
+    if keep_feeds_fresh:
+        refresh_feeds(w3)
 
 
 def reverting(w3: Web3) -> Iterator[None]:

@@ -4,12 +4,14 @@ the positions back from the chain to the base unit."""
 from __future__ import annotations
 
 import pytest
+from eth_abi import decode
 
-from floor.adapters.base import Deposit, PositionReading, Withdraw, WithdrawAll
+from floor.adapters.base import Asset, Deposit, PositionReading, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_liquidity, read_positions, read_rate_snapshots
+from floor.devnet.deploy import Deployer
 from floor.models import AdapterKey
 from floor.rates import quoted_rate, realised_rate
 from tests.integration.helpers import (
@@ -156,3 +158,80 @@ def test_vault_withdrawable_is_limited_by_idle_liquidity(stack, settings, web3s,
         client.execute(adapter.withdraw_calls(liq.withdrawable + 1, chain.executor))
     client.execute(adapter.withdraw_calls(liq.withdrawable, chain.executor))
     assert balance(w3, adapter.asset.address, chain.executor) == 100_000 * 10**6
+
+
+def test_a_metamorpho_vault_short_of_liquidity_is_refused_at_the_quote_and_its_revert_named(
+    stack, settings, web3s, signer
+):
+    """MetaMorpho's previews ignore liquidity and its withdraw reverts NotEnoughLiquidity()
+    past it (the stand-in switched to MetaMorpho's errors): the quote reads maxWithdraw and
+    maxRedeem and refuses first; the revert, when sent anyway, is named."""
+    from floor.chain.errors import ExecutionReverted
+    from floor.errors import InsufficientLiquidity
+
+    w3 = web3s[42161]
+    chain = settings.chain(42161)
+    adapter = AdapterRegistry.from_settings(settings).get(
+        AdapterKey(chain_id=42161, protocol="metamorpho", market="gtUSDC")
+    )
+    vault = contract(w3, "ERC4626Vault", adapter.vault)
+    admin, participant = w3.eth.accounts[0], stack.chains[42161].deployed.participant
+    client = ExecutorClient(w3, 42161, chain.executor, signer)
+    reader = MulticallReader(w3)
+    mint(w3, adapter.asset.address, chain.executor, 1_000 * 10**6)
+    client.execute(adapter.deposit_calls(1_000 * 10**6, chain.executor))
+    idle = vault.functions.idleAssets().call()
+    for fn in (vault.functions.setMetaMorphoErrors(True), vault.functions.lend(idle - 100 * 10**6, participant)):
+        w3.eth.wait_for_transaction_receipt(fn.transact({"from": admin}))
+    try:
+        (position,) = read_positions(reader, [adapter], chain.executor)
+        for action, match in [(Withdraw(101 * 10**6), "take 100000000 now"), (WithdrawAll(position), "redeem")]:
+            with pytest.raises(InsufficientLiquidity, match=match):
+                adapter.decode_quote(action, reader.read(adapter.quote_reads(action, chain.executor)).results)
+        with pytest.raises(ExecutionReverted, match=r"NotEnoughLiquidity\(\): InsufficientLiquidity") as caught:
+            client.execute(adapter.withdraw_calls(101 * 10**6, chain.executor))
+        assert caught.value.error == "InsufficientLiquidity"
+        client.execute(protected_calls(w3, adapter, Withdraw(100 * 10**6), chain.executor))
+    finally:
+        w3.eth.wait_for_transaction_receipt(vault.functions.setMetaMorphoErrors(False).transact({"from": admin}))
+
+
+def test_a_deposit_into_an_already_inflated_vault_is_refused_before_sending(stack, settings, web3s):
+    """Offset 0 and an attacker's donation: a deposit below the share price mints no share
+    (refused by name), one above it loses the rest to rounding (its slippage says how much),
+    and the guard never accepts zero shares."""
+    from floor.errors import InvalidAmount
+    from floor.protocols.erc4626 import Erc4626Adapter
+
+    w3 = web3s[1]
+    chain = settings.chain(1)
+    usdc = chain.token("USDC")
+    attacker = w3.eth.accounts[2]
+    vault = Deployer(w3).deploy("ERC4626Vault", usdc.address, "inflated", "inflated", w3.eth.accounts[0])
+    token = contract(w3, "TestERC20", usdc.address)
+    donation = 1_000_000 * 10**6
+    mint(w3, usdc.address, attacker, donation + 1)
+    for fn in (
+        token.functions.approve(vault.address, 1),
+        vault.functions.deposit(1, attacker),
+        token.functions.transfer(vault.address, donation),
+    ):
+        w3.eth.wait_for_transaction_receipt(fn.transact({"from": attacker}))
+    adapter = Erc4626Adapter(
+        key=AdapterKey(chain_id=1, protocol="metamorpho", market="inflated"),
+        asset=Asset(usdc.symbol, usdc.address, usdc.decimals),
+        vault=vault.address,
+    )
+    reader = MulticallReader(w3)
+
+    def quote(amount):
+        return reader.read(adapter.quote_reads(Deposit(amount), chain.executor)).results
+
+    with pytest.raises(InvalidAmount, match="mints no share"):
+        adapter.decode_quote(Deposit(500_000 * 10**6), quote(500_000 * 10**6))
+    big = 1_500_000 * 10**6  # one share, worth (2,500,000 + 1) / 2 of the deposit's units
+    assert adapter.slippage(Deposit(big), quote(big)).bps > 1_600
+    calls = adapter.protected_calls(
+        Deposit(big), chain.executor, adapter.decode_quote(Deposit(big), quote(big)), 10_000
+    )
+    assert decode(["address", "int256"], bytes.fromhex(calls[-1].data[10:]))[1] == 1

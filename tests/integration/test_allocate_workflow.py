@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from activities.chain import ChainActivities
-from floor.adapters.registry import AdapterRegistry, executor_permissions
+from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.config import Settings
 from floor.devnet.deploy import Deployer, configure_executor
 from floor.messages import AllocateInput
@@ -228,7 +228,7 @@ async def test_forty_deposits_on_one_chain_complete_in_several_batches(temporal_
     ]
     many = Settings(chains=[config])
     chain = many.chain(1)
-    configure_executor(w3, chain.executor, executor_permissions(chain))
+    configure_executor(w3, chain.executor, executor_setup(chain))
     each = 1_000 * 10**6
     input = AllocateInput(
         legs=[

@@ -54,13 +54,15 @@ def guarded_deposit(w3, chain, adapter):
     return adapter.protected_calls(Deposit(AMOUNT), chain.executor, quote, slippage_bps=50)
 
 
-def test_without_a_guard_the_donation_takes_the_whole_deposit(fresh_vault):
-    """The threat is real on this vault: the unguarded deposit succeeds and mints no share."""
+def test_without_a_guard_the_executors_loss_bound_refuses_the_zero_share_deposit(fresh_vault):
+    """The threat is real on this vault (the deposit would mint no share); the executor values
+    the shares against the asset and refuses the batch, guards or not."""
     w3, chain, adapter, vault, client, donate = fresh_vault
     donate()
-    assert client.execute(adapter.deposit_calls(AMOUNT, chain.executor)).status == 1
+    with pytest.raises(ExecutionReverted, match=r"LossTooHigh"):
+        client.execute(adapter.deposit_calls(AMOUNT, chain.executor))
     assert vault.functions.balanceOf(chain.executor).call() == 0
-    assert balance(w3, adapter.asset.address, chain.executor) == 0
+    assert balance(w3, adapter.asset.address, chain.executor) == AMOUNT
 
 
 def test_a_donation_between_quote_and_deposit_is_refused_before_sending(fresh_vault, signer):

@@ -18,6 +18,7 @@ from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
+from floor.errors import InvalidAmount
 from floor.guards import min_delta
 from floor.models import AdapterKey
 from floor.protocols.balancer_v2.adapter import (
@@ -297,3 +298,16 @@ def test_the_python_stable_math_matches_the_pools_quotes_at_every_size(chain1):
         # The DAI side of a one-coin exit too (18 decimals: no downscaling loss).
         assert model.exit_one(bpt, dai_index) > 0
     assert c["pool"].functions.getRate().call() == model.rate()
+
+
+def test_a_tiny_one_coin_exit_reverts_bal_001_as_the_real_pool_does_and_is_named(chain1):
+    """StableMath's `balances[i].sub(newBalance)` (FixedPoint.sub, BAL#001) where a tiny BPT
+    amount rounds the new invariant back up to the old one: the quote says so by name."""
+    c = chain1
+    adapter = c["adapter"]
+    reads = adapter.exit_quote_reads(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, 1, c["executor"])
+    results = c["reader"].read(reads).results
+    assert not results[1].success
+    assert decode(["string"], results[1].data[4:])[0] == "BAL#001"
+    with pytest.raises(InvalidAmount, match=r"queryExit: reverted BAL#001: InvalidAmount, the pool's math"):
+        adapter.decode_exit_quote(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, results)

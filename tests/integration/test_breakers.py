@@ -11,7 +11,7 @@ import pytest
 
 from activities.chain import ChainActivities
 from activities.engine import Refused, ask, change_breaker, check_risk, engine_breakers, ensure_engine
-from floor.adapters.registry import executor_permissions
+from floor.adapters.registry import executor_setup
 from floor.config import ChainConfig, Settings
 from floor.devnet.deploy import Deployer, configure_executor
 from floor.engine import Operation
@@ -39,7 +39,7 @@ def drainable_vault(stack, web3s) -> tuple[list[dict], str]:
     seed(d, d.at("TestERC20", usdc), vault, 2_000_000 * USDC, 1_000 * USDC)
     market = {"protocol": "riskvault", "adapter": "erc4626", "market": "riskUSDC", "asset": "USDC"}
     chain["markets"] = [*chain["markets"], {**market, "vault": vault.address}]
-    configure_executor(w3, chain["executor"], executor_permissions(ChainConfig.model_validate(chain)))
+    configure_executor(w3, chain["executor"], executor_setup(ChainConfig.model_validate(chain)))
     return chains, vault.address
 
 

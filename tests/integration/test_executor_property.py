@@ -1,5 +1,7 @@
-"""A leaked operator key, tried at random: allowed calls with arbitrary arguments never move
-anything out of the treasury."""
+"""A leaked operator key, tried at random: batches of allowed calls with adversarial arguments
+(outsiders' addresses, unlisted ids, extreme amounts, min-outs of 0) never move anything out of
+the treasury, and what they lose inside stays within the executor's per-batch bound and its
+window's budget, valued off chain over every asset (so a rule that forgot an asset shows)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from floor.adapters.base import Deposit
-from floor.adapters.registry import AdapterRegistry, executor_permissions
+from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.calls import call
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.models import Call
-from tests.integration.helpers import contract, mint, protected_calls
+from floor.permissions import BALANCE, ZERO_ADDRESS
+from tests.integration.helpers import balance, contract, mint, protected_calls
 
 OUTSIDERS = [Account.create().address for _ in range(2)]
 # Amounts the treasury holds (1,000 tokens of 6 or 18 decimals per market) are likely, so
@@ -24,7 +27,7 @@ OUTSIDERS = [Account.create().address for _ in range(2)]
 AMOUNTS = st.one_of(st.sampled_from([1, 10**6, 10**18, 2**256 - 1]), st.integers(0, 10**21))
 
 
-def _calls(rules, executor: str, addresses: list[str]) -> st.SearchStrategy[Call]:
+def _calls(rules, executor: str, addresses: list[str], ids: list[bytes] = ()) -> st.SearchStrategy[Call]:
     """Any allowed (target, selector) with any arguments, or plain ETH to any address. Half
     the address arguments are the executor or an outsider, where a drain would need them."""
     address = st.one_of(st.sampled_from([executor, *OUTSIDERS]), st.sampled_from(addresses))
@@ -33,7 +36,7 @@ def _calls(rules, executor: str, addresses: list[str]) -> st.SearchStrategy[Call
         "uint256": AMOUNTS,
         "uint16": st.integers(0, 2**16 - 1),
         "bool": st.booleans(),
-        "bytes32": st.binary(min_size=32, max_size=32),  # a beacon deposit's deposit_data_root
+        "bytes32": st.one_of(st.binary(min_size=32, max_size=32), st.sampled_from(ids)),  # pool ids, roots
         "int128": st.integers(-2, 8),  # a Curve pool's coin index (in range or not)
         "uint24": st.sampled_from([100, 500, 3000, 10_000, 1]),  # a Uniswap fee tier (or none)
         "uint160": st.sampled_from([0, 1, 2**96]),  # a swap's sqrtPriceLimitX96
@@ -88,10 +91,34 @@ def treasury(settings, web3s, signer):
     return chain, w3, client, holdings, markets
 
 
-def test_random_allowed_calls_from_the_operator_never_pay_an_outsider(treasury):
+def _treasury_value(w3, chain, setup, units: dict[bytes, int]) -> tuple[int, dict[bytes, int]]:
+    """Every asset the executor values, as it values them (valueOf), plus what the treasury's
+    destinations hold of the tokens and ETH (released, not lost), at `units` (USD, 18
+    decimals, per base unit, filled in on the first reading): USD with 18 decimals."""
+    executor = contract(w3, "FloorExecutor", chain.executor)
+    values = {a.id: executor.functions.valueOf(a.id).call() for a in setup.permissions.assets}
+    released = 0
+    for a in setup.permissions.assets:
+        if a.kind != BALANCE:
+            continue
+
+        def held(who: str, token: str = a.token) -> int:
+            return w3.eth.get_balance(who) if token == ZERO_ADDRESS else balance(w3, token, who)
+
+        if a.id not in units:
+            units[a.id] = values[a.id] // max(held(chain.executor), 1)
+        released += sum(held(d) for d in chain.destinations) * units[a.id]
+    return released, values
+
+
+def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_the_bound(treasury):
     chain, w3, client, holdings, markets = treasury
     addresses = [chain.executor, *chain.destinations, *OUTSIDERS, *markets, *holdings]
     tokens = [contract(w3, "TestERC20", h) for h in holdings]
+    setup = executor_setup(chain)
+    bound = setup.bound
+    ids = [m.word for m in setup.permissions.members]  # listed ids, so conditions can pass
+    executor = contract(w3, "FloorExecutor", chain.executor)
 
     def outside() -> list[int]:
         """What the outsiders hold and may take: balances, allowances from the executor, ETH."""
@@ -105,26 +132,35 @@ def test_random_allowed_calls_from_the_operator_never_pay_an_outsider(treasury):
     executed = []
 
     @settings(
-        max_examples=100,
+        max_examples=200,
         deadline=None,
         derandomize=True,
         database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(st.lists(_calls(executor_permissions(chain).rules, chain.executor, addresses), min_size=1, max_size=4))
+    @given(st.lists(_calls(setup.permissions.rules, chain.executor, addresses, ids), min_size=1, max_size=4))
     def attack(calls: list[Call]):
         snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
         try:
-            for c in calls:
-                try:
-                    client.execute([c])
-                    executed.append(c)
-                except ExecutionReverted:
-                    pass
+            units: dict[bytes, int] = {}
+            released_before, before = _treasury_value(w3, chain, setup, units)
+            try:
+                client.execute(calls)  # one batch: the executor's bound is per batch
+                executed.append(calls)
+            except ExecutionReverted:
+                return
             assert not any(outside()), calls
+            released_after, after = _treasury_value(w3, chain, setup, units)
+            moved = sum(max(0, before[k] - after[k]) for k in before)
+            loss = sum(before.values()) + released_before - sum(after.values()) - released_after
+            usd = 10**18
+            # Rounding of the valuation (a unit per asset) aside, within the bound and the budget.
+            slack = len(before)
+            assert loss <= max(bound.max_loss_bps * moved // 10_000, bound.floor_usd * usd) + slack, calls
+            assert executor.functions.windowLoss().call() <= bound.window_budget_usd * usd
         finally:
             w3.provider.make_request("evm_revert", [snapshot])
 
     attack()
-    # The property was tried against calls that really ran, not only against refusals.
+    # The property was tried against batches that really ran, not only against refusals.
     assert len(executed) >= 5

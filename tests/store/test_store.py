@@ -15,6 +15,7 @@ from floor.store import (
     EngineEvent,
     PositionSnapshot,
     RateObservation,
+    SignedTx,
     Store,
     StoreError,
     TxJournal,
@@ -259,11 +260,32 @@ def test_alerts_one_open_per_kind_and_subject(store: Store) -> None:
 # ---------------------------------------------------------------- the URL
 
 
+def test_known_transactions_are_the_signed_and_the_journalled(store: Store) -> None:
+    signed = [
+        SignedTx(chain_id=1, signer="0xS", nonce=7, tx_hash=h, to="0xE", signed_at=T0) for h in ("0xaa01", "0xaa02")
+    ]
+    assert store.record_signed(signed) == 2
+    assert store.record_signed(signed[:1]) == 0  # a retried sign records nothing twice
+    store.record_transactions([tx("0xBB03", block=5, nonce=8)])
+    asked = ["0xAA01", "0xaa02", "0xbb03", "0xcc04"]
+    assert store.known_transactions(1, asked) == {"0xaa01", "0xaa02", "0xbb03"}
+    assert store.known_transactions(42161, asked) == set()
+    assert store.known_transactions(1, []) == set()
+
+
+def test_the_watchdog_cursor_moves_per_executor(store: Store) -> None:
+    assert store.watchdog_cursor(1, "0xE") is None
+    store.set_watchdog_cursor(1, "0xE", 10, T0)
+    store.set_watchdog_cursor(1, "0xE", 12, at(1))
+    store.set_watchdog_cursor(42161, "0xE", 3, T0)
+    assert (store.watchdog_cursor(1, "0xE"), store.watchdog_cursor(42161, "0xE")) == (12, 3)
+
+
 def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with Store("sqlite:///state/floor.db") as store:
         store.migrate()
-        assert store.current_revision() == "0002"
+        assert store.current_revision() == "0003"
     assert (tmp_path / "state" / "floor.db").is_file()
 
 

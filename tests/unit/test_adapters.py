@@ -7,7 +7,7 @@ from eth_abi import decode, encode
 
 from floor.adapters.base import MAX_UINT256, RAY, Asset, Deposit, PositionReading, RateSnapshot, Withdraw, WithdrawAll
 from floor.calls import ReadFailed, ReadResult, selector
-from floor.errors import InvalidAmount
+from floor.errors import InsufficientLiquidity, InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey
 from floor.protocols.aave_v3.adapter import AaveV3Adapter
@@ -144,11 +144,34 @@ def test_aave_quotes_allow_for_its_index_rounding_and_pay_withdrawals_in_full():
 def test_vault_quotes_come_from_its_previews():
     assert vault.quote_reads(Deposit(10), ME)[0].data[:4] == selector("previewDeposit(uint256)")
     assert vault.quote_reads(Deposit(10), ME)[1].data[:4] == selector("maxDeposit(address)")
-    assert vault.decode_quote(Deposit(10), [ok(9), ok(MAX_UINT256)]) == [Expected(VAULT, 9)]
+    assert vault.decode_quote(Deposit(10), [ok(9), ok(MAX_UINT256), ok(RAY)]) == [Expected(VAULT, 9)]
     # A withdrawal must pay the assets and burn no more shares than previewed.
-    assert vault.decode_quote(Withdraw(10), [ok(11)]) == [Expected(USDC.address, 10), Expected(VAULT, -11)]
+    assert vault.quote_reads(Withdraw(10), ME)[1].data[:4] == selector("maxWithdraw(address)")
+    assert vault.decode_quote(Withdraw(10), [ok(11), ok(10)]) == [Expected(USDC.address, 10), Expected(VAULT, -11)]
     assert vault.quote_reads(WithdrawAll(PositionReading(10, 9)), ME)[0].data[:4] == selector("previewRedeem(uint256)")
-    assert vault.decode_quote(WithdrawAll(PositionReading(10, 9)), [ok(10)]) == [Expected(USDC.address, 10)]
+    assert vault.quote_reads(WithdrawAll(PositionReading(10, 9)), ME)[1].data[:4] == selector("maxRedeem(address)")
+    assert vault.decode_quote(WithdrawAll(PositionReading(10, 9)), [ok(10), ok(9)]) == [Expected(USDC.address, 10)]
+
+
+def test_vault_quotes_refuse_what_the_vault_cannot_pay_out_now():
+    # The previews ignore liquidity; maxWithdraw and maxRedeem (MetaMorpho's markets) do not.
+    with pytest.raises(InsufficientLiquidity, match="the vault lets the executor take 9 now"):
+        vault.decode_quote(Withdraw(10), [ok(11), ok(9)])
+    with pytest.raises(InsufficientLiquidity, match="redeem 8 now"):
+        vault.decode_quote(WithdrawAll(PositionReading(10, 9)), [ok(10), ok(8)])
+
+
+def test_a_deposit_into_an_inflated_vault_is_refused_and_never_guarded_on_zero_shares():
+    # Offset 0, inflated: 1 share is worth 1.5 of the deposit's size; a smaller deposit mints none.
+    with pytest.raises(InvalidAmount, match="mints no share"):
+        vault.decode_quote(Deposit(1_000_000), [ok(0), ok(MAX_UINT256), ok(RAY * 1_500_000)])
+    # One share for 1,000,000 units worth 750,000: a loss `slippage` reports (the engine refuses it).
+    quote = [ok(1), ok(MAX_UINT256), ok(RAY * 750_000)]
+    assert vault.slippage(Deposit(1_000_000), quote).bps == 2_500
+    assert vault.slippage(Deposit(1_000), [ok(1_000), ok(MAX_UINT256), ok(RAY)]).bps == 0
+    # The guard's bound is at least one share, whatever the tolerance.
+    calls = vault.protected_calls(Deposit(1_000_000), ME, vault.decode_quote(Deposit(1_000_000), quote), 50)
+    assert args(calls[-1], ["address", "int256"]) == (VAULT, 1)
 
 
 def test_protected_calls_wrap_the_action_in_balance_guards():

@@ -130,7 +130,8 @@ def test_the_executor_rules_pin_sender_and_recipient_to_itself():
     a = adapter()
     rules = a.permissions()
     join_rule = next(p for p in rules.rules if p.signature == JOIN_POOL)
-    assert [r.word for r in join_rule.args] == [1, 2]  # poolId is word 0, the tuple's offset word 3
+    # sender, recipient; the poolId (word 0) listed; the request's (word 3) internal-balance flag 0
+    assert [(r.word, r.inner) for r in join_rule.args] == [(1, 0), (2, 0), (0, 0), (3, 4)]
     for c in a.join_calls(10, 1, EXECUTOR) + a.exit_calls(0, 1, [0, 0, 0], EXECUTOR):
         assert rules.refusal(c, EXECUTOR) is None
     request = a.exit_request(0, 1, [0, 0, 0])
@@ -141,6 +142,11 @@ def test_the_executor_rules_pin_sender_and_recipient_to_itself():
         assert "not an allowed address" in rules.refusal(bad, EXECUTOR)
         bad = call(VAULT, JOIN_POOL, bytes.fromhex(POOL_ID[2:]), sender, recipient, a.join_request(1, 0))
         assert "not an allowed address" in rules.refusal(bad, EXECUTOR)
+    other_pool = call(VAULT, JOIN_POOL, b"\x11" * 32, EXECUTOR, EXECUTOR, a.join_request(1, 0))
+    assert "argument 0 is 0x1111" in rules.refusal(other_pool, EXECUTOR)  # an attacker's pool
+    internal = a.join_request(1, 0)[:3] + (True,)
+    from_internal = call(VAULT, JOIN_POOL, bytes.fromhex(POOL_ID[2:]), EXECUTOR, EXECUTOR, internal)
+    assert "argument 3 (its word 3)" in rules.refusal(from_internal, EXECUTOR)
     approve_other = call(USDC, "approve(address,uint256)", OUTSIDER, 1)
     assert rules.refusal(approve_other, EXECUTOR) is not None
 

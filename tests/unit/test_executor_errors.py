@@ -1,8 +1,12 @@
+import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
+from web3.exceptions import ContractLogicError
 
-from floor.chain.executor import decode_revert
+from floor.calls import ReadFailed, ReadResult, decode_result, selector
+from floor.chain.executor import decode_revert, revert_reason
+from floor.errors import InsufficientLiquidity, InvalidAmount
 
 ERROR = sel("Error(string)") + encode(["string"], ["Reverter: fail"])
 
@@ -60,3 +64,28 @@ def test_batches_beyond_the_executor_bounds_are_refused_by_name():
         BatchTooLarge, match=f"call 1 to 0x1111111111111111111111111111111111111111 has {MAX_CALL_DATA + 1} bytes"
     ):
         check_batch([small, big])
+
+
+def _error(text: str) -> bytes:
+    return selector("Error(string)") + encode(["string"], [text])
+
+
+def test_reads_keep_the_revert_reason_and_name_known_codes():
+    # A Balancer one-token exit too small for the pool's rounding: Error("BAL#001").
+    with pytest.raises(InvalidAmount, match=r"queryExit: reverted BAL#001: InvalidAmount, the pool's math"):
+        decode_result(["uint256"], ReadResult(False, _error("BAL#001")), "pool queryExit")
+    with pytest.raises(ReadFailed, match=r"^token.transferFrom: call reverted \(not allowed\)$"):
+        decode_result(["bool"], ReadResult(False, _error("not allowed")), "token.transferFrom")
+    with pytest.raises(InsufficientLiquidity, match="NotEnoughLiquidity: InsufficientLiquidity"):
+        decode_result(["uint256"], ReadResult(False, selector("NotEnoughLiquidity()")), "vault.withdraw")
+    assert decode_revert(_error("BAL#001")).startswith("BAL#001: InvalidAmount, ")
+
+
+def test_a_revert_without_data_keeps_the_nodes_text():
+    assert revert_reason(ContractLogicError("execution reverted: BAL#001", data=None)).startswith(
+        "BAL#001: InvalidAmount, "
+    )
+    assert revert_reason(ContractLogicError("execution reverted: paused", data=None)) == "paused"
+    assert revert_reason(ContractLogicError("execution reverted", data=None)) == "reverted without data"
+    nested = {"data": "0x" + _error("BAL#505").hex()}
+    assert decode_revert(nested).startswith("BAL#505: ExitBelowMinimum, ")

@@ -9,17 +9,19 @@ from floor.errors import BatchTooLarge
 from floor.guards import Expected, guarded, min_delta
 from floor.permissions import (
     DESTINATIONS,
-    SELF,
+    IS_SELF,
     SET_LISTED,
+    SET_LOSS_BOUND,
     SET_RULES,
-    ArgRule,
     Permission,
     PermissionSet,
     approval,
+    is_self,
     owner_calls,
     spenders_of,
     to_self,
     transfers,
+    word_of,
 )
 
 TOKEN, POOL, EXECUTOR, TREASURY, ATTACKER = ("0x" + c * 40 for c in "12345")
@@ -81,24 +83,28 @@ def test_refusal_mirrors_the_contract_rules():
     assert "not a destination" in rules.refusal(plain.model_copy(update={"target": ATTACKER}), EXECUTOR)
 
 
-def test_owner_calls_encode_every_rule_and_list():
+def test_owner_calls_encode_every_rule_list_and_the_loss_bound():
     rules = PermissionSet.union([approval(TOKEN, POOL), to_self(POOL, "deposit(uint256,address)", 1)])
-    set_rules, set_listed = owner_calls(EXECUTOR, rules)
+    set_rules, set_listed, set_bound = owner_calls(EXECUTOR, rules)
     targets, selectors, encoded = decode(
-        ["address[]", "bytes4[]", "(bool,bool,(uint256,bytes32)[])[]"], bytes.fromhex(set_rules.data[10:])
+        ["address[]", "bytes4[]", "(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[])[]"],
+        bytes.fromhex(set_rules.data[10:]),
     )
     by_target = dict(zip(targets, zip(selectors, encoded, strict=True), strict=True))
-    assert by_target[TOKEN] == (selector("approve(address,uint256)"), (True, False, ((0, spenders_of(TOKEN)),)))
-    assert by_target[POOL] == (selector("deposit(uint256,address)"), (True, False, ((1, SELF),)))
+    approve_rule = (True, False, False, ((0, 0, 1, 0, spenders_of(TOKEN)),), ())
+    assert by_target[TOKEN] == (selector("approve(address,uint256)"), approve_rule)
+    deposit_rule = (True, False, False, ((1, 0, IS_SELF, 0, bytes(32)),), ())
+    assert by_target[POOL] == (selector("deposit(uint256,address)"), deposit_rule)
     assert set_rules.data[:10] == "0x" + selector(SET_RULES).hex()
     assert set_listed.data[:10] == "0x" + selector(SET_LISTED).hex()
-    assert decode(["bytes32", "address[]", "bool"], bytes.fromhex(set_listed.data[10:])) == (
+    assert decode(["bytes32", "bytes32[]", "bool"], bytes.fromhex(set_listed.data[10:])) == (
         spenders_of(TOKEN),
-        (POOL,),
+        (word_of(POOL),),
         True,
     )
+    assert set_bound.data[:10] == "0x" + selector(SET_LOSS_BOUND).hex()
     assert spenders_of(TOKEN) != spenders_of(POOL) != DESTINATIONS
-    assert Permission(POOL, "x()", (ArgRule(0),)).as_rule() == (True, False, [(0, SELF)])
+    assert Permission(POOL, "x()", (is_self(0),)).as_rule() == (True, False, False, [(0, 0, IS_SELF, 0, bytes(32))], [])
 
 
 def test_groups_fill_batches_in_order_and_are_never_split():

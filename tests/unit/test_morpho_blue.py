@@ -101,7 +101,8 @@ def test_market_id_is_the_hash_of_the_encoded_params():
 def test_rules_scope_words_seven_and_eight_after_the_tuple():
     rules = morpho.permissions()
     by_signature = {r.signature: [a.word for a in r.args] for r in rules.rules}
-    assert by_signature[SUPPLY] == [7] and by_signature[WITHDRAW] == [7, 8]
+    # onBehalf (and receiver) the executor; the MarketParams (words 0-4) hash to a listed id.
+    assert by_signature[SUPPLY] == [7, 0] and by_signature[WITHDRAW] == [7, 8, 0]
     for c in [*morpho.deposit_calls(5, ME), *morpho.withdraw_calls(5, ME)]:
         assert rules.refusal(c, ME) is None, c
     to_other = call(MORPHO, WITHDRAW, PARAMS, 5, 0, ME, OTHER)
@@ -114,6 +115,9 @@ def test_rules_scope_words_seven_and_eight_after_the_tuple():
     by_id = call(MORPHO, "withdraw(bytes32,uint256,uint256,address,address)", morpho.id, 5, 0, ME, ME)
     assert "not allowed" in rules.refusal(by_id, ME)
     assert "argument 0" in rules.refusal(call(USDC.address, APPROVE, OTHER, 1), ME)
+    # An attacker's market with the same loan token (its own oracle), or a zero-IRM one.
+    for params in ((PARAMS[0], PARAMS[1], OTHER, PARAMS[3], PARAMS[4]), (*PARAMS[:3], "0x" + "00" * 20, PARAMS[4])):
+        assert "not an allowed id" in rules.refusal(call(MORPHO, SUPPLY, params, 5, 0, ME, b""), ME)
 
 
 def test_taylor_compounding_and_accrual_by_hand():

@@ -44,13 +44,23 @@ def addr(n: int) -> str:
 ME, OTHER = addr(0xE0), addr(0xE1)
 ROUTER, QUOTER, NG = addr(0x10), addr(0x11), addr(0x12)
 USDC, CRV, CVX, CRVUSD, COMP = addr(0x01), addr(0x02), addr(0x03), addr(0x04), addr(0x05)
+FEED = {"feed": addr(0xF0), "heartbeat_s": 86_400}
+TOKENS = {"USDC": USDC}
 SWAPS = SwapsConfig(
     router=ROUTER,
     quoter=QUOTER,
     routes=[
-        {"token": CRV, "symbol": "CRV", "to": "USDC", "fee": 3000, "dust": 10**15},
-        {"token": CVX, "symbol": "CVX", "to": "USDC", "fee": 10_000},
-        {"token": CRVUSD, "symbol": "crvUSD", "to": "USDC", "curve_pool": NG, "curve_i": 1, "curve_j": 0},
+        {"token": CRV, "symbol": "CRV", "to": "USDC", "fee": 3000, "dust": 10**15, "price_feed": FEED},
+        {"token": CVX, "symbol": "CVX", "to": "USDC", "fee": 10_000, "price_feed": FEED},
+        {
+            "token": CRVUSD,
+            "symbol": "crvUSD",
+            "to": "USDC",
+            "curve_pool": NG,
+            "curve_i": 1,
+            "curve_j": 0,
+            "price_feed": FEED,
+        },
         {"token": COMP, "symbol": "COMP", "to": "USDC"},  # known, no venue: kept idle
     ],
 )
@@ -119,12 +129,17 @@ def test_a_swap_is_approve_exact_input_single_paying_the_executor_approve_zero()
         2_400_000,
         0,
     )
-    rules = permissions(SWAPS)
+    rules = permissions(SWAPS, TOKENS)
     assert all(rules.refusal(c, ME) is None for c in (approve, swap, reset))
     stranger = swap_calls(SWAPS, CRV_ROUTE, USDC, 5 * 10**18, 2_400_000, OTHER)[1]
     assert "argument 3" in rules.refusal(stranger, ME)  # a sale paying anyone but the executor
     assert "argument 0" in rules.refusal(call(CRV, APPROVE, OTHER, 1), ME)
     assert "not allowed" in rules.refusal(call(COMP, APPROVE, ROUTER, 1), ME)  # no route, no approval
+    # The route is pinned: another output token (an attacker's) or fee tier (its pool) is refused.
+    attacker_token = swap_calls(SWAPS, CRV_ROUTE, OTHER, 5 * 10**18, 1, ME)[1]
+    assert "not an allowed id" in rules.refusal(attacker_token, ME)
+    other_tier = call(ROUTER, EXACT_INPUT_SINGLE, (CRV, USDC, 500, ME, 5 * 10**18, 1, 0))
+    assert "not an allowed id" in rules.refusal(other_tier, ME)
 
 
 def test_a_curve_sale_is_exchange_with_min_dy_between_approvals():
@@ -132,7 +147,9 @@ def test_a_curve_sale_is_exchange_with_min_dy_between_approvals():
     assert approve.target == reset.target == CRVUSD and swap.target == NG
     assert swap.data[:10] == "0x" + selector(CURVE_EXCHANGE).hex()
     assert decode(["int128", "int128", "uint256", "uint256"], bytes.fromhex(swap.data[10:])) == (1, 0, 10**18, 990_000)
-    assert permissions(SWAPS).refusal(swap, ME) is None
+    assert permissions(SWAPS, TOKENS).refusal(swap, ME) is None
+    reverse = call(NG, CURVE_EXCHANGE, 0, 1, 10**6, 1)  # USDC for crvUSD: not the route
+    assert "argument 0" in permissions(SWAPS, TOKENS).refusal(reverse, ME)
 
 
 def test_swaps_are_refused_by_name_before_anything_is_built():
@@ -144,7 +161,7 @@ def test_swaps_are_refused_by_name_before_anything_is_built():
         swap_calls(SWAPS, CRV_ROUTE, USDC, True, 1, ME)
     with pytest.raises(SwapNotConfigured):
         swap_calls(SWAPS, COMP_ROUTE, USDC, 10**18, 1, ME)
-    assert permissions(None).rules == ()
+    assert permissions(None, TOKENS).rules == ()
 
 
 def test_routes_config_is_checked():

@@ -13,10 +13,13 @@ pragma solidity 0.8.28;
 ///   with Error("BAL#<code>") as the real `_revert` does).
 /// Left out: the swap functions (_calcOutGivenIn/_calcInGivenOut), the joins and exits this
 /// engine never makes (token in for exact BPT out, BPT in for exact tokens out, proportional
-/// join) and the protocol fee math. Arithmetic is solc 0.8's checked arithmetic: an overflow is a
-/// Panic here where the real Math library reverts with BAL#000..BAL#003.
+/// join) and the protocol fee math. Subtractions the real code makes with FixedPoint.sub revert
+/// BAL#001 (SUB_OVERFLOW) as there (a one-token exit too small for the math's rounding does);
+/// other arithmetic is solc 0.8's checked arithmetic: an overflow is a Panic here where the
+/// real Math library reverts with BAL#000, BAL#003.
 
 library BalancerErrors {
+    uint256 internal constant SUB_OVERFLOW = 1;
     uint256 internal constant ZERO_DIVISION = 4;
     uint256 internal constant OUT_OF_BOUNDS = 100;
     uint256 internal constant UNSORTED_ARRAY = 101;
@@ -68,6 +71,11 @@ library BalancerErrors {
 
 library BalancerFixedPoint {
     uint256 internal constant ONE = 1e18;
+
+    function sub(uint256 a, uint256 b) internal pure returns (uint256) {
+        BalancerErrors.check(b <= a, BalancerErrors.SUB_OVERFLOW);
+        return a - b;
+    }
 
     function mulDown(uint256 a, uint256 b) internal pure returns (uint256) {
         return (a * b) / ONE;
@@ -181,8 +189,8 @@ library BalancerStableMath {
             uint256 amountInWithoutFee;
             // The part of a token's amount beyond the balanced join is a swap, and pays the swap fee.
             if (balanceRatiosWithFee[i] > invariantRatioWithFees) {
-                uint256 nonTaxableAmount = balances[i].mulDown(invariantRatioWithFees - BalancerFixedPoint.ONE);
-                uint256 taxableAmount = amountsIn[i] - nonTaxableAmount;
+                uint256 nonTaxableAmount = balances[i].mulDown(invariantRatioWithFees.sub(BalancerFixedPoint.ONE));
+                uint256 taxableAmount = amountsIn[i].sub(nonTaxableAmount);
                 amountInWithoutFee =
                     nonTaxableAmount + taxableAmount.mulDown(BalancerFixedPoint.ONE - swapFeePercentage);
             } else {
@@ -210,11 +218,11 @@ library BalancerStableMath {
         uint256 swapFeePercentage
     ) internal pure returns (uint256) {
         // Token out, so we round down overall.
-        uint256 newInvariant = (bptTotalSupply - bptAmountIn).divUp(bptTotalSupply).mulUp(currentInvariant);
+        uint256 newInvariant = bptTotalSupply.sub(bptAmountIn).divUp(bptTotalSupply).mulUp(currentInvariant);
 
         uint256 newBalanceTokenIndex =
             getTokenBalanceGivenInvariantAndAllOtherBalances(amp, balances, newInvariant, tokenIndex);
-        uint256 amountOutWithoutFee = balances[tokenIndex] - newBalanceTokenIndex;
+        uint256 amountOutWithoutFee = balances[tokenIndex].sub(newBalanceTokenIndex);
 
         uint256 sumBalances = 0;
         for (uint256 i = 0; i < balances.length; i++) {
@@ -225,7 +233,7 @@ library BalancerStableMath {
         uint256 currentWeight = balances[tokenIndex].divDown(sumBalances);
         uint256 taxablePercentage = currentWeight.complement();
         uint256 taxableAmount = amountOutWithoutFee.mulUp(taxablePercentage);
-        uint256 nonTaxableAmount = amountOutWithoutFee - taxableAmount;
+        uint256 nonTaxableAmount = amountOutWithoutFee.sub(taxableAmount);
 
         return nonTaxableAmount + taxableAmount.mulDown(BalancerFixedPoint.ONE - swapFeePercentage);
     }

@@ -37,7 +37,7 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import PermissionSet, approval, to_self
+from floor.permissions import Membership, PermissionSet, approval, in_list, list_id, to_self
 from floor.protocols.aave_v3.errors import ReserveFrozen, ReserveInactive, ReservePaused, SupplyCapExceeded
 from floor.protocols.aave_v3.reserve import (
     ACCRUED_TO_TREASURY,
@@ -74,9 +74,20 @@ class AaveV3Adapter(Adapter):
         return [call(self.pool, WITHDRAW, self.asset.address, MAX_UINT256, account)]
 
     def permissions(self) -> PermissionSet:
-        # supply's onBehalfOf and withdraw's `to` are word 2: they must be the executor.
+        # supply's onBehalfOf and withdraw's `to` are word 2: they must be the executor; the
+        # reserve (word 0) one of the treasury's markets on this pool.
+        reserves = list_id("aave.reserves", self.pool)
+        scope = {
+            "assets": [self.held(), self.held(self.a_token)],
+            "conditions": [in_list(0, reserves)],
+            "members": [Membership(reserves, self.asset.address)],
+        }
         return PermissionSet.union(
-            [approval(self.asset.address, self.pool), to_self(self.pool, SUPPLY, 2), to_self(self.pool, WITHDRAW, 2)]
+            [
+                approval(self.asset.address, self.pool),
+                to_self(self.pool, SUPPLY, 2, **scope),
+                to_self(self.pool, WITHDRAW, 2, **scope),
+            ]
         )
 
     # -- quotes ------------------------------------------------------------------------

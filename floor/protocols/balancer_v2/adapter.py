@@ -54,7 +54,18 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import BadInput, InsufficientBalance
 from floor.guards import Expected, min_delta
 from floor.models import AdapterKey, Call, Price
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import (
+    APPROVE,
+    Membership,
+    PermissionSet,
+    approval,
+    equal_to,
+    in_list,
+    list_id,
+    rate_asset,
+    to_self,
+    token_asset,
+)
 from floor.protocols.balancer_v2.errors import AssetNotInPool, ExactOutExitUnsupported, PoolTokensChanged
 
 WAD = 10**18
@@ -255,10 +266,24 @@ class BalancerV2Adapter(Adapter):
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.balancer_vault),
-                to_self(self.balancer_vault, JOIN_POOL, SENDER_WORD, RECIPIENT_WORD),
-                to_self(self.balancer_vault, EXIT_POOL, SENDER_WORD, RECIPIENT_WORD),
+                to_self(self.balancer_vault, JOIN_POOL, SENDER_WORD, RECIPIENT_WORD, **self._scope()),
+                to_self(self.balancer_vault, EXIT_POOL, SENDER_WORD, RECIPIENT_WORD, **self._scope()),
             ]
         )
+
+    def _scope(self) -> dict:
+        """The poolId (word 0) must be on the owner's list (not a pool an attacker registered
+        with the Vault); the request (word 3) may not use the Vault's internal balances (its
+        word 3: fromInternalBalance, toInternalBalance), which no balance would value. The
+        pool's tokens (each priced by its own feed) and the BPT (at getRate) are valued."""
+        pools = list_id("balancer.pools", self.balancer_vault)
+        coins = [token_asset(t, t, None) for t in self.tokens if t not in (self.pool, self.asset.address)]
+        bpt = rate_asset(self.pool, self.asset.symbol, 18, self.pool, "getRate()")
+        return {
+            "assets": [self.held(), *coins, bpt],
+            "conditions": [in_list(0, pools), equal_to(3, 0, inner=4)],
+            "members": [Membership(pools, bytes.fromhex(self.pool_id[2:]))],
+        }
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:

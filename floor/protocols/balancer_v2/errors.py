@@ -40,6 +40,12 @@ class SenderNotAllowed(MarketRefused):
 
 
 REVERTS = (
+    KnownRevert(
+        "SUB_OVERFLOW",
+        InvalidAmount,
+        "the pool's math went below zero: an amount too small (or large) for its rounding, e.g. a tiny one-token exit",
+        code="BAL#001",
+    ),
     KnownRevert("BPT_OUT_MIN_AMOUNT", BptOutBelowMinimum, "the join mints less BPT than minimumBPT", code="BAL#208"),
     KnownRevert("EXIT_BELOW_MIN", ExitBelowMinimum, "the exit pays less than minAmountsOut", code="BAL#505"),
     KnownRevert("JOIN_ABOVE_MAX", JoinAboveMaximum, "the join takes more than maxAmountsIn", code="BAL#506"),

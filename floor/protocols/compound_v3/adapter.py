@@ -51,7 +51,7 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import InsufficientBalance, InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import PermissionSet, approval, to_self
+from floor.permissions import PermissionSet, approval, equal_to, to_self
 from floor.protocols.compound_v3.errors import RewardsNotConfigured, SupplyPaused, WithdrawPaused
 
 SUPPLY = "supply(address,uint256)"
@@ -138,9 +138,15 @@ class CompoundV3Adapter(Adapter):
         return [call(self._rewards(), CLAIM, self.comet, account, True)]
 
     def permissions(self) -> PermissionSet:
-        # supply and withdraw credit and pay msg.sender (the executor): no argument to scope.
+        # supply and withdraw credit and pay msg.sender (the executor); their asset (word 0)
+        # must be the base (a collateral supply earns nothing and is valued by no balance).
         # supplyTo/withdrawTo/transfer are not allowed. claim's src (word 1) must be the executor.
-        sets = [approval(self.asset.address, self.comet), to_self(self.comet, SUPPLY), to_self(self.comet, WITHDRAW)]
+        scope = {"assets": [self.held(), self.held(self.comet)], "conditions": [equal_to(0, self.asset.address)]}
+        sets = [
+            approval(self.asset.address, self.comet),
+            to_self(self.comet, SUPPLY, **scope),
+            to_self(self.comet, WITHDRAW, **scope),
+        ]
         if self.rewards:
             sets.append(to_self(self.rewards, CLAIM, 1))
         return PermissionSet.union(sets)

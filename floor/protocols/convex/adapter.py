@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from floor.adapters.base import Action, Deposit, RewardClaimable, check_amount
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.models import Call
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import APPROVE, Membership, PermissionSet, approval, equal_to, in_list, list_id, to_self
 from floor.protocols.convex.errors import PoolMismatch, PoolShutdown
-from floor.protocols.curve.adapter import CurveAdapter
+from floor.protocols.curve.adapter import REMOVE_ONE, CurveAdapter
 
 BOOSTER_DEPOSIT = "deposit(uint256,uint256,bool)"
 WITHDRAW_AND_UNWRAP = "withdrawAndUnwrap(uint256,bool)"
@@ -84,15 +84,25 @@ class ConvexAdapter(CurveAdapter):
     def permissions(self) -> PermissionSet:
         # The pool pays its caller; the Booster stakes for its caller; withdrawAndUnwrap pays
         # the caller; getReward pays its account argument, which must be the executor.
+        # The Booster's pid (word 0) must be this market's; the LP tokens and the stake (at
+        # the pool's virtual price) are valued.
+        coin_lp = [self.held(), self.lp_valued(self.lp_token)]
+        staked = [self.lp_valued(self.lp_token), self.lp_valued(self.reward_pool)]
+        pids = list_id("convex.pids", self.booster)
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.pool),
-                to_self(self.pool, self.add_liquidity_sig),
-                to_self(self.pool, "remove_liquidity_one_coin(uint256,int128,uint256)"),
-                to_self(self.pool, self.remove_liquidity_sig),
+                to_self(self.pool, self.add_liquidity_sig, assets=coin_lp, conditions=self._other_amounts_zero()),
+                to_self(self.pool, REMOVE_ONE, assets=coin_lp, conditions=[equal_to(1, self.coin_index)]),
                 approval(self.lp_token, self.booster),
-                to_self(self.booster, BOOSTER_DEPOSIT),
-                to_self(self.reward_pool, WITHDRAW_AND_UNWRAP),
+                to_self(
+                    self.booster,
+                    BOOSTER_DEPOSIT,
+                    assets=staked,
+                    conditions=[in_list(0, pids)],
+                    members=[Membership(pids, self.pid)],
+                ),
+                to_self(self.reward_pool, WITHDRAW_AND_UNWRAP, assets=staked),
                 to_self(self.reward_pool, GET_REWARD, 0),
             ]
         )

@@ -62,7 +62,16 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity, InvalidAmount
 from floor.guards import Expected, min_delta
 from floor.models import AdapterKey, Call
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import (
+    APPROVE,
+    Condition,
+    PermissionSet,
+    ValuedAsset,
+    approval,
+    equal_to,
+    rate_asset,
+    to_self,
+)
 from floor.protocols.curve.errors import CoinNotInPool, NoGauge, PositionChanged
 
 WAD = 10**18
@@ -210,22 +219,39 @@ class CurveAdapter(Adapter):
 
     def permissions(self) -> PermissionSet:
         # The pool mints LP tokens to, burns them from and pays coins to its caller; the
-        # gauge stakes for and pays back its caller; the Minter mints the caller's CRV.
+        # gauge stakes for and pays back its caller; the Minter mints the caller's CRV. Only
+        # the market's coin goes in or comes out (the other amounts are zero, the exit's coin
+        # index is the market's): the coin and the LP tokens (at the virtual price) are valued.
+        # The balanced remove_liquidity is not allowed: it pays coins the executor does not value.
+        coin_lp = [self.held(), self.lp_valued(self.lp_token)]
         sets = [
             approval(self.asset.address, self.pool),
-            to_self(self.pool, self.add_liquidity_sig),
-            to_self(self.pool, REMOVE_ONE),
-            to_self(self.pool, self.remove_liquidity_sig),
+            to_self(self.pool, self.add_liquidity_sig, assets=coin_lp, conditions=self._other_amounts_zero()),
+            to_self(self.pool, REMOVE_ONE, assets=coin_lp, conditions=[equal_to(1, self.coin_index)]),
         ]
         if self.gauge:
+            staked = [self.lp_valued(self.lp_token), self.lp_valued(self.gauge)]
             sets += [
                 approval(self.lp_token, self.gauge),
-                to_self(self.gauge, GAUGE_DEPOSIT),
-                to_self(self.gauge, GAUGE_WITHDRAW),
+                to_self(self.gauge, GAUGE_DEPOSIT, assets=staked),
+                to_self(self.gauge, GAUGE_WITHDRAW, assets=staked),
                 to_self(self.minter, MINT),
                 to_self(self.gauge, CLAIM_REWARDS),
             ]
         return PermissionSet.union(sets)
+
+    def lp_valued(self, token: str) -> ValuedAsset:
+        """LP tokens (or a stake of them, one to one) at the pool's virtual price, in the
+        market asset's price (a stable pool's virtual price counts its coins at par)."""
+        return rate_asset(token, self.asset.symbol, 18, self.pool, VIRTUAL_PRICE)
+
+    def _other_amounts_zero(self) -> list[Condition]:
+        """add_liquidity's amounts: none of the other coins (old pools: head words 0..n-1;
+        NG: the array's elements after its length word, which must be n)."""
+        others = [k for k in range(self.n_coins) if k != self.coin_index]
+        if self.kind == "old":
+            return [equal_to(k, 0) for k in others]
+        return [equal_to(0, self.n_coins, inner=1), *(equal_to(0, 0, inner=k + 2) for k in others)]
 
     # -- quotes ------------------------------------------------------------------------
     def _held_reads(self, account: str) -> list[ReadCall]:

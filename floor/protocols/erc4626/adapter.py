@@ -13,7 +13,12 @@ Rate: measured from the share price over time; vaults publish none. ERC-4626 tak
 min-out, so every action is balance-guarded on a fresh preview: a deposit must mint the
 previewed shares (a donation that inflates the share price just before it reverts the batch),
 a withdrawal must burn no more shares than previewed, a redemption must pay what it previewed.
-A deposit above `maxDeposit` (a vault's caps) is refused before anything is sent.
+Refused before anything is sent: a deposit above `maxDeposit` (a vault's caps), one that mints
+no share (a vault already inflated), one whose shares are worth less than the amount by more
+than the slippage limit (`slippage`: shares at the share price against the amount), and a
+withdrawal or redemption above `maxWithdraw`/`maxRedeem` (the vault's liquidity: the previews
+ignore it, and MetaMorpho reverts `NotEnoughLiquidity()` past it). A deposit's guard bound is
+at least one share.
 """
 
 from __future__ import annotations
@@ -30,20 +35,22 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    Slippage,
     Withdraw,
     WithdrawAll,
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import InvalidAmount
-from floor.guards import Expected
+from floor.errors import InsufficientLiquidity, InvalidAmount
+from floor.guards import Expected, guarded, min_delta
 from floor.models import AdapterKey, Call
-from floor.permissions import PermissionSet, approval, to_self
+from floor.permissions import PermissionSet, ValuedAsset, approval, converted_asset, to_self
 from floor.protocols.erc4626.errors import ExceededMaxDeposit
 
 DEPOSIT = "deposit(uint256,address)"
 WITHDRAW = "withdraw(uint256,address,address)"
 REDEEM = "redeem(uint256,address,address)"
+CONVERT_TO_ASSETS = "convertToAssets(uint256)"
 PRICE_SCALE = RAY  # shares priced per 1e27, enough precision for any vault's decimals
 
 
@@ -67,14 +74,19 @@ class Erc4626Adapter(Adapter):
             raise InvalidAmount(f"{self.key}: no shares to redeem")
         return [call(self.vault, REDEEM, position.shares, account, account)]
 
+    def valued(self) -> list[ValuedAsset]:
+        """The asset, and the vault's shares at what they redeem for (convertToAssets)."""
+        shares = converted_asset(self.vault, self.asset.symbol, self.asset.decimals, self.vault, CONVERT_TO_ASSETS)
+        return [self.held(), shares]
+
     def permissions(self) -> PermissionSet:
         # deposit's receiver (word 1); withdraw's and redeem's receiver and owner (words 1, 2).
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.vault),
-                to_self(self.vault, DEPOSIT, 1),
-                to_self(self.vault, WITHDRAW, 1, 2),
-                to_self(self.vault, REDEEM, 1, 2),
+                to_self(self.vault, DEPOSIT, 1, assets=self.valued()),
+                to_self(self.vault, WITHDRAW, 1, 2, assets=self.valued()),
+                to_self(self.vault, REDEEM, 1, 2, assets=self.valued()),
             ]
         )
 
@@ -84,28 +96,63 @@ class Erc4626Adapter(Adapter):
                 return [
                     read(self.vault, "previewDeposit(uint256)", amount),
                     read(self.vault, "maxDeposit(address)", account),
+                    read(self.vault, "convertToAssets(uint256)", PRICE_SCALE),  # the shares' value, for `slippage`
                 ]
             case Withdraw(amount):
-                return [read(self.vault, "previewWithdraw(uint256)", amount)]
+                return [
+                    read(self.vault, "previewWithdraw(uint256)", amount),
+                    read(self.vault, "maxWithdraw(address)", account),
+                ]
             case WithdrawAll(position):
-                return [read(self.vault, "previewRedeem(uint256)", position.shares or 0)]
+                return [
+                    read(self.vault, "previewRedeem(uint256)", position.shares or 0),
+                    read(self.vault, "maxRedeem(address)", account),
+                ]
         raise TypeError(f"not an action: {action!r}")
 
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
         (quoted,) = decode_result(["uint256"], results[0], f"{self.key} vault preview")
+        (most,) = decode_result(["uint256"], results[1], f"{self.key} vault max")
         match action:
             case Deposit(amount):
-                (most,) = decode_result(["uint256"], results[1], f"{self.key} vault.maxDeposit")
                 if amount > most:
                     raise ExceededMaxDeposit(
                         f"{self.key}: a deposit of {amount} base units is more than the vault takes now ({most})"
                     )
+                if quoted == 0:  # an inflated share price: the deposit would be lost whole
+                    raise InvalidAmount(f"{self.key}: a deposit of {amount} base units mints no share of the vault now")
                 return [Expected(self.vault, quoted)]
             case Withdraw(amount):
+                if amount > most:
+                    raise InsufficientLiquidity(
+                        f"{self.key}: withdrawing {amount} base units; the vault lets the executor take {most} now"
+                    )
                 return [Expected(self.asset.address, amount), Expected(self.vault, -quoted)]
-            case WithdrawAll():
+            case WithdrawAll(position):
+                if (position.shares or 0) > most:
+                    raise InsufficientLiquidity(
+                        f"{self.key}: redeeming {position.shares} shares; the vault lets the executor redeem {most} now"
+                    )
                 return [Expected(self.asset.address, quoted)]
         raise TypeError(f"not an action: {action!r}")
+
+    def slippage(self, action: Action, quote: Sequence[ReadResult]) -> Slippage | None:
+        """A deposit's shares at the share price against the amount: what a share price
+        inflated before the quote costs (rounded down, at most a unit under the vault's own)."""
+        match action:
+            case Deposit(amount):
+                shares = self.decode_quote(action, quote)[0].delta
+                (price,) = decode_result(["uint256"], quote[2], f"{self.key} vault.convertToAssets")
+                return Slippage(quoted=shares * price // PRICE_SCALE, fair=amount)
+        return None
+
+    def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
+        """A deposit must mint at least one share, whatever the tolerance; else as the base."""
+        if isinstance(action, Deposit):
+            (minted,) = quote
+            bound = max(min_delta(minted.delta, slippage_bps), 1)
+            return guarded(account, self.action_calls(action, account), [Expected(minted.token, bound)], 0)
+        return super().protected_calls(action, account, quote, slippage_bps)
 
     def position_reads(self, account: str) -> list[ReadCall]:
         return [

@@ -1,6 +1,14 @@
-"""ERC-4626 vaults' refusals, named, and the reverts that mean them: OpenZeppelin's
-`ERC4626ExceededMax*` errors, which MetaMorpho and most vaults built on OpenZeppelin give when
-an action passes the vault's own `max*` view."""
+"""ERC-4626 vaults' refusals, named, and the reverts that mean them.
+
+OpenZeppelin's `ERC4626ExceededMax*` errors come from vaults that keep OpenZeppelin's
+deposit/withdraw (they check the `max*` views first). MetaMorpho does not raise them: it
+overrides those functions without the checks and reverts from its own ErrorsLib
+(morpho-org/metamorpho src/libraries/ErrorsLib.sol) where the Morpho markets cannot follow.
+What a vault user can hit there: `NotEnoughLiquidity()` (a withdraw or redeem beyond the
+markets' liquidity, `maxWithdraw`/`maxRedeem`), `AllCapsReached()` (a deposit or mint beyond
+the markets' caps, `maxDeposit`), and OpenZeppelin's ERC-20 errors for shares the owner lacks
+(`ERC20InsufficientBalance`, decoded by the executor layer). The rest of ErrorsLib answers
+the vault's owner, curator, allocator and guardian only."""
 
 from __future__ import annotations
 
@@ -36,5 +44,17 @@ REVERTS = (
         InsufficientLiquidity,
         "the vault lets the owner redeem fewer shares than that now",
         "ERC4626ExceededMaxRedeem(address,uint256,uint256)",
+    ),
+    KnownRevert(
+        "NotEnoughLiquidity",
+        InsufficientLiquidity,
+        "the vault's markets cannot pay that out now (MetaMorpho; maxWithdraw is the bound)",
+        "NotEnoughLiquidity()",
+    ),
+    KnownRevert(
+        "AllCapsReached",
+        ExceededMaxDeposit,
+        "the vault's markets are at their caps (MetaMorpho; maxDeposit is the bound)",
+        "AllCapsReached()",
     ),
 )

@@ -17,7 +17,12 @@ __all__ = ["PROTOCOL", "LidoAdapter", "LidoMarketConfig"]
 def _build(key: AdapterKey, asset: Asset, market: LidoMarketConfig) -> LidoAdapter:
     pool = market.instant_exit_pool.address if market.instant_exit_pool else None
     return LidoAdapter(
-        key=key, asset=asset, steth=market.steth, withdrawal_queue=market.withdrawal_queue, instant_exit_pool=pool
+        key=key,
+        asset=asset,
+        steth=market.steth,
+        withdrawal_queue=market.withdrawal_queue,
+        instant_exit_pool=pool,
+        withdrawal_valuer=market.withdrawal_valuer,
     )
 
 

@@ -47,7 +47,16 @@ from floor.adapters.base import (
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import (
+    APPROVE,
+    ZERO_ADDRESS,
+    PermissionSet,
+    approval,
+    holder_asset,
+    list_id,
+    to_self,
+    token_asset,
+)
 from floor.protocols.lido.errors import (
     RequestAmountTooSmall,
     StakeLimitExceeded,
@@ -99,6 +108,7 @@ class LidoAdapter(InstantExits, Adapter):
     steth: str
     withdrawal_queue: str
     instant_exit_pool: str | None = None  # a Curve ETH/stETH pool (instant_exit.py)
+    withdrawal_valuer: str | None = None  # LidoWithdrawalValuer: what the executor's requests are worth
     exit = "queued"
     exit_wait_s = EXIT_WAIT_S
     yield_source = "rebase"  # the stETH balance grows with the share rate
@@ -144,15 +154,26 @@ class LidoAdapter(InstantExits, Adapter):
         # submit carries ETH (its referral decides nothing about funds); the requests' owner
         # (word 1) must be the executor; a claim pays its caller, the executor; WETH's
         # withdraw pays its caller and deposit wraps what the call carries.
+        # ETH, WETH and stETH (one to one with ETH) are valued, and the requests in the queue
+        # (their locked amountOfStETH, read by the LidoWithdrawalValuer).
         instant = [self.instant_exit.permissions()] if self.instant_exit else []
+        eth, weth, steth = (token_asset(t, "WETH", 18) for t in (ZERO_ADDRESS, self.asset.address, self.steth))
+        requests = holder_asset(
+            list_id("asset.lido-withdrawals", self.withdrawal_queue),
+            "WETH",
+            18,
+            self.withdrawal_valuer or ZERO_ADDRESS,
+            "pendingOf(address,address)",
+            self.withdrawal_queue,
+        )
         return PermissionSet.union(
             [
-                to_self(self.asset.address, WETH_WITHDRAW),
-                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True),
-                to_self(self.steth, SUBMIT, carries_value=True),
+                to_self(self.asset.address, WETH_WITHDRAW, assets=[weth, eth]),
+                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True, assets=[weth, eth]),
+                to_self(self.steth, SUBMIT, carries_value=True, assets=[eth, steth]),
                 approval(self.steth, self.withdrawal_queue),
-                to_self(self.withdrawal_queue, REQUEST, 1),
-                to_self(self.withdrawal_queue, CLAIM),
+                to_self(self.withdrawal_queue, REQUEST, 1, assets=[steth, requests]),
+                to_self(self.withdrawal_queue, CLAIM, assets=[requests, eth]),
                 *instant,
             ]
         )

@@ -20,3 +20,6 @@ class LidoMarketConfig(MarketBase):
     wsteth: Address | None = None  # not used by the adapter yet: positions are held as stETH
     # A Curve ETH/stETH pool for instant exits (`instant_exit.py`); the queue stays the planned exit.
     instant_exit_pool: InstantExitPool | None = None
+    # The engine's LidoWithdrawalValuer (contracts/src/valuers): the executor values the
+    # treasury's withdrawal requests through it; without one, no request can be made.
+    withdrawal_valuer: Address | None = None

@@ -59,6 +59,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
             "steth": steth.address,
             "wsteth": wsteth.address,
             "withdrawal_queue": queue.address,
+            "withdrawal_valuer": d.deploy("LidoWithdrawalValuer").address,  # the engine's
             "instant_exit_pool": {"address": pool.address, "kind": "curve_stableswap_eth"},
         }
     ]

@@ -62,7 +62,16 @@ from floor.configbase import Address, ConfigModel
 from floor.errors import BadInput, InsufficientBalance, InvalidAmount, MarketRefused, SlippageTooHigh
 from floor.guards import BPS, ETH, Expected, guarded
 from floor.models import AdapterKey, Call
-from floor.permissions import APPROVE, PermissionSet, approval, to_self
+from floor.permissions import (
+    APPROVE,
+    ZERO_ADDRESS,
+    PermissionSet,
+    ValuedAsset,
+    approval,
+    equal_to,
+    to_self,
+    token_asset,
+)
 
 ETH_COIN = "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE"  # Curve's native-ETH coin address
 ETH_INDEX, TOKEN_INDEX = 0, 1
@@ -206,13 +215,21 @@ class CurveEthExit:
         rest = paid - quote.min_out
         return [call(self.weth, WETH_DEPOSIT, value=rest)] if rest else []
 
+    def token_valued(self) -> ValuedAsset:
+        """The staking token as the executor values it: stETH one to one with ETH."""
+        return token_asset(self.token, "WETH", 18)
+
     def permissions(self) -> PermissionSet:
-        # exchange pays its caller (no receiver argument); WETH's deposit wraps what it carries.
+        # exchange pays its caller (no receiver argument); only the staking token for ETH
+        # (coins 1 to 0); WETH's deposit wraps what it carries. The token and ETH are valued,
+        # so a sandwich or a min_dy of 0 costs no more than the executor's loss bound.
+        eth, weth = token_asset(ZERO_ADDRESS, "WETH", 18), token_asset(self.weth, "WETH", 18)
+        sell = [equal_to(0, TOKEN_INDEX), equal_to(1, ETH_INDEX)]
         return PermissionSet.union(
             [
                 approval(self.token, self.pool),
-                to_self(self.pool, EXCHANGE),
-                to_self(self.weth, WETH_DEPOSIT, carries_value=True),
+                to_self(self.pool, EXCHANGE, assets=[self.token_valued(), eth], conditions=sell),
+                to_self(self.weth, WETH_DEPOSIT, carries_value=True, assets=[weth, eth]),
             ]
         )
 

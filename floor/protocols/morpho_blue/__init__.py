@@ -22,6 +22,7 @@ def _build(key: AdapterKey, asset: Asset, market: MorphoBlueMarketConfig) -> Mor
         oracle=market.oracle,
         irm=market.irm,
         lltv=market.lltv,
+        supply_valuer=market.supply_valuer,
     )
 
 

@@ -49,13 +49,23 @@ from floor.calls import ReadCall, ReadFailed, ReadResult, call, decode_result, r
 from floor.errors import InsufficientBalance, InsufficientLiquidity, InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import PermissionSet, approval, to_self
+from floor.permissions import (
+    ZERO_ADDRESS,
+    Membership,
+    PermissionSet,
+    approval,
+    hash_in_list,
+    holder_asset,
+    list_id,
+    to_self,
+)
 from floor.protocols.morpho_blue.errors import MarketNotCreated
 
 MARKET_PARAMS = "(address,address,address,address,uint256)"
 MARKET = "(uint128,uint128,uint128,uint128,uint128,uint128)"
 SUPPLY = f"supply({MARKET_PARAMS},uint256,uint256,address,bytes)"
 WITHDRAW = f"withdraw({MARKET_PARAMS},uint256,uint256,address,address)"
+SUPPLY_ASSETS = "supplyAssets(address,bytes32,address)"  # MorphoSupplyValuer
 ACCRUE_INTEREST = f"accrueInterest({MARKET_PARAMS})"
 BORROW_RATE_VIEW = f"borrowRateView({MARKET_PARAMS},{MARKET})"
 # The head words of supply's and withdraw's arguments: the tuple is static, inlined as five
@@ -173,6 +183,7 @@ class MorphoBlueAdapter(Adapter):
     oracle: str
     irm: str
     lltv: int
+    supply_valuer: str | None = None  # MorphoSupplyValuer: what the executor's supply is worth
 
     @cached_property
     def params(self) -> tuple[str, str, str, str, int]:
@@ -202,10 +213,30 @@ class MorphoBlueAdapter(Adapter):
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.morpho),
-                to_self(self.morpho, SUPPLY, ON_BEHALF_WORD),
-                to_self(self.morpho, WITHDRAW, ON_BEHALF_WORD, RECEIVER_WORD),
+                to_self(self.morpho, SUPPLY, ON_BEHALF_WORD, **self._scope()),
+                to_self(self.morpho, WITHDRAW, ON_BEHALF_WORD, RECEIVER_WORD, **self._scope()),
             ]
         )
+
+    def _scope(self) -> dict:
+        """The MarketParams (words 0-4) must hash to a market id on the owner's list (this
+        market's: not an attacker's market with the same loan token, nor a zero-IRM one); the
+        loan token and the executor's supply in the market are valued around the batch."""
+        markets = list_id("morpho.markets", self.morpho)
+        position = holder_asset(
+            list_id("asset.morpho-supply", self.morpho, self.id),
+            self.asset.symbol,
+            self.asset.decimals,
+            self.supply_valuer or ZERO_ADDRESS,
+            SUPPLY_ASSETS,
+            self.morpho,
+            self.id,
+        )
+        return {
+            "assets": [self.held(), position],
+            "conditions": [hash_in_list(0, PARAMS_WORDS, markets)],
+            "members": [Membership(markets, self.id)],
+        }
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:

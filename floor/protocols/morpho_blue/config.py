@@ -18,3 +18,6 @@ class MorphoBlueMarketConfig(MarketBase):
     oracle: Address
     irm: Address
     lltv: int = Field(gt=0, lt=10**18)  # WAD, e.g. 860000000000000000 for 86%
+    # The engine's MorphoSupplyValuer (contracts/src/valuers): the executor values the
+    # treasury's supply through it; without one, no batch can touch the market.
+    supply_valuer: Address | None = None

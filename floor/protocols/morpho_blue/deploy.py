@@ -31,6 +31,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
     morpho = d.deploy(MORPHO, d.admin)
     irm = d.deploy(IRM, IRM_BASE, IRM_SLOPE)
     d.send(morpho.functions.enableIrm(irm.address))
+    valuer = d.deploy("MorphoSupplyValuer")  # the engine's, for the executor's loss bound
     markets = []
     for name, loan, collateral, lltv in layout:
         loan_token, collateral_token = ctx.tokens[loan], ctx.tokens[collateral]
@@ -64,6 +65,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
                 "oracle": oracle.address,
                 "irm": irm.address,
                 "lltv": lltv,
+                "supply_valuer": valuer.address,
             }
         )
     return markets

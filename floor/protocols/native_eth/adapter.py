@@ -50,7 +50,20 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import CREDENTIALS, ArgRule, Permission, PermissionSet, to_self
+from floor.permissions import (
+    ATTESTED_DEPOSIT,
+    CREDENTIALS,
+    DEPOSITED,
+    ZERO_ADDRESS,
+    Condition,
+    Membership,
+    Permission,
+    PermissionSet,
+    ValuedAsset,
+    list_id,
+    to_self,
+    token_asset,
+)
 from floor.protocols.native_eth import deposit_data as dd
 from floor.protocols.native_eth.errors import (
     BadDepositData,
@@ -94,13 +107,24 @@ def withdrawal_request_data(pubkey: bytes, amount_gwei: int = FULL_EXIT) -> byte
     return pubkey + amount_gwei.to_bytes(8, "big")
 
 
-def exit_permission(predeploy: str, pubkey: bytes) -> PermissionSet:
+def deposits_list(deposit_contract: str) -> bytes:
+    """The owner's list of registered validators' deposit_data_roots for a deposit contract."""
+    return list_id("beacon.deposits", deposit_contract)
+
+
+def exit_permission(predeploy: str, pubkey: bytes, eth: ValuedAsset) -> PermissionSet:
+    # The fee is ETH the predeploy keeps (an excess too): valued, so a hostile fee is a loss.
     return PermissionSet(
         rules=(
             RawCallPermission(
-                predeploy, f"EIP-7002 request for 0x{pubkey[:4].hex()}..", carries_value=True, prefix=pubkey[:4]
+                predeploy,
+                f"EIP-7002 request for 0x{pubkey[:4].hex()}..",
+                carries_value=True,
+                prefix=pubkey[:4],
+                assets=(eth.id,),
             ),
-        )
+        ),
+        assets=(eth,),
     )
 
 
@@ -222,13 +246,36 @@ class NativeEthAdapter(Adapter):
         # contract's withdrawal_credentials (argument 1, a `bytes`) must pay the executor;
         # each listed validator may be exited (the request's source is the executor, and the
         # consensus layer pays only the validator's withdrawal address).
+        # The deposit's deposit_data_root (word 3, which pins the pubkey, the credentials, the
+        # signature and the amount) must be a registered validator's, and the deposit contract's
+        # root the one the attester vouched for in the same batch (no deposit since it checked).
+        # ETH and the principal sent to the deposit contract are valued; an exit's fee too.
+        eth, weth = token_asset(ZERO_ADDRESS, "WETH", 18), token_asset(self.asset.address, "WETH", 18)
+        validators = deposits_list(self.deposit_contract)
+        deposit = Permission(
+            self.deposit_contract,
+            DEPOSIT,
+            (Condition(1, CREDENTIALS), Condition(3, ATTESTED_DEPOSIT, validators)),
+            carries_value=True,
+            assets=(eth.id, self.principal().id),
+        )
         return PermissionSet.union(
             [
-                to_self(self.asset.address, WETH_WITHDRAW),
-                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True),
-                PermissionSet(rules=(Permission(self.deposit_contract, DEPOSIT, (ArgRule(1, CREDENTIALS),), True),)),
-                *(exit_permission(self.withdrawal_request, d.pubkey) for d in self.validators),
+                to_self(self.asset.address, WETH_WITHDRAW, assets=[weth, eth]),
+                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True, assets=[weth, eth]),
+                PermissionSet(
+                    rules=(deposit,),
+                    members=tuple(Membership(validators, d.deposit_data_root) for d in self.validators),
+                    assets=(eth, self.principal()),
+                ),
+                *(exit_permission(self.withdrawal_request, d.pubkey, eth) for d in self.validators),
             ]
+        )
+
+    def principal(self) -> ValuedAsset:
+        """The ETH the executor sent to the deposit contract, counted by the executor itself."""
+        return ValuedAsset(
+            list_id("asset.beacon-deposits", self.deposit_contract), DEPOSITED, "WETH", 18, token=self.deposit_contract
         )
 
     # -- quotes ------------------------------------------------------------------------

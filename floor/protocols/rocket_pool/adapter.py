@@ -52,7 +52,7 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import BadInput, InsufficientBalance
 from floor.guards import ETH, Expected, guarded
 from floor.models import AdapterKey, Call
-from floor.permissions import PermissionSet, to_self
+from floor.permissions import ZERO_ADDRESS, PermissionSet, converted_asset, to_self, token_asset
 from floor.protocols.lido.instant_exit import InstantExits
 from floor.protocols.rocket_pool.errors import (
     BelowMinimumDeposit,
@@ -129,13 +129,16 @@ class RocketPoolAdapter(InstantExits, Adapter):
 
     def permissions(self) -> PermissionSet:
         # deposit() and WETH's deposit() carry ETH; burn and WETH's withdraw pay their caller.
+        # ETH, WETH and rETH (at getEthValue) are valued.
         instant = [self.instant_exit.permissions()] if self.instant_exit else []
+        eth, weth = token_asset(ZERO_ADDRESS, "WETH", 18), token_asset(self.asset.address, "WETH", 18)
+        reth = converted_asset(self.reth, "WETH", 18, self.reth, "getEthValue(uint256)")
         return PermissionSet.union(
             [
-                to_self(self.asset.address, WETH_WITHDRAW),
-                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True),
-                to_self(self.deposit_pool, POOL_DEPOSIT, carries_value=True),
-                to_self(self.reth, BURN),
+                to_self(self.asset.address, WETH_WITHDRAW, assets=[weth, eth]),
+                to_self(self.asset.address, WETH_DEPOSIT, carries_value=True, assets=[weth, eth]),
+                to_self(self.deposit_pool, POOL_DEPOSIT, carries_value=True, assets=[eth, reth]),
+                to_self(self.reth, BURN, assets=[reth, eth]),
                 *instant,
             ]
         )

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from floor.calls import ReadCall, ReadResult, decode_result, read
+from floor.permissions import ValuedAsset, converted_asset
 from floor.protocols.lido.instant_exit import CurveEthExit
 
 __all__ = ["RethCurveExit"]
@@ -24,6 +25,10 @@ __all__ = ["RethCurveExit"]
 @dataclass(frozen=True)
 class RethCurveExit(CurveEthExit):
     symbol: str = "rETH"
+
+    def token_valued(self) -> ValuedAsset:
+        """rETH at its ETH value (getEthValue of the balance)."""
+        return converted_asset(self.token, "WETH", 18, self.token, "getEthValue(uint256)")
 
     def fair_reads(self, amount: int) -> list[ReadCall]:
         return [read(self.token, "getEthValue(uint256)", amount)]

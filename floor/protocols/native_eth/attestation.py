@@ -1,0 +1,56 @@
+"""The attester's vouching for a validator deposit (FloorExecutor.vy's `attestDeposit`).
+
+A deposit for a validator key that someone else deposited first joins their validator, with
+their withdrawal credentials: the classic front-running of the deposit contract. The attester
+(a key of its own, never the operator's) checks that no deposit exists for the key (the Beacon
+API and the deposit contract's DepositEvent logs), reads the contract's `get_deposit_root()`
+and signs it with a deadline, as EIP-712 typed data. The batch starts with `attestDeposit`; the
+executor refuses each deposit unless the contract's root is still the attested one, so a
+deposit made since (the front-run) makes the engine's deposit revert: Lido's deposit security
+module's pattern, with one guardian.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from floor.calls import call
+from floor.models import Call
+
+ATTEST_DEPOSIT = "attestDeposit(bytes32,uint256,uint8,bytes32,bytes32)"
+ATTESTATION_TYPE = {
+    "DepositRootAttestation": [{"name": "depositRoot", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]
+}
+
+
+def typed_data(executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> dict:
+    """The EIP-712 message the attester signs (the executor's domain: name FloorExecutor, version 1)."""
+    return {
+        "domain": {"name": "FloorExecutor", "version": "1", "chainId": chain_id, "verifyingContract": executor},
+        "types": ATTESTATION_TYPE,
+        "primaryType": "DepositRootAttestation",
+        "message": {"depositRoot": deposit_root, "deadline": deadline},
+    }
+
+
+@dataclass(frozen=True)
+class Attestation:
+    deposit_root: bytes
+    deadline: int
+    v: int
+    r: bytes
+    s: bytes
+
+    def call(self, executor: str) -> Call:
+        """The batch entry, addressed to the executor, that must precede the deposits."""
+        return call(executor, ATTEST_DEPOSIT, self.deposit_root, self.deadline, self.v, self.r, self.s)
+
+
+def sign(key: str, executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> Attestation:
+    """The attester's signature; its caller has checked that no deposit exists for the keys."""
+    message = encode_typed_data(full_message=typed_data(executor, chain_id, deposit_root, deadline))
+    signed = Account.sign_message(message, key)
+    return Attestation(deposit_root, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))

@@ -1,0 +1,283 @@
+"""The watchdog: the second line behind the executor's rules.
+
+Only the operator key may call an executor's `execute`, and the engine uses that key only
+through its transaction queue, which records every transaction it signs (every version of a
+nonce: fee bumps and cancels too) in the store before broadcasting it (`signed_tx`; the
+mined ones are also journalled, `tx_journal`). So a transaction from the operator key that
+the store does not know, or an `execute` (a `CallExecuted` log) that it does not know, means
+the key is in someone else's hands. The watchdog then logs at critical, counts it, pauses
+the executor with the guardian key (its own nonce, EIP-1559 fees) and records a critical
+alert in the store.
+
+It runs as a process of its own (`floor-watchdog`, `workers/watchdog.py`), one thread per
+watched chain, polling new blocks; a cursor per executor in the store makes a restart resume
+where it stopped, neither missing nor handling a block twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from floor import metrics
+from floor.chain.executor import EXECUTE as EXECUTE_SIGNATURE
+from floor.chain.fees import suggest_fees
+from floor.chain.signer import Signer
+from floor.config import ChainConfig, Settings, WatchdogConfig
+from floor.logging import get_logger
+from floor.models import Priority
+from floor.store import Store
+
+FOREIGN = "foreign_transaction"  # the alert's kind; its subject is "<chain id>:<tx hash>"
+EXECUTE = function_signature_to_4byte_selector(EXECUTE_SIGNATURE)
+CALL_EXECUTED = "0x" + keccak(text="CallExecuted(uint256,address,bytes4,uint256)").hex()
+PAUSE_GAS_HEADROOM = 20_000
+
+EXECUTOR_ABI = [
+    *(
+        {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"type": kind}]}
+        for name, kind in (("operator", "address"), ("guardian", "address"), ("owner", "address"), ("paused", "bool"))
+    ),
+    {"type": "function", "name": "pause", "stateMutability": "nonpayable", "inputs": [], "outputs": []},
+]
+
+
+class WatchdogError(Exception):
+    """The watchdog cannot do its job (wrong key, no executor): it refuses to start."""
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A transaction the engine's queue must have signed: one from the operator key, or one
+    that ran an execute."""
+
+    tx_hash: str  # 0x, lowercase
+    block: int
+    sender: str
+    nonce: int
+    to: str | None
+    execute: bool  # a call of the executor's execute (mined successfully or not)
+
+
+@dataclass(frozen=True)
+class Finding:
+    chain_id: int
+    suspect: Suspect
+    outcome: str  # paused, already_paused
+    pause_tx: str | None = None
+
+
+class ExecutorWatch:
+    """One chain's executor: what `poll` finds between the cursor and the head, and the answer."""
+
+    def __init__(self, chain: ChainConfig, w3: Web3, store: Store, guardian: Signer, config: WatchdogConfig):
+        if chain.executor is None:
+            raise WatchdogError(f"chain {chain.id} has no executor to watch")
+        self.chain, self.w3, self.store, self.guardian, self.config = chain, w3, store, guardian, config
+        self.executor = w3.eth.contract(address=to_checksum_address(chain.executor), abi=EXECUTOR_ABI)
+        self.log = get_logger(process="floor-watchdog", chain_id=chain.id, executor=chain.executor)
+
+    def check_roles(self) -> None:
+        """Refuse to start with a key whose pause() would revert, or that is the operator's."""
+        f = self.executor.functions
+        guardian, owner, operator = f.guardian().call(), f.owner().call(), f.operator().call()
+        me = self.guardian.address
+        if me == operator:
+            raise WatchdogError(f"chain {self.chain.id}: the guardian key is the executor's operator {operator}")
+        if me not in (guardian, owner):
+            raise WatchdogError(
+                f"chain {self.chain.id}: executor {self.executor.address} has guardian {guardian}, not the"
+                f" watchdog's key {me}: its pause() would revert"
+            )
+
+    def poll(self) -> list[Finding]:
+        """Check the blocks after the cursor (at most `max_blocks`), answer what is foreign,
+        then move the cursor. A failure leaves the cursor: the next pass does the blocks again
+        (an alert is raised once per transaction; a paused executor is not paused again)."""
+        head = self.w3.eth.block_number
+        cursor = self.store.watchdog_cursor(self.chain.id, self.executor.address)
+        if cursor is None:
+            # First start: watch from the head on; what came before is the audit's business.
+            self._advance(head)
+            self.log.info("watching from the head", block=head)
+            return []
+        if head <= cursor:
+            return []
+        end = min(head, cursor + self.config.max_blocks)
+        findings = [self._respond(s) for s in self._foreign(self._suspects(cursor + 1, end))]
+        self._advance(end)
+        return findings
+
+    def _advance(self, block: int) -> None:
+        self.store.set_watchdog_cursor(self.chain.id, self.executor.address, block, datetime.now(UTC))
+        metrics.WATCHDOG_BLOCK.labels(chain_id=str(self.chain.id)).set(block)
+
+    # -- what happened ------------------------------------------------------------------
+    def _suspects(self, start: int, end: int) -> list[Suspect]:
+        """Every transaction of the operator key in [start, end], and every one that emitted
+        `CallExecuted` (whoever the operator was then)."""
+        operator = self.executor.functions.operator().call(block_identifier=end)
+        found: dict[str, Suspect] = {}
+        if self._operator_sent(operator, start, end):
+            for number in range(start, end + 1):
+                for tx in self.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                    if tx["from"] == operator:
+                        suspect = self._suspect(tx, number)
+                        found[suspect.tx_hash] = suspect
+        logs = self.w3.eth.get_logs(
+            {"address": self.executor.address, "topics": [CALL_EXECUTED], "fromBlock": start, "toBlock": end}
+        )
+        for h in {"0x" + bytes(log["transactionHash"]).hex() for log in logs} - found.keys():
+            tx = self.w3.eth.get_transaction(h)
+            found[h] = self._suspect(tx, tx["blockNumber"])
+        return sorted(found.values(), key=lambda s: (s.block, s.nonce))
+
+    def _operator_sent(self, operator: str, start: int, end: int) -> bool:
+        """Whether the operator's nonce moved in the range: only then are blocks read whole.
+        A node that has pruned the state at `start - 1` gets every block read."""
+        try:
+            before = self.w3.eth.get_transaction_count(operator, start - 1)
+            return self.w3.eth.get_transaction_count(operator, end) != before
+        except Exception:
+            return True
+
+    def _suspect(self, tx, block: int) -> Suspect:
+        to = tx["to"]
+        data = bytes(tx["input"])
+        return Suspect(
+            tx_hash="0x" + bytes(tx["hash"]).hex(),
+            block=block,
+            sender=tx["from"],
+            nonce=tx["nonce"],
+            to=to,
+            execute=to == self.executor.address and data[:4] == EXECUTE,
+        )
+
+    def _foreign(self, suspects: list[Suspect]) -> list[Suspect]:
+        """Those the store does not know. The queue records a hash before it broadcasts it, so
+        one of ours is known before it can be mined; the one look again after `grace_s` is for
+        a store whose reads lag its writes (a replica), not for the queue's order."""
+        unknown = self._unknown(suspects)
+        if unknown and self.config.grace_s > 0:
+            time.sleep(self.config.grace_s)
+            unknown = self._unknown(unknown)
+        return unknown
+
+    def _unknown(self, suspects: list[Suspect]) -> list[Suspect]:
+        known = self.store.known_transactions(self.chain.id, [s.tx_hash for s in suspects])
+        return [s for s in suspects if s.tx_hash not in known]
+
+    # -- the answer ---------------------------------------------------------------------
+    def _respond(self, s: Suspect) -> Finding:
+        chain_id = str(self.chain.id)
+        what = "an execute" if s.execute else f"a transaction to {s.to}"
+        self.log.critical(
+            "foreign transaction from the operator key",
+            tx_hash=s.tx_hash,
+            sender=s.sender,
+            nonce=s.nonce,
+            block=s.block,
+            execute=s.execute,
+        )
+        metrics.WATCHDOG_FOREIGN_TXS.labels(chain_id=chain_id).inc()
+        detail = (
+            f"{what} from {s.sender} (nonce {s.nonce}, block {s.block}) that the engine's queue did not sign:"
+            f" the operator key is in someone else's hands."
+        )
+        # Pause first, then record: the pause must not wait on (or fail with) the store.
+        try:
+            if self.executor.functions.paused().call():
+                outcome, pause_tx = "already_paused", None
+            else:
+                outcome, pause_tx = "paused", self._pause()
+        except Exception as exc:
+            metrics.WATCHDOG_PAUSES.labels(chain_id=chain_id, outcome="failed").inc()
+            self.log.critical("could not pause the executor", tx_hash=s.tx_hash, error=f"{type(exc).__name__}: {exc}")
+            self._alert(FOREIGN, s, f"{detail} The guardian's pause failed ({type(exc).__name__}: {exc}); retrying.")
+            raise
+        metrics.WATCHDOG_PAUSES.labels(chain_id=chain_id, outcome=outcome).inc()
+        if outcome == "paused":
+            self.log.critical("executor paused by the guardian", pause_tx=pause_tx, tx_hash=s.tx_hash)
+            answer = f"The guardian {self.guardian.address} paused the executor (transaction {pause_tx})."
+        else:
+            self.log.critical("executor already paused", tx_hash=s.tx_hash)
+            answer = "The executor was already paused: not paused again."
+        self._alert(FOREIGN, s, f"{detail} {answer}")
+        return Finding(self.chain.id, s, outcome, pause_tx)
+
+    def _alert(self, kind: str, s: Suspect, detail: str) -> None:
+        self.store.raise_alert(kind, f"{self.chain.id}:{s.tx_hash}", detail, datetime.now(UTC))
+
+    def _pause(self) -> str:
+        """The guardian's pause(), at CRITICAL fees, waited for until mined."""
+        me = self.guardian.address
+        call = self.executor.functions.pause()
+        try:
+            gas = call.estimate_gas({"from": me})
+        except ContractLogicError as exc:
+            raise WatchdogError(f"pause() would revert for {me}: {exc}") from None
+        fees = suggest_fees(self.w3, Priority.CRITICAL, self.chain.tx)
+        tx = call.build_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain.id,
+                "from": me,
+                "nonce": self.w3.eth.get_transaction_count(me, "pending"),
+                "gas": gas + PAUSE_GAS_HEADROOM,
+                "maxFeePerGas": fees.max_fee_per_gas,
+                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            }
+        )
+        signed = self.guardian.sign_transaction(tx)
+        self.w3.eth.send_raw_transaction(signed.raw)
+        receipt = self.w3.eth.wait_for_transaction_receipt(
+            signed.hash, timeout=self.config.pause_timeout_s, poll_latency=0.2
+        )
+        if receipt["status"] != 1:
+            raise WatchdogError(f"pause transaction {signed.hash} reverted")
+        return signed.hash
+
+
+class Watchdog:
+    """Every watched chain's `ExecutorWatch`, each polled on a thread of its own."""
+
+    def __init__(self, settings: Settings, store: Store, guardian: Signer, web3s: dict[int, Web3]):
+        config = settings.watchdog
+        ids = config.chains or [c.id for c in settings.chains if c.executor is not None]
+        if not ids:
+            raise WatchdogError("no chain has an executor to watch")
+        self.config = config
+        self.watches = [ExecutorWatch(settings.chain(i), web3s[i], store, guardian, config) for i in ids]
+        self.log = get_logger(process="floor-watchdog")
+
+    def check_roles(self) -> None:
+        for watch in self.watches:
+            watch.check_roles()
+
+    def poll_once(self) -> list[Finding]:
+        return [f for watch in self.watches for f in watch.poll()]
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll every chain until `stop` is set; a failed pass is logged and tried again."""
+        threads = [
+            threading.Thread(target=self._loop, args=(w, stop), name=f"watchdog-{w.chain.id}", daemon=True)
+            for w in self.watches
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def _loop(self, watch: ExecutorWatch, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                watch.poll()
+            except Exception as exc:
+                watch.log.error("watchdog pass failed; trying again", error=f"{type(exc).__name__}: {exc}")
+            stop.wait(self.config.poll_interval_s)
