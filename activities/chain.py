@@ -13,13 +13,15 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from eth_abi import decode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from web3 import Web3
 
 from floor.adapters.base import Deposit, PositionReading, Slippage, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import call, decode_result, read
+from floor.calls import call, decode_result, read, selector
+from floor.chain.attester import AttesterClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.chain.prices import decode_prices, plan_prices
@@ -31,6 +33,9 @@ from floor.logging import get_logger, scrub
 from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
 from floor.models import Call, Position
 from floor.permissions import TRANSFER
+from floor.protocols.native_eth.adapter import DEPOSIT as BEACON_DEPOSIT
+from floor.protocols.native_eth.errors import AttesterNotConfigured
+from floor.protocols.native_eth.position import with_beacon_views
 from floor.readplan import ReadPlan
 from floor.risk.rebalance import Holding
 
@@ -65,8 +70,12 @@ class ChainContext:
 
 
 class ChainActivities:
-    def __init__(self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None, store=None):
+    def __init__(
+        self, settings: Settings, signer: Signer | None, web3s: dict[int, Web3] | None = None, store=None, attester=None
+    ):
         self.settings = settings
+        # Asks the deposit attester's process to vouch for validator deposits (floor.chain.attester).
+        self.attester = attester or (AttesterClient(settings.attester.url) if settings.attester.url else None)
         # floor.store.Store: every read of holdings becomes a snapshot, the reconciliation's
         # cache. floor-worker always has one; a test worker without one records nothing.
         self.store = store
@@ -74,6 +83,7 @@ class ChainActivities:
         self.signer = signer
         self.slippage_bps = settings.strategy.max_slippage_bps
         self.chains: dict[int, ChainContext] = {}
+        self.beacons: dict = {}  # Beacon API clients by URL (native ETH)
         for chain in settings.chains:
             w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
             reader = MulticallReader(w3, chain.multicall3, gas_cap=chain.multicall_gas_cap)
@@ -83,6 +93,12 @@ class ChainActivities:
         if chain_id not in self.chains:
             raise UnknownChain(f"chain {chain_id} is not configured (configured: {sorted(self.chains)})")
         return self.chains[chain_id]
+
+    def adapters(self, chain_id: int, keys) -> list:
+        """The markets' adapters, native ETH's with its validators' beacon snapshot (one Beacon
+        API request), so its position is the consensus layer's and a deposit takes the next
+        validator not yet known there."""
+        return with_beacon_views(self._chain(chain_id).reader, [self.registry.get(k) for k in keys], self.beacons)
 
     def _account(self, chain_id: int) -> str:
         """The executor contract: the account whose positions the engine reads and moves."""
@@ -98,7 +114,7 @@ class ChainActivities:
     @activity.defn
     @_named_errors
     def read_positions(self, input: ReadPositionsInput) -> list[Position]:
-        adapters = [self.registry.get(key) for key in input.keys]
+        adapters = self.adapters(input.chain_id, input.keys)
         positions = read_positions(self._chain(input.chain_id).reader, adapters, self._account(input.chain_id))
         self._log(input.chain_id).info(
             "positions read", markets=len(positions), block=positions[0].block_number if positions else None
@@ -116,7 +132,7 @@ class ChainActivities:
         ctx = self._chain(input.chain_id)
         account = self._account(input.chain_id)
         token = ctx.config.token(input.asset)
-        adapters = [self.registry.get(d.key) for d in input.deposits]
+        adapters = self.adapters(input.chain_id, [d.key for d in input.deposits])
         for deposit, adapter in zip(input.deposits, adapters, strict=True):
             if adapter.asset.symbol != input.asset:
                 raise BadInput(f"{deposit.key} takes {adapter.asset.symbol}, not {input.asset}")
@@ -138,7 +154,7 @@ class ChainActivities:
             quote = adapter.decode_quote(action, results["quote", i])
             self._check_slippage(ctx, adapter, action, results["quote", i], account)
             groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
-        return groups
+        return self._attested(input.chain_id, groups)
 
     @activity.defn
     @_named_errors
@@ -149,7 +165,7 @@ class ChainActivities:
         missing answer) fails the read by name (PriceUnavailable, PriceStale; not retried)."""
         ctx = self._chain(input.chain_id)
         account = self._account(input.chain_id)
-        adapters = [self.registry.get(key) for key in input.keys]
+        adapters = self.adapters(input.chain_id, input.keys)
         tokens = [ctx.config.token(symbol) for symbol in input.assets]
         plan = ReadPlan()
         for i, adapter in enumerate(adapters):
@@ -233,7 +249,7 @@ class ChainActivities:
         ctx = self._chain(input.chain_id)
         account = self._account(input.chain_id)
         token = ctx.config.token(input.asset)
-        adapters = [self.registry.get(m.key) for m in input.moves]
+        adapters = self.adapters(input.chain_id, [m.key for m in input.moves])
         for move, adapter in zip(input.moves, adapters, strict=True):
             if adapter.asset.symbol != input.asset:
                 raise BadInput(f"{move.key} takes {adapter.asset.symbol}, not {input.asset}")
@@ -287,7 +303,30 @@ class ChainActivities:
             if destination.lower() not in [d.lower() for d in ctx.config.destinations]:
                 raise BadInput(f"{destination} is not a listed destination on chain {input.chain_id}")
             groups.append([call(token.address, TRANSFER, destination, input.deliver.amount)])
-        return groups
+        return self._attested(input.chain_id, groups)
+
+    def _attested(self, chain_id: int, groups: list[list[Call]]) -> list[list[Call]]:
+        """A group that stakes validators starts with the attester's vouching that no deposit
+        exists for their keys (the executor's `attestDeposit`): without it the executor refuses
+        the deposits, and a front-run since makes them revert."""
+        contracts = {
+            m.deposit_contract.lower() for m in self._chain(chain_id).config.markets if m.adapter == "native_eth"
+        }
+        out = []
+        for group in groups:
+            pubkeys = [
+                decode(["bytes", "bytes", "bytes", "bytes32"], bytes.fromhex(c.data[10:]))[0]
+                for c in group
+                if c.target.lower() in contracts and c.data[:10] == "0x" + selector(BEACON_DEPOSIT).hex()
+            ]
+            if pubkeys:
+                if self.attester is None:
+                    raise AttesterNotConfigured(
+                        f"chain {chain_id}: validator deposits need the deposit attester (set attester.url)"
+                    )
+                group = [self.attester(chain_id, pubkeys).call(self._account(chain_id)), *group]
+            out.append(group)
+        return out
 
     def _check_slippage(self, ctx: ChainContext, adapter, action, quote, account: str) -> Slippage | None:
         """Refuse, before anything is sent, an action whose quote loses more than the limit

@@ -149,6 +149,7 @@ def engine_input(settings: Settings, today: dt.date | None = None) -> EngineInpu
                 key=AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market),
                 asset=market.asset,
                 weight_bps=t.weight_bps,
+                lot=market.lot,
             )
         )
     catalogue = Catalogue(

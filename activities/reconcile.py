@@ -58,7 +58,7 @@ class ReconcileActivities:
         ctx = self.chains._chain(input.chain_id)
         account = self.chains._account(input.chain_id)
         policy = self.settings.reconcile
-        adapters = self.chains.registry.on_chain(input.chain_id)
+        adapters = self.chains.adapters(input.chain_id, [a.key for a in self.chains.registry.on_chain(input.chain_id)])
         signer = self.chains.signer.address if self.chains.signer else account
         # A read two adapters (or a position and its rate) both need is sent once.
         plan = ReadPlan()

@@ -55,7 +55,7 @@ class RiskActivities:
         latest = datetime.fromtimestamp(0, UTC)
         for chain_id in sorted({k.chain_id for k in input.keys}):
             ctx = self.chains._chain(chain_id)
-            adapters = [self.chains.registry.get(k) for k in input.keys if k.chain_id == chain_id]
+            adapters = self.chains.adapters(chain_id, [k for k in input.keys if k.chain_id == chain_id])
             plan = ReadPlan()
             for i, adapter in enumerate(adapters):
                 plan.add(("rate", i), adapter.rate_reads())

@@ -520,6 +520,22 @@ class WatchdogConfig(_Model):
     metrics_address: str = "127.0.0.1"
 
 
+class AttesterConfig(_Model):
+    """The deposit attester (`workers/attester.py`, run by `floor-attester`): a process of its
+    own holding the attester key the executor's owner set (`setAttester`). It checks that no
+    deposit exists for the validator keys a batch will deposit (the Beacon API and the deposit
+    contract's logs from `deposits_from_block`) and signs the deposit root, valid `ttl_s`. The
+    worker asks it at `url`; the key comes as the signer's does, best from the environment
+    (FLOOR_ATTESTER__KEY__PRIVATE_KEY, or __KEYSTORE_PATH and __KEYSTORE_PASSWORD)."""
+
+    url: str | None = None  # where the worker asks; None: validator deposits are refused by name
+    key: SignerConfig | None = None  # required by floor-attester; never the signer's key
+    host: str = "127.0.0.1"
+    port: int = Field(default=8655, ge=1, le=65535)
+    deposits_from_block: int = Field(default=0, ge=0)  # the deposit contract's deployment block
+    ttl_s: int = Field(default=900, gt=0, le=86_400)
+
+
 # ---------------------------------------------------------------- settings
 
 # The TOML file for the Settings being built; set only inside load_settings so
@@ -556,6 +572,7 @@ class Settings(BaseSettings):
     risk: RiskConfig = RiskConfig()
     metrics: MetricsConfig = MetricsConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
+    attester: AttesterConfig = AttesterConfig()
 
     @property
     def engine_id(self) -> str:

@@ -36,6 +36,7 @@ class StrategyTarget(_Model):
     key: AdapterKey
     asset: str
     weight_bps: int = Field(ge=0, le=10_000)
+    lot: int = Field(default=1, gt=0)  # deposits in whole lots of base units (32 ETH per validator)
 
 
 class ChainCatalogue(_Model):

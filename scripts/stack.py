@@ -34,6 +34,7 @@ class Ports:
     relay: int  # the local Flashbots-style relay over chain 1
     metrics: int  # the worker's Prometheus /metrics
     beacon: int  # the Beacon API stand-in over chain 1 (native ETH staking)
+    attester: int  # the deposit attester (floor-attester), which vouches for validator deposits
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -50,6 +51,7 @@ class Ports:
             relay=port("FLOOR_RELAY_PORT", 8650),
             metrics=port("FLOOR_METRICS_PORT", 9464),
             beacon=port("FLOOR_BEACON_PORT", 5052),
+            attester=port("FLOOR_ATTESTER_PORT", 8655),
         )
 
 
@@ -68,6 +70,7 @@ def up(ports: Ports) -> None:
     require_free(ports.relay, "the local relay", "FLOOR_RELAY_PORT")
     require_free(ports.metrics, "the worker's metrics", "FLOOR_METRICS_PORT")
     require_free(ports.beacon, "the Beacon API stand-in", "FLOOR_BEACON_PORT")
+    require_free(ports.attester, "the deposit attester", "FLOOR_ATTESTER_PORT")
     # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
     # last run's chains (their engine, queues and nonces) would describe chains that are gone.
     for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
@@ -124,7 +127,15 @@ def _is_ours(pid: int) -> bool:
         return False
     return any(
         word in cmdline
-        for word in ("anvil", "temporal", "floor-worker", "workers.main", "floor.devnet.relay", "floor.devnet.beacon")
+        for word in (
+            "anvil",
+            "temporal",
+            "floor-worker",
+            "workers.main",
+            "workers.attester",
+            "floor.devnet.relay",
+            "floor.devnet.beacon",
+        )
     )
 
 

@@ -213,3 +213,21 @@ def add_liquidity(pool: Pool, amounts: list[int]) -> int:
         new[k] -= fee * difference // FEE_DENOMINATOR
     d2 = d_of(new)
     return pool.supply * (d2 - d0) // d0
+
+
+def min_burn(pool: Pool, amount: int, i: int) -> int:
+    """The fewest LP tokens whose one-coin exit pays at least `amount` of coin i (by bisection
+    over `calc_withdraw_one_coin`, which grows with the burn)."""
+
+    def pays(burn: int) -> int:
+        try:
+            return calc_withdraw_one_coin(pool, burn, i)[0] if burn > 0 else 0
+        except ArithmeticError:
+            return 0
+
+    lo, hi = 0, pool.supply - 1
+    assert pays(hi) >= amount, "the pool cannot pay it"
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pays(mid) >= amount else (mid, hi)
+    return hi

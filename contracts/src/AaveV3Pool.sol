@@ -4,21 +4,27 @@ pragma solidity 0.8.28;
 import {WadRayMath} from "./WadRayMath.sol";
 import {TokenTransfer, IERC20Like} from "./TokenTransfer.sol";
 import {AaveAToken} from "./AaveAToken.sol";
+import {AaveVariableDebtToken} from "./AaveVariableDebtToken.sol";
 
 /// @title AaveV3Pool
 /// @notice Local stand-in for an Aave V3 Pool, following Aave V3.5 (aave-v3-origin): Aave's
 /// ABI for the calls the engine makes (supply, withdraw, getReserveData,
-/// getReserveNormalizedIncome, getVirtualUnderlyingBalance, getConfiguration,
-/// setConfiguration), its index arithmetic, V3.5's rounding of scaled amounts (minted down,
-/// burnt up, balances down), V3.1's virtual balance (what withdrawals and borrows can take;
-/// tokens sent straight to the aToken do not count), the reserve configuration bitmap
-/// (active, frozen, paused, supply cap, at Aave's bit positions) and the checks of
-/// ValidationLogic on it, and V3.4's argument-less custom errors. It raises only errors the
-/// real pool has: a withdrawal or borrow beyond the virtual balance underflows it
-/// (Panic 0x11), as on Aave from V3.1.
-/// Not modelled: collateral and health factor (borrow is unchecked), liquidations, reserve
-/// factor and treasury accrual, borrow caps, isolation and eMode, flash loans, the
-/// PoolConfigurator (its admin calls setConfiguration directly).
+/// getReserveNormalizedIncome, getReserveNormalizedVariableDebt, getVirtualUnderlyingBalance,
+/// getConfiguration, setConfiguration), its index arithmetic, V3.5's rounding of scaled
+/// amounts (minted down, burnt up, balances down; debt minted up, burnt down), V3.1's
+/// virtual balance (what withdrawals and borrows can take; tokens sent straight to the aToken
+/// do not count), the reserve configuration bitmap (active, frozen, paused, reserve factor,
+/// supply cap, at Aave's bit positions) and the checks of ValidationLogic on it, the reserve
+/// factor (suppliers earn the borrow interest less it; V3.5's ReserveLogic._accrueToTreasury
+/// adds the treasury's share to accruedToTreasury on every state update, and it counts
+/// towards the supply cap), a variable debt token per reserve holding the scaled debt, and
+/// V3.4's argument-less custom errors. It raises only errors the real pool has: a withdrawal
+/// or borrow beyond the virtual balance underflows it (Panic 0x11), as on Aave from V3.1.
+/// Not modelled: collateral and health factor (borrow is unchecked), liquidations, borrow
+/// caps, isolation and eMode, flash loans, mintToTreasury (accruedToTreasury only grows),
+/// Aave's compounded borrow index (the stand-in's grows linearly), Aave's interest-rate
+/// strategy contract (a base rate and one slope), the PoolConfigurator (its admin calls
+/// setConfiguration directly, and initReserve deploys the reserve's variable debt token).
 contract AaveV3Pool {
     using WadRayMath for uint256;
 
@@ -31,9 +37,14 @@ contract AaveV3Pool {
     uint256 internal constant FROZEN_BIT = 57;
     uint256 internal constant BORROWING_ENABLED_BIT = 58;
     uint256 internal constant PAUSED_BIT = 60;
+    uint256 internal constant RESERVE_FACTOR_START_BIT = 64;
+    uint256 internal constant RESERVE_FACTOR_MASK = (1 << 16) - 1;
     uint256 internal constant SUPPLY_CAP_START_BIT = 116;
     uint256 internal constant SUPPLY_CAP_MASK = (1 << 36) - 1;
     uint256 internal constant VIRTUAL_ACC_ACTIVE_BIT = 252;
+    // PercentageMath: percentages with two decimals, 1e4 = 100.00%.
+    uint256 internal constant PERCENTAGE_FACTOR = 1e4;
+    uint256 internal constant HALF_PERCENTAGE_FACTOR = 0.5e4;
 
     struct ReserveConfigurationMap {
         uint256 data;
@@ -67,15 +78,15 @@ contract AaveV3Pool {
         uint40 lastUpdateTimestamp;
         uint16 id;
         address aToken;
+        address variableDebtToken;
         uint128 virtualUnderlyingBalance;
-        uint256 scaledTotalDebt;
+        uint128 accruedToTreasury;
         uint256 baseVariableBorrowRate;
         uint256 variableRateSlope1;
     }
 
     address public immutable admin;
     mapping(address asset => Reserve) internal _reserves;
-    mapping(address asset => mapping(address user => uint256)) internal _scaledDebt;
     address[] internal _reservesList;
 
     event ReserveInitialized(
@@ -161,22 +172,30 @@ contract AaveV3Pool {
         r.lastUpdateTimestamp = uint40(block.timestamp);
         r.id = uint16(_reservesList.length);
         r.aToken = aToken;
+        r.variableDebtToken = address(new AaveVariableDebtToken(address(this), asset, uint8(decimals)));
         r.baseVariableBorrowRate = baseVariableBorrowRateRay;
         r.variableRateSlope1 = variableRateSlope1Ray;
         // With no debt the borrow rate is the base rate and suppliers earn nothing.
         r.currentVariableBorrowRate = uint128(baseVariableBorrowRateRay);
         _reservesList.push(asset);
 
-        emit ReserveInitialized(asset, aToken, address(0), address(0), address(0));
+        emit ReserveInitialized(asset, aToken, address(0), r.variableDebtToken, address(0));
     }
 
     /// @notice Aave's Pool.setConfiguration: the configurator sets the reserve's bitmap
-    /// (freeze, pause, supply cap, ...).
+    /// (freeze, pause, reserve factor, supply cap, ...). When the reserve factor changes the
+    /// reserve is brought up to date first under the old factor and its rates are set again
+    /// under the new one, as PoolConfigurator.setReserveFactor does (syncIndexesState,
+    /// setConfiguration, syncRatesState).
     function setConfiguration(address asset, ReserveConfigurationMap calldata configuration)
         external
         onlyConfigurator
     {
-        _reserve(asset).configuration = configuration.data;
+        Reserve storage r = _reserve(asset);
+        bool newFactor = _reserveFactor(configuration.data) != _reserveFactor(r.configuration);
+        if (newFactor) _updateState(r);
+        r.configuration = configuration.data;
+        if (newFactor) _updateRates(asset, r);
     }
 
     // ---------------------------------------------------------------- user actions
@@ -196,7 +215,8 @@ contract AaveV3Pool {
         uint256 cap = (config >> SUPPLY_CAP_START_BIT) & SUPPLY_CAP_MASK;
         if (cap != 0) {
             uint256 decimals = (config >> DECIMALS_START_BIT) & 0xFF;
-            uint256 supplied = AaveAToken(r.aToken).scaledTotalSupply() + scaled;
+            // What is owed to the treasury counts: V3.5 values the whole scaled sum, rounding down.
+            uint256 supplied = AaveAToken(r.aToken).scaledTotalSupply() + scaled + r.accruedToTreasury;
             if (supplied.rayMulFloor(r.liquidityIndex) > cap * 10 ** decimals) revert SupplyCapExceeded();
         }
 
@@ -271,8 +291,8 @@ contract AaveV3Pool {
         if (!_flag(config, BORROWING_ENABLED_BIT)) revert BorrowingNotEnabled();
         if (interestRateMode != VARIABLE_RATE_MODE) revert InvalidInterestRateModeSelected();
 
-        _scaledDebt[asset][onBehalfOf] += scaled;
-        r.scaledTotalDebt += scaled;
+        // The rates see the new debt, as Aave mints it before updating them.
+        AaveVariableDebtToken(r.variableDebtToken).mint(onBehalfOf, scaled);
         // Beyond the reserve's liquidity this underflows (Panic 0x11), as on Aave.
         r.virtualUnderlyingBalance -= _toUint128(amount);
         _updateRates(asset, r);
@@ -295,15 +315,14 @@ contract AaveV3Pool {
         uint256 config = r.configuration;
         if (!_flag(config, ACTIVE_BIT)) revert ReserveInactive();
         if (_flag(config, PAUSED_BIT)) revert ReservePaused();
-        uint256 userScaled = _scaledDebt[asset][onBehalfOf];
+        uint256 userScaled = AaveVariableDebtToken(r.variableDebtToken).scaledBalanceOf(onBehalfOf);
         if (userScaled == 0) revert NoDebtOfSelectedType();
 
         // V3.5: debt rounds up, the scaled debt a repayment burns rounds down.
         uint256 debt = userScaled.rayMulCeil(r.variableBorrowIndex);
         uint256 payback = amount < debt ? amount : debt;
         uint256 scaled = payback == debt ? userScaled : payback.rayDivFloor(r.variableBorrowIndex);
-        _scaledDebt[asset][onBehalfOf] = userScaled - scaled;
-        r.scaledTotalDebt -= scaled;
+        AaveVariableDebtToken(r.variableDebtToken).burn(onBehalfOf, scaled);
         r.virtualUnderlyingBalance += _toUint128(payback);
         _updateRates(asset, r);
 
@@ -324,7 +343,9 @@ contract AaveV3Pool {
         data.lastUpdateTimestamp = r.lastUpdateTimestamp;
         data.id = r.id;
         data.aTokenAddress = r.aToken;
-        // Debt tokens, strategy and treasury fields stay zero: not modelled here.
+        data.variableDebtTokenAddress = r.variableDebtToken;
+        data.accruedToTreasury = r.accruedToTreasury;
+        // No stable debt (removed in V3.2), strategy contract, unbacked or isolation mode.
     }
 
     function getConfiguration(address asset) external view returns (ReserveConfigurationMap memory) {
@@ -354,12 +375,12 @@ contract AaveV3Pool {
 
     /// @notice Stand-in only (Aave exposes this via the variable debt token's balanceOf).
     function getUserVariableDebt(address asset, address user) external view returns (uint256) {
-        return _scaledDebt[asset][user].rayMulCeil(getReserveNormalizedVariableDebt(asset));
+        return AaveVariableDebtToken(_reserves[asset].variableDebtToken).balanceOf(user);
     }
 
     /// @notice Stand-in only: total variable debt of the reserve as of now.
     function getTotalVariableDebt(address asset) external view returns (uint256) {
-        return _reserves[asset].scaledTotalDebt.rayMulCeil(getReserveNormalizedVariableDebt(asset));
+        return AaveVariableDebtToken(_reserves[asset].variableDebtToken).totalSupply();
     }
 
     // ---------------------------------------------------------------- internals
@@ -389,33 +410,63 @@ contract AaveV3Pool {
         return WadRayMath.RAY + result;
     }
 
-    /// @dev Brings both indexes up to now using the rates set at the last update.
+    function _scaledTotalDebt(Reserve storage r) private view returns (uint256) {
+        return AaveVariableDebtToken(r.variableDebtToken).scaledTotalSupply();
+    }
+
+    function _reserveFactor(uint256 configuration) private pure returns (uint256) {
+        return (configuration >> RESERVE_FACTOR_START_BIT) & RESERVE_FACTOR_MASK;
+    }
+
+    /// @dev Aave's PercentageMath.percentMul: rounds half up.
+    function _percentMul(uint256 value, uint256 percentage) private pure returns (uint256) {
+        return (value * percentage + HALF_PERCENTAGE_FACTOR) / PERCENTAGE_FACTOR;
+    }
+
+    /// @dev ReserveLogic.updateState: brings both indexes up to now using the rates set at
+    /// the last update (_updateIndexes), then adds the treasury's share of the debt's growth
+    /// to accruedToTreasury (_accrueToTreasury), as V3.5 does and rounds.
     function _updateState(Reserve storage r) private {
         if (r.lastUpdateTimestamp == block.timestamp) return;
+        uint256 scaledDebt = _scaledTotalDebt(r);
+        uint256 currVariableBorrowIndex = r.variableBorrowIndex;
         if (r.currentLiquidityRate != 0) {
             r.liquidityIndex =
                 uint128(_linearInterest(r.currentLiquidityRate, r.lastUpdateTimestamp).rayMul(r.liquidityIndex));
         }
-        if (r.scaledTotalDebt != 0) {
-            // Aave compounds the borrow index; linear is close enough for a stand-in and
-            // keeps borrower interest equal to supplier income between updates.
+        if (scaledDebt != 0) {
+            // Aave compounds the borrow index; linear is close enough for a stand-in: the
+            // borrowers' interest is then what the suppliers earn plus the treasury's share.
             r.variableBorrowIndex = uint128(
-                _linearInterest(r.currentVariableBorrowRate, r.lastUpdateTimestamp).rayMul(r.variableBorrowIndex)
+                _linearInterest(r.currentVariableBorrowRate, r.lastUpdateTimestamp).rayMul(currVariableBorrowIndex)
             );
+        }
+
+        uint256 reserveFactor = _reserveFactor(r.configuration);
+        if (reserveFactor != 0) {
+            // Rounded down, to undermint to the treasury (V3.5).
+            uint256 totalDebtAccrued = scaledDebt.rayMulFloor(r.variableBorrowIndex - currVariableBorrowIndex);
+            uint256 amountToMint = _percentMul(totalDebtAccrued, reserveFactor);
+            if (amountToMint != 0) {
+                // getATokenMintScaledAmount at the new liquidity index: rayDivFloor.
+                r.accruedToTreasury += _toUint128(amountToMint.rayDivFloor(r.liquidityIndex));
+            }
         }
         r.lastUpdateTimestamp = uint40(block.timestamp);
     }
 
     /// @dev Rates from utilisation after the action: U = debt / (available + debt),
-    /// borrowRate = base + slope1 * U, liquidityRate = borrowRate * U (no reserve factor).
+    /// borrowRate = base + slope1 * U, liquidityRate = borrowRate * U * (1 - reserve factor),
+    /// as DefaultReserveInterestRateStrategyV2 nets the reserve factor out.
     function _updateRates(address asset, Reserve storage r) private {
-        uint256 totalDebt = r.scaledTotalDebt.rayMul(r.variableBorrowIndex);
+        uint256 totalDebt = _scaledTotalDebt(r).rayMul(r.variableBorrowIndex);
         uint256 available = r.virtualUnderlyingBalance;
         uint256 usage = 0;
         if (totalDebt != 0) usage = totalDebt.rayDiv(available + totalDebt);
 
         uint256 borrowRate = r.baseVariableBorrowRate + r.variableRateSlope1.rayMul(usage);
-        uint256 liquidityRate = borrowRate.rayMul(usage);
+        uint256 liquidityRate =
+            _percentMul(borrowRate.rayMul(usage), PERCENTAGE_FACTOR - _reserveFactor(r.configuration));
         r.currentVariableBorrowRate = uint128(borrowRate);
         r.currentLiquidityRate = uint128(liquidityRate);
 

@@ -46,6 +46,7 @@ from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
 from floor.errors import UnknownChain
 from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
+from floor.protocols.native_eth.position import with_beacon_views
 from floor.rates import quoted_rate, realised_rate
 from floor.readplan import ReadPlan
 from floor.risk.liquidity import PositionLiquidity, position_liquidity
@@ -104,7 +105,9 @@ def read_report(
     for chain in settings.chains:
         mine = [a for a in adapters if a.key.chain_id == chain.id]
         if mine:
-            chain_rows = read_chain_report(chain, _web3(chain, web3s), mine, window_s=window_s)
+            w3 = _web3(chain, web3s)
+            mine = with_beacon_views(MulticallReader(w3, chain.multicall3), mine)  # native ETH's validators
+            chain_rows = read_chain_report(chain, w3, mine, window_s=window_s)
             if exit_quotes:
                 chain_rows = with_exit_slippage(chain, _web3(chain, web3s), mine, chain_rows)
             rows += chain_rows

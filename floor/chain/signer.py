@@ -121,6 +121,14 @@ class LocalKeySigner:
             nonce=int(tx["nonce"]),
         )
 
+    def sign_typed_data(self, full_message: dict[str, Any]) -> tuple[int, bytes, bytes]:
+        """An EIP-712 signature (v, r, s) of `full_message` (domain, types, primaryType, message):
+        the deposit attester's, never a transaction."""
+        from eth_account.messages import encode_typed_data
+
+        signed = self.__account.sign_message(encode_typed_data(full_message=full_message))
+        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
     def __repr__(self) -> str:
         return f"LocalKeySigner(address={self._address})"
 

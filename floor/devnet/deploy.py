@@ -201,8 +201,10 @@ REWARD_PRICES = {"CRV": USD_UNIT // 2, "CVX": 5 * USD_UNIT // 2, "COMP": 50 * US
 
 
 def _chain_key(w3: Web3) -> str:
+    """The chain's RPC address and genesis block: a port reused by a later anvil is another chain."""
     urls = getattr(w3.provider, "urls", None)  # floor.chain.rpc's provider
-    return str(urls[0] if urls else getattr(w3.provider, "endpoint_uri", id(w3.provider)))
+    url = str(urls[0] if urls else getattr(w3.provider, "endpoint_uri", id(w3.provider)))
+    return f"{url}@{bytes(w3.eth.get_block(0)['hash']).hex()}"
 
 
 def refresh_feeds(w3: Web3) -> None:
@@ -211,6 +213,8 @@ def refresh_feeds(w3: Web3) -> None:
     clock was moved forward (the executor and the risk check refuse stale prices)."""
     d = Deployer(w3)
     for address in _FEEDS.get(_chain_key(w3), {}).values():
+        if not w3.eth.get_code(address):
+            continue  # deployed after a snapshot the chain was reverted to
         feed = d.at("ChainlinkAggregator", address)
         d.send(feed.functions.updateAnswer(feed.functions.latestAnswer().call()))
 

@@ -41,6 +41,11 @@ class MarketBase(ConfigModel):
     def key(self) -> tuple[str, str]:
         return (self.protocol, self.market)
 
+    @property
+    def lot(self) -> int:
+        """Deposits are made in whole multiples of this many base units (1: any amount)."""
+        return 1
+
 
 @dataclass(frozen=True)
 class KnownRevert:

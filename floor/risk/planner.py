@@ -249,6 +249,7 @@ NoteKind = Literal[
     "liquidity",  # a market cannot let go of all its excess now
     "funds",  # deposits share less than they need, because excess could not leave
     "min_trade",  # a move below the minimum trade size is not made
+    "lot",  # a market taking whole lots (32 ETH validators): the rest of a deposit stays idle
     "cap_repair",  # after the moves a cap was exceeded and the moves were changed to respect it
     "cap_breach",  # ... and could not be brought back within it
 ]
@@ -332,6 +333,7 @@ class _Planner:
         self.caps = inputs.caps
         self.held = {h.key: h for h in inputs.holdings}
         self.weight = {t.key: t.weight_bps for t in inputs.targets}
+        self.lot = {t.key: t.lot for t in inputs.targets}
         self.asset = {t.key: t.asset for t in inputs.targets} | {h.key: h.asset for h in inputs.holdings}
         self.keys = sorted(self.asset, key=_order)
         self.price = {(p.chain_id, p.asset): p.price for p in inputs.prices}
@@ -527,6 +529,20 @@ class _Planner:
                 )
                 gaps = split_by_weight(free, gaps) if free else [0] * len(gaps)
             for k, n in zip(members, gaps, strict=True):
+                lot = self.lot.get(k, 1)
+                if n % lot:
+                    rest = n % lot
+                    self.note(
+                        "lot",
+                        str(k),
+                        self.value(k, n - rest),
+                        self.value(k, n),
+                        self.value(k, rest),
+                        [k],
+                        f"{k} takes whole lots of {lot} base units: {n - rest} of the {n} wanted are deposited, "
+                        f"{rest} ({_usd(self.value(k, rest))}) stay idle",
+                    )
+                    n -= rest
                 if n and self.value(k, n) < self.min_trade:
                     self.skip_small(k, "deposit", n)
                     n = 0

@@ -180,7 +180,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
 
         # Two hours pass with no new round on chain 1's feeds: ETH/USD (1 h heartbeat) is stale,
         # read in the check's own batch, and the chain's breaker opens on it.
-        advance_time(w3, 2 * 3600)
+        advance_time(w3, 2 * 3600, keep_feeds_fresh=False)
         stale = await check_risk(client, engine_id)
         (event,) = [e for e in stale.events if e.scope == "chain:1"]
         assert (

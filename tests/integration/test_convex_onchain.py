@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from floor.adapters.base import Asset, Deposit, PositionReading, WithdrawAll
+from floor.adapters.base import Asset, Deposit, PositionReading, Withdraw, WithdrawAll
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
@@ -186,6 +186,17 @@ def test_crv_is_earmarked_streamed_and_paid_with_cvx_at_the_cliff_rate(env):
 def test_withdraw_and_unwrap_then_a_one_coin_exit_brings_the_usdc_back(env):
     a, ex = env["a"], env["executor"]
     deposit(env, 300_000 * USDC_UNIT)
+    # An amount first: the fewest LP tokens that pay it (Curve's own math), out of the reward
+    # pool, paying its quote to the unit.
+    take, state = 100_000 * USDC_UNIT, math_pool(env)
+    q = quote(env, Withdraw(take))
+    burn = -sum(e.delta for e in q if e.token in (a.lp_token, a.reward_pool))
+    assert burn == curve_math.min_burn(state, take, a.coin_index)
+    env["client"].execute(a.protected_calls(Withdraw(take), ex, q, 10))
+    paid = curve_math.calc_withdraw_one_coin(state, burn, a.coin_index)[0]
+    assert usdc(env).functions.balanceOf(ex).call() == paid == next(e.delta for e in q if e.token == a.asset.address)
+    assert take <= paid <= take + 1
+    first = paid
     p = position(env)
     wallet = pool(env).functions.balanceOf(ex).call()
     staked = rewards(env).functions.balanceOf(ex).call()
@@ -197,8 +208,9 @@ def test_withdraw_and_unwrap_then_a_one_coin_exit_brings_the_usdc_back(env):
     ]
     paid = curve_math.calc_withdraw_one_coin(math_pool(env), wallet + staked, a.coin_index)[0]
     env["client"].execute(calls)
-    assert usdc(env).functions.balanceOf(ex).call() == paid == next(e.delta for e in q if e.token == a.asset.address)
-    assert 300_000 * USDC_UNIT * 9_990 // 10_000 < paid < 300_000 * USDC_UNIT
+    got = usdc(env).functions.balanceOf(ex).call() - first
+    assert got == paid == next(e.delta for e in q if e.token == a.asset.address)
+    assert 300_000 * USDC_UNIT * 9_990 // 10_000 < first + paid < 300_000 * USDC_UNIT
     assert rewards(env).functions.balanceOf(ex).call() == 0 and pool(env).functions.balanceOf(ex).call() == 0
     assert position(env) == PositionReading(amount=0, shares=0) and allowances(env) == [0, 0]
 

@@ -8,7 +8,7 @@ from eth_account import Account
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
-from floor.adapters.registry import executor_permissions
+from floor.adapters.registry import executor_setup
 from floor.calls import call, selector
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient, decode_revert, encode_execute
@@ -16,7 +16,7 @@ from floor.chain.signer import LocalKeySigner
 from floor.devnet.deploy import Deployer, configure_executor
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.guards import ETH
-from floor.permissions import DESTINATIONS, PermissionSet, to_self
+from floor.permissions import DESTINATIONS, PermissionSet, to_self, word_of
 from tests.integration.helpers import balance, contract, mint
 
 MAX_UINT = 2**256 - 1
@@ -260,8 +260,10 @@ def test_the_guardian_pauses_but_cannot_unpause_or_change_anything(chain1, signe
         executor.functions.unpause(),
         executor.functions.setOperator(d.guardian),
         executor.functions.setGuardian(signer.address),
-        executor.functions.setListed(DESTINATIONS, [d.guardian], True),
-        executor.functions.setRules([usdc], [selector("approve(address,uint256)")], [(True, False, [])]),
+        executor.functions.setListed(DESTINATIONS, [word_of(d.guardian)], True),
+        executor.functions.setRules([usdc], [selector("approve(address,uint256)")], [(True, False, False, [], [])]),
+        executor.functions.setLossBound((10_000, 0, 10**30, 1)),
+        executor.functions.setAttester(d.guardian),
         executor.functions.transferOwnership(d.guardian),
     ]:
         assert refusal(fn, d.guardian) == f"NotOwner({d.guardian})"
@@ -274,25 +276,31 @@ def test_the_owner_changes_rules_lists_operator_and_guardian_each_with_an_event(
     chain, w3, client, executor = chain1
     d = Deployer(w3)
     ok = selector("ok()")
-    assert refusal(executor.functions.setRules([reverter.address], [ok], [(True, False, [])]), signer.address) == (
-        f"NotOwner({signer.address})"
-    )
-    receipt = d.send(executor.functions.setRules([reverter.address], [ok], [(True, True, [(1, bytes(32))])]))
+    assert refusal(
+        executor.functions.setRules([reverter.address], [ok], [(True, False, False, [], [])]), signer.address
+    ) == (f"NotOwner({signer.address})")
+    rule = (True, True, False, [(1, 0, 0, 0, bytes(32))], [])
+    receipt = d.send(executor.functions.setRules([reverter.address], [ok], [rule]))
     (event,) = executor.events.RuleChanged().process_receipt(receipt)
-    assert (event.args.target, event.args.selector, event.args.allowed, event.args.carriesValue) == (
-        reverter.address,
-        ok,
-        True,
-        True,
-    )
-    assert executor.functions.ruleOf(reverter.address, ok).call() == (True, True, [(1, bytes(32))])
-    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, [])]))
+    assert (event.args.target, event.args.selector, event.args.rule.allowed) == (reverter.address, ok, True)
+    assert executor.functions.ruleOf(reverter.address, ok).call() == rule
+    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, False, [], [])]))
     assert not executor.functions.isAllowed(reverter.address, ok).call()
 
     member = Account.create().address
-    receipt = d.send(executor.functions.setListed(DESTINATIONS, [member], True))
-    assert executor.events.ListChanged().process_receipt(receipt)[0].args.member == member
-    assert executor.functions.isListed(DESTINATIONS, member).call()
+    receipt = d.send(executor.functions.setListed(DESTINATIONS, [word_of(member)], True))
+    assert executor.events.ListChanged().process_receipt(receipt)[0].args.member == word_of(member)
+    assert executor.functions.isListed(DESTINATIONS, word_of(member)).call()
+
+    bound = (100, 10**18, 10**21, 86_400)
+    receipt = d.send(executor.functions.setLossBound(bound))
+    assert tuple(executor.events.LossBoundChanged().process_receipt(receipt)[0].args.bound.values()) == bound
+    assert executor.functions.lossBound().call() == bound
+    for bad in ((10_001, 0, 0, 1), (0, 0, 0, 0)):  # over 100%, or a window of no time
+        assert refusal(executor.functions.setLossBound(bad), d.admin) == "InvalidLossBound()"
+    attester = Account.create().address
+    receipt = d.send(executor.functions.setAttester(attester))
+    assert executor.events.AttesterChanged().process_receipt(receipt)[0].args.next == attester
 
     guardian = Account.create().address
     receipt = d.send(executor.functions.setGuardian(guardian))
@@ -323,13 +331,13 @@ def test_ownership_moves_only_when_the_new_owner_accepts(chain1, signer):
 def swap_rules(swaps) -> int:
     """The harvest's sales (floor/swaps): approve of each routed reward token, SwapRouter02's
     exactInputSingle, each Curve pool's exchange."""
-    routed = [r for r in swaps.routes if r.venue] if swaps else []
+    routed = [r for r in swaps.routes if r.venue and r.price_feed] if swaps else []
     uniswap = any(r.venue == "uniswap" for r in routed)
     return len({r.token for r in routed}) + uniswap + len({r.curve_pool for r in routed if r.venue == "curve"})
 
 
 def curve_rules(curve: list, convex: list) -> int:
-    """Curve's pools (add_liquidity, remove_liquidity_one_coin, remove_liquidity), the approve of
+    """Curve's pools (add_liquidity, remove_liquidity_one_coin: not the balanced exit), the approve of
     each LP token staked, a gauge's deposit, withdraw and claim_rewards, the Minter's mint;
     Convex's Booster deposit and its reward pools' withdrawAndUnwrap and getReward."""
     pools = {m.pool for m in curve + convex}
@@ -337,7 +345,7 @@ def curve_rules(curve: list, convex: list) -> int:
     gauges = {m.gauge for m in curve if m.gauge}
     minters = {m.minter for m in curve if m.minter}
     return (
-        3 * len(pools)
+        2 * len(pools)
         + len(staked_lp)
         + 3 * len(gauges)
         + len(minters)
@@ -350,7 +358,8 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
     """Every declared rule and list membership is on chain as declared."""
     for chain in settings.chains:
         executor = contract(web3s[chain.id], "FloorExecutor", chain.executor)
-        declared = executor_permissions(chain)
+        setup = executor_setup(chain)
+        declared = setup.permissions
         # transfer per token, approve per token a market takes (and stETH, which Lido's queue
         # takes), supply and withdraw per pool, Comet and Morpho, deposit, withdraw and redeem
         # per vault, Comet rewards' claim, Lido's submit, request and claim, Rocket Pool's
@@ -386,7 +395,10 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
         for p in declared.rules:
             assert executor.functions.ruleOf(*p.pair).call() == p.as_rule(), p
         for m in declared.members:
-            assert executor.functions.isListed(m.list, m.member).call(), m
+            assert executor.functions.isListed(m.list, m.word).call(), m
+        for asset_id, asset in setup.asset_tuples():
+            assert executor.functions.assetOf(asset_id).call() == asset, asset_id
+        assert executor.functions.lossBound().call() == setup.bound.as_tuple()
         usdc = chain.token("USDC").address
         assert not executor.functions.isAllowed(usdc, selector("transferFrom(address,address,uint256)")).call()
 

@@ -100,6 +100,13 @@ def test_a_reward_sale_to_an_attackers_token_or_pool_is_refused(env):
     route = next(r for r in swaps.routes if r.venue == "uniswap")
     junk = d.deploy("TestERC20", "Attacker", "ATK", 18)
     usdc = chain.token("USDC").address
+    # The attacker's pool: the reward token against its own token, at the route's fee tier.
+    factory = contract(
+        env["w3"],
+        "UniswapV3Factory",
+        contract(env["w3"], "UniswapSwapRouter02", swaps.router).functions.factory().call(),
+    )
+    d.send(factory.functions.createPool(route.token, junk.address, route.fee), d.participant)
     for token_out, fee in ((junk.address, route.fee), (usdc, 500)):
         swap = call(swaps.router, EXACT_INPUT_SINGLE, (route.token, token_out, fee, me, 10**18, 0, 0))
         refused(
@@ -249,3 +256,68 @@ def test_a_call_touching_an_asset_without_a_feed_is_refused(env):
     )
     assert unvalued.rules
     refused(env, protected_calls(w3, aave, Deposit(10**9), me), r"AssetNotValued")
+
+
+EXCHANGE = "exchange(int128,int128,uint256,uint256)"
+
+
+def test_a_sandwiched_reth_instant_exit_with_a_min_out_of_0_is_refused(env):
+    rocket, w3, d, me = env["by_adapter"]["RocketPoolAdapter"], env["w3"], env["d"], env["me"]
+    mint(w3, rocket.asset.address, me, 20 * ETHER)
+    env["client"].execute(protected_calls(w3, rocket, Deposit(20 * ETHER), me))
+    held = balance(w3, rocket.reth, me)
+    # The attacker stakes for rETH of its own and dumps it into the pool first.
+    d.send(contract(w3, "RocketDepositPool", rocket.deposit_pool).functions.deposit(), d.participant, value=200 * ETHER)
+    theirs = balance(w3, rocket.reth, d.participant)
+    d.send(
+        contract(w3, "RocketTokenRETH", rocket.reth).functions.approve(rocket.instant_exit_pool, theirs), d.participant
+    )
+    d.send(
+        contract(w3, "CurveStableSwapRETH", rocket.instant_exit_pool).functions.exchange(1, 0, theirs, 0), d.participant
+    )
+    sale = [
+        call(rocket.reth, APPROVE, rocket.instant_exit_pool, held),
+        call(rocket.instant_exit_pool, EXCHANGE, 1, 0, held, 0),
+    ]
+    refused(env, sale, r"LossTooHigh")
+    assert balance(w3, rocket.reth, me) == held
+
+
+def test_a_sandwiched_curve_lp_exit_with_a_min_out_of_0_is_refused(env):
+    curve = next(a for a in env["adapters"] if type(a).__name__ == "CurveAdapter" and a.kind == "old")
+    w3, d, me = env["w3"], env["d"], env["me"]
+    amount = 200_000 * 10**curve.asset.decimals
+    mint(w3, curve.asset.address, me, amount)
+    env["client"].execute(protected_calls(w3, curve, Deposit(amount), me))
+    staked = balance(w3, curve.gauge, me)
+    # The attacker buys the pool's USDC out with DAI (coin 0) so that one-coin exits of it pay little.
+    dai = env["chain"].token("DAI").address
+    pool = contract(w3, "CurveStableSwap3Pool", curve.pool)
+    usdc_held = pool.functions.balances(curve.coin_index).call()
+    mint(w3, dai, d.participant, 10**9 * ETHER)
+    d.send(contract(w3, "TestERC20", dai).functions.approve(curve.pool, 2**256 - 1), d.participant)
+    d.send(pool.functions.exchange(0, curve.coin_index, usdc_held * 10**12 * 9 // 10, 0), d.participant)
+    refused(env, curve.exit_one_coin(staked, staked, 1), r"LossTooHigh")  # min-out 1: no bound of its own
+    assert balance(w3, curve.gauge, me) == staked
+
+
+def test_a_sandwiched_reward_sale_on_its_own_route_with_a_min_out_of_1_is_refused(env):
+    chain, w3, d, me = env["chain"], env["w3"], env["d"], env["me"]
+    swaps = chain.swaps
+    route = next(r for r in swaps.routes if r.symbol == "COMP")
+    usdc = chain.token("USDC").address
+    mint(w3, route.token, me, 100 * ETHER)  # COMP rewards the executor claimed, worth $5,000
+    # The attacker dumps COMP into the route's pool first.
+    mint(w3, route.token, d.participant, 20_000 * ETHER)
+    d.send(contract(w3, "TestERC20", route.token).functions.approve(swaps.router, 2**256 - 1), d.participant)
+    router = contract(w3, "UniswapSwapRouter02", swaps.router)
+    d.send(
+        router.functions.exactInputSingle((route.token, usdc, route.fee, d.participant, 20_000 * ETHER, 0, 0)),
+        d.participant,
+    )
+    sale = [
+        call(route.token, APPROVE, swaps.router, 100 * ETHER),
+        call(swaps.router, EXACT_INPUT_SINGLE, (route.token, usdc, route.fee, me, 100 * ETHER, 1, 0)),
+    ]
+    refused(env, sale, r"LossTooHigh")
+    assert balance(w3, route.token, me) == 100 * ETHER

@@ -14,29 +14,37 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import urllib.error
+import urllib.request
 
 import pytest
 from eth_abi import decode, encode
 from eth_utils import keccak
 from web3.exceptions import ContractLogicError
 
+from activities.chain import ChainActivities
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import call
+from floor.calls import call, selector
+from floor.chain.attester import attest_deposits
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
+from floor.config import Settings
 from floor.devnet.beacon import BeaconStandIn, Chain, serve
 from floor.devnet.deploy import configure_executor
 from floor.devnet.processes import free_port
+from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.models import AdapterKey
-from floor.permissions import PermissionSet
 from floor.protocols.native_eth import deposit_data as dd
-from floor.protocols.native_eth.adapter import DEPOSIT, DEPOSIT_WEI, call_raw, exit_permission, withdrawal_request_data
+from floor.protocols.native_eth.adapter import DEPOSIT, DEPOSIT_WEI, call_raw, withdrawal_request_data
+from floor.protocols.native_eth.attestation import ATTEST_DEPOSIT
 from floor.protocols.native_eth.beacon import BeaconClient
 from floor.protocols.native_eth.config import MAINNET_DEPOSIT_CONTRACT, WITHDRAWAL_REQUEST_PREDEPLOY
 from floor.protocols.native_eth.errors import (
+    AttesterNotConfigured,
     DepositDataRootMismatch,
+    DepositExists,
     ExitFeeTooLow,
     ExitNotPossible,
     WrongDepositAmount,
@@ -46,6 +54,8 @@ from floor.protocols.native_eth.errors import (
 from floor.protocols.native_eth.position import beacon_view, exits
 from floor.protocols.native_eth.validators import EPOCH_S, FAR_FUTURE_EPOCH
 from tests.integration.helpers import advance_time, balance, contract, mint
+from workers.attester import Attester
+from workers.attester import serve as serve_attester
 
 KEY = AdapterKey(chain_id=1, protocol="native-eth", market="validators")
 APR = 0.05
@@ -91,10 +101,8 @@ def native(stack, settings, web3s, signer, tmp_path, keys):
     entries = [dd.make(k, executor) for k in keys]
     path = dd.write(tmp_path / "deposit_data-1700000000.json", entries)
     adapter = dataclasses.replace(AdapterRegistry.from_settings(settings).get(KEY), deposit_data=str(path))
-    # The owner lists the new validators' exits (the deposit rule is there since deployment).
-    configure_executor(
-        w3, executor, PermissionSet.union(exit_permission(adapter.withdrawal_request, e.pubkey) for e in entries)
-    )
+    # The owner registers the new validators (their deposit roots) and lists their exits.
+    configure_executor(w3, executor, adapter.permissions())
     beacon = BeaconStandIn(Chain(stack.chains[1].rpc_url), apr=APR)
     port = free_port()
     server = serve(beacon, port)
@@ -125,9 +133,19 @@ def nonce(n) -> int:
     return n["w3"].eth.get_transaction_count(n["signer"].address)
 
 
+def attested(n, calls):
+    """`calls` after the attester's vouching (the devnet's attester is the guardian's key): it
+    checks the beacon node and the deposit contract's logs, as the engine's attester does."""
+    pubkeys = [decode(["bytes", "bytes", "bytes", "bytes32"], bytes.fromhex(c.data[10:]))[0] for c in calls[1:]]
+    a = attest_deposits(
+        n["w3"], n["beacon"], MAINNET_DEPOSIT_CONTRACT, n["executor"], 1, pubkeys, anvil_account_key(GUARDIAN_ACCOUNT)
+    )
+    return [a.call(n["executor"]), *calls]
+
+
 def stake_one(n) -> None:
     mint(n["w3"], n["adapter"].asset.address, n["executor"], DEPOSIT_WEI)
-    n["client"].execute(n["adapter"].deposit_calls(DEPOSIT_WEI, n["executor"]))
+    n["client"].execute(attested(n, n["adapter"].deposit_calls(DEPOSIT_WEI, n["executor"])))
 
 
 def test_the_stand_ins_are_at_their_mainnet_addresses_and_market_config(settings, web3s):
@@ -155,10 +173,10 @@ def test_a_validator_with_good_deposit_data_is_funded_from_weth_in_one_batch(nat
     dc = deposit_contract(w3)
     root_before = dc.functions.get_deposit_root().call()
 
-    calls = adapter.deposit_calls(DEPOSIT_WEI, executor)
+    calls = attested(native, adapter.deposit_calls(DEPOSIT_WEI, executor))
     record = native["client"].execute(calls)
 
-    assert record.status == 1 and record.calls == 2
+    assert record.status == 1 and record.calls == 3  # the attestation, the unwrap, the deposit
     assert balance(w3, weth, executor) == 5  # 32 ETH of WETH unwrapped...
     assert w3.eth.get_balance(executor) == 0  # ...and all of it deposited
     assert w3.eth.get_balance(MAINNET_DEPOSIT_CONTRACT) == locked + DEPOSIT_WEI
@@ -173,8 +191,11 @@ def test_a_validator_with_good_deposit_data_is_funded_from_weth_in_one_batch(nat
     native["adapter"] = adapter = beacon_view(native["reader"], native["beacon"], adapter)
     assert [d.pubkey for d in adapter.pending()] == [native["entries"][1].pubkey]
     mint(w3, weth, executor, DEPOSIT_WEI)
-    native["client"].execute(adapter.deposit_calls(DEPOSIT_WEI, executor))
+    native["client"].execute(attested(native, adapter.deposit_calls(DEPOSIT_WEI, executor)))
     assert dc.functions.get_deposit_count().call() == (2).to_bytes(8, "little")
+    # Once deposited, the attester vouches for it no more: the beacon node and the logs know it.
+    with pytest.raises(DepositExists, match="a deposit exists for validator"):
+        attested(native, dataclasses.replace(adapter, beacon=None).deposit_calls(DEPOSIT_WEI, executor))
     assert dc.functions.get_deposit_root().call() == deposit_root([e.deposit_data_root for e in native["entries"]])
 
 
@@ -235,10 +256,8 @@ def test_the_executor_and_the_contract_refuse_bad_deposits_on_chain_too(native):
         bytes(32),
         value=DEPOSIT_WEI,
     )
-    with pytest.raises(ExecutionReverted) as refused:
-        native["client"].execute([unwrap, wrong_root])
-    assert refused.value.error == "DepositDataRootMismatch"
-    assert "reconstructed DepositData does not match" in refused.value.reason
+    with pytest.raises(ExecutionReverted, match=r"ArgumentNotAllowed\(call 1: argument 3"):
+        native["client"].execute([unwrap, wrong_root])  # not a registered validator's root
 
     # Non-canonical ABI encoding that points the credentials elsewhere is refused as well.
     head = bytes.fromhex(stolen.data[2:10])
@@ -383,7 +402,45 @@ def test_compounding_0x02_credentials_pass_the_executors_check(native, tmp_path)
     compounding = dd.make(4001, executor, prefix=b"\x02")
     path = dd.write(tmp_path / "deposit_data-0x02.json", [compounding])
     mint(w3, adapter.asset.address, executor, DEPOSIT_WEI)
-    calls = dataclasses.replace(adapter, deposit_data=str(path)).deposit_calls(DEPOSIT_WEI, executor)
+    compounding_adapter = dataclasses.replace(adapter, deposit_data=str(path))
+    configure_executor(w3, executor, compounding_adapter.permissions())  # registered by the owner
+    calls = attested(native, compounding_adapter.deposit_calls(DEPOSIT_WEI, executor))
     assert native["client"].execute(calls).status == 1
     (log,) = deposit_contract(w3).events.DepositEvent().get_logs(from_block=w3.eth.block_number)
     assert log.args.withdrawal_credentials[:1] == b"\x02"
+
+
+def test_the_engine_asks_the_attester_process_and_its_deposit_goes_through(native, settings, tmp_path):
+    """The worker's side (`ChainActivities._attested`) asks `floor-attester` over HTTP; the
+    attester checks the beacon node and the logs, signs, and the batch stakes. Asked again
+    for the same key, it refuses by name (409); bad requests get 400."""
+    w3, executor, adapter = native["w3"], native["executor"], native["adapter"]
+    data = settings.model_dump(mode="json", exclude={"signer", "flashbots_reputation_key"})
+    market = next(m for m in data["chains"][0]["markets"] if m["adapter"] == "native_eth")
+    market["deposit_data"] = adapter.deposit_data
+    market["beacon_api_url"] = native["beacon"].url
+    port = free_port()
+    data["attester"] = {"url": f"http://127.0.0.1:{port}", "key": {"private_key": anvil_account_key(GUARDIAN_ACCOUNT)}}
+    configured = Settings.model_validate(data)
+    server = serve_attester(Attester(configured), "127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        chains = ChainActivities(configured, native["signer"], {1: w3, 42161: w3})
+        mint(w3, adapter.asset.address, executor, DEPOSIT_WEI)
+        (group,) = chains._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])
+        assert group[0].target == executor and group[0].data.startswith("0x" + selector(ATTEST_DEPOSIT).hex())
+        assert native["client"].execute(group).status == 1
+        with pytest.raises(DepositExists, match="a deposit exists for validator"):
+            chains._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/attest", data=b'{"chain_id": 1, "pubkeys": ["0x12"]}', method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(request, timeout=10)
+        assert bad.value.code == 400 and b"48-byte" in bad.value.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    unconfigured = ChainActivities(settings, native["signer"], {1: w3, 42161: w3})
+    with pytest.raises(AttesterNotConfigured, match="set attester.url"):
+        unconfigured._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])

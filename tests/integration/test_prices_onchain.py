@@ -74,7 +74,7 @@ def test_a_feed_past_its_heartbeat_is_stale_by_name(stack, settings, web3s):
     """Ethereum's ETH/USD heartbeat is an hour, USDC/USD's a day: an hour and a second later
     WETH's answer is stale and USDC's is not."""
     config, w3 = settings.chain(1), web3s[1]
-    advance_time(w3, 3_601)
+    advance_time(w3, 3_601, keep_feeds_fresh=False)
     with pytest.raises(PriceStale) as raised:
         read_prices(MulticallReader(w3), config)
     text = str(raised.value)
@@ -177,7 +177,7 @@ def test_a_report_with_a_missing_or_stale_feed_fails_by_name(stack, web3s):
         read_report(unpriced, fresh, window_s=None)
     assert request_counts(fresh[42161]) == {}  # refused before anything was sent there
 
-    advance_time(web3s[1], 3_601)
+    advance_time(web3s[1], 3_601, keep_feeds_fresh=False)
     with pytest.raises(PriceStale, match="WETH"):
         read_report(settings, web3s, window_s=None)
 
@@ -193,7 +193,7 @@ def test_the_private_route_values_moves_on_the_feeds(stack, web3s):
         "USDC": (PRICES["USDC"], 8),
         "WETH": (PRICES["WETH"], 8),
     }
-    advance_time(w3, 3_601)  # WETH's answer goes stale: no reference, so every move is unpriced
+    advance_time(w3, 3_601, keep_feeds_fresh=False)  # WETH's answer goes stale: no reference, so every move is unpriced
     assert set(route._prices({"USDC"})) == {"USDC"}
 
 

@@ -17,7 +17,7 @@ import pytest
 from activities.chain import ChainActivities
 from activities.rewards import build_harvest, read_rewards
 from floor.adapters.base import Deposit
-from floor.adapters.registry import executor_setup
+from floor.adapters.registry import executor_permissions
 from floor.calls import call
 from floor.chain.errors import ExecutionReverted, TransactionFailed
 from floor.chain.executor import ExecutorClient
@@ -67,7 +67,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
             "swaps": swaps,
         }
         settings = Settings(chains=[chain])
-        configure_executor(w3, executor, executor_setup(settings.chain(1)))
+        configure_executor(w3, executor, executor_permissions(settings.chain(1)))  # valued by local feeds
         yield {
             "w3": w3,
             "d": d,

@@ -178,7 +178,7 @@ async def test_a_stale_price_stops_the_allocation_before_anything_is_sent(
         await ensure_engine(client, settings)
         fresh_feeds(settings, web3s)
         fund(settings, web3s, IDLE)
-        advance_time(web3s[1], 3_601)  # past the ETH / USD feed's hour on chain 1
+        advance_time(web3s[1], 3_601, keep_feeds_fresh=False)  # past the ETH / USD feed's hour on chain 1
         nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
         await ask(client, settings.engine_id, Operation.ALLOCATE, allocate_request(IDLE))
 

@@ -160,19 +160,102 @@ def test_the_deposit_quote_checks_the_coin_and_takes_the_old_pools_fee_off():
         NG.decode_quote(Deposit(1), [results[0], results[1], ok(0), VP])
 
 
-def test_the_withdrawal_quote_burns_the_quote_plus_the_fee_and_refuses_what_cannot_be():
-    held = [ok(100), ok(10**6)]  # in the executor, staked
-    fee, in_pool = ok(1_000_000), ok(10**12)
-    quote = OLD.decode_quote(Withdraw(500), [*held, fee, in_pool, ok(50_000), VP])
-    burn = 50_000 + fee_margin(50_000, 1_000_000) + 1
-    assert quote == [Expected(USDC.address, 500), Expected(LP, -100), Expected(GAUGE, -(burn - 100))]
+# Lopsided pools (more of USDC than of the others, the virtual price above 1), as the chain holds them.
+OLD_POOL = curve_math.Pool(
+    balances=(9 * 10**24, 14 * 10**12, 8 * 10**12),
+    decimals=(18, 6, 6),
+    amp=2_000,
+    fee=1_000_000,
+    supply=30 * 10**24,
+    ng=False,
+)
+NG_POOL = curve_math.Pool(
+    balances=(7 * 10**12, 3 * 10**24),
+    decimals=(6, 18),
+    amp=1_000,
+    fee=1_000_000,
+    supply=98 * 10**23,
+    ng=True,
+    offpeg_fee_multiplier=5 * 10**10,
+)
+
+
+def withdraw_results(a: CurveAdapter, pool: curve_math.Pool, amount: int, wallet: int, staked: int, vp=None):
+    """What the chain answers `a.quote_reads(Withdraw(amount))` with when the pool is `pool`:
+    the pool's own views from Curve's math (tests/curve_math.py)."""
+
+    def cwoc(burn):
+        if burn >= pool.supply:
+            return ReadResult(False, b"")
+        return ok(curve_math.calc_withdraw_one_coin(pool, burn, a.coin_index)[0])
+
+    xp = pool.xp
+    after = list(pool.balances)
+    after[a.coin_index] -= amount
+    d0 = curve_math.get_D(xp, pool.amp_used, pool.ng)
+    d1 = curve_math.get_D(curve_math.Pool(**{**pool.__dict__, "balances": tuple(after)}).xp, pool.amp_used, pool.ng)
+    needed = (d0 - d1) * pool.supply // d0  # calc_token_amount without the fee (the old pools')
+    scaled = amount * 10**12
+    held = [ok(wallet), ok(staked)] if a.staking else [ok(wallet)]
+    results = [
+        *held,
+        ok(pool.fee),
+        ok(needed),
+        *(ok(b) for b in pool.balances),
+        ok(pool.amp_used),
+        ok(pool.supply),
+        cwoc(scaled),
+        cwoc(scaled // 2),
+    ]
+    if a.kind == "ng":
+        results += [ok(pool.offpeg_fee_multiplier), ok(pool.rates, types=["uint256[]"])]
+    else:
+        unit = 10**a.asset.decimals
+        results += [ok(curve_math.get_dy(pool, a.coin_index, k, unit)) for k in range(pool.n) if k != a.coin_index]
+    return [*results, ok(curve_math.virtual_price(pool) if vp is None else vp)], needed
+
+
+@pytest.mark.parametrize(("a", "pool"), [(OLD, OLD_POOL), (NG, NG_POOL)], ids=["old", "ng"])
+def test_the_withdrawal_quote_burns_the_fewest_lp_tokens_that_pay_the_amount(a, pool):
+    amount = 250_000 * 10**6
+    wallet, staked = (10**20, 10**24) if a.staking else (10**24, 0)  # NG here has no gauge
+    results, _ = withdraw_results(a, pool, amount, wallet, staked)
+    assert len(results) == len(a.quote_reads(Withdraw(amount), ME))
+    quote = a.decode_quote(Withdraw(amount), results)
+    burn = curve_math.min_burn(pool, amount, a.coin_index)
+    paid = curve_math.calc_withdraw_one_coin(pool, burn, a.coin_index)[0]
+    if a.staking:  # the executor's own LP tokens first, then the gauge's
+        assert quote == [Expected(USDC.address, paid), Expected(LP, -wallet), Expected(GAUGE, -(burn - wallet))]
+    else:
+        assert quote == [Expected(USDC.address, paid), Expected(a.lp_token, -burn)]
+    assert paid >= amount > curve_math.calc_withdraw_one_coin(pool, burn - 1, a.coin_index)[0]
+    # The engine's slippage is that exit's: its payout against the burn's fair value.
+    s = a.slippage(Withdraw(amount), results)
+    assert (s.quoted, s.fair) == (paid, fair_value(burn, curve_math.virtual_price(pool), 6))
+    # Only just less held than that burn (but what calc_token_amount says): all of it is
+    # burnt and the quote says what it pays, less than the amount.
+    short, _ = (
+        withdraw_results(a, pool, amount, 0, burn - 1) if a.staking else withdraw_results(a, pool, amount, burn - 1, 0)
+    )
+    capped = a.decode_quote(Withdraw(amount), short)
+    assert capped[0] == Expected(USDC.address, curve_math.calc_withdraw_one_coin(pool, burn - 1, a.coin_index)[0])
+    assert -sum(e.delta for e in capped[1:]) == burn - 1
+
+
+def test_a_pool_the_port_does_not_reproduce_is_quoted_as_before_and_refusals():
+    amount = 250_000 * 10**6
+    # The virtual price the pool reads is not the port's (another variant of the math): the
+    # quote's LP tokens plus the whole fee and a unit, quoting the amount.
+    results, needed = withdraw_results(OLD, OLD_POOL, amount, 10**20, 10**24, vp=10**18)
+    burn = needed + fee_margin(needed, OLD_POOL.fee) + 1
+    quote = OLD.decode_quote(Withdraw(amount), results)
+    assert quote == [Expected(USDC.address, amount), Expected(LP, -(10**20)), Expected(GAUGE, -(burn - 10**20))]
+    failed = [*results[:-4], ReadResult(False, b""), *results[-3:]]  # a probe that should not revert did
+    assert OLD.decode_quote(Withdraw(amount), failed) == quote
     with pytest.raises(InsufficientBalance, match="burns about"):
-        OLD.decode_quote(Withdraw(500), [*held, fee, in_pool, ok(2 * 10**6), VP])
+        OLD.decode_quote(Withdraw(amount), withdraw_results(OLD, OLD_POOL, amount, 0, needed - 1)[0])
     with pytest.raises(InsufficientLiquidity, match="the pool holds"):
-        OLD.decode_quote(Withdraw(10**12), [*held, fee, in_pool, ok(1), VP])
-    # Only just enough held: the burn is capped at what is held, the min-out still binds.
-    capped = OLD.decode_quote(Withdraw(500), [ok(0), ok(50_001), fee, in_pool, ok(50_000), VP])
-    assert capped[1:] == [Expected(LP, 0), Expected(GAUGE, -50_001)]
+        OLD.decode_quote(Withdraw(14 * 10**12), withdraw_results(OLD, OLD_POOL, 10**6, 10**20, 10**24)[0])
 
 
 def test_the_withdraw_all_quote_needs_the_position_it_read():
@@ -318,9 +401,5 @@ def test_slippage_is_the_quote_against_fair_value_at_the_virtual_price():
         [ok(100 * 10**18), ok(200 * 10**18), ok(290 * 10**6), price],
     )
     assert (out.quoted, out.fair, out.bps) == (290 * 10**6, 303 * 10**6, 430)
-    # An amount out: the fair value of what it burns, the fee margin included.
-    part = OLD.slippage(Withdraw(500 * 10**6), [ok(10**24), ok(0), ok(1_000_000), ok(10**12), ok(495 * 10**18), price])
-    burn = 495 * 10**18 + fee_margin(495 * 10**18, 1_000_000) + 1
-    assert (part.quoted, part.fair) == (500 * 10**6, fair_value(burn, 1_010_000_000_000_000_000, 6))
     with pytest.raises(CoinNotInPool):  # the same refusals as the quote
         NG.slippage(Deposit(1), [ok(LP, types=["address"]), ok(0), ok(1), price])

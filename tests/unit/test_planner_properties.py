@@ -562,3 +562,25 @@ def test_inputs_that_cannot_be_planned_are_refused_by_name():
         )
     with pytest.raises(ValidationError, match="protocol cap spark appears twice"):
         AllocationInputs(caps=Caps(protocols=[ProtocolCap(protocol="spark", max_bps=1)] * 2))
+
+
+def test_a_market_taking_whole_lots_gets_whole_validators_and_the_rest_stays_idle():
+    """Native ETH stakes 32 ETH per validator: a target worth 100 ETH deposits 96, notes the 4."""
+    eth = 10**18
+    native = AdapterKey(chain_id=1, protocol="native-eth", market="validators")
+    lido = AdapterKey(chain_id=1, protocol="lido", market="stETH")
+    inputs = AllocationInputs(
+        idle=[IdleBalance(chain_id=1, asset="WETH", decimals=18, amount=200 * eth)],
+        prices=[TokenPrice(chain_id=1, asset="WETH", price=3_000 * 10**8)],
+        targets=[
+            StrategyTarget(key=native, asset="WETH", weight_bps=5_000, lot=32 * eth),
+            StrategyTarget(key=lido, asset="WETH", weight_bps=5_000),
+        ],
+    )
+    plan = plan_allocation(inputs)
+    deposits = {m.key: m.amount for m in plan.moves_of(1, "WETH") if m.action == "deposit"}
+    assert deposits == {native: 96 * eth, lido: 100 * eth}
+    (note,) = plan.notes_of("lot")
+    assert note.markets == [native] and "4000000000000000000 (" in note.text
+    with pytest.raises(ValidationError):
+        StrategyTarget(key=native, asset="WETH", weight_bps=1, lot=0)

@@ -1,5 +1,6 @@
 """Aave V3, and forks with its ABI (Spark is configured as an `aave_v3` market with its own
-addresses): adapter, market config, named errors, and the Pool and aToken stand-ins."""
+addresses): adapter, market config, named errors, and the Pool and aToken stand-ins (the
+Pool deploys each reserve's variable debt token stand-in itself)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ __all__ = ["PROTOCOL", "AaveV3Adapter", "AaveV3MarketConfig"]
 
 
 def _build(key: AdapterKey, asset: Asset, market: AaveV3MarketConfig) -> AaveV3Adapter:
-    return AaveV3Adapter(key=key, asset=asset, pool=market.pool, a_token=market.a_token)
+    return AaveV3Adapter(
+        key=key,
+        asset=asset,
+        pool=market.pool,
+        a_token=market.a_token,
+        variable_debt_token=market.variable_debt_token,
+    )
 
 
 PROTOCOL = ProtocolSpec(

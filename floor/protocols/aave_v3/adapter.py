@@ -7,7 +7,13 @@ v3.1), which is what a withdrawal can take: tokens sent straight to the aToken r
 holdings but not that; on a pool without the view (v3.0) it is the underlying the aToken
 holds. A paused or inactive reserve lets
 nothing out. Deposits are checked against the reserve's state before anything is sent: paused,
-inactive or frozen reserves and a supply cap the deposit would pass refuse it by name.
+inactive or frozen reserves and a supply cap the deposit would pass refuse it by name. The
+cap check is the pool's: before validating a supply the pool brings the reserve up to date,
+adding the treasury's share of the interest since the last update to `accruedToTreasury`
+(V3.5's `ReserveLogic._accrueToTreasury`), and that share counts towards the cap. So when the
+market config names the reserve's variable debt token the quote also reads the normalised
+variable debt and the debt's scaled total, and accrues the treasury's share as the pool will
+at the quote's block; without it only what is already accrued is counted.
 
 Neither supply nor withdraw takes a min-out, so both are balance-guarded: a supply must raise
 the aToken balance by the amount less Aave's rounding, a withdrawal must pay the underlying
@@ -34,7 +40,7 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import InvalidAmount
+from floor.errors import BadInput, InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
 from floor.permissions import Membership, PermissionSet, approval, in_list, list_id, to_self
@@ -44,9 +50,11 @@ from floor.protocols.aave_v3.reserve import (
     CONFIGURATION,
     CURRENT_LIQUIDITY_RATE,
     RESERVE_DATA,
+    VARIABLE_BORROW_INDEX,
+    VARIABLE_DEBT_TOKEN,
     ReserveFlags,
 )
-from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled
+from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled, treasury_accrual
 from floor.rates import apr_from_ray
 
 SUPPLY = "supply(address,uint256,address,uint16)"
@@ -59,6 +67,7 @@ class AaveV3Adapter(Adapter):
     asset: Asset
     pool: str
     a_token: str
+    variable_debt_token: str | None = None  # read for the treasury's accrual in the cap check
     yield_source = "rebase"  # the aToken balance grows with the liquidity index
 
     def deposit_calls(self, amount: int, account: str) -> list[Call]:
@@ -93,11 +102,17 @@ class AaveV3Adapter(Adapter):
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
         if isinstance(action, Deposit):
-            return [
+            reads = [
                 read(self.pool, "getReserveData(address)", self.asset.address),
                 read(self.pool, "getReserveNormalizedIncome(address)", self.asset.address),
                 read(self.a_token, "scaledTotalSupply()"),
             ]
+            if self.variable_debt_token is not None:
+                reads += [
+                    read(self.pool, "getReserveNormalizedVariableDebt(address)", self.asset.address),
+                    read(self.variable_debt_token, "scaledTotalSupply()"),
+                ]
+            return reads
         return []
 
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
@@ -106,7 +121,8 @@ class AaveV3Adapter(Adapter):
                 reserve = self._reserve(results[0])
                 (index,) = decode_result(["uint256"], results[1], f"{self.key} getReserveNormalizedIncome")
                 (scaled_supply,) = decode_result(["uint256"], results[2], f"{self.key} aToken.scaledTotalSupply")
-                self._check_supply(amount, reserve, index, scaled_supply)
+                accruing = self._treasury_accrual(reserve, index, results[3:5])
+                self._check_supply(amount, reserve, index, scaled_supply, accruing)
                 # From v3.5 the supply mints floor(amount / index) scaled units and balances
                 # round down: the balance rises by the amount less at most ceil(index) units.
                 # That bound also covers the half-up rounding of earlier versions.
@@ -118,9 +134,25 @@ class AaveV3Adapter(Adapter):
                 return [Expected(self.asset.address, position.amount)]
         raise TypeError(f"not an action: {action!r}")
 
-    def _check_supply(self, amount: int, reserve: tuple, index: int, scaled_supply: int) -> None:
+    def _treasury_accrual(self, reserve: tuple, index: int, results: Sequence[ReadResult]) -> int:
+        """The scaled aTokens the pool's state update will add to `accruedToTreasury` before it
+        validates a supply at the quote's block: 0 when the debt token is not configured."""
+        if self.variable_debt_token is None:
+            return 0
+        if reserve[VARIABLE_DEBT_TOKEN].lower() != self.variable_debt_token.lower():
+            raise BadInput(
+                f"{self.key}: the market config names {self.variable_debt_token} as the variable debt token; "
+                f"the pool reports {reserve[VARIABLE_DEBT_TOKEN]}"
+            )
+        (borrow_index,) = decode_result(["uint256"], results[0], f"{self.key} getReserveNormalizedVariableDebt")
+        (scaled_debt,) = decode_result(["uint256"], results[1], f"{self.key} variableDebtToken.scaledTotalSupply")
+        flags = ReserveFlags.of(reserve[CONFIGURATION][0])
+        return treasury_accrual(scaled_debt, reserve[VARIABLE_BORROW_INDEX], borrow_index, flags.reserve_factor, index)
+
+    def _check_supply(self, amount: int, reserve: tuple, index: int, scaled_supply: int, accruing: int = 0) -> None:
         """Refuse, before sending, a supply the pool would refuse, as its
-        ValidationLogic.validateSupply does and in its order."""
+        ValidationLogic.validateSupply does and in its order. `accruing` is the treasury's
+        share the pool adds first (ReserveLogic.updateState), in scaled aTokens."""
         flags = ReserveFlags.of(reserve[CONFIGURATION][0])
         scaled = a_token_mint_scaled(amount, index)
         if scaled == 0:
@@ -133,7 +165,7 @@ class AaveV3Adapter(Adapter):
             raise ReserveFrozen(f"{self.key}: the reserve is frozen; it takes no new deposit")
         if flags.supply_cap:
             cap = flags.supply_cap * 10**flags.decimals
-            accrued = reserve[ACCRUED_TO_TREASURY]
+            accrued = reserve[ACCRUED_TO_TREASURY] + accruing
             supplied = a_token_balance(scaled_supply + accrued, index)
             if a_token_balance(scaled_supply + scaled + accrued, index) > cap:
                 room = max(cap - supplied, 0)

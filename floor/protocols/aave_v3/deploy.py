@@ -1,5 +1,5 @@
 """The local stack's Aave V3 markets: stand-in Pools (`AaveV3Pool`) with one aToken
-(`AaveAToken`) per reserve, on Ethereum a second Pool serving as Spark, each reserve seeded
+(`AaveAToken`) per reserve and the variable debt token the Pool deploys for it, on Ethereum a second Pool serving as Spark, each reserve seeded
 by another participant who supplies and borrows, so it has utilisation and interest.
 
 Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
@@ -11,6 +11,7 @@ from web3.contract import Contract
 
 from floor.devnet.deploy import DeployContext, Deployer
 from floor.protocols.aave_v3 import PROTOCOL
+from floor.protocols.aave_v3.reserve import VARIABLE_DEBT_TOKEN
 
 RAY = 10**27
 POOL, A_TOKEN = PROTOCOL.contracts
@@ -36,6 +37,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
                 A_TOKEN, pool.address, token.address, f"{protocol} {symbol}", f"{prefix}{symbol}", ctx.decimals(symbol)
             )
             d.send(pool.functions.initReserve(token.address, a_token.address, 0, SLOPE_RAY))
+            debt_token = pool.functions.getReserveData(token.address).call()[VARIABLE_DEBT_TOKEN]
             seed(d, token, pool, ctx.participant_supply(symbol), ctx.borrowed(ctx.participant_supply(symbol)))
             markets.append(
                 {
@@ -45,6 +47,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
                     "asset": symbol,
                     "pool": pool.address,
                     "a_token": a_token.address,
+                    "variable_debt_token": debt_token,
                 }
             )
     return markets

@@ -1,6 +1,7 @@
 """A reserve's state as the Pool reports it: `getReserveData`'s struct and the configuration
 bitmap inside it (Aave's `ReserveConfiguration`: bit 56 active, 57 frozen, 60 paused,
-bits 48-55 the decimals, 116-151 the supply cap in whole tokens, 0 for none).
+bits 48-55 the decimals, 64-79 the reserve factor in basis points, 116-151 the supply cap in
+whole tokens, 0 for none).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ RESERVE_DATA = (
 )
 CONFIGURATION = 0
 CURRENT_LIQUIDITY_RATE = 2
+VARIABLE_BORROW_INDEX = 3  # as of the last update, a ray
+VARIABLE_DEBT_TOKEN = 10
 ACCRUED_TO_TREASURY = 12  # scaled aTokens owed to the treasury: they count towards the supply cap
 
 DECIMALS_START_BIT = 48
 ACTIVE_BIT = 56
 FROZEN_BIT = 57
 PAUSED_BIT = 60
+RESERVE_FACTOR_START_BIT = 64
+RESERVE_FACTOR_BITS = 16
 SUPPLY_CAP_START_BIT = 116
 SUPPLY_CAP_BITS = 36
 
@@ -31,6 +36,7 @@ class ReserveFlags:
     paused: bool
     decimals: int
     supply_cap: int  # whole tokens; 0: no cap
+    reserve_factor: int = 0  # basis points of the borrowers' interest that go to the treasury
 
     @classmethod
     def of(cls, configuration: int) -> ReserveFlags:
@@ -40,6 +46,7 @@ class ReserveFlags:
             paused=bool(configuration >> PAUSED_BIT & 1),
             decimals=configuration >> DECIMALS_START_BIT & 0xFF,
             supply_cap=configuration >> SUPPLY_CAP_START_BIT & (2**SUPPLY_CAP_BITS - 1),
+            reserve_factor=configuration >> RESERVE_FACTOR_START_BIT & (2**RESERVE_FACTOR_BITS - 1),
         )
 
     def bitmap(self) -> int:
@@ -50,4 +57,5 @@ class ReserveFlags:
             | self.paused << PAUSED_BIT
             | self.decimals << DECIMALS_START_BIT
             | self.supply_cap << SUPPLY_CAP_START_BIT
+            | self.reserve_factor << RESERVE_FACTOR_START_BIT
         )

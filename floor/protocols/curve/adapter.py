@@ -17,11 +17,18 @@ allowed, so the writes are only built through `quote_reads`/`decode_quote`/`prot
   LP tokens (all the deposit is sure to have minted) are staked in the same batch between
   approve(gauge) and approve(gauge, 0). What the mint gave above that stays in the executor
   (counted in the position; `stake_calls` stakes it).
-- withdrawal of an amount: the LP tokens `calc_token_amount(amounts, false)` says it takes,
-  plus the swap fee and one unit (a one-coin exit pays the fee the quote leaves out), taken
-  first from the executor and the rest from the gauge (`withdraw(uint256)`), burnt by
-  `remove_liquidity_one_coin(burn, i, min_amount)` with min_amount the amount less the
-  slippage.
+- withdrawal of an amount: the fewest LP tokens whose one-coin exit pays the amount, found
+  with the pool's own math (`calc_withdraw_one_coin`, ported below integer for integer, on the
+  pool's state read in the same batch: balances, A, fee, LP supply, rates; NG's off-peg
+  multiplier), started from `calc_token_amount(amounts, false)` (which the old pools take
+  without the fee and NG with it) and quoted at exactly what that burn pays, so the payout
+  matches the quote to the unit. The port is first checked against the pool's own views
+  read with it (the virtual price and `calc_withdraw_one_coin` of two probe burns); a pool it
+  does not reproduce (another variant of the math, rates that move) is quoted as before: the
+  quote's LP tokens plus the whole swap fee and one unit, paying at least about the amount.
+  The burn is taken first from the executor and the rest from the gauge
+  (`withdraw(uint256)`), burnt by `remove_liquidity_one_coin(burn, i, min_amount)` with
+  min_amount the quoted payout less the slippage.
 - withdrawal of everything: every LP token, quoted by `calc_withdraw_one_coin`.
 - balanced exit (`balanced_*`): `remove_liquidity(burn, min_amounts)`, each coin's share of
   the pool's balances less the slippage.
@@ -42,8 +49,11 @@ Minter's `mint(gauge)`, which pays the caller, as on mainnet; a gauge's own rewa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from eth_abi import decode
 
 from floor.adapters.base import (
     Action,
@@ -76,6 +86,7 @@ from floor.protocols.curve.errors import CoinNotInPool, NoGauge, PositionChanged
 
 WAD = 10**18
 FEE_DENOMINATOR = 10**10
+A_PRECISION = 100  # NG keeps A * 100
 INDEX_SCALE = 10**9  # get_virtual_price (1e18) to the growth index's 1e27
 
 REMOVE_ONE = "remove_liquidity_one_coin(uint256,int128,uint256)"
@@ -102,6 +113,143 @@ def fee_margin(lp: int, fee: int) -> int:
     exit of that size (Curve charges fee * N / (4 (N - 1)) on the imbalance, about half the
     swap fee on a one-coin move)."""
     return -(-lp * fee // FEE_DENOMINATOR)
+
+
+# -- the pool's own math, for exits sized in the coin -------------------------------------
+# Curve's StableSwap integer for integer (curvefi/curve-contract StableSwap3Pool.vy for the
+# old pools, curvefi/stableswap-ng CurveStableSwapNG.vy for NG; tests/curve_math.py is the
+# tests' independent copy). Where the pool would revert (a uint256 below zero, a division by
+# zero, NG's Newton not converging) these raise ArithmeticError.
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """What `calc_withdraw_one_coin` reads of a pool: its balances as its math counts them
+    (admin fees excluded), its rates (10**(36 - decimals) for a plain coin), A as the math
+    takes it (NG: A * A_PRECISION, `A_precise()`), the fee, the LP supply and, for NG, the
+    off-peg fee multiplier."""
+
+    balances: tuple[int, ...]
+    rates: tuple[int, ...]
+    amp: int
+    fee: int
+    supply: int
+    ng: bool
+    offpeg_fee_multiplier: int = 0
+
+    @property
+    def xp(self) -> list[int]:
+        return [r * b // WAD for r, b in zip(self.rates, self.balances, strict=True)]
+
+
+def _sub(a: int, b: int) -> int:
+    if b > a:
+        raise ArithmeticError("uint256 underflow")
+    return a - b
+
+
+def _get_d(xp: Sequence[int], amp: int, ng: bool) -> int:
+    n, s = len(xp), sum(xp)
+    if s == 0:
+        return 0
+    d, ann = s, amp * n
+    for _ in range(255):
+        d_p = d
+        if ng:
+            for x in xp:
+                d_p = d_p * d // x
+            d_p //= n**n
+            prev = d
+            d = (ann * s // A_PRECISION + d_p * n) * d // ((ann - A_PRECISION) * d // A_PRECISION + (n + 1) * d_p)
+        else:
+            for x in xp:
+                d_p = d_p * d // (x * n)
+            prev = d
+            d = (ann * s + d_p * n) * d // ((ann - 1) * d + (n + 1) * d_p)
+        if abs(d - prev) <= 1:
+            return d
+    if ng:
+        raise ArithmeticError("get_D did not converge")
+    return d  # the old pools return the last D
+
+
+def _get_y_d(amp: int, i: int, xp: Sequence[int], d: int, ng: bool) -> int:
+    """x[i] when D falls to d, the other balances held."""
+    n = len(xp)
+    c, s, ann = d, 0, amp * n
+    for k, x in enumerate(xp):
+        if k != i:
+            s += x
+            c = c * d // (x * n)
+    if ng:
+        c = c * d * A_PRECISION // (ann * n)
+        b = s + d * A_PRECISION // ann
+    else:
+        c = c * d // (ann * n)
+        b = s + d // ann
+    y = d
+    for _ in range(255):
+        prev = y
+        y = (y * y + c) // _sub(2 * y + b, d)
+        if abs(y - prev) <= 1:
+            return y
+    if ng:
+        raise ArithmeticError("get_y_D did not converge")
+    return y
+
+
+def _dynamic_fee(xpi: int, xpj: int, fee: int, multiplier: int) -> int:
+    if multiplier <= FEE_DENOMINATOR:
+        return fee
+    xps2 = (xpi + xpj) ** 2
+    return multiplier * fee // ((multiplier - FEE_DENOMINATOR) * 4 * xpi * xpj // xps2 + FEE_DENOMINATOR)
+
+
+def withdraw_one_coin(pool: PoolState, burn: int, i: int) -> int:
+    """What `remove_liquidity_one_coin(burn, i, ...)` pays now: the pool's
+    `_calc_withdraw_one_coin(burn, i)[0]`."""
+    n, xp, amp, ng = len(pool.balances), pool.xp, pool.amp, pool.ng
+    d0 = _get_d(xp, amp, ng)
+    d1 = _sub(d0, burn * d0 // pool.supply)
+    new_y = _get_y_d(amp, i, xp, d1, ng)
+    base_fee = pool.fee * n // (4 * (n - 1))
+    ys = (d0 + d1) // (2 * n)
+    reduced = list(xp)
+    for j in range(n):
+        if j == i:
+            expected, xavg = _sub(xp[j] * d1 // d0, new_y), (xp[j] + new_y) // 2
+        else:
+            expected, xavg = _sub(xp[j], xp[j] * d1 // d0), xp[j]
+        fee = _dynamic_fee(xavg, ys, base_fee, pool.offpeg_fee_multiplier) if ng else base_fee
+        reduced[j] = _sub(xp[j], fee * expected // FEE_DENOMINATOR)
+    dy = _sub(_sub(reduced[i], _get_y_d(amp, i, reduced, d1, ng)), 1)
+    return dy * WAD // pool.rates[i] if ng else dy // (pool.rates[i] // WAD)
+
+
+def fewest_lp_for(pays: Callable[[int], int], amount: int, start: int, most: int) -> int | None:
+    """The smallest burn in 1..most that `pays` at least `amount` (`pays` grows with the
+    burn), searched from `start`; None when even `most` pays less."""
+    if pays(most) < amount:
+        return None
+    hi = min(max(start, 1), most)
+    step = max(hi // 10_000, 1)
+    if pays(hi) >= amount:  # walk down to a burn that pays too little
+        lo = hi - step
+        while lo > 0 and pays(lo) >= amount:
+            hi, step = lo, step * 2
+            lo = hi - step
+        lo = max(lo, 0)
+    else:  # walk up to one that pays enough
+        lo = hi
+        while True:
+            hi = min(lo + step, most)
+            if pays(hi) >= amount:
+                break
+            lo, step = hi, step * 2
+    while hi - lo > 1:  # pays(lo) < amount <= pays(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if pays(mid) >= amount else (mid, hi)
+    return hi
 
 
 @dataclass(frozen=True)
@@ -277,8 +425,8 @@ class CurveAdapter(Adapter):
         return results[:-1], results[-1]
 
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
-        curve, _price = self._split_quote(action, results)
-        return self._decode_curve_quote(action, curve)
+        curve, price = self._split_quote(action, results)
+        return self._decode_curve_quote(action, curve, price)
 
     def slippage(self, action: Action, quote: Sequence[ReadResult]):
         """The quote against fair value at the virtual price: a deposit's LP tokens valued at
@@ -287,7 +435,7 @@ class CurveAdapter(Adapter):
         from floor.adapters.base import Slippage  # the engine's slippage limit's figures
 
         curve, price_read = self._split_quote(action, quote)
-        expected = {e.token: e.delta for e in self._decode_curve_quote(action, curve)}
+        expected = {e.token: e.delta for e in self._decode_curve_quote(action, curve, price_read)}
         (price,) = decode_result(["uint256"], price_read, f"{self.key} pool.get_virtual_price")
         decimals = self.asset.decimals
         if isinstance(action, Deposit):
@@ -309,14 +457,16 @@ class CurveAdapter(Adapter):
                 return [
                     *self._held_reads(account),
                     read(self.pool, "fee()"),
-                    read(self.pool, "balances(uint256)", self.coin_index),
                     read(self.pool, self.calc_token_amount_sig, self.amounts(amount), False),
+                    *self._state_reads(amount),
                 ]
             case WithdrawAll(position):
                 return [*self._held_reads(account), read(self.pool, CALC_ONE, position.shares or 0, self.coin_index)]
         raise TypeError(f"not an action: {action!r}")
 
-    def _decode_curve_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
+    def _decode_curve_quote(self, action: Action, results: Sequence[ReadResult], price: ReadResult) -> list[Expected]:
+        """The balance changes `_curve_quote_reads`' results plan; `price` is the virtual price
+        read with them (an exit in the coin checks its port of the pool's math on it)."""
         match action:
             case Deposit(amount):
                 (coin,) = decode_result(["address"], results[0], f"{self.key} pool.coins")
@@ -336,23 +486,35 @@ class CurveAdapter(Adapter):
                 wallet, staked = self._held(results)
                 rest = results[2:] if self.staking else results[1:]
                 (fee,) = decode_result(["uint256"], rest[0], f"{self.key} pool.fee")
-                (in_pool,) = decode_result(["uint256"], rest[1], f"{self.key} pool.balances")
+                (needed,) = decode_result(["uint256"], rest[1], f"{self.key} pool.calc_token_amount")
+                balances = self._decode_balances(rest[2 : 2 + self.n_coins])
+                in_pool = balances[self.coin_index]
                 if amount >= in_pool:
                     raise InsufficientLiquidity(
                         f"{self.key}: withdrawing {amount} of {self.asset.symbol}, the pool holds {in_pool}"
                     )
-                (needed,) = decode_result(["uint256"], rest[2], f"{self.key} pool.calc_token_amount")
                 if needed == 0:
                     raise InvalidAmount(f"{self.key}: a withdrawal of {amount} burns no LP tokens")
-                burn = needed + fee_margin(needed, fee) + 1
                 held = wallet + staked
                 if needed > held:
                     raise InsufficientBalance(
                         f"{self.key}: withdrawing {amount} of {self.asset.symbol} burns about {needed} LP tokens; "
                         f"the executor holds {wallet} and has {staked} staked"
                     )
-                burn = min(burn, held)  # the min-out still bounds what it pays
-                return self._exit_quote(amount, burn, wallet)
+                state = self._pool_state(amount, fee, balances, rest[2 + self.n_coins :], price)
+                if state is None:  # not the port's math: the quote plus the whole fee, the amount quoted
+                    return self._exit_quote(amount, min(needed + fee_margin(needed, fee) + 1, held), wallet)
+
+                def pays(burn: int) -> int:
+                    try:
+                        return withdraw_one_coin(state, burn, self.coin_index)
+                    except ArithmeticError:  # the pool would revert: nothing paid
+                        return 0
+
+                # The fewest LP tokens that pay the amount; all of them when that is more than
+                # is held (the quote then pays less than the amount, and says so).
+                burn = fewest_lp_for(pays, amount, needed, min(held, state.supply)) or min(held, state.supply)
+                return self._exit_quote(pays(burn), burn, wallet)
             case WithdrawAll(position):
                 if not position.shares:
                     raise InsufficientBalance(f"{self.key}: no LP tokens to withdraw")
@@ -367,6 +529,84 @@ class CurveAdapter(Adapter):
                     raise InvalidAmount(f"{self.key}: {position.shares} LP tokens pay no {self.asset.symbol}")
                 return self._exit_quote(paid, position.shares, wallet)
         raise TypeError(f"not an action: {action!r}")
+
+    def _probes(self, amount: int) -> tuple[int, int]:
+        """Two burns near what an exit of `amount` takes (the amount in 18 decimals, and half
+        of it), at which the pool's own `calc_withdraw_one_coin` checks the port."""
+        scaled = amount * 10 ** (18 - self.asset.decimals) if self.asset.decimals <= 18 else amount
+        return scaled, max(scaled // 2, 1)
+
+    def _state_reads(self, amount: int) -> list[ReadCall]:
+        """The pool's state `withdraw_one_coin` takes, and the pool's own views it is checked on:
+        balances, A, LP supply, `calc_withdraw_one_coin` of the two probes; NG's off-peg
+        multiplier and rates; for an old pool (its rates are constants it does not expose),
+        what one whole coin buys of each other coin, which says the coin's decimals."""
+        reads = [
+            *(read(self.pool, "balances(uint256)", k) for k in range(self.n_coins)),
+            read(self.pool, "A_precise()" if self.kind == "ng" else "A()"),
+            read(self.lp_token, "totalSupply()"),
+            *(read(self.pool, CALC_ONE, probe, self.coin_index) for probe in self._probes(amount)),
+        ]
+        if self.kind == "ng":
+            return [*reads, read(self.pool, "offpeg_fee_multiplier()"), read(self.pool, "stored_rates()")]
+        unit = 10**self.asset.decimals
+        others = [k for k in range(self.n_coins) if k != self.coin_index]
+        return reads + [read(self.pool, "get_dy(int128,int128,uint256)", self.coin_index, k, unit) for k in others]
+
+    def _decode_balances(self, results: Sequence[ReadResult]) -> list[int]:
+        return [decode_result(["uint256"], r, f"{self.key} pool.balances")[0] for r in results]
+
+    def _pool_state(
+        self, amount: int, fee: int, balances: list[int], results: Sequence[ReadResult], price_read: ReadResult
+    ) -> PoolState | None:
+        """The pool's state from `_state_reads`' results after the balances, if the port
+        reproduces the pool's own views on it to the unit (the virtual price, both probes);
+        None if it does not (another variant of the math) or a read failed."""
+
+        def word(r: ReadResult) -> int | None:
+            return decode(["uint256"], r.data)[0] if r.success and len(r.data) >= 32 else None
+
+        amp, supply, probe_paid = word(results[0]), word(results[1]), [word(r) for r in results[2:4]]
+        price = word(price_read)
+        if not amp or not supply or price is None:
+            return None
+        if self.kind == "ng":
+            multiplier = word(results[4])
+            try:
+                (rates,) = decode(["uint256[]"], results[5].data) if results[5].success else (None,)
+            except Exception:  # noqa: BLE001  # a pool without stored_rates(): not NG's math
+                return None
+            if multiplier is None or rates is None or len(rates) != self.n_coins:
+                return None
+        else:
+            multiplier, rates = 0, []
+            others = iter(results[4:])
+            for k in range(self.n_coins):
+                decimals = self.asset.decimals
+                if k != self.coin_index:
+                    bought = word(next(others))
+                    if not bought:
+                        return None
+                    decimals = round(math.log10(bought))  # a stable pool's coins trade near par
+                if not 0 <= decimals <= 36:
+                    return None
+                rates.append(10 ** (36 - decimals))
+        state = PoolState(tuple(balances), tuple(rates), amp, fee, supply, self.kind == "ng", multiplier)
+
+        def port_pays(burn: int) -> int | None:
+            try:
+                return withdraw_one_coin(state, burn, self.coin_index)
+            except ArithmeticError:  # ZeroDivisionError too: where the pool reverts
+                return None
+
+        try:
+            if _get_d(state.xp, amp, state.ng) * WAD // supply != price:
+                return None
+        except ArithmeticError:
+            return None
+        if any(port_pays(p) != paid for p, paid in zip(self._probes(amount), probe_paid, strict=True)):
+            return None
+        return state
 
     def _exit_quote(self, out: int, burn: int, wallet: int) -> list[Expected]:
         unstake = max(burn - wallet, 0)

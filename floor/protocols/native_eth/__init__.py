@@ -23,6 +23,7 @@ def _build(key: AdapterKey, asset: Asset, market: NativeEthMarketConfig) -> Nati
         withdrawal_request=market.withdrawal_request,
         deposit_data=market.deposit_data,
         verify_signatures=market.verify_signatures,
+        beacon_api_url=market.beacon_url(),
     )
 
 

@@ -136,6 +136,7 @@ class NativeEthAdapter(Adapter):
     withdrawal_request: str
     deposit_data: str | None = None  # a deposit_data-*.json file or a directory of them
     verify_signatures: bool = True
+    beacon_api_url: str | None = None  # where position.py reads the validators
     beacon: BeaconSnapshot | None = None  # the consensus layer's view, read by position.py
     exit_fee: int | None = None  # EIP-7002's current fee (wei), read by position.py
     exit = "queued"

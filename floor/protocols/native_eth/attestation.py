@@ -49,8 +49,12 @@ class Attestation:
         return call(executor, ATTEST_DEPOSIT, self.deposit_root, self.deadline, self.v, self.r, self.s)
 
 
-def sign(key: str, executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> Attestation:
-    """The attester's signature; its caller has checked that no deposit exists for the keys."""
-    message = encode_typed_data(full_message=typed_data(executor, chain_id, deposit_root, deadline))
-    signed = Account.sign_message(message, key)
+def sign(key, executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> Attestation:
+    """The attester's signature, by a private key or a signer with `sign_typed_data`
+    (floor.chain.signer.LocalKeySigner); its caller has checked that no deposit exists."""
+    full = typed_data(executor, chain_id, deposit_root, deadline)
+    if hasattr(key, "sign_typed_data"):
+        v, r, s = key.sign_typed_data(full)
+        return Attestation(deposit_root, deadline, v, r, s)
+    signed = Account.sign_message(encode_typed_data(full_message=full), key)
     return Attestation(deposit_root, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))

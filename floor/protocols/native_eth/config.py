@@ -16,6 +16,8 @@ from pydantic import Field
 from floor.configbase import Address
 from floor.protocols.base import MarketBase
 
+DEPOSIT_WEI = 32 * 10**18  # one validator (deposit_data.DEPOSIT_WEI, kept here so the config stays light)
+
 MAINNET_DEPOSIT_CONTRACT = "0x00000000219ab540356cBB839Cbe05303d7705Fa"
 WITHDRAWAL_REQUEST_PREDEPLOY = "0x00000961Ef480Eb55e80D19ad83579A64c007002"  # EIP-7002
 BEACON_URL_ENV = "FLOOR_BEACON_API_URL"
@@ -32,6 +34,10 @@ class NativeEthMarketConfig(MarketBase):
     # Verify each deposit's BLS signature before sending (py_ecc; about a second each). The
     # deposit contract never does, and a deposit with a bad signature is lost.
     verify_signatures: bool = True
+
+    @property
+    def lot(self) -> int:
+        return DEPOSIT_WEI  # one validator: 32 ETH
 
     def beacon_url(self) -> str:
         return os.environ.get(BEACON_URL_ENV) or self.beacon_api_url

@@ -80,3 +80,20 @@ REVERTS = (
     ),
     _deposit("DepositContract: merkle tree full", MarketRefused, "the deposit tree is full"),
 )
+
+
+class DepositExists(MarketRefused):
+    """A deposit for the validator key exists already (the beacon node knows the validator, or
+    the deposit contract logged one): depositing now would join whoever made it, with their
+    withdrawal credentials. The attester refuses to vouch for it."""
+
+
+class AttesterUnavailable(FloorError):
+    """No attester configured, or it could not be reached: a validator deposit needs its
+    attestation, so nothing is sent. Retried: the attester may be back."""
+
+    retryable = True
+
+
+class AttesterNotConfigured(FloorError):
+    """A validator deposit with no attester configured (`attester.url`): refused by name."""

@@ -60,3 +60,17 @@ def exits(adapter: NativeEthAdapter) -> list[ExitStatus]:
                 ExitStatus("0x" + v.pubkey.hex(), v.status, v.balance_wei, v.exit_epoch, v.withdrawable_epoch, wait)
             )
     return out
+
+
+def with_beacon_views(reader: MulticallReader, adapters: list, beacons: dict[str, BeaconClient] | None = None) -> list:
+    """`adapters`, each native ETH market with deposit data carrying its validators' beacon
+    snapshot (`beacon_view`), so its position, liquidity and pending validators are the
+    consensus layer's; the others as they are. `beacons`: clients by URL, reused."""
+    beacons = {} if beacons is None else beacons
+    out = []
+    for a in adapters:
+        if isinstance(a, NativeEthAdapter) and a.validators and a.beacon is None and a.beacon_api_url:
+            url = a.beacon_api_url
+            a = beacon_view(reader, beacons.setdefault(url, BeaconClient(url)), a)
+        out.append(a)
+    return out
