@@ -13,15 +13,14 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_abi import decode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, FailureError
 from web3 import Web3
 
 from floor.adapters.base import Deposit, PositionReading, Slippage, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
-from floor.calls import call, decode_result, read, selector
-from floor.chain.attester import AttesterClient
+from floor.calls import call, decode_result, read
+from floor.chain.attester import AttesterClient, deposits_in
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.chain.prices import decode_prices, plan_prices
@@ -33,7 +32,6 @@ from floor.logging import get_logger, scrub
 from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
 from floor.models import Call, Position
 from floor.permissions import TRANSFER
-from floor.protocols.native_eth.adapter import DEPOSIT as BEACON_DEPOSIT
 from floor.protocols.native_eth.errors import AttesterNotConfigured
 from floor.protocols.native_eth.position import with_beacon_views
 from floor.readplan import ReadPlan
@@ -314,17 +312,13 @@ class ChainActivities:
         }
         out = []
         for group in groups:
-            pubkeys = [
-                decode(["bytes", "bytes", "bytes", "bytes32"], bytes.fromhex(c.data[10:]))[0]
-                for c in group
-                if c.target.lower() in contracts and c.data[:10] == "0x" + selector(BEACON_DEPOSIT).hex()
-            ]
-            if pubkeys:
+            deposits = deposits_in(group, contracts) if contracts else []
+            if deposits:
                 if self.attester is None:
                     raise AttesterNotConfigured(
                         f"chain {chain_id}: validator deposits need the deposit attester (set attester.url)"
                     )
-                group = [self.attester(chain_id, pubkeys).call(self._account(chain_id)), *group]
+                group = [self.attester(chain_id, deposits).call(self._account(chain_id)), *group]
             out.append(group)
         return out
 

@@ -1,7 +1,9 @@
 """`floor-attester`: the deposit attester's process (`floor/chain/attester.py`). Holds the
-attester key and answers `POST /attest {"chain_id": 1, "pubkeys": ["0x..."]}` with the signed
-deposit root when no deposit exists for any of the keys (409 naming the key otherwise). Run it
-apart from the worker: the operator's key alone must not be enough to stake."""
+attester key and answers `POST /attest {"chain_id": 1, "deposits": [{"pubkey",
+"withdrawal_credentials", "signature", "amount_wei"}]}` with the signed deposit root and the
+deposits' recomputed deposit_data_roots, when each pays the executor 32 ETH and no deposit
+exists for any of the keys (409 naming the key otherwise; 400 or 422 for a bad request). Run
+it apart from the worker: the operator's key alone must not be enough to stake."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import argparse
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from floor.chain.attester import attest_deposits, attestation_json
+from floor.chain.attester import attest_deposits, attestation_json, deposit_of_json
 from floor.chain.rpc import connect
 from floor.chain.signer import signer_from_config
 from floor.config import ConfigError, Settings, load_settings
 from floor.errors import FloorError
 from floor.logging import configure_logging, get_logger
+from floor.protocols.native_eth.attestation import MAX_ATTESTED
 from floor.protocols.native_eth.beacon import BeaconClient
 from floor.protocols.native_eth.errors import DepositExists
 
@@ -35,7 +38,7 @@ class Attester:
         self.web3s = {}
         self.log = get_logger(process="floor-attester")
 
-    def attest(self, chain_id: int, pubkeys: list[bytes]) -> dict:
+    def attest(self, chain_id: int, deposits: list) -> dict:
         chain = self.settings.chain(chain_id)
         market = next((m for m in chain.markets if m.adapter == "native_eth"), None)
         if market is None or chain.executor is None:
@@ -48,12 +51,12 @@ class Attester:
             market.deposit_contract,
             chain.executor,
             chain_id,
-            pubkeys,
+            deposits,
             self.key,
             from_block=self.settings.attester.deposits_from_block,
             ttl_s=self.settings.attester.ttl_s,
         )
-        self.log.info("deposit attested", chain_id=chain_id, validators=len(pubkeys), root="0x" + a.deposit_root.hex())
+        self.log.info("deposit attested", chain_id=chain_id, validators=len(deposits), root="0x" + a.deposit_root.hex())
         return attestation_json(a)
 
 
@@ -76,13 +79,15 @@ def handler(attester: Attester) -> type[BaseHTTPRequestHandler]:
             try:
                 asked = json.loads(self.rfile.read(length))
                 chain_id = int(asked["chain_id"])
-                pubkeys = [bytes.fromhex(p.removeprefix("0x")) for p in asked["pubkeys"]]
-                if not pubkeys or any(len(p) != 48 for p in pubkeys):
-                    raise ValueError("pubkeys: one or more 48-byte validator keys, hex")
+                deposits = [deposit_of_json(d) for d in asked["deposits"]]
+                if not 0 < len(deposits) <= MAX_ATTESTED:
+                    raise ValueError(
+                        f"deposits: 1 to {MAX_ATTESTED} of pubkey, withdrawal_credentials, signature, amount_wei"
+                    )
             except (ValueError, KeyError, TypeError) as exc:
                 return self._answer(400, f"bad request: {exc}")
             try:
-                return self._answer(200, attester.attest(chain_id, pubkeys))
+                return self._answer(200, attester.attest(chain_id, deposits))
             except DepositExists as exc:
                 return self._answer(409, str(exc))
             except (FloorError, LookupError) as exc:

@@ -58,8 +58,9 @@ EQUAL_TO: constant(uint8) = 3  # exactly `list` (a literal word)
 # this executor: exactly 32 bytes, 0x01 or 0x02, eleven zero bytes, then this address.
 CREDENTIALS: constant(uint8) = 4
 # In `list` (a registered validator's deposit_data_root, which pins its pubkey, credentials,
-# signature and amount) and the target's get_deposit_root() is the one the attester vouched
-# for in this batch: nobody deposited since it checked that no deposit exists for the key.
+# signature and amount) the attester vouched for in this batch, and the target's
+# get_deposit_root() is the one it signed: nobody deposited since it checked that no deposit
+# exists for the key.
 ATTESTED_DEPOSIT: constant(uint8) = 5
 
 # How an asset's holding is read, in the units its feed prices.
@@ -72,11 +73,12 @@ DEPOSITED: constant(uint8) = 4  # ETH this executor sent to `token` under a rule
 # Batch entries addressed to the executor itself run in place. Token zero is the ETH balance.
 GUARD_START: constant(bytes4) = method_id("guardStart(address)", output_type=bytes4)
 GUARD_CHECK: constant(bytes4) = method_id("guardCheck(address,int256)", output_type=bytes4)
-ATTEST_DEPOSIT: constant(bytes4) = method_id("attestDeposit(bytes32,uint256,uint8,bytes32,bytes32)", output_type=bytes4)
+ATTEST_DEPOSIT: constant(bytes4) = method_id("attestDeposit(bytes32,uint256,uint8,bytes32,bytes32,bytes32[])", output_type=bytes4)
+MAX_ATTESTED: constant(uint256) = 16  # validators one attestation may vouch for
 
 # EIP-712: what the attester signs.
 DOMAIN_TYPEHASH: constant(bytes32) = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-ATTESTATION_TYPEHASH: constant(bytes32) = keccak256("DepositRootAttestation(bytes32 depositRoot,uint256 deadline)")
+ATTESTATION_TYPEHASH: constant(bytes32) = keccak256("DepositRootAttestation(bytes32 depositRoot,bytes32[] depositDataRoots,uint256 deadline)")
 NAME_HASH: constant(bytes32) = keccak256("FloorExecutor")
 VERSION_HASH: constant(bytes32) = keccak256("1")
 
@@ -201,6 +203,8 @@ _snapshot: transient(HashMap[address, uint256])
 _snapshotted: transient(HashMap[address, bool])
 # The deposit root the attester vouched for in this batch (moved on by our own deposits).
 _attestedRoot: transient(bytes32)
+# The validators (their deposit_data_roots) the attester checked and vouched for in this batch.
+_attestedData: transient(HashMap[bytes32, bool])
 
 
 @deploy
@@ -344,12 +348,6 @@ def windowRemaining() -> uint256:
     """
     used: uint256 = self._window_used()
     return self.lossBound.windowBudget - min(used, self.lossBound.windowBudget)
-
-
-@view
-@external
-def depositAttestationDigest(depositRoot: bytes32, deadline: uint256) -> bytes32:
-    return self._attestation_digest(depositRoot, deadline)
 
 
 # ---------------------------------------------------------------- owner
@@ -524,7 +522,7 @@ def _check_rule(i: uint256, target: address, selector: bytes4, data: Bytes[MAX_D
             ok = self._pays_self(data, convert(arg, uint256))
         elif check.op == ATTESTED_DEPOSIT:
             attested: bytes32 = self._attestedRoot
-            ok = self._listed[check.list][arg] and attested != empty(bytes32) and staticcall DepositContract(target).get_deposit_root() == attested
+            ok = self._listed[check.list][arg] and self._attestedData[arg] and attested != empty(bytes32) and staticcall DepositContract(target).get_deposit_root() == attested
         if not ok:
             raw_revert(concat(method_id("ArgumentNotAllowed(uint256,uint256,bytes32)"), abi_encode(i, check.word, arg)))
 
@@ -587,16 +585,23 @@ def _self_call(i: uint256, selector: bytes4, data: Bytes[MAX_DATA], call_value: 
         after: uint256 = self._balance(token)
         if convert(after, int256) - convert(before, int256) < min_delta:
             raw_revert(concat(method_id("BalanceGuard(uint256,address,uint256,uint256,int256)"), abi_encode(i, token, before, after, min_delta)))
-    elif selector == ATTEST_DEPOSIT and len(data) == 164:
+    elif selector == ATTEST_DEPOSIT and len(data) >= 228:
         root: bytes32 = extract32(data, 4)
         deadline: uint256 = extract32(data, 36, output_type=uint256)
         v: uint8 = convert(extract32(data, 68, output_type=uint256), uint8)
         r: bytes32 = extract32(data, 100)
         s: bytes32 = extract32(data, 132)
-        signer: address = ecrecover(self._attestation_digest(root, deadline), v, r, s)
+        # The bytes32[] of deposit_data_roots, in its canonical place only: offset 0xc0.
+        count: uint256 = extract32(data, 196, output_type=uint256)
+        if extract32(data, 164, output_type=uint256) != 192 or count == 0 or count > MAX_ATTESTED or len(data) != 228 + 32 * count:
+            raw_revert(concat(method_id("AttestationInvalid(uint256,address)"), abi_encode(i, empty(address))))
+        roots: Bytes[MAX_DATA] = slice(data, 228, 32 * count)
+        signer: address = ecrecover(self._attestation_digest(root, keccak256(roots), deadline), v, r, s)
         if block.timestamp > deadline or signer == empty(address) or signer != self.attester:
             raw_revert(concat(method_id("AttestationInvalid(uint256,address)"), abi_encode(i, signer)))
         self._attestedRoot = root
+        for k: uint256 in range(count, bound=MAX_ATTESTED):
+            self._attestedData[extract32(roots, 32 * k)] = True
     else:
         # The executor never calls itself: no batch can reach the admin functions.
         raw_revert(concat(method_id("CallNotAllowed(uint256,address,bytes4)"), abi_encode(i, self, selector)))
@@ -604,9 +609,10 @@ def _self_call(i: uint256, selector: bytes4, data: Bytes[MAX_DATA], call_value: 
 
 @view
 @internal
-def _attestation_digest(root: bytes32, deadline: uint256) -> bytes32:
+def _attestation_digest(root: bytes32, data_roots_hash: bytes32, deadline: uint256) -> bytes32:
+    # EIP-712: a bytes32[] member is the keccak of its packed elements.
     domain: bytes32 = keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self))
-    message: bytes32 = keccak256(abi_encode(ATTESTATION_TYPEHASH, root, deadline))
+    message: bytes32 = keccak256(abi_encode(ATTESTATION_TYPEHASH, root, data_roots_hash, deadline))
     return keccak256(concat(b"\x19\x01", domain, message))
 
 

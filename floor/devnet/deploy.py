@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from floor.calls import encode_call
 from floor.chain.multicall import MULTICALL3_ADDRESS
@@ -189,12 +190,13 @@ def deploy_feed(
     feed = d.deploy("ChainlinkAggregator", d.admin, USD_DECIMALS, description, min_answer, max_answer)
     d.send(feed.functions.updateAnswer(answer))
     symbol = FEED_SYMBOLS.get(description, description.split(" / ")[0])
-    _FEEDS.setdefault(_chain_key(d.w3), {})[symbol] = feed.address
+    _FEEDS.setdefault(_chain_key(d.w3), []).append((symbol, feed.address))
     return feed
 
 
-# The feeds this process deployed, per chain (its RPC address): what `refresh_feeds` refreshes.
-_FEEDS: dict[str, dict[str, str]] = {}
+# The feeds this process deployed, per chain (RPC address and genesis), as (symbol, address):
+# what `refresh_feeds` refreshes. A test's snapshot revert can undo one: such are skipped.
+_FEEDS: dict[str, list[tuple[str, str]]] = {}
 FEED_SYMBOLS = {description: symbol for symbol, description in FEEDS.items()}
 # The reward tokens' prices, as the swap venue's pools are seeded (floor/swaps/deploy.py).
 REWARD_PRICES = {"CRV": USD_UNIT // 2, "CVX": 5 * USD_UNIT // 2, "COMP": 50 * USD_UNIT, "crvUSD": USD_UNIT}
@@ -212,11 +214,24 @@ def refresh_feeds(w3: Web3) -> None:
     Chainlink's nodes do at least once a heartbeat on a real chain, for a local chain whose
     clock was moved forward (the executor and the risk check refuse stale prices)."""
     d = Deployer(w3)
-    for address in _FEEDS.get(_chain_key(w3), {}).values():
-        if not w3.eth.get_code(address):
-            continue  # deployed after a snapshot the chain was reverted to
-        feed = d.at("ChainlinkAggregator", address)
-        d.send(feed.functions.updateAnswer(feed.functions.latestAnswer().call()))
+    for _, address in _FEEDS.get(_chain_key(w3), []):
+        answer = _answer(d, address)
+        if answer is not None:
+            d.send(d.at("ChainlinkAggregator", address).functions.updateAnswer(answer))
+
+
+def _answer(d: Deployer, address: str) -> int | None:
+    """The feed's latest answer, or None where a revert undid it (another contract may sit there)."""
+    try:
+        return d.at("ChainlinkAggregator", address).functions.latestAnswer().call()
+    except (ContractLogicError, BadFunctionCallOutput):
+        return None
+
+
+def _live_feeds(w3: Web3) -> dict[str, str]:
+    """symbol -> the latest feed this process deployed on the chain that still answers."""
+    d = Deployer(w3)
+    return {s: a for s, a in _FEEDS.get(_chain_key(w3), []) if _answer(d, a) is not None}
 
 
 def chain_permissions(chain: DeployedChain) -> ExecutorSetup:
@@ -240,12 +255,12 @@ def local_setup(w3: Web3, permissions: PermissionSet) -> ExecutorSetup:
             token = d.at("TestERC20", symbol)
             tokens[symbol] = (token.functions.symbol().call(), token.functions.decimals().call())
             symbol = tokens[symbol][0]
-        if symbol not in _FEEDS.get(_chain_key(w3), {}):
+        if symbol not in _live_feeds(w3):
             price = {**PRICES, **REWARD_PRICES}.get(symbol)
             if price is None:
                 raise ValueError(f"no local price for {symbol!r}: cannot value it on this chain")
             deploy_feed(d, FEEDS.get(symbol, f"{symbol} / USD"), price)
-    feeds = {s: Feed(address, DAY_S) for s, address in _FEEDS.get(_chain_key(w3), {}).items()}
+    feeds = {s: Feed(address, DAY_S) for s, address in _live_feeds(w3).items()}
     return ExecutorSetup(permissions, feeds, LossBound(), tokens)
 
 

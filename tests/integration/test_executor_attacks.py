@@ -204,13 +204,21 @@ def test_a_front_run_validator_deposit_makes_the_engines_deposit_revert(env, set
     key = anvil_account_key(GUARDIAN_ACCOUNT)
     deadline = int(time.time()) + 3600
 
-    def attested() -> list:
+    def attested(roots=(root,)) -> list:
         now_root = beacon.functions.get_deposit_root().call()
-        return [sign(key, me, chain.id, now_root, deadline).call(me), stake]
+        return [sign(key, me, chain.id, now_root, list(roots), deadline).call(me), stake]
 
     refused(env, [stake], r"ArgumentNotAllowed\(call 0: argument 3")  # no attestation
-    forged = sign(Account.create().key.hex(), me, chain.id, beacon.functions.get_deposit_root().call(), deadline)
+    now = beacon.functions.get_deposit_root().call()
+    forged = sign(Account.create().key.hex(), me, chain.id, now, [root], deadline)
     refused(env, [forged.call(me), stake], r"AttestationInvalid")
+    expired = sign(key, me, chain.id, now, [root], int(time.time()) - 3600)
+    refused(env, [expired.call(me), stake], r"AttestationInvalid")
+    # An attestation of another registered validator does not cover this one (the attester
+    # checked that key, not this one, which may have been front-run before it looked).
+    other_registered = _validator(me, key=b"\x44")[3]
+    owner_send(env, call(me, SET_LISTED, deposits_list(deposit_contract), [other_registered], True))
+    refused(env, attested([other_registered]), r"ArgumentNotAllowed\(call 1: argument 3")
     batch = attested()
     # The attacker front-runs: 1 ETH for the same key, with credentials paying itself.
     theirs = b"\x01" + bytes(11) + bytes.fromhex(d.participant[2:])
@@ -219,7 +227,7 @@ def test_a_front_run_validator_deposit_makes_the_engines_deposit_revert(env, set
     refused(env, batch, r"ArgumentNotAllowed\(call 1: argument 3")
     # An unregistered deposit (another key) is refused even when attested.
     other = _validator(me, key=b"\x22")
-    refused(env, [attested()[0], call(deposit_contract, DEPOSIT, *other, value=32 * ETHER)], r"argument 3")
+    refused(env, [attested([other[3]])[0], call(deposit_contract, DEPOSIT, *other, value=32 * ETHER)], r"argument 3")
 
 
 def test_an_attested_deposit_of_a_registered_validator_goes_through_without_loss(env):
@@ -230,7 +238,7 @@ def test_an_attested_deposit_of_a_registered_validator_goes_through_without_loss
     w3.provider.make_request("anvil_setBalance", [me, hex(64 * ETHER)])
     beacon = contract(w3, "BeaconDepositContract", native.deposit_contract)
     now_root = beacon.functions.get_deposit_root().call()
-    attestation = sign(anvil_account_key(GUARDIAN_ACCOUNT), me, chain.id, now_root, int(time.time()) + 3600)
+    attestation = sign(anvil_account_key(GUARDIAN_ACCOUNT), me, chain.id, now_root, [root], int(time.time()) + 3600)
     stake = call(native.deposit_contract, DEPOSIT, pubkey, credentials, signature, root, value=32 * ETHER)
     assert env["client"].execute([attestation.call(me), stake]).status == 1
     assert w3.eth.get_balance(me) == 32 * ETHER

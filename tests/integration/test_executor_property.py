@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry, executor_setup
-from floor.calls import call
+from floor.calls import call, decode_result, read
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
+from floor.chain.multicall import MulticallReader
 from floor.models import Call
 from floor.permissions import BALANCE, ZERO_ADDRESS
-from tests.integration.helpers import balance, contract, mint, protected_calls
+from tests.integration.helpers import contract, mint, protected_calls
 
 OUTSIDERS = [Account.create().address for _ in range(2)]
 # Amounts the treasury holds (1,000 tokens of 6 or 18 decimals per market) are likely, so
@@ -91,42 +92,55 @@ def treasury(settings, web3s, signer):
     return chain, w3, client, holdings, markets
 
 
+BALANCE_OF = "balanceOf(address)"
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+
+
+def _uints(w3, reads) -> list[int]:
+    """Many uint256 views in one Multicall3 request (the property reads ~100 per batch tried)."""
+    return [decode_result(["uint256"], r, "read")[0] for r in MulticallReader(w3).read(reads).results]
+
+
+def _held(token: str, who: str):
+    return read(MULTICALL3, "getEthBalance(address)", who) if token == ZERO_ADDRESS else read(token, BALANCE_OF, who)
+
+
 def _treasury_value(w3, chain, setup, units: dict[bytes, int]) -> tuple[int, dict[bytes, int]]:
     """Every asset the executor values, as it values them (valueOf), plus what the treasury's
     destinations hold of the tokens and ETH (released, not lost), at `units` (USD, 18
     decimals, per base unit, filled in on the first reading): USD with 18 decimals."""
-    executor = contract(w3, "FloorExecutor", chain.executor)
-    values = {a.id: executor.functions.valueOf(a.id).call() for a in setup.permissions.assets}
+    assets = setup.permissions.assets
+    tokens = [a for a in assets if a.kind == BALANCE]
+    reads = [read(chain.executor, "valueOf(bytes32)", a.id) for a in assets]
+    for a in tokens:
+        reads += [_held(a.token, chain.executor), *(_held(a.token, d) for d in chain.destinations)]
+    got = iter(_uints(w3, reads))
+    values = {a.id: next(got) for a in assets}
     released = 0
-    for a in setup.permissions.assets:
-        if a.kind != BALANCE:
-            continue
-
-        def held(who: str, token: str = a.token) -> int:
-            return w3.eth.get_balance(who) if token == ZERO_ADDRESS else balance(w3, token, who)
-
-        if a.id not in units:
-            units[a.id] = values[a.id] // max(held(chain.executor), 1)
-        released += sum(held(d) for d in chain.destinations) * units[a.id]
+    for a in tokens:
+        mine, theirs = next(got), sum(next(got) for _ in chain.destinations)
+        units.setdefault(a.id, values[a.id] // max(mine, 1))
+        released += theirs * units[a.id]
     return released, values
 
 
 def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_the_bound(treasury):
     chain, w3, client, holdings, markets = treasury
     addresses = [chain.executor, *chain.destinations, *OUTSIDERS, *markets, *holdings]
-    tokens = [contract(w3, "TestERC20", h) for h in holdings]
     setup = executor_setup(chain)
     bound = setup.bound
     ids = [m.word for m in setup.permissions.members]  # listed ids, so conditions can pass
     executor = contract(w3, "FloorExecutor", chain.executor)
 
+    outside_reads = (
+        [read(t, BALANCE_OF, o) for t in holdings for o in OUTSIDERS]
+        + [read(t, "allowance(address,address)", chain.executor, o) for t in holdings for o in OUTSIDERS]
+        + [_held(ZERO_ADDRESS, o) for o in OUTSIDERS]
+    )
+
     def outside() -> list[int]:
         """What the outsiders hold and may take: balances, allowances from the executor, ETH."""
-        return (
-            [t.functions.balanceOf(o).call() for t in tokens for o in OUTSIDERS]
-            + [t.functions.allowance(chain.executor, o).call() for t in tokens for o in OUTSIDERS]
-            + [w3.eth.get_balance(o) for o in OUTSIDERS]
-        )
+        return _uints(w3, outside_reads)
 
     assert not any(outside())
     executed = []

@@ -25,7 +25,7 @@ from web3.exceptions import ContractLogicError
 from activities.chain import ChainActivities
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import call, selector
-from floor.chain.attester import attest_deposits
+from floor.chain.attester import attest_deposits, deposits_in
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
@@ -43,6 +43,7 @@ from floor.protocols.native_eth.beacon import BeaconClient
 from floor.protocols.native_eth.config import MAINNET_DEPOSIT_CONTRACT, WITHDRAWAL_REQUEST_PREDEPLOY
 from floor.protocols.native_eth.errors import (
     AttesterNotConfigured,
+    BadDepositData,
     DepositDataRootMismatch,
     DepositExists,
     ExitFeeTooLow,
@@ -136,9 +137,9 @@ def nonce(n) -> int:
 def attested(n, calls):
     """`calls` after the attester's vouching (the devnet's attester is the guardian's key): it
     checks the beacon node and the deposit contract's logs, as the engine's attester does."""
-    pubkeys = [decode(["bytes", "bytes", "bytes", "bytes32"], bytes.fromhex(c.data[10:]))[0] for c in calls[1:]]
+    deposits = deposits_in(calls, {MAINNET_DEPOSIT_CONTRACT.lower()})
     a = attest_deposits(
-        n["w3"], n["beacon"], MAINNET_DEPOSIT_CONTRACT, n["executor"], 1, pubkeys, anvil_account_key(GUARDIAN_ACCOUNT)
+        n["w3"], n["beacon"], MAINNET_DEPOSIT_CONTRACT, n["executor"], 1, deposits, anvil_account_key(GUARDIAN_ACCOUNT)
     )
     return [a.call(n["executor"]), *calls]
 
@@ -432,12 +433,25 @@ def test_the_engine_asks_the_attester_process_and_its_deposit_goes_through(nativ
         assert native["client"].execute(group).status == 1
         with pytest.raises(DepositExists, match="a deposit exists for validator"):
             chains._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])
+        # Credentials paying someone else: the attester recomputes and refuses to vouch.
+        thief = dd.make(5001, "0x000000000000000000000000000000000000dEaD")
+        theirs = call(
+            MAINNET_DEPOSIT_CONTRACT,
+            DEPOSIT,
+            thief.pubkey,
+            thief.withdrawal_credentials,
+            thief.signature,
+            thief.deposit_data_root,
+            value=DEPOSIT_WEI,
+        )
+        with pytest.raises(BadDepositData, match="do not pay"):
+            chains._attested(1, [[theirs]])
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/attest", data=b'{"chain_id": 1, "pubkeys": ["0x12"]}', method="POST"
+            f"http://127.0.0.1:{port}/attest", data=b'{"chain_id": 1, "deposits": []}', method="POST"
         )
         with pytest.raises(urllib.error.HTTPError) as bad:
             urllib.request.urlopen(request, timeout=10)
-        assert bad.value.code == 400 and b"48-byte" in bad.value.read()
+        assert bad.value.code == 400 and b"deposits: 1 to 16" in bad.value.read()
     finally:
         server.shutdown()
         server.server_close()

@@ -20,25 +20,33 @@ from eth_account.messages import encode_typed_data
 from floor.calls import call
 from floor.models import Call
 
-ATTEST_DEPOSIT = "attestDeposit(bytes32,uint256,uint8,bytes32,bytes32)"
+ATTEST_DEPOSIT = "attestDeposit(bytes32,uint256,uint8,bytes32,bytes32,bytes32[])"
 ATTESTATION_TYPE = {
-    "DepositRootAttestation": [{"name": "depositRoot", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]
+    "DepositRootAttestation": [
+        {"name": "depositRoot", "type": "bytes32"},
+        {"name": "depositDataRoots", "type": "bytes32[]"},
+        {"name": "deadline", "type": "uint256"},
+    ]
 }
+MAX_ATTESTED = 16  # FloorExecutor.vy's bound
 
 
-def typed_data(executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> dict:
-    """The EIP-712 message the attester signs (the executor's domain: name FloorExecutor, version 1)."""
+def typed_data(executor: str, chain_id: int, deposit_root: bytes, data_roots: list[bytes], deadline: int) -> dict:
+    """The EIP-712 message the attester signs (the executor's domain: name FloorExecutor,
+    version 1): the deposit contract's root, and the validators (their deposit_data_roots) it
+    checked no deposit exists for. The executor takes deposits of those validators only."""
     return {
         "domain": {"name": "FloorExecutor", "version": "1", "chainId": chain_id, "verifyingContract": executor},
         "types": ATTESTATION_TYPE,
         "primaryType": "DepositRootAttestation",
-        "message": {"depositRoot": deposit_root, "deadline": deadline},
+        "message": {"depositRoot": deposit_root, "depositDataRoots": list(data_roots), "deadline": deadline},
     }
 
 
 @dataclass(frozen=True)
 class Attestation:
     deposit_root: bytes
+    data_roots: tuple[bytes, ...]
     deadline: int
     v: int
     r: bytes
@@ -46,15 +54,20 @@ class Attestation:
 
     def call(self, executor: str) -> Call:
         """The batch entry, addressed to the executor, that must precede the deposits."""
-        return call(executor, ATTEST_DEPOSIT, self.deposit_root, self.deadline, self.v, self.r, self.s)
+        return call(
+            executor, ATTEST_DEPOSIT, self.deposit_root, self.deadline, self.v, self.r, self.s, list(self.data_roots)
+        )
 
 
-def sign(key, executor: str, chain_id: int, deposit_root: bytes, deadline: int) -> Attestation:
+def sign(key, executor: str, chain_id: int, deposit_root: bytes, data_roots: list[bytes], deadline: int) -> Attestation:
     """The attester's signature, by a private key or a signer with `sign_typed_data`
     (floor.chain.signer.LocalKeySigner); its caller has checked that no deposit exists."""
-    full = typed_data(executor, chain_id, deposit_root, deadline)
+    if not 0 < len(data_roots) <= MAX_ATTESTED:
+        raise ValueError(f"an attestation vouches for 1 to {MAX_ATTESTED} validators, not {len(data_roots)}")
+    full = typed_data(executor, chain_id, deposit_root, data_roots, deadline)
     if hasattr(key, "sign_typed_data"):
         v, r, s = key.sign_typed_data(full)
-        return Attestation(deposit_root, deadline, v, r, s)
-    signed = Account.sign_message(encode_typed_data(full_message=full), key)
-    return Attestation(deposit_root, deadline, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))
+    else:
+        signed = Account.sign_message(encode_typed_data(full_message=full), key)
+        v, r, s = signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    return Attestation(deposit_root, tuple(data_roots), deadline, v, r, s)
