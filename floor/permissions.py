@@ -40,6 +40,7 @@ BALANCE, BALANCE_TIMES_RATE, CONVERT_BALANCE, HOLDER_VALUE, DEPOSITED = range(5)
 # FloorExecutor.vy's bounds.
 MAX_CHECKS = 6
 MAX_RULE_ASSETS = 8
+MAX_KEYED = 4
 MAX_ENTRIES = 256
 MAX_SOURCE = 68
 
@@ -158,6 +159,10 @@ class Permission:
     carries_value: bool = False
     assets: tuple[bytes, ...] = ()  # ids of the ValuedAssets the call can change
     releases: bool = False  # transfer(to, amount) to a destination: value leaving to the treasury
+    # The call also changes the assets keyed (KeyedAssets) to its head word key_word - 1 (the
+    # keccak of key_span words when key_span > 1): 0, none.
+    key_word: int = 0
+    key_span: int = 1
 
     @property
     def selector(self) -> bytes:
@@ -172,8 +177,10 @@ class Permission:
         return (to_checksum_address(self.target), self.selector)
 
     def as_rule(self) -> tuple:
-        """The contract's Rule struct: (allowed, carriesValue, releases, conditions, assets)."""
-        return (True, self.carries_value, self.releases, [c.as_tuple() for c in self.args], list(self.assets))
+        """The contract's Rule struct: (allowed, carriesValue, releases, conditions, assets,
+        keyWord, keySpan)."""
+        conditions = [c.as_tuple() for c in self.args]
+        return (True, self.carries_value, self.releases, conditions, list(self.assets), self.key_word, self.key_span)
 
 
 @dataclass(frozen=True)
@@ -187,10 +194,20 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class KeyedAssets:
+    """The assets a call on `target` changes when its rule's key word is `key`."""
+
+    target: str
+    key: bytes
+    assets: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class PermissionSet:
     rules: tuple[Permission, ...] = ()
     members: tuple[Membership, ...] = ()
     assets: tuple[ValuedAsset, ...] = ()
+    keyed: tuple[KeyedAssets, ...] = ()
 
     @classmethod
     def union(cls, sets: Iterable[PermissionSet]) -> PermissionSet:
@@ -200,10 +217,12 @@ class PermissionSet:
         rules: dict[tuple[str, bytes], Permission] = {}
         members: dict[tuple[bytes, bytes], Membership] = {}
         assets: dict[bytes, ValuedAsset] = {}
+        keyed: dict[tuple[str, bytes], tuple[bytes, ...]] = {}
         for s in sets:
             for p in s.rules:
                 seen = rules.setdefault(p.pair, p)
-                if (seen.args, seen.carries_value, seen.releases) != (p.args, p.carries_value, p.releases):
+                shape = (p.args, p.carries_value, p.releases, p.key_word, p.key_span)
+                if (seen.args, seen.carries_value, seen.releases, seen.key_word, seen.key_span) != shape:
                     raise ValueError(f"two different rules for {p.signature} on {p.pair[0]}")
                 merged = seen.assets + tuple(a for a in p.assets if a not in seen.assets)
                 if len(merged) > MAX_RULE_ASSETS:
@@ -211,6 +230,12 @@ class PermissionSet:
                 rules[p.pair] = replace(seen, assets=merged)
             for m in s.members:
                 members.setdefault((m.list, m.word), m)
+            for k in s.keyed:
+                at = (to_checksum_address(k.target), k.key)
+                merged = keyed.get(at, ()) + tuple(a for a in k.assets if a not in keyed.get(at, ()))
+                if len(merged) > MAX_KEYED:
+                    raise ValueError(f"key 0x{k.key.hex()} on {k.target} changes more than {MAX_KEYED} assets")
+                keyed[at] = merged
             for a in s.assets:
                 known = assets.setdefault(a.id, a)
                 if known != a and (known.kind, known.token) == (a.kind, a.token) == (BALANCE, a.token):
@@ -218,7 +243,12 @@ class PermissionSet:
                     assets[a.id] = known if known.decimals is not None else a
                 elif known != a:
                     raise ValueError(f"asset {a.id.hex()} is valued two ways: {known} and {a}")
-        return cls(tuple(rules.values()), tuple(members.values()), tuple(assets.values()))
+        return cls(
+            tuple(rules.values()),
+            tuple(members.values()),
+            tuple(assets.values()),
+            tuple(KeyedAssets(t, k, a) for (t, k), a in keyed.items()),
+        )
 
     def __add__(self, other: PermissionSet) -> PermissionSet:
         return PermissionSet.union([self, other])
@@ -243,6 +273,12 @@ class PermissionSet:
             why = _condition_refusal(cond, data, executor, words)
             if why:
                 return f"{rule.signature} on {target}: {why}"
+        if rule.key_word:
+            pos = 4 + 32 * (rule.key_word - 1)
+            words_ = data[pos : pos + 32 * max(rule.key_span, 1)]
+            key = keccak(words_) if rule.key_span > 1 else words_
+            if not any(to_checksum_address(k.target) == target and k.key == key for k in self.keyed):
+                return f"{rule.signature} on {target}: no assets are keyed to 0x{key.hex()}: it cannot be valued"
         return None
 
     def listed(self) -> dict[bytes, list[bytes]]:
@@ -318,15 +354,21 @@ def to_self(
     assets: Iterable[ValuedAsset] = (),
     conditions: Iterable[Condition] = (),
     members: Iterable[Membership] = (),
+    key: tuple[int, int] = (0, 1),
+    keyed: Mapping[bytes, Iterable[ValuedAsset]] | None = None,
 ) -> PermissionSet:
     """A call whose receiver/beneficiary/owner arguments (`words`) must be the executor, with
-    further `conditions` (and the list `members` they need), changing `assets`."""
+    further `conditions` (and the list `members` they need), changing `assets`; with `key`
+    (head word index + 1, words hashed), also the `keyed` assets of the key its data names."""
     assets = tuple(assets)
+    keyed_assets = {k: tuple(v) for k, v in (keyed or {}).items()}
     args = tuple(is_self(w) for w in words) + tuple(conditions)
+    every = assets + tuple(a for v in keyed_assets.values() for a in v)
     return PermissionSet(
-        rules=(Permission(target, signature, args, carries_value, tuple(a.id for a in assets)),),
+        rules=(Permission(target, signature, args, carries_value, tuple(a.id for a in assets), False, *key),),
         members=tuple(members),
-        assets=assets,
+        assets=tuple({a.id: a for a in every}.values()),
+        keyed=tuple(KeyedAssets(target, k, tuple(a.id for a in v)) for k, v in keyed_assets.items()),
     )
 
 
@@ -405,7 +447,8 @@ class ExecutorSetup:
         return out
 
 
-SET_RULES = "setRules(address[],bytes4[],(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[])[])"
+SET_RULES = "setRules(address[],bytes4[],(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[],uint256,uint256)[])"
+SET_KEYED_ASSETS = "setKeyedAssets(address,bytes32[],bytes32[][])"
 SET_LISTED = "setListed(bytes32,bytes32[],bool)"
 SET_ASSETS = "setAssets(bytes32[],(uint8,address,address,bytes,address,uint256,uint256)[])"
 SET_LOSS_BOUND = "setLossBound((uint256,uint256,uint256,uint256))"
@@ -434,6 +477,15 @@ def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Cal
                 [p.as_rule() for p in chunk],
             )
         )
+    by_target: dict[str, list[KeyedAssets]] = {}
+    for k in permissions.keyed:
+        by_target.setdefault(to_checksum_address(k.target), []).append(k)
+    for target, entries in sorted(by_target.items()):
+        for i in range(0, len(entries), MAX_ENTRIES):
+            chunk = entries[i : i + MAX_ENTRIES]
+            out.append(
+                call(executor, SET_KEYED_ASSETS, target, [k.key for k in chunk], [list(k.assets) for k in chunk])
+            )
     for list_, members in sorted(permissions.listed().items()):
         for i in range(0, len(members), MAX_ENTRIES):
             out.append(call(executor, SET_LISTED, list_, members[i : i + MAX_ENTRIES], True))

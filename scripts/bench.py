@@ -249,26 +249,54 @@ def bench_batch_gas(w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str,
 
 def bench_guard_overhead(w3, chain: ChainConfig, signer: LocalKeySigner, guarded) -> dict[str, float]:
     """The executor's loss bound in gas: 10 guarded deposits through the chain's executor against
-    the same batch through an executor with the same rules naming no assets (nothing valued)."""
+    the same batch through an executor with the same rules naming no assets (nothing valued):
+    into one vault (2 assets valued), and spread over the chain's USDC markets (one asset more
+    per market, up to 10 markets)."""
     from dataclasses import replace
 
     from floor.adapters.registry import executor_setup
+    from floor.chain.multicall import MulticallReader
     from floor.devnet.deploy import Deployer, configure_executor
     from floor.permissions import ExecutorSetup, PermissionSet
 
     setup = executor_setup(chain)
-    bare = PermissionSet(tuple(replace(p, assets=()) for p in setup.permissions.rules), setup.permissions.members)
+    bare = PermissionSet(
+        tuple(replace(p, assets=(), key_word=0) for p in setup.permissions.rules), setup.permissions.members
+    )
     d = Deployer(w3)
     plain = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
     configure_executor(w3, plain, ExecutorSetup(bare, setup.feeds, setup.bound, setup.tokens))
     usdc = chain.token("USDC").address
-    d.send(d.at("TestERC20", usdc).functions.mint(plain, 10 * 10**6))
-    bounded = ExecutorClient(w3, 1, chain.executor, signer).execute([c for _ in range(10) for c in guarded(10**6)])
-    unbounded = ExecutorClient(w3, 1, plain, signer).execute([c for _ in range(10) for c in guarded(10**6, plain)])
+    for holder in (chain.executor, plain):
+        d.send(d.at("TestERC20", usdc).functions.mint(holder, 100 * 10**6))
+    markets = [a for a in adapters_of_chain(chain) if a.asset.symbol == "USDC"][:10]
+    reader = MulticallReader(w3)
+
+    def spread(account: str):
+        calls = []
+        for a in markets:
+            quote = a.decode_quote(Deposit(10**6), reader.read(a.quote_reads(Deposit(10**6), account)).results)
+            calls += a.protected_calls(Deposit(10**6), account, quote, 50)
+        return calls
+
+    def gas(account: str, calls) -> int:
+        return ExecutorClient(w3, 1, account, signer).execute(calls).gas_used
+
+    bounded, unbounded = (
+        gas(chain.executor, [c for _ in range(10) for c in guarded(10**6)]),
+        gas(plain, [c for _ in range(10) for c in guarded(10**6, plain)]),
+    )
+    bounded_spread, unbounded_spread = gas(chain.executor, spread(chain.executor)), gas(plain, spread(plain))
     return {
-        "executor.k10.bounded_gas": bounded.gas_used,
-        "executor.k10.unbounded_gas": unbounded.gas_used,
-        "executor.guard_gas_overhead_pct": round(100 * (bounded.gas_used - unbounded.gas_used) / unbounded.gas_used, 1),
+        "executor.k10.bounded_gas": bounded,
+        "executor.k10.unbounded_gas": unbounded,
+        "executor.guard_gas_overhead_pct": round(100 * (bounded - unbounded) / unbounded, 1),
+        "executor.spread.markets": len(markets),
+        "executor.spread.bounded_gas": bounded_spread,
+        "executor.spread.unbounded_gas": unbounded_spread,
+        "executor.spread.guard_gas_overhead_pct": round(
+            100 * (bounded_spread - unbounded_spread) / unbounded_spread, 1
+        ),
     }
 
 

@@ -80,7 +80,9 @@ contract ERC4626Vault is ERC20 {
     /// @notice Loan balance including interest accrued up to this block.
     function debt() public view returns (uint256) {
         uint256 d = debtStored;
-        if (d == 0 || borrowRatePerSecondWad == 0) return d;
+        // A node may estimate on a pending block older than its latest (anvil after a revert):
+        // no time has passed then, rather than an underflow.
+        if (d == 0 || borrowRatePerSecondWad == 0 || block.timestamp <= lastAccrual) return d;
         return d + d * borrowRatePerSecondWad * (block.timestamp - lastAccrual) / WAD;
     }
 

@@ -38,6 +38,7 @@ MAX_RETURN: constant(uint256) = 256
 # Conditions and valued assets per rule; assets valued per batch; entries per admin call.
 MAX_CHECKS: constant(uint256) = 6
 MAX_RULE_ASSETS: constant(uint256) = 8
+MAX_KEYED: constant(uint256) = 4  # assets of one key (an Aave reserve, a Morpho market)
 MAX_TOUCHED: constant(uint256) = 32
 MAX_ENTRIES: constant(uint256) = 256
 MAX_SOURCE: constant(uint256) = 68
@@ -108,6 +109,12 @@ struct Rule:
     releases: bool  # `transfer(to, amount)` to a destination: value leaving to the treasury, not lost
     checks: DynArray[Condition, MAX_CHECKS]
     assets: DynArray[bytes32, MAX_RULE_ASSETS]  # what the call can change, valued around the batch
+    # With keyWord k > 0, the call also changes the assets the owner keyed to its head word k-1
+    # (keySpan > 1: the keccak of that many words, a Morpho market id): an Aave pool's supply
+    # values only the reserve it names, not every reserve of the pool. A key with no assets
+    # is refused: what cannot be valued cannot be touched.
+    keyWord: uint256
+    keySpan: uint256
 
 struct Asset:
     kind: uint8
@@ -150,6 +157,11 @@ event ListChanged:
 event AssetChanged:
     id: indexed(bytes32)
     asset: Asset
+
+event KeyedAssetsChanged:
+    target: indexed(address)
+    key: indexed(bytes32)
+    assets: DynArray[bytes32, MAX_KEYED]
 
 event LossBoundChanged:
     bound: LossBound
@@ -194,6 +206,7 @@ windowUpdated: public(uint256)
 _rules: HashMap[address, HashMap[bytes4, Rule]]
 _listed: HashMap[bytes32, HashMap[bytes32, bool]]
 _assets: HashMap[bytes32, Asset]
+_keyed: HashMap[bytes32, DynArray[bytes32, MAX_KEYED]]  # keccak(target, key) -> asset ids
 _deposited: HashMap[bytes32, uint256]
 
 # Our own lock rather than @nonreentrant, so a nested batch reverts with Reentrancy().
@@ -203,6 +216,9 @@ _snapshot: transient(HashMap[address, uint256])
 _snapshotted: transient(HashMap[address, bool])
 # The deposit root the attester vouched for in this batch (moved on by our own deposits).
 _attestedRoot: transient(bytes32)
+# Feed answers read in this batch (updated 0: not read yet).
+_feedAnswer: transient(HashMap[address, int256])
+_feedUpdated: transient(HashMap[address, uint256])
 # The validators (their deposit_data_roots) the attester checked and vouched for in this batch.
 _attestedData: transient(HashMap[bytes32, bool])
 
@@ -274,7 +290,8 @@ def execute(calls: DynArray[Call, MAX_CALLS]) -> DynArray[Bytes[MAX_RETURN], MAX
         else:
             rule: Rule = self._rules[target][selector]
             self._check_rule(i, target, selector, calls[i].data, value, rule)
-            for a: bytes32 in rule.assets:
+            changes: DynArray[bytes32, MAX_RULE_ASSETS + MAX_KEYED] = self._changes(i, target, calls[i].data, rule)
+            for a: bytes32 in changes:
                 if a not in touched:
                     if len(touched) == MAX_TOUCHED:
                         raw_revert(method_id("TooManyAssets()"))
@@ -290,7 +307,7 @@ def execute(calls: DynArray[Call, MAX_CALLS]) -> DynArray[Bytes[MAX_RETURN], MAX
                         released[k] += extract32(calls[i].data, 36, output_type=uint256)
             results.append(self._send(i, target, calls[i].data, value))
             if value != 0:
-                for a: bytes32 in rule.assets:
+                for a: bytes32 in changes:
                     if self._assets[a].kind == DEPOSITED and self._assets[a].token == target:
                         self._deposited[a] += value
             if self._attestedRoot != empty(bytes32) and self._uses_attestation(rule):
@@ -333,11 +350,17 @@ def assetOf(id: bytes32) -> Asset:
 
 @view
 @external
+def keyedAssetsOf(target: address, key: bytes32) -> DynArray[bytes32, MAX_KEYED]:
+    return self._keyed[keccak256(abi_encode(target, key))]
+
+
+@view
+@external
 def valueOf(id: bytes32) -> uint256:
     """
     @notice What the executor holds of an asset, in USD with 18 decimals, as a batch values it.
     """
-    return self._holding(id) * self._price(id) // WAD
+    return self._holding(id) * self._read_price(id) // WAD
 
 
 @view
@@ -395,6 +418,19 @@ def setAssets(ids: DynArray[bytes32, MAX_ENTRIES], assets: DynArray[Asset, MAX_E
             raw_revert(concat(method_id("InvalidAsset(bytes32)"), abi_encode(ids[i])))
         self._assets[ids[i]] = assets[i]
         log AssetChanged(id=ids[i], asset=assets[i])
+
+
+@external
+def setKeyedAssets(target: address, keys: DynArray[bytes32, MAX_ENTRIES], assets: DynArray[DynArray[bytes32, MAX_KEYED], MAX_ENTRIES]):
+    """
+    @notice The assets a call on `target` changes for each key its rule reads (see Rule.keyWord).
+    """
+    self._only_owner()
+    if len(keys) != len(assets):
+        raw_revert(concat(method_id("LengthMismatch(uint256,uint256)"), abi_encode(len(keys), len(assets))))
+    for i: uint256 in range(len(keys), bound=MAX_ENTRIES):
+        self._keyed[keccak256(abi_encode(target, keys[i]))] = assets[i]
+        log KeyedAssetsChanged(target=target, key=keys[i], assets=assets[i])
 
 
 @external
@@ -549,6 +585,32 @@ def _position(i: uint256, data: Bytes[MAX_DATA], check: Condition) -> uint256:
 
 @view
 @internal
+def _changes(i: uint256, target: address, data: Bytes[MAX_DATA], rule: Rule) -> DynArray[bytes32, MAX_RULE_ASSETS + MAX_KEYED]:
+    """
+    @notice The assets the call can change: its rule's, and those keyed to the word it names.
+    """
+    out: DynArray[bytes32, MAX_RULE_ASSETS + MAX_KEYED] = []
+    for a: bytes32 in rule.assets:
+        out.append(a)
+    if rule.keyWord == 0:
+        return out
+    span: uint256 = max(rule.keySpan, 1)
+    pos: uint256 = 4 + 32 * (rule.keyWord - 1)
+    if rule.keyWord > MAX_DATA or span > MAX_DATA or len(data) < pos + 32 * span:
+        raw_revert(concat(method_id("ArgumentMissing(uint256,uint256)"), abi_encode(i, rule.keyWord - 1)))
+    key: bytes32 = extract32(data, pos)
+    if span > 1:
+        key = keccak256(slice(data, pos, 32 * span))
+    keyed: DynArray[bytes32, MAX_KEYED] = self._keyed[keccak256(abi_encode(target, key))]
+    if len(keyed) == 0:
+        raw_revert(concat(method_id("AssetNotValued(bytes32)"), abi_encode(key)))
+    for a: bytes32 in keyed:
+        out.append(a)
+    return out
+
+
+@view
+@internal
 def _uses_attestation(rule: Rule) -> bool:
     for check: Condition in rule.checks:
         if check.op == ATTESTED_DEPOSIT:
@@ -626,9 +688,9 @@ def _balance(token: address) -> uint256:
 
 @view
 @internal
-def _price(id: bytes32) -> uint256:
+def _round(id: bytes32) -> (address, int256, uint256):
     """
-    @notice The asset's feed answer times its scale: USD (18 decimals) per 1e18 amount units.
+    @notice The asset's feed and its latest answer and update time.
     """
     feed: address = self._assets[id].feed
     if feed == empty(address):
@@ -639,9 +701,45 @@ def _price(id: bytes32) -> uint256:
     __: uint256 = 0
     ___: uint80 = 0
     _, answer, __, updated, ___ = staticcall AggregatorV3(feed).latestRoundData()
+    return feed, answer, updated
+
+
+@view
+@internal
+def _priced(id: bytes32, feed: address, answer: int256, updated: uint256) -> uint256:
+    """
+    @notice The answer times the asset's scale (USD, 18 decimals, per 1e18 amount units), if
+        positive and within the asset's heartbeat.
+    """
     if answer <= 0 or updated + self._assets[id].heartbeat < block.timestamp:
         raw_revert(concat(method_id("PriceUnusable(address,int256,uint256)"), abi_encode(feed, answer, updated)))
     return convert(answer, uint256) * self._assets[id].scale
+
+
+@view
+@internal
+def _read_price(id: bytes32) -> uint256:
+    feed: address = empty(address)
+    answer: int256 = 0
+    updated: uint256 = 0
+    feed, answer, updated = self._round(id)
+    return self._priced(id, feed, answer, updated)
+
+
+@internal
+def _price(id: bytes32) -> uint256:
+    """
+    @notice `_read_price`, one feed read per batch: many assets share a feed (USDC's prices a
+        vault's shares, an aToken, LP tokens).
+    """
+    feed: address = self._assets[id].feed
+    answer: int256 = self._feedAnswer[feed]
+    updated: uint256 = self._feedUpdated[feed]
+    if updated == 0:
+        feed, answer, updated = self._round(id)
+        self._feedAnswer[feed] = answer
+        self._feedUpdated[feed] = updated
+    return self._priced(id, feed, answer, updated)
 
 
 @view

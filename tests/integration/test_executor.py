@@ -261,7 +261,9 @@ def test_the_guardian_pauses_but_cannot_unpause_or_change_anything(chain1, signe
         executor.functions.setOperator(d.guardian),
         executor.functions.setGuardian(signer.address),
         executor.functions.setListed(DESTINATIONS, [word_of(d.guardian)], True),
-        executor.functions.setRules([usdc], [selector("approve(address,uint256)")], [(True, False, False, [], [])]),
+        executor.functions.setRules(
+            [usdc], [selector("approve(address,uint256)")], [(True, False, False, [], [], 0, 1)]
+        ),
         executor.functions.setLossBound((10_000, 0, 10**30, 1)),
         executor.functions.setAttester(d.guardian),
         executor.functions.transferOwnership(d.guardian),
@@ -277,14 +279,14 @@ def test_the_owner_changes_rules_lists_operator_and_guardian_each_with_an_event(
     d = Deployer(w3)
     ok = selector("ok()")
     assert refusal(
-        executor.functions.setRules([reverter.address], [ok], [(True, False, False, [], [])]), signer.address
+        executor.functions.setRules([reverter.address], [ok], [(True, False, False, [], [], 0, 1)]), signer.address
     ) == (f"NotOwner({signer.address})")
-    rule = (True, True, False, [(1, 0, 0, 0, bytes(32))], [])
+    rule = (True, True, False, [(1, 0, 0, 0, bytes(32))], [], 0, 1)
     receipt = d.send(executor.functions.setRules([reverter.address], [ok], [rule]))
     (event,) = executor.events.RuleChanged().process_receipt(receipt)
     assert (event.args.target, event.args.selector, event.args.rule.allowed) == (reverter.address, ok, True)
     assert executor.functions.ruleOf(reverter.address, ok).call() == rule
-    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, False, [], [])]))
+    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, False, [], [], 0, 1)]))
     assert not executor.functions.isAllowed(reverter.address, ok).call()
 
     member = Account.create().address

@@ -10,9 +10,12 @@ from floor.guards import Expected, guarded, min_delta
 from floor.permissions import (
     DESTINATIONS,
     IS_SELF,
+    SET_KEYED_ASSETS,
     SET_LISTED,
     SET_LOSS_BOUND,
     SET_RULES,
+    ExecutorSetup,
+    Feed,
     Permission,
     PermissionSet,
     approval,
@@ -20,6 +23,7 @@ from floor.permissions import (
     owner_calls,
     spenders_of,
     to_self,
+    token_asset,
     transfers,
     word_of,
 )
@@ -87,13 +91,17 @@ def test_owner_calls_encode_every_rule_list_and_the_loss_bound():
     rules = PermissionSet.union([approval(TOKEN, POOL), to_self(POOL, "deposit(uint256,address)", 1)])
     set_rules, set_listed, set_bound = owner_calls(EXECUTOR, rules)
     targets, selectors, encoded = decode(
-        ["address[]", "bytes4[]", "(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[])[]"],
+        [
+            "address[]",
+            "bytes4[]",
+            "(bool,bool,bool,(uint256,uint256,uint8,uint256,bytes32)[],bytes32[],uint256,uint256)[]",
+        ],
         bytes.fromhex(set_rules.data[10:]),
     )
     by_target = dict(zip(targets, zip(selectors, encoded, strict=True), strict=True))
-    approve_rule = (True, False, False, ((0, 0, 1, 0, spenders_of(TOKEN)),), ())
+    approve_rule = (True, False, False, ((0, 0, 1, 0, spenders_of(TOKEN)),), (), 0, 1)
     assert by_target[TOKEN] == (selector("approve(address,uint256)"), approve_rule)
-    deposit_rule = (True, False, False, ((1, 0, IS_SELF, 0, bytes(32)),), ())
+    deposit_rule = (True, False, False, ((1, 0, IS_SELF, 0, bytes(32)),), (), 0, 1)
     assert by_target[POOL] == (selector("deposit(uint256,address)"), deposit_rule)
     assert set_rules.data[:10] == "0x" + selector(SET_RULES).hex()
     assert set_listed.data[:10] == "0x" + selector(SET_LISTED).hex()
@@ -104,7 +112,48 @@ def test_owner_calls_encode_every_rule_list_and_the_loss_bound():
     )
     assert set_bound.data[:10] == "0x" + selector(SET_LOSS_BOUND).hex()
     assert spenders_of(TOKEN) != spenders_of(POOL) != DESTINATIONS
-    assert Permission(POOL, "x()", (is_self(0),)).as_rule() == (True, False, False, [(0, 0, IS_SELF, 0, bytes(32))], [])
+    assert Permission(POOL, "x()", (is_self(0),)).as_rule() == (
+        True,
+        False,
+        False,
+        [(0, 0, IS_SELF, 0, bytes(32))],
+        [],
+        0,
+        1,
+    )
+
+
+def test_markets_sharing_a_pool_share_its_rule_and_key_their_own_assets():
+    """Two Aave reserves on one pool: one supply rule keyed by the reserve (word 0), each key
+    valuing its own asset and aToken; the owner's setKeyedAssets names them."""
+    other = "0x" + "6" * 40
+    sets = [
+        to_self(
+            POOL,
+            "supply(address,uint256,address,uint16)",
+            2,
+            key=(1, 1),
+            keyed={word_of(t): [token_asset(t, "USDC", 6)]},
+        )
+        for t in (TOKEN, other)
+    ]
+    rules = PermissionSet.union(sets)
+    (rule,) = rules.rules
+    assert (rule.key_word, rule.key_span, rule.assets) == (1, 1, ())
+    assert {(k.key, k.assets) for k in rules.keyed} == {
+        (word_of(TOKEN), (word_of(TOKEN),)),
+        (word_of(other), (word_of(other),)),
+    }
+    with pytest.raises(ValueError, match="two different rules"):
+        PermissionSet.union([sets[0], to_self(POOL, "supply(address,uint256,address,uint16)", 2)])
+    keyed = [
+        c
+        for c in owner_calls(EXECUTOR, ExecutorSetup(rules, {"USDC": Feed(TREASURY, 86_400)}))
+        if c.data.startswith("0x" + selector(SET_KEYED_ASSETS).hex())
+    ]
+    (only,) = keyed
+    target, keys, assets = decode(["address", "bytes32[]", "bytes32[][]"], bytes.fromhex(only.data[10:]))
+    assert target.lower() == POOL.lower() and set(keys) == {word_of(TOKEN), word_of(other)}
 
 
 def test_groups_fill_batches_in_order_and_are_never_split():

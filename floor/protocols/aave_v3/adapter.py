@@ -43,7 +43,7 @@ from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import BadInput, InvalidAmount
 from floor.guards import Expected
 from floor.models import AdapterKey, Call
-from floor.permissions import Membership, PermissionSet, approval, in_list, list_id, to_self
+from floor.permissions import Membership, PermissionSet, approval, in_list, list_id, to_self, word_of
 from floor.protocols.aave_v3.errors import ReserveFrozen, ReserveInactive, ReservePaused, SupplyCapExceeded
 from floor.protocols.aave_v3.reserve import (
     ACCRUED_TO_TREASURY,
@@ -86,10 +86,12 @@ class AaveV3Adapter(Adapter):
         # supply's onBehalfOf and withdraw's `to` are word 2: they must be the executor; the
         # reserve (word 0) one of the treasury's markets on this pool.
         reserves = list_id("aave.reserves", self.pool)
+        # The reserve named (word 0) keys the assets valued: this one's asset and aToken only.
         scope = {
-            "assets": [self.held(), self.held(self.a_token)],
             "conditions": [in_list(0, reserves)],
             "members": [Membership(reserves, self.asset.address)],
+            "key": (1, 1),
+            "keyed": {word_of(self.asset.address): [self.held(), self.held(self.a_token)]},
         }
         return PermissionSet.union(
             [

@@ -233,9 +233,10 @@ class MorphoBlueAdapter(Adapter):
             self.id,
         )
         return {
-            "assets": [self.held(), position],
             "conditions": [hash_in_list(0, PARAMS_WORDS, markets)],
             "members": [Membership(markets, self.id)],
+            "key": (1, PARAMS_WORDS),  # the market id keys what is valued: this market's only
+            "keyed": {self.id: [self.held(), position]},
         }
 
     # -- quotes ------------------------------------------------------------------------
