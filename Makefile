@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts demo down test test-unit lint bench clean
+.PHONY: install contracts demo down test test-unit lint bench drills clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
@@ -35,6 +35,10 @@ test: install contracts lint
 lint: install
 	$(VENV)/bin/ruff check cli floor activities workflows workers scripts tests
 	$(VENV)/bin/ruff format --check cli floor activities workflows workers scripts tests
+
+# The long versions of the suite's drills: a full minute of RPC outage while confirming.
+drills: install contracts
+	FLOOR_OUTAGE_S=60 $(PY) -m pytest -q tests/integration/test_txqueue_operations.py -k outage
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
