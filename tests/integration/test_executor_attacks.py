@@ -22,7 +22,6 @@ from floor.permissions import (
     SET_LOSS_BOUND,
     ExecutorSetup,
     LossBound,
-    PermissionSet,
 )
 from floor.protocols.erc4626.adapter import Erc4626Adapter
 from floor.protocols.native_eth import deposit_data as dd
@@ -251,7 +250,6 @@ def test_a_call_touching_an_asset_without_a_feed_is_refused(env):
     w3, me = env["w3"], env["me"]
     aave = env["by_adapter"]["AaveV3Adapter"]
     mint(w3, aave.asset.address, me, 10**9)
-    unvalued = PermissionSet.union([aave.permissions()])
     # The owner unregisters the aToken's valuation: nothing that changes it can run.
     owner_send(
         env,
@@ -262,11 +260,30 @@ def test_a_call_touching_an_asset_without_a_feed_is_refused(env):
             [(0, aave.a_token, "0x" + "00" * 20, b"", "0x" + "00" * 20, 0, 0)],
         ),
     )
-    assert unvalued.rules
     refused(env, protected_calls(w3, aave, Deposit(10**9), me), r"AssetNotValued")
 
 
 EXCHANGE = "exchange(int128,int128,uint256,uint256)"
+
+
+@pytest.mark.parametrize("case", ["aave reserve", "comet collateral", "convex pid", "curve coin"])
+def test_another_market_on_an_allowed_contract_is_refused(env, case):
+    """The contract is the treasury's, the market is not: an attacker's token as an Aave reserve,
+    a Comet collateral (earns nothing, valued by nothing), another Convex pool id, another coin
+    of a Curve pool."""
+    d, me = env["d"], env["me"]
+    by = env["by_adapter"]
+    junk = d.deploy("TestERC20", "Attacker", "ATK", 18).address
+    aave, comet, convex = by["AaveV3Adapter"], by["CompoundV3Adapter"], by["ConvexAdapter"]
+    curve = next(a for a in env["adapters"] if type(a).__name__ == "CurveAdapter" and a.kind == "old")
+    weth = env["chain"].token("WETH").address
+    attempt, word = {
+        "aave reserve": (call(aave.pool, "supply(address,uint256,address,uint16)", junk, 1, me, 0), 0),
+        "comet collateral": (call(comet.comet, "supply(address,uint256)", weth, 1), 0),
+        "convex pid": (call(convex.booster, "deposit(uint256,uint256,bool)", 999, 1, True), 0),
+        "curve coin": (call(curve.pool, "remove_liquidity_one_coin(uint256,int128,uint256)", 1, 0, 0), 1),
+    }[case]
+    refused(env, [attempt], rf"ArgumentNotAllowed\(call 0: argument {word} ")
 
 
 def test_a_sandwiched_reth_instant_exit_with_a_min_out_of_0_is_refused(env):
