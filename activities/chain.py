@@ -199,7 +199,9 @@ class ChainActivities:
                 ["uint256"], results["idle", token.symbol][0], f"{token.symbol}.balanceOf(executor)"
             )
         if self.store is not None:
-            self._snapshot(input.chain_id, holdings, growth, batch)
+            self._snapshot(
+                input.chain_id, holdings, growth, batch, {t.symbol: (t.decimals, idle[t.symbol]) for t in tokens}
+            )
         return Holdings(
             chain_id=input.chain_id,
             block_number=batch.block_number,
@@ -210,28 +212,33 @@ class ChainActivities:
             prices=prices,
         )
 
-    def _snapshot(self, chain_id: int, holdings: list[Holding], growth: dict[str, int], batch) -> None:
-        """The positions just read, as the store's snapshot; keyed by this activity, so a retry
-        writes nothing twice."""
+    def _snapshot(
+        self, chain_id: int, holdings: list[Holding], growth: dict[str, int], batch, idle: dict[str, tuple[int, int]]
+    ) -> None:
+        """The positions and idle balances (token -> (decimals, amount)) just read, as the
+        store's snapshot; keyed by this activity, so a retry writes nothing twice."""
+        from floor.reconcile import idle_key
         from floor.store.tables import PositionSnapshot
 
         info = activity.info()
         taken_at = datetime.fromtimestamp(batch.timestamp, UTC)
+        rows = [(str(h.key), h.asset, h.decimals, h.amount, growth.get(str(h.key))) for h in holdings]
+        rows += [(idle_key(chain_id, symbol), symbol, d, amount, None) for symbol, (d, amount) in idle.items()]
         self.store.record_snapshot(
             [
                 PositionSnapshot(
                     snapshot_id=f"{info.workflow_id}/{info.activity_id}",
                     operation_id=info.workflow_id,
                     chain_id=chain_id,
-                    market=str(h.key),
-                    asset=h.asset,
-                    decimals=h.decimals,
-                    amount=h.amount,
-                    growth_index=growth.get(str(h.key)),
+                    market=market,
+                    asset=asset,
+                    decimals=decimals,
+                    amount=amount,
+                    growth_index=index,
                     block_number=batch.block_number,
                     taken_at=taken_at,
                 )
-                for h in holdings
+                for market, asset, decimals, amount, index in rows
             ]
         )
 

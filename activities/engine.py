@@ -204,8 +204,9 @@ async def ensure_engine(client: Client, settings: Settings) -> str:
         await client.execute_update_with_start_workflow(
             EngineWorkflow.configure, payload, start_workflow_operation=start
         )
-    except WorkflowUpdateFailedError:  # unchanged: the running engine already has this config
-        pass
+    except WorkflowUpdateFailedError as exc:
+        if _reason(exc) != "nothing to change":  # not unchanged: a config the engine refuses
+            raise Refused(f"the engine refused the configuration: {_reason(exc)}") from None
     return settings.engine_id
 
 

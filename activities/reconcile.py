@@ -1,30 +1,40 @@
 """Reconciliation activities: read every position of a chain in one Multicall3 batch (with the
-markets' growth indexes and the signer's gas balance), compare with the engine's cached view
-from the store, and store what does not match. Also the journal: snapshots and transactions
-that operations write so the cache exists. Everything here writes idempotently (a retried
-activity writes nothing twice)."""
+markets' growth indexes, the executor's idle balances and the signer's gas balance), compare
+with the engine's cached view from the store, check that the journal's recent transactions are
+still on the chain, and store what does not match. A chain that is not the one the engine knew
+(its stored mark: `floor.chain.marks`) is not read at all: the run says so in one line. Also
+the journal: snapshots and transactions that operations write so the cache exists. Everything
+here writes idempotently (a retried activity writes nothing twice)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from temporalio import activity
+from web3.exceptions import TransactionNotFound
 
 from activities.chain import ChainActivities, _named_errors
 from floor.calls import decode_result, read
+from floor.chain.marks import check_chain, final_block, record_final_mark
 from floor.config import Settings
 from floor.engine import Transition
 from floor.errors import FloorError
 from floor.operations import JournalInput
 from floor.readplan import ReadPlan
 from floor.reconcile import (
+    BPS,
     ChainReconciliation,
     Finding,
     ReconcileChainInput,
     StoredDiscrepancy,
     carried_forward,
     classify,
+    classify_idle,
     default_dust,
+    deliveries,
+    idle_key,
+    parse_tx_key,
+    tx_key,
 )
 from floor.store import Store
 from floor.store.tables import (
@@ -35,6 +45,10 @@ from floor.store.tables import (
     TxJournal,
     encode_effects,
 )
+
+# Journalled transactions looked for per chain and run (newest first): the rest next run, as
+# those checked become final and leave the set.
+MAX_TX_CHECKS = 200
 
 
 class NoStore(FloorError):
@@ -58,19 +72,39 @@ class ReconcileActivities:
         ctx = self.chains._chain(input.chain_id)
         account = self.chains._account(input.chain_id)
         policy = self.settings.reconcile
+        subject = f"chain:{input.chain_id}"
+        # First: is this the chain the engine knew? If not, nothing read from it means anything.
+        known = self.store.chain_marks().get(input.chain_id)
+        problem = check_chain(ctx.w3, input.chain_id, known)
+        if problem:
+            self.store.raise_alert("chain_state", subject, problem, datetime.now(UTC))
+            return ChainReconciliation(
+                chain_id=input.chain_id,
+                block_number=known.block_number,
+                markets=0,
+                kinds={},
+                discrepancies=[],
+                gas_balance_wei="0",
+                low_gas=False,
+                mismatch=problem,
+            )
         adapters = self.chains.adapters(input.chain_id, [a.key for a in self.chains.registry.on_chain(input.chain_id)])
         signer = self.chains.signer.address if self.chains.signer else account
+        cached = self.store.latest_snapshot(input.chain_id)
+        # Idle balances an operation's read has cached (the others: nothing to compare with).
+        idle_tokens = [t for t in ctx.config.tokens if idle_key(input.chain_id, t.symbol) in cached]
         # A read two adapters (or a position and its rate) both need is sent once.
         plan = ReadPlan()
         for i, adapter in enumerate(adapters):
             plan.add(("position", i), adapter.position_reads(account))
             plan.add(("rate", i), adapter.rate_reads())
             plan.add(("tvl", i), adapter.tvl_reads())  # the market's total: the breakers' TVL history
+        for token in idle_tokens:
+            plan.add(("idle", token.symbol), [read(token.address, "balanceOf(address)", account)])
         plan.add("gas", [read(ctx.config.multicall3, "getEthBalance(address)", signer)])
         batch = ctx.reader.read(plan.calls)
         results = plan.results(batch.results)
         now = datetime.fromtimestamp(batch.timestamp, UTC)
-        cached = self.store.latest_snapshot(input.chain_id)
         effects = self._effects_since(input.chain_id, cached)
         findings, rates, uncached = [], [], []
         for i, adapter in enumerate(adapters):
@@ -109,7 +143,29 @@ class ReconcileActivities:
                     growth_index=rate.growth_index,
                 )
             )
+        for token in idle_tokens:
+            market = idle_key(input.chain_id, token.symbol)
+            (held,) = decode_result(
+                ["uint256"], results["idle", token.symbol][0], f"{token.symbol}.balanceOf(executor)"
+            )
+            base = max(cached[market].amount + effects.get(market, 0), 0)
+            dust = policy.dust.get(token.symbol, default_dust(token.decimals))
+            findings.append(
+                Finding(
+                    chain_id=input.chain_id,
+                    market=market,
+                    asset=token.symbol,
+                    decimals=token.decimals,
+                    cached=base,
+                    expected=base,
+                    actual=held,
+                    kind=classify_idle(base, held, dust),
+                    block_number=batch.block_number,
+                )
+            )
         (gas_balance,) = decode_result(["uint256"], results["gas"][0], "Multicall3.getEthBalance(signer)")
+        final = final_block(ctx.w3, ctx.config.finality, batch.block_number)
+        lost, checked = self._check_journal(input, final, batch.block_number, now)
         self.store.record_rates(rates)
         stored = self.store.record_discrepancies(
             [
@@ -131,12 +187,15 @@ class ReconcileActivities:
                 for f in findings
                 if f.kind == "discrepancy"
             ]
+            + lost
         )
         for d in stored:
             self.store.raise_alert(
                 "discrepancy",
                 d.market,
-                f"#{d.id}: chain holds {d.actual}, expected {d.expected} base units of {d.asset} "
+                f"#{d.id}: {d.detail}"
+                if d.detail
+                else f"#{d.id}: chain holds {d.actual}, expected {d.expected} base units of {d.asset} "
                 f"({d.relative_bps} bps)",
                 now,
             )
@@ -144,6 +203,11 @@ class ReconcileActivities:
         low_gas = gas_balance < minimum
         if low_gas:
             self.store.raise_alert("low_gas", f"{input.chain_id}:{signer}", f"{gas_balance} wei, below {minimum}", now)
+        # The chain is the one the engine knew: remember a newer final block of it.
+        if known is not None:
+            self.store.resolve_alert("chain_state", subject, now)
+        if final > (known.block_number if known is not None else -1):
+            record_final_mark(self.store, ctx.w3, input.chain_id, final, now, f"reconciliation {input.run_id}")
         kinds: dict[str, int] = {}
         for f in findings:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
@@ -161,21 +225,98 @@ class ReconcileActivities:
                     expected=str(d.expected),
                     actual=str(d.actual),
                     relative_bps=d.relative_bps,
+                    detail=d.detail,
                 )
                 for d in stored
             ],
             gas_balance_wei=str(gas_balance),
             low_gas=low_gas,
             uncached=uncached,
+            transactions_checked=checked,
+        )
+
+    def _check_journal(
+        self, input: ReconcileChainInput, final: int, head: int, now: datetime
+    ) -> tuple[list[Discrepancy], int]:
+        """Every journalled transaction not yet final must still be on the chain, with the
+        status it was journalled with (mined again in another block is fine: that block is
+        recorded). One the chain no longer holds is a discrepancy naming it. Returns those
+        and how many were checked."""
+        w3 = self.chains._chain(input.chain_id).w3
+        pending = self.store.journal_to_check(input.chain_id, MAX_TX_CHECKS)
+        lost = []
+        for tx in pending:
+            try:
+                receipt = w3.eth.get_transaction_receipt(tx.tx_hash)
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None and receipt["status"] == tx.status:
+                block = receipt["blockNumber"]
+                state = "final" if block <= final else "pending"
+                if state != tx.chain_state or block != tx.canonical_block:
+                    self.store.set_chain_state(input.chain_id, tx.tx_hash, state, block)
+                continue
+            lost.append(self._lost(input, tx, receipt, head, now))
+        return lost, len(pending)
+
+    def _lost(self, input: ReconcileChainInput, tx: TxJournal, receipt, head: int, now: datetime) -> Discrepancy:
+        """A journalled transaction the chain does not hold as journalled: expected what it
+        moved (a delivery first: its amount, token and destination), actual nothing."""
+        effects = tx.effect_amounts()
+        chain = self.chains._chain(input.chain_id).config
+        assets = {str(a.key): a.asset for a in self.chains.registry.on_chain(input.chain_id)}
+        asset, amount = "", 0
+        sent = deliveries(effects)
+        if sent:
+            asset, destination, delivered = max(sent, key=lambda d: abs(d[2]))
+            amount = abs(delivered)
+            what = f"it delivered {delivered} base units of {asset} to {destination}"
+        elif effects:
+            key, change = max(effects.items(), key=lambda kv: abs(kv[1]))
+            asset = assets[key].symbol if key in assets else key.split(":")[-1]
+            amount = abs(change)
+            what = f"it moved {change:+} base units of {asset} on {key}"
+        else:
+            what = "no effects were journalled with it"
+        decimals = next((t.decimals for t in chain.tokens if t.symbol == asset), 0) or next(
+            (a.decimals for a in assets.values() if a.symbol == asset), 0
+        )
+        state = (
+            "no receipt on the canonical chain"
+            if receipt is None
+            else f"mined with status {receipt['status']} now (journalled {tx.status})"
+        )
+        others = ", ".join(f"{k} {v:+}" for k, v in sorted(effects.items()))
+        return Discrepancy(
+            run_id=input.run_id,
+            chain_id=input.chain_id,
+            market=tx_key(input.chain_id, tx.tx_hash),
+            asset=asset,
+            decimals=decimals,
+            expected=amount,
+            actual=0,
+            difference=-amount,
+            relative_bps=BPS,  # the whole of it is missing, whatever it moved
+            block_number=head,
+            found_at=now,
+            status="open",
+            detail=(
+                f"transaction {tx.tx_hash} (nonce {tx.nonce}, journalled at block {tx.block_number}) of "
+                f"{tx.operation_id} ({tx.intent_id}): {state} at block {head}; {what}"
+                + (f"; its effects: {others}" if others else "")
+            ),
         )
 
     def _effects_since(self, chain_id: int, cached: dict[str, PositionSnapshot]) -> dict[str, int]:
-        """Planned effects of transactions mined after each market's snapshot."""
+        """Planned effects of transactions mined after each market's snapshot (those an
+        operator accepted as gone left out)."""
         if not cached:
             return {}
         oldest = min(s.block_number for s in cached.values())
         effects: dict[str, int] = {}
         for tx in self.store.transactions_since(chain_id, oldest):
+            if tx.chain_state == "gone":
+                continue
             for market, change in tx.effect_amounts().items():
                 snapshot = cached.get(market)
                 if snapshot is not None and tx.block_number > snapshot.block_number:
@@ -230,6 +371,11 @@ def accept_discrepancy(store: Store, discrepancy_id: int, by: str, reason: str) 
     follows the chain (a snapshot of what the chain held when it was found), and its alert
     is resolved. Never silent: the acceptance stays in the store."""
     accepted = store.accept_discrepancy(discrepancy_id, by=by, reason=reason)
+    lost = parse_tx_key(accepted.market)
+    if lost is not None:  # a transaction the chain lost: the journal no longer counts on it
+        store.set_chain_state(lost[0], lost[1], "gone")
+        store.resolve_alert("discrepancy", accepted.market, accepted.accepted_at)
+        return accepted
     store.record_snapshot(
         [
             PositionSnapshot(

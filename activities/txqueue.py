@@ -10,14 +10,16 @@ with SIGKILL at that step (the crash-safety tests start a worker so, then anothe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from datetime import UTC, datetime
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.chain import ChainActivities, _named_errors
 from floor.adapters.registry import executor_permissions
@@ -27,9 +29,13 @@ from floor.chain.private import PrivateRoute
 from floor.chain.txsender import TxSender
 from floor.config import Settings
 from floor.errors import FloorError, UnknownChain
+from floor.logging import get_logger
 from floor.txqueue import (
     BroadcastInput,
     BroadcastResult,
+    ChainEvent,
+    FollowInput,
+    FollowResult,
     NonceState,
     PreparedTx,
     PrepareInput,
@@ -84,7 +90,9 @@ class TxActivities:
     @activity.defn
     @_named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
-        prepared = self._sender(input.chain_id).prepare(input.plans, heartbeat=activity.heartbeat)
+        sender = self._sender(input.chain_id)
+        sender.check_chain(input.mark)  # a reset chain is not simulated against
+        prepared = sender.prepare(input.plans, heartbeat=activity.heartbeat)
         if input.chain_id in self.private:
             self.private[input.chain_id].mark(input.plans, prepared)
         return prepared
@@ -148,10 +156,19 @@ class TxActivities:
         if input.draining:
             failpoint("while_draining")
         statuses = self._sender(input.chain_id).watch(
-            input.txs, input.confirmations, input.wait_s, heartbeat=activity.heartbeat
+            input.txs,
+            input.confirmations,
+            input.wait_s,
+            heartbeat=activity.heartbeat,
+            chain_nonce_seen=input.chain_nonce_seen,
         )
         failpoint("while_watching")
         return statuses
+
+    @activity.defn
+    @_named_errors
+    def tx_follow(self, input: FollowInput) -> FollowResult:
+        return self._sender(input.chain_id).follow(input.txs, input.finality, input.mark)
 
     @activity.defn
     @_named_errors
@@ -169,6 +186,7 @@ class TxActivities:
             self.tx_broadcast,
             self.tx_send_private,
             self.tx_watch,
+            self.tx_follow,
             self.tx_replacement_fees,
         ]
 
@@ -193,6 +211,8 @@ def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> 
         "private_relay": chain.flashbots.relay_url is not None,
         "private_on_missed": chain.flashbots.on_missed,
         "private_max_attempts": chain.flashbots.max_attempts,
+        "finality": chain.finality,
+        "finality_poll_s": chain.finality_poll_s,
     }
     return QueueInput(**(fields | overrides))
 
@@ -248,8 +268,9 @@ async def configure_running_queues(client: Client, settings: Settings, signer: s
 class QueueDoor:
     """How a workflow reaches its signer's queue: an activity with the Temporal client."""
 
-    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str):
+    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str, store=None):
         self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+        self.store = store  # where the chain's events become alerts (None: the log only)
         self._queues: dict[int, QueueInput] = {}  # the start input per chain, built once
 
     @activity.defn
@@ -262,3 +283,43 @@ class QueueDoor:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         except WorkflowUpdateFailedError as exc:  # refused by the queue's validator: bad input
             raise ApplicationError(str(exc.cause), type="IntentRefused", non_retryable=True) from None
+
+    @activity.defn
+    async def tx_chain_event(self, event: ChainEvent) -> str:
+        """Something the chain took back, as an alert in the store (and the worker's log). A
+        transaction mined again after a reorg: the journal follows it, and if an operation that
+        asked has ended meanwhile, an alert says its result was read before the reorg. Returns
+        the note for the queue's log."""
+        log = get_logger(chain_id=event.chain_id, kind=event.kind)
+        note = event.detail
+        ended = []
+        if event.kind == "reorg_resettled":
+            for workflow_id in event.reply_to:
+                try:
+                    description = await self.client.get_workflow_handle(workflow_id).describe()
+                    if description.status != WorkflowExecutionStatus.RUNNING:
+                        ended.append(workflow_id)
+                except RPCError:
+                    ended.append(workflow_id)
+            if ended:
+                note += f"; {', '.join(ended)} had ended: its result was read before the reorg"
+        log.warning(note, subject=event.subject, intents=event.intents)
+        if self.store is None:
+            return note
+        at = datetime.now(UTC)
+        await asyncio.to_thread(self._record_event, event, note, ended, at)
+        return note
+
+    def _record_event(self, event: ChainEvent, note: str, ended: list[str], at: datetime) -> None:
+        if event.kind == "reorg_resettled":
+            if event.record is not None and event.previous_hash:
+                self.store.resettle_transaction(event.chain_id, event.previous_hash, event.record)
+            if ended:  # nobody is left to learn of it: an operator must
+                self.store.raise_alert("reorg_after_operation", event.subject, note, at)
+            elif event.reply_to:  # the operation that asked learned of it and goes on
+                self.store.resolve_alert("reorg", event.subject, at)
+            return
+        if event.kind == "chain_accepted":  # an operator decided: the critical alert is answered
+            self.store.resolve_alert("chain_state", event.subject, at)
+            return
+        self.store.raise_alert(event.kind, event.subject, note, at)

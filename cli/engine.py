@@ -151,7 +151,42 @@ async def history(settings: Settings, limit: int) -> dict:
         operations = await handle.query("results", result_type=list, rpc_timeout=QUERY_TIMEOUT)
     except RPCError as exc:
         raise _engine_error(settings, exc) from None
-    return {"engine_id": settings.engine_id, "transitions": transitions[-limit:], "operations": operations[-limit:]}
+    return {
+        "engine_id": settings.engine_id,
+        "transitions": transitions[-limit:],
+        "operations": operations[-limit:],
+        "chain_events": chain_events(settings, limit),
+    }
+
+
+# What the chain took back, as the queue and reconciliation recorded it (the store's alerts).
+CHAIN_EVENTS = ("reorg", "reorg_after_operation", "nonce_gap", "chain_state")
+
+
+def chain_events(settings: Settings, limit: int) -> list[dict]:
+    """The store's chain events, oldest first; none without a store (it is not created here)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floor.chain.marks import store_exists
+    from floor.store import Store
+
+    if not store_exists(settings):
+        return []
+    try:
+        with Store.from_settings(settings) as store:
+            rows = store.alerts_of(CHAIN_EVENTS, limit)
+    except SQLAlchemyError:
+        return []
+    return [
+        {
+            "at": a.raised_at.isoformat(timespec="seconds"),
+            "kind": a.kind,
+            "subject": a.subject,
+            "detail": a.detail,
+            "resolved_at": a.resolved_at.isoformat(timespec="seconds") if a.resolved_at else None,
+        }
+        for a in rows
+    ]
 
 
 async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, by: str) -> str:
@@ -194,8 +229,67 @@ async def reconcile_now(settings: Settings) -> dict:
     from activities.engine import reconcile
 
     client = await connect(settings)
-    result = await reconcile(client, settings)
+    try:
+        result = await reconcile(client, settings)
+    except WorkflowFailureError as exc:  # a chain that cannot be read: its reason, in one line
+        raise CliError(f"the reconciliation failed: {failure_text(exc)}") from None
     return result.model_dump(mode="json")
+
+
+def accept_chain(settings: Settings, chain_id: int, by: str, reason: str) -> dict:
+    """An operator accepts the chain as it is now (after a reset or a rewrite past finality
+    was looked into): its current final block becomes the engine's mark, with who and why.
+    Recorded in the store by this process."""
+    from datetime import UTC, datetime
+
+    from floor.chain.marks import check_chain, final_block, record_final_mark
+    from floor.chain.rpc import connect as connect_chain
+    from floor.store import Store
+
+    chain = settings.chain(chain_id)
+    w3 = connect_chain(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
+    with Store.from_settings(settings) as store:
+        was = check_chain(w3, chain_id, store.chain_marks().get(chain_id)) or ""
+        final = max(final_block(w3, chain.finality, w3.eth.block_number), 0)
+        now = datetime.now(UTC)
+        note = f"accepted by {by}: {reason}" + (f" ({was})" if was else "")
+        mark = record_final_mark(store, w3, chain_id, final, now, note, force=True)
+        if mark is None:
+            raise CliError(f"chain {chain_id} has no block {final} to remember")
+        store.resolve_alert("chain_state", f"chain:{chain_id}", now)
+    queues = asyncio.run(_accept_chain_in_queues(settings, chain_id, note))
+    return {
+        "chain_id": chain_id,
+        "block_number": mark.number,
+        "block_hash": mark.hash,
+        "was": was,
+        "note": note,
+        "queues": queues,
+    }
+
+
+async def _accept_chain_in_queues(settings: Settings, chain_id: int, note: str) -> list[str]:
+    """The signers' queues on the chain that hold themselves on it (`chain_problem`) accept it
+    too: what they had in flight fails as ChainReset, their nonce is read again. Returns what
+    each answered; a queue whose chain matched is left alone."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from workflows.txqueue import TxQueueWorkflow
+
+    client = await connect(settings)
+    answers = []
+    query = (
+        f'WorkflowType="TxQueueWorkflow" AND ExecutionStatus="Running" AND WorkflowId STARTS_WITH "txqueue-{chain_id}-"'
+    )
+    async for found in client.list_workflows(query):
+        try:
+            answer = await client.get_workflow_handle(found.id).execute_update(
+                TxQueueWorkflow.accept_chain, {"reason": note}
+            )
+        except WorkflowUpdateFailedError as exc:  # its chain matched what it knew
+            answer = f"not changed: {getattr(exc.cause, 'message', exc)}"
+        answers.append(f"{found.id}: {answer}")
+    return answers
 
 
 def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dict:

@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
+from web3.exceptions import Web3Exception
 
 from activities.engine import Refused
 from cli import engine
@@ -73,8 +76,17 @@ def command(fn: Callable[..., int]) -> Callable[..., None]:
         except Refused as exc:
             error(f"refused: {exc}")
             code = 1
+        except WorkflowUpdateFailedError as exc:  # a refusal no command mapped: its reason, no traceback
+            error(f"refused: {getattr(exc.cause, 'message', None) or exc}")
+            code = 1
+        except WorkflowFailureError as exc:  # a workflow no command followed failed: its root cause
+            error(f"error: {engine.failure_text(exc)}")
+            code = 1
         except (engine.CliError, FloorError, RPCError) as exc:
             error(f"error: {exc}")
+            code = 1
+        except Web3Exception as exc:  # a chain's answer the reads did not expect: one line, no traceback
+            error(f"error: {type(exc).__name__}: {exc}")
             code = 1
         except KeyboardInterrupt:
             error("interrupted: an operation already started goes on (see `floor status`)")
@@ -222,7 +234,7 @@ def pause_or_resume(config: Path | None, pause: bool, reason: str, by: str | Non
     out = Output(as_json)
     if as_json:
         out.json({"engine_id": settings.engine_id, "action": "pause" if pause else "resume", "note": note})
-    out.line(note)
+    out.line(escape(note))  # a reason recorded from a signal's JSON text has brackets: not markup
     return 0
 
 
@@ -333,23 +345,43 @@ def risk_trip(
 @app.command()
 @command
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """The engine's state, its running operation and step, the last operation's summary."""
-    data = asyncio.run(engine.status(settings_from(config)))
+    """The engine's state, its running operation and step, the last operation's summary; and
+    any chain whose state does not match what the engine knew (exit 1)."""
+    from floor.chain.marks import chain_problems
+
+    settings = settings_from(config)
+    data = asyncio.run(engine.status(settings))
+    try:
+        problems = chain_problems(settings)
+    except FloorError as exc:  # a chain that cannot be asked: said, but the status stands
+        problems, unchecked = [], f"chains not checked against the engine's marks: {exc}"
+    else:
+        unchecked = ""
+    data["chain_problems"] = problems
     out = Output(as_json)
     if as_json:
         out.json(data)
     for line in status_lines(data):
         out.line(line)
-    return 0
+    for problem in problems:
+        error(f"error: {problem}")
+    if unchecked:
+        error(f"warning: {unchecked}")
+    return 1 if problems else 0
 
 
 @app.command()
 @command
 def positions(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Every strategy market's position, value, APY, withdrawable amount and exit slippage, read from the chains now."""
+    from floor.chain.marks import ChainRewritten, chain_problems
     from floor.chain.report import read_report
 
-    rows = read_report(settings_from(config), exit_quotes=True)
+    settings = settings_from(config)
+    problems = chain_problems(settings)  # a reset chain's numbers would be read as if they were ours
+    if problems:
+        raise ChainRewritten("; ".join(problems))
+    rows = read_report(settings, exit_quotes=True)
     out = Output(as_json)
     if as_json:
         out.json({"positions": [r.model_dump(mode="json") for r in rows]})
@@ -384,33 +416,53 @@ def reconcile(
     accept: Annotated[
         int | None, typer.Option("--accept", help="accept discrepancy ID (with --reason): the cache follows the chain")
     ] = None,
+    accept_chain: Annotated[
+        int | None,
+        typer.Option(
+            "--accept-chain", help="accept chain ID as it is now (with --reason), after a reset or a deep rewrite"
+        ),
+    ] = None,
     reason: ReasonOpt = "",
     by: ByOpt = None,
 ) -> int:
-    """Compare every position on every chain with the engine's cached view, now; or accept a
-    discrepancy it found. Exit 1 when a discrepancy is found."""
+    """Compare every position, idle balance and recent journalled transaction on every chain
+    with the engine's cached view, now; or accept a discrepancy it found. Exit 1 when a
+    discrepancy is found or a chain is not the one the engine knew."""
     settings = settings_from(config)
     out = Output(as_json)
-    if accept is not None:
+    if accept is not None or accept_chain is not None:
+        flag = "--accept" if accept is not None else "--accept-chain"
         if not reason.strip():
-            raise InputError("--accept needs --reason: an acceptance is recorded with who and why")
-        accepted = engine.accept(settings, accept, request(by, reason)["by"], reason)
+            raise InputError(f"{flag} needs --reason: an acceptance is recorded with who and why")
+        who = request(by, reason)["by"]
+        if accept is not None:
+            accepted = engine.accept(settings, accept, who, reason)
+            line = (
+                f"accepted #{accepted['id']} ({accepted['market']}: {accepted['actual']} held, {accepted['expected']} "
+                f"expected) by {accepted['accepted_by']}: {accepted['accepted_reason']}"
+            )
+        else:
+            accepted = engine.accept_chain(settings, accept_chain, who, reason)
+            line = f"chain {accepted['chain_id']}: remembered at block {accepted['block_number']}: {accepted['note']}"
+            line += "".join(f"\n  {q}" for q in accepted["queues"])
         if as_json:
             out.json(accepted)
-        out.line(
-            f"accepted #{accepted['id']} ({accepted['market']}: {accepted['actual']} held, {accepted['expected']} "
-            f"expected) by {accepted['accepted_by']}: {accepted['accepted_reason']}"
-        )
+        out.line(escape(line))
         return 0
     result = asyncio.run(engine.reconcile_now(settings))
     if as_json:
         out.json(result)
-    out.line(f"{result['status']}: {result['summary']}")
+    out.line(f"{result['status']}: {escape(result['summary'])}")
     for chain in result["chains"]:
         for d in chain["discrepancies"]:
             out.line(
-                f"  #{d['id']} chain {chain['chain_id']} {d['market']}: holds {d['actual']}, expected "
-                f"{d['expected']} base units of {d['asset']} ({d['relative_bps']} bps)"
+                f"  #{d['id']} chain {chain['chain_id']} {d['market']}: "
+                + (
+                    escape(d["detail"])
+                    if d.get("detail")
+                    else f"holds {d['actual']}, expected {d['expected']} base units of {d['asset']}"
+                )
+                + f" ({d['relative_bps']} bps)"
             )
     if result["tripped"]:
         out.line("the engine is paused by its circuit breaker: accept or fix, then `floor resume`")

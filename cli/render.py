@@ -144,4 +144,12 @@ def history_tables(data: dict) -> list[Table]:
         operations.add_row(
             r["finished_at"], r["kind"], f"[{style}]{r['status']}[/]", escape(r["workflow_id"]), escape(r["summary"])
         )
-    return [transitions, operations]
+    tables = [transitions, operations]
+    if data.get("chain_events"):
+        events = Table(title="What the chains took back", title_justify="left")
+        for name in ("at", "kind", "subject", "detail", "resolved"):
+            events.add_column(name)
+        for e in data["chain_events"]:
+            events.add_row(e["at"], e["kind"], escape(e["subject"]), escape(e["detail"]), e["resolved_at"] or "open")
+        tables.append(events)
+    return tables

@@ -144,8 +144,8 @@ class TxConfig(_Model):
 
     max_in_flight: int = Field(default=16, ge=1, le=256)  # broadcast, not yet confirmed
     send_batch: int = Field(default=30, ge=1, le=200)  # transactions signed and sent per activity
-    stuck_after_s: float = Field(default=30, gt=0)  # replace one not mined within this (OZ: >= 20 s)
-    max_attempts: int = Field(default=5, ge=1)  # sends at one nonce before it is cancelled
+    stuck_after_s: float = Field(default=30, gt=0, le=86_400)  # replace one not mined within this (OZ: >= 20 s)
+    max_attempts: int = Field(default=5, ge=1, le=100)  # sends at one nonce before it is cancelled
     fee_bump_bps: int = Field(default=1_250, ge=1_000)  # per replacement; geth refuses under 10%
     # How the chain prices fees: plain EIP-1559, or an L2's (floor/chain/fees.py, l2fees.py).
     fee_model: FeeModel = "ethereum"
@@ -208,7 +208,7 @@ class FlashbotsConfig(_Model):
     value_token: str = "WETH"  # the token whose feed price is one ETH's (WETH9 is 1:1 ETH)
     mode: Literal["bundle", "private_transaction"] = "bundle"  # eth_sendBundle or eth_sendPrivateTransaction
     target_blocks: int = Field(default=3, ge=1, le=25)  # blocks an attempt targets (the relay clamps at 25)
-    max_attempts: int = Field(default=3, ge=1)  # private attempts per nonce under retry_higher_tip
+    max_attempts: int = Field(default=3, ge=1, le=100)  # private attempts per nonce under retry_higher_tip
     on_missed: Literal["retry_higher_tip", "public"] = "public"  # never both for one nonce
 
 
@@ -217,7 +217,12 @@ class ChainConfig(_Model):
     name: str = Field(min_length=1)
     rpc_urls: list[HttpUrl] = Field(min_length=1)
     rpc_timeout_s: float = Field(default=10, gt=0)
-    confirmations: int = Field(default=1, ge=1)
+    confirmations: int = Field(default=1, ge=1, le=10_000)
+    # When a settled transaction can no longer be taken back: the chain's `finalized` (or
+    # `safe`) block tag, or a depth in blocks where the chain has no such tag. Until then the
+    # transaction queue follows it, and sends it again if a reorg takes it out.
+    finality: Literal["finalized", "safe"] | Annotated[int, Field(ge=1)] = "finalized"
+    finality_poll_s: float = Field(default=30, gt=0, le=3600)  # how often followed transactions are read
     executor: Address | None = None
     # Where the executor may send tokens and ETH by plain transfer: the treasury's own
     # addresses and the trading engine's. The executor's owner lists them on chain.
@@ -391,7 +396,7 @@ class StrategyConfig(_Model):
     targets: list[TargetWeight] = []
     max_slippage_bps: int = Field(default=50, ge=0, le=10_000)
     rebalance_drift_bps: int = Field(default=500, ge=0, le=10_000)
-    min_rebalance_interval_s: int = Field(default=3600, ge=0)
+    min_rebalance_interval_s: int = Field(default=3600, ge=0, le=366 * 86_400)
     weights_of: Literal["total", "token"] = "total"
     caps: StrategyCapsConfig = StrategyCapsConfig()
     # The accounting unit: USD with 8 decimals (10_000_000_000 is $100); a smaller move is not made.
@@ -433,7 +438,7 @@ class EngineConfig(_Model):
     ask for a rebalance check and a harvest check (the engine refuses one too soon)."""
 
     workflow_id: str = Field(default="", max_length=200)  # default: "engine-<engine_name>"
-    harvest_cooldown_s: int = Field(default=86_400, ge=0)
+    harvest_cooldown_s: int = Field(default=86_400, ge=0, le=366 * 86_400)
     rebalance_check_every_s: int = Field(default=900, ge=60)
     harvest_check_every_s: int = Field(default=6 * 3600, ge=60)
 

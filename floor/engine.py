@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from floor.risk.breakers import Breaker, BreakerPolicy
 
@@ -104,14 +104,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+YEAR_S = 366 * 86_400  # the longest cooldown the engine takes
+
+
 class EnginePolicy(_Model):
     """What the engine enforces itself, from the config's strategy."""
 
-    rebalance_cooldown_s: int = Field(default=3600, ge=0)
-    harvest_cooldown_s: int = Field(default=86_400, ge=0)
-    max_transitions: int = Field(default=100, ge=10, le=1000)  # kept in memory and queries
-    max_results: int = Field(default=20, ge=1, le=200)
-    max_history_events: int = Field(default=5_000, ge=50)  # continue-as-new beyond this, between operations
+    rebalance_cooldown_s: StrictInt = Field(default=3600, ge=0, le=YEAR_S)
+    harvest_cooldown_s: StrictInt = Field(default=86_400, ge=0, le=YEAR_S)
+    max_transitions: StrictInt = Field(default=100, ge=10, le=1000)  # kept in memory and queries
+    max_results: StrictInt = Field(default=20, ge=1, le=200)
+    # Continue-as-new beyond this, between operations (Temporal's own limit is 51,200).
+    max_history_events: StrictInt = Field(default=5_000, ge=50, le=50_000)
     breakers: BreakerPolicy = BreakerPolicy()  # what trips a circuit breaker (floor.risk.breakers)
 
 

@@ -7,13 +7,59 @@ JavaScript readers lose precision above 2**53 (500 WETH is 5e20 wei).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import IntEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictInt,
+    WithJsonSchema,
+)
 
-# An amount in token base units, serialised to JSON as a string, read back from int or str.
-Amount = Annotated[int, Field(ge=0), PlainSerializer(str, return_type=str, when_used="json")]
+UINT256_MAX = 2**256 - 1
+
+
+def _base_units(value: Any) -> Any:
+    """Base units are whole: an int (not a bool), or a string of digits (JSON's way to carry
+    one above 2**53). "1000.00", "1e6", " 5", "-1", 5.0 are refused, never reinterpreted: a
+    decimal figure in a base-unit field is a unit mistake (1000.00 USDC is 1000000000)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be a whole number of base units: a JSON integer or a string of digits")
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 78):
+            raise ValueError(
+                "must be a whole number of base units: a string of digits only (no decimal point, sign,"
+                " exponent or spaces)"
+            )
+        value = int(value)
+    if not 0 <= value <= UINT256_MAX:
+        raise ValueError("must be a whole number of base units between 0 and 2**256 - 1")
+    return value
+
+
+# An amount in token base units (0 to 2**256 - 1), serialised to JSON as a string, read back
+# from an int or a string of digits only.
+Amount = Annotated[
+    int,
+    BeforeValidator(_base_units),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^[0-9]{1,78}$"}],
+            "description": "token base units: a JSON integer or a string of digits (no decimal point)",
+        },
+        mode="validation",
+    ),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
+# A chain id at the doors: a JSON number (a string "42161" is refused), positive, and one a
+# JavaScript reader keeps exact.
+ChainId = Annotated[StrictInt, Field(ge=1, le=2**53 - 1)]
 
 
 class Priority(IntEnum):
@@ -25,6 +71,28 @@ class Priority(IntEnum):
     LOW = 3
 
 
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, datetime | str):
+        return value
+    raise ValueError("must be an ISO 8601 time with its zone, as a JSON string (e.g. 2030-01-01T17:00:00Z)")
+
+
+# A time at the doors: an ISO 8601 string (a JSON number is not read as seconds since 1970),
+# with its zone (a time without one means a different instant to every reader).
+Deadline = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
+IsoTime = Annotated[datetime, BeforeValidator(_iso_time)]  # the zone checked by its reader
+
+
+def _priority(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):  # "2" or true is not a priority
+        raise ValueError("must be 0 (critical), 1 (high), 2 (normal) or 3 (low), a JSON integer")
+    return value
+
+
+# A priority at the doors: a JSON integer only.
+StrictPriority = Annotated[Priority, BeforeValidator(_priority)]
+
+
 class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -32,7 +100,7 @@ class FrozenModel(BaseModel):
 class AdapterKey(FrozenModel):
     """One market of one protocol on one chain: the registry's key."""
 
-    chain_id: int
+    chain_id: ChainId
     protocol: str  # e.g. "aave-v3", "spark", "metamorpho"
     market: str  # e.g. "USDC" or a vault's name
 

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
-from floor.models import AdapterKey, Amount, Call
+from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline
 from floor.txqueue import TxOutcome
+from floor.validation import json_text, parse
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -35,36 +45,37 @@ class StrategyTarget(_Model):
 
     key: AdapterKey
     asset: str
-    weight_bps: int = Field(ge=0, le=10_000)
-    lot: int = Field(default=1, gt=0)  # deposits in whole lots of base units (32 ETH per validator)
+    weight_bps: StrictInt = Field(ge=0, le=10_000)
+    # Deposits in whole lots of base units (32 ETH per validator).
+    lot: StrictInt = Field(default=1, gt=0, le=UINT256_MAX)
 
 
 class ChainCatalogue(_Model):
-    chain_id: int
-    tokens: dict[str, int]  # symbol -> decimals
+    chain_id: ChainId
+    tokens: dict[str, Annotated[StrictInt, Field(ge=0, le=36)]]  # symbol -> decimals
     destinations: list[str] = []  # where capital may be delivered (the executor's DESTINATIONS list)
 
 
 class MarketCapBps(_Model):
     key: AdapterKey
-    max_bps: int = Field(ge=0, le=10_000)
+    max_bps: StrictInt = Field(ge=0, le=10_000)
 
 
 class ProtocolCapBps(_Model):
     protocol: str
-    max_bps: int = Field(ge=0, le=10_000)
+    max_bps: StrictInt = Field(ge=0, le=10_000)
     source: str = "config"  # "config", or "score" (the protocol's risk score set the lower cap)
 
 
 class ChainCapBps(_Model):
-    chain_id: int
-    max_bps: int = Field(ge=0, le=10_000)
+    chain_id: ChainId
+    max_bps: StrictInt = Field(ge=0, le=10_000)
 
 
 class ClusterCapBps(_Model):
     name: str
     keys: list[AdapterKey] = Field(min_length=1)
-    max_bps: int = Field(ge=0, le=10_000)
+    max_bps: StrictInt = Field(ge=0, le=10_000)
 
 
 class PlanCaps(_Model):
@@ -84,13 +95,13 @@ class Catalogue(_Model):
 
     chains: list[ChainCatalogue] = Field(min_length=1)
     targets: list[StrategyTarget] = []
-    rebalance_drift_bps: int = Field(default=500, ge=0, le=10_000)
+    rebalance_drift_bps: StrictInt = Field(default=500, ge=0, le=10_000)
     # How the targets' weights are read (`strategy.weights_of`). The default here is "token",
     # what a catalogue written before the field existed meant (recorded engine histories);
     # `engine_input` always sets it from the config, whose default is "total".
     weights_of: Literal["total", "token"] = "token"
     caps: PlanCaps = PlanCaps()
-    min_trade_value: int = Field(default=0, ge=0)  # accounting units (USD, 8 decimals)
+    min_trade_value: StrictInt = Field(default=0, ge=0, le=UINT256_MAX)  # accounting units (USD, 8 decimals)
 
     def chain(self, chain_id: int) -> ChainCatalogue | None:
         return next((c for c in self.chains if c.chain_id == chain_id), None)
@@ -105,6 +116,22 @@ class EngineInput(_Model):
     catalogue: Catalogue
     policy: EnginePolicy = EnginePolicy()
     memory: EngineMemory = EngineMemory()
+
+
+class EngineConfig(_Model):
+    """The engine's `configure` update: the whole configuration, catalogue and policy both.
+    Nothing is defaulted: a part left out would silently reset to defaults (an empty
+    strategy, no cooldowns), so it is refused by name; the memory is the engine's own."""
+
+    catalogue: Catalogue
+    policy: EnginePolicy
+
+
+class EngineCheck(_Model):
+    """What a schedule's EngineCheckWorkflow starts with: the engine to ask and for what."""
+
+    engine_id: str = Field(min_length=1, max_length=200)
+    kind: Literal["rebalance", "harvest", "risk"]
 
 
 # ---------------------------------------------------------------------------- requests
@@ -127,7 +154,7 @@ PositiveAmount = Annotated[Amount, AfterValidator(_positive)]
 
 
 class AssetAmount(_Model):
-    chain_id: int
+    chain_id: ChainId
     asset: str = Field(min_length=1)
     amount: PositiveAmount
 
@@ -135,7 +162,7 @@ class AssetAmount(_Model):
 class AllocateRequest(Request):
     """Place amounts the executors already hold into markets, by the strategy's weights."""
 
-    amounts: list[AssetAmount] = Field(min_length=1)
+    amounts: list[AssetAmount] = Field(min_length=1, max_length=100)
 
 
 class RebalanceRequest(Request):
@@ -149,17 +176,18 @@ class HarvestRequest(Request):
 class CapitalRequest(Request):
     """Deliver `amount` of `asset` on `chain_id` to a listed destination by `deadline`."""
 
-    chain_id: int
+    chain_id: ChainId
     asset: str = Field(min_length=1)
     amount: PositiveAmount
     destination: str
-    deadline: datetime | None = None
+    # With its time zone ("2026-12-31T17:00:00Z"); a time already past is refused at the door.
+    deadline: Deadline | None = None
     # When the plan needs a queued exit: False (the default) keeps what idle funds and instant
     # exits give in the executor until the queue's part is claimed, then delivers the whole
     # amount in one transfer; True delivers that much at once and the claimed rest later.
-    partial: bool = False
+    partial: StrictBool = False
     # How often a queued exit's status is read while it waits (seconds).
-    exit_poll_s: int = Field(default=3600, ge=1, le=86_400)
+    exit_poll_s: StrictInt = Field(default=3600, ge=1, le=86_400)
 
     @field_validator("destination")
     @classmethod
@@ -176,11 +204,48 @@ class Signal(_Model):
     by: str = Field(default="", max_length=200)
 
 
+SIGNAL_EXAMPLE = '{"by": "...", "reason": "..."}'
+
+
+def pause_signal(raw: Any) -> Signal:
+    """A pause's who and why from whatever was sent. A pause is the one input never refused
+    (an operator in an incident types the reason first, a bare string, in the Web UI's signal
+    dialog): null or no input is no reason, a bare string is the reason, a valid Signal is
+    itself, and anything else is recorded as its JSON text, cut to fit."""
+    if raw is None:
+        return Signal()
+    if isinstance(raw, str):
+        return Signal(reason=raw if len(raw) <= 500 else raw[:497] + "...")
+    if isinstance(raw, dict):
+        try:
+            return Signal.model_validate(raw)
+        except ValidationError:
+            pass
+    return Signal(reason=json_text(raw, 500))
+
+
+def resume_signal(raw: Any) -> Signal:
+    """A resume's who and why: null or no input, a bare string (the reason), or a Signal
+    object; anything else is BadRequest (resuming is never a guess)."""
+    if isinstance(raw, str):
+        raw = {"reason": raw}
+    return parse(Signal, raw, "resume", null_ok=True, example=SIGNAL_EXAMPLE + " or a string (the reason)")
+
+
 REQUESTS: dict[Operation, type[Request]] = {
     Operation.ALLOCATE: AllocateRequest,
     Operation.REBALANCE: RebalanceRequest,
     Operation.HARVEST: HarvestRequest,
     Operation.REQUEST_CAPITAL: CapitalRequest,
+}
+# What a refusal of a request that is not a JSON object (null, a string) names as expected.
+REQUEST_EXAMPLES: dict[Operation, str] = {
+    Operation.ALLOCATE: '{"by": "...", "reason": "...", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": "..."}]}',
+    Operation.REBALANCE: SIGNAL_EXAMPLE,
+    Operation.HARVEST: SIGNAL_EXAMPLE,
+    Operation.REQUEST_CAPITAL: (
+        '{"by": "...", "reason": "...", "chain_id": 1, "asset": "USDC", "amount": "...", "destination": "0x..."}'
+    ),
 }
 
 
@@ -241,8 +306,8 @@ class EngineStatus(_Model):
 class OperationStep(_Model):
     """An operation's child workflow tells the engine the step it is on."""
 
-    workflow_id: str
-    step: str
+    workflow_id: str = Field(min_length=1, max_length=1000)
+    step: str = Field(max_length=1000)
 
 
 # ---------------------------------------------------------------------------- results

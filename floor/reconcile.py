@@ -11,6 +11,19 @@ index then. What is left is classified:
   the relative tolerance (default 5 bps) or the token's dust epsilon;
 - `dust`: it differs from the cache by no more than the token's dust epsilon;
 - `discrepancy`: anything else, with its size in base units and in bps of the expectation.
+
+Besides markets, everything else that moves is reconciled too:
+
+- the executor's idle balance of each token ("<chain>:idle:<TOKEN>"): its last snapshot (every
+  operation's read stores it) plus the journal's idle effects since (a deposit consumes idle
+  funds, a withdrawal adds to them, a delivery takes them out). Less than that is a
+  `discrepancy`; more is an `inflow` (the treasury topping the executor up, rewards, a planned
+  decrease that did not happen, which the journal's check below names): money that arrived
+  is never a loss.
+- the journal itself: every transaction journalled since it was last found final must still be
+  on the chain with the same status (mined again in another block is fine). One the chain no
+  longer holds is a discrepancy of its own ("<chain>:tx:<hash>"), expected what it moved (a
+  delivery: its amount), actual nothing, the whole of it missing.
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 BPS = 10_000
 MAX_BPS = 10**12
 
-Kind = Literal["match", "accrual", "dust", "discrepancy"]
+Kind = Literal["match", "accrual", "dust", "inflow", "discrepancy"]
 
 
 class Finding(BaseModel):
@@ -67,6 +80,57 @@ def classify(cached: int, expected: int, actual: int, tolerance_bps: int, dust: 
     return "discrepancy"
 
 
+def classify_idle(expected: int, actual: int, dust: int) -> Kind:
+    """An idle balance earns nothing, so no tolerance beyond rounding: equal, within `dust`,
+    more than expected (`inflow`), or less (`discrepancy`)."""
+    if actual == expected:
+        return "match"
+    if abs(actual - expected) <= dust:
+        return "dust"
+    return "inflow" if actual > expected else "discrepancy"
+
+
+def idle_key(chain_id: int, asset: str) -> str:
+    """The journal's and the snapshots' name for the executor's idle balance of a token."""
+    return f"{chain_id}:idle:{asset}"
+
+
+def delivery_key(chain_id: int, asset: str, destination: str) -> str:
+    """The journal's name for what a transaction delivers to a destination."""
+    return f"{chain_id}:delivery:{asset}:{destination}"
+
+
+def tx_key(chain_id: int, tx_hash: str) -> str:
+    """A discrepancy's name for a journalled transaction the chain no longer holds."""
+    return f"{chain_id}:tx:{tx_hash.lower()}"
+
+
+def parse_tx_key(market: str) -> tuple[int, str] | None:
+    """(chain id, hash) of a `tx_key`, None for any other name."""
+    chain, kind, rest = (market.split(":", 2) + ["", ""])[:3]
+    return (int(chain), rest) if kind == "tx" and chain.isdigit() and rest else None
+
+
+def deliveries(effects: dict[str, int]) -> list[tuple[str, str, int]]:
+    """(token, destination, amount) of each delivery among a transaction's effects."""
+    out = []
+    for key, amount in effects.items():
+        parts = key.split(":", 3)
+        if len(parts) == 4 and parts[1] == "delivery":
+            out.append((parts[2], parts[3], amount))
+    return out
+
+
+def move_effect(chain_id: int, asset: str, market: str, change: int) -> dict[str, int]:
+    """A move's planned change of a market and, the other way, of the executor's idle balance."""
+    return {market: change, idle_key(chain_id, asset): -change}
+
+
+def delivery_effect(chain_id: int, asset: str, destination: str, amount: int) -> dict[str, int]:
+    """A transfer out of idle funds to a destination."""
+    return {idle_key(chain_id, asset): -amount, delivery_key(chain_id, asset, destination): amount}
+
+
 def default_dust(decimals: int) -> int:
     """A millionth of a whole token, at least one base unit: rounding, never money."""
     return 10 ** max(decimals - 6, 0)
@@ -92,6 +156,7 @@ class StoredDiscrepancy(_Model):
     expected: str  # base units, exact
     actual: str
     relative_bps: int
+    detail: str = ""  # a missing transaction: which, of which operation, what it moved
 
 
 class ChainReconciliation(_Model):
@@ -103,6 +168,10 @@ class ChainReconciliation(_Model):
     gas_balance_wei: str
     low_gas: bool
     uncached: list[str] = []  # markets with no snapshot yet: nothing to compare with
+    transactions_checked: int = 0  # journalled transactions looked for on the chain
+    # Not the chain the engine knew (reset, rewritten past finality): nothing was read, the
+    # breaker trips. One line: "chain 42161 state does not match what the engine knew at block N: ..."
+    mismatch: str = ""
 
 
 class ReconcileInput(_Model):
@@ -112,7 +181,7 @@ class ReconcileInput(_Model):
 
 
 class ReconcileResult(_Model):
-    status: Literal["clean", "discrepancy"]
+    status: Literal["clean", "discrepancy", "mismatch"]
     summary: str
     chains: list[ChainReconciliation]
     tripped: bool

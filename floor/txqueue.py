@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from floor.batching import MAX_CALLS, check_batch
 from floor.errors import BadInput
-from floor.models import Amount, Call, Priority, TxRecord
+from floor.models import Amount, Call, ChainId, IsoTime, Priority, StrictPriority, TxRecord
 
 MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
 
@@ -32,16 +32,20 @@ class TxIntent(BaseModel):
     is dropped (and named) and the rest is sent.
     """
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is refused, not ignored
+
     id: str = Field(min_length=1, max_length=256)
-    chain_id: int
+    chain_id: ChainId
     groups: list[list[Call]] = Field(min_length=1)
-    priority: Priority = Priority.NORMAL
-    deadline: datetime | None = None  # not sent by then: fails; once broadcast, followed to the end
-    atomic: bool = True
-    mergeable: bool = False  # may share a transaction with other mergeable intents
-    reply_to: str | None = None  # a workflow id, signalled `tx_outcome` when the intent settles
+    priority: StrictPriority = Priority.NORMAL
+    # An ISO 8601 string with its zone. Not sent by then: fails; once broadcast, followed to the end.
+    deadline: IsoTime | None = None
+    atomic: StrictBool = True
+    mergeable: StrictBool = False  # may share a transaction with other mergeable intents
+    # A workflow id, signalled `tx_outcome` when the intent settles.
+    reply_to: str | None = Field(default=None, max_length=1000)
     # Kept out of the public mempool: sent only through the chain's private relay.
-    private: bool = False
+    private: StrictBool = False
     # What the intent moves, per token symbol of its chain, in base units (a deposit's or a
     # withdrawal's amount, a delivery's). The queue values it on the chain's price oracle: above
     # the chain's `flashbots.private_above_wei` (ETH-equivalent) it goes private too.
@@ -130,6 +134,9 @@ class SentTx(BaseModel):
     private_until: int | None = None
     private_from: int | None = None  # the head block at the first private send
     gave_up: bool = False  # not included privately after every attempt: cancelled publicly
+    # Settled at the confirmation depth: its receipt, while it is followed until final.
+    mined: TxRecord | None = None
+    reorgs: int = 0  # times a reorg took it out after it had settled (then it was sent again)
 
 
 class PrivateStats(BaseModel):
@@ -152,6 +159,17 @@ class PrivateStats(BaseModel):
         return self.included / settled if settled else None
 
 
+class ChainMark(BaseModel):
+    """A block the queue saw as final (its number and hash) and the chain's genesis hash: a
+    later read that disagrees means a reset chain or a rewrite deeper than finality."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    number: int = Field(ge=0)
+    hash: str  # 0x-hex, lower case
+    genesis: str
+
+
 class QueueState(BaseModel):
     next_nonce: int | None = None
     free_nonces: list[int] = []  # assigned but refused by the node before any broadcast: reused first
@@ -162,37 +180,64 @@ class QueueState(BaseModel):
     outcomes: dict[str, TxOutcome] = {}
     held: str = ""  # why nothing new is sent (the engine is paused); empty when sending
     private: PrivateStats = PrivateStats()
+    # Settled transactions followed until final: a reorg that takes one out sends it again.
+    settled: list[SentTx] = []
+    chain: ChainMark | None = None  # the last final block seen
+    # The chain is not the one the queue knew (reset, rewritten past finality): nothing is sent
+    # or followed until an operator accepts the chain as it is (`accept_chain`).
+    chain_problem: str = ""
+    chain_nonce: int = 0  # the highest mined nonce of the signer seen: going back means a reorg
+    gap_since: datetime | None = None  # when the chain's nonce was first seen stopped below ours
+    reorged: dict[str, str] = {}  # intent id -> the hash a reorg took, until it is mined again
 
 
 class QueueHold(BaseModel):
     """Hold or release a queue: held, nothing pending is broadcast (in-flight transactions are
     still followed, replaced and confirmed)."""
 
-    held: bool
+    model_config = ConfigDict(extra="forbid")
+
+    held: StrictBool
     reason: str = ""
 
 
-class QueuePolicy(BaseModel):
-    """The part of a queue's input that comes from the engine's configuration."""
+# One call the executor allows: "<target>:<selector>", lower-case 0x-hex (`pair_key`).
+AllowedCall = Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}:0x[0-9a-f]{8}$")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
-    confirmations: int = 1
-    allowed: list[str] = []  # "target:selector" pairs the executor allows (lower-case 0x-hex)
-    max_in_flight: int = 16
-    send_batch: int = 30
-    stuck_after_s: float = 30
-    max_attempts: int = 5
+
+class QueuePolicy(BaseModel):
+    """The part of a queue's input that comes from the engine's configuration. Unknown fields
+    are refused and every number is bounded: a policy that would stop the queue (nothing in
+    flight, no confirmation, no attempt) or forbid every call is refused at its door."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirmations: StrictInt = Field(default=1, ge=1, le=10_000)
+    # "target:selector" pairs the executor allows (lower-case 0x-hex): never empty, an empty
+    # list would refuse every intent.
+    allowed: list[AllowedCall] = Field(min_length=1)
+    max_in_flight: StrictInt = Field(default=16, ge=1, le=1_000)
+    send_batch: StrictInt = Field(default=30, ge=1, le=1_000)
+    stuck_after_s: StrictFloat = Field(default=30, gt=0, le=86_400)
+    max_attempts: StrictInt = Field(default=5, ge=1, le=100)
     # The chain's private relay (`chains.flashbots`): whether there is one, and what to do
     # when a private attempt is not included.
-    private_relay: bool = False
+    private_relay: StrictBool = False
     private_on_missed: MissedPolicy = "public"
-    private_max_attempts: int = 3
+    private_max_attempts: StrictInt = Field(default=3, ge=1, le=100)
+    # Settled transactions are followed until the chain's `finalized`/`safe` block passes them
+    # (or this many blocks, on a chain without the tags), read every `finality_poll_s`.
+    finality: Literal["finalized", "safe"] | Annotated[StrictInt, Field(ge=1, le=10_000)] = "finalized"
+    finality_poll_s: StrictFloat = Field(default=30, gt=0, le=3600)
 
 
 class QueueInput(QueuePolicy):
-    chain_id: int
-    signer: str
-    executor: str
-    max_history_events: int = 10_000  # continue-as-new beyond this, carrying the state
+    chain_id: ChainId
+    signer: Address
+    executor: Address
+    # Continue-as-new beyond this, carrying the state (Temporal's own limit is 51,200).
+    max_history_events: StrictInt = Field(default=10_000, ge=20, le=50_000)
     state: QueueState = QueueState()
 
     def policy(self) -> QueuePolicy:
@@ -346,6 +391,7 @@ class PlannedTx(BaseModel):
 class PrepareInput(BaseModel):
     chain_id: int
     plans: list[PlannedTx]
+    mark: ChainMark | None = None  # the last final block the queue saw: checked before simulating
 
 
 class PreparedTx(BaseModel):
@@ -432,6 +478,9 @@ class WatchInput(BaseModel):
     confirmations: int
     wait_s: float
     draining: bool = False  # the queue is about to continue-as-new (a failpoint's cue)
+    # The highest mined nonce the queue has seen: a chain below it has taken something back,
+    # and the watch returns at once without rebroadcasting into it (the follower decides).
+    chain_nonce_seen: int | None = None
 
 
 class ReplaceInput(BaseModel):
@@ -479,6 +528,9 @@ class QueueStatus(BaseModel):
     settled: int
     held: str = ""
     private: PrivateStats = PrivateStats()
+    following: int = 0  # settled transactions followed until final
+    final_block: int | None = None  # the last final block the queue saw (its chain mark)
+    chain_problem: str = ""  # not the chain the queue knew: nothing is sent until accept_chain
 
 
 class TxStatus(BaseModel):
@@ -489,3 +541,48 @@ class TxStatus(BaseModel):
     record: TxRecord | None = None
     reason: str = ""  # a reverted transaction's decoded reason
     head: int | None = None  # the head block the poll read
+    chain_nonce: int | None = None  # the signer's mined nonce at that head
+
+
+class Followed(BaseModel):
+    nonce: int
+    hashes: list[str]  # every version signed: any of them mined is ours
+    block_number: int  # where it was mined when it settled
+
+
+class FollowInput(BaseModel):
+    chain_id: int
+    txs: list[Followed]
+    finality: Literal["finalized", "safe"] | int
+    mark: ChainMark | None = None  # the last final block the queue saw
+
+
+class FollowStatus(BaseModel):
+    nonce: int
+    # "final": past the chain's final block; "settled": still mined, not final yet (`record`
+    # is where); "reorged": no version of ours is mined and the nonce is free again; "taken":
+    # another transaction of the signer now holds the nonce.
+    state: Literal["final", "settled", "reorged", "taken"]
+    record: TxRecord | None = None
+
+
+class FollowResult(BaseModel):
+    head: int
+    final_block: int
+    chain_nonce: int  # the signer's mined nonce at `head`
+    mark: ChainMark | None = None  # the chain's final block now (to remember)
+    problem: str = ""  # not the chain the queue knew: nothing else is valid
+    statuses: list[FollowStatus] = []
+
+
+class ChainEvent(BaseModel):
+    """Something the chain took back, for the store's alerts and the engine's history."""
+
+    chain_id: int
+    kind: Literal["reorg", "chain_state", "chain_accepted", "nonce_gap", "reorg_resettled"]
+    subject: str
+    detail: str
+    intents: list[str] = []
+    reply_to: list[str] = []  # the workflows that asked (for a reorg: did the operation end?)
+    record: TxRecord | None = None  # a re-mined transaction's receipt (`reorg_resettled`)
+    previous_hash: str = ""  # the hash the journal holds for it

@@ -93,7 +93,13 @@ def write_config(ports: stack.Ports, deployed: dict) -> None:
             "task_queue": "floor-engine",
             "ui_url": f"http://127.0.0.1:{ports.ui}",
         },
-        "chains": [d.chain_config(f"http://127.0.0.1:{ports.chains[cid]}") for cid, d in deployed.items()],
+        # Depths a mainnet operator uses: Ethereum counts a receipt two blocks deep (one-block
+        # reorgs happen under proof of stake, deeper ones rarely); Arbitrum's sequencer orders
+        # blocks itself, so one. Both follow settled transactions until `finalized`.
+        "chains": [
+            d.chain_config(f"http://127.0.0.1:{ports.chains[cid]}", confirmations=2 if cid == 1 else 1)
+            for cid, d in deployed.items()
+        ],
         "metrics": {"port": ports.metrics},
         "strategy": {
             "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],

@@ -24,6 +24,7 @@ from floor.devnet.processes import (  # noqa: E402
 STATE = REPO / "state"
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
+DEMO_BLOCK_TIME_S = 2  # a block this often on the demo chains, with or without transactions
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,12 @@ def up(ports: Ports) -> None:
     temporal = start_temporal(ports.temporal, ports.ui, STATE / "temporal.db", LOGS / "temporal.log")
     write_pid("temporal", temporal.pid)
     for chain_id, port in ports.chains.items():
-        # Fresh chains each run: the demo deploys and funds from scratch.
-        write_pid(f"anvil-{chain_id}", start_anvil(port, chain_id, LOGS / f"anvil-{chain_id}.log").pid)
+        # Fresh chains each run: the demo deploys and funds from scratch. Finalized 16 blocks
+        # behind the head (two epochs of 8 slots): about half a minute of ticks.
+        anvil = start_anvil(port, chain_id, LOGS / f"anvil-{chain_id}.log", slots_in_an_epoch=8)
+        write_pid(f"anvil-{chain_id}", anvil.pid)
+        if chain_id != 1:  # chain 1 is ticked by its relay, under the relay's lock
+            write_pid(f"ticker-{chain_id}", start_ticker(chain_id, f"http://127.0.0.1:{port}").pid)
     write_pid("relay-1", start_relay(ports.relay, f"http://127.0.0.1:{ports.chains[1]}").pid)
     write_pid("beacon-1", start_beacon(ports.beacon, f"http://127.0.0.1:{ports.chains[1]}").pid)
 
@@ -88,7 +93,23 @@ def start_relay(port: int, anvil_url: str) -> subprocess.Popen:
     """The local Flashbots-style relay over chain 1's anvil, for the demo's private sends."""
     with open(LOGS / "relay-1.log", "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "floor.devnet.relay", "--anvil", anvil_url, "--port", str(port)],
+            [
+                *(sys.executable, "-m", "floor.devnet.relay", "--anvil", anvil_url, "--port", str(port)),
+                *("--tick", str(DEMO_BLOCK_TIME_S)),
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_ticker(chain_id: int, anvil_url: str) -> subprocess.Popen:
+    """A block every DEMO_BLOCK_TIME_S on a chain (anvil mines only on transactions): as on a
+    live chain, confirmations and finality arrive without traffic."""
+    with open(LOGS / f"ticker-{chain_id}.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "floor.devnet.ticker", "--anvil", anvil_url, "--every", str(DEMO_BLOCK_TIME_S)],
             cwd=REPO,
             stdout=log,
             stderr=subprocess.STDOUT,

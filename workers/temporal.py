@@ -58,8 +58,10 @@ def build_worker(
     signer = chain_activities.signer.address if chain_activities.signer else None
     activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
     if chain_activities.signer is not None:
-        door = QueueDoor(client, task_queue, chain_activities.settings, chain_activities.signer.address)
-        activities.append(door.submit_intent)
+        door = QueueDoor(
+            client, task_queue, chain_activities.settings, chain_activities.signer.address, chain_activities.store
+        )
+        activities += [door.submit_intent, door.tx_chain_event]
     return Worker(
         client,
         task_queue=task_queue,

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
     from floor.models import Call, Position
     from floor.operations import StrategyTarget, overall_status, short
+    from floor.reconcile import move_effect
     from floor.risk.allocation import PlannedDeposit, deposit_outcomes, plan_leg
     from floor.risk.rebalance import Holding
     from floor.txqueue import TxIntent
@@ -89,7 +90,7 @@ class AllocateWorkflow(OperationBase):
         return [p for chain in await together(reads, False) for p in chain]
 
     @workflow.run
-    async def run(self, raw: Any) -> AllocateResult:
+    async def run(self, raw: Any = None) -> AllocateResult:
         # Histories recorded before "engine-v2" read positions only, one chain after another;
         # replaying them takes the old path (tests/histories/allocate.json).
         self.v2 = self._engine_v2()
@@ -122,7 +123,11 @@ class AllocateWorkflow(OperationBase):
         for chain_id in _chains(input):
             legs = [(leg, gs) for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id]
             groups = [g for _, gs in legs for g in gs]
-            deposits = [{str(d.key): d.amount} for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
+            deposits = [
+                move_effect(chain_id, leg.asset, str(d.key), d.amount)
+                for leg, _ in legs
+                for d in planned[(leg.chain_id, leg.asset)]
+            ]
             moves = [(leg.asset, d.amount) for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
             chain = chain_intents(chain_id, groups, "batch", moves)
             effects |= effects_by_intent(chain, deposits)

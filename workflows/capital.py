@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         StrategyTarget,
         overall_status,
     )
+    from floor.reconcile import delivery_effect, idle_key, move_effect
     from floor.risk.capital import CLAIMABLE_QUEUES, CapitalPlan, plan_capital
     from floor.risk.rebalance import Move
 
@@ -80,7 +81,7 @@ class CapitalRequestWorkflow(OperationBase):
         self.exits: list[ExitRequest] = []
 
     @workflow.query
-    def exit_requests(self) -> list[ExitRequest]:
+    def exit_requests(self, _: Any = None) -> list[ExitRequest]:
         """The queued exits this request made: ids, amounts, status, what a claim pays now."""
         return self.exits
 
@@ -97,7 +98,7 @@ class CapitalRequestWorkflow(OperationBase):
             workflow.set_current_details(f"**step:** {stage}")
 
     @workflow.run
-    async def run(self, raw: Any) -> CapitalResult:
+    async def run(self, raw: Any = None) -> CapitalResult:
         input = validated(CapitalInput, raw, "capital request")
         if input.claim is not None:
             return await self._claim(input, input.claim)
@@ -216,7 +217,11 @@ class CapitalRequestWorkflow(OperationBase):
                 type="BatchTooLarge",
                 non_retryable=True,
             )
-        effects = [{str(p.key): -p.amount} for p in exit_parts] + ([{}] if now_amount else [])
+        # A queued part becomes a request in the queue, not idle funds; an instant one lands idle.
+        effects = [
+            {str(p.key): -p.amount} if p.queued else move_effect(chain_id, asset, str(p.key), -p.amount)
+            for p in exit_parts
+        ] + ([delivery_effect(chain_id, asset, request.destination, now_amount)] if now_amount else [])
         await self.step("sending the exit batch")
         outcomes = await self.send(intents, effects_by_intent(intents, effects))
         chain = chain_part(chain_id, intents, outcomes)
@@ -331,7 +336,11 @@ class CapitalRequestWorkflow(OperationBase):
         )
         moves = [(asset, build.claimable)] + ([(asset, build.deliver)] if build.deliver else [])
         intents = chain_intents(chain_id, build.groups, "claim", moves)
-        outcomes = await self.send(intents, effects_by_intent(intents, [{} for _ in build.groups]))
+        # What the claims pay lands idle (wrapped), what is delivered leaves it: on the first group.
+        paid = delivery_effect(chain_id, asset, request.destination, build.deliver) if build.deliver else {}
+        paid[idle_key(chain_id, asset)] = paid.get(idle_key(chain_id, asset), 0) + build.claimable
+        group_effects = [paid] + [{} for _ in build.groups[1:]]
+        outcomes = await self.send(intents, effects_by_intent(intents, group_effects))
         chain = chain_part(chain_id, intents, outcomes)
         if chain.status != "done":
             raise ApplicationError(

@@ -21,10 +21,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError
 
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
+from workflows.doors import bad_input, refused, validated
 from workflows.harvest import HarvestWorkflow
 from workflows.rebalance import RebalanceWorkflow
 
@@ -43,10 +44,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from floor.messages import AllocateInput, TotalAllocation
     from floor.operations import (
+        REQUEST_EXAMPLES,
         REQUESTS,
         AllocateRequest,
         CapitalInput,
         CapitalRequest,
+        EngineCheck,
+        EngineConfig,
         EngineInput,
         EngineStatus,
         HarvestInput,
@@ -57,6 +61,8 @@ with workflow.unsafe.imports_passed_through():
         Request,
         Signal,
         catalogue_problem,
+        pause_signal,
+        resume_signal,
     )
     from floor.risk.allocation import legs_from_strategy
     from floor.risk.breakers import (
@@ -76,9 +82,10 @@ with workflow.unsafe.imports_passed_through():
         sample_scopes,
         trip,
     )
-    from floor.validation import BadRequest, parse
+    from floor.validation import BadRequest, json_text, parse
 
 ENGINE_STATE = SearchAttributeKey.for_keyword("FloorEngineState")
+BREAKER_EXAMPLE = '{"scope": "...", "by": "...", "reason": "..."}'
 CHILDREN = {
     Operation.ALLOCATE: AllocateWorkflow,
     Operation.REBALANCE: RebalanceWorkflow,
@@ -92,10 +99,10 @@ DOOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval
 @workflow.defn
 class EngineWorkflow:
     @workflow.init
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any = None) -> None:
         self.problem = ""
         try:
-            self.input = parse(EngineInput, raw, "engine input")
+            self.input = parse(EngineInput, raw, "engine input", example='{"catalogue": {...}, "policy": {...}}')
         except BadRequest as exc:
             self.problem = str(exc)
             self.input = None
@@ -110,8 +117,9 @@ class EngineWorkflow:
         self.positions_at = ""
 
     # -- queries ------------------------------------------------------------------------
+    # Queries take no input; whatever is sent (a service's `{}`) is ignored, never an error.
     @workflow.query
-    def status(self) -> EngineStatus:
+    def status(self, _: Any = None) -> EngineStatus:
         return EngineStatus(
             engine_id=workflow.info().workflow_id,
             state=self.memory.state,
@@ -124,64 +132,79 @@ class EngineWorkflow:
         )
 
     @workflow.query
-    def history(self) -> list:
+    def history(self, _: Any = None) -> list:
         """Transitions (bounded, oldest first) and finished operations."""
         return [t.model_dump(mode="json") for t in self.memory.transitions]
 
     @workflow.query
-    def breakers(self) -> list:
+    def breakers(self, _: Any = None) -> list:
         """The breakers not CLOSED, by scope."""
         return [b.model_dump(mode="json") for _, b in sorted(self.memory.breakers.items())]
 
     @workflow.query
-    def results(self) -> list:
+    def results(self, _: Any = None) -> list:
         return [r.model_dump(mode="json") for r in self.memory.results]
 
     # -- operations, by update ----------------------------------------------------------
     @workflow.update
-    async def allocate(self, raw: Any) -> OperationStarted:
+    async def allocate(self, raw: Any = None) -> OperationStarted:
         return await self._start(Operation.ALLOCATE, raw)
 
     @allocate.validator
-    def _check_allocate(self, raw: Any) -> None:
+    def _check_allocate(self, raw: Any = None) -> None:
         self._check(Operation.ALLOCATE, raw)
 
     @workflow.update
-    async def rebalance(self, raw: Any) -> OperationStarted:
+    async def rebalance(self, raw: Any = None) -> OperationStarted:
         return await self._start(Operation.REBALANCE, raw)
 
     @rebalance.validator
-    def _check_rebalance(self, raw: Any) -> None:
+    def _check_rebalance(self, raw: Any = None) -> None:
         self._check(Operation.REBALANCE, raw)
 
     @workflow.update
-    async def harvest(self, raw: Any) -> OperationStarted:
+    async def harvest(self, raw: Any = None) -> OperationStarted:
         return await self._start(Operation.HARVEST, raw)
 
     @harvest.validator
-    def _check_harvest(self, raw: Any) -> None:
+    def _check_harvest(self, raw: Any = None) -> None:
         self._check(Operation.HARVEST, raw)
 
     @workflow.update
-    async def request_capital(self, raw: Any) -> OperationStarted:
+    async def request_capital(self, raw: Any = None) -> OperationStarted:
         return await self._start(Operation.REQUEST_CAPITAL, raw)
 
     @request_capital.validator
-    def _check_request_capital(self, raw: Any) -> None:
+    def _check_request_capital(self, raw: Any = None) -> None:
         self._check(Operation.REQUEST_CAPITAL, raw)
 
     def _check(self, kind: Operation, raw: Any) -> Request:
-        if self.input is None:
-            raise ValueError(self.problem)
-        request = parse(REQUESTS[kind], raw, f"{kind.value} request")
+        """An operation request's validator: a JSON object (null is refused: every request
+        says who asks and why) that fits the request's model, with a deadline still ahead,
+        then the state machine, the catalogue, the cooldowns and the breakers."""
+        self._check_started()
+        request = validated(REQUESTS[kind], raw, f"{kind.value} request", example=REQUEST_EXAMPLES[kind])
+        if isinstance(request, CapitalRequest) and request.deadline is not None:
+            now = workflow.now()
+            if request.deadline <= now:
+                raise bad_input(
+                    f"not a valid {kind.value} request: deadline: {request.deadline.isoformat()} has passed"
+                    f" (now {now.isoformat(timespec='seconds')})"
+                )
         running = self.memory.operation.workflow_id if self.memory.operation else None
         reason = refusal(self.memory.state, OPERATION_EVENT[kind], running)
         reason = reason or catalogue_problem(request, self.input.catalogue)
         reason = reason or cooldown_refusal(kind, self.memory, self.input.policy, workflow.now())
         reason = reason or self._breaker_refusal(request)
         if reason:
-            raise ValueError(reason)
+            raise refused(reason)
         return request
+
+    def _check_started(self) -> None:
+        """Every update of an engine started with bad input is refused with that input's problem
+        (the run has failed at once; an update in its first task must not reach the state)."""
+        if self.input is None:
+            raise bad_input(self.problem)
 
     def _open_targets(self) -> list:
         """The strategy's targets no open or half-open breaker keeps capital away from."""
@@ -258,44 +281,68 @@ class EngineWorkflow:
         assert isinstance(request, CapitalRequest)
         return CapitalInput(request=request, targets=targets)
 
-    @workflow.signal
-    def operation_step(self, step: OperationStep) -> None:
-        """The running operation's current step, for the status query and the Web UI."""
+    @workflow.signal(
+        name="internal_operation_step",
+        description="Internal: the engine's own operations report their step here. Not for people or services.",
+    )
+    def internal_operation_step(self, raw: Any = None) -> None:
+        """Internal: the running operation's child workflow reports its current step (for the
+        status query and the Web UI); anything that is not a step is logged and ignored."""
+        self._operation_step(raw)
+
+    def _operation_step(self, raw: Any) -> None:
+        try:
+            step = parse(OperationStep, raw, "operation step")
+        except BadRequest as exc:
+            workflow.logger.warning(f"operation step ignored: {exc}")
+            return
         op = self.memory.operation
         if op is not None and op.workflow_id == step.workflow_id:
             self.memory = self.memory.model_copy(update={"operation": op.model_copy(update={"step": step.step})})
             workflow.set_current_details(f"**{self.memory.state.value}** {op.workflow_id}: {step.step}")
 
     # -- pause and resume -----------------------------------------------------------------
-    @workflow.signal
+    # A pause is the one input never refused: whatever its payload (a bare string is the
+    # reason, anything else not a Signal is recorded as its JSON text), the engine pauses; a
+    # pause while paused answers (the update) or logs (the signal) since when. A resume takes
+    # null, a bare string (the reason) or {"by": ..., "reason": ...}, and only when paused.
+    @workflow.signal(description='Pause the engine. Input: {"by": "...", "reason": "..."} or just the reason.')
     async def pause_engine(self, raw: Any = None) -> None:
         await self._pause_or_resume(Event.PAUSE, raw, "signal")
 
-    @workflow.signal
+    @workflow.signal(description='Resume a paused engine. Input: {"by": "...", "reason": "..."} or just the reason.')
     async def resume_engine(self, raw: Any = None) -> None:
         await self._pause_or_resume(Event.RESUME, raw, "signal")
 
     @workflow.update
-    async def pause(self, raw: Any) -> str:
+    async def pause(self, raw: Any = None) -> str:
         return await self._pause_or_resume(Event.PAUSE, raw, "cli")
 
     @pause.validator
-    def _check_pause(self, raw: Any) -> None:
-        self._check_signal(Event.PAUSE, raw)
+    def _check_pause(self, raw: Any = None) -> None:
+        self._check_started()
 
     @workflow.update
-    async def resume(self, raw: Any) -> str:
+    async def resume(self, raw: Any = None) -> str:
         return await self._pause_or_resume(Event.RESUME, raw, "cli")
 
     @resume.validator
-    def _check_resume(self, raw: Any) -> None:
-        self._check_signal(Event.RESUME, raw)
+    def _check_resume(self, raw: Any = None) -> None:
+        self._check_started()
+        try:
+            self._resume_signal(raw)
+        except BadRequest as exc:
+            raise bad_input(str(exc)) from None
+        except ValueError as exc:
+            raise refused(str(exc)) from None
 
-    def _check_signal(self, event: Event, raw: Any | None) -> Signal:
-        signal = parse(Signal, raw, f"{event.value} signal")
-        reason = refusal(self.memory.state, event)
+    def _resume_signal(self, raw: Any) -> Signal:
+        """The resume's who and why; BadRequest for a payload that is not one, ValueError when
+        the engine cannot resume now."""
+        signal = resume_signal(raw)
+        reason = refusal(self.memory.state, Event.RESUME)
         engine_breaker = self.memory.breakers.get(ENGINE)
-        if not reason and event == Event.RESUME and engine_breaker is not None:
+        if not reason and engine_breaker is not None:
             reason = (
                 f"the engine's circuit breaker is {engine_breaker.state.value} ({engine_breaker.reason}): "
                 "half-open it and let a risk check pass first"
@@ -304,13 +351,38 @@ class EngineWorkflow:
             raise ValueError(reason)
         return signal
 
+    def _already_paused(self) -> str:
+        pause = next(
+            (
+                t
+                for t in reversed(self.memory.transitions)
+                if t.to_state == EngineState.PAUSED and t.from_state != EngineState.PAUSED
+            ),
+            None,
+        )
+        if pause is None:
+            return f"already paused: {self.memory.pause_reason or 'no reason given'}"
+        return (
+            f"already paused since {pause.at.isoformat(timespec='seconds')} by {pause.actor}:"
+            f" {pause.reason or 'no reason given'}"
+        )
+
     async def _pause_or_resume(self, event: Event, raw: Any | None, door: str) -> str:
         async with self.side_effects:
-            try:
-                signal = self._check_signal(event, raw)
-            except (BadRequest, ValueError) as exc:  # a signal cannot be refused: logged and ignored
-                workflow.logger.warning(f"{event.value} ignored: {exc}")
-                return f"ignored: {exc}"
+            if self.input is None:  # started with bad input: the run fails at once
+                return f"ignored: {self.problem}"
+            if event == Event.PAUSE:
+                signal = pause_signal(raw)
+                if self.memory.state == EngineState.PAUSED:
+                    note = self._already_paused()
+                    workflow.logger.info(f"pause by {signal.by or f'unnamed ({door})'}: {note}")
+                    return note
+            else:
+                try:
+                    signal = self._resume_signal(raw)
+                except ValueError as exc:  # a signal cannot be refused: logged and ignored
+                    workflow.logger.warning(f"resume ignored: {exc}")
+                    return f"ignored: {exc}"
             actor = signal.by or f"unnamed ({door})"
             self._transition(event, actor, event.value, signal.reason)
             paused = event == Event.PAUSE
@@ -367,11 +439,13 @@ class EngineWorkflow:
 
     @check_risk.validator
     def _check_check_risk(self, raw: Any = None) -> None:
-        if self.input is None:
-            raise ValueError(self.problem)
+        """A risk check takes no input: null, nothing, or {}."""
+        self._check_started()
+        if raw is not None and raw != {}:
+            raise bad_input(f"check_risk takes no input: send {{}} or nothing (got {json_text(raw)})")
 
     @workflow.update
-    def half_open_breaker(self, raw: Any) -> BreakerEvent:
+    def half_open_breaker(self, raw: Any = None) -> BreakerEvent:
         """An operator asks for a probe of an open breaker (the next risk check decides)."""
         change = parse(BreakerChange, raw, "breaker change")
         book, event = half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
@@ -379,12 +453,16 @@ class EngineWorkflow:
         return event
 
     @half_open_breaker.validator
-    def _check_half_open(self, raw: Any) -> None:
-        change = parse(BreakerChange, raw, "breaker change")
-        half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+    def _check_half_open(self, raw: Any = None) -> None:
+        self._check_started()
+        change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
+        try:
+            half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        except BreakerRefused as exc:
+            raise refused(str(exc)) from None
 
     @workflow.update
-    def trip_breaker(self, raw: Any) -> BreakerEvent:
+    def trip_breaker(self, raw: Any = None) -> BreakerEvent:
         """An operator opens a breaker by hand: its scope is routed around from now on."""
         change = parse(BreakerChange, raw, "breaker change")
         book, event = trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
@@ -392,11 +470,15 @@ class EngineWorkflow:
         return event
 
     @trip_breaker.validator
-    def _check_trip(self, raw: Any) -> None:
-        change = parse(BreakerChange, raw, "breaker change")
+    def _check_trip(self, raw: Any = None) -> None:
+        self._check_started()
+        change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
         if change.scope == ENGINE:
-            raise BreakerRefused("the engine scope is opened by pausing the engine, not by hand")
-        trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+            raise refused("the engine scope is opened by pausing the engine, not by hand")
+        try:
+            trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        except BreakerRefused as exc:
+            raise refused(str(exc)) from None
 
     def _breaker_events(self, book: dict, events: list[BreakerEvent]) -> None:
         update: dict = {"breakers": book}
@@ -412,22 +494,25 @@ class EngineWorkflow:
 
     # -- configuration --------------------------------------------------------------------
     @workflow.update
-    def configure(self, raw: Any) -> None:
+    def configure(self, raw: Any = None) -> None:
         """The config's catalogue and policy, sent when they change (`floor schedules apply`,
-        a worker start); the memory stays the engine's own."""
+        a worker start); the memory stays the engine's own. Both are required (EngineConfig):
+        a part left out is refused, never reset to its defaults."""
         self.input = self._configured(raw)
         self.problem = ""
 
     def _configured(self, raw: Any) -> EngineInput:
-        if not isinstance(raw, dict):
-            raise BadRequest("not a valid engine input: expected a JSON object")
-        return parse(EngineInput, {**raw, "memory": self.memory.model_dump(mode="json")}, "engine input")
+        config = parse(EngineConfig, raw, "engine configuration", example='{"catalogue": {...}, "policy": {...}}')
+        return EngineInput(catalogue=config.catalogue, policy=config.policy, memory=self.memory)
 
     @configure.validator
-    def _check_configure(self, raw: Any) -> None:
-        new = self._configured(raw)
+    def _check_configure(self, raw: Any = None) -> None:
+        try:
+            new = self._configured(raw)
+        except BadRequest as exc:
+            raise bad_input(str(exc)) from None
         if self.input is not None and (new.catalogue, new.policy) == (self.input.catalogue, self.input.policy):
-            raise ValueError("nothing to change")
+            raise refused("nothing to change")
 
     # -- the loop -------------------------------------------------------------------------
     def _transition(self, event: Event, actor: str, cause: str, reason: str) -> None:
@@ -483,9 +568,9 @@ class EngineWorkflow:
         )
 
     @workflow.run
-    async def run(self, raw: Any) -> None:
+    async def run(self, raw: Any = None) -> None:
         if self.input is None:
-            raise ApplicationError(self.problem, type="BadInput", non_retryable=True)
+            raise bad_input(self.problem)
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
         journal = asyncio.create_task(self._journal())
         while True:
@@ -550,14 +635,15 @@ class EngineCheckWorkflow:
     refusal (a cooldown, an operation running, the engine paused) is this run's answer."""
 
     @workflow.run
-    async def run(self, raw: Any) -> str:
+    async def run(self, raw: Any = None) -> str:
+        check = validated(EngineCheck, raw, "engine check", example='{"engine_id": "...", "kind": "rebalance"}')
         answer = await workflow.execute_activity(
             "engine_request",
-            raw,
+            check.model_dump(mode="json"),
             result_type=str,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RetryPolicy(maximum_attempts=5),
-            summary=f"ask {raw.get('engine_id')} for a {raw.get('kind')}",
+            summary=f"ask {check.engine_id} for a {check.kind}",
         )
         workflow.set_current_details(answer)
         return answer

@@ -56,7 +56,7 @@ def accrued(amount: int, index_now: int, index_then: int) -> int:
 @workflow.defn(failure_exception_types=[FloorError])
 class HarvestWorkflow(OperationBase):
     @workflow.run
-    async def run(self, raw: Any) -> HarvestResult:
+    async def run(self, raw: Any = None) -> HarvestResult:
         input = validated(HarvestInput, raw, "harvest")
         await self.step("reading positions and growth indexes")
         read = await read_holdings(input.targets, assets=False)

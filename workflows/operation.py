@@ -17,11 +17,26 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.doors import validated  # noqa: F401 (every operation's start reads its input with it)
+
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
-    from floor.operations import ChainPart, JournalEntry, JournalInput, OperationStep, Signal
+    from floor.operations import (
+        ChainPart,
+        JournalEntry,
+        JournalInput,
+        OperationStep,
+        pause_signal,
+        resume_signal,
+    )
     from floor.txqueue import SubmitAck, TxIntent, TxOutcome
     from floor.validation import BadRequest, parse
+
+# The engine's signal for an operation's step, named as internal (the Web UI offers people
+# every signal a workflow has) since the patch "internal-step-signal". Histories recorded
+# before it send "operation_step": the engine has no handler of that name any more, and a
+# signal without one is buffered, which changes no command, so those histories still replay.
+STEP_SIGNAL = "internal_operation_step"
 
 # Reads and builds retry alike; which failures are worth retrying is the error's own verdict
 # (floor.errors), carried by the activity's ApplicationError as non_retryable.
@@ -40,24 +55,49 @@ class OperationBase:
         self.reports: list[asyncio.Task] = []  # step signals to the engine, in flight
         self.stage = "starting"
         self.outcomes: dict[str, TxOutcome] = {}
+        self.reorged: list[str] = []  # settled transactions a reorg took out, sent again
 
-    @workflow.signal
-    def tx_outcome(self, outcome: TxOutcome) -> None:
-        """The transaction queue's answer to one of this workflow's intents."""
+    @workflow.signal(description="Internal: the transaction queue's answer to one of this workflow's intents.")
+    def tx_outcome(self, raw: Any = None) -> None:
+        """The transaction queue's answer to one of this workflow's intents (anything that is
+        not an outcome is logged and ignored)."""
+        try:
+            outcome = parse(TxOutcome, raw, "transaction outcome")
+        except BadRequest as exc:
+            workflow.logger.warning(f"tx_outcome ignored: {exc}")
+            return
+        earlier = self.outcomes.get(outcome.intent_id)
+        if earlier is not None and earlier.transaction is not None and outcome != earlier:
+            # Sent again after a reorg took the settled one out (the queue follows it to
+            # finality): the result says so, and what runs from here reads the new receipt.
+            was = f"{earlier.transaction.tx_hash} (block {earlier.transaction.block_number})"
+            now = (
+                f"mined again as {outcome.transaction.tx_hash} in block {outcome.transaction.block_number}"
+                if outcome.ok and outcome.transaction is not None
+                else f"then {outcome.error}: {outcome.message}"
+            )
+            self.reorged.append(f"{outcome.intent_id}: {was} was reorged out; {now}")
         self.outcomes[outcome.intent_id] = outcome
 
-    @workflow.signal
+    @workflow.signal(description='Pause at the next step. Input: {"by": "...", "reason": "..."} or just the reason.')
     def pause_engine(self, raw: Any = None) -> None:
+        """Never refused: any payload pauses (floor.operations.pause_signal reads it)."""
+        signal = pause_signal(raw)
         self.paused = True
-        workflow.logger.info("paused", extra={"signal": _signal(raw)})
+        workflow.logger.info("paused", extra={"signal": f"{signal.by or 'unnamed'}: {signal.reason or 'no reason'}"})
 
-    @workflow.signal
+    @workflow.signal(description='Go on from the paused step. Input: {"by": "...", "reason": "..."} or the reason.')
     def resume_engine(self, raw: Any = None) -> None:
+        try:
+            signal = resume_signal(raw)
+        except BadRequest as exc:  # a signal cannot be refused: logged and ignored
+            workflow.logger.warning(f"resume ignored: {exc}")
+            return
         self.paused = False
-        workflow.logger.info("resumed", extra={"signal": _signal(raw)})
+        workflow.logger.info("resumed", extra={"signal": f"{signal.by or 'unnamed'}: {signal.reason or 'no reason'}"})
 
     @workflow.query
-    def status(self) -> str:
+    def status(self, _: Any = None) -> str:
         return f"{self.stage} (paused)" if self.paused else self.stage
 
     async def step(self, stage: str) -> None:
@@ -67,10 +107,11 @@ class OperationBase:
         parent = workflow.info().parent
         if parent is not None and self.v2:
             # Told, not waited for: the next activity starts in the same workflow task.
+            name = STEP_SIGNAL if workflow.patched("internal-step-signal") else "operation_step"
             self.reports.append(
                 asyncio.create_task(
                     workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                        "operation_step", OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
+                        name, OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
                     )
                 )
             )
@@ -82,6 +123,8 @@ class OperationBase:
     async def finish(self, result):
         """The operation's result, once the engine has every step it was told."""
         await asyncio.gather(*self.reports)
+        if self.reorged:
+            result = result.model_copy(update={"summary": f"{result.summary}; {'; '.join(self.reorged)}"})
         return result
 
     async def send(
@@ -188,22 +231,3 @@ def chain_part(chain_id: int, intents: list[TxIntent], outcomes: dict[str, TxOut
             error=f"{first.intent_id}: {first.error or 'TransactionFailed'}: {first.message}",
         )
     return ChainPart(chain_id=chain_id, status="done", transactions=mined)
-
-
-def _signal(raw: Any | None) -> str:
-    try:
-        signal = parse(Signal, raw, "signal")
-    except BadRequest as exc:
-        return str(exc)
-    return f"{signal.by or 'unnamed'}: {signal.reason or 'no reason given'}"
-
-
-def validated(model, raw, what: str):
-    """A workflow's raw input as its model, or the workflow fails at once with the reason in
-    one line (never a workflow task retried forever on input that cannot change)."""
-    from temporalio.exceptions import ApplicationError
-
-    try:
-        return parse(model, raw, what)
-    except BadRequest as exc:
-        raise ApplicationError(str(exc), type="BadInput", non_retryable=True) from None

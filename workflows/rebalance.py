@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         StrategyTarget,
         overall_status,
     )
+    from floor.reconcile import delivery_effect, move_effect
     from floor.risk.planner import (
         ACCOUNTING_DECIMALS,
         AllocationInputs,
@@ -242,16 +243,21 @@ def leg_moves(leg: BuildMovesInput) -> list[tuple[str, int]]:
 
 
 def move_effects(leg: BuildMovesInput) -> list[dict[str, int]]:
-    """Each group's planned change per market, in build_moves' order: the moves (withdrawals
-    first, as planned), then the delivery, which changes no market."""
-    out = [{str(m.key): m.amount if m.action == "deposit" else -m.amount} for m in leg.moves]
-    return out + ([{}] if leg.deliver else [])
+    """Each group's planned change per market and of the executor's idle balance, in
+    build_moves' order: the moves (withdrawals first, as planned), then the delivery, which
+    changes no market: idle funds leave for the destination."""
+    out = [
+        move_effect(leg.chain_id, leg.asset, str(m.key), m.amount if m.action == "deposit" else -m.amount)
+        for m in leg.moves
+    ]
+    deliver = leg.deliver
+    return out + ([delivery_effect(leg.chain_id, leg.asset, deliver.destination, deliver.amount)] if deliver else [])
 
 
 @workflow.defn(failure_exception_types=[FloorError])
 class RebalanceWorkflow(OperationBase):
     @workflow.run
-    async def run(self, raw: Any) -> RebalanceResult:
+    async def run(self, raw: Any = None) -> RebalanceResult:
         input = validated(RebalanceInput, raw, "rebalance")
         if input.weights_of == "total":
             return await self._total(input)

@@ -1,10 +1,12 @@
 """ReconcileWorkflow: every chain's positions against the engine's cached view, at once.
 
 Each chain is one activity (`reconcile_chain`: one Multicall3 batch per chain, the store's
-cache, the classification, discrepancies and alerts stored). A discrepancy of at least
-`trip_above_bps` trips the circuit breaker: the engine is paused (signal `pause_engine`, by
-"circuit-breaker", naming the discrepancy), so nothing else moves until an operator has
-looked, accepted it (`floor reconcile --accept ID`) and resumed.
+cache, the journal's recent transactions looked for, the classification, discrepancies and
+alerts stored). A discrepancy of at least `trip_above_bps` (a journalled transaction the chain
+lost is always one), or a chain that is not the one the engine knew, trips the circuit
+breaker: the engine is paused (signal `pause_engine`, by "circuit-breaker", naming the
+discrepancy or the chain), so nothing else moves until an operator has looked, accepted it
+(`floor reconcile --accept ID`, `--accept-chain ID`) and resumed.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from temporalio import workflow
 from workflows.operation import READ_TIMEOUT, RETRY, validated
 
 with workflow.unsafe.imports_passed_through():
-    from floor.reconcile import ChainReconciliation, ReconcileChainInput, ReconcileInput, ReconcileResult
+    from floor.doors import ReconcileStart
+    from floor.reconcile import ChainReconciliation, ReconcileChainInput, ReconcileResult
 
 
 @workflow.defn
 class ReconcileWorkflow:
     @workflow.run
-    async def run(self, raw: Any) -> ReconcileResult:
-        input = validated(ReconcileInput, raw, "reconciliation")
+    async def run(self, raw: Any = None) -> ReconcileResult:
+        input = validated(ReconcileStart, raw, "reconciliation", example='{"chains": [1], "engine_id": "..."}')
         run_id = workflow.info().workflow_id
         workflow.set_current_details(f"**step:** reading every position on chains {input.chains}")
         parts: list[ChainReconciliation] = list(
@@ -44,12 +47,18 @@ class ReconcileWorkflow:
         )
         found = [d for p in parts for d in p.discrepancies]
         tripping = [d for d in found if d.relative_bps >= input.trip_above_bps]
-        if tripping and input.engine_id:
-            worst = max(tripping, key=lambda d: d.relative_bps)
-            reason = (
-                f"reconciliation {run_id}: discrepancy #{worst.id} on {worst.market}: chain holds {worst.actual}, "
-                f"expected {worst.expected} base units of {worst.asset} ({worst.relative_bps} bps)"
-            )
+        # A chain that is not the one the engine knew (reset, rewritten past finality) trips it too.
+        mismatched = [p.mismatch for p in parts if p.mismatch]
+        if (tripping or mismatched) and input.engine_id:
+            if mismatched:
+                reason = f"reconciliation {run_id}: {'; '.join(mismatched)}"
+            else:
+                worst = max(tripping, key=lambda d: d.relative_bps)
+                reason = (
+                    f"reconciliation {run_id}: discrepancy #{worst.id} on {worst.market}: chain holds {worst.actual}, "
+                    f"expected {worst.expected} base units of {worst.asset} ({worst.relative_bps} bps)"
+                    + (f": {worst.detail}" if worst.detail else "")
+                )
             workflow.set_current_details(f"**circuit breaker:** {reason}")
             await workflow.get_external_workflow_handle(input.engine_id).signal(
                 "pause_engine", {"by": "circuit-breaker", "reason": reason[:500]}
@@ -59,14 +68,19 @@ class ReconcileWorkflow:
             for kind, n in p.kinds.items():
                 kinds[kind] = kinds.get(kind, 0) + n
         summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "nothing cached yet"
+        checked = sum(p.transactions_checked for p in parts)
+        if checked:
+            summary += f"; {checked} journalled transactions looked for"
         if found:
             summary += "; discrepancies " + ", ".join(f"#{d.id} {d.market} {d.relative_bps} bps" for d in found)
         low = [p.chain_id for p in parts if p.low_gas]
         if low:
             summary += f"; signer's gas low on chains {low}"
+        if mismatched:
+            summary = "; ".join(mismatched) + f" (not read); other chains: {summary}"
         return ReconcileResult(
-            status="discrepancy" if found else "clean",
+            status="mismatch" if mismatched else "discrepancy" if found else "clean",
             summary=summary,
             chains=parts,
-            tripped=bool(tripping and input.engine_id),
+            tripped=bool((tripping or mismatched) and input.engine_id),
         )

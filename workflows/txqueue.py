@@ -17,17 +17,25 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.doors import bad_input, refused, validated
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
+    from floor.doors import ChainAcceptance
     from floor.models import Priority
     from floor.txqueue import (
         BroadcastInput,
         BroadcastResult,
+        ChainEvent,
+        Fees,
+        Followed,
+        FollowInput,
+        FollowResult,
         InflightStatus,
         NonceState,
         Pending,
@@ -40,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         QueueHold,
         QueueInput,
         QueuePolicy,
+        QueueState,
         QueueStatus,
         ReplaceInput,
         ReplacementFees,
@@ -62,7 +71,7 @@ with workflow.unsafe.imports_passed_through():
         resync,
         take_nonce,
     )
-    from floor.validation import one_line
+    from floor.validation import BadRequest, json_type, parse
 
 # Retried until it works: an RPC outage delays the queue, it never loses a transaction.
 FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -70,49 +79,70 @@ FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=ti
 HEARTBEAT = timedelta(seconds=10)
 WATCH_WINDOW_S = 5.0
 CANCEL_GAS = 21_000
+MAX_FOLLOWED = 1_000  # settled transactions followed until final (a quiet chain finalises nothing)
+
+# The doors' examples, named in a refusal of a value that is not a JSON object (docs/doors.md).
+MAX_SUBMIT = 500  # intents in one submit_many
+INTENT_EXAMPLE = '{"id": "...", "chain_id": 1, "groups": [[{"target": "0x...", "value": "0", "data": "0x..."}]]}'
+POLICY_EXAMPLE = '{"confirmations": 1, "allowed": ["0x<target>:0x<selector>"], "max_in_flight": 16, ...}'
+ACCEPT_EXAMPLE = '{"reason": "ops: the devnet was restarted and redeployed"}'
+QUEUE_EXAMPLE = '{"chain_id": 1, "signer": "0x...", "executor": "0x...", "allowed": [...], ...}'
 
 
 @workflow.defn
 class TxQueueWorkflow:
     @workflow.init
-    def __init__(self, input: QueueInput) -> None:
-        self.q = input
-        self.state = input.state
+    def __init__(self, raw: Any = None) -> None:
+        # Raw JSON, read here: a start with bad input fails the run at once (see `run`) rather
+        # than failing its first workflow task forever on a payload that cannot change.
+        self.problem = ""
+        try:
+            self.q: QueueInput | None = parse(QueueInput, raw, "queue input", example=QUEUE_EXAMPLE)
+        except BadRequest as exc:
+            self.q, self.problem = None, str(exc)
+        self.state = self.q.state if self.q is not None else QueueState()
         self.draining = False
         self.notifications: list[asyncio.Task] = []
 
     # -- the door ---------------------------------------------------------------------
-    # Intents arrive as JSON objects and are validated here, so raw JSON from Temporal's CLI
-    # or Web UI is refused with the field that is wrong, not a bare decoding failure.
+    # Every update takes raw JSON (typed Any, so the SDK never fails decoding it) and its
+    # validator refuses in one line (workflows.doors): a wrong type, an unknown field, a number
+    # out of bounds, an intent the executor would refuse. A refused update leaves no trace.
     @workflow.update
-    def submit(self, intent: dict) -> SubmitAck:
-        return self._accept(TxIntent.model_validate(intent))
+    def submit(self, raw: Any = None) -> SubmitAck:
+        return self._accept(TxIntent.model_validate(raw))
 
     @submit.validator
-    def _check(self, intent: dict) -> None:
-        self._valid(intent)
+    def _check(self, raw: Any = None) -> None:
+        self._check_started()
+        self._valid(raw)
 
     @workflow.update
-    def submit_many(self, intents: list[dict]) -> list[SubmitAck]:
+    def submit_many(self, raw: Any = None) -> list[SubmitAck]:
         """Several intents in one update (a burst from one producer), each answered as `submit`
         answers it. The server caps updates in flight per workflow, not intents per update."""
-        return [self._accept(TxIntent.model_validate(i)) for i in intents]
+        return [self._accept(TxIntent.model_validate(i)) for i in raw]
 
     @submit_many.validator
-    def _check_many(self, intents: list[dict]) -> None:
-        valid = [self._valid(i) for i in intents]
+    def _check_many(self, raw: Any = None) -> None:
+        self._check_started()
+        if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_SUBMIT:
+            got = f"{len(raw)} intents" if isinstance(raw, list) else json_type(raw)
+            raise bad_input(f"submit_many takes a JSON array of 1 to {MAX_SUBMIT} intents, got {got}")
+        valid = [self._valid(i, f"intent {n}: ") for n, i in enumerate(raw)]
         if len({i.id for i in valid}) != len(valid):
-            raise ValueError("the same intent id twice in one submission")
+            raise bad_input("the same intent id twice in one submission")
 
-    def _valid(self, raw: dict) -> TxIntent:
-        try:
-            intent = TxIntent.model_validate(raw)
-        except ValidationError as exc:
-            raise ValueError(f"not a valid intent: {one_line(exc)}") from None
+    def _valid(self, raw: Any, where: str = "") -> TxIntent:
+        intent = validated(TxIntent, raw, f"{where}intent", example=INTENT_EXAMPLE)
         problem = intent_problem(intent, self.q, workflow.now())
         if problem:
-            raise ValueError(problem)
+            raise refused(f"{where}{problem}")
         return intent
+
+    def _check_started(self) -> None:
+        if self.q is None:  # started with bad input: the run has failed at once
+            raise bad_input(self.problem)
 
     def _accept(self, intent: TxIntent) -> SubmitAck:
         if intent.id in self.state.outcomes:
@@ -124,43 +154,67 @@ class TxQueueWorkflow:
         return SubmitAck(intent_id=intent.id, accepted=True)
 
     @workflow.update
-    def configure(self, policy: QueuePolicy) -> None:
+    def configure(self, raw: Any = None) -> None:
         """The engine's current configuration for this queue (allowed calls, depth, pipelining,
         stuck handling), sent by every worker at start: a running queue follows config changes
         without a restart, its state its own. An unchanged policy is refused before it
-        enters history, so restarts leave no trace."""
-        self.q = self.q.model_copy(update=policy.model_dump())
+        enters history, so restarts leave no trace.
+
+        The whole policy, every field of QueuePolicy, is required: the update replaces the
+        policy, it is not a patch. A field left out is refused by name rather than reset to its
+        default (an empty list of allowed calls refused every intent until a restart), and a
+        partial tweak would be undone by the next worker's start anyway: the config is the one
+        source of a queue's policy. Each field is bounded (QueuePolicy)."""
+        self.q = self.q.model_copy(update=self._policy(raw).model_dump())
 
     @configure.validator
-    def _check_policy(self, policy: QueuePolicy) -> None:
+    def _check_policy(self, raw: Any = None) -> None:
+        self._check_started()
+        try:
+            policy = self._policy(raw)
+        except BadRequest as exc:
+            raise bad_input(str(exc)) from None
         if policy == self.q.policy():
-            raise ValueError("nothing to change")
+            raise refused("nothing to change")
+
+    def _policy(self, raw: Any) -> QueuePolicy:
+        policy = parse(QueuePolicy, raw, "queue policy", example=POLICY_EXAMPLE)
+        missing = [name for name in QueuePolicy.model_fields if name not in raw]
+        if missing:
+            raise BadRequest(
+                f"not a valid queue policy: the whole policy is required (a field left out is not reset"
+                f" to its default): missing {', '.join(missing)}"
+            )
+        return policy
 
     @workflow.update
-    def hold(self, raw: dict) -> str:
+    def hold(self, raw: Any = None) -> str:
         """Hold (the engine is paused) or release the queue; answers what it is now."""
         hold = QueueHold.model_validate(raw)
         self.state.held = (hold.reason or "held") if hold.held else ""
         return self.state.held or "sending"
 
     @hold.validator
-    def _check_hold(self, raw: dict) -> None:
-        try:
-            QueueHold.model_validate(raw)
-        except ValidationError as exc:
-            raise ValueError(f"not a valid hold: {one_line(exc)}") from None
+    def _check_hold(self, raw: Any = None) -> None:
+        self._check_started()
+        validated(QueueHold, raw, "hold", example='{"held": true, "reason": "..."}')
 
     @workflow.query
-    def outcome(self, intent_id: str) -> TxOutcome | None:
+    def outcome(self, intent_id: Any = None) -> TxOutcome | None:
+        if not isinstance(intent_id, str):
+            raise bad_input(f"outcome takes an intent id (a JSON string), got {json_type(intent_id)}")
         return self.state.outcomes.get(intent_id)
 
     @workflow.query
-    def outcomes(self, intent_ids: list[str]) -> list[TxOutcome]:
+    def outcomes(self, intent_ids: Any = None) -> list[TxOutcome]:
         """The settled ones among `intent_ids`: one query for many waiting callers."""
+        if not isinstance(intent_ids, list) or not all(isinstance(i, str) for i in intent_ids):
+            raise bad_input(f"outcomes takes a JSON array of intent ids (strings), got {json_type(intent_ids)}")
         return [self.state.outcomes[i] for i in intent_ids if i in self.state.outcomes]
 
     @workflow.query
-    def status(self) -> QueueStatus:
+    def status(self, _: Any = None) -> QueueStatus:
+        self._check_started()
         pending = sorted(self.state.pending, key=lambda p: (p.intent.priority, p.seq))
         return QueueStatus(
             chain_id=self.q.chain_id,
@@ -185,13 +239,24 @@ class TxQueueWorkflow:
             settled=len(self.state.outcomes),
             held=self.state.held,
             private=self.state.private,
+            following=len(self.state.settled),
+            final_block=self.state.chain.number if self.state.chain else None,
+            chain_problem=self.state.chain_problem,
         )
 
     # -- the loops --------------------------------------------------------------------
     @workflow.run
-    async def run(self, input: QueueInput) -> None:
+    async def run(self, raw: Any = None) -> None:
+        if self.q is None:  # the door (@workflow.init) found the input bad: fail at once
+            raise bad_input(self.problem)
+        # Settled transactions followed until final, nonce gaps filled while running, a chain
+        # that is not the chain the queue knew: recorded histories from before run without.
+        self.following = workflow.patched("follow-finality")
+        self.follow_now = False  # the watcher saw the chain take something back: look now
         await self._resync()
         loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
+        if self.following:
+            loops.append(asyncio.create_task(self._follower()))
         await workflow.wait_condition(lambda: self._history_full() or any(t.done() for t in loops))
         for loop in loops:
             if loop.done():  # a loop died (a non-retryable activity error): fail the workflow
@@ -216,12 +281,15 @@ class TxQueueWorkflow:
                 return
             self._expire_deadlines()
             room = min(self.q.max_in_flight - len(self.state.inflight), self.q.send_batch)
-            plans = [] if self.state.held else next_to_send(self.state, workflow.now())[:room]
+            stopped = self.state.held or self.state.chain_problem
+            plans = [] if stopped else next_to_send(self.state, workflow.now())[:room]
+            if plans and self.state.next_nonce is None:  # the chain was accepted anew
+                await self._resync()
             if plans:
                 await self._send(plans)
 
     def _sendable(self) -> bool:
-        if self.state.held:
+        if self.state.held or self.state.chain_problem:
             return False
         now = workflow.now()
         return len(self.state.inflight) < self.q.max_in_flight and any(
@@ -246,15 +314,29 @@ class TxQueueWorkflow:
         taken = {i.id for plan in plans for i in plan}
         self.state.pending = [p for p in self.state.pending if p.intent.id not in taken]
         self.state.preparing = sorted(taken)
-        prepared: list[PreparedTx] = await workflow.execute_activity(
-            "tx_prepare",
-            PrepareInput(chain_id=self.q.chain_id, plans=[PlannedTx(intents=p, priority=p[0].priority) for p in plans]),
-            result_type=list[PreparedTx],
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=FOREVER,
-            summary=f"simulate {len(taken)} intents",
-        )
+        try:
+            prepared: list[PreparedTx] = await workflow.execute_activity(
+                "tx_prepare",
+                PrepareInput(
+                    chain_id=self.q.chain_id,
+                    plans=[PlannedTx(intents=p, priority=p[0].priority) for p in plans],
+                    mark=self.state.chain if self.following else None,
+                ),
+                result_type=list[PreparedTx],
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=FOREVER,
+                summary=f"simulate {len(taken)} intents",
+            )
+        except ActivityError as err:
+            if not (isinstance(err.cause, ApplicationError) and err.cause.type == "ChainRewritten"):
+                raise
+            for plan in plans:  # nothing was signed: back in line, sent once an operator decides
+                for intent in plan:
+                    self.state.pending.append(Pending(intent=intent, seq=-1))
+            self.state.preparing = []
+            await self._halt(err.cause.message)
+            return
         unsigned: list[UnsignedTx] = []
         for plan, prep in zip(plans, prepared, strict=True):
             by_id = {i.id: i for i in plan}
@@ -373,7 +455,10 @@ class TxQueueWorkflow:
     async def _watcher(self) -> None:
         while True:
             await workflow.wait_condition(
-                lambda: self.draining or any(t.last_sent is not None for t in self.state.inflight)
+                lambda: (
+                    self.draining
+                    or (not self.state.chain_problem and any(t.last_sent is not None for t in self.state.inflight))
+                )
             )
             watched = [t for t in self.state.inflight if t.last_sent is not None]
             # Draining: one last look, without waiting, settles what is mined before
@@ -399,6 +484,7 @@ class TxQueueWorkflow:
                     confirmations=self.q.confirmations,
                     wait_s=0 if final else min(WATCH_WINDOW_S, self.q.stuck_after_s),
                     draining=final,
+                    chain_nonce_seen=self.state.chain_nonce if self.following else None,
                 ),
                 result_type=list[TxStatus],
                 start_to_close_timeout=timedelta(seconds=WATCH_WINDOW_S + 120),
@@ -406,6 +492,8 @@ class TxQueueWorkflow:
                 retry_policy=FOREVER,
                 summary=f"watch {len(watched)} transactions",
             )
+            if self.following and not final and await self._went_back(statuses):
+                continue
             resync_needed = False
             for status in statuses:
                 tx = self._tx(status.nonce)
@@ -425,8 +513,212 @@ class TxQueueWorkflow:
                     await self._replace(tx)
             if resync_needed:
                 await self._resync()
+            if self.following and not final:
+                await self._fill_gaps(statuses)
             if final:
                 return
+
+    # -- what the chain takes back ------------------------------------------------------
+    async def _went_back(self, statuses: list[TxStatus]) -> bool:
+        """The signer's mined nonce is below one seen before: the chain took something back.
+        Nothing is replaced or rebroadcast until the follower has looked (a reorg: what it
+        took is sent again; a reset chain: the queue holds itself)."""
+        nonces = [s.chain_nonce for s in statuses if s.chain_nonce is not None]
+        if not nonces:
+            return False
+        if min(nonces) >= self.state.chain_nonce:
+            self.state.chain_nonce = max(nonces)
+            return False
+        workflow.logger.warning(
+            "the signer's mined nonce went back", extra={"now": min(nonces), "seen": self.state.chain_nonce}
+        )
+        self.follow_now = True
+        await workflow.wait_condition(lambda: self.draining or not self.follow_now)
+        return True
+
+    async def _fill_gaps(self, statuses: list[TxStatus]) -> None:
+        """Nonces below our lowest in-flight one that the chain has not used and nothing of ours
+        holds: whatever left them (a nonce given back, a reorg after finality), the transactions
+        above wait behind them forever. Pending intents take them first; still open after
+        `stuck_after_s`, each is filled with a zero-value self-transfer."""
+        nonces = [s.chain_nonce for s in statuses if s.chain_nonce is not None]
+        sent = [t.nonce for t in self.state.inflight if t.last_sent is not None]
+        if not nonces or not sent:
+            self.state.gap_since = None
+            return
+        ours = {t.nonce for t in self.state.inflight} | {t.nonce for t in self.state.settled}
+        gaps = [n for n in range(min(nonces), min(sent)) if n not in ours]
+        if not gaps:
+            self.state.gap_since = None
+            return
+        now = workflow.now()
+        if self.state.gap_since is None:
+            self.state.gap_since = now
+            self.state.free_nonces = sorted(set(self.state.free_nonces) | set(gaps))
+            workflow.logger.warning("nonce gap below the transactions in flight", extra={"nonces": gaps})
+            return
+        if now - self.state.gap_since < timedelta(seconds=self.q.stuck_after_s):
+            return
+        self.state.gap_since = None
+        self.state.free_nonces = [n for n in self.state.free_nonces if n not in gaps]
+        quote: ReplacementFees = await workflow.execute_activity(
+            "tx_replacement_fees",
+            ReplaceInput(chain_id=self.q.chain_id, previous=Fees(0, 0), priority=Priority.HIGH, cancel=True),
+            result_type=ReplacementFees,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=FOREVER,
+            summary=f"fees to fill nonces {gaps}",
+        )
+        fillers = []
+        for n in gaps:
+            tx = SentTx(nonce=n, intents=[], to=self.q.signer, data="0x", calls=0, gas=CANCEL_GAS, fees=quote.fees)
+            self.state.inflight.append(tx)
+            fillers.append(UnsignedTx(nonce=n, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
+        self._chain_event(
+            "nonce_gap",
+            f"{self.q.chain_id}:{self.q.signer.lower()}:{gaps[0]}",
+            f"chain {self.q.chain_id}: nonces {gaps} were left unused below nonce {max(gaps) + 1} in flight; "
+            "filled with zero-value self-transfers",
+        )
+        await self._sign_and_broadcast(fillers)
+        for n in gaps:
+            tx = self._tx(n)
+            tx.cancel_hash = tx.hashes[-1]
+
+    async def _follower(self) -> None:
+        """Settled transactions until the chain's final block passes them, every
+        `finality_poll_s` (or at once when the watcher saw the chain go back). A transaction
+        reorged out is sent again (the same bytes while its nonce is free, else its intents
+        re-signed at the lowest free nonce); a chain that is not the one the queue knew holds
+        the queue with the reason."""
+        while True:
+            await workflow.wait_condition(lambda: self.draining or self.follow_now or bool(self.state.settled))
+            if self.draining:
+                return
+            if not self.follow_now:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.draining or self.follow_now, timeout=timedelta(seconds=self.q.finality_poll_s)
+                    )
+                except TimeoutError:
+                    pass
+                if self.draining:
+                    return
+            if self.state.chain_problem:  # an operator decides (accept_chain)
+                self.follow_now = False
+                await workflow.wait_condition(lambda: self.draining or not self.state.chain_problem)
+                continue
+            followed = list(self.state.settled)
+            result: FollowResult = await workflow.execute_activity(
+                "tx_follow",
+                FollowInput(
+                    chain_id=self.q.chain_id,
+                    txs=[Followed(nonce=t.nonce, hashes=t.hashes, block_number=t.mined.block_number) for t in followed],
+                    finality=self.q.finality,
+                    mark=self.state.chain,
+                ),
+                result_type=FollowResult,
+                start_to_close_timeout=timedelta(seconds=120),
+                retry_policy=FOREVER,
+                summary=f"follow {len(followed)} settled transactions until final",
+            )
+            if result.problem:
+                await self._halt(result.problem)
+                self.follow_now = False
+                continue
+            if result.mark is not None:
+                self.state.chain = result.mark
+            self.state.chain_nonce = result.chain_nonce
+            lost = False
+            for status in result.statuses:
+                tx = next(t for t in followed if t.nonce == status.nonce)
+                if status.state == "final":
+                    self.state.settled.remove(tx)
+                elif status.state == "settled" and status.record is not None:
+                    tx.mined = status.record.model_copy(update={"calls": tx.calls})
+                elif status.state in ("reorged", "taken"):
+                    self.state.settled.remove(tx)
+                    await self._taken_back(tx, status.state == "taken")
+                    lost = True
+            if lost:
+                await self._resync()
+            self.follow_now = False
+
+    async def _taken_back(self, tx: SentTx, nonce_taken: bool) -> None:
+        previous = tx.mined
+        tx.reorgs += 1
+        for intent in tx.intents:
+            self.state.reorged[intent.id] = previous.tx_hash
+        how = (
+            "its nonce is now held by another transaction: its intents are signed again"
+            if nonce_taken
+            else "sent again as the same bytes"
+        )
+        self._chain_event(
+            "reorg",
+            f"{self.q.chain_id}:{previous.tx_hash}",
+            f"chain {self.q.chain_id}: transaction {previous.tx_hash} (nonce {tx.nonce}, mined in block "
+            f"{previous.block_number}) was reorged out before finality; {how}",
+            intents=[i.id for i in tx.intents],
+            reply_to=[i.reply_to for i in tx.intents if i.reply_to],
+        )
+        if nonce_taken:
+            for intent in tx.intents:
+                self.state.pending.append(Pending(intent=intent, seq=-1))
+            return
+        tx.mined, tx.last_sent = None, workflow.now()
+        self.state.inflight.append(tx)
+        self.state.inflight.sort(key=lambda t: t.nonce)
+        await self._broadcast([SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw)])
+
+    async def _halt(self, problem: str) -> None:
+        """Not the chain the queue knew: nothing is sent, replaced or followed until an operator
+        accepts the chain as it is (docs/runbooks.md)."""
+        if self.state.chain_problem:
+            return
+        self.state.chain_problem = problem
+        workflow.logger.error(problem)
+        self._chain_event("chain_state", f"chain:{self.q.chain_id}", f"{problem}; the transaction queue holds")
+
+    @workflow.update
+    def accept_chain(self, raw: Any = None) -> str:
+        """An operator accepts the chain as it is now, after a reset or a rewrite past finality
+        (docs/runbooks.md): what was in flight or waiting fails as `ChainReset` (the operations
+        that asked learn of it), followed transactions are forgotten (reconciliation finds what
+        they did not do), and the nonce is read again from the chain."""
+        accept = validated(ChainAcceptance, raw, "chain acceptance", example=ACCEPT_EXAMPLE)
+        message = f"chain accepted as it is ({accept.reason}) after: {self.state.chain_problem}"
+        for tx in list(self.state.inflight):
+            for intent in tx.intents:
+                self._settle(intent, error="ChainReset", message=message)
+        for p in list(self.state.pending):
+            self._settle(p.intent, error="ChainReset", message=message)
+        self.state.inflight, self.state.pending, self.state.settled = [], [], []
+        self.state.free_nonces, self.state.reorged = [], {}
+        self.state.next_nonce, self.state.chain, self.state.chain_nonce = None, None, 0
+        self.state.chain_problem, self.state.gap_since = "", None
+        self._chain_event("chain_accepted", f"chain:{self.q.chain_id}", message)
+        return message
+
+    @accept_chain.validator
+    def _check_accept_chain(self, raw: Any = None) -> None:
+        validated(ChainAcceptance, raw, "chain acceptance", example=ACCEPT_EXAMPLE)
+        if not self.state.chain_problem:
+            raise refused("nothing to accept: the queue's chain matches what it knew")
+
+    def _chain_event(self, kind: str, subject: str, detail: str, **more) -> None:
+        event = ChainEvent(chain_id=self.q.chain_id, kind=kind, subject=subject, detail=detail, **more)
+        self.notifications.append(asyncio.create_task(self._record_event(event)))
+
+    async def _record_event(self, event: ChainEvent) -> None:
+        await workflow.execute_activity(
+            "tx_chain_event",
+            event,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=FOREVER,
+            summary=f"{event.kind}: {event.subject}",
+        )
 
     def _behind_private(self, tx: SentTx) -> bool:
         return any(t.route == "private" and t.nonce < tx.nonce for t in self.state.inflight)
@@ -453,6 +745,25 @@ class TxQueueWorkflow:
     def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
         self.state.inflight.remove(tx)
         record = status.record
+        if self.following:  # followed until final; a reorg before then sends it again
+            tx.mined = record
+            self.state.settled.append(tx)
+            if len(self.state.settled) > MAX_FOLLOWED:
+                workflow.logger.warning("too many settled transactions to follow: the oldest is let go")
+                self.state.settled.pop(0)
+            for intent in tx.intents:
+                if intent.id in self.state.reorged:
+                    previous = self.state.reorged.pop(intent.id)
+                    self._chain_event(
+                        "reorg_resettled",
+                        f"{self.q.chain_id}:{previous}",
+                        f"chain {self.q.chain_id}: intent {intent.id} mined again as {record.tx_hash} in block "
+                        f"{record.block_number} after a reorg took {previous}",
+                        intents=[intent.id],
+                        reply_to=[intent.reply_to] if intent.reply_to else [],
+                        record=record,
+                        previous_hash=previous,
+                    )
         if tx.route == "private" and tx.private_from is not None:
             self.state.private.note_included(record.block_number - tx.private_from)
         for intent in tx.intents:

@@ -22,12 +22,24 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from floor.calls import ReadCall, ReadResult, decode_result, encode_call, selector
+from floor.calls import ReadCall, ReadFailed, ReadResult, decode_result, encode_call, selector
 
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
 ARB_SYS = "0x0000000000000000000000000000000000000064"  # Arbitrum's ArbSys precompile
 
 _AGGREGATE3 = "aggregate3((address,bool,bytes)[])"
+
+
+class MulticallMissing(ReadFailed):
+    """Multicall3 has no code at the block read: a reset chain (a restarted anvil), the wrong
+    address in the config, or a block before it was deployed. Another try reads the same."""
+
+    retryable = False
+
+
+class MulticallUndecodable(ReadFailed):
+    """aggregate3 answered data that does not decode (a node answering badly): worth another
+    try."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,18 @@ class MulticallReader:
     def _aggregate3(self, chunk: Sequence[ReadCall], block: int | str) -> list[ReadResult]:
         calldata = encode_aggregate3(chunk)
         raw = self.w3.eth.call({"to": self.address, "data": calldata, "gas": self.gas_cap}, block)
-        return decode_aggregate3_results(raw, len(chunk))
+        try:
+            return decode_aggregate3_results(raw, len(chunk))
+        except DecodingError as exc:
+            raise self._undecodable(raw, block, len(chunk), exc) from None
+
+    def _undecodable(self, raw: bytes, block: int | str, reads: int, exc: DecodingError) -> ReadFailed:
+        """The named error for an answer that does not decode: no code at the address (no
+        data at all, as a call to an empty account answers) or a garbled answer."""
+        where = f"on chain {self.w3.eth.chain_id} at block {block}"
+        if not raw and not self.w3.eth.get_code(self.address, block):
+            return MulticallMissing(f"Multicall3 at {self.address} has no code {where} (a reset chain?)")
+        return MulticallUndecodable(f"Multicall3.aggregate3 of {reads} reads at {self.address} {where}: {exc}")
 
 
 # ---------------------------------------------------------------------------- the ABI, by hand

@@ -285,7 +285,7 @@ def _snapshots_at(reader: MulticallReader, adapters: Sequence[Adapter], block: i
         plan.add(adapter.key, adapter.rate_reads())
     try:
         batch = reader.read(plan.calls, block)
-    except (Web3Exception, DecodingError):  # state pruned at that block, or no Multicall3 yet
+    except (Web3Exception, DecodingError, ReadFailed):  # state pruned at that block, or no Multicall3 yet
         return {}
     results = plan.results(batch.results)
     out = {}

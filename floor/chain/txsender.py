@@ -22,6 +22,7 @@ from web3.types import RPCEndpoint
 from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute, revert_reason
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
+from floor.chain.identity import ChainRewritten, final_block, mark_at, mismatch
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
 from floor.chain.signer import Signer
 from floor.config import TxConfig
@@ -29,7 +30,11 @@ from floor.logging import get_logger
 from floor.models import Call, Priority, TxRecord
 from floor.txqueue import (
     BroadcastResult,
+    ChainMark,
     Fees,
+    Followed,
+    FollowResult,
+    FollowStatus,
     IntentFailure,
     PlannedTx,
     PreparedTx,
@@ -42,7 +47,8 @@ from floor.txqueue import (
 # Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
-_L1_FEE_NONCE = 0xFFFF  # priced in place of the nonce a prepared transaction does not have yet
+_L1_FEE_NONCE = 0xFFFF
+SHORTER_FORK_BLOCKS = 2  # how much shorter a reorg's winning fork may be than the chain it replaced  # priced in place of the nonce a prepared transaction does not have yet
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,12 @@ class TxSender:
 
     # -- watch ------------------------------------------------------------------------
     def watch(
-        self, txs: Sequence[Watched], confirmations: int, wait_s: float, heartbeat: Callable[[], None] | None = None
+        self,
+        txs: Sequence[Watched],
+        confirmations: int,
+        wait_s: float,
+        heartbeat: Callable[[], None] | None = None,
+        chain_nonce_seen: int | None = None,
     ) -> list[TxStatus]:
         """Poll until a transaction is confirmed or its nonce taken, or `wait_s` passes.
 
@@ -221,11 +232,16 @@ class TxSender:
         canonical; a receipt that vanished (a reorg) is no receipt. A nonce that nothing of ours
         holds while the chain has moved past it was taken by another sender. Bytes the node
         no longer knows (dropped, reorged out) are broadcast again. A failed poll is polled again.
+        A signer's mined nonce below `chain_nonce_seen` (the chain took something back) returns
+        at once, nothing rebroadcast: the queue's follower decides what was lost, and a reset
+        chain is not flooded with transactions it cannot run.
         """
         deadline = time.monotonic() + wait_s
         while True:
             try:
-                statuses = self._poll(txs, confirmations)
+                statuses = self._poll(txs, confirmations, chain_nonce_seen)
+                if chain_nonce_seen is not None and statuses and statuses[0].chain_nonce < chain_nonce_seen:
+                    return statuses
             except Exception as exc:  # one failed poll must not end the watch
                 self.log.warning("watch poll failed; polling again", error=type(exc).__name__)
                 statuses = [TxStatus(nonce=t.nonce, state="pending") for t in txs]  # no head: nothing closes
@@ -235,9 +251,12 @@ class TxSender:
                 heartbeat()
             time.sleep(self.config.poll_interval_s)
 
-    def _poll(self, txs: Sequence[Watched], confirmations: int) -> list[TxStatus]:
+    def _poll(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
         head = self.w3.eth.block_number
         latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, head)
+        if chain_nonce_seen is not None and latest_nonce < chain_nonce_seen:
+            self.log.warning("the signer's nonce went back", nonce=latest_nonce, seen=chain_nonce_seen)
+            return [TxStatus(nonce=t.nonce, state="pending", head=head, chain_nonce=latest_nonce) for t in txs]
         receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
         out = []
         for tx, receipt in zip(txs, receipts, strict=True):
@@ -269,8 +288,63 @@ class TxSender:
                     self.broadcast(SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw))
                 out.append(TxStatus(nonce=tx.nonce, state="pending"))
         for status in out:
-            status.head = head
+            status.head, status.chain_nonce = head, latest_nonce
         return out
+
+    # -- follow until final -------------------------------------------------------------
+    def follow(self, txs: Sequence[Followed], finality: str | int, mark: ChainMark | None) -> FollowResult:
+        """Where settled transactions stand against the chain's final block, and whether the
+        chain is still the one `mark` was taken on (if not, nothing else is read)."""
+        problem = mismatch(self.w3, self.chain_id, mark)
+        head = self.w3.eth.block_number
+        latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, head)
+        lowest = min((t.block_number for t in txs), default=0)
+        if not problem and head < lowest - SHORTER_FORK_BLOCKS:
+            # A fork can be a block or two shorter (missed slots); a chain far below a block it
+            # held has lost its past, whether or not the queue had a final block to compare.
+            problem = (
+                f"chain {self.chain_id} state does not match what the engine knew at block {lowest}: "
+                f"the chain's head is block {head} (a reset chain)"
+            )
+        if problem:
+            return FollowResult(head=head, final_block=-1, chain_nonce=latest_nonce, problem=problem)
+        final = final_block(self.w3, finality, head)
+        # Nothing final yet (a young chain, a node without the tag): the genesis still names it.
+        at = max(final, 0)
+        new_mark = mark_at(self.w3, at) if mark is None or at > mark.number else mark
+        receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
+        statuses = []
+        for tx, receipt in zip(txs, receipts, strict=True):
+            if receipt is not None:
+                state = "final" if receipt["blockNumber"] <= final else "settled"
+                record = TxRecord(
+                    chain_id=self.chain_id,
+                    tx_hash=receipt["transactionHash"],
+                    nonce=tx.nonce,
+                    block_number=receipt["blockNumber"],
+                    gas_used=receipt["gasUsed"],
+                    effective_gas_price=receipt["effectiveGasPrice"],
+                    status=receipt["status"],
+                    calls=0,
+                )
+                statuses.append(FollowStatus(nonce=tx.nonce, state=state, record=record))
+            elif latest_nonce <= tx.nonce:
+                self.log.warning("a settled transaction was reorged out", nonce=tx.nonce, block=tx.block_number)
+                statuses.append(FollowStatus(nonce=tx.nonce, state="reorged"))
+            else:
+                holder = self._holder(tx.nonce, head)
+                if holder is not None and holder in tx.hashes:  # mined again between two reads
+                    statuses.append(FollowStatus(nonce=tx.nonce, state="settled"))
+                else:
+                    self.log.warning("a settled transaction's nonce is held by another", nonce=tx.nonce, holder=holder)
+                    statuses.append(FollowStatus(nonce=tx.nonce, state="taken"))
+        return FollowResult(head=head, final_block=final, chain_nonce=latest_nonce, mark=new_mark, statuses=statuses)
+
+    def check_chain(self, mark: ChainMark | None) -> None:
+        """Raises ChainRewritten when the chain is not the one `mark` was taken on."""
+        problem = mismatch(self.w3, self.chain_id, mark)
+        if problem:
+            raise ChainRewritten(problem)
 
     def _holder(self, nonce: int, head: int) -> str | None:
         """The hash of the signer's transaction mined at `nonce`, or None if the chain at `head`

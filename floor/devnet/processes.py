@@ -56,13 +56,18 @@ def temporal_binary() -> str:
     return venv_binary("temporal")
 
 
-def start_anvil(port: int, chain_id: int, log_path: Path) -> subprocess.Popen:
+def start_anvil(port: int, chain_id: int, log_path: Path, *, slots_in_an_epoch: int | None = None) -> subprocess.Popen:
+    """An anvil chain, mining each transaction at once. Its `finalized` tag is two epochs
+    behind the head (64 blocks by default), its `safe` tag one."""
     if not ANVIL.exists():
         raise StackError(f"{ANVIL} is missing: run `npm ci` (make install) first")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    args = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
+    if slots_in_an_epoch is not None:
+        args += ["--slots-in-an-epoch", str(slots_in_an_epoch)]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)],
+            args,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

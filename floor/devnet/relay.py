@@ -279,6 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="floor-local-relay", description=main.__doc__)
     parser.add_argument("--anvil", required=True, help="the anvil chain's JSON-RPC URL")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tick", type=float, default=None, help="also mine a block every TICK seconds")
     args = parser.parse_args()
     configure_logging("INFO")
     stop = threading.Event()
@@ -286,7 +287,13 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with LocalRelay(args.anvil, args.port) as relay:
         log.info("local relay serving", url=relay.url, anvil=args.anvil)
+        if args.tick:  # under the relay's chain lock: never inside a bundle's block
+            from floor.devnet.ticker import start_ticking
+
+            ticking = start_ticking(args.anvil, args.tick, relay._chain_lock)
         stop.wait()
+        if args.tick:
+            ticking.set()
 
 
 if __name__ == "__main__":

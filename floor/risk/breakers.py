@@ -367,7 +367,7 @@ class BreakerChange(_Model):
     """An operator's change of a breaker, through the engine's `half_open_breaker` or
     `trip_breaker` update (the CLI, Temporal's CLI or Web UI, a service)."""
 
-    scope: str = Field(min_length=1)
+    scope: str = Field(min_length=1, max_length=300)
     by: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=1000)
 

@@ -39,6 +39,7 @@ from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDi
 from floor.store.tables import (
     Alert,
     BreakerEventRow,
+    ChainMarkRow,
     Discrepancy,
     EngineEvent,
     PositionSnapshot,
@@ -55,6 +56,7 @@ from floor.store.types import SignedAmount, Uint256, UtcDateTime
 
 __all__ = [
     "Alert",
+    "ChainMarkRow",
     "Discrepancy",
     "DiscrepancyAlreadyAccepted",
     "EngineEvent",
@@ -291,6 +293,74 @@ class Store:
         with self._session() as session:
             session.execute(stmt)
 
+    # ------------------------------------------------------------ the chains as the engine knew them
+
+    def record_chain_mark(
+        self,
+        chain_id: int,
+        block_number: int,
+        block_hash: str,
+        genesis_hash: str,
+        at: datetime,
+        *,
+        note: str = "",
+        force: bool = False,
+    ) -> bool:
+        """Remember a final block of ``chain_id`` (one row per chain). A mark of the same
+        genesis below the one stored is ignored (a slower reader), unless ``force`` (an
+        operator accepting the chain as it is now). True when the row changed."""
+        values = {
+            "chain_id": chain_id,
+            "block_number": block_number,
+            "block_hash": block_hash.lower(),
+            "genesis_hash": genesis_hash.lower(),
+            "seen_at": UtcDateTime().check(at, "seen_at"),
+            "note": note,
+        }
+        table = ChainMarkRow.__table__
+        stmt = self._insert(table).values(**values)
+        newer = (stmt.excluded.block_number >= table.c.block_number) | (
+            stmt.excluded.genesis_hash != table.c.genesis_hash
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["chain_id"],
+            set_={k: v for k, v in values.items() if k != "chain_id"},
+            where=None if force else newer,
+        )
+        with self._session() as session:
+            return session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount == 1
+
+    def chain_marks(self) -> dict[int, ChainMarkRow]:
+        """The remembered block of every chain that has one."""
+        return {row.chain_id: row for row in self._all(select(ChainMarkRow))}
+
+    def journal_to_check(self, chain_id: int, limit: int) -> list[TxJournal]:
+        """Journalled transactions on ``chain_id`` not yet found final (newest first): what a
+        reconciliation checks the chain still holds."""
+        t = TxJournal.__table__.c
+        stmt = (
+            select(TxJournal)
+            .where(t.chain_id == chain_id, t.chain_state == "pending")
+            .order_by(t.block_number.desc(), t.id.desc())
+            .limit(limit)
+        )
+        return self._all(stmt)
+
+    def set_chain_state(self, chain_id: int, tx_hash: str, state: str, canonical_block: int | None = None) -> bool:
+        """What the chain holds of a journalled transaction: "pending", "final" or "gone" (and
+        the block its receipt is in now). True when the row exists."""
+        t = TxJournal.__table__.c
+        values: dict[str, Any] = {"chain_state": state}
+        if canonical_block is not None:
+            values["canonical_block"] = canonical_block
+        stmt = (
+            update(TxJournal.__table__)
+            .where(t.chain_id == chain_id, func.lower(t.tx_hash) == tx_hash.lower())
+            .values(**values)
+        )
+        with self._session() as session:
+            return session.execute(stmt).rowcount >= 1
+
     # ------------------------------------------------------------ engine events
 
     def record_engine_events(self, rows: Sequence[EngineEvent]) -> int:
@@ -394,6 +464,34 @@ class Store:
         )
         with self._session() as session:
             return session.execute(stmt).rowcount == 1
+
+    def alerts_of(self, kinds: Sequence[str], limit: int = 100) -> list[Alert]:
+        """The latest alerts of these kinds, open or resolved, oldest first."""
+        a = Alert.__table__.c
+        rows = self._all(
+            select(Alert).where(a.kind.in_(list(kinds))).order_by(a.raised_at.desc(), a.id.desc()).limit(limit)
+        )
+        return rows[::-1]
+
+    def resettle_transaction(self, chain_id: int, previous_hash: str, record: Any) -> int:
+        """A journaled transaction a reorg took out, mined again (`record`, a TxRecord): the
+        journal follows the chain (same row, same effects; the hash changes when it was
+        re-signed). Repeating it changes nothing. Returns the rows updated."""
+        t = TxJournal.__table__.c
+        stmt = (
+            update(TxJournal.__table__)
+            .where(t.chain_id == chain_id, func.lower(t.tx_hash) == previous_hash.lower())
+            .values(
+                tx_hash=record.tx_hash,
+                nonce=record.nonce,
+                block_number=record.block_number,
+                gas_used=record.gas_used,
+                effective_gas_price=record.effective_gas_price,
+                status=record.status,
+            )
+        )
+        with self._session() as session:
+            return session.execute(stmt).rowcount
 
     # ------------------------------------------------------------ reads
 

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -24,6 +24,7 @@ from floor.store.types import SignedAmount, Uint256, UtcDateTime
 __all__ = [
     "Alert",
     "BreakerEventRow",
+    "ChainMarkRow",
     "Discrepancy",
     "EngineEvent",
     "PositionSnapshot",
@@ -106,6 +107,7 @@ class TxJournal(StoreTable, table=True):
         UniqueConstraint("chain_id", "tx_hash"),
         Index(None, "chain_id", "block_number"),
         Index(None, "operation_id"),
+        Index(None, "chain_id", "chain_state"),
     )
 
     id: int | None = _id()
@@ -121,8 +123,15 @@ class TxJournal(StoreTable, table=True):
     calls: int  # executor calls it carried
     recorded_at: datetime = Field(sa_type=UtcDateTime)
     # Per market the expected change of the position in base units, signed: a JSON object of
-    # decimal strings (`encode_effects`), e.g. {"1:aave-v3:USDC": "-5000000"}.
+    # decimal strings (`encode_effects`), e.g. {"1:aave-v3:USDC": "-5000000"}. Besides markets:
+    # the executor's idle balance ("1:idle:USDC") and a delivery ("1:delivery:USDC:0xDest...").
     effects: str = Field(default="{}", sa_type=Text)
+    # Whether the chain still holds it, as the reconciliation last found: "pending" (checked on
+    # every run until its block is final), "final", or "gone" (found missing, and an operator
+    # accepted it so). `canonical_block` is where its receipt was last found (a reorg may have
+    # mined it again in another block).
+    chain_state: str = Field(default="pending", sa_type=String, sa_column_kwargs={"server_default": "pending"})
+    canonical_block: int | None = Field(default=None, sa_type=BigInteger)
 
     def effect_amounts(self) -> dict[str, int]:
         return decode_effects(self.effects)
@@ -146,6 +155,24 @@ class SignedTx(StoreTable, table=True):
     tx_hash: str  # 0x-prefixed, lowercase
     to: str
     signed_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ChainMarkRow(StoreTable, table=True):
+    """A block the engine saw as final on a chain (its number and hash) and the chain's genesis
+    hash: a chain that later disagrees (another genesis, a head below the block, another hash
+    at its height) was reset or rewritten past finality. One row per chain, moved forward by
+    the reads that know the chain (reconciliation runs, the transaction queue)."""
+
+    __tablename__ = "chain_mark"
+    __table_args__ = (UniqueConstraint("chain_id"),)
+
+    id: int | None = _id()
+    chain_id: int = Field(sa_type=BigInteger)
+    block_number: int = Field(sa_type=BigInteger)
+    block_hash: str  # 0x-hex, lower case
+    genesis_hash: str
+    seen_at: datetime = Field(sa_type=UtcDateTime)
+    note: str = Field(default="", sa_type=Text)  # who recorded it: a run, or an operator's acceptance
 
 
 class WatchdogCursor(StoreTable, table=True):
@@ -240,6 +267,9 @@ class Discrepancy(StoreTable, table=True):
     block_number: int = Field(sa_type=BigInteger)  # where `actual` was read
     growth_index: int | None = Field(default=None, sa_type=Uint256)  # the market's index there, 1e27 scale
     found_at: datetime = Field(sa_type=UtcDateTime)
+    # What an operator needs beyond the numbers: for a journalled transaction the chain lost
+    # (market "<chain>:tx:<hash>"), the transaction, its operation and its effects.
+    detail: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
     status: str = "open"  # "open" | "accepted"
     accepted_by: str | None = None
     accepted_reason: str | None = None

@@ -25,7 +25,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from floor.chain.signer import LocalKeySigner
-from floor.config import Settings
+from floor.config import Settings, StoreConfig
 from floor.devnet.processes import free_port, temporal_binary
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
 from floor.logging import configure_logging
@@ -139,6 +139,8 @@ def cli(tmp_path, temporal_env):
         def use(self, settings: Settings) -> None:
             data = settings.model_dump(mode="json", exclude_none=True)
             data["temporal"]["address"] = temporal_env.client.service_client.config.target_host
+            if settings.store.url == StoreConfig().url:  # never the demo's state/floor.db (its chain marks)
+                data["store"] = {"url": f"sqlite:///{tmp_path / 'cli-store.db'}"}
             self.config.write_text(tomli_w.dumps(data))
 
         async def __call__(self, *args: str) -> Ran:

@@ -202,8 +202,9 @@ async def test_state_machine_refusals_reach_every_door_with_their_reason(
         await pause_or_resume(client, settings.engine_id, True, "incident", "test")
         with pytest.raises(Refused, match=r"the engine is paused: only resume is accepted \(asked: allocate\)"):
             await ask(client, settings.engine_id, Operation.ALLOCATE, allocate_request())
-        with pytest.raises(Refused, match=r"the engine is paused: only resume is accepted \(asked: pause\)"):
-            await pause_or_resume(client, settings.engine_id, True, "again", "test")
+        # A pause is never refused: a second one says since when (it is not silently dropped).
+        again = await pause_or_resume(client, settings.engine_id, True, "again", "test")
+        assert again.startswith("already paused since ") and again.endswith(" by test: incident"), again
         await pause_or_resume(client, settings.engine_id, False, "over", "test")
         activities.gate.set()
         result = await finished(client, settings.engine_id, Operation.REBALANCE, started.workflow_id)
@@ -214,7 +215,7 @@ async def test_state_machine_refusals_reach_every_door_with_their_reason(
         events = [e async for e in client.get_workflow_handle(settings.engine_id).fetch_history_events()]
         rejected = [e for e in events if e.HasField("workflow_execution_update_rejected_event_attributes")]
         accepted = [e for e in events if e.HasField("workflow_execution_update_accepted_event_attributes")]
-        assert not rejected and len(accepted) == 3  # the rebalance, the pause, the resume (configure: none)
+        assert not rejected and len(accepted) == 4  # the rebalance, two pauses, the resume (configure: none)
 
 
 async def test_operations_started_raw_from_temporal_cli_fail_at_once_naming_the_field(temporal_env, task_queue):
@@ -226,7 +227,7 @@ async def test_operations_started_raw_from_temporal_cli_fail_at_once_naming_the_
             "not a valid allocation: legs.0: amount must be positive, got 0",
         ),
         "RebalanceWorkflow": ('{"targets": []}', "targets: List should have at least 1 item"),
-        "CapitalRequestWorkflow": ('"not an object"', "expected a JSON object, got str"),
+        "CapitalRequestWorkflow": ('"not an object"', "expected a JSON object, got a string"),
     }
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=[]):
         for workflow_type, (raw, reason) in cases.items():

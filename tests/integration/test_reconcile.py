@@ -7,13 +7,17 @@ cost one eth_call per chunk."""
 from __future__ import annotations
 
 from activities.chain import ChainActivities
-from activities.engine import engine_status, reconcile
+from activities.engine import engine_status, ensure_engine, reconcile
+from activities.reconcile import ReconcileActivities
 from floor.chain.rpc import request_counts
 from floor.devnet.deploy import Deployer
-from floor.engine import EngineState
+from floor.engine import EngineState, Operation
+from floor.reconcile import ReconcileChainInput, tx_key
 from floor.store import Store
-from tests.integration.engine_helpers import engine_settings, key, start_allocated, wait_for
-from tests.integration.helpers import advance_time, contract
+from floor.txqueue import queue_id
+from tests.integration.engine_helpers import engine_settings, fund, key, run_operation, start_allocated, wait_for
+from tests.integration.helpers import advance_time, balance, contract, own_anvil
+from tests.integration.test_cli import one_line
 from workers.temporal import build_worker
 
 STEAK = key(1, "metamorpho", "steakUSDC")
@@ -91,10 +95,10 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
 
 async def test_two_hundred_positions_cost_one_eth_call_per_chunk_per_chain(stack, web3s, tmp_path, signer):
     """100 vault markets on each chain: positions, growth indexes and the gas balance of a
-    chain read in one Multicall3 batch (a header read, then one eth_call per chunk)."""
-    from activities.reconcile import ReconcileActivities
+    chain read in one Multicall3 batch (one eth_call per chunk), plus the chain's final block
+    remembered (its number from the `finalized` tag, its hash and the genesis': three header
+    reads, whatever the number of markets)."""
     from floor.config import Settings
-    from floor.reconcile import ReconcileChainInput
 
     configs = []
     for chain_id in (1, 42161):
@@ -121,14 +125,17 @@ async def test_two_hundred_positions_cost_one_eth_call_per_chunk_per_chain(stack
         result = activities.reconcile_chain(ReconcileChainInput(run_id="count", chain_id=chain_id))
         used = {m: n - before.get(m, 0) for m, n in request_counts(w3).items() if n - before.get(m, 0)}
         assert result.markets == 100
-        assert used == {"eth_call": 3}, used  # 501 reads and the block's 3, in chunks of 250
+        # 501 reads and the block's 3, in chunks of 250; the chain's mark: three headers
+        assert used == {"eth_call": 3, "eth_getBlockByNumber": 3}, used
 
 
 async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
     temporal_env, stack, web3s, signer, task_queue, tmp_path
 ):
     """The cache is the last snapshot plus the planned effects of transactions mined after it:
-    a deposit the journal holds but the chain does not is missing money, found as such."""
+    a deposit the journal holds but the chain does not is missing money, found as such. (The
+    row says the transaction was found final already: the journal's own check, which would
+    name it missing, is the reorged delivery's test.)"""
     from datetime import UTC, datetime
 
     from floor.store.tables import TxJournal, encode_effects
@@ -154,14 +161,122 @@ async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
                     calls=1,
                     recorded_at=datetime.now(UTC),
                     effects=encode_effects({aave: claimed}),
+                    chain_state="final",
                 )
             ]
         )
         web3s[1].provider.make_request("evm_mine", [])
         no_breaker = settings.model_copy(
-            update={"reconcile": settings.reconcile.model_copy(update={"trip_above_bps": 10**6})}
+            update={"reconcile": settings.reconcile.model_copy(update={"trip_above_bps": 10_000})}
         )
         found = await reconcile(client, no_breaker)
     assert not found.tripped
     (d,) = [d for part in found.chains for d in part.discrepancies]
     assert d.market == aave and int(d.expected) - int(d.actual) in range(claimed, claimed + 10**4)
+
+
+async def test_a_delivery_reorged_out_after_it_settled_is_found_with_its_amount_and_trips_the_breaker(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path, cli
+):
+    """A capital request served from idle funds (80,000 USDC to the treasury) settles and ends;
+    then a reorg deeper than the confirmation depth takes its transaction out, and another
+    transaction of the signer takes its nonce. No market changed, but `floor reconcile` finds
+    the journalled delivery missing: a discrepancy of its amount that trips the breaker (and
+    the USDC back in the executor is an inflow, not a second alarm).
+    Isolation from the queue (which may follow settled transactions and send them again): its
+    workflow is terminated before the reorg, and the reorg fills the nonce with another
+    transaction, so nothing can mine the delivery again."""
+
+    settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
+    cli.use(settings)
+    client, w3, chain = temporal_env.client, web3s[1], settings.chain(1)
+    usdc, treasury, amount = chain.token("USDC").address, chain.destinations[0], 80_000 * 10**6
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+        await ensure_engine(client, settings)
+        fund(settings, web3s, {(1, "USDC"): 100_000 * 10**6})
+        request = {"chain_id": 1, "asset": "USDC", "amount": str(amount), "destination": treasury}
+        delivered = await run_operation(client, settings, Operation.REQUEST_CAPITAL, request)
+        assert delivered.status == "done" and delivered.delivered == amount, delivered.summary
+        (sent,) = [t for t in store.journal_to_check(1, 10)]
+        assert sent.effect_amounts() == {"1:idle:USDC": -amount, f"1:delivery:USDC:{treasury}": amount}
+
+        await client.get_workflow_handle(queue_id(1, signer.address)).terminate("the test reorgs its transaction")
+        w3.provider.make_request("evm_mine", [])  # one block on top: deeper than confirmations=1
+        depth = w3.eth.block_number - sent.block_number + 1
+        fee = 2 * w3.eth.gas_price
+        other = signer.sign_transaction(
+            {"chainId": 1, "nonce": sent.nonce, "to": signer.address, "value": 0, "gas": 21_000}
+            | {"maxFeePerGas": fee, "maxPriorityFeePerGas": fee // 2}
+        )
+        reorged = w3.provider.make_request("anvil_reorg", [depth, [["0x" + other.raw.hex(), 0]]])
+        assert "error" not in reorged, reorged
+        assert balance(w3, usdc, treasury) == 0 and balance(w3, usdc, chain.executor) == 100_000 * 10**6
+
+        ran = await cli("reconcile", "--json")
+        assert ran.code == 1, ran.err
+        found = ran.json()
+        assert found["status"] == "discrepancy" and found["tripped"], found["summary"]
+        (part,) = [p for p in found["chains"] if p["chain_id"] == 1]
+        (d,) = part["discrepancies"]
+        assert d["market"] == tx_key(1, sent.tx_hash) and (d["expected"], d["actual"]) == (str(amount), "0")
+        assert d["asset"] == "USDC" and d["relative_bps"] == 10_000
+        assert f"delivered {amount} base units of USDC to {treasury}" in d["detail"], d["detail"]
+        assert sent.operation_id in d["detail"] and "no receipt on the canonical chain" in d["detail"]
+        assert part["kinds"].get("inflow") == 1  # the USDC stayed idle: explained, not a second alarm
+
+        status = await wait_for(lambda: paused(client, settings.engine_id), what="the breaker to pause the engine")
+        assert f"discrepancy #{d['id']} on {d['market']}" in status.pause_reason
+
+        accepted = await cli("reconcile", "--accept", str(d["id"]), "--reason", "INC-7: reorged out, re-sent by hand")
+        assert accepted.code == 0, accepted.err
+        assert store.journal_to_check(1, 10) == []  # gone: the journal no longer counts on it
+        assert (await reconcile(client, settings)).status == "clean"
+
+
+async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_status(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path, tmp_path_factory, cli
+):
+    """A reconciliation remembers a final block of chain 42161; then the chain is reset (here:
+    its URL now serves a fresh anvil of the same id, as a restarted one would). `floor
+    positions`, `floor reconcile` and `floor status` say so in one line and exit 1, no
+    traceback. Once an operator accepts the chain as it is, the read that finds no Multicall3
+    on it says that in one line too."""
+
+    settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
+    ReconcileActivities(ChainActivities(settings, signer, web3s, store=store)).reconcile_chain(
+        ReconcileChainInput(run_id="before-the-reset", chain_id=42161)
+    )
+    mark = store.chain_marks()[42161]
+    said = f"chain 42161 state does not match what the engine knew at block {mark.block_number}"
+    with own_anvil(tmp_path_factory, 42161, "reset") as url:
+        chains = [c if c.id != 42161 else c.model_copy(update={"rpc_urls": [url]}) for c in settings.chains]
+        reset = settings.model_copy(update={"chains": chains})
+        cli.use(reset)
+        ran = await cli("positions")
+        assert ran.code == 1 and ran.out == "" and one_line(ran.err).startswith(f"error: {said}"), ran
+
+        activities = ChainActivities(reset, signer, {1: web3s[1]}, store=store)
+        async with build_worker(temporal_env.client, task_queue, activities):
+            await ensure_engine(temporal_env.client, reset)
+            ran = await cli("reconcile")
+            assert ran.code == 1 and "Traceback" not in ran.out + ran.err, ran
+            assert [line for line in ran.out.splitlines() if said in line][0].startswith(f"mismatch: {said}")
+            await wait_for(lambda: paused(temporal_env.client, reset.engine_id), what="the breaker")  # nothing moves
+            ran = await cli("status")
+            assert ran.code == 1 and one_line(ran.err).startswith(f"error: {said}"), ran
+            assert "State      PAUSED" in ran.out and said in ran.out  # the pause's reason names it
+
+        # An operator accepts the chain as it is: then the read itself finds no Multicall3 there.
+        ran = await cli("reconcile", "--accept-chain", "42161", "--reason", "anvil restarted", "--by", "bob")
+        assert ran.code == 0 and "chain 42161: remembered at block 0: accepted by bob: anvil restarted" in ran.out
+        ran = await cli("positions")
+        assert ran.code == 1, ran
+        assert "Multicall3 at 0xcA11bde05977b3631167028862bE2a173976CA11 has no code on chain 42161" in one_line(
+            ran.err
+        )
+
+
+async def paused(client, engine_id: str):
+    """The engine's status once PAUSED, else None."""
+    status = await engine_status(client, engine_id)
+    return status if status.state == EngineState.PAUSED else None

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities.chain import ChainActivities
 from floor.config import Settings
 from floor.models import Priority
-from floor.txqueue import TxIntent
+from floor.txqueue import TxIntent, pair_key
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
 from workers.temporal import build_worker
@@ -143,7 +143,7 @@ async def test_bad_intents_are_refused_at_the_door_and_leave_no_trace(
         )
         with pytest.raises(WorkflowUpdateFailedError) as garbled:
             await driver.handle.execute_update("submit", {"id": "raw", "chain_id": 1})  # no groups
-        assert str(garbled.value.cause) == "ValueError: not a valid intent: groups: Field required"
+        assert str(garbled.value.cause) == "BadInput: not a valid intent: groups: Field required"
         await driver.outcome("fine")
         history = (await driver.handle.fetch_history()).to_json()
     assert '"steal"' not in history and '"raw"' not in history
@@ -159,7 +159,9 @@ async def test_a_running_queue_takes_the_configuration_a_worker_starts_with(
     from activities.txqueue import configure_running_queues
 
     async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
-        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, allowed=[])
+        # Allowed: one call, not the approve (a queue never starts with none: that is refused).
+        only = [pair_key(settings.chain(1).executor, "0x00000000")]
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, allowed=only)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await driver.send(approve_intent(settings, "before"))
         assert "is not allowed by the executor" in str(refused.value.cause)

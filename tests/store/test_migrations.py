@@ -20,6 +20,7 @@ TABLES = {
     "breaker_event",
     "signed_tx",
     "watchdog_cursor",
+    "chain_mark",
 }
 
 
@@ -35,7 +36,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0003"
+        assert head == "0004"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES

@@ -281,11 +281,34 @@ def test_the_watchdog_cursor_moves_per_executor(store: Store) -> None:
     assert (store.watchdog_cursor(1, "0xE"), store.watchdog_cursor(42161, "0xE")) == (12, 3)
 
 
+def test_a_chain_mark_moves_forward_unless_the_chain_changed_or_an_operator_forces_it(store: Store) -> None:
+    assert store.record_chain_mark(1, 100, "0xAA", "0xG1", T0, note="run-1")
+    assert not store.record_chain_mark(1, 90, "0xbb", "0xg1", at(1))  # a slower reader: kept
+    assert store.record_chain_mark(1, 80, "0xcc", "0xg2", at(2))  # another genesis: replaced
+    assert store.record_chain_mark(1, 70, "0xdd", "0xg2", at(3), note="accepted by alice", force=True)
+    store.record_chain_mark(42161, 5, "0xee", "0xg3", T0)
+    marks = store.chain_marks()
+    assert (marks[1].block_number, marks[1].block_hash, marks[1].note) == (70, "0xdd", "accepted by alice")
+    assert sorted(marks) == [1, 42161]
+
+
+def test_the_journal_to_check_is_what_is_not_final_yet_newest_first(store: Store) -> None:
+    store.record_transactions(
+        [tx("0xA1", block=5, nonce=1), tx("0xA2", block=6, nonce=2), tx("0xA3", block=7, nonce=3)]
+    )
+    assert [t.tx_hash for t in store.journal_to_check(1, 10)] == ["0xA3", "0xA2", "0xA1"]
+    assert store.set_chain_state(1, "0xa1", "final", 5) and store.set_chain_state(1, "0xA2", "pending", 9)
+    assert not store.set_chain_state(1, "0xnone", "gone")
+    checked = store.journal_to_check(1, 1)
+    assert [t.tx_hash for t in checked] == ["0xA3"]
+    assert [(t.tx_hash, t.canonical_block) for t in store.journal_to_check(1, 10)] == [("0xA3", None), ("0xA2", 9)]
+
+
 def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     with Store("sqlite:///state/floor.db") as store:
         store.migrate()
-        assert store.current_revision() == "0003"
+        assert store.current_revision() == "0004"
     assert (tmp_path / "state" / "floor.db").is_file()
 
 
