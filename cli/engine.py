@@ -33,6 +33,7 @@ EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "partial": 3}
 POLL = timedelta(seconds=0.25)
 QUERY_TIMEOUT = timedelta(seconds=5)
 RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation that ended
+QUEUE_ANSWER_S = 10.0  # how long a transaction queue may take to answer the CLI
 
 
 class CliError(Exception):
@@ -272,7 +273,7 @@ async def _accept_chain_in_queues(settings: Settings, chain_id: int, note: str) 
     """The signers' queues on the chain that hold themselves on it (`chain_problem`) accept it
     too: what they had in flight fails as ChainReset, their nonce is read again. Returns what
     each answered; a queue whose chain matched is left alone."""
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 
     from workflows.txqueue import TxQueueWorkflow
 
@@ -282,12 +283,13 @@ async def _accept_chain_in_queues(settings: Settings, chain_id: int, note: str) 
         f'WorkflowType="TxQueueWorkflow" AND ExecutionStatus="Running" AND WorkflowId STARTS_WITH "txqueue-{chain_id}-"'
     )
     async for found in client.list_workflows(query):
+        update = client.get_workflow_handle(found.id).execute_update(TxQueueWorkflow.accept_chain, {"reason": note})
         try:
-            answer = await client.get_workflow_handle(found.id).execute_update(
-                TxQueueWorkflow.accept_chain, {"reason": note}
-            )
+            answer = await asyncio.wait_for(update, QUEUE_ANSWER_S)
         except WorkflowUpdateFailedError as exc:  # its chain matched what it knew
             answer = f"not changed: {getattr(exc.cause, 'message', exc)}"
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):  # no worker runs it now
+            answer = f"no answer within {QUEUE_ANSWER_S:g} s (is the worker running?): run this again once it is"
         answers.append(f"{found.id}: {answer}")
     return answers
 

@@ -266,9 +266,11 @@ async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_stat
             assert ran.code == 1 and one_line(ran.err).startswith(f"error: {said}"), ran
             assert "State      PAUSED" in ran.out and said in ran.out  # the pause's reason names it
 
-        # An operator accepts the chain as it is: then the read itself finds no Multicall3 there.
-        ran = await cli("reconcile", "--accept-chain", "42161", "--reason", "anvil restarted", "--by", "bob")
-        assert ran.code == 0 and "chain 42161: remembered at block 0: accepted by bob: anvil restarted" in ran.out
+            # An operator accepts the chain as it is (the queue there, started by the pause's
+            # hold, had sent nothing on it: it says so): then the read itself finds no Multicall3.
+            ran = await cli("reconcile", "--accept-chain", "42161", "--reason", "anvil restarted", "--by", "bob")
+            assert ran.code == 0 and "chain 42161: remembered at block 0: accepted by bob: anvil restarted" in ran.out
+            assert "not changed: nothing to accept" in ran.out
         ran = await cli("positions")
         assert ran.code == 1, ran
         assert "Multicall3 at 0xcA11bde05977b3631167028862bE2a173976CA11 has no code on chain 42161" in one_line(
