@@ -143,6 +143,8 @@ async def test_a_worker_killed_mid_transaction_leaves_no_duplicate_and_no_gap(
             pending=[],
             inflight=[],
             settled=INTENTS,
+            following=INTENTS,  # every one still followed until final (anvil: 64 blocks behind)
+            final_block=status.final_block,
         )
         if max_history_events:
             assert final_run != first_run, "the queue never continued as new"

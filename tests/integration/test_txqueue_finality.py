@@ -13,6 +13,7 @@ import asyncio
 import threading
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from web3 import Web3
 
@@ -301,10 +302,12 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
             started = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, capital(80_000 * 10**6))
 
             async def broadcast():
-                try:
-                    status = await queue.handle.query(TxQueueWorkflow.status)
+                try:  # an earlier test's run of the queue (terminated) is no one's to answer
+                    if (await queue.handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                        return False
                 except RPCError:  # the queue is not started yet
                     return False
+                status = await queue.handle.query(TxQueueWorkflow.status)
                 return any(t.attempts for t in status.inflight)
 
             await wait_for(broadcast, "the delivery to be broadcast", timeout_s=30)
