@@ -44,7 +44,7 @@ from floor.chain.multicall import MulticallReader, ReadBatch
 from floor.chain.prices import decode_prices, plan_prices
 from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
-from floor.errors import UnknownChain
+from floor.errors import FloorError, UnknownChain
 from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
 from floor.protocols.native_eth.position import with_beacon_views
 from floor.rates import quoted_rate, realised_rate
@@ -292,7 +292,7 @@ def _snapshots_at(reader: MulticallReader, adapters: Sequence[Adapter], block: i
     for adapter in adapters:
         try:
             out[adapter.key] = adapter.decode_rate(results[adapter.key], batch.timestamp)
-        except ReadFailed:  # not deployed yet at that block
+        except FloorError:  # not there yet at that block (not deployed, a market not created)
             pass
     return out
 
