@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts demo down test test-unit lint bench drills clean
+.PHONY: install contracts demo down worker test test-unit lint bench drills clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
@@ -28,6 +28,10 @@ demo: install contracts
 
 down:
 	$(PY) scripts/stack.py down
+
+# Restart only the demo's worker (same config and signer); Temporal, the chains and the engine stay.
+worker: install
+	$(PY) scripts/stack.py worker
 
 test: install contracts lint
 	$(PY) -m pytest -q

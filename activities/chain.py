@@ -10,7 +10,7 @@ secrets (RPC URLs' keys) before they enter Temporal's history.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from temporalio import activity
@@ -30,7 +30,7 @@ from floor.config import ChainConfig, Settings
 from floor.errors import BadInput, FloorError, InsufficientBalance, InsufficientLiquidity, SlippageTooHigh, UnknownChain
 from floor.logging import get_logger, scrub
 from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput, ReadPositionsInput
-from floor.models import Call, Position
+from floor.models import Call, Position, units
 from floor.permissions import TRANSFER
 from floor.protocols.native_eth.errors import AttesterNotConfigured
 from floor.protocols.native_eth.position import with_beacon_views
@@ -144,8 +144,8 @@ class ChainActivities:
         needed = sum(action.amount for action in actions)
         if held < needed:
             raise InsufficientBalance(
-                f"executor {account} on chain {input.chain_id} holds {held} base units of "
-                f"{token.symbol} ({token.decimals} decimals), the allocation needs {needed}"
+                f"executor {account} on chain {input.chain_id} holds {units(held, token.decimals, token.symbol)}, "
+                f"the allocation needs {units(needed, token.decimals, token.symbol)}"
             )
         groups = []
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
@@ -276,29 +276,44 @@ class ChainActivities:
             wanted = move.amount if move.action == "withdraw" else position.amount
             if wanted > liquidity.withdrawable:
                 why = f": {liquidity.reason}" if liquidity.reason else ""
-                what = f"{move.amount}" if move.action == "withdraw" else f"all {position.amount}"
+                what = units(wanted, token.decimals, token.symbol)
                 raise InsufficientLiquidity(
-                    f"{move.key}: withdrawing {what} base units of {token.symbol}, "
-                    f"the market lets the executor take {liquidity.withdrawable} now{why}"
+                    f"{move.key}: withdrawing {'' if move.action == 'withdraw' else 'all '}{what}, "
+                    f"the market lets the executor take {units(liquidity.withdrawable, token.decimals, token.symbol)}"
+                    f" now{why}"
                 )
-            actions.append(Withdraw(move.amount) if move.action == "withdraw" else WithdrawAll(position))
+            actions.append(Withdraw(move.amount, position) if move.action == "withdraw" else WithdrawAll(position))
             freed += wanted
         quote_plan = ReadPlan()
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
             quote_plan.add(i, adapter.quote_reads(action, account))
         quotes = quote_plan.results(ctx.reader.read(quote_plan.calls).results if len(quote_plan) else [])
-        groups = []
+        groups, exits_short = [], 0
         for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
-            quote = adapter.decode_quote(action, quotes[i])
-            slippage = self._check_slippage(ctx, adapter, action, quotes[i], account)
-            if isinstance(action, WithdrawAll) and slippage is not None:
-                freed += slippage.quoted - action.position.amount  # an exit pays its quote, not the fair value
-            groups.append(adapter.protected_calls(action, account, quote, self.slippage_bps))
+            calls, slippage = self._protected(ctx, adapter, action, quotes[i], account)
+            if slippage is not None and not isinstance(action, Deposit):
+                # A pool's exit pays its quote, not the amount planned: a Balancer exit burns
+                # whole BPT (the amount or a little more), a full exit pays below fair value.
+                planned = action.amount if isinstance(action, Withdraw) else action.position.amount
+                freed += slippage.quoted - planned
+                exits_short += max(planned - slippage.quoted, 0)
+            groups.append(calls)
         delivery = input.deliver.amount if input.deliver else 0
+        short = needed + delivery - idle - freed
+        if 0 < short <= exits_short:
+            # The exits pay less than planned: the largest deposit takes what they give.
+            deposits = [i for i, a in enumerate(actions) if isinstance(a, Deposit)]
+            j = max(deposits, key=lambda i: actions[i].amount, default=None)
+            if j is not None and actions[j].amount > short:
+                actions[j] = Deposit(actions[j].amount - short)
+                fresh = ctx.reader.read(adapters[j].quote_reads(actions[j], account)).results
+                groups[j] = self._protected(ctx, adapters[j], actions[j], fresh, account)[0]
+                needed -= short
         if idle + freed < needed + delivery:
             raise InsufficientBalance(
-                f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
-                f"and the withdrawals free {freed}; deposits and delivery need {needed + delivery}"
+                f"executor {account} on chain {input.chain_id} holds {units(idle, token.decimals, token.symbol)} "
+                f"and the withdrawals free {units(freed, token.decimals, token.symbol)}; deposits and delivery need "
+                f"{units(needed + delivery, token.decimals, token.symbol)}"
             )
         # Withdrawals first, so deposits and the delivery spend what they freed.
         order = sorted(range(len(groups)), key=lambda i: isinstance(actions[i], Deposit))
@@ -329,6 +344,13 @@ class ChainActivities:
             out.append(group)
         return out
 
+    def _protected(self, ctx: ChainContext, adapter, action, quote, account: str) -> tuple[list[Call], Slippage | None]:
+        """The action's calls bound by its quote (`quote`: the results of its `quote_reads`), once
+        the quote's slippage is within the limit; and that slippage, when the market has one."""
+        expected = adapter.decode_quote(action, quote)
+        slippage = self._check_slippage(ctx, adapter, action, quote, account)
+        return adapter.protected_calls(action, account, expected, self.slippage_bps), slippage
+
     def _check_slippage(self, ctx: ChainContext, adapter, action, quote, account: str) -> Slippage | None:
         """Refuse, before anything is sent, an action whose quote loses more than the limit
         against its fair value, naming the figures and the largest chunk that stays under it
@@ -338,22 +360,27 @@ class ChainActivities:
             return slippage
         what = type(action).__name__.lower()
         amount = getattr(action, "amount", None)
+        asset = adapter.asset
+
+        def human(n: int) -> str:
+            return units(n, asset.decimals, asset.symbol)
+
         message = (
-            f"{adapter.key}: {what} {'' if amount is None else f'{amount} base units '}would lose "
-            f"{slippage.bps} bps against fair value (quoted {slippage.quoted}, fair {slippage.fair} base units "
-            f"of {adapter.asset.symbol}); the limit is {self.slippage_bps} bps per operation"
+            f"{adapter.key}: {what} {'' if amount is None else f'{human(amount)} '}would lose "
+            f"{slippage.bps} bps against fair value (quoted {human(slippage.quoted)}, fair {human(slippage.fair)})"
+            f"; the limit is {self.slippage_bps} bps per operation"
         )
         chunk = self._largest_chunk(ctx, adapter, action, account) if amount is not None else None
         if chunk is not None:
             size, bps = chunk
-            message += f"; {size} base units at a time stay under it ({bps} bps): move it in chunks"
+            message += f"; {human(size)} at a time stay under it ({bps} bps): move it in chunks"
         else:
             message += "; no smaller chunk of it stays under the limit now"
         raise SlippageTooHigh(message)
 
     def _largest_chunk(self, ctx: ChainContext, adapter, action, account: str) -> tuple[int, int] | None:
         sizes = [action.amount >> k for k in range(1, 11) if action.amount >> k > 0]
-        candidates = [type(action)(size) for size in sizes]
+        candidates = [replace(action, amount=size) for size in sizes]
         plan = ReadPlan()
         for i, candidate in enumerate(candidates):
             plan.add(i, adapter.quote_reads(candidate, account))

@@ -230,14 +230,46 @@ async def ask(client: Client, engine_id: str, kind: Operation, request: dict) ->
         raise
 
 
-async def pause_or_resume(client: Client, engine_id: str, pause: bool, reason: str, by: str) -> str:
+async def pause_or_resume(
+    client: Client, engine_id: str, pause: bool, reason: str, by: str, *, accept_s: float | None = None
+) -> str:
+    """The engine's note on the pause or resume; `Refused` with its reason. With `accept_s`, a
+    `TimeoutError` when no worker accepts the update within it: nothing was applied (Temporal
+    may still hand the update to the next worker; a pause then answers "already paused")."""
+    import asyncio
+
+    from temporalio.client import WorkflowUpdateStage
+
     from workflows.engine import EngineWorkflow
 
     update = EngineWorkflow.pause if pause else EngineWorkflow.resume
+    handle = client.get_workflow_handle(engine_id)
     try:
-        return await client.get_workflow_handle(engine_id).execute_update(update, {"reason": reason, "by": by})
+        accepting = handle.start_update(
+            update, {"reason": reason, "by": by}, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        accepted = await (asyncio.wait_for(accepting, accept_s) if accept_s is not None else accepting)
+        return await accepted.result()
     except WorkflowUpdateFailedError as exc:
         raise Refused(_reason(exc)) from None
+
+
+async def signal_pause(client: Client, settings: Settings, reason: str, by: str) -> None:
+    """Pause the engine by its `pause_engine` signal: Temporal records it whether or not a worker
+    runs, and the engine pauses when one does (holding its queues before anything else is
+    sent). An engine not running is started with it (signal-with-start), paused from its first
+    step."""
+    from workflows.engine import EngineWorkflow
+
+    await client.start_workflow(
+        EngineWorkflow.run,
+        engine_input(settings).model_dump(mode="json"),
+        id=settings.engine_id,
+        task_queue=settings.temporal.task_queue,
+        static_summary=f"Floor Engine {settings.engine_name}",
+        start_signal="pause_engine",
+        start_signal_args=[{"reason": reason, "by": by}],
+    )
 
 
 async def check_risk(client: Client, engine_id: str) -> RiskCheckResult:

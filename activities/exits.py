@@ -20,7 +20,7 @@ from floor.adapters.base import Withdraw
 from floor.calls import call, decode_result, read
 from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity
 from floor.guards import ETH, Expected, guarded
-from floor.models import Call
+from floor.models import Call, units
 from floor.operations import (
     BuildClaimInput,
     BuildExitsInput,
@@ -78,9 +78,18 @@ class ExitActivities:
         plan.add("idle", [read(token.address, "balanceOf(address)", account)])
         for i, adapter in enumerate(adapters):
             plan.add(("liquidity", i), adapter.liquidity_reads(account))
-            plan.add(("quote", i), adapter.quote_reads(Withdraw(input.parts[i].amount), account))
+            plan.add(("position", i), adapter.position_reads(account))
         state = plan.results(ctx.reader.read(plan.calls).results)
         (idle,) = decode_result(["uint256"], state["idle"][0], f"{token.symbol}.balanceOf(executor)")
+        # Quoted with the positions just read: a Balancer exit sizes the BPT it burns from its position.
+        actions = [
+            Withdraw(part.amount, adapter.decode_position(state["position", i]))
+            for i, (part, adapter) in enumerate(zip(input.parts, adapters, strict=True))
+        ]
+        quotes = ReadPlan()
+        for i, (adapter, action) in enumerate(zip(adapters, actions, strict=True)):
+            quotes.add(i, adapter.quote_reads(action, account))
+        quoted = quotes.results(ctx.reader.read(quotes.calls).results if len(quotes) else [])
         groups, freed = [], 0
         for i, (part, adapter) in enumerate(zip(input.parts, adapters, strict=True)):
             liquidity = adapter.decode_liquidity(state["liquidity", i])
@@ -88,20 +97,21 @@ class ExitActivities:
             if part.amount > can:
                 what = "queue an exit of" if part.queued else "take"
                 raise InsufficientLiquidity(
-                    f"{part.key}: the capital request needs {part.amount} base units; the executor can {what} {can} now"
+                    f"{part.key}: the capital request needs {units(part.amount, token.decimals, token.symbol)}; "
+                    f"the executor can {what} {units(can, token.decimals, token.symbol)} now"
                 )
-            action = Withdraw(part.amount)
-            quote = adapter.decode_quote(action, state["quote", i])
-            groups.append(adapter.protected_calls(action, account, quote, self.chains.slippage_bps))
-            if not part.queued:
-                freed += part.amount
+            quote = adapter.decode_quote(actions[i], quoted[i])
+            groups.append(adapter.protected_calls(actions[i], account, quote, self.chains.slippage_bps))
+            if not part.queued:  # what the exit pays (a pool's exit: its quote, the amount or a little more)
+                freed += next((e.delta for e in quote if e.token.lower() == token.address.lower()), part.amount)
         if input.deliver:
             if input.destination.lower() not in [d.lower() for d in ctx.config.destinations]:
                 raise BadInput(f"{input.destination} is not a listed destination on chain {input.chain_id}")
             if idle + freed < input.deliver:
                 raise InsufficientBalance(
-                    f"executor {account} on chain {input.chain_id} holds {idle} base units of {token.symbol} "
-                    f"and the instant withdrawals free {freed}; the delivery needs {input.deliver}"
+                    f"executor {account} on chain {input.chain_id} holds {units(idle, token.decimals, token.symbol)} "
+                    f"and the instant withdrawals free {units(freed, token.decimals, token.symbol)}; the delivery "
+                    f"needs {units(input.deliver, token.decimals, token.symbol)}"
                 )
             groups.append([call(token.address, TRANSFER, input.destination, input.deliver)])
         return groups

@@ -19,7 +19,7 @@ from floor.chain.marks import check_chain, final_block, record_final_mark
 from floor.config import Settings
 from floor.engine import Transition
 from floor.errors import FloorError
-from floor.operations import JournalInput
+from floor.operations import JournalInput, units
 from floor.readplan import ReadPlan
 from floor.reconcile import (
     BPS,
@@ -36,6 +36,7 @@ from floor.reconcile import (
     parse_tx_key,
     tx_key,
 )
+from floor.risk.breakers import RECONCILE_PREFIX
 from floor.store import Store
 from floor.store.tables import (
     Discrepancy,
@@ -195,8 +196,8 @@ class ReconcileActivities:
                 d.market,
                 f"#{d.id}: {d.detail}"
                 if d.detail
-                else f"#{d.id}: chain holds {d.actual}, expected {d.expected} base units of {d.asset} "
-                f"({d.relative_bps} bps)",
+                else f"#{d.id}: chain holds {units(int(d.actual), d.decimals, d.asset)}, expected "
+                f"{units(int(d.expected), d.decimals, d.asset)} ({d.relative_bps} bps)",
                 now,
             )
         minimum = policy.min_gas_wei.get(str(input.chain_id), 0)
@@ -270,17 +271,19 @@ class ReconcileActivities:
         if sent:
             asset, destination, delivered = max(sent, key=lambda d: abs(d[2]))
             amount = abs(delivered)
-            what = f"it delivered {delivered} base units of {asset} to {destination}"
         elif effects:
             key, change = max(effects.items(), key=lambda kv: abs(kv[1]))
             asset = assets[key].symbol if key in assets else key.split(":")[-1]
             amount = abs(change)
-            what = f"it moved {change:+} base units of {asset} on {key}"
-        else:
-            what = "no effects were journalled with it"
         decimals = next((t.decimals for t in chain.tokens if t.symbol == asset), 0) or next(
             (a.decimals for a in assets.values() if a.symbol == asset), 0
         )
+        if sent:
+            what = f"it delivered {units(delivered, decimals or None, asset)} to {destination}"
+        elif effects:
+            what = f"it moved {'+' if change > 0 else ''}{units(change, decimals or None, asset)} on {key}"
+        else:
+            what = "no effects were journalled with it"
         state = (
             "no receipt on the canonical chain"
             if receipt is None
@@ -362,8 +365,23 @@ class ReconcileActivities:
         ]
         return self.store.record_engine_events(rows)
 
+    @activity.defn
+    @_named_errors
+    def reconciliation_open(self, scope: str) -> str:
+        """What the store still holds open at a reconciliation's breaker (`reconcile:<market>`:
+        its open discrepancy; `reconcile:chain:<id>`: the chain's open `chain_state` alert), in
+        words; "" when nothing is (accepted), or the worker has no store."""
+        if self.chains.store is None:
+            return ""
+        subject = scope.removeprefix(RECONCILE_PREFIX)
+        if subject.startswith("chain:"):
+            alert = next((a for a in self.store.open_alerts() if (a.kind, a.subject) == ("chain_state", subject)), None)
+            return f"{subject} was not accepted as it is now: {alert.detail}" if alert else ""
+        d = next((d for d in self.store.open_discrepancies() if d.market == subject), None)
+        return f"discrepancy #{d.id} on {subject} is open (not accepted)" if d else ""
+
     def all(self) -> list:
-        return [self.reconcile_chain, self.journal_transactions, self.record_engine_events]
+        return [self.reconcile_chain, self.journal_transactions, self.record_engine_events, self.reconciliation_open]
 
 
 def accept_discrepancy(store: Store, discrepancy_id: int, by: str, reason: str) -> Discrepancy:

@@ -8,36 +8,118 @@ found before anything here runs).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.markup import escape
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.engine import apply_schedules, ask, engine_status, ensure_engine, pause_or_resume
-from cli.render import Output
-from floor.config import Settings
-from floor.engine import Operation
-from floor.messages import AllocateResult
-from floor.operations import CapitalResult, HarvestResult, OperationStarted, RebalanceResult
-from workers.temporal import connect_client, workflow_ui_url
+# The engine's activities and workflows (and web3 with them) are imported by the functions
+# that use them: `floor status` needs none of them and must answer quickly.
+if TYPE_CHECKING:
+    from cli.render import Output
+    from floor.config import Settings
+    from floor.engine import Operation
+    from floor.operations import OperationStarted
 
-RESULTS = {
-    Operation.ALLOCATE: AllocateResult,
-    Operation.REBALANCE: RebalanceResult,
-    Operation.HARVEST: HarvestResult,
-    Operation.REQUEST_CAPITAL: CapitalResult,
-}
+T = TypeVar("T")
+
 EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "partial": 3}
 POLL = timedelta(seconds=0.25)
-QUERY_TIMEOUT = timedelta(seconds=5)
 RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation that ended
 QUEUE_ANSWER_S = 10.0  # how long a transaction queue may take to answer the CLI
+# Every call to Temporal has a deadline. Queries and updates need a worker: when none answers
+# within these, the command says so in one line instead of waiting.
+CONNECT_S = 5.0  # connecting to the Temporal server
+ANSWER_S = 3.0  # a worker answers a query, or accepts an update
+STATUS_ANSWER_S = 1.0  # `floor status`: after this it shows what Temporal itself knows
+START_S = 10.0  # an engine not running yet: started, and its first task run by a worker
+UPDATE_S = 60.0  # an update a worker accepted: its answer (a pause holds the queues first)
+LONG_S = 300.0  # what reads every chain first (a risk check, a reconciliation), a worker running it
+QUERY_TIMEOUT = timedelta(seconds=ANSWER_S)
+NO_WORKER = "is the worker running? (`make worker` restarts the demo's)"
 
 
 class CliError(Exception):
     """A failure reported in one line on stderr (exit code 1)."""
+
+
+class NoWorker(CliError):
+    """No worker answered the engine within the deadline."""
+
+
+def results() -> dict:
+    from floor.engine import Operation
+    from floor.messages import AllocateResult
+    from floor.operations import CapitalResult, HarvestResult, RebalanceResult
+
+    return {
+        Operation.ALLOCATE: AllocateResult,
+        Operation.REBALANCE: RebalanceResult,
+        Operation.HARVEST: HarvestResult,
+        Operation.REQUEST_CAPITAL: CapitalResult,
+    }
+
+
+def rpc_failure(exc: RPCError) -> str:
+    """A Temporal RPC's failure in one line: one that means no worker answered says so."""
+    if _timed_out(exc):
+        return f"no worker answered ({exc.message or exc.status.name}): {NO_WORKER}"
+    return f"Temporal: {exc.message or exc}"
+
+
+def _timed_out(exc: RPCError) -> bool:
+    """No worker answered: the deadline passed, or the server saw none polling the engine's
+    task queue lately (FAILED_PRECONDITION "no poller seen for task queue recently")."""
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+        return "poller" in (exc.message or "")
+    return exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
+
+async def answered(call: Awaitable[T], timeout_s: float, what: str) -> T:
+    """`call` (an update, a query) within `timeout_s`, else `NoWorker` naming `what`."""
+    try:
+        return await asyncio.wait_for(call, timeout_s)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise NoWorker(f"no worker answered within {timeout_s:g} s ({what}): {NO_WORKER}") from None
+    except RPCError as exc:
+        if _timed_out(exc):
+            raise NoWorker(f"no worker answered within {timeout_s:g} s ({what}): {NO_WORKER}") from None
+        raise
+
+
+async def worker_answers(client: Client, engine_id: str, timeout_s: float = ANSWER_S) -> bool | None:
+    """Whether a worker answers the engine's `status` query within `timeout_s` (a query is never
+    recorded, so asking leaves nothing behind); None when the engine is not running."""
+    try:
+        await client.get_workflow_handle(engine_id).query("status", rpc_timeout=timedelta(seconds=timeout_s))
+    except WorkflowQueryFailedError:  # a worker answered, with an error
+        return True
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        if _timed_out(exc):
+            return False
+        raise
+    return True
+
+
+async def require_worker(client: Client, settings: Settings) -> float:
+    """Fail in one line when no worker answers the engine; else how long an update to start or
+    configure the engine may take (longer when it is not running yet: a worker starts it)."""
+    answering = await worker_answers(client, settings.engine_id)
+    if answering is False:
+        raise NoWorker(f"no worker answered the engine {settings.engine_id} within {ANSWER_S:g} s: {NO_WORKER}")
+    return UPDATE_S if answering else START_S
 
 
 @dataclass(frozen=True)
@@ -48,22 +130,37 @@ class Finished:
 
 
 async def connect(settings: Settings) -> Client:
+    """A client as workers.temporal.connect_client makes it (not imported: it loads every
+    workflow and activity), within CONNECT_S."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    address = settings.temporal.address
     try:
-        return await connect_client(settings.temporal.address, settings.temporal.namespace)
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter),
+            CONNECT_S,
+        )
+    except TimeoutError:
+        raise CliError(f"cannot connect to Temporal at {address}: no answer within {CONNECT_S:g} s") from None
     except RuntimeError as exc:
-        raise CliError(f"cannot connect to Temporal at {settings.temporal.address}: {exc}") from None
+        raise CliError(f"cannot connect to Temporal at {address}: {exc}") from None
 
 
 def ui_link(settings: Settings, workflow_id: str) -> str:
-    return workflow_ui_url(settings.temporal.ui_url, settings.temporal.namespace, workflow_id)
+    """As workers.temporal.workflow_ui_url (not imported here: see `connect`)."""
+    base = settings.temporal.ui_url.rstrip("/")
+    return f"{base}/namespaces/{settings.temporal.namespace}/workflows/{workflow_id}"
 
 
 async def run_operation(settings: Settings, kind: Operation, request: dict, out: Output, *, wait: bool = True) -> int:
     """Start the engine if needed, ask it for `kind`, and follow the operation to its end.
-    `Refused` (the engine's reason) propagates to the caller."""
+    `Refused` (the engine's reason) propagates to the caller; `NoWorker` when no worker answers."""
     client = await connect(settings)
-    engine_id = await ensure_engine(client, settings)
-    started = await ask(client, engine_id, kind, request)
+    start_s = await require_worker(client, settings)
+    from activities.engine import ask, ensure_engine  # seconds to import: after the worker answered
+
+    engine_id = await answered(ensure_engine(client, settings), start_s, "starting or configuring the engine")
+    started = await answered(ask(client, engine_id, kind, request), UPDATE_S, f"the {kind.value} request")
     link = ui_link(settings, started.workflow_id)
     out.line(f"{kind.value} started: [bold]{escape(started.workflow_id)}[/]")
     out.line(f"  Web UI: {link}")
@@ -77,12 +174,16 @@ async def run_operation(settings: Settings, kind: Operation, request: dict, out:
     if out.as_json:
         out.json({**finished.result, "workflow_id": started.workflow_id, "ui_url": link})
     out.outcome(finished.status, finished.summary)
+    from cli.render import note_lines
+
+    for line in note_lines(finished.result.get("notes", [])):  # the planner's, in words
+        out.line(line)
     return EXIT_CODES.get(finished.status, 1)
 
 
 async def follow(client: Client, started: OperationStarted, on_step) -> Finished:
     """The operation's result, reporting each new step (its `status` query) on the way."""
-    handle = client.get_workflow_handle(started.workflow_id, result_type=RESULTS[started.kind])
+    handle = client.get_workflow_handle(started.workflow_id, result_type=results()[started.kind])
     waiting = asyncio.ensure_future(handle.result())
     last = None
     while not waiting.done():
@@ -108,9 +209,9 @@ def failure_text(exc: BaseException) -> str:
     return text if text.startswith(f"{kind}: ") else f"{kind}: {text}"
 
 
-async def current_step(handle: WorkflowHandle) -> str | None:
+async def current_step(handle: WorkflowHandle, timeout_s: float = ANSWER_S) -> str | None:
     try:
-        return await handle.query("status", result_type=str, rpc_timeout=QUERY_TIMEOUT)
+        return await handle.query("status", result_type=str, rpc_timeout=timedelta(seconds=timeout_s))
     except (RPCError, WorkflowQueryFailedError):  # not started yet, or no worker answering now
         return None
 
@@ -121,26 +222,114 @@ async def recorded(client: Client, engine_id: str, workflow_id: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + RECORD_TIMEOUT_S
     while loop.time() < deadline:
-        status = await engine_status(client, engine_id)
+        try:
+            status = await engine_status(client, engine_id, ANSWER_S)
+        except RPCError:  # no worker answers now: the next command will say so
+            return
         if status.operation is None or status.operation.workflow_id != workflow_id:
             return
         await asyncio.sleep(POLL.total_seconds())
 
 
+async def engine_status(client: Client, engine_id: str, timeout_s: float):
+    """The engine's `status` query (an EngineStatus), with a deadline."""
+    from floor.operations import EngineStatus
+
+    handle = client.get_workflow_handle(engine_id)
+    return await handle.query("status", result_type=EngineStatus, rpc_timeout=timedelta(seconds=timeout_s))
+
+
 async def status(settings: Settings) -> dict:
     """The engine's status query as JSON, with the running operation's live step and the
-    engine's Web UI link."""
+    engine's Web UI link, `worker: "answering"`. When no worker answers within STATUS_ANSWER_S
+    (a query needs one), what Temporal itself knows instead (`described`)."""
     client = await connect(settings)
     try:
-        current = await engine_status(client, settings.engine_id)
+        current = await engine_status(client, settings.engine_id, STATUS_ANSWER_S)
     except RPCError as exc:
-        raise _engine_error(settings, exc) from None
+        if not _timed_out(exc):
+            raise _engine_error(settings, exc) from None
+        return await described(client, settings, _why(exc, STATUS_ANSWER_S))
     data = current.model_dump(mode="json")
+    data["worker"] = "answering"
     if current.operation is not None:
-        step = await current_step(client.get_workflow_handle(current.operation.workflow_id))
+        step = await current_step(client.get_workflow_handle(current.operation.workflow_id), STATUS_ANSWER_S)
         data["operation"]["step"] = step or current.operation.step
     data["ui_url"] = ui_link(settings, settings.engine_id)
     return data
+
+
+ENGINE_STATE = "FloorEngineState"  # workflows.engine.ENGINE_STATE's name
+
+
+def _why(exc: RPCError, waited_s: float) -> str:
+    return f"no answer within {waited_s:g} s" if exc.status != RPCStatusCode.FAILED_PRECONDITION else exc.message
+
+
+async def described(client: Client, settings: Settings, why: str) -> dict:
+    """The engine as Temporal's server knows it with no worker: its last recorded state (the
+    search attribute FloorEngineState) and the signals it has not handled yet (a pause sent
+    while no worker ran), in the status query's shape; `worker: "not answering"`."""
+    from temporalio.common import SearchAttributeKey
+
+    handle = client.get_workflow_handle(settings.engine_id)
+    try:
+        desc = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as exc:
+        raise _engine_error(settings, exc) from None
+    state = desc.typed_search_attributes.get(SearchAttributeKey.for_keyword(ENGINE_STATE))
+    try:
+        pending = await pending_signals(client, settings.engine_id, desc.run_id)
+    except RPCError:  # the history cannot be read now: the state stands
+        pending = []
+    return {
+        "engine_id": settings.engine_id,
+        "state": state or "UNKNOWN",
+        "execution": desc.status.name if desc.status else "UNKNOWN",
+        "worker": "not answering",
+        "worker_note": f"the worker is not answering ({why}): {NO_WORKER}",
+        "operation": None,
+        "paused_from": None,
+        "pause_reason": None,
+        "last": None,
+        "positions": {},
+        "positions_read_at": "",
+        "pending_signals": pending,
+        "ui_url": ui_link(settings, settings.engine_id),
+    }
+
+
+async def pending_signals(client: Client, workflow_id: str, run_id: str | None) -> list[dict]:
+    """The signals the workflow has not handled yet (received after its last completed
+    workflow task), oldest first: name, when, and its input."""
+    from datetime import UTC
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
+
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
+        maximum_page_size=100,
+    )
+    response = await client.workflow_service.get_workflow_execution_history_reverse(
+        request, retry=True, timeout=QUERY_TIMEOUT
+    )
+    pending = []
+    for event in response.history.events:  # newest first
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            break
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            continue
+        attrs = event.workflow_execution_signaled_event_attributes
+        try:
+            args = await client.data_converter.decode(attrs.input.payloads) if attrs.input.payloads else []
+        except Exception:  # not JSON the converter reads: named, not shown
+            args = ["(input not readable)"]
+        at = event.event_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        pending.append({"signal": attrs.signal_name, "at": at, "input": args[0] if args else None})
+    return pending[::-1]
 
 
 async def history(settings: Settings, limit: int) -> dict:
@@ -157,6 +346,53 @@ async def history(settings: Settings, limit: int) -> dict:
         "transitions": transitions[-limit:],
         "operations": operations[-limit:],
         "chain_events": chain_events(settings, limit),
+        **breakers_and_acceptances(settings, limit),
+    }
+
+
+def breakers_and_acceptances(settings: Settings, limit: int) -> dict:
+    """From the store, oldest first, the last `limit` of each: the engine's circuit breaker
+    changes (`breaker_events`) and the discrepancies operators accepted, with who, why and when
+    (`acceptances`); none without a store (it is not created here)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from floor.chain.marks import store_exists
+    from floor.store import Store
+
+    if not store_exists(settings):
+        return {"breaker_events": [], "acceptances": []}
+    try:
+        with Store.from_settings(settings) as store:
+            events = store.breaker_events(settings.engine_id, limit=limit)
+            accepted = store.accepted_discrepancies(limit)
+    except SQLAlchemyError:
+        return {"breaker_events": [], "acceptances": []}
+    return {
+        "breaker_events": [
+            {
+                "at": e.at.isoformat(timespec="seconds"),
+                "scope": e.scope,
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "trigger": e.trigger,
+                "actor": e.actor,
+                "reason": e.reason,
+            }
+            for e in events
+        ],
+        "acceptances": [
+            {
+                "accepted_at": d.accepted_at.isoformat(timespec="seconds"),
+                "id": d.id,
+                "market": d.market,
+                "expected": str(d.expected),
+                "actual": str(d.actual),
+                "relative_bps": d.relative_bps,
+                "accepted_by": d.accepted_by,
+                "accepted_reason": d.accepted_reason,
+            }
+            for d in accepted
+        ],
     }
 
 
@@ -190,11 +426,42 @@ def chain_events(settings: Settings, limit: int) -> list[dict]:
     ]
 
 
-async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, by: str) -> str:
-    """The engine's note on the pause or resume; `Refused` when it is not allowed now."""
+async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, by: str) -> tuple[str, bool]:
+    """The engine's note on the pause or resume, and whether the engine answered. A pause always
+    goes through: when no worker answers within ANSWER_S it is sent as the `pause_engine`
+    signal, which Temporal records and the engine applies when a worker runs (answered False).
+    A resume needs the engine's answer (it may be refused): `NoWorker` without one. `Refused`
+    when the engine does not allow it now."""
     client = await connect(settings)
-    await ensure_engine(client, settings)
-    return await pause_or_resume(client, settings.engine_id, pause, reason, by)
+    answering = await worker_answers(client, settings.engine_id)
+    if answering is False:
+        if not pause:
+            raise NoWorker(f"no worker answered within {ANSWER_S:g} s: the engine was not resumed; {NO_WORKER}")
+        # The engine runs: a plain signal (nothing more to import or start, so it goes at once).
+        handle = client.get_workflow_handle(settings.engine_id)
+        await handle.signal("pause_engine", {"reason": reason, "by": by}, rpc_timeout=QUERY_TIMEOUT)
+        return signalled(ANSWER_S), False
+    from activities.engine import ensure_engine, pause_or_resume, signal_pause
+
+    try:
+        if answering is None or not pause:  # a pause needs no config: a refused one must not stop it
+            await asyncio.wait_for(ensure_engine(client, settings), START_S if answering is None else UPDATE_S)
+        note = await pause_or_resume(
+            client, settings.engine_id, pause, reason, by, accept_s=ANSWER_S if pause else UPDATE_S
+        )
+        return note, True
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        if not pause:
+            raise NoWorker(
+                f"no worker accepted the resume within {UPDATE_S:g} s: not resumed yet (Temporal may still hand it"
+                f" to the next worker; see `floor status`); {NO_WORKER}"
+            ) from None
+    await asyncio.wait_for(signal_pause(client, settings, reason, by), CONNECT_S)
+    return signalled(START_S if answering is None else ANSWER_S), False
+
+
+def signalled(waited_s: float) -> str:
+    return f"no worker answered within {waited_s:g} s: pause signalled; it takes effect when a worker runs"
 
 
 async def breakers(settings: Settings, action: str, scope: str = "", by: str = "", reason: str = "") -> dict:
@@ -203,12 +470,18 @@ async def breakers(settings: Settings, action: str, scope: str = "", by: str = "
     from activities.engine import change_breaker, check_risk, engine_breakers
 
     client = await connect(settings)
+    if await worker_answers(client, settings.engine_id) is False:
+        raise NoWorker(f"no worker answered the engine {settings.engine_id} within {ANSWER_S:g} s: {NO_WORKER}")
     try:
         if action == "list":
-            return {"breakers": [b.model_dump(mode="json") for b in await engine_breakers(client, settings.engine_id)]}
-        if action == "check":
-            return (await check_risk(client, settings.engine_id)).model_dump(mode="json")
-        event = await change_breaker(client, settings.engine_id, action, scope, by, reason)
+            listed = await answered(engine_breakers(client, settings.engine_id), ANSWER_S, "the breakers query")
+            return {"breakers": [b.model_dump(mode="json") for b in listed]}
+        if action == "check":  # reads every market on every chain first
+            return (await answered(check_risk(client, settings.engine_id), LONG_S, "the risk check")).model_dump(
+                mode="json"
+            )
+        change = change_breaker(client, settings.engine_id, action, scope, by, reason)
+        event = await answered(change, UPDATE_S, f"the breaker's {action}")
         return {"event": event.model_dump(mode="json")}
     except RPCError as exc:
         raise _engine_error(settings, exc) from None
@@ -216,13 +489,18 @@ async def breakers(settings: Settings, action: str, scope: str = "", by: str = "
 
 async def schedules(settings: Settings) -> list[str]:
     client = await connect(settings)
-    await ensure_engine(client, settings)
-    return await apply_schedules(client, settings)
+    start_s = await require_worker(client, settings)
+    from activities.engine import apply_schedules, ensure_engine  # seconds to import: after the worker answered
+
+    await answered(ensure_engine(client, settings), start_s, "starting or configuring the engine")
+    return await answered(apply_schedules(client, settings), UPDATE_S, "applying the schedules")
 
 
 def _engine_error(settings: Settings, exc: RPCError) -> CliError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return CliError(f"the engine {settings.engine_id} is not running (start it with `floor schedules apply`)")
+    if _timed_out(exc):
+        return NoWorker(f"no worker answered the engine {settings.engine_id} ({_why(exc, ANSWER_S)}): {NO_WORKER}")
     return CliError(f"the engine {settings.engine_id} did not answer: {exc.message}")
 
 
@@ -230,8 +508,10 @@ async def reconcile_now(settings: Settings) -> dict:
     from activities.engine import reconcile
 
     client = await connect(settings)
+    if await worker_answers(client, settings.engine_id) is False:  # the reconciliation would wait for one
+        raise NoWorker(f"no worker answered within {ANSWER_S:g} s: nothing reconciled; {NO_WORKER}")
     try:
-        result = await reconcile(client, settings)
+        result = await answered(reconcile(client, settings), LONG_S, "the reconciliation")
     except WorkflowFailureError as exc:  # a chain that cannot be read: its reason, in one line
         raise CliError(f"the reconciliation failed: {failure_text(exc)}") from None
     return result.model_dump(mode="json")
@@ -240,11 +520,13 @@ async def reconcile_now(settings: Settings) -> dict:
 def accept_chain(settings: Settings, chain_id: int, by: str, reason: str) -> dict:
     """An operator accepts the chain as it is now (after a reset or a rewrite past finality
     was looked into): its current final block becomes the engine's mark, with who and why.
-    Recorded in the store by this process."""
+    Recorded in the store by this process; then the signers' queues on it, and the engine (its
+    `reconcile:chain:<id>` breaker closes), are told."""
     from datetime import UTC, datetime
 
     from floor.chain.marks import check_chain, final_block, record_final_mark
     from floor.chain.rpc import connect as connect_chain
+    from floor.risk.breakers import reconcile_scope
     from floor.store import Store
 
     chain = settings.chain(chain_id)
@@ -266,6 +548,7 @@ def accept_chain(settings: Settings, chain_id: int, by: str, reason: str) -> dic
         "was": was,
         "note": note,
         "queues": queues,
+        "engine": asyncio.run(engine_follows(settings, reconcile_scope(f"chain:{chain_id}"), by, reason)),
     }
 
 
@@ -295,9 +578,66 @@ async def _accept_chain_in_queues(settings: Settings, chain_id: int, note: str) 
 
 
 def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dict:
-    """Recorded in the store by this process (the store is written by activities and processes)."""
+    """Recorded in the store by this process (the store is written by activities and processes);
+    then the engine closes the breaker the discrepancy opened (`engine_follows`: what it said is
+    under "engine"). A discrepancy accepted before is refused as such, and the engine is told
+    again: a breaker still open for it (the engine did not answer then) closes."""
     from activities.reconcile import accept_discrepancy
+    from floor.risk.breakers import reconcile_scope
+    from floor.store import DiscrepancyAlreadyAccepted, Store
+
+    with Store.from_settings(settings) as store:
+        try:
+            accepted = accept_discrepancy(store, discrepancy_id, by, reason)
+        except DiscrepancyAlreadyAccepted as exc:
+            market = store.discrepancy(discrepancy_id).market
+            note = asyncio.run(engine_follows(settings, reconcile_scope(market), by, reason))
+            raise CliError(f"{exc} (engine: {note})") from None
+    data = accepted.model_dump(mode="json")
+    data["engine"] = asyncio.run(engine_follows(settings, reconcile_scope(accepted.market), by, reason))
+    return data
+
+
+def open_discrepancies(settings: Settings) -> list[dict]:
+    """The store's open discrepancies (one per market, with the figures of the run that found
+    it last), by id; none without a store (it is not created here)."""
+    from floor.chain.marks import store_exists
     from floor.store import Store
 
-    accepted = accept_discrepancy(Store.from_settings(settings), discrepancy_id, by, reason)
-    return accepted.model_dump(mode="json")
+    if not store_exists(settings):
+        return []
+    with Store.from_settings(settings) as store:
+        rows = store.open_discrepancies()
+    amounts = ("expected", "actual", "difference", "growth_index")  # exact: strings of digits, as every output
+    return [
+        {
+            **d.model_dump(mode="json", exclude={"status", "accepted_by", "accepted_reason", "accepted_at"}),
+            **{k: None if getattr(d, k) is None else str(getattr(d, k)) for k in amounts},
+            "found_at": d.found_at.isoformat(timespec="seconds"),
+        }
+        for d in rows
+    ]
+
+
+async def engine_follows(settings: Settings, scope: str, by: str, reason: str) -> str:
+    """Ask the engine to close the reconciliation's breaker at `scope` (its
+    `accept_reconciliation` update, which asks the store first); what it answered, in words.
+    No breaker open there, no engine, or no worker answering: said, not an error (the
+    acceptance is recorded; running the same command again tells the engine again)."""
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+
+    client = await connect(settings)
+    update = client.get_workflow_handle(settings.engine_id).execute_update(
+        "accept_reconciliation", {"scope": scope, "by": by, "reason": reason}, result_type=dict
+    )
+    try:
+        event = await asyncio.wait_for(update, QUEUE_ANSWER_S)
+    except WorkflowUpdateFailedError as exc:
+        return f"not changed: {getattr(exc.cause, 'message', None) or exc}"
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return f"no answer within {QUEUE_ANSWER_S:g} s (is the worker running?): run this again once it is"
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return f"the engine {settings.engine_id} is not running: no breaker to close"
+        raise
+    return f"{event['scope']}: {event['from_state']} -> {event['to_state']}"

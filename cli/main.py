@@ -15,26 +15,20 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
-from temporalio.service import RPCError
-from web3.exceptions import Web3Exception
 
-from activities.engine import Refused
-from cli import engine
-from cli.amounts import InputError, TokenAmount, address, deadline, parse_allocation, token_amount
-from cli.render import Output, error, history_tables, liquidity_table, positions_table, status_lines
 from cli.risk import risk_app
-from floor.config import CONFIG_ENV_VAR, ConfigError, Settings, load_settings
-from floor.engine import Operation
-from floor.errors import FloorError
-from floor.logging import configure_logging
-from floor.operations import short
+
+# Everything else is imported by the command that needs it: `floor --help` and `floor status`
+# stay quick (web3, temporalio, the config's models and the workflows take seconds to import).
+if TYPE_CHECKING:
+    from cli.amounts import TokenAmount
+    from floor.config import Settings
 
 BAD_INPUT = 2
+CONFIG_ENV_VAR = "FLOOR_CONFIG"  # floor.config.CONFIG_ENV_VAR, not imported here: see above
 DEMO_CONFIG = Path("state/floor.toml")
 
 app = typer.Typer(
@@ -67,36 +61,73 @@ def command(fn: Callable[..., int]) -> Callable[..., None]:
     def wrapper(*args, **kwargs) -> None:
         try:
             code = fn(*args, **kwargs)
-        except InputError as exc:
-            error(f"error: {exc}")
-            code = BAD_INPUT
-        except ConfigError as exc:  # one line per problem in the file
-            print(f"error: {exc}", file=sys.stderr)
-            code = BAD_INPUT
-        except Refused as exc:
-            error(f"refused: {exc}")
-            code = 1
-        except WorkflowUpdateFailedError as exc:  # a refusal no command mapped: its reason, no traceback
-            error(f"refused: {getattr(exc.cause, 'message', None) or exc}")
-            code = 1
-        except WorkflowFailureError as exc:  # a workflow no command followed failed: its root cause
-            error(f"error: {engine.failure_text(exc)}")
-            code = 1
-        except (engine.CliError, FloorError, RPCError) as exc:
-            error(f"error: {exc}")
-            code = 1
-        except Web3Exception as exc:  # a chain's answer the reads did not expect: one line, no traceback
-            error(f"error: {type(exc).__name__}: {exc}")
-            code = 1
         except KeyboardInterrupt:
             error("interrupted: an operation already started goes on (see `floor status`)")
             code = 130
+        except Exception as exc:
+            code = failure_code(exc)
+            if code is None:
+                raise
         raise typer.Exit(code)
 
     return wrapper
 
 
+def _is(exc: BaseException, module: str, *names: str) -> bool:
+    """Whether `exc` is one of `module`'s exception classes. Looked up among the modules already
+    imported: an exception of a module never imported cannot have been raised, and classifying
+    an error must not import web3 or temporalio."""
+    loaded = sys.modules.get(module)
+    return any(isinstance(exc, cls) for cls in (getattr(loaded, n, None) for n in names) if isinstance(cls, type))
+
+
+def failure_code(exc: Exception) -> int | None:
+    """A command's error as one line on stderr and its exit code; None for one to re-raise (a
+    bug, or typer's own exits)."""
+    if _is(exc, "cli.amounts", "InputError"):
+        error(f"error: {exc}")
+        return BAD_INPUT
+    if _is(exc, "floor.config", "ConfigError"):  # one line per problem in the file
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    if _is(exc, "activities.engine", "Refused"):
+        error(f"refused: {exc}")
+        return 1
+    if _is(exc, "temporalio.client", "WorkflowUpdateFailedError"):  # a refusal no command mapped: its reason
+        error(f"refused: {getattr(exc.cause, 'message', None) or exc}")
+        return 1
+    if _is(exc, "temporalio.client", "WorkflowFailureError"):  # a workflow no command followed failed
+        from cli.engine import failure_text
+
+        error(f"error: {failure_text(exc)}")
+        return 1
+    if _is(exc, "temporalio.client", "WorkflowQueryFailedError"):  # the worker answered a query with an error
+        error(f"error: the engine's query failed: {exc}")
+        return 1
+    if _is(exc, "cli.engine", "CliError") or _is(exc, "floor.errors", "FloorError"):
+        error(f"error: {exc}")
+        return 1
+    if _is(exc, "temporalio.service", "RPCError"):
+        from cli.engine import rpc_failure
+
+        error(f"error: {rpc_failure(exc)}")
+        return 1
+    if _is(exc, "web3.exceptions", "Web3Exception"):  # a chain's answer the reads did not expect
+        error(f"error: {type(exc).__name__}: {exc}")
+        return 1
+    return None
+
+
+def error(message: str) -> None:
+    """One line on stderr (cli.render.error, without importing the renderer)."""
+    print(" ".join(message.split()), file=sys.stderr, flush=True)
+
+
 def settings_from(config: Path | None) -> Settings:
+    from cli.amounts import InputError
+    from floor.config import load_settings
+    from floor.logging import configure_logging
+
     if config is None and not os.environ.get(CONFIG_ENV_VAR) and not Path("floor.toml").is_file():
         if not DEMO_CONFIG.is_file():
             raise InputError(f"no config: give --config, set ${CONFIG_ENV_VAR}, or run `make demo` ({DEMO_CONFIG})")
@@ -115,8 +146,12 @@ def request(by: str | None, reason: str, **fields) -> dict:
     return {"by": by, "reason": reason, **fields}
 
 
-def operate(settings: Settings, kind: Operation, body: dict, as_json: bool, no_wait: bool) -> int:
-    return asyncio.run(engine.run_operation(settings, kind, body, Output(as_json), wait=not no_wait))
+def operate(settings: Settings, kind: str, body: dict, as_json: bool, no_wait: bool) -> int:
+    from cli import engine
+    from cli.render import Output
+    from floor.engine import Operation
+
+    return asyncio.run(engine.run_operation(settings, Operation(kind), body, Output(as_json), wait=not no_wait))
 
 
 # ---------------------------------------------------------------------------- operations
@@ -140,6 +175,10 @@ def allocate(
     no_wait: NoWaitOpt = False,
 ) -> int:
     """Place funds the executors hold into the strategy's markets, by weight."""
+    from cli.amounts import parse_allocation
+    from cli.render import Output
+    from floor.operations import short
+
     settings = settings_from(config)
     out = Output(as_json)
     parts = parse_allocation(settings, amounts) if amounts else idle_amounts(settings)
@@ -153,10 +192,11 @@ def allocate(
     body = request(
         by, reason, amounts=[{"chain_id": p.chain_id, "asset": p.asset, "amount": str(p.amount)} for p in parts]
     )
-    return operate(settings, Operation.ALLOCATE, body, as_json, no_wait)
+    return operate(settings, "allocate", body, as_json, no_wait)
 
 
 def idle_amounts(settings: Settings) -> list[TokenAmount]:
+    from cli.amounts import TokenAmount
     from floor.chain.report import read_idle
 
     return [
@@ -176,7 +216,7 @@ def rebalance(
     no_wait: NoWaitOpt = False,
 ) -> int:
     """Bring the markets back to the strategy's weights where they drifted past the threshold."""
-    return operate(settings_from(config), Operation.REBALANCE, request(by, reason), as_json, no_wait)
+    return operate(settings_from(config), "rebalance", request(by, reason), as_json, no_wait)
 
 
 @app.command()
@@ -189,7 +229,7 @@ def harvest(
     no_wait: NoWaitOpt = False,
 ) -> int:
     """Measure the yield earned since the last harvest, by source (no market pays claimable rewards yet)."""
-    return operate(settings_from(config), Operation.HARVEST, request(by, reason), as_json, no_wait)
+    return operate(settings_from(config), "harvest", request(by, reason), as_json, no_wait)
 
 
 @app.command("request-capital")
@@ -210,6 +250,8 @@ def request_capital(
     no_wait: NoWaitOpt = False,
 ) -> int:
     """Deliver capital to one of the treasury's own addresses, from idle funds and markets."""
+    from cli.amounts import address, deadline, token_amount
+
     settings = settings_from(config)
     part = token_amount(settings, chain, asset, amount)
     body = request(
@@ -221,28 +263,70 @@ def request_capital(
         destination=address(to),
         deadline=deadline(deadline_at).isoformat() if deadline_at else None,
     )
-    return operate(settings, Operation.REQUEST_CAPITAL, body, as_json, no_wait)
+    return operate(settings, "request-capital", body, as_json, no_wait)
 
 
 # ---------------------------------------------------------------------------- pause, resume
 
 
-def pause_or_resume(config: Path | None, pause: bool, reason: str, by: str | None, as_json: bool) -> int:
+def pause_or_resume(
+    config: Path | None, pause: bool, reason: str, by: str | None, as_json: bool, onchain: bool = False
+) -> int:
+    """The engine's pause or resume (a pause no worker answers is signalled: cli.engine); with
+    `onchain`, every executor paused by the guardian first, each transaction printed."""
+    from rich.markup import escape
+    from temporalio.service import RPCError
+
+    from cli import engine
+    from cli.render import Output
+
     settings = settings_from(config)
     body = request(by, reason)
-    note = asyncio.run(engine.pause_or_resume_engine(settings, pause, body["reason"], body["by"]))
     out = Output(as_json)
+    data: dict = {"engine_id": settings.engine_id, "action": "pause" if pause else "resume"}
+    code = 0
+    if onchain:  # first: the executors refuse every execute from here, whatever the engine does
+        from cli.onchain import pause_executors, pause_line
+
+        data["executors"] = pause_executors(settings)
+        for row in data["executors"]:
+            out.line(escape(pause_line(row)))
+        code = 1 if any(row["outcome"] == "failed" for row in data["executors"]) else 0
+    try:
+        data["note"], data["applied"] = asyncio.run(
+            engine.pause_or_resume_engine(settings, pause, body["reason"], body["by"])
+        )
+    except (engine.CliError, RPCError) as exc:
+        if not onchain:
+            raise
+        error(f"error: the engine was not paused (the executors' pauses above stand): {exc}")  # Temporal unreachable
+        data["note"], data["applied"], code = f"not paused: {exc}", False, 1
+    else:
+        out.line(escape(data["note"]))  # a reason recorded from a signal's JSON text has brackets: not markup
     if as_json:
-        out.json({"engine_id": settings.engine_id, "action": "pause" if pause else "resume", "note": note})
-    out.line(escape(note))  # a reason recorded from a signal's JSON text has brackets: not markup
-    return 0
+        out.json(data)
+    return code
 
 
 @app.command()
 @command
-def pause(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False) -> int:
-    """Pause the engine: hold the transaction queues, the running operation and the schedules."""
-    return pause_or_resume(config, True, reason, by, as_json)
+def pause(
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+    onchain: Annotated[
+        bool,
+        typer.Option(
+            "--onchain",
+            help="also pause every chain's executor with the guardian key (watchdog.guardian), first: for when the"
+            " engine cannot be reached or trusted; only the owner unpauses",
+        ),
+    ] = False,
+) -> int:
+    """Pause the engine: hold the transaction queues, the running operation and the schedules.
+    With no worker answering, the pause is signalled and takes effect when a worker runs."""
+    return pause_or_resume(config, True, reason, by, as_json, onchain)
 
 
 @app.command()
@@ -267,6 +351,9 @@ def breaker_lines(breakers: list[dict]) -> list[str]:
 @command
 def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """The circuit breakers not CLOSED: scope, state, since when, what tripped them and why."""
+    from cli import engine
+    from cli.render import Output
+
     data = asyncio.run(engine.breakers(settings_from(config), "list"))
     out = Output(as_json)
     if as_json:
@@ -280,6 +367,9 @@ def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 @command
 def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers."""
+    from cli import engine
+    from cli.render import Output
+
     data = asyncio.run(engine.breakers(settings_from(config), "check"))
     out = Output(as_json)
     if as_json:
@@ -296,9 +386,10 @@ def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 def risk_liquidity(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Each position against its market's available liquidity: ratio, maximum safe withdrawal
     now, queued exits' expected wait, and an alert where the floor could not leave."""
+    from cli.render import Output, liquidity_table
     from floor.chain.report import read_report
 
-    rows = read_report(settings_from(config), window_s=None)
+    rows = read_report(settings_from(config), window_s=None, priced=False)  # no price needed: a stale feed is fine
     out = Output(as_json)
     if as_json:
         out.json({"liquidity": [{"chain_id": r.chain_id, **r.liquidity.model_dump(mode="json")} for r in rows]})
@@ -307,10 +398,26 @@ def risk_liquidity(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     return 0
 
 
-ScopeArg = Annotated[str, typer.Argument(help="engine, chain:<id> or protocol:<name>, e.g. protocol:aave-v3")]
+ScopeArg = Annotated[
+    str,
+    typer.Argument(
+        help="engine, or a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3"
+        " (`floor risk breakers` lists the open ones)"
+    ),
+]
+TripScopeArg = Annotated[
+    str,
+    typer.Argument(
+        help="a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3 (the whole engine:"
+        " `floor pause`)"
+    ),
+]
 
 
 def change_breaker(config: Path | None, action: str, scope: str, reason: str, by: str | None, as_json: bool) -> int:
+    from cli import engine
+    from cli.render import Output
+
     body = request(by, reason)
     data = asyncio.run(engine.breakers(settings_from(config), action, scope, body["by"], body["reason"]))
     out = Output(as_json)
@@ -326,16 +433,18 @@ def change_breaker(config: Path | None, action: str, scope: str, reason: str, by
 def risk_half_open(
     scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
 ) -> int:
-    """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there."""
+    """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there.
+    A reconciliation's breaker (reconcile:...) closes when what it found is accepted instead."""
     return change_breaker(config, "half_open", scope, reason, by, as_json)
 
 
 @risk_app.command("trip")
 @command
 def risk_trip(
-    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+    scope: TripScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
 ) -> int:
-    """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on."""
+    """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on.
+    The engine's own breaker is not opened by hand: `floor pause` stops the whole engine."""
     return change_breaker(config, "trip", scope, reason, by, as_json)
 
 
@@ -345,48 +454,99 @@ def risk_trip(
 @app.command()
 @command
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """The engine's state, its running operation and step, the last operation's summary; and
-    any chain whose state does not match what the engine knew (exit 1)."""
-    from floor.chain.marks import chain_problems
+    """The engine's state, its running operation and step, the last operation's summary, each
+    executor's on-chain pause; exit 1 when no worker answers (then the state Temporal last
+    recorded and the signals waiting for a worker) or a chain does not match what the engine
+    knew."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.markup import escape
+
+    from cli import engine
+    from cli.onchain import executor_flags, executor_line
+    from cli.render import Output, status_lines
 
     settings = settings_from(config)
-    data = asyncio.run(engine.status(settings))
-    try:
-        problems = chain_problems(settings)
-    except FloorError as exc:  # a chain that cannot be asked: said, but the status stands
-        problems, unchecked = [], f"chains not checked against the engine's marks: {exc}"
-    else:
-        unchecked = ""
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the chains answer while Temporal does
+        flags, checked = pool.submit(executor_flags, settings), pool.submit(status_chain_problems, settings)
+        data = asyncio.run(engine.status(settings))
+        data["executors"] = flags.result()
+        problems, unchecked = checked.result()
     data["chain_problems"] = problems
     out = Output(as_json)
     if as_json:
         out.json(data)
-    for line in status_lines(data):
+    answering = data["worker"] == "answering"
+    for line in status_lines(data) if answering else unanswered_lines(data):
         out.line(line)
+    for row in data["executors"]:
+        out.line(escape(f"Executor   {executor_line(row)}"))
+    if not answering:
+        error(f"error: {data['worker_note']}")
     for problem in problems:
         error(f"error: {problem}")
     if unchecked:
         error(f"warning: {unchecked}")
-    return 1 if problems else 0
+    return 1 if problems or not answering else 0
+
+
+def status_chain_problems(settings: Settings) -> tuple[list[str], str]:
+    """Each chain whose state does not match the engine's mark, and a warning when the chains
+    could not be asked (the status stands)."""
+    from cli.onchain import chain_problems
+    from floor.errors import FloorError
+
+    try:
+        return chain_problems(settings), ""
+    except FloorError as exc:
+        return [], f"chains not checked against the engine's marks: {exc}"
+
+
+def unanswered_lines(data: dict) -> list[str]:
+    """`floor status` when no worker answers: what Temporal itself recorded."""
+    from rich.markup import escape
+
+    recorded = "as the engine last recorded it" if data["state"] != "UNKNOWN" else "no worker has run the engine yet"
+    lines = [
+        f"Engine     {escape(data['engine_id'])}",
+        f"State      [bold]{data['state']}[/] ({recorded}; execution {data['execution']})",
+        f"Worker     [red]{escape(data['worker_note'])}[/]",
+    ]
+    for s in data["pending_signals"]:
+        given = s["input"] if isinstance(s["input"], dict) else {"reason": s["input"]}
+        who = f" by {given['by']}" if given.get("by") else ""
+        why = f": {given['reason']}" if given.get("reason") else ""
+        lines.append(escape(f"Pending    {s['signal']} at {s['at']}{who}{why} (applied when a worker runs)"))
+    lines.append(f"Web UI     {data['ui_url']}")
+    return lines
 
 
 @app.command()
 @command
 def positions(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Every strategy market's position, value, APY, withdrawable amount and exit slippage, read from the chains now."""
+    from cli.render import Output, positions_table, total_value
     from floor.chain.marks import ChainRewritten, chain_problems
-    from floor.chain.report import read_report
+    from floor.chain.report import read_idle_report, read_report
 
     settings = settings_from(config)
     problems = chain_problems(settings)  # a reset chain's numbers would be read as if they were ours
     if problems:
         raise ChainRewritten("; ".join(problems))
     rows = read_report(settings, exit_quotes=True)
+    idle = read_idle_report(settings)
     out = Output(as_json)
     if as_json:
-        out.json({"positions": [r.model_dump(mode="json") for r in rows]})
+        total = total_value([*rows, *idle])
+        out.json(
+            {
+                "positions": [r.model_dump(mode="json") for r in rows],
+                "idle": [r.model_dump(mode="json") for r in idle],
+                "total_value": None if total is None else format(total, "f"),
+            }
+        )
     else:
-        out.console.print(positions_table(rows))
+        out.console.print(positions_table(rows, idle))
     return 0
 
 
@@ -398,6 +558,9 @@ def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="the last N of each")] = 20,
 ) -> int:
     """The engine's state transitions and finished operations, oldest first."""
+    from cli import engine
+    from cli.render import Output, history_tables
+
     data = asyncio.run(engine.history(settings_from(config), limit))
     out = Output(as_json)
     if as_json:
@@ -424,12 +587,43 @@ def reconcile(
     ] = None,
     reason: ReasonOpt = "",
     by: ByOpt = None,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="list the open discrepancies (one per market), read nothing")
+    ] = False,
 ) -> int:
     """Compare every position, idle balance and recent journalled transaction on every chain
-    with the engine's cached view, now; or accept a discrepancy it found. Exit 1 when a
-    discrepancy is found or a chain is not the one the engine knew."""
+    with the engine's cached view, now; or list the open discrepancies, or accept one (which
+    closes the circuit breaker it opened). Exit 1 when a discrepancy is found or a chain is not
+    the one the engine knew."""
+    from rich.markup import escape
+
+    from cli import engine
+    from cli.amounts import InputError
+    from cli.render import Output
+    from floor.models import units
+
     settings = settings_from(config)
     out = Output(as_json)
+    if open_only:
+        if accept is not None or accept_chain is not None:
+            raise InputError("--open lists the open discrepancies: give it without --accept or --accept-chain")
+        rows = engine.open_discrepancies(settings)
+        if as_json:
+            out.json({"open": rows})
+        if not rows:
+            out.line("no open discrepancy")
+        for d in rows:
+            figures = (
+                escape(d["detail"])
+                if d["detail"]
+                else f"holds {units(int(d['actual']), d['decimals'], d['asset'])}, expected "
+                f"{units(int(d['expected']), d['decimals'], d['asset'])}"
+            )
+            out.line(
+                f"#{d['id']} chain {d['chain_id']} {escape(d['market'])}: {figures} ({d['relative_bps']} bps); "
+                f"found by {escape(d['run_id'])}, last at {d['found_at']}"
+            )
+        return 0
     if accept is not None or accept_chain is not None:
         flag = "--accept" if accept is not None else "--accept-chain"
         if not reason.strip():
@@ -438,13 +632,16 @@ def reconcile(
         if accept is not None:
             accepted = engine.accept(settings, accept, who, reason)
             line = (
-                f"accepted #{accepted['id']} ({accepted['market']}: {accepted['actual']} held, {accepted['expected']} "
-                f"expected) by {accepted['accepted_by']}: {accepted['accepted_reason']}"
+                f"accepted #{accepted['id']} ({accepted['market']}: "
+                f"{units(int(accepted['actual']), accepted['decimals'], accepted['asset'])} held, "
+                f"{units(int(accepted['expected']), accepted['decimals'], accepted['asset'])} expected) "
+                f"by {accepted['accepted_by']}: {accepted['accepted_reason']}"
             )
         else:
             accepted = engine.accept_chain(settings, accept_chain, who, reason)
             line = f"chain {accepted['chain_id']}: remembered at block {accepted['block_number']}: {accepted['note']}"
             line += "".join(f"\n  {q}" for q in accepted["queues"])
+        line += f"\n  engine: {accepted['engine']}"
         if as_json:
             out.json(accepted)
         out.line(escape(line))
@@ -460,11 +657,17 @@ def reconcile(
                 + (
                     escape(d["detail"])
                     if d.get("detail")
-                    else f"holds {d['actual']}, expected {d['expected']} base units of {d['asset']}"
+                    else f"holds {units(int(d['actual']), d['decimals'], d['asset'])}, expected "
+                    f"{units(int(d['expected']), d['decimals'], d['asset'])}"
                 )
                 + f" ({d['relative_bps']} bps)"
             )
-    if result["tripped"]:
+    if result["tripped"] and result.get("breakers"):
+        out.line(
+            f"the engine is paused: circuit breakers {', '.join(result['breakers'])} stay OPEN until what they "
+            "found is accepted (`floor reconcile --accept ID --reason ...`, `--accept-chain ID`), then `floor resume`"
+        )
+    elif result["tripped"]:  # a run started before the reconciliation had breakers of its own
         out.line("the engine is paused by its circuit breaker: accept or fix, then `floor resume`")
     return 0 if result["status"] == "clean" else 1
 
@@ -475,6 +678,7 @@ def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Each chain's next base fee, the predictor's next blocks with their 90% intervals, and its
     error over the chain's recent blocks against "fee in h blocks = fee now", measured now;
     the chain's fee model and, on an L2, the L1 data fee of a typical executor transaction."""
+    from cli.render import Output
     from floor.chain.gas_report import gas_report
 
     reports = gas_report(settings_from(config))
@@ -509,6 +713,9 @@ def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 @command
 def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """Start the engine if needed, then create or update its schedules from the config."""
+    from cli import engine
+    from cli.render import Output
+
     settings = settings_from(config)
     ids = asyncio.run(engine.schedules(settings))
     out = Output(as_json)

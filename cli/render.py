@@ -10,14 +10,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from floor.chain.report import MarketReport
 from floor.operations import short
+
+if TYPE_CHECKING:  # the chain reads import web3: only the commands that read positions need it
+    from floor.chain.report import IdleReport, MarketReport
 
 STATUS_STYLE = {"done": "green", "skipped": "green", "partial": "yellow", "failed": "red", "refused": "red"}
 
@@ -67,7 +70,14 @@ def status_lines(data: dict) -> list[str]:
             f"Operation  {op['kind']} {escape(op['workflow_id'])} by {escape(op['by'])}: step {escape(op['step'])}"
         )
     if data["state"] == "PAUSED":
-        lines.append(f"Paused     {escape(data['pause_reason'] or 'no reason given')}")
+        who = f"by {escape(data['paused_by'])} " if data.get("paused_by") else ""
+        since = f"since {data['paused_at']}: " if data.get("paused_at") else ""
+        lines.append(f"Paused     {who}{since}{escape(data['pause_reason'] or 'no reason given')}")
+    for b in data.get("breakers", []):  # the circuit breakers not CLOSED, and why
+        lines.append(
+            f"Breaker    [red]{escape(b['scope'])} {b['state']}[/] since {b['since']}"
+            f" ({b['trigger']}, by {escape(b['by'])}): {escape(b['reason'])}"
+        )
     if last:
         style = STATUS_STYLE.get(last["status"], "bold")
         lines.append(
@@ -78,7 +88,14 @@ def status_lines(data: dict) -> list[str]:
     return lines
 
 
-def positions_table(rows: list[MarketReport]) -> Table:
+def total_value(rows: list) -> Decimal | None:
+    """The sum of the rows' values (positions and idle balances); None if one is not valued."""
+    values = [r.value for r in rows]
+    return None if any(v is None for v in values) else sum(values, Decimal(0))
+
+
+def positions_table(rows: list[MarketReport], idle: list[IdleReport] = ()) -> Table:
+    """Every market's position, then what the executors hold idle, then the total value."""
     table = Table(title="Positions (read from the chains now)", title_justify="left")
     for name in ("chain", "protocol", "market", "asset"):
         table.add_column(name)
@@ -100,7 +117,45 @@ def positions_table(rows: list[MarketReport]) -> Table:
             slip,
             str(r.block_number),
         )
+    if idle:
+        table.add_section()
+    for r in idle:
+        value = "-" if r.value is None else f"{r.value:,.2f}"
+        amount = short(r.amount, r.decimals)
+        table.add_row(
+            str(r.chain_id), "idle", "executor", escape(r.asset), amount, value, "-", amount, "-", str(r.block_number)
+        )
+    total = total_value([*rows, *idle])
+    table.add_section()
+    table.add_row("total", "", "", "", "", "-" if total is None else f"[bold]{total:,.2f}[/]", "", "", "", "")
     return table
+
+
+# The allocation planner's note kinds (floor/risk/planner.py), in words.
+NOTE_KINDS = {
+    "market_cap": "a market's cap",
+    "protocol_cap": "a protocol's cap",
+    "chain_cap": "a chain's cap",
+    "cluster_cap": "a correlation cap",
+    "holdings": "not enough held",
+    "liquidity": "cannot leave now",
+    "funds": "deposits share what is free",
+    "min_trade": "below the minimum trade",
+    "lot": "whole lots only",
+    "cap_repair": "a cap kept after the moves",
+    "cap_breach": "a cap still exceeded",
+    "request": "more asked than held",
+}
+
+
+def note_lines(notes: list[str]) -> list[str]:
+    """An operation's notes ("<kind>: <text>") as lines for people: "note (a protocol's cap): ..."."""
+    lines = []
+    for note in notes:
+        kind, _, text = note.partition(": ")
+        label = NOTE_KINDS.get(kind)
+        lines.append(f"  note ({label}): {escape(text)}" if label else f"  note: {escape(note)}")
+    return lines
 
 
 def liquidity_table(rows: list[MarketReport]) -> Table:
@@ -152,4 +207,35 @@ def history_tables(data: dict) -> list[Table]:
         for e in data["chain_events"]:
             events.add_row(e["at"], e["kind"], escape(e["subject"]), escape(e["detail"]), e["resolved_at"] or "open")
         tables.append(events)
+    if data.get("breaker_events"):
+        breakers = Table(title="Circuit breakers", title_justify="left")
+        for name in ("at", "scope", "from", "to", "trigger", "by", "reason"):
+            breakers.add_column(name)
+        for e in data["breaker_events"]:
+            breakers.add_row(
+                e["at"],
+                escape(e["scope"]),
+                e["from_state"],
+                e["to_state"],
+                e["trigger"],
+                escape(e["actor"]),
+                escape(e["reason"]),
+            )
+        tables.append(breakers)
+    if data.get("acceptances"):
+        accepted = Table(title="Discrepancies accepted", title_justify="left")
+        for name in ("at", "id", "market", "held", "expected", "bps", "by", "why"):
+            accepted.add_column(name)
+        for d in data["acceptances"]:
+            accepted.add_row(
+                d["accepted_at"],
+                f"#{d['id']}",
+                escape(d["market"]),
+                d["actual"],
+                d["expected"],
+                str(d["relative_bps"]),
+                escape(d["accepted_by"]),
+                escape(d["accepted_reason"]),
+            )
+        tables.append(accepted)
     return tables

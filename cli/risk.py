@@ -11,16 +11,16 @@ import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.render import Output, error
-from floor.config import ConfigError, Settings
-from floor.risk.protocol_data import load_protocol_data
-from floor.risk.scores import RiskScore, TvlPoint, score_all
+# Imported by `scores` when it runs: `floor --help` and every other command load this module.
+if TYPE_CHECKING:
+    from floor.config import Settings
+    from floor.risk.scores import RiskScore, TvlPoint
 
 BAD_INPUT = 2
 
@@ -30,10 +30,12 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="config file whose store holds TVL observations (default: as other commands)"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON list of scores on stdout, nothing else")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help='print one JSON object ({"scores": [...], ...}) on stdout, nothing else')
+]
 
 # Observations for one protocol: per market, (timestamp, on-chain total) points.
-Observations = Mapping[str, Mapping[str, Sequence[TvlPoint]]]
+Observations = Mapping[str, Mapping[str, Sequence["TvlPoint"]]]
 
 
 def _settings(config: Path | None) -> Settings | None:
@@ -116,6 +118,10 @@ def scores(
 ) -> None:
     """Each protocol's risk score (audit, tvl, age, incidents, overall) and the maximum weight it allows."""
     from cli.amounts import InputError
+    from cli.render import Output, error
+    from floor.config import ConfigError
+    from floor.risk.protocol_data import load_protocol_data
+    from floor.risk.scores import score_all
 
     try:
         as_of = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.UTC).date()
@@ -141,24 +147,30 @@ def scores(
     out = Output(as_json)
     if as_json:
         out.json(
-            [
-                {
-                    "protocol": s.protocol,
-                    "chain_id": s.chain_id,
-                    "audit": s.audit,
-                    "tvl": s.tvl,
-                    "age": s.age,
-                    "incidents": s.incidents,
-                    "overall": s.overall,
-                    "max_weight_bps": s.max_weight_bps,
-                    "tvl_neutral": s.tvl_neutral,
-                    "tvl_source": source,
-                    "as_of": as_of.isoformat(),
-                    "data_version": data.version,
-                    "notes": s.notes,
-                }
-                for s in result
-            ]
+            {
+                "chain_id": chain,
+                "as_of": as_of.isoformat(),
+                "data_version": data.version,
+                "tvl_source": source,
+                "scores": [
+                    {
+                        "protocol": s.protocol,
+                        "chain_id": s.chain_id,
+                        "audit": s.audit,
+                        "tvl": s.tvl,
+                        "age": s.age,
+                        "incidents": s.incidents,
+                        "overall": s.overall,
+                        "max_weight_bps": s.max_weight_bps,
+                        "tvl_neutral": s.tvl_neutral,
+                        "tvl_source": source,
+                        "as_of": as_of.isoformat(),
+                        "data_version": data.version,
+                        "notes": s.notes,
+                    }
+                    for s in result
+                ],
+            }
         )
         raise typer.Exit(0)
     out.console.print(scores_table(result, chain))

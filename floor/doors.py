@@ -32,7 +32,7 @@ from floor.operations import (
     Signal,
 )
 from floor.reconcile import ReconcileInput
-from floor.risk.breakers import BreakerChange
+from floor.risk.breakers import BreakerChange, ReconcileTrip
 from floor.txqueue import QueueHold, QueueInput, QueuePolicy, TxIntent, TxOutcome
 
 Kind = Literal["start", "update", "signal", "query"]
@@ -216,6 +216,17 @@ DOORS: list[Door] = [
     Door(
         ENGINE,
         "update",
+        "accept_reconciliation",
+        "After `floor reconcile --accept ID` (or `--accept-chain ID`) recorded an acceptance in the store:"
+        " close the reconciliation's breaker (`reconcile:<market>`, `reconcile:chain:<id>`); refused while"
+        " the store still holds something open there. Answers the event.",
+        {"scope": "reconcile:1:aave-v3:USDC", "by": "oncall", "reason": "INC-42: a donation to the vault"},
+        BreakerChange,
+        audience="operators",
+    ),
+    Door(
+        ENGINE,
+        "update",
         "configure",
         "The config's catalogue and policy, both required (a part left out is refused, never defaulted);"
         ' "nothing to change" is refused and leaves no trace. Sent by `floor schedules apply` and workers.',
@@ -252,6 +263,25 @@ DOORS: list[Door] = [
         "Internal: the running operation reports its step. Not for people or services.",
         {"workflow_id": "engine-floor/rebalance-7", "step": "reading positions"},
         OperationStep,
+        audience="internal",
+    ),
+    Door(
+        ENGINE,
+        "signal",
+        "internal_reconcile_breakers",
+        "Internal: a reconciliation run opens its breakers (and pauses the engine). Not for people or services.",
+        {
+            "run_id": "engine-floor/reconcile-now-1",
+            "findings": [
+                {
+                    "scope": "reconcile:1:aave-v3:USDC",
+                    "trigger": "reconcile",
+                    "reason": "discrepancy #7 on 1:aave-v3:USDC: chain holds 90, expected 100 base units of USDC",
+                }
+            ],
+            "pause_reason": "reconciliation engine-floor/reconcile-now-1: discrepancy #7 on 1:aave-v3:USDC",
+        },
+        ReconcileTrip,
         audience="internal",
     ),
     Door(

@@ -154,6 +154,8 @@ class EngineMemory(_Model):
     state: EngineState = EngineState.IDLE
     paused_from: EngineState | None = None
     pause_reason: str = ""
+    paused_by: str = ""  # who paused it, while PAUSED (memories from before carry "": see transitions)
+    paused_at: datetime | None = None  # since when
     operation: RunningOperation | None = None
     transitions: list[Transition] = []
     results: list[OperationRecord] = []
@@ -187,10 +189,13 @@ def transition(
     before = memory.state
     after = next_state(before, event, memory.paused_from)
     paused_from = memory.paused_from
+    paused = {"paused_by": memory.paused_by, "paused_at": memory.paused_at}
     if event == Event.PAUSE:
         paused_from = before
+        paused = {"paused_by": actor, "paused_at": now}
     elif event == Event.RESUME:
         paused_from = None
+        paused = {"paused_by": "", "paused_at": None}
     elif event == Event.FINISHED and before == EngineState.PAUSED:
         paused_from = EngineState.IDLE
     record = Transition(at=now, from_state=before, to_state=after, cause=cause, actor=actor, reason=reason)
@@ -200,5 +205,6 @@ def transition(
             "paused_from": paused_from,
             "pause_reason": reason if event == Event.PAUSE else ("" if event == Event.RESUME else memory.pause_reason),
             "transitions": (memory.transitions + [record])[-policy.max_transitions :],
+            **paused,
         }
     )

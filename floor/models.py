@@ -55,8 +55,62 @@ Amount = Annotated[
         },
         mode="validation",
     ),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^[0-9]{1,78}$", "description": "token base units, a string of digits"},
+        mode="serialization",
+    ),
     PlainSerializer(str, return_type=str, when_used="json"),
 ]
+
+
+def _signed_base_units(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("-"):
+        return -_base_units(value[1:])
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+        return -_base_units(-value)
+    return _base_units(value)
+
+
+# A signed change in token base units (a yield that lost value, a withdrawal's -amount), or a
+# large integer of the same kind (a growth index): serialised to JSON as a string too.
+SignedAmount = Annotated[
+    int,
+    BeforeValidator(_signed_base_units),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": "^-?[0-9]{1,78}$"}],
+            "description": "signed token base units: a JSON integer or a string of digits with an optional -",
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(
+        {"type": "string", "pattern": "^-?[0-9]{1,78}$", "description": "signed token base units, a string"},
+        mode="serialization",
+    ),
+    PlainSerializer(str, return_type=str, when_used="json"),
+]
+
+
+def short(amount: int, decimals: int) -> str:
+    """Base units as a human figure, exact (for summaries, never for arithmetic):
+    short(1_500_250_000, 6) is "1,500.25"; a negative amount keeps its sign."""
+    if amount < 0:
+        return "-" + short(-amount, decimals)
+    whole, frac = divmod(amount, 10**decimals)
+    text = f"{whole:,}"
+    if frac and decimals:
+        text += "." + f"{frac:0{decimals}d}".rstrip("0")
+    return text
+
+
+def units(amount: int, decimals: int | None, symbol: str) -> str:
+    """An amount for people, in token units with its symbol ("50,000 USDC", "-0.5 WETH"); in
+    base units, said so, only where the token's decimals are not known."""
+    if decimals is None:
+        return f"{amount} base units of {symbol}"
+    return f"{short(amount, decimals)} {symbol}"
+
+
 # A chain id at the doors: a JSON number (a string "42161" is refused), positive, and one a
 # JavaScript reader keeps exact.
 ChainId = Annotated[StrictInt, Field(ge=1, le=2**53 - 1)]

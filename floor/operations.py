@@ -26,7 +26,10 @@ from pydantic import (
 )
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
-from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline
+from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline, SignedAmount
+from floor.models import short as short  # re-exported: summaries, the CLI
+from floor.models import units as units
+from floor.risk.breakers import Breaker
 from floor.txqueue import TxOutcome
 from floor.validation import json_text, parse
 
@@ -46,8 +49,8 @@ class StrategyTarget(_Model):
     key: AdapterKey
     asset: str
     weight_bps: StrictInt = Field(ge=0, le=10_000)
-    # Deposits in whole lots of base units (32 ETH per validator).
-    lot: StrictInt = Field(default=1, gt=0, le=UINT256_MAX)
+    # Deposits in whole lots of base units (32 ETH per validator); JSON: a string, as every amount.
+    lot: Annotated[Amount, Field(gt=0)] = 1
 
 
 class ChainCatalogue(_Model):
@@ -301,6 +304,9 @@ class EngineStatus(_Model):
     last: OperationRecord | None  # the last finished operation
     positions: dict[str, Amount]  # str(AdapterKey) -> amount, as the last operation read them back
     positions_read_at: str  # ISO time, empty if never
+    paused_by: str = ""  # who paused the engine (while PAUSED)
+    paused_at: datetime | None = None  # since when
+    breakers: list[Breaker] = []  # the circuit breakers not CLOSED: scope, state, since, why
 
 
 class OperationStep(_Model):
@@ -342,15 +348,6 @@ def overall_status(parts: list[ChainPart]) -> Status:
     return "partial" if any(p.transactions for p in parts) else "failed"
 
 
-def short(amount: int, decimals: int) -> str:
-    """Base units as a human figure, exact (for summaries, never for arithmetic)."""
-    whole, frac = divmod(amount, 10**decimals)
-    text = f"{whole:,}"
-    if frac and decimals:
-        text += "." + f"{frac:0{decimals}d}".rstrip("0")
-    return text
-
-
 # ---------------------------------------------------------------------------- operation inputs and results
 
 
@@ -370,8 +367,8 @@ class MoveOutcome(_Model):
 
     key: AdapterKey
     action: str
-    planned: int  # signed: + into the market, - out of it
-    realised: int  # the position's change between the reads before and after
+    planned: SignedAmount  # + into the market, - out of it
+    realised: SignedAmount  # the position's change between the reads before and after
 
 
 class RebalanceResult(OperationResult):
@@ -399,7 +396,7 @@ class YieldLine(_Model):
     asset: str
     decimals: int
     source: str  # "rebase", "exchange_rate" or "claimed"
-    amount: int  # base units of `asset` (negative: the market lost value)
+    amount: SignedAmount  # base units of `asset` (negative: the market lost value)
 
 
 class RewardClaim(_Model):
@@ -443,13 +440,13 @@ class RewardProceeds(_Model):
     chain_id: int
     asset: str
     quoted: Amount
-    realised: int  # signed: after - before
+    realised: SignedAmount  # after - before
 
 
 class HarvestResult(OperationResult):
     yields: list[YieldLine] = []
-    totals: dict[str, int] = {}  # "<chain>:<asset>:<source>" -> base units
-    baseline: dict[str, int] = {}  # growth indexes read now: the next harvest's baseline
+    totals: dict[str, SignedAmount] = {}  # "<chain>:<asset>:<source>" -> base units
+    baseline: dict[str, SignedAmount] = {}  # growth indexes read now: the next harvest's baseline
     claims: list[RewardClaim] = []
     sales: list[RewardSale] = []
     kept: list[RewardKept] = []
@@ -487,6 +484,10 @@ class CapitalInput(_Model):
     request: CapitalRequest
     targets: list[StrategyTarget] = []
     claim: CapitalClaim | None = None  # set: this run is the claim-and-deliver phase
+    decimals: int | None = None  # the asset's (the catalogue's), for the summaries; None: base units
+    # The breakers that keep the asset's markets out of the plan ("chain:1 is OPEN: ..."): a
+    # request idle funds cannot cover says so.
+    blocked: list[str] = []
 
 
 class CapitalResult(OperationResult):

@@ -185,3 +185,4 @@ class ReconcileResult(_Model):
     summary: str
     chains: list[ChainReconciliation]
     tripped: bool
+    breakers: list[str] = []  # the `reconcile:` breakers this run asked the engine to open (if not open)

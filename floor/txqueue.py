@@ -179,6 +179,8 @@ class QueueState(BaseModel):
     inflight: list[SentTx] = []
     outcomes: dict[str, TxOutcome] = {}
     held: str = ""  # why nothing new is sent (the engine is paused); empty when sending
+    held_since: datetime | None = None  # when the hold came
+    last_included: str = ""  # the last transaction mined deep enough: nonce, hash, block, when
     private: PrivateStats = PrivateStats()
     # Settled transactions followed until final: a reorg that takes one out sends it again.
     settled: list[SentTx] = []
@@ -527,6 +529,8 @@ class QueueStatus(BaseModel):
     inflight: list[InflightStatus]
     settled: int
     held: str = ""
+    held_since: datetime | None = None
+    last_included: str = ""  # the last transaction mined deep enough: nonce, hash, block, when
     private: PrivateStats = PrivateStats()
     following: int = 0  # settled transactions followed until final
     final_block: int | None = None  # the last final block the queue saw (its chain mark)

@@ -216,32 +216,40 @@ class ExecutorWatch:
 
     def _pause(self) -> str:
         """The guardian's pause(), at CRITICAL fees, waited for until mined."""
-        me = self.guardian.address
-        call = self.executor.functions.pause()
-        try:
-            gas = call.estimate_gas({"from": me})
-        except ContractLogicError as exc:
-            raise WatchdogError(f"pause() would revert for {me}: {exc}") from None
-        fees = suggest_fees(self.w3, Priority.CRITICAL, self.chain.tx)
-        tx = call.build_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain.id,
-                "from": me,
-                "nonce": self.w3.eth.get_transaction_count(me, "pending"),
-                "gas": gas + PAUSE_GAS_HEADROOM,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
-        )
-        signed = self.guardian.sign_transaction(tx)
-        self.w3.eth.send_raw_transaction(signed.raw)
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            signed.hash, timeout=self.config.pause_timeout_s, poll_latency=0.2
-        )
-        if receipt["status"] != 1:
-            raise WatchdogError(f"pause transaction {signed.hash} reverted")
-        return signed.hash
+        return pause_executor(self.w3, self.chain, self.guardian, self.config.pause_timeout_s)[0]
+
+
+def pause_executor(w3: Web3, chain: ChainConfig, guardian: Signer, timeout_s: float) -> tuple[str, int]:
+    """The guardian's (or the owner's) pause() of the chain's executor, at CRITICAL fees, waited
+    for until mined: its transaction hash and block. The watchdog's answer to a foreign
+    transaction, and `floor pause --onchain`."""
+    if chain.executor is None:
+        raise WatchdogError(f"chain {chain.id} has no executor to pause")
+    executor = w3.eth.contract(address=to_checksum_address(chain.executor), abi=EXECUTOR_ABI)
+    me = guardian.address
+    call = executor.functions.pause()
+    try:
+        gas = call.estimate_gas({"from": me})
+    except ContractLogicError as exc:
+        raise WatchdogError(f"pause() would revert for {me}: {exc}") from None
+    fees = suggest_fees(w3, Priority.CRITICAL, chain.tx)
+    tx = call.build_transaction(
+        {
+            "type": 2,
+            "chainId": chain.id,
+            "from": me,
+            "nonce": w3.eth.get_transaction_count(me, "pending"),
+            "gas": gas + PAUSE_GAS_HEADROOM,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+    )
+    signed = guardian.sign_transaction(tx)
+    w3.eth.send_raw_transaction(signed.raw)
+    receipt = w3.eth.wait_for_transaction_receipt(signed.hash, timeout=timeout_s, poll_latency=0.2)
+    if receipt["status"] != 1:
+        raise WatchdogError(f"pause transaction {signed.hash} reverted")
+    return signed.hash, receipt["blockNumber"]
 
 
 class Watchdog:

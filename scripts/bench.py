@@ -39,7 +39,12 @@ participant's positions, two days after the deployment), as the harvest reads th
 eth_call, against one eth_call per read (pinned to one block read first); both decode into the
 same amounts. Requests counted at the RPC provider; wall time the median of interleaved rounds.
 
-FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance, reconcile, positions, rewards, gas)
+cli: the installed `floor` command as an operator starts it, a fresh process each run, median of
+CLI_ROUNDS runs: `floor --help` (cli.help_ms), and `floor status` (cli.status_ms) against a fresh
+engine on the bench's own Temporal dev server, its worker answering (in this process), with the
+two chains' executors read (their `paused` flags) and a fresh SQLite store (no chain marks yet).
+
+FLOOR_BENCH_ONLY=rebalance,txqueue (any of multicall, batch, txqueue, rebalance, reconcile, positions, rewards, gas, cli)
 runs only
 those; FLOOR_BENCH_PROFILE=1 prints where the queue's and the rebalance's time goes.
 """
@@ -82,7 +87,7 @@ TRANSFERS = 300
 
 ROUNDS = 20
 RESULTS = REPO / "bench-results.json"
-BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "positions", "rewards", "gas")
+BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "positions", "rewards", "gas", "cli")
 
 REBALANCE_ROUNDS = 3  # each: one durable run and one direct run, from the same snapshot
 TREASURY_USD = 300_000  # allocated per (chain, token), before the drift
@@ -569,7 +574,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if set(chosen) & {"multicall", "batch", "txqueue"}:
             results |= bench_one_chain(Path(tmp), chosen)
-        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards"}:
+        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli"}:
             results |= bench_two_chains(Path(tmp), chosen)
     if "gas" in chosen:
         results |= bench_gas()
@@ -581,7 +586,8 @@ def main() -> None:
         print(f"{name:<{width}}  {value}")
     print(
         f"multicall: median of {ROUNDS} interleaved rounds; "
-        f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; written to {RESULTS}"
+        f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; cli: median of {CLI_ROUNDS} runs; "
+        f"written to {RESULTS}"
     )
 
 
@@ -629,6 +635,8 @@ def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
             results |= bench_rewards(stack)
         if "rebalance" in chosen:
             results |= asyncio.run(bench_rebalance(stack, signer))
+        if "cli" in chosen:
+            results |= asyncio.run(bench_cli(stack, signer, tmp))
         return results
     finally:
         stack.stop()
@@ -655,6 +663,61 @@ def bench_gas() -> dict[str, float]:
             f"gas.predict.coverage_{h}": round(stats.coverage, 3),
         }
     return results
+
+
+CLI_ROUNDS = 7
+
+
+async def floor_ms(*args: str) -> float:
+    """The wall time of one run of the installed `floor` (a fresh process), in ms; it must exit 0."""
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "floor"),
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={k: v for k, v in os.environ.items() if not k.startswith("FLOOR_")},  # the config file only
+    )
+    _, err = await proc.communicate()
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    if proc.returncode != 0:
+        raise AssertionError(f"floor {' '.join(args)} exited with {proc.returncode}: {err.decode().strip()}")
+    return elapsed_ms
+
+
+async def bench_cli(stack, signer: LocalKeySigner, tmp: Path) -> dict[str, float]:
+    """`floor --help`, and `floor status` against a fresh engine on the bench's Temporal with its
+    worker answering (in this process, between the runs' awaits); medians of CLI_ROUNDS runs."""
+    import tomli_w
+
+    from activities.chain import ChainActivities
+    from activities.engine import ensure_engine
+    from workers.temporal import build_worker
+
+    run = uuid.uuid4().hex[:8]
+    settings = Settings(
+        chains=stack.chain_configs(),
+        temporal={"task_queue": f"bench-cli-{run}"},
+        engine={"workflow_id": f"bench-engine-{run}-cli"},
+    )
+    help_ms = [await floor_ms("--help") for _ in range(CLI_ROUNDS)]
+    env = await start_temporal()
+    try:
+        data = settings.model_dump(mode="json", exclude_none=True)
+        data["temporal"]["address"] = env.client.service_client.config.target_host
+        data["store"] = {"url": f"sqlite:///{tmp / f'cli-{run}.db'}"}
+        config = tmp / f"cli-{run}.toml"
+        config.write_text(tomli_w.dumps(data))
+        async with build_worker(env.client, settings.temporal.task_queue, ChainActivities(settings, signer)):
+            await ensure_engine(env.client, settings)
+            await floor_ms("status", "--config", str(config))  # the engine's first query: its worker warms up
+            status_ms = [await floor_ms("status", "--config", str(config)) for _ in range(CLI_ROUNDS)]
+    finally:
+        await env.shutdown()
+    return {
+        "cli.help_ms": round(statistics.median(help_ms), 1),
+        "cli.status_ms": round(statistics.median(status_ms), 1),
+    }
 
 
 RECONCILE_MARKETS = 100  # per chain: 200 positions on two chains

@@ -137,22 +137,10 @@ def start_attester() -> subprocess.Popen:
     return proc
 
 
-def start_worker(password: str) -> subprocess.Popen:
-    env = os.environ | {
-        "FLOOR_SIGNER__KEYSTORE_PATH": str(KEYSTORE),
-        "FLOOR_SIGNER__KEYSTORE_PASSWORD": password,
-        "FLOOR_FLASHBOTS_REPUTATION_KEY": "0x" + secrets.token_hex(32),  # identifies, holds nothing
-    }
-    log = open(stack.LOGS / "worker.log", "ab")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "floor-worker"), "--config", str(CONFIG)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stack.write_pid("worker", proc.pid)
-    return proc
+def start_worker() -> subprocess.Popen:
+    """The worker as `make worker` restarts it: the config and the signer's keystore in state/."""
+    assert (stack.CONFIG, stack.KEYSTORE, stack.PASSWORD_FILE) == (CONFIG, KEYSTORE, PASSWORD_FILE)
+    return stack.start_worker()
 
 
 def floor_cli(*args: str, worker: subprocess.Popen, timeout_s: float = 300) -> None:
@@ -176,7 +164,7 @@ def main() -> int:
     stack.up(ports)
     stack.STATE.mkdir(exist_ok=True)
     step("creating the engine's signer (encrypted keystore in state/)")
-    operator, password = make_signer()
+    operator, _ = make_signer()
     step("deploying tokens, Multicall3, the protocols' stand-ins and the executor")
     deployed = {}
     for chain_id, port in ports.chains.items():
@@ -195,7 +183,7 @@ def main() -> int:
     settings = load_settings(CONFIG)
     step("starting the deposit attester (floor-attester) and the worker (floor-worker)")
     start_attester()
-    worker = start_worker(password)
+    worker = start_worker()
     step("starting the engine and its schedules (rebalance and harvest checks)")
     floor_cli("schedules", "apply", worker=worker)
     step("allocating the demo treasury through the engine: 1,550,000 USDC and 318 WETH, by the total value")

@@ -295,17 +295,23 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/doors.md is not up to date")
+    return write_or_check(DOC, render, __doc__, "scripts/door_schemas.py")
+
+
+def write_or_check(doc: Path, render, about: str, script: str) -> int:
+    """A generated document's command line: write `doc` from `render()`, or with --check exit 1
+    when it is not what `render()` writes (scripts/cli_json_schemas.py uses it too)."""
+    parser = argparse.ArgumentParser(description=about.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {doc.relative_to(REPO)} is not up to date")
     args = parser.parse_args()
     text = render()
     if args.check:
-        if not DOC.is_file() or DOC.read_text() != text:
-            print(f"{DOC.relative_to(REPO)} is not up to date: run scripts/door_schemas.py", file=sys.stderr)
+        if not doc.is_file() or doc.read_text() != text:
+            print(f"{doc.relative_to(REPO)} is not up to date: run {script}", file=sys.stderr)
             return 1
         return 0
-    DOC.write_text(text)
-    print(f"wrote {DOC.relative_to(REPO)}")
+    doc.write_text(text)
+    print(f"wrote {doc.relative_to(REPO)}")
     return 0
 
 

@@ -1,5 +1,6 @@
 """The demo's local stack: `up` starts Temporal (with its Web UI) and two anvil chains and
-records their pids; `down` stops exactly the processes whose pids it recorded."""
+records their pids; `down` stops exactly the processes whose pids it recorded; `worker`
+(`make worker`) restarts only the engine's worker, with the demo's config and signer."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from floor.devnet.processes import (  # noqa: E402
 STATE = REPO / "state"
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
+CONFIG = STATE / "floor.toml"  # written by `make demo`
+KEYSTORE = STATE / "signer-keystore.json"  # the engine's signer, made by `make demo`
+PASSWORD_FILE = STATE / "signer-keystore.password"
+WORKER_STOP_S = 30  # the worker lets activities in flight finish for 20 s on SIGTERM (workers.temporal)
 DEMO_BLOCK_TIME_S = 2  # a block this often on the demo chains, with or without transactions
 
 
@@ -129,6 +134,45 @@ def start_beacon(port: int, anvil_url: str) -> subprocess.Popen:
         )
 
 
+def start_worker() -> subprocess.Popen:
+    """`floor-worker` on the demo's config, holding the demo's signer (its keystore and password
+    in state/), logging to state/logs/worker.log; its pid recorded for `make down`."""
+    import secrets
+
+    env = os.environ | {
+        "FLOOR_SIGNER__KEYSTORE_PATH": str(KEYSTORE),
+        "FLOOR_SIGNER__KEYSTORE_PASSWORD": PASSWORD_FILE.read_text(),
+        "FLOOR_FLASHBOTS_REPUTATION_KEY": "0x" + secrets.token_hex(32),  # identifies, holds nothing
+    }
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / "worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "floor-worker"), "--config", str(CONFIG)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    write_pid("worker", proc.pid)
+    return proc
+
+
+def restart_worker() -> None:
+    """`make worker`: stop the demo's worker (the recorded pid, if it is still the worker) and
+    start a new one with the same config and signer. Temporal, the chains and the engine's
+    workflows are left alone: a pause signalled while no worker ran takes effect now."""
+    if not (CONFIG.is_file() and KEYSTORE.is_file() and PASSWORD_FILE.is_file()):
+        raise StackError(f"no demo stack here ({CONFIG} and the signer's keystore): run `make demo` first")
+    pid_file = PIDS / "worker.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _is_ours(pid) and stop_pid(pid, timeout_s=WORKER_STOP_S):
+            print(f"stopped the worker (pid {pid})")
+        pid_file.unlink()
+    proc = start_worker()
+    print(f"started the worker (pid {proc.pid}); its log: {LOGS / 'worker.log'}")
+
+
 def down(quiet: bool = False) -> None:
     stopped = []
     for pid_file in sorted(PIDS.glob("*.pid")) if PIDS.exists() else []:
@@ -162,10 +206,15 @@ def _is_ours(pid: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("command", choices=["up", "down", "worker"])
     args = parser.parse_args()
     try:
-        up(Ports.from_env()) if args.command == "up" else down()
+        if args.command == "up":
+            up(Ports.from_env())
+        elif args.command == "worker":
+            restart_worker()
+        else:
+            down()
     except StackError as exc:
         raise SystemExit(f"stack: {exc}") from None
 

@@ -34,6 +34,7 @@ from workflows.operation import (
     chain_intents,
     chain_part,
     effects_by_intent,
+    reports_failure,
     together,
     validated,
 )
@@ -52,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
     from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
     from floor.models import Call, Position
-    from floor.operations import StrategyTarget, overall_status, short
+    from floor.operations import StrategyTarget, overall_status, short, units
     from floor.reconcile import move_effect
     from floor.risk.allocation import PlannedDeposit, deposit_outcomes, plan_leg
     from floor.risk.rebalance import Holding
@@ -90,6 +91,7 @@ class AllocateWorkflow(OperationBase):
         return [p for chain in await together(reads, False) for p in chain]
 
     @workflow.run
+    @reports_failure
     async def run(self, raw: Any = None) -> AllocateResult:
         # Histories recorded before "engine-v2" read positions only, one chain after another;
         # replaying them takes the old path (tests/histories/allocate.json).
@@ -174,9 +176,14 @@ class AllocateWorkflow(OperationBase):
         held = {(h.chain_id, asset): amount for h in read for asset, amount in h.idle.items()}
         idle = {(a.chain_id, a.asset): min(a.amount, held.get((a.chain_id, a.asset), 0)) for a in total.amounts}
         plan = total_plan(read, total.targets, idle, total.caps, total.min_trade_value)
+        decimals = {(h.key.chain_id, h.asset): h.decimals for h in all_holdings(read)}
+
+        def amount(a, n: int) -> str:
+            return units(n, decimals.get((a.chain_id, a.asset)), a.asset)
+
         notes = [
-            f"{a.asset} on chain {a.chain_id}: the request names {a.amount} base units, the executor holds "
-            f"{held.get((a.chain_id, a.asset), 0)}: allocating {idle[(a.chain_id, a.asset)]}"
+            f"request: {a.asset} on chain {a.chain_id}: the request names {amount(a, a.amount)}, the executor holds "
+            f"{amount(a, held.get((a.chain_id, a.asset), 0))}: allocating {amount(a, idle[(a.chain_id, a.asset)])}"
             for a in total.amounts
             if idle[(a.chain_id, a.asset)] < a.amount
         ] + plan_notes(plan)
@@ -215,8 +222,8 @@ class AllocateWorkflow(OperationBase):
             f"allocated by the total value ({_usd(plan.total_value)}) on chains {moved}: {len(plan.moves)} moves in "
             f"{sum(len(p.transactions) for p in parts)} transactions"
         )
-        if plan.notes:
-            summary += f"; {len(plan.notes)} planner notes"
+        if notes:
+            summary += f"; {len(notes)} notes (in the result's notes)"
         if failed:
             summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
         return await self.finish(

@@ -43,6 +43,7 @@ from workflows.operation import (
     chain_intents,
     chain_part,
     effects_by_intent,
+    reports_failure,
     validated,
 )
 from workflows.rebalance import all_holdings, build_and_send, read_holdings, weights
@@ -65,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         ReadExitsInput,
         StrategyTarget,
         overall_status,
+        units,
     )
     from floor.reconcile import delivery_effect, idle_key, move_effect
     from floor.risk.capital import CLAIMABLE_QUEUES, CapitalPlan, plan_capital
@@ -98,6 +100,7 @@ class CapitalRequestWorkflow(OperationBase):
             workflow.set_current_details(f"**step:** {stage}")
 
     @workflow.run
+    @reports_failure
     async def run(self, raw: Any = None) -> CapitalResult:
         input = validated(CapitalInput, raw, "capital request")
         if input.claim is not None:
@@ -115,6 +118,8 @@ class CapitalRequestWorkflow(OperationBase):
         )
         idle = read.idle[request.asset]
         holdings = read.holdings
+        if input.decimals is None and holdings:  # started without the catalogue's decimals
+            input = input.model_copy(update={"decimals": holdings[0].decimals})
         plan = plan_capital(request.amount, idle, holdings, weights(targets), claimable=CLAIMABLE_QUEUES)
         now = workflow.now()
         parts = [
@@ -127,10 +132,12 @@ class CapitalRequestWorkflow(OperationBase):
             for p in plan.parts
         ]
         if plan.shortfall:
+            behind = f"; markets behind circuit breakers are left out ({'; '.join(input.blocked)})"
             raise ApplicationError(
-                f"cannot deliver {request.amount} base units of {request.asset} on chain {request.chain_id}: "
-                f"{request.amount - plan.shortfall} are available now or through exit queues, "
-                f"{plan.shortfall} short; nothing was moved",
+                f"cannot deliver {_units(input, request.amount)} on chain {request.chain_id}: "
+                f"{_units(input, request.amount - plan.shortfall)} available now (idle and instant exits) "
+                f"or through exit queues, {_units(input, plan.shortfall)} short"
+                f"{behind if input.blocked else ''}; nothing was moved",
                 type="InsufficientLiquidity",
                 non_retryable=True,
             )
@@ -161,9 +168,9 @@ class CapitalRequestWorkflow(OperationBase):
             CapitalResult(
                 status="done",
                 summary=(
-                    f"delivered {request.amount} base units of {request.asset} "
+                    f"delivered {_units(input, request.amount)} "
                     f"to {request.destination} on chain {request.chain_id} "
-                    f"({_describe(parts)})"
+                    f"({_describe(parts, input)})"
                 ),
                 chains=[chain],
                 positions={str(h.key): h.amount for h in after},
@@ -193,7 +200,7 @@ class CapitalRequestWorkflow(OperationBase):
         covered = sum(p.amount for p in plan.parts if p.kind != "queued")
         now_amount = covered if request.partial else 0
         exit_parts = [ExitPart(key=p.key, amount=p.amount, queued=p.kind == "queued") for p in plan.parts if p.key]
-        await self.step(f"building the exit batch: {_describe(parts)}")
+        await self.step(f"building the exit batch: {_describe(parts, input)}")
         groups = await workflow.execute_activity(
             "build_capital_exits",
             BuildExitsInput(
@@ -257,11 +264,12 @@ class CapitalRequestWorkflow(OperationBase):
                 claim=CapitalClaim(
                     market=market, requests=made, deliver=pending, delivered=now_amount, requested_by=me, plan=parts
                 ),
+                decimals=input.decimals,
             ).model_dump(mode="json"),
             id=claim_id,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             static_summary=(
-                f"claim {_queue(market)} requests {_ids(made)} and deliver {pending} base units of {asset} "
+                f"claim {_queue(market)} requests {_ids(made)} and deliver {_units(input, pending)} "
                 f"to {request.destination}"
             ),
         )
@@ -272,10 +280,10 @@ class CapitalRequestWorkflow(OperationBase):
             CapitalResult(
                 status="done",
                 summary=(
-                    f"requested the exit of {queued[0].amount} base units from {market} (requests {_ids(made)}); "
-                    + (f"delivered {now_amount} now; " if now_amount else "")
-                    + f"{claim_id} delivers {pending} base units of {asset} to {request.destination} "
-                    f"on chain {chain_id} once they are claimed ({_describe(parts)})"
+                    f"requested the exit of {_units(input, queued[0].amount)} from {market} (requests {_ids(made)}); "
+                    + (f"delivered {_units(input, now_amount)} now; " if now_amount else "")
+                    + f"{claim_id} delivers {_units(input, pending)} to {request.destination} "
+                    f"on chain {chain_id} once they are claimed ({_describe(parts, input)})"
                 ),
                 chains=[chain],
                 positions={str(h.key): h.amount for h in after},
@@ -303,7 +311,7 @@ class CapitalRequestWorkflow(OperationBase):
             if claimed:
                 raise ApplicationError(
                     f"{market} requests {claimed} are no longer the executor's to claim; "
-                    f"{claim.deliver} base units of {asset} were not delivered",
+                    f"{_units(input, claim.deliver)} were not delivered",
                     type="ExitAlreadyClaimed",
                     non_retryable=True,
                 )
@@ -318,7 +326,7 @@ class CapitalRequestWorkflow(OperationBase):
             if workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(input.model_dump(mode="json"))
             await workflow.sleep(timedelta(seconds=request.exit_poll_s))
-        await self.step(f"claiming {what} and delivering {claim.deliver} base units of {asset}")
+        await self.step(f"claiming {what} and delivering {_units(input, claim.deliver)}")
         build = await workflow.execute_activity(
             "build_exit_claim",
             BuildClaimInput(
@@ -354,13 +362,18 @@ class CapitalRequestWorkflow(OperationBase):
         delivered = claim.delivered + build.deliver
         short = request.amount - delivered
         summary = (
-            f"claimed {what} ({build.claimable} wei, wrapped to {asset}) and delivered {build.deliver} base units "
-            f"of {asset} to {request.destination} on chain {chain_id}"
-            + (f", {claim.delivered} delivered before by {claim.requested_by}" if claim.delivered else "")
+            f"claimed {what} ({units(build.claimable, 18, 'ETH')}, wrapped to {asset}) and delivered "
+            f"{_units(input, build.deliver)} to {request.destination} on chain {chain_id}"
+            + (
+                f", {_units(input, claim.delivered)} delivered before by {claim.requested_by}"
+                if claim.delivered
+                else ""
+            )
         )
         if short:
             summary += (
-                f"; {short} short: the executor held {build.idle} and the claims paid {build.claimable} "
+                f"; {_units(input, short)} short: the executor held {_units(input, build.idle)} and the claims paid "
+                f"{units(build.claimable, 18, 'ETH')} "
                 f"(the queue pays less than requested after a loss, and idle funds kept for this "
                 f"request may have been spent by another operation)"
             )
@@ -405,5 +418,10 @@ def _ids(requests: list[ExitRequest]) -> str:
     return ", ".join(str(r.id) for r in requests)
 
 
-def _describe(parts: list[PlannedPart]) -> str:
-    return ", ".join(f"{p.amount} from {p.market or 'idle funds'} ({p.kind})" for p in parts)
+def _units(input: CapitalInput, amount: int) -> str:
+    """An amount of the request's asset in token units ("50,000 USDC")."""
+    return units(amount, input.decimals, input.request.asset)
+
+
+def _describe(parts: list[PlannedPart], input: CapitalInput) -> str:
+    return ", ".join(f"{_units(input, p.amount)} from {p.market or 'idle funds'} ({p.kind})" for p in parts)

@@ -67,18 +67,26 @@ with workflow.unsafe.imports_passed_through():
     from floor.risk.allocation import legs_from_strategy
     from floor.risk.breakers import (
         ENGINE,
+        RECONCILE_PREFIX,
         BreakerChange,
         BreakerEvent,
         BreakerRefused,
         BreakerState,
+        ReconcileTrip,
         RiskCheckInput,
         RiskCheckResult,
         RiskSample,
+        Trigger,
+        accept,
         apply_findings,
         blocked,
+        catalogue_scopes,
+        change_refusal,
         counted_statuses,
+        error_rate_finding,
         findings,
         half_open,
+        reconcile_refusal,
         sample_scopes,
         trip,
     )
@@ -86,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
 
 ENGINE_STATE = SearchAttributeKey.for_keyword("FloorEngineState")
 BREAKER_EXAMPLE = '{"scope": "...", "by": "...", "reason": "..."}'
+ACCEPT_EXAMPLE = '{"scope": "reconcile:1:aave-v3:USDC", "by": "...", "reason": "..."}'
 CHILDREN = {
     Operation.ALLOCATE: AllocateWorkflow,
     Operation.REBALANCE: RebalanceWorkflow,
@@ -129,7 +138,42 @@ class EngineWorkflow:
             last=self.memory.results[-1] if self.memory.results else None,
             positions=self.positions,
             positions_read_at=self.positions_at,
+            **self._paused_by(),
+            breakers=[b for _, b in sorted(self.memory.breakers.items())],
         )
+
+    def _paused_by(self) -> dict:
+        """Who paused the engine and since when (a memory carried from before the fields
+        existed: the last transition into PAUSED)."""
+        if self.memory.state != EngineState.PAUSED:
+            return {}
+        if self.memory.paused_at is not None:
+            return {"paused_by": self.memory.paused_by, "paused_at": self.memory.paused_at}
+        pause = next((t for t in reversed(self.memory.transitions) if t.cause == Event.PAUSE.value), None)
+        return {"paused_by": pause.actor, "paused_at": pause.at} if pause else {}
+
+    def _show(self) -> None:
+        """The Web UI's current details: the state, who paused and why since when, the running
+        operation and its step, the breakers not CLOSED and why. Not a command: replays alike."""
+        memory, op = self.memory, self.memory.operation
+        lines = [f"**{memory.state.value}**"]
+        paused = self._paused_by()
+        if paused:
+            lines[0] += (
+                f" by {paused['paused_by']} since {paused['paused_at'].isoformat(timespec='seconds')}:"
+                f" {memory.pause_reason or 'no reason given'}"
+            )
+        if op is not None:
+            lines.append(f"operation {op.workflow_id} by {op.by}: {op.step}")
+        for scope, b in sorted(memory.breakers.items()):
+            lines.append(
+                f"breaker {scope} {b.state.value} since {b.since.isoformat(timespec='seconds')}"
+                f" ({b.trigger.value}, by {b.by}): {b.reason}"
+            )
+        if memory.results:
+            last = memory.results[-1]
+            lines.append(f"last: {last.kind.value} {last.status}: {last.summary[:300]}")
+        workflow.set_current_details("\n\n".join(lines))
 
     @workflow.query
     def history(self, _: Any = None) -> list:
@@ -211,12 +255,12 @@ class EngineWorkflow:
         return [t for t in self.input.catalogue.targets if blocked(self.memory.breakers, t.key) is None]
 
     def _breaker_refusal(self, request: Request) -> str | None:
-        """An allocation or a capital request whose every market is behind a breaker."""
+        """An allocation whose every market for a token is behind a breaker. A capital request
+        is not refused here: idle funds need no market (nor a price), so the request plans
+        around the breakers and says so if what is left cannot cover it."""
         wanted = []
         if isinstance(request, AllocateRequest):
             wanted = [(a.chain_id, a.asset) for a in request.amounts]
-        elif isinstance(request, CapitalRequest):
-            wanted = [(request.chain_id, request.asset)]
         for chain_id, asset in wanted:
             targets = self.input.catalogue.targets_of(chain_id, asset)
             if targets and not any(blocked(self.memory.breakers, t.key) is None for t in targets):
@@ -240,6 +284,7 @@ class EngineWorkflow:
                 ),
             }
         )
+        self._show()
         self.child = await workflow.start_child_workflow(
             CHILDREN[kind].run,
             self._child_input(kind, request).model_dump(mode="json"),
@@ -279,7 +324,17 @@ class EngineWorkflow:
         if kind == Operation.HARVEST:
             return HarvestInput(targets=targets, baseline=self.memory.harvest_baseline, by=request.by)
         assert isinstance(request, CapitalRequest)
-        return CapitalInput(request=request, targets=targets)
+        behind = dict.fromkeys(
+            b
+            for t in catalogue.targets_of(request.chain_id, request.asset)
+            if (b := blocked(self.memory.breakers, t.key)) is not None
+        )
+        return CapitalInput(
+            request=request,
+            targets=targets,
+            decimals=catalogue.chain(request.chain_id).tokens.get(request.asset),
+            blocked=[f"{b.scope} is {b.state.value}: {b.reason}" for b in behind],
+        )
 
     @workflow.signal(
         name="internal_operation_step",
@@ -299,7 +354,7 @@ class EngineWorkflow:
         op = self.memory.operation
         if op is not None and op.workflow_id == step.workflow_id:
             self.memory = self.memory.model_copy(update={"operation": op.model_copy(update={"step": step.step})})
-            workflow.set_current_details(f"**{self.memory.state.value}** {op.workflow_id}: {step.step}")
+            self._show()
 
     # -- pause and resume -----------------------------------------------------------------
     # A pause is the one input never refused: whatever its payload (a bare string is the
@@ -347,6 +402,7 @@ class EngineWorkflow:
                 f"the engine's circuit breaker is {engine_breaker.state.value} ({engine_breaker.reason}): "
                 "half-open it and let a risk check pass first"
             )
+        reason = reason or reconcile_refusal(self.memory.breakers)  # a discrepancy no one accepted
         if reason:
             raise ValueError(reason)
         return signal
@@ -425,7 +481,11 @@ class EngineWorkflow:
             finished = [(r.finished_at, r.status) for r in self.memory.results]
             statuses = counted_statuses(finished, self.memory.breakers, self.memory.errors_counted_from)
             found = findings(sample, self.input.policy.breakers, statuses)
-            book, events = apply_findings(self.memory.breakers, found, sample_scopes(sample), workflow.now())
+            checked = sample_scopes(sample)
+            outside = [s for s in self._outside_strategy() if self.memory.breakers[s].state == BreakerState.HALF_OPEN]
+            if outside and workflow.patched("breakers-outside-the-strategy"):
+                checked |= set(outside)  # nothing there is read, so nothing trips: the probe passes
+            book, events = apply_findings(self.memory.breakers, found, checked, workflow.now())
             self._breaker_events(book, events)
             engine_opened = any(e.scope == ENGINE and e.to_state == BreakerState.OPEN for e in events)
             if engine_opened and self.memory.state != EngineState.PAUSED:
@@ -456,10 +516,34 @@ class EngineWorkflow:
     def _check_half_open(self, raw: Any = None) -> None:
         self._check_started()
         change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
+        reason = self._scope_refusal(change.scope, "half_open")
+        if reason:
+            raise refused(reason)
         try:
             half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         except BreakerRefused as exc:
             raise refused(str(exc)) from None
+
+    def _known_scopes(self) -> list[str]:
+        """The chain and protocol scopes of the strategy's markets: what a risk check reads."""
+        return catalogue_scopes(t.key for t in self.input.catalogue.targets)
+
+    def _outside_strategy(self) -> list[str]:
+        """Chain and protocol breakers not CLOSED whose scope the strategy no longer has (or never
+        had: opened by hand before scopes were checked): no risk check reads them."""
+        known = self._known_scopes()
+        return [
+            s
+            for s in sorted(self.memory.breakers)
+            if s not in known and s != ENGINE and not s.startswith(RECONCILE_PREFIX)
+        ]
+
+    def _scope_refusal(self, scope: str, action: str) -> str | None:
+        """A scope the strategy does not have, the engine's (not tripped by hand) or a
+        reconciliation's (closed by an acceptance); one outside the strategy but open can be
+        half-opened, and the next risk check closes it (nothing there can trip)."""
+        known = self._known_scopes() + (self._outside_strategy() if action == "half_open" else [])
+        return change_refusal(scope, action, known)
 
     @workflow.update
     def trip_breaker(self, raw: Any = None) -> BreakerEvent:
@@ -473,12 +557,70 @@ class EngineWorkflow:
     def _check_trip(self, raw: Any = None) -> None:
         self._check_started()
         change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
-        if change.scope == ENGINE:
-            raise refused("the engine scope is opened by pausing the engine, not by hand")
+        reason = self._scope_refusal(change.scope, "trip")
+        if reason:
+            raise refused(reason)
         try:
             trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         except BreakerRefused as exc:
             raise refused(str(exc)) from None
+
+    @workflow.update
+    async def accept_reconciliation(self, raw: Any = None) -> BreakerEvent:
+        """After an operator's acceptance is in the store (`floor reconcile --accept ID` or
+        `--accept-chain ID`): close that reconciliation's breaker, once the store holds nothing
+        open there any more (asked, not taken on the caller's word)."""
+        change = parse(BreakerChange, raw, "acceptance")
+        still_open = await workflow.execute_activity(
+            "reconciliation_open",
+            change.scope,
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DOOR_RETRY,
+            summary=f"is anything still open at {change.scope}?",
+        )
+        if still_open:
+            raise refused(f"{change.scope} stays OPEN: {still_open}")
+        try:
+            book, event = accept(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        except BreakerRefused as exc:  # closed meanwhile by another acceptance
+            raise refused(str(exc)) from None
+        self._breaker_events(book, [event])
+        return event
+
+    @accept_reconciliation.validator
+    def _check_accept_reconciliation(self, raw: Any = None) -> None:
+        self._check_started()
+        change = validated(BreakerChange, raw, "acceptance", example=ACCEPT_EXAMPLE)
+        try:
+            accept(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
+        except BreakerRefused as exc:
+            raise refused(str(exc)) from None
+
+    @workflow.signal(
+        name="internal_reconcile_breakers",
+        description="Internal: a reconciliation run opens its breakers here. Not for people or services.",
+    )
+    async def internal_reconcile_breakers(self, raw: Any = None) -> None:
+        """Internal: a reconciliation found discrepancies of its trip size (or a chain the engine
+        did not know): open a `reconcile:` breaker for each and pause the engine. Anything else
+        is logged and ignored."""
+        try:
+            trip_ = parse(ReconcileTrip, raw, "reconciliation trip")
+        except BadRequest as exc:
+            workflow.logger.warning(f"reconciliation trip ignored: {exc}")
+            return
+        if self.input is None:
+            return
+        found = [f for f in trip_.findings if f.scope.startswith(RECONCILE_PREFIX) and f.trigger == Trigger.RECONCILE]
+        book, events = apply_findings(
+            self.memory.breakers, found, set(), workflow.now(), f"reconciliation {trip_.run_id}"
+        )
+        self._breaker_events(book, events)
+        if any(f.scope in self.memory.breakers for f in found) and self.memory.state != EngineState.PAUSED:
+            await self._pause_or_resume(
+                Event.PAUSE, {"by": "circuit-breaker", "reason": trip_.pause_reason[:500]}, "breaker"
+            )
 
     def _breaker_events(self, book: dict, events: list[BreakerEvent]) -> None:
         update: dict = {"breakers": book}
@@ -487,6 +629,7 @@ class EngineWorkflow:
                 update["errors_counted_from"] = e.at
         self.memory = self.memory.model_copy(update=update)
         self.unsaved_breakers.extend(events)
+        self._show()
         for e in events:
             workflow.logger.warning(
                 f"circuit breaker {e.scope}: {e.from_state.value} -> {e.to_state.value}: {e.reason}"
@@ -526,7 +669,7 @@ class EngineWorkflow:
             policy=self.input.policy,
         )
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
-        workflow.set_current_details(f"**{self.memory.state.value}** ({cause} by {actor or 'unnamed'})")
+        self._show()
         self.unsaved.append(self.memory.transitions[-1])
 
     async def _journal(self) -> None:
@@ -572,6 +715,7 @@ class EngineWorkflow:
         if self.input is None:
             raise bad_input(self.problem)
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
+        self._show()
         journal = asyncio.create_task(self._journal())
         while True:
             await workflow.wait_condition(lambda: self.child is not None or self._history_full())
@@ -620,6 +764,25 @@ class EngineWorkflow:
         )
         self.child = None
         self._transition(Event.FINISHED, "engine", f"{op.kind.value} {op.workflow_id} {status}", summary[:200])
+        if status == "failed":
+            await self._judge_error_rate()
+
+    async def _judge_error_rate(self) -> None:
+        """An operation ended failed: the error rate is judged now, not only at the next risk
+        check (minutes away, or never where no risk-check schedule runs); a trip pauses the
+        engine before another operation can start."""
+        finished = [(r.finished_at, r.status) for r in self.memory.results]
+        statuses = counted_statuses(finished, self.memory.breakers, self.memory.errors_counted_from)
+        found = error_rate_finding(statuses, self.input.policy.breakers)
+        engine = self.memory.breakers.get(ENGINE)
+        if found is None or (engine is not None and engine.state == BreakerState.OPEN):
+            return
+        if not workflow.patched("error-rate-on-finish"):  # histories from before judged it at risk checks only
+            return
+        book, events = apply_findings(self.memory.breakers, [found], set(), workflow.now(), "engine")
+        self._breaker_events(book, events)
+        if self.memory.state != EngineState.PAUSED:
+            await self._pause_or_resume(Event.PAUSE, {"by": "circuit-breaker", "reason": found.reason}, "breaker")
 
 
 def failure_text(err: BaseException) -> str:

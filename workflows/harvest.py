@@ -26,7 +26,15 @@ from typing import Any
 
 from temporalio import workflow
 
-from workflows.operation import READ_TIMEOUT, RETRY, OperationBase, chain_intents, chain_part, validated
+from workflows.operation import (
+    READ_TIMEOUT,
+    RETRY,
+    OperationBase,
+    chain_intents,
+    chain_part,
+    reports_failure,
+    validated,
+)
 from workflows.rebalance import read_holdings
 
 with workflow.unsafe.imports_passed_through():
@@ -42,8 +50,15 @@ with workflow.unsafe.imports_passed_through():
         RewardSale,
         YieldLine,
         overall_status,
+        units,
     )
     from floor.swaps.harvest import BuildHarvestInput, HarvestBuild, ReadRewardsInput, RewardsRead
+
+
+def _total_text(key: str, amount: int, decimals: dict[tuple[int, str], int]) -> str:
+    """A yield total ("<chain>:<asset>:<source>") for people: "chain 1 USDC rebase 12.5 USDC"."""
+    chain_id, asset, source = key.split(":")
+    return f"chain {chain_id} {asset} {source} {units(amount, decimals.get((int(chain_id), asset)), asset)}"
 
 
 def accrued(amount: int, index_now: int, index_then: int) -> int:
@@ -56,6 +71,7 @@ def accrued(amount: int, index_now: int, index_then: int) -> int:
 @workflow.defn(failure_exception_types=[FloorError])
 class HarvestWorkflow(OperationBase):
     @workflow.run
+    @reports_failure
     async def run(self, raw: Any = None) -> HarvestResult:
         input = validated(HarvestInput, raw, "harvest")
         await self.step("reading positions and growth indexes")
@@ -73,13 +89,14 @@ class HarvestWorkflow(OperationBase):
                 yields.append(YieldLine(key=h.key, asset=h.asset, decimals=h.decimals, source=source, amount=earned))
                 total_key = f"{h.key.chain_id}:{h.asset}:{source}"
                 totals[total_key] = totals.get(total_key, 0) + earned
-        rewards = await self._rewards(input) if workflow.patched("harvest-rewards") else {}
+        decimals = {(h.key.chain_id, h.asset): h.decimals for chain in read for h in chain.holdings}
+        rewards = await self._rewards(input, decimals) if workflow.patched("harvest-rewards") else {}
         self.stage = "done"
         if not input.baseline:
             summary = f"baseline set for {len(baseline)} markets; the next harvest reports yield since now"
         else:
             summary = "yield since the last harvest: " + (
-                ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "no positions"
+                ", ".join(_total_text(k, v, decimals) for k, v in sorted(totals.items())) or "no positions"
             )
         parts = rewards.get("chains", [])
         if rewards.get("summary"):
@@ -97,7 +114,7 @@ class HarvestWorkflow(OperationBase):
             )
         )
 
-    async def _rewards(self, input: HarvestInput) -> dict:
+    async def _rewards(self, input: HarvestInput, decimals: dict[tuple[int, str], int]) -> dict:
         """Read every market's claimable rewards; claim and sell them where worth it."""
         chains = sorted({t.key.chain_id for t in input.targets})
         await self.step("reading claimable rewards")
@@ -194,8 +211,12 @@ class HarvestWorkflow(OperationBase):
         ok = {p.chain_id for p in parts if p.status == "done"}
         summary = (
             f"rewards: {len(claims)} claimed from {len(claimed)} markets, {len(sales)} sales; "
-            + ", ".join(f"chain {p.chain_id} {p.asset} quoted {p.quoted} realised {p.realised}" for p in proceeds)
-            + "".join(f"; {k.amount} {k.symbol or k.token} kept idle ({k.reason})" for k in kept)
+            + ", ".join(
+                f"chain {p.chain_id} {p.asset} quoted {units(p.quoted, decimals.get((p.chain_id, p.asset)), p.asset)}"
+                f" realised {units(p.realised, decimals.get((p.chain_id, p.asset)), p.asset)}"
+                for p in proceeds
+            )
+            + "".join(f"; {units(k.amount, None, k.symbol or k.token)} kept idle ({k.reason})" for k in kept)
             + "".join(f"; chain {p.chain_id} failed: {p.error}" for p in parts if p.status == "failed")
         )
         if not ok:

@@ -11,6 +11,7 @@ failed intent, so a chain that failed does not hide a chain whose transactions w
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 from typing import Any
 
@@ -121,10 +122,12 @@ class OperationBase:
             workflow.set_current_details(f"**step:** {stage}")
 
     async def finish(self, result):
-        """The operation's result, once the engine has every step it was told."""
+        """The operation's result, once the engine has every step it was told; the Web UI's
+        details say how it ended."""
         await asyncio.gather(*self.reports)
         if self.reorged:
             result = result.model_copy(update={"summary": f"{result.summary}; {'; '.join(self.reorged)}"})
+        workflow.set_current_details(f"**{result.status}**: {result.summary}")
         return result
 
     async def send(
@@ -174,6 +177,25 @@ class OperationBase:
                 summary="journal the mined transactions",
             )
         return outcomes
+
+
+def reports_failure(run):
+    """An operation's `run` whose failure the Web UI's details say ("**failed**: Type: why"),
+    not the last step it was on. Sets details only: no command, replays alike."""
+
+    @functools.wraps(run)
+    async def wrapper(self, raw: Any = None):
+        try:
+            return await run(self, raw)
+        except Exception as exc:  # continue-as-new is not an Exception: it passes untouched
+            root = exc
+            while getattr(root, "cause", None) is not None:  # an activity's failure: its own error
+                root = root.cause
+            kind = getattr(root, "type", None) or type(root).__name__
+            workflow.set_current_details(f"**failed**: {kind}: {getattr(root, 'message', None) or root}")
+            raise
+
+    return wrapper
 
 
 async def together(awaitables: list, concurrently: bool) -> list:

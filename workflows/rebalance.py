@@ -34,6 +34,7 @@ from workflows.operation import (
     chain_intents,
     chain_part,
     effects_by_intent,
+    reports_failure,
     validated,
 )
 
@@ -257,6 +258,7 @@ def move_effects(leg: BuildMovesInput) -> list[dict[str, int]]:
 @workflow.defn(failure_exception_types=[FloorError])
 class RebalanceWorkflow(OperationBase):
     @workflow.run
+    @reports_failure
     async def run(self, raw: Any = None) -> RebalanceResult:
         input = validated(RebalanceInput, raw, "rebalance")
         if input.weights_of == "total":

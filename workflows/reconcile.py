@@ -3,10 +3,12 @@
 Each chain is one activity (`reconcile_chain`: one Multicall3 batch per chain, the store's
 cache, the journal's recent transactions looked for, the classification, discrepancies and
 alerts stored). A discrepancy of at least `trip_above_bps` (a journalled transaction the chain
-lost is always one), or a chain that is not the one the engine knew, trips the circuit
-breaker: the engine is paused (signal `pause_engine`, by "circuit-breaker", naming the
-discrepancy or the chain), so nothing else moves until an operator has looked, accepted it
-(`floor reconcile --accept ID`, `--accept-chain ID`) and resumed.
+lost is always one), or a chain that is not the one the engine knew, opens a circuit breaker
+of its own in the engine's book (`reconcile:<market>`, `reconcile:chain:<id>`; signal
+`internal_reconcile_breakers`) and pauses the engine (by "circuit-breaker", naming the
+discrepancy or the chain): nothing else moves, and the engine does not resume, until an
+operator has looked and accepted it (`floor reconcile --accept ID`, `--accept-chain ID`, which
+close the breaker) and resumed. One open discrepancy per market: a later run updates it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from workflows.operation import READ_TIMEOUT, RETRY, validated
 with workflow.unsafe.imports_passed_through():
     from floor.doors import ReconcileStart
     from floor.reconcile import ChainReconciliation, ReconcileChainInput, ReconcileResult
+    from floor.risk.breakers import Finding, ReconcileTrip, Trigger, reconcile_scope
 
 
 @workflow.defn
@@ -49,6 +52,7 @@ class ReconcileWorkflow:
         tripping = [d for d in found if d.relative_bps >= input.trip_above_bps]
         # A chain that is not the one the engine knew (reset, rewritten past finality) trips it too.
         mismatched = [p.mismatch for p in parts if p.mismatch]
+        opened: list[str] = []
         if (tripping or mismatched) and input.engine_id:
             if mismatched:
                 reason = f"reconciliation {run_id}: {'; '.join(mismatched)}"
@@ -60,9 +64,30 @@ class ReconcileWorkflow:
                     + (f": {worst.detail}" if worst.detail else "")
                 )
             workflow.set_current_details(f"**circuit breaker:** {reason}")
-            await workflow.get_external_workflow_handle(input.engine_id).signal(
-                "pause_engine", {"by": "circuit-breaker", "reason": reason[:500]}
-            )
+            engine = workflow.get_external_workflow_handle(input.engine_id)
+            if workflow.patched("reconcile-breakers"):
+                # A breaker of its own per market (and chain), in the engine's book: the engine
+                # pauses, and resumes only once each is accepted.
+                trips = [
+                    Finding(
+                        scope=reconcile_scope(d.market),
+                        trigger=Trigger.RECONCILE,
+                        reason=f"discrepancy #{d.id} on {d.market}: chain holds {d.actual}, expected {d.expected} "
+                        f"base units of {d.asset} ({d.relative_bps} bps)" + (f": {d.detail}" if d.detail else ""),
+                    )
+                    for d in tripping
+                ] + [
+                    Finding(scope=reconcile_scope(f"chain:{p.chain_id}"), trigger=Trigger.RECONCILE, reason=p.mismatch)
+                    for p in parts
+                    if p.mismatch
+                ]
+                opened = [f.scope for f in trips]
+                await engine.signal(
+                    "internal_reconcile_breakers",
+                    ReconcileTrip(run_id=run_id, findings=trips, pause_reason=reason[:1000]).model_dump(mode="json"),
+                )
+            else:  # runs started before: the engine is paused, no breaker of its own
+                await engine.signal("pause_engine", {"by": "circuit-breaker", "reason": reason[:500]})
         kinds: dict[str, int] = {}
         for p in parts:
             for kind, n in p.kinds.items():
@@ -83,4 +108,5 @@ class ReconcileWorkflow:
             summary=summary,
             chains=parts,
             tripped=bool((tripping or mismatched) and input.engine_id),
+            breakers=opened,
         )

@@ -103,6 +103,7 @@ class TxQueueWorkflow:
         self.state = self.q.state if self.q is not None else QueueState()
         self.draining = False
         self.notifications: list[asyncio.Task] = []
+        self.details = ""  # the Web UI's current details, as last set
 
     # -- the door ---------------------------------------------------------------------
     # Every update takes raw JSON (typed Any, so the SDK never fails decoding it) and its
@@ -151,6 +152,7 @@ class TxQueueWorkflow:
             return SubmitAck(intent_id=intent.id, accepted=False)
         self.state.seq += 1
         self.state.pending.append(Pending(intent=intent, seq=self.state.seq))
+        self._show()
         return SubmitAck(intent_id=intent.id, accepted=True)
 
     @workflow.update
@@ -191,7 +193,12 @@ class TxQueueWorkflow:
     def hold(self, raw: Any = None) -> str:
         """Hold (the engine is paused) or release the queue; answers what it is now."""
         hold = QueueHold.model_validate(raw)
+        if hold.held and not self.state.held:
+            self.state.held_since = workflow.now()
         self.state.held = (hold.reason or "held") if hold.held else ""
+        if not hold.held:
+            self.state.held_since = None
+        self._show()
         return self.state.held or "sending"
 
     @hold.validator
@@ -238,6 +245,8 @@ class TxQueueWorkflow:
             ],
             settled=len(self.state.outcomes),
             held=self.state.held,
+            held_since=self.state.held_since,
+            last_included=self.state.last_included,
             private=self.state.private,
             following=len(self.state.settled),
             final_block=self.state.chain.number if self.state.chain else None,
@@ -254,6 +263,7 @@ class TxQueueWorkflow:
         self.following = workflow.patched("follow-finality")
         self.follow_now = False  # the watcher saw the chain take something back: look now
         await self._resync()
+        self._show()
         loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
         if self.following:
             loops.append(asyncio.create_task(self._follower()))
@@ -287,6 +297,7 @@ class TxQueueWorkflow:
                 await self._resync()
             if plans:
                 await self._send(plans)
+            self._show()
 
     def _sendable(self) -> bool:
         if self.state.held or self.state.chain_problem:
@@ -515,6 +526,7 @@ class TxQueueWorkflow:
                 await self._resync()
             if self.following and not final:
                 await self._fill_gaps(statuses)
+            self._show()
             if final:
                 return
 
@@ -643,6 +655,7 @@ class TxQueueWorkflow:
             if lost:
                 await self._resync()
             self.follow_now = False
+            self._show()
 
     async def _taken_back(self, tx: SentTx, nonce_taken: bool) -> None:
         previous = tx.mined
@@ -677,6 +690,7 @@ class TxQueueWorkflow:
         if self.state.chain_problem:
             return
         self.state.chain_problem = problem
+        self._show()
         workflow.logger.error(problem)
         self._chain_event("chain_state", f"chain:{self.q.chain_id}", f"{problem}; the transaction queue holds")
 
@@ -698,6 +712,7 @@ class TxQueueWorkflow:
         self.state.next_nonce, self.state.chain, self.state.chain_nonce = None, None, 0
         self.state.chain_problem, self.state.gap_since = "", None
         self._chain_event("chain_accepted", f"chain:{self.q.chain_id}", message)
+        self._show()
         return message
 
     @accept_chain.validator
@@ -745,6 +760,10 @@ class TxQueueWorkflow:
     def _confirmed(self, tx: SentTx, status: TxStatus) -> None:
         self.state.inflight.remove(tx)
         record = status.record
+        self.state.last_included = (
+            f"nonce {tx.nonce} {record.tx_hash} in block {record.block_number}"
+            f" (seen {workflow.now().isoformat(timespec='seconds')})"
+        )
         if self.following:  # followed until final; a reorg before then sends it again
             tx.mined = record
             self.state.settled.append(tx)
@@ -866,6 +885,29 @@ class TxQueueWorkflow:
             await workflow.get_external_workflow_handle(workflow_id).signal("tx_outcome", outcome)
         except Exception:  # the asker is gone; its outcome stays queryable here
             workflow.logger.info("could not signal the outcome", extra={"to": workflow_id})
+
+    def _show(self) -> None:
+        """The Web UI's current details, set where the queue's state changes (and only when the
+        text does): held or sending and why, what waits and what is in flight, the next
+        nonce, the last inclusion, a chain it does not know. Not a command: replays alike."""
+        s = self.state
+        if s.chain_problem:
+            head = f"**held: not the chain it knew** ({s.chain_problem}): waiting for accept_chain"
+        elif s.held:
+            since = f" since {s.held_since.isoformat(timespec='seconds')}" if s.held_since else ""
+            head = f"**held**{since}: {s.held}"
+        else:
+            head = "**sending**"
+        nonce = "not read yet" if s.next_nonce is None else str(s.next_nonce)
+        lines = [
+            head,
+            f"pending {len(s.pending)}, in flight {len(s.inflight)}, next nonce {nonce}",
+            f"last inclusion: {s.last_included or 'none yet'}",
+        ]
+        text = "\n\n".join(lines)
+        if text != self.details:
+            self.details = text
+            workflow.set_current_details(text)
 
     def _tx(self, nonce: int) -> SentTx:
         return next(t for t in self.state.inflight if t.nonce == nonce)

@@ -53,12 +53,49 @@ class RateSnapshot:
     """A market's growth index at one time: underlying per unit of claim, scaled by 1e27.
 
     Two snapshots give the realised rate; `quoted_apr` is the protocol's own current rate
-    where it publishes one (Aave's currentLiquidityRate), else None.
+    where it publishes one (Aave's currentLiquidityRate) or where its own state gives one
+    (Morpho's IRM and utilisation, Lido's and Rocket Pool's last two oracle reports), else
+    None. Rates are fractions a year (0.035 is 3.5%). `quoted_apy` is set where the protocol's
+    own formula compounds the rate otherwise than per second (Morpho's supply APY, a staking
+    token's growth compounded once per report); without it the APY is `quoted_apr` compounded
+    per second (`floor.rates.quoted_rate`). `note` says why there is no quote (or what it
+    leaves out), for the report.
     """
 
     timestamp: int
     growth_index: int
     quoted_apr: float | None = None
+    quoted_apy: float | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """One event a contract logged: what `Adapter.rate_logs` asks for, as eth_getLogs gives it."""
+
+    block_number: int
+    topics: tuple[bytes, ...]
+    data: bytes
+
+    def uint_words(self, topic0: bytes, count: int) -> tuple[int, tuple[int, ...]]:
+        """(its first indexed argument, its `count` uint256 data words), checking it is the
+        event whose signature hash is `topic0` (ValueError otherwise)."""
+        if len(self.topics) < 2 or self.topics[0] != topic0 or len(self.data) != 32 * count:
+            raise ValueError(f"not the event 0x{topic0.hex()} with one indexed argument and {count} words")
+        words = tuple(int.from_bytes(self.data[i : i + 32], "big") for i in range(0, len(self.data), 32))
+        return int.from_bytes(self.topics[1], "big"), words
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """The last `count` events with signature hash `topic0` that a contract logged: the
+    contract is `address`, or the address `resolve` returns (an eth_call: Rocket Pool's
+    RocketStorage names its current RocketNetworkBalances)."""
+
+    topic0: bytes
+    count: int
+    address: str | None = None
+    resolve: ReadCall | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +106,10 @@ class Deposit:
 @dataclass(frozen=True)
 class Withdraw:
     amount: int
+    # The position as read before the quote. A market whose exits burn an exact number of
+    # shares and pay what its math gives for them (Balancer) sizes the burn from it; the
+    # others ignore it.
+    position: PositionReading | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +230,18 @@ class Adapter(ABC):
 
     @abstractmethod
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot: ...
+
+    # -- a quoted rate from the protocol's events (staking tokens' oracle reports) ----------
+    def rate_logs(self) -> LogQuery | None:
+        """The events the quoted rate is computed from, where the protocol keeps the figures
+        only in its events (Lido's TokenRebased, Rocket Pool's BalancesUpdated); None: the
+        rate reads say everything. Read by `floor.chain.ratelogs.with_rate_logs` before the
+        batch; an adapter not given them quotes nothing and its APY is measured."""
+        return None
+
+    def with_rate_logs(self, logs: Sequence[EventLog]) -> Adapter:
+        """This adapter carrying the last events `rate_logs` asked for, oldest first."""
+        return self
 
     # -- the market's total, for the circuit breakers' exploit signal --------------------
     def tvl_reads(self) -> list[ReadCall]:

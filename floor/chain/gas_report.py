@@ -15,7 +15,7 @@ from floor.chain.executor import encode_execute
 from floor.chain.l2fees import l1_data_fee, oracle_address, unsigned_eip1559_tx
 from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
-from floor.models import Call
+from floor.models import Amount, Call
 
 LIVE_BLOCKS = 1024  # eth_feeHistory's maximum on geth and anvil
 # A typical executor transaction: a deposit of 1,000 tokens of the chain's first token into an
@@ -29,9 +29,9 @@ class HorizonReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     horizon: int
-    point_wei: int
-    low_wei: int
-    high_wei: int
+    point_wei: Amount  # wei per gas (JSON: a string of digits, as every amount)
+    low_wei: Amount
+    high_wei: Amount
     measured_over: int  # blocks with an outcome in the recent history (0: too few)
     mae_wei: float | None
     naive_mae_wei: float | None
@@ -44,14 +44,14 @@ class ChainGasReport(BaseModel):
 
     chain_id: int
     latest_block: int
-    next_base_fee_wei: int
+    next_base_fee_wei: Amount
     blocks: int
     horizons: list[HorizonReport]
     fee_model: str = "ethereum"
     gas_price_oracle: str | None = None
     # L2s: the L1 data fee of a typical executor transaction (`typical_executor_tx`), its size,
     # and whether it is paid on top of gas (OP Stack) or inside it (Arbitrum).
-    l1_data_fee_wei: int | None = None
+    l1_data_fee_wei: Amount | None = None
     typical_tx_bytes: int | None = None
     l1_fee_in_gas: bool = False
 

@@ -10,11 +10,15 @@ itself, the CLI says so in one line).
 
 from __future__ import annotations
 
-from web3 import Web3
-from web3.types import RPCEndpoint
+from typing import TYPE_CHECKING
 
 from floor.chain.errors import ChainError, RpcUnavailable
 from floor.txqueue import ChainMark
+
+# Only `w3.provider.make_request` and `w3.eth.block_number` are used: `floor status` checks the
+# chains with a plain JSON-RPC stand-in (cli.onchain), without importing web3.
+if TYPE_CHECKING:
+    from web3 import Web3
 
 
 class ChainRewritten(ChainError):
@@ -26,7 +30,7 @@ class ChainRewritten(ChainError):
 
 def _block(w3: Web3, tag: str | int) -> dict | None:
     param = tag if isinstance(tag, str) else hex(tag)
-    response = w3.provider.make_request(RPCEndpoint("eth_getBlockByNumber"), [param, False])
+    response = w3.provider.make_request("eth_getBlockByNumber", [param, False])  # an RPCEndpoint is a str
     if "error" in response:
         raise RpcUnavailable(f"eth_getBlockByNumber({param}) failed: {str(response['error'])[:200]}")
     return response.get("result")

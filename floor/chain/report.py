@@ -19,11 +19,14 @@ valued at the WETH feed's price (WETH9 is 1:1 ETH by construction): staked ETH a
 protocol redemption rate, not at stETH's or rETH's market price (a discount on the secondary
 market, as a stETH/ETH feed would show, is not in the value).
 
-A market that publishes a rate (Aave's currentLiquidityRate) shows it as an APY; any other has
+A market that publishes a rate (Aave's currentLiquidityRate) or whose state gives one (Morpho's
+IRM and utilisation; Lido's and Rocket Pool's last two oracle reports, from their events,
+`floor.chain.ratelogs`) shows it as an APY; any other has
 its APY measured from its growth index between now and the block about `window_s` earlier,
 or the earliest block from which the market can be read (deployed later, or a node that keeps
 only recent state), and none when there is no earlier reading (or `window_s` is None: then
-the report is the one batch per chain).
+the report is the one batch per chain, and no oracle report's events are read either). A
+row's `apy_note` says why its APY is not quoted.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from eth_abi.exceptions import DecodingError
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -42,6 +45,7 @@ from floor.adapters.registry import AdapterRegistry
 from floor.calls import ReadFailed, decode_result, read
 from floor.chain.multicall import MulticallReader, ReadBatch
 from floor.chain.prices import decode_prices, plan_prices
+from floor.chain.ratelogs import with_rate_logs
 from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
 from floor.errors import FloorError, UnknownChain
@@ -57,7 +61,11 @@ DAY_S = 86_400
 MIN_APY_WINDOW_S = 6 * 3600
 
 # An exact decimal, written in JSON as fixed-point digits ("1500.25", never "1.50025E+3").
-ExactDecimal = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
+ExactDecimal = Annotated[
+    Decimal,
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}, mode="serialization"),
+]
 
 
 class MarketReport(BaseModel):
@@ -71,7 +79,7 @@ class MarketReport(BaseModel):
     amount: Amount  # underlying base units
     withdrawable: Amount  # what the market lets the executor take now
     liquidity: PositionLiquidity  # ratio to the market's available liquidity, safe withdrawal, alert
-    value: ExactDecimal  # USD, exact to 8 decimals (the feed's price; rounded down)
+    value: ExactDecimal | None  # USD, exact to 8 decimals (the feed's price; rounded down); None: not priced
     apy: float | None  # 0.035 is 3.5%
     apy_source: str | None  # "quoted" (the protocol's rate) or "realised" (measured)
     apy_window_s: int | None  # realised: the seconds it was measured over
@@ -80,6 +88,22 @@ class MarketReport(BaseModel):
     # exit quote: Curve's calc_withdraw_one_coin, Balancer's queryExit); None where the
     # market pays at its own rate, or the report was read without exit quotes.
     exit_slippage_bps: int | None = None
+    # Why the APY is not quoted from the protocol's own state (a pool keeps no rate, one
+    # oracle report so far, ...), or what a quote leaves out; the adapter's `RateSnapshot.note`.
+    apy_note: str | None = None
+
+
+class IdleReport(BaseModel):
+    """What an executor holds of one strategy token outside every market."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain_id: int
+    asset: str
+    decimals: int
+    amount: Amount  # base units
+    value: ExactDecimal | None  # USD, exact to 8 decimals; None: not priced (read without prices)
+    block_number: int
 
 
 def exact(amount: int, decimals: int) -> Decimal:
@@ -94,10 +118,12 @@ def read_report(
     *,
     window_s: int | None = DAY_S,
     exit_quotes: bool = False,
+    priced: bool = True,
 ) -> list[MarketReport]:
     """One row per strategy market (every configured market when the strategy has none).
     `exit_quotes`: also quote a full exit of every pool position (two more batches per chain
-    that has one), for its exit slippage."""
+    that has one), for its exit slippage. `priced=False`: no feed is read and no row is
+    valued (what needs no price, e.g. liquidity, works while a feed is stale)."""
     registry = AdapterRegistry.from_settings(settings)
     keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
     adapters = [registry.get(k) for k in keys] if keys else list(registry)
@@ -107,7 +133,9 @@ def read_report(
         if mine:
             w3 = _web3(chain, web3s)
             mine = with_beacon_views(MulticallReader(w3, chain.multicall3), mine)  # native ETH's validators
-            chain_rows = read_chain_report(chain, w3, mine, window_s=window_s)
+            if window_s is not None:  # history is read: Lido's and Rocket Pool's last reports, for their quotes
+                mine = with_rate_logs(w3, mine)
+            chain_rows = read_chain_report(chain, w3, mine, window_s=window_s, priced=priced)
             if exit_quotes:
                 chain_rows = with_exit_slippage(chain, _web3(chain, web3s), mine, chain_rows)
             rows += chain_rows
@@ -146,16 +174,52 @@ def with_exit_slippage(
     return [r.model_copy(update={"exit_slippage_bps": slippage.get((r.protocol, r.market))}) for r in rows]
 
 
-def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[tuple[int, str], int]:
-    """What each executor holds idle of each token the strategy places (weight above 0), in
-    base units by (chain id, symbol): one Multicall3 batch per chain."""
+def _idle_tokens(settings: Settings) -> dict[int, list[str]]:
+    """The tokens the strategy places (weight above 0), by chain."""
     wanted: dict[int, list[str]] = {}
     for t in settings.strategy.targets:
         asset = settings.chain(t.chain_id).market(t.protocol, t.market).asset
         if t.weight_bps > 0 and asset not in wanted.setdefault(t.chain_id, []):
             wanted[t.chain_id].append(asset)
+    return wanted
+
+
+def read_idle_report(settings: Settings, web3s: dict[int, Web3] | None = None) -> list[IdleReport]:
+    """What each executor holds idle of each token the strategy places, valued on the chain's
+    feeds: the balances and the prices in one Multicall3 batch per chain (a missing or stale
+    price raises, naming its feed, as for the positions)."""
+    rows = []
+    for chain_id, symbols in _idle_tokens(settings).items():
+        chain = settings.chain(chain_id)
+        tokens = [chain.token(s) for s in symbols]
+        plan = ReadPlan()
+        for t in tokens:
+            plan.add(("idle", t.symbol), [read(t.address, "balanceOf(address)", _executor(chain))])
+        priced = plan_prices(plan, chain, symbols)
+        batch = _reader(chain, _web3(chain, web3s)).read(plan.calls)
+        results = plan.results(batch.results)
+        prices = decode_prices(chain, priced, results, batch)
+        for t in tokens:
+            (amount,) = decode_result(["uint256"], results["idle", t.symbol][0], f"{t.symbol}.balanceOf(executor)")
+            value = value_of(amount, t.decimals, prices[t.symbol])
+            rows.append(
+                IdleReport(
+                    chain_id=chain_id,
+                    asset=t.symbol,
+                    decimals=t.decimals,
+                    amount=amount,
+                    value=exact(value, VALUE_DECIMALS),
+                    block_number=batch.block_number,
+                )
+            )
+    return rows
+
+
+def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[tuple[int, str], int]:
+    """What each executor holds idle of each token the strategy places (weight above 0), in
+    base units by (chain id, symbol): one Multicall3 batch per chain."""
     idle = {}
-    for chain_id, symbols in wanted.items():
+    for chain_id, symbols in _idle_tokens(settings).items():
         chain = settings.chain(chain_id)
         tokens = [chain.token(s) for s in symbols]
         batch = _reader(chain, _web3(chain, web3s)).read(
@@ -169,12 +233,12 @@ def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[
 
 
 def read_chain_report(
-    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int | None
+    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int | None, priced: bool = True
 ) -> list[MarketReport]:
     """The chain's rows: one Multicall3 batch (one eth_call, past the gas cap one per chunk),
     then the earlier growth indexes for measured APYs unless `window_s` is None."""
     reader = _reader(chain, w3)
-    plan, assets = plan_chain_report(chain, adapters)
+    plan, assets = plan_chain_report(chain, adapters, priced=priced)
     batch = reader.read(plan.calls)
     rates = decode_rates(adapters, plan, batch)
     measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
@@ -182,15 +246,18 @@ def read_chain_report(
     return chain_report_rows(chain, adapters, plan, assets, batch, earlier, rates)
 
 
-def plan_chain_report(chain: ChainConfig, adapters: Sequence[Adapter]) -> tuple[ReadPlan, list[str]]:
+def plan_chain_report(
+    chain: ChainConfig, adapters: Sequence[Adapter], *, priced: bool = True
+) -> tuple[ReadPlan, list[str]]:
     """Every market's liquidity (its position included) and growth index and every asset's
-    price feed, as one plan; and the assets priced. A token without a feed is refused here."""
+    price feed (unless not `priced`), as one plan; and the assets priced. A token without a
+    feed is refused here."""
     account = _executor(chain)
     plan = ReadPlan()
     for i, adapter in enumerate(adapters):
         plan.add((i, "liquidity"), adapter.liquidity_reads(account))
         plan.add((i, "rate"), adapter.rate_reads())
-    return plan, plan_prices(plan, chain, [a.asset.symbol for a in adapters])
+    return plan, plan_prices(plan, chain, [a.asset.symbol for a in adapters]) if priced else []
 
 
 def decode_rates(adapters: Sequence[Adapter], plan: ReadPlan, batch: ReadBatch) -> list[RateSnapshot]:
@@ -208,15 +275,17 @@ def chain_report_rows(
     rates: list[RateSnapshot] | None = None,
 ) -> list[MarketReport]:
     """The rows from the plan's batch: amounts, values (a missing or stale price raises,
-    naming its feed), APYs (`rates`: the batch's growth indexes, when already decoded)."""
+    naming its feed; no assets priced: no values), APYs (`rates`: the batch's growth indexes,
+    when already decoded)."""
     results = plan.results(batch.results)
-    prices = decode_prices(chain, assets, results, batch)
+    prices = decode_prices(chain, assets, results, batch) if assets else {}
     rates = rates if rates is not None else decode_rates(adapters, plan, batch)
     rows = []
     for i, (adapter, rate) in enumerate(zip(adapters, rates, strict=True)):
         liq = adapter.decode_liquidity(results[i, "liquidity"])
         apy, source, window = _apy(rate, earlier.get(adapter.key))
-        value = value_of(liq.position, adapter.asset.decimals, prices[adapter.asset.symbol])
+        price = prices.get(adapter.asset.symbol)
+        value = None if price is None else exact(value_of(liq.position, adapter.asset.decimals, price), VALUE_DECIMALS)
         rows.append(
             MarketReport(
                 chain_id=chain.id,
@@ -229,10 +298,11 @@ def chain_report_rows(
                 liquidity=position_liquidity(
                     adapter.key, liq.position, liq.market_available, liq.withdrawable, adapter.exit, adapter.exit_wait_s
                 ),
-                value=exact(value, VALUE_DECIMALS),
+                value=value,
                 apy=apy,
                 apy_source=source,
                 apy_window_s=window,
+                apy_note=rate.note,
                 block_number=batch.block_number,
             )
         )

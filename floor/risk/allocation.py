@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, SignedAmount
 
 
 class AllocationTarget(BaseModel):
@@ -92,7 +92,7 @@ class DepositOutcome(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     key: AdapterKey
     planned: Amount
-    realised: int  # position after minus position before, base units (interest included)
+    realised: SignedAmount  # position after minus position before, base units (interest included)
 
     @property
     def shortfall(self) -> int:

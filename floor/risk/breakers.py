@@ -17,9 +17,19 @@ window's history from the store) and the engine's recent operations:
   -> its protocol;
 - `gas`: the chain's base fee above the chain's fee cap -> the chain;
 - `price`: the chain's price source stale, missing or deviating -> the chain;
-- `error_rate`: too many of the engine's last operations failed -> the engine.
+- `error_rate`: too many of the engine's last operations failed -> the engine (judged at
+  every risk check and as soon as an operation ends failed).
 
-Opening is automatic; closing never is (`half_open` by an operator, then a clean check).
+A reconciliation's breakers (`reconcile:<market>`, e.g. `reconcile:1:metamorpho:steakUSDC` or
+`reconcile:1:tx:0x...`, and `reconcile:chain:<id>` for a chain that is not the one the engine
+knew) open when a reconciliation finds a discrepancy of at least its trip size: the engine
+pauses, and `resume` is refused while one is open. No risk check looks at the cache, so no
+probe can close one: it closes when an operator accepts what was found (`floor reconcile
+--accept ID` / `--accept-chain ID`), and only once the store holds nothing open there.
+
+Opening is automatic; closing never is (`half_open` by an operator, then a clean check; or,
+for a reconciliation's breaker, an acceptance). Every scope an operator names must be one the
+engine's strategy has (`catalogue_scopes`): a scope no risk check reads could never be probed.
 Pure and deterministic: the EngineWorkflow runs it, every change is a `BreakerEvent`.
 """
 
@@ -52,6 +62,8 @@ class Trigger(StrEnum):
     ERROR_RATE = "error_rate"
     MANUAL = "manual"  # an operator opened it
     PROBE = "probe"  # a half-open probe's outcome
+    RECONCILE = "reconcile"  # a reconciliation found a discrepancy (or another chain)
+    ACCEPTED = "accepted"  # an operator accepted what the reconciliation found
 
 
 class BreakerRefused(ValueError):
@@ -97,6 +109,52 @@ def valid_scope(scope: str) -> str:
     if scope == ENGINE or (kind == "protocol" and name) or (kind == "chain" and name.isdigit()):
         return scope
     raise BreakerRefused(f"{scope!r} is not a breaker scope: use 'engine', 'chain:<id>' or 'protocol:<name>'")
+
+
+RECONCILE_PREFIX = "reconcile:"
+
+
+def reconcile_scope(subject: str) -> str:
+    """A reconciliation's breaker: `subject` is a discrepancy's market (`1:aave-v3:USDC`,
+    `1:idle:USDC`, `1:tx:<hash>`) or a chain (`chain:42161`)."""
+    return f"{RECONCILE_PREFIX}{subject}"
+
+
+def accept_hint(scope: str) -> str:
+    """How an operator closes a reconciliation's breaker."""
+    subject = scope.removeprefix(RECONCILE_PREFIX)
+    if subject.startswith("chain:"):
+        return f"`floor reconcile --accept-chain {subject.removeprefix('chain:')} --reason ...`"
+    return "`floor reconcile --accept ID --reason ...` (`floor reconcile --open` lists the open discrepancies)"
+
+
+def catalogue_scopes(keys: Iterable[AdapterKey]) -> list[str]:
+    """The chain and protocol scopes of the strategy's markets: those a risk check reads, so
+    a breaker opened there can be probed closed again."""
+    keys = list(keys)
+    chains = [chain_scope(c) for c in sorted({k.chain_id for k in keys})]
+    return chains + [protocol_scope(p) for p in sorted({k.protocol for k in keys})]
+
+
+def change_refusal(scope: str, action: str, catalogue: Sequence[str]) -> str | None:
+    """Why an operator's `trip` or `half_open` of `scope` is refused whatever the breaker's
+    state: the engine scope is not tripped by hand, a reconciliation's breaker closes only by
+    an acceptance, and any other scope must be one of the `catalogue`'s (`catalogue_scopes`)."""
+    if scope.startswith(RECONCILE_PREFIX):
+        if action == "trip":
+            return f"{scope} is opened by a reconciliation, not by hand"
+        return f"the {scope} breaker closes when what the reconciliation found is accepted: {accept_hint(scope)}"
+    if scope == ENGINE:
+        if action != "trip":
+            return None
+        return (
+            "the engine scope is not tripped by hand: `floor pause` stops the whole engine (the engine's"
+            " breaker opens on the error rate of its operations)"
+        )
+    if scope not in catalogue:
+        valid = ([] if action == "trip" else [ENGINE]) + list(catalogue)
+        return f"{scope!r} is not a breaker scope of this engine: use one of {', '.join(valid)}"
+    return None
 
 
 class MarketSample(_Model):
@@ -228,18 +286,25 @@ def findings(sample: RiskSample, policy: BreakerPolicy, recent_statuses: Sequenc
                     reason=f"chain {c.chain_id}: {c.price_problem}",
                 )
             )
+    error_rate = error_rate_finding(recent_statuses, policy)
+    if error_rate is not None:
+        found.append(error_rate)
+    return found
+
+
+def error_rate_finding(recent_statuses: Sequence[str], policy: BreakerPolicy) -> Finding | None:
+    """The engine's finding when too many of its last operations (statuses oldest first, a
+    full window of them) failed."""
     last = list(recent_statuses)[-policy.error_window :]
     failed = sum(1 for s in last if s == "failed")
     if len(last) == policy.error_window and failed * BPS >= policy.error_rate_bps * len(last):
-        found.append(
-            Finding(
-                scope=ENGINE,
-                trigger=Trigger.ERROR_RATE,
-                reason=f"{failed} of the engine's last {len(last)} operations failed "
-                f"(limit {policy.error_rate_bps * len(last) // BPS})",
-            )
+        return Finding(
+            scope=ENGINE,
+            trigger=Trigger.ERROR_RATE,
+            reason=f"{failed} of the engine's last {len(last)} operations failed "
+            f"(limit {policy.error_rate_bps * len(last) // BPS})",
         )
-    return found
+    return None
 
 
 def counted_statuses(finished: Sequence[tuple[datetime, str]], book: Book, counted_from: datetime | None) -> list[str]:
@@ -263,10 +328,11 @@ def sample_scopes(sample: RiskSample) -> set[str]:
 
 
 def apply_findings(
-    book: Book, found: Iterable[Finding], checked: set[str], now: datetime
+    book: Book, found: Iterable[Finding], checked: set[str], now: datetime, actor: str = "risk-check"
 ) -> tuple[Book, list[BreakerEvent]]:
     """Open every scope with a finding (its first finding is the recorded trigger, all of
-    them the reason); close a half-open scope the check covered and found clean."""
+    them the reason); close a half-open scope the check covered and found clean. `actor`:
+    who found them (a risk check, a reconciliation, the engine on an operation's end)."""
     book = dict(book)
     events: list[BreakerEvent] = []
     by_scope: dict[str, list[Finding]] = {}
@@ -279,7 +345,7 @@ def apply_findings(
         reason = "; ".join(f.reason for f in fs)
         before = current.state if current else BreakerState.CLOSED
         book[scope] = Breaker(
-            scope=scope, state=BreakerState.OPEN, trigger=fs[0].trigger, reason=reason, since=now, by="risk-check"
+            scope=scope, state=BreakerState.OPEN, trigger=fs[0].trigger, reason=reason, since=now, by=actor
         )
         events.append(
             BreakerEvent(
@@ -289,7 +355,7 @@ def apply_findings(
                 to_state=BreakerState.OPEN,
                 trigger=fs[0].trigger if before == BreakerState.CLOSED else Trigger.PROBE,
                 reason=reason if before == BreakerState.CLOSED else f"probe failed: {reason}",
-                actor="risk-check",
+                actor=actor,
             )
         )
     for scope, breaker in sorted(book.items()):
@@ -303,7 +369,7 @@ def apply_findings(
                     to_state=BreakerState.CLOSED,
                     trigger=Trigger.PROBE,
                     reason=f"probe passed: nothing tripped (half-opened by {breaker.by}: {breaker.reason})",
-                    actor="risk-check",
+                    actor=actor,
                 )
             )
     return book, events
@@ -353,6 +419,40 @@ def trip(book: Book, scope: str, actor: str, reason: str, now: datetime) -> tupl
     return book, event
 
 
+def accept(book: Book, scope: str, actor: str, reason: str, now: datetime) -> tuple[Book, BreakerEvent]:
+    """An operator accepted what a reconciliation found (the store holds it, with who and
+    why): its breaker closes."""
+    current = book.get(scope)
+    if not scope.startswith(RECONCILE_PREFIX) or current is None:
+        state = current.state.value if current else BreakerState.CLOSED.value
+        raise BreakerRefused(f"no reconciliation breaker is open at {scope} (it is {state})")
+    book = dict(book)
+    del book[scope]
+    event = BreakerEvent(
+        scope=scope,
+        at=now,
+        from_state=current.state,
+        to_state=BreakerState.CLOSED,
+        trigger=Trigger.ACCEPTED,
+        reason=f"accepted: {reason} (was open for: {current.reason})",
+        actor=actor,
+    )
+    return book, event
+
+
+def reconcile_refusal(book: Book) -> str | None:
+    """Why the engine cannot resume while a reconciliation's breaker is open: each one, with
+    what it found and how to accept it."""
+    open_ = [b for scope, b in sorted(book.items()) if scope.startswith(RECONCILE_PREFIX)]
+    if not open_:
+        return None
+    return "a reconciliation's circuit breaker is open: " + "; ".join(
+        f"{b.scope} is {b.state.value} since {b.since.isoformat(timespec='seconds')} ({b.reason}): accept it with "
+        f"{accept_hint(b.scope)}"
+        for b in open_
+    )
+
+
 def blocked(book: Book, key: AdapterKey) -> Breaker | None:
     """The breaker (widest first) that keeps capital away from `key`'s market, if any: an
     open or half-open one (a half-open breaker routes around until its probe passes)."""
@@ -370,6 +470,15 @@ class BreakerChange(_Model):
     scope: str = Field(min_length=1, max_length=300)
     by: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=1000)
+
+
+class ReconcileTrip(_Model):
+    """What a reconciliation run tells the engine (its `internal_reconcile_breakers` signal):
+    the `reconcile:` scopes to open, each with what was found, and the run's pause reason."""
+
+    run_id: str = Field(min_length=1, max_length=300)
+    findings: list[Finding] = Field(min_length=1, max_length=1000)
+    pause_reason: str = Field(min_length=1, max_length=1000)
 
 
 class RiskCheckResult(_Model):

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from floor.models import AdapterKey
+from floor.models import AdapterKey, Amount
 
 BPS = 10_000
 
@@ -42,11 +42,11 @@ DEFAULT_POLICY = LiquidityPolicy()
 
 class PositionLiquidity(_Model):
     key: AdapterKey
-    position: int  # base units
-    market_available: int  # what the market can pay out now, to anyone
-    withdrawable: int  # what the executor can take now
+    position: Amount  # base units (JSON: a string of digits, as every amount)
+    market_available: Amount  # what the market can pay out now, to anyone
+    withdrawable: Amount  # what the executor can take now
     ratio_bps: int | None  # position / available; None when the market has nothing available
-    max_safe_withdrawal: int  # base units, now
+    max_safe_withdrawal: Amount  # base units, now
     exit: Literal["instant", "queued"]
     expected_wait_s: int  # 0 for an instant exit
     alert: bool

@@ -77,6 +77,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from floor.models import AdapterKey, Amount
+from floor.models import units as token_units
 from floor.operations import StrategyTarget
 from floor.risk.allocation import split_by_weight
 from floor.risk.rebalance import Holding, Move
@@ -365,6 +366,11 @@ class _Planner:
         leg = self.leg(key)
         return _units_covering(value, self.decimals[leg], self.price[leg])
 
+    def human(self, leg: Leg | AdapterKey, n: int) -> str:
+        """`n` base units of the leg's (or the market's) token, for people: "1,500.25 USDC"."""
+        leg = self.leg(leg) if isinstance(leg, AdapterKey) else leg
+        return token_units(n, self.decimals.get(leg), leg[1])
+
     def amount(self, key: AdapterKey) -> int:
         h = self.held.get(key)
         return h.amount if h else 0
@@ -476,7 +482,8 @@ class _Planner:
                     max(asked - worth, 0),
                     members,
                     f"targets in {asset} on chain {chain_id} want {_usd(asked)}, the floor holds {_usd(worth)} "
-                    f"there ({have} base units): short {short} base units, about {_usd(max(asked - worth, 0))}; "
+                    f"there ({self.human(leg, have)}): short {self.human(leg, short)}, about "
+                    f"{_usd(max(asked - worth, 0))}; "
                     "the targets share what is held in proportion; nothing is bridged or swapped",
                 )
                 want = split_by_weight(have, want)
@@ -500,7 +507,7 @@ class _Planner:
                     self.value(k, excess),
                     self.value(k, excess - take),
                     [k],
-                    f"{k} can let go of {take} of its {excess} base units of excess now "
+                    f"{k} can let go of {self.human(k, take)} of its {self.human(k, excess)} of excess now "
                     f"({_usd(self.value(k, take))} of {_usd(self.value(k, excess))}); the rest stays in it",
                 )
             if take and self.value(k, take) < self.min_trade:
@@ -524,7 +531,8 @@ class _Planner:
                     self.leg_value(leg, need),
                     self.leg_value(leg, need - free),
                     members,
-                    f"deposits in {leg[1]} on chain {leg[0]} need {need} base units, {free} are free (idle and "
+                    f"deposits in {leg[1]} on chain {leg[0]} need {self.human(leg, need)}, {self.human(leg, free)} "
+                    "are free (idle and "
                     "withdrawn; the excess that cannot leave stays in its market): they share them in proportion",
                 )
                 gaps = split_by_weight(free, gaps) if free else [0] * len(gaps)
@@ -539,8 +547,9 @@ class _Planner:
                         self.value(k, n),
                         self.value(k, rest),
                         [k],
-                        f"{k} takes whole lots of {lot} base units: {n - rest} of the {n} wanted are deposited, "
-                        f"{rest} ({_usd(self.value(k, rest))}) stay idle",
+                        f"{k} takes whole lots of {self.human(k, lot)}: {self.human(k, n - rest)} of the "
+                        f"{self.human(k, n)} wanted are deposited, {self.human(k, rest)} "
+                        f"({_usd(self.value(k, rest))}) stay idle",
                     )
                     n -= rest
                 if n and self.value(k, n) < self.min_trade:
@@ -548,8 +557,8 @@ class _Planner:
                     n = 0
                 self.deposit[k] = n
 
-    def skip_small(self, key: AdapterKey, what: str, units: int) -> None:
-        worth = self.value(key, units)
+    def skip_small(self, key: AdapterKey, what: str, n: int) -> None:
+        worth = self.value(key, n)
         self.note(
             "min_trade",
             str(key),
@@ -557,7 +566,7 @@ class _Planner:
             worth,
             worth,
             [key],
-            f"a {what} of {units} base units ({_usd(worth)}) in {key} is below the minimum trade "
+            f"a {what} of {self.human(key, n)} ({_usd(worth)}) in {key} is below the minimum trade "
             f"of {_usd(self.min_trade)}: not made",
         )
 
@@ -582,7 +591,7 @@ class _Planner:
                     new = 0
                 self.deposit[k] = new
                 changed.append(k)
-                steps.append(f"deposit into {k} {old} -> {new} base units")
+                steps.append(f"deposit into {k} {self.human(k, old)} -> {self.human(k, new)}")
                 held = self.exposure(members)
             # Then withdraw more from it: the market furthest above its target first, ties by key.
             above = [k for k in members if self.free(k) > self.withdraw[k]]
@@ -596,7 +605,7 @@ class _Planner:
                     continue  # all it can let go is below the minimum trade
                 self.withdraw[k] = new
                 changed.append(k)
-                steps.append(f"withdrawal from {k} {old} -> {new} base units")
+                steps.append(f"withdrawal from {k} {self.human(k, old)} -> {self.human(k, new)}")
                 held = self.exposure(members)
             if changed:
                 self.note(

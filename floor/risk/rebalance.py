@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, units
 from floor.risk.allocation import split_by_weight
 
 BPS = 10_000
@@ -119,7 +119,10 @@ def plan_rebalance(holdings: list[Holding], weights: list[Weight], threshold_bps
                 continue
             take = min(excess, h.withdrawable)
             if take < excess:
-                notes.append(f"{w.key} can give back {take} of its {excess} excess now")
+                notes.append(
+                    f"{w.key} can give back {units(take, h.decimals, asset)} of its "
+                    f"{units(excess, h.decimals, asset)} excess now"
+                )
             if take > 0:
                 withdrawals.append(Move(key=w.key, asset=asset, action="withdraw", amount=take))
                 after[i] -= take

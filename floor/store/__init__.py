@@ -373,12 +373,17 @@ class Store:
         """Record breaker changes; keyed by (engine_id, scope, at, to_state)."""
         return self._record(BreakerEventRow, rows, ("engine_id", "scope", "at", "to_state"))
 
-    def breaker_events(self, engine_id: str, scope: str | None = None) -> list[BreakerEventRow]:
+    def breaker_events(
+        self, engine_id: str, scope: str | None = None, limit: int | None = None
+    ) -> list[BreakerEventRow]:
+        """The engine's breaker changes (of one scope when given; the latest `limit`), oldest first."""
         b = BreakerEventRow.__table__.c
         stmt = select(BreakerEventRow).where(b.engine_id == engine_id)
         if scope is not None:
             stmt = stmt.where(b.scope == scope)
-        return self._all(stmt.order_by(b.at, b.id))
+        if limit is None:
+            return self._all(stmt.order_by(b.at, b.id))
+        return self._all(stmt.order_by(b.at.desc(), b.id.desc()).limit(limit))[::-1]
 
     def rate_windows(self, markets: Sequence[str], since: datetime) -> dict[str, list[RateObservation]]:
         """Each market's rate observations from `since` on (by their blocks' time), oldest
@@ -393,16 +398,45 @@ class Store:
     # ------------------------------------------------------------ discrepancies
 
     def record_discrepancies(self, rows: Sequence[Discrepancy]) -> list[Discrepancy]:
-        """Record what a reconciliation run found; keyed by (run_id, market). Answers the stored
-        rows, with their ids, in the order given (those recorded before included, as stored)."""
-        self._record(Discrepancy, rows, ("run_id", "market"))
+        """Record what a reconciliation run found: one open discrepancy per market. A market
+        with one open already has it updated with this run's figures (expected, actual,
+        difference, bps, block, growth index, detail, `found_at`), keeping its id and the run
+        that found it first; else a new row, keyed by (run_id, market), so a retried run adds
+        nothing. Answers the stored rows, with their ids, in the order given: each market's
+        open row (a retry of a run whose row was accepted since: that row, as stored)."""
         if not rows:
             return []
-        d = Discrepancy.__table__.c
-        stmt = select(Discrepancy).where(d.run_id.in_({row.run_id for row in rows}))
+        table = Discrepancy.__table__
+        d = table.c
+        figures = ("asset", "decimals", "expected", "actual", "difference", "relative_bps", "block_number")
+        figures += ("growth_index", "found_at", "detail")
+        insert = self._insert(table).on_conflict_do_nothing()  # any key: (run_id, market) or the open one
         with self._session() as session:
-            stored = {(row.run_id, row.market): row for row in session.scalars(stmt)}
-        return [stored[(row.run_id, row.market)] for row in rows]
+            for row in rows:
+                values = _values(Discrepancy, row)
+                open_row = (d.market == row.market) & (d.status == "open")
+                changed = session.execute(update(table).where(open_row).values({k: values[k] for k in figures}))
+                if not changed.rowcount:
+                    session.execute(insert, values)
+        markets = {row.market for row in rows}
+        stmt = select(Discrepancy).where(
+            d.market.in_(markets), (d.status == "open") | d.run_id.in_({row.run_id for row in rows})
+        )
+        with self._session() as session:
+            stored = list(session.scalars(stmt))
+        opened = {row.market: row for row in stored if row.status == "open"}
+        by_run = {(row.run_id, row.market): row for row in stored}
+        return [opened.get(row.market) or by_run[(row.run_id, row.market)] for row in rows]
+
+    def discrepancy(self, id: int) -> Discrepancy | None:
+        with self._session() as session:
+            return session.get(Discrepancy, id)
+
+    def accepted_discrepancies(self, limit: int = 100) -> list[Discrepancy]:
+        """The latest discrepancies operators accepted (who, why, when), oldest first."""
+        d = Discrepancy.__table__.c
+        stmt = select(Discrepancy).where(d.status == "accepted").order_by(d.accepted_at.desc(), d.id.desc())
+        return self._all(stmt.limit(limit))[::-1]
 
     def open_discrepancies(self) -> list[Discrepancy]:
         d = Discrepancy.__table__.c

@@ -241,7 +241,8 @@ class BreakerEventRow(StoreTable, table=True):
 
 class Discrepancy(StoreTable, table=True):
     """A market whose position on chain differs from what the journal says it should be, found by
-    one reconciliation run; open until an operator accepts it (who, why, when)."""
+    a reconciliation run; open until an operator accepts it (who, why, when). At most one open
+    per market: a later run that finds it again updates its figures (`found_at`: last seen)."""
 
     __tablename__ = "discrepancy"
     __table_args__ = (
@@ -252,10 +253,17 @@ class Discrepancy(StoreTable, table=True):
             name="accepted_fields",
         ),
         Index(None, "status"),
+        Index(
+            "uq_discrepancy_open",
+            "market",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
     id: int | None = _id()  # what an operator names
-    run_id: str  # the reconciliation run
+    run_id: str  # the reconciliation run that found it first
     chain_id: int = Field(sa_type=BigInteger)
     market: str
     asset: str
@@ -266,7 +274,7 @@ class Discrepancy(StoreTable, table=True):
     relative_bps: int = Field(sa_type=BigInteger)  # the difference in bps of expected
     block_number: int = Field(sa_type=BigInteger)  # where `actual` was read
     growth_index: int | None = Field(default=None, sa_type=Uint256)  # the market's index there, 1e27 scale
-    found_at: datetime = Field(sa_type=UtcDateTime)
+    found_at: datetime = Field(sa_type=UtcDateTime)  # last found (by the latest run that found it)
     # What an operator needs beyond the numbers: for a journalled transaction the chain lost
     # (market "<chain>:tx:<hash>"), the transaction, its operation and its effects.
     detail: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})

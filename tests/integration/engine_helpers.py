@@ -144,3 +144,13 @@ async def wait_for(predicate, timeout_s: float = 30, what: str = "condition"):
 
 def pending_nonces(web3s, address: str) -> dict[int, int]:
     return {cid: w3.eth.get_transaction_count(address, "pending") for cid, w3 in web3s.items()}
+
+
+async def current_details(client, workflow_id: str) -> str:
+    """A workflow's current details, as the Web UI reads them (the SDK's metadata query)."""
+    from temporalio.api.sdk.v1 import WorkflowMetadata
+
+    meta = await client.get_workflow_handle(workflow_id).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    return meta.current_details

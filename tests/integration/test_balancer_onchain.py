@@ -11,6 +11,7 @@ import pytest
 from eth_abi import decode
 from eth_utils import to_checksum_address
 
+from activities.chain import ChainActivities
 from floor.adapters.base import Deposit, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import call
@@ -20,6 +21,7 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions
 from floor.errors import InvalidAmount
 from floor.guards import min_delta
+from floor.messages import BuildMovesInput
 from floor.models import AdapterKey
 from floor.protocols.balancer_v2.adapter import (
     EXIT_EXACT_BPT_IN_FOR_ALL_TOKENS_OUT,
@@ -30,8 +32,9 @@ from floor.protocols.balancer_v2.adapter import (
 )
 from floor.protocols.balancer_v2.errors import ExactOutExitUnsupported
 from floor.protocols.balancer_v2.valuation import read_position_value
+from floor.risk.rebalance import Move
 from tests.balancer_math import StablePool
-from tests.integration.helpers import balance, contract, mint, protected_calls
+from tests.integration.helpers import balance, contract, mint, positions_now, protected_calls
 
 USDC = 10**6
 BALANCER = AdapterKey(chain_id=1, protocol="balancer-v2", market="USDC-DAI stable")
@@ -311,3 +314,44 @@ def test_a_tiny_one_coin_exit_reverts_bal_001_as_the_real_pool_does_and_is_named
     assert decode(["string"], results[1].data[4:])[0] == "BAL#001"
     with pytest.raises(InvalidAmount, match=r"queryExit: reverted BAL#001: InvalidAmount, the pool's math"):
         adapter.decode_exit_quote(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, results)
+
+
+def test_a_withdrawal_of_an_amount_burns_bpt_and_the_deposit_it_funds_takes_what_the_exit_pays(
+    chain1, settings, web3s, signer
+):
+    """Exits are exact-BPT-in, so a planned withdrawal of an amount (a rebalance's, an
+    allocation's) burns the fewest quoted BPT that pay it, and the deposit it funds goes in the
+    same batch. An exit of about the whole position that pays less than planned (the pool now
+    heavy in DAI) burns it all, and the deposit takes what the exit pays."""
+    c, adapter, executor = chain1, chain1["adapter"], chain1["executor"]
+    bpt = join(c, 40_000 * USDC)
+    participant_join(c, 100_000 * 10**18)  # now an exit to USDC costs
+    aave = AdapterKey(chain_id=1, protocol="aave-v3", market="USDC")
+    activities = ChainActivities(settings, signer, web3s)
+
+    def move(amount: int) -> list:
+        moves = [
+            Move(key=BALANCER, asset="USDC", action="withdraw", amount=amount),
+            Move(key=aave, asset="USDC", action="deposit", amount=amount),
+        ]
+        groups = activities.build_moves(BuildMovesInput(chain_id=1, asset="USDC", moves=moves))
+        c["client"].execute([step for group in groups for step in group])
+        return positions_now(settings, web3s, [BALANCER, aave])
+
+    before = positions_now(settings, web3s, [aave])[aave].amount
+    after = move(10_000 * USDC)
+    paid = balance(c["w3"], adapter.asset.address, executor) + 10_000 * USDC  # the rest stays idle
+    assert 10_000 * USDC <= paid < 10_000 * USDC * 10_002 // 10_000  # the amount, or a margin's step more
+    burnt = bpt - after[BALANCER].shares
+    assert (
+        exit_quote(c, EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, burnt * 9_999 // 10_000).amounts_out[adapter.asset_index]
+        < 10_000 * USDC
+    )  # a step fewer BPT would not have paid it
+    assert after[aave].amount - before >= 10_000 * USDC - 1
+
+    rest = after[BALANCER]
+    pays = exit_quote(c, EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, rest.shares).amounts_out[adapter.asset_index]
+    assert pays < rest.amount - 1  # all of it pays less than the planned amount
+    last = move(rest.amount - 1)
+    assert last[BALANCER].shares == 0 and balance(c["w3"], adapter.asset.address, executor) == 0
+    assert abs(last[aave].amount - after[aave].amount - (pays + paid - 10_000 * USDC)) <= 2

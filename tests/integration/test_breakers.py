@@ -1,24 +1,36 @@
 """Circuit breakers on the engine: a vault drained on the local chain trips its protocol's
 breaker at the next risk check, the engine stops sending to it, a capital request routes
 around it, and only an operator's half-open and a clean probe close a breaker again; every
-change is in the store with an alert."""
+change is in the store with an alert. Operations that fail trip the engine's own breaker as
+they end."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from temporalio.client import WorkflowFailureError
 
 from activities.chain import ChainActivities
-from activities.engine import Refused, ask, change_breaker, check_risk, engine_breakers, ensure_engine
+from activities.engine import (
+    Refused,
+    ask,
+    change_breaker,
+    check_risk,
+    engine_breakers,
+    engine_status,
+    ensure_engine,
+    pause_or_resume,
+)
 from floor.adapters.registry import executor_setup
 from floor.config import ChainConfig, Settings
 from floor.devnet.deploy import Deployer, configure_executor
-from floor.engine import Operation
+from floor.engine import EngineState, Operation
 from floor.protocols.erc4626.deploy import seed
 from floor.risk.breakers import BreakerState, Trigger
-from tests.integration.engine_helpers import finished, key, run_operation, wait_for
+from tests.integration.engine_helpers import current_details, engine_settings, finished, key, run_operation, wait_for
 from tests.integration.helpers import advance_time, balance, mint, positions_now
+from tests.integration.test_cli import one_line
 from tests.integration.test_reconcile import with_store
 from workers.temporal import build_worker
 
@@ -140,8 +152,19 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
 
         # An operator opens the chain's breaker: every USDC market on it is behind one now.
         await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "RPC provider incident")
-        with pytest.raises(Refused, match=r"every USDC market on chain 1 is behind a circuit breaker"):
-            await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        # A capital request is not refused at the door (idle funds need no market): it plans
+        # around the breaker, and fails saying so when idle funds cannot cover it.
+        refused_by_plan = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await client.get_workflow_handle(refused_by_plan.workflow_id).result()
+        assert caught.value.cause.type == "InsufficientLiquidity", caught.value
+        assert caught.value.cause.message.startswith("cannot deliver 50,000 USDC on chain 1: ")
+        assert "markets behind circuit breakers are left out (chain:1 is OPEN: RPC provider incident)" in (
+            caught.value.cause.message
+        )
+        await wait_for(lambda: _idle(client, engine_id), what="the failed request recorded by the engine")
+        failed = await current_details(client, refused_by_plan.workflow_id)  # the Web UI: how it ended
+        assert failed.startswith("**failed**: InsufficientLiquidity: cannot deliver 50,000 USDC"), failed
         with pytest.raises(Refused, match=r"already OPEN: RPC provider incident"):
             await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "again")
         with pytest.raises(Refused, match=r"'chain:one' is not a breaker scope"):
@@ -186,3 +209,66 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         assert (
             event.trigger == Trigger.PRICE and "of WETH" in event.reason and "past the feed's heartbeat" in event.reason
         )
+
+
+async def test_four_failed_operations_trip_the_engine_breaker_as_the_fourth_ends(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path, cli
+):
+    """Capital requests the planner refuses (nothing to deliver from): each fails. With no risk
+    check in between, the fourth failure opens the engine's breaker (3 of the last 4 is the
+    limit) and pauses the engine; a resume is refused while it is open. An operator names only
+    the strategy's scopes: `protocol:nope`, `chain:999` and the engine are refused by name."""
+    settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
+    cli.use(settings)
+    engine_id, client = settings.engine_id, temporal_env.client
+    request = {
+        "chain_id": 1,
+        "asset": "USDC",
+        "amount": str(10**9 * USDC),  # a billion: far more than the (empty) executor can deliver
+        "destination": settings.chain(1).destinations[0],
+        "by": "treasury-ops",
+        "reason": "payroll",
+    }
+    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+        await ensure_engine(client, settings)
+        for n in range(4):
+            failed = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+
+            async def recorded(workflow_id=failed.workflow_id):
+                status = await engine_status(client, engine_id)
+                return status.last if status.last and status.last.workflow_id == workflow_id else None
+
+            last = await wait_for(recorded, what=f"the engine to record {failed.workflow_id}")
+            assert last.status == "failed" and last.summary.startswith("InsufficientLiquidity: "), last
+            if n < 3:
+                assert await engine_breakers(client, engine_id) == []  # the window is not full yet
+
+        async def paused():
+            status = await engine_status(client, engine_id)
+            return status if status.state == EngineState.PAUSED else None
+
+        status = await wait_for(paused, what="the error rate to pause the engine")
+        assert status.pause_reason == "4 of the engine's last 4 operations failed (limit 3)"
+        (breaker,) = await engine_breakers(client, engine_id)
+        assert (breaker.scope, breaker.state, breaker.trigger, breaker.by) == (
+            "engine",
+            BreakerState.OPEN,
+            Trigger.ERROR_RATE,
+            "engine",
+        )
+        with pytest.raises(Refused, match=r"the engine's circuit breaker is OPEN \(4 of the engine's last 4"):
+            await pause_or_resume(client, engine_id, False, "try again", "oncall")
+        rows = await stored(store, engine_id, 1)
+        assert [(r.scope, r.to_state, r.trigger) for r in rows] == [("engine", "OPEN", "error_rate")]
+
+        for scope in ("protocol:nope", "chain:999"):
+            with pytest.raises(Refused, match=rf"'{scope}' is not a breaker scope of this engine: use one of chain:1"):
+                await change_breaker(client, engine_id, "trip", scope, "oncall", "typo")
+        with pytest.raises(Refused, match=r"use one of engine, chain:1, chain:42161, protocol:aave-v3"):
+            await change_breaker(client, engine_id, "half_open", "protocol:nope", "oncall", "typo")
+        ran = await cli("risk", "trip", "engine", "--reason", "stop it all")
+        assert ran.code == 1 and "`floor pause` stops the whole engine" in one_line(ran.err), ran
+
+
+async def _idle(client, engine_id: str) -> bool:
+    return (await engine_status(client, engine_id)).operation is None

@@ -12,8 +12,10 @@ import pytest
 from temporalio.service import RPCError
 
 from activities.chain import ChainActivities
+from cli import outputs
 from tests.integration.engine_helpers import STRATEGY, TREASURY, engine_settings, fund, key
 from tests.integration.helpers import advance_time, balance, mint, positions_now
+from tests.json_schema import cli_json
 from workers.temporal import build_worker
 
 
@@ -36,14 +38,14 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
             chain = settings.chain(chain_id)
             assert balance(web3s[chain_id], chain.token(asset).address, chain.executor) == 0
 
-        status = (await cli("status", "--json")).json()
+        status = cli_json(await cli("status", "--json"), outputs.StatusOutput)  # fits docs/cli-json.md
         assert status["state"] == "IDLE" and status["operation"] is None, status
         assert status["last"]["kind"] == "allocate" and status["last"]["status"] == "done", status
         assert status["ui_url"].endswith(f"/workflows/{settings.engine_id}")
 
         ran = await cli("positions", "--json")
         assert ran.code == 0, ran.err
-        rows = ran.json()["positions"]
+        rows = cli_json(ran, outputs.PositionsOutput)["positions"]
         keys = [key(r["chain_id"], r["protocol"], r["market"]) for r in rows]
         assert keys == [key(c, p, m) for c, p, m, _ in STRATEGY]
         now = positions_now(settings, web3s, keys)
@@ -67,7 +69,7 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
         advance_time(web3s[1], 30 * 86_400)
         ran = await cli("rebalance", "--json", "--reason", "drift")
         assert ran.code == 0, ran.err
-        result = ran.json()
+        result = cli_json(ran, outputs.RebalanceOutput)
         assert result["status"] == "done" and result["moves"] and result["drift_before_bps"] > 500, result
         assert result["workflow_id"].startswith(f"{settings.engine_id}/rebalance-") and result["ui_url"]
         # ...and the next one is refused by the cooldown, in one line, with nothing on stdout.
@@ -77,7 +79,7 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
 
         ran = await cli("history", "--json")
         assert ran.code == 0, ran.err
-        history = ran.json()
+        history = cli_json(ran, outputs.HistoryOutput)
         moves = [(t["from_state"], t["to_state"]) for t in history["transitions"]]
         assert moves == [
             ("IDLE", "ALLOCATING"),

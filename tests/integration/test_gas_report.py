@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cli import outputs
 from floor.chain.gas_report import chain_gas_report
 from tests.integration.helpers import mint
+from tests.json_schema import cli_json
 
 
 def test_the_predictor_is_measured_on_the_chain_it_runs_against(settings, web3s):
@@ -24,5 +26,5 @@ async def test_floor_gas_prints_each_chain(settings, cli):
     cli.use(settings)
     ran = await cli("gas", "--json")
     assert ran.code == 0, ran.err
-    chains = {c["chain_id"]: c for c in ran.json()["chains"]}
+    chains = {c["chain_id"]: c for c in cli_json(ran, outputs.GasOutput)["chains"]}  # wei as strings
     assert set(chains) == {1, 42161} and all(len(c["horizons"]) == 3 for c in chains.values())

@@ -17,7 +17,7 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_liquidity, read_positions
 from floor.devnet.deploy import Deployer
 from floor.messages import BuildDepositsInput, BuildMovesInput
-from floor.models import AdapterKey
+from floor.models import AdapterKey, units
 from floor.protocols.aave_v3.errors import ReserveFrozen, ReservePaused, SupplyCapExceeded
 from floor.protocols.aave_v3.reserve import FROZEN_BIT, PAUSED_BIT, SUPPLY_CAP_BITS, SUPPLY_CAP_START_BIT
 from floor.protocols.aave_v3.wadray import a_token_burn_scaled, a_token_mint_scaled
@@ -150,7 +150,8 @@ def test_tokens_sent_straight_to_the_atoken_are_not_liquidity(aave, settings, we
     refused = activity_error(
         ChainActivities(settings, signer, web3s).build_moves, BuildMovesInput(chain_id=1, asset="USDC", moves=[move])
     )
-    assert refused.type == "InsufficientLiquidity" and f"take {liquidity.withdrawable} now" in refused.message
+    can_take = units(liquidity.withdrawable, adapter.asset.decimals, "USDC")
+    assert refused.type == "InsufficientLiquidity" and f"take {can_take} now" in refused.message
     reverted = refused_on_chain(w3, client, adapter.withdraw_calls(5_000 * USDC, chain.executor), signer)
     assert reverted.reason == "CallFailed(call 0): Panic(0x11: arithmetic overflow or underflow)"
     assert reverted.error is None  # not a protocol's named error: the engine's read is what names it

@@ -1,14 +1,28 @@
 """Reconciliation on the anvil chains with a real store (SQLite here; the store's own tests
 run it on PostgreSQL too): interest is accrual, a transfer out of the executor behind the
-engine's back is a discrepancy of its size that trips the circuit breaker, an operator's
-acceptance (through the CLI) makes the cache follow the chain, and every chain's positions
+engine's back is a discrepancy of its size that opens a circuit breaker of its own (one per
+market, however many runs find it) and holds the engine paused, an operator's acceptance
+(through the CLI) closes it and makes the cache follow the chain, and every chain's positions
 cost one eth_call per chunk."""
 
 from __future__ import annotations
 
+import pytest
+
 from activities.chain import ChainActivities
-from activities.engine import engine_status, ensure_engine, reconcile
+from activities.engine import (
+    Refused,
+    change_breaker,
+    engine_breakers,
+    engine_status,
+    ensure_engine,
+    pause_or_resume,
+    reconcile,
+)
 from activities.reconcile import ReconcileActivities
+from cli import outputs
+from cli.engine import breakers_and_acceptances
+from cli.render import history_tables
 from floor.chain.rpc import request_counts
 from floor.devnet.deploy import Deployer
 from floor.engine import EngineState, Operation
@@ -18,6 +32,7 @@ from floor.txqueue import queue_id
 from tests.integration.engine_helpers import engine_settings, fund, key, run_operation, start_allocated, wait_for
 from tests.integration.helpers import advance_time, balance, contract, own_anvil
 from tests.integration.test_cli import one_line
+from tests.json_schema import cli_json
 from workers.temporal import build_worker
 
 STEAK = key(1, "metamorpho", "steakUSDC")
@@ -82,15 +97,53 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         assert f"discrepancy #{d.id} on {STEAK}" in status.pause_reason
         assert [a.subject for a in store.open_alerts() if a.kind == "discrepancy"] == [str(STEAK)]
 
+        # A second run finds the market short again: the same discrepancy (updated), one breaker,
+        # listed once; the engine's breaker book has it, and a resume is refused naming it.
+        second = await reconcile(client, settings)
+        (d2,) = [x for part in second.chains for x in part.discrepancies]
+        scope = f"reconcile:{STEAK}"
+        assert d2.id == d.id and second.breakers == [scope], second
+        assert [r.id for r in store.open_discrepancies()] == [d.id]
+        (listed,) = await engine_breakers(client, settings.engine_id)  # what `floor risk breakers` lists
+        assert (listed.scope, listed.state) == (scope, "OPEN") and f"discrepancy #{d.id}" in listed.reason, listed
+        opened = await cli("reconcile", "--open")
+        assert opened.code == 0 and one_line(opened.out).startswith(f"#{d.id} chain 1 {STEAK}: holds "), opened
+        resume = await cli("resume", "--reason", "looks fine to me", "--by", "bob")
+        assert resume.code == 1 and f"{scope} is OPEN" in resume.err and f"discrepancy #{d.id}" in resume.err, resume
+        with pytest.raises(Refused, match="closes when what the reconciliation found is accepted"):
+            await change_breaker(client, settings.engine_id, "half_open", scope, "bob", "probe it")
+
         refused = await cli("reconcile", "--accept", str(d.id))
         assert refused.code == 2 and "--accept needs --reason" in refused.err
         accepted = await cli("reconcile", "--accept", str(d.id), "--reason", "INC-42: key rotated", "--by", "alice")
-        assert accepted.code == 0, accepted.err
+        assert accepted.code == 0 and f"engine: {scope}: OPEN -> CLOSED" in accepted.out, accepted
         (row,) = [r for r in store.discrepancies() if r.id == d.id]
         assert (row.status, row.accepted_by, row.accepted_reason) == ("accepted", "alice", "INC-42: key rotated")
         assert not [a for a in store.open_alerts() if a.kind == "discrepancy"]
+        resumed = await pause_or_resume(client, settings.engine_id, False, "INC-42 closed", "bob")
+        assert resumed == "resumed by bob: INC-42 closed"
         again = await reconcile(client, settings)
         assert again.status == "clean", again.summary  # the cache follows the chain now
+
+        # `floor history` has both breaker changes and the acceptance (who, why, when).
+        await wait_for(lambda: _stored(store, settings.engine_id, 2), what="the breaker events in the store")
+        history = breakers_and_acceptances(settings, 20)
+        shown = history_tables({"transitions": [], "operations": [], **history})
+        assert [t.title for t in shown][-2:] == ["Circuit breakers", "Discrepancies accepted"]
+        assert [(e["scope"], e["to_state"], e["actor"].split("/")[0]) for e in history["breaker_events"]] == [
+            (scope, "OPEN", f"reconciliation {settings.engine_id}"),  # by the run that found it
+            (scope, "CLOSED", "alice"),
+        ]
+        (acceptance,) = history["acceptances"]
+        assert (acceptance["id"], acceptance["accepted_by"], acceptance["accepted_reason"]) == (
+            d.id,
+            "alice",
+            "INC-42: key rotated",
+        )
+
+
+async def _stored(store, engine_id: str, count: int):
+    return len(store.breaker_events(engine_id)) >= count
 
 
 async def test_two_hundred_positions_cost_one_eth_call_per_chunk_per_chain(stack, web3s, tmp_path, signer):
@@ -214,13 +267,13 @@ async def test_a_delivery_reorged_out_after_it_settled_is_found_with_its_amount_
 
         ran = await cli("reconcile", "--json")
         assert ran.code == 1, ran.err
-        found = ran.json()
+        found = cli_json(ran, outputs.ReconcileOutput)  # fits docs/cli-json.md
         assert found["status"] == "discrepancy" and found["tripped"], found["summary"]
         (part,) = [p for p in found["chains"] if p["chain_id"] == 1]
         (d,) = part["discrepancies"]
         assert d["market"] == tx_key(1, sent.tx_hash) and (d["expected"], d["actual"]) == (str(amount), "0")
         assert d["asset"] == "USDC" and d["relative_bps"] == 10_000
-        assert f"delivered {amount} base units of USDC to {treasury}" in d["detail"], d["detail"]
+        assert f"delivered 80,000 USDC to {treasury}" in d["detail"], d["detail"]
         assert sent.operation_id in d["detail"] and "no receipt on the canonical chain" in d["detail"]
         assert part["kinds"].get("inflow") == 1  # the USDC stayed idle: explained, not a second alarm
 
@@ -271,6 +324,7 @@ async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_stat
             ran = await cli("reconcile", "--accept-chain", "42161", "--reason", "anvil restarted", "--by", "bob")
             assert ran.code == 0 and "chain 42161: remembered at block 0: accepted by bob: anvil restarted" in ran.out
             assert "not changed: nothing to accept" in ran.out
+            assert "engine: reconcile:chain:42161: OPEN -> CLOSED" in ran.out  # the mismatch's own breaker
         ran = await cli("positions")
         assert ran.code == 1, ran
         assert "Multicall3 at 0xcA11bde05977b3631167028862bE2a173976CA11 has no code on chain 42161" in one_line(

@@ -77,6 +77,21 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
 
             last = await wait_for(recorded, what="the scheduled rebalance recorded")
             assert last.kind == Operation.REBALANCE and last.status == "skipped"  # nothing held, nothing drifts
+
+            # The Web UI's list without the checks (README): Temporal marks what a schedule started.
+            async def listed(query: str) -> list[str]:
+                return [w.id async for w in client.list_workflows(f'{query} AND WorkflowId STARTS_WITH "{engine_id}"')]
+
+            async def split() -> tuple[list[str], list[str]] | None:
+                ours, checks = (
+                    await listed("TemporalScheduledById IS NULL"),
+                    await listed("TemporalScheduledById IS NOT NULL"),
+                )
+                return (ours, checks) if f"{engine_id}/rebalance-1" in ours and len(checks) >= 2 else None
+
+            ours, checks = await wait_for(split, what="the workflows listed apart from the checks")
+            assert engine_id in ours and not any("-check" in w for w in ours), ours
+            assert all(w.startswith(f"{engine_id}/rebalance-check") for w in checks), checks
         finally:
             for sid in ids:
                 await client.get_schedule_handle(sid).delete()

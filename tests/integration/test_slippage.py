@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 
 import pytest
 from temporalio.client import WorkflowFailureError
@@ -107,14 +108,13 @@ async def test_an_exit_beyond_the_slippage_limit_is_refused_and_its_offered_chun
                 cause = cause.cause
             assert cause.type == "SlippageTooHigh", caught.value
             message = cause.message
-            assert "1:curve:3pool: withdraw 1900000000000 base units would lose" in message
+            assert "1:curve:3pool: withdraw 1,900,000 USDC would lose" in message
             assert "the limit is 50 bps per operation" in message
             lost = int(re.search(r"would lose (\d+) bps", message).group(1))
             assert lost > 50
-            chunk, chunk_bps = (
-                int(x)
-                for x in re.search(r"; (\d+) base units at a time stay under it \((-?\d+) bps\)", message).groups()
-            )
+            found = re.search(r"; ([\d,.]+) USDC at a time stay under it \((-?\d+) bps\)", message)
+            chunk = int(Decimal(found.group(1).replace(",", "")) * USDC)
+            chunk_bps = int(found.group(2))
             assert 0 < chunk < 1_900_000 * USDC and chunk_bps <= 50
             await wait_for(lambda: _idle(client, settings.engine_id), what="the refusal recorded by the engine")
             # Nothing was sent, nothing moved.

@@ -36,7 +36,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0004"
+        assert head == "0005"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES
@@ -60,3 +60,22 @@ def test_the_comparison_would_see_a_difference(store: Store) -> None:
     found = differences(store, changed)
     assert any(d[0] == "add_table" and d[1].name == "extra" for d in found if isinstance(d, tuple))
     assert any(isinstance(d, list) and d[0][0] == "modify_type" and d[0][3] == "amount" for d in found)
+
+
+def test_0005_keeps_the_newest_open_discrepancy_of_a_market_and_closes_the_rest(store_url: str) -> None:
+    """Before 0005 every run opened a discrepancy of its own for the same market: the newest
+    stays open, the older ones are closed as superseded (who and why), so the index holds."""
+    from alembic import command
+
+    from floor.store import Discrepancy
+    from tests.store.test_store import USDC, VAULT, disc
+
+    with Store(store_url) as store:
+        store._alembic(command.upgrade, "0004")
+        store._record(Discrepancy, [disc("run-1", VAULT), disc("run-2", VAULT), disc("run-2", USDC)], None)
+        store.migrate()
+        rows = {(d.run_id, d.market): d for d in store.discrepancies()}
+        old, new = rows[("run-1", VAULT)], rows[("run-2", VAULT)]
+        assert (new.status, rows[("run-2", USDC)].status) == ("open", "open")
+        assert (old.status, old.accepted_by) == ("accepted", "migration 0005")
+        assert old.accepted_reason.startswith(f"superseded by #{new.id}") and old.accepted_at is not None

@@ -192,10 +192,36 @@ def test_record_discrepancies_answers_the_stored_rows(store: Store) -> None:
     assert all(d.id is not None for d in first) and first[0].id != first[1].id
     assert [d.status for d in first] == ["open", "open"]
     # A retry (and a new market of the same run) answers the same ids, the new one added.
-    again = store.record_discrepancies([disc("run-1", VAULT, actual=1), disc("run-1", "1:spark:DAI")])
-    assert again[0].id == first[1].id and again[0].actual == 90  # as stored, not as retried
+    again = store.record_discrepancies([disc("run-1", VAULT), disc("run-1", "1:spark:DAI")])
+    assert again[0].id == first[1].id and again[0].actual == 90
     assert [d.market for d in store.open_discrepancies()] == [USDC, VAULT, "1:spark:DAI"]
     assert store.record_discrepancies([]) == []
+
+
+def test_one_open_discrepancy_per_market_a_later_run_updates_it(store: Store) -> None:
+    (first,) = store.record_discrepancies([disc("run-1", VAULT)])
+    later = disc("run-2", VAULT, actual=70)
+    later.found_at, later.block_number, later.detail = at(600), 60, "still short"
+    (again,) = store.record_discrepancies([later])
+    assert again.id == first.id and again.run_id == "run-1"  # the one an operator was told of, first found by run-1
+    assert (again.actual, again.difference, again.block_number, again.found_at, again.detail) == (
+        70,
+        -30,
+        60,
+        at(600),
+        "still short",
+    )
+    assert [(d.id, d.actual) for d in store.open_discrepancies()] == [(first.id, 70)]
+    # Accepted, it stays as accepted; the market found short again opens a new one.
+    store.accept_discrepancy(first.id, by="alice", reason="INC-1")
+    (third,) = store.record_discrepancies([disc("run-3", VAULT, actual=50)])
+    assert third.id != first.id and [d.id for d in store.open_discrepancies()] == [third.id]
+    assert store.record_discrepancies([disc("run-2", VAULT, actual=50)])[0].id == third.id  # a late retry
+    (accepted,) = store.accepted_discrepancies()
+    assert (accepted.id, accepted.actual, accepted.accepted_by) == (first.id, 70, "alice")
+    # The store refuses a second open row of a market, whoever writes it.
+    with pytest.raises(Exception, match="(?i)unique"):
+        store._record(Discrepancy, [disc("run-4", VAULT)], ("run_id", "market"))
 
 
 def test_accept_discrepancy_records_who_why_when(store: Store) -> None:
@@ -308,7 +334,7 @@ def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: P
     monkeypatch.chdir(tmp_path)
     with Store("sqlite:///state/floor.db") as store:
         store.migrate()
-        assert store.current_revision() == "0004"
+        assert store.current_revision() == "0005"
     assert (tmp_path / "state" / "floor.db").is_file()
 
 

@@ -280,3 +280,55 @@ def test_stable_math_invariant_joins_and_exits_behave():
     assert costs == sorted(costs) and costs[0] > 0
     with pytest.raises(AssertionError):
         bm.div_down(1, 0)
+
+
+# ---------------------------------------------------------------------------- a withdrawal of an amount
+
+
+def answers(a: BalancerV2Adapter, pool: bm.StablePool, reads) -> list[ReadResult]:
+    """What the chain answers `quote_reads(Withdraw(...))` with on `pool`: the Vault's tokens,
+    the rate, and each queryExit (EXACT_BPT_IN_FOR_ONE_TOKEN_OUT to USDC) by the stable math."""
+    out = [pool_tokens(), ok(["uint256"], [pool.rate()])]
+    for r in reads[2:]:
+        assert r.target == HELPERS and r.data[:4] == selector(QUERY_EXIT)
+        kind, bpt, index = decode(["uint256"] * 3, decode(["bytes32", "address", "address", TUPLE], r.data[4:])[3][2])
+        assert (kind, index) == (EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, 0)
+        out.append(ok(["uint256", "uint256[]"], [bpt, [pool.exit_one(bpt, 0), 0, 0]]))
+    return out
+
+
+def test_a_withdrawal_of_an_amount_burns_the_fewest_quoted_bpt_that_pay_it():
+    """Exits are exact-BPT-in: the BPT at the pool's rate for the amount, and that plus each
+    margin, are quoted in one batch; the fewest that pay the amount are burnt, so the exit pays
+    the amount or a little more, and the Vault's bound is that quote less the tolerance."""
+    a = adapter()
+    pool = bm.StablePool([10**12, 10**24], [10**30, 10**18], 2 * 10**24, 200 * bm.AMP_PRECISION, 4 * 10**14)
+    shares = 3 * 10**23  # 300,000 USDC at the rate (1.0)
+    position = PositionReading(amount=a.at_rate(shares, pool.rate()), shares=shares)
+    amount = 100_000 * 10**6
+    action = Withdraw(amount, position)
+    reads = a.quote_reads(action, EXECUTOR)
+    probes = [decode(["uint256"] * 3, args("0x" + r.data.hex())[3][2])[1] for r in reads[2:]]
+    assert probes == sorted(set(probes)) and probes[0] == 10**23 and max(probes) <= shares
+    results = answers(a, pool, reads)
+    paid, burnt = a.decode_quote(action, results)
+    k = probes.index(-burnt.delta)
+    assert paid.delta >= amount > pool.exit_one(probes[k - 1], 0)  # the fewest that pay it
+    assert paid.delta - amount < amount * 2 // 10_000  # a margin's step more, at most
+    s = a.slippage(action, results)
+    assert (s.quoted, s.fair) == (paid.delta, a.at_rate(-burnt.delta, pool.rate())) and 0 < s.bps <= 5
+    (exit_call,) = a.protected_calls(action, EXECUTOR, [paid, burnt], 10)
+    _, _, _, (_, minimum, user_data, _) = args(exit_call.data)
+    assert decode(["uint256"] * 3, user_data) == (EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, -burnt.delta, 0)
+    assert list(minimum) == [min_delta(paid.delta, 10), 0, 0]
+
+    # About the whole position: no probe above it pays the amount; it burns all and pays what that gives.
+    whole = Withdraw(position.amount, position)
+    reads = a.quote_reads(whole, EXECUTOR)
+    paid, burnt = a.decode_quote(whole, answers(a, pool, reads))
+    assert -burnt.delta == shares and paid.delta == pool.exit_one(shares, 0) < position.amount
+    # A probe the pool cannot pay (it reverts) ends the search at the one before it.
+    failing = [*answers(a, pool, a.quote_reads(action, EXECUTOR))[:3], ReadResult(False, b"")]
+    assert a.decode_quote(action, failing)[1].delta == -probes[0]
+    with pytest.raises(InsufficientBalance, match="no BPT"):
+        a.quote_reads(Withdraw(5, PositionReading(amount=0, shares=0)), EXECUTOR)

@@ -138,3 +138,51 @@ def test_the_error_rate_counts_only_operations_since_the_engine_breaker_last_cha
     # Closed at t[6]: the old failures never count again, new ones do.
     later = [*failures, (t[7], "failed")]
     assert counted_statuses(later, {}, t[6]) == ["failed"]
+
+
+def test_an_operator_names_only_scopes_the_strategy_has_and_never_the_engine_or_a_reconciliation():
+    from floor.risk.breakers import catalogue_scopes, change_refusal
+
+    known = catalogue_scopes([VAULT, ARB_AAVE, AAVE])
+    assert known == ["chain:1", "chain:42161", "protocol:aave-v3", "protocol:metamorpho"]
+    assert change_refusal("protocol:aave-v3", "trip", known) is None
+    assert change_refusal(ENGINE, "half_open", known) is None  # the error rate opens it; a probe closes it
+    for scope in ("protocol:nope", "chain:999"):
+        assert change_refusal(scope, "trip", known) == (
+            f"{scope!r} is not a breaker scope of this engine: use one of chain:1, chain:42161, protocol:aave-v3, "
+            "protocol:metamorpho"
+        )
+        assert "use one of engine, chain:1, chain:42161, protocol:aave-v3" in change_refusal(scope, "half_open", known)
+    assert "`floor pause` stops the whole engine" in change_refusal(ENGINE, "trip", known)
+    assert "opened by a reconciliation" in change_refusal("reconcile:1:aave-v3:USDC", "trip", known)
+    assert "`floor reconcile --accept ID" in change_refusal("reconcile:1:aave-v3:USDC", "half_open", known)
+    assert "`floor reconcile --accept-chain 42161" in change_refusal("reconcile:chain:42161", "half_open", known)
+
+
+def test_a_reconciliation_breaker_opens_once_holds_the_resume_and_closes_only_by_acceptance():
+    from floor.risk.breakers import Finding, accept, reconcile_refusal, reconcile_scope
+
+    scope = reconcile_scope(str(VAULT))
+    found = Finding(scope=scope, trigger=Trigger.RECONCILE, reason="discrepancy #7 on 1:metamorpho:steakUSDC: ...")
+    book, events = apply_findings({}, [found], set(), NOW, "reconciliation run-1")
+    assert [(e.scope, e.to_state, e.trigger, e.actor) for e in events] == [
+        (scope, BreakerState.OPEN, Trigger.RECONCILE, "reconciliation run-1")
+    ]
+    again, events = apply_findings(book, [found], set(), NOW, "reconciliation run-2")
+    assert again == book and events == []  # a second run: the same breaker, listed once
+    assert blocked(book, VAULT) is None  # the engine is paused instead: nothing is routed
+    refusal = reconcile_refusal(book)
+    assert scope in refusal and "discrepancy #7" in refusal and "floor reconcile --accept ID" in refusal
+    with pytest.raises(BreakerRefused, match="no reconciliation breaker is open"):
+        accept(book, "protocol:aave-v3", "alice", "x", NOW)
+    closed, event = accept(book, scope, "alice", "INC-42", NOW)
+    assert closed == {} and reconcile_refusal(closed) is None
+    assert (event.from_state, event.to_state, event.trigger, event.actor) == (
+        BreakerState.OPEN,
+        BreakerState.CLOSED,
+        Trigger.ACCEPTED,
+        "alice",
+    )
+    assert event.reason.startswith("accepted: INC-42 (was open for: discrepancy #7")
+    with pytest.raises(BreakerRefused, match="it is CLOSED"):
+        accept(closed, scope, "alice", "again", NOW)

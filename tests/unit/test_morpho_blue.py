@@ -5,6 +5,8 @@ accrued totals, APR vs APY, quotes refusing what Morpho would, and Morpho's stri
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from eth_abi import decode, encode
 from eth_utils import keccak
@@ -28,6 +30,7 @@ from floor.protocols.morpho_blue.adapter import (
     expected_market,
     market_id,
     supply_apr,
+    supply_apy,
     to_assets_down,
     to_shares_down,
     to_shares_up,
@@ -35,7 +38,8 @@ from floor.protocols.morpho_blue.adapter import (
     w_taylor_compounded,
 )
 from floor.protocols.morpho_blue.errors import MarketNotCreated
-from floor.rates import apy_from_apr
+from floor.protocols.morpho_blue.irm import adaptive_curve_rate
+from floor.rates import apy_from_apr, quoted_rate
 
 USDC = Asset("USDC", "0x" + "aa" * 20, 6)
 MORPHO, WETH, ORACLE, IRM, ME, OTHER = ("0x" + b * 20 for b in ("bb", "cc", "dd", "ee", "11", "22"))
@@ -45,6 +49,7 @@ morpho = MorphoBlueAdapter(key=KEY, asset=USDC, morpho=MORPHO, collateral_token=
 PARAMS = (USDC.address, WETH, ORACLE, IRM, LLTV)
 PARAMS_TYPE = "(address,address,address,address,uint256)"
 ACCRUED = ReadResult(True, b"")
+REVERTED = ReadResult(False, b"")
 # 1M USDC supplied (1e6 shares per base unit on an empty market), 400k borrowed, 10% fee.
 MARKET_1M = MarketState(10**12, 10**18, 4 * 10**11, 4 * 10**17, 1_000, 10**17)
 
@@ -173,13 +178,63 @@ def test_supply_apr_and_the_index():
     assert utilization(MARKET_1M) == 4 * 10**17
     assert apr == pytest.approx(rate * SECONDS_PER_YEAR / 1e18 * 0.4 * 0.9, rel=1e-12)
     assert apy_from_apr(apr) > apr  # compounded per second
-    snap = morpho.decode_rate([ACCRUED, market(MARKET_1M)], 5_000)
-    assert snap.quoted_apr is None and snap.timestamp == 5_000
+    snap = morpho.decode_rate([ACCRUED, market(MARKET_1M), *[REVERTED] * 3], 5_000)
+    assert snap.quoted_apr is None and snap.timestamp == 5_000  # an IRM neither model knows
+    assert IRM in snap.note
     assert snap.growth_index == (10**12 + 1) * RAY // (10**18 + 10**6)
     (irm_read,) = morpho.borrow_rate_reads(MARKET_1M)
     assert irm_read.target == IRM
     assert decode([PARAMS_TYPE, MARKET], irm_read.data[4:]) == (PARAMS, MARKET_1M.as_tuple())
     assert morpho.decode_borrow_rate([ok(["uint256"], rate)]) == rate
+
+
+# The local stack's linear IRM: 1% a year at zero utilisation plus 20% at full, per second.
+BASE, SLOPE = 10**16 // SECONDS_PER_YEAR, 2 * 10**17 // SECONDS_PER_YEAR
+
+
+def test_the_quote_comes_from_the_irm_state_read_after_the_accrual_in_the_same_batch():
+    reads = morpho.rate_reads()
+    assert reads[:2] == morpho.tvl_reads()  # accrueInterest, then market(id)
+    assert [r.target for r in reads[2:]] == [IRM] * 3
+    assert reads[2].data == selector("rateAtTarget(bytes32)") + morpho.id
+    assert [r.data for r in reads[3:]] == [selector("baseRatePerSecond()"), selector("slopePerSecond()")]
+    # The linear IRM: base + slope x 40% = 317097919 + 2536783358 per second.
+    snap = morpho.decode_rate([ACCRUED, market(MARKET_1M), REVERTED, ok(["uint256"], BASE), ok(["uint256"], SLOPE)], 9)
+    rate = 2_853_881_277
+    assert snap.quoted_apr == supply_apr(rate, MARKET_1M) == pytest.approx(0.0324, rel=1e-8)  # 9% x 40% x 90%
+    # Morpho's supply APY: wTaylorCompounded(rate, 365 days) = 0.094171499946907941, x 0.9, x 0.4.
+    assert w_taylor_compounded(rate, SECONDS_PER_YEAR) == 94_171_499_946_907_941
+    assert supply_apy(rate, MARKET_1M) == 33_901_739_980_886_858
+    assert snap.quoted_apy == 33_901_739_980_886_858 / 10**18 and snap.note is None
+    # Taylor's three terms against e^(r t) - 1: 3e-5 apart at 9%, Morpho's own approximation.
+    assert snap.quoted_apy == pytest.approx(math.expm1(rate * SECONDS_PER_YEAR / 1e18) * 0.4 * 0.9, rel=5e-5)
+    assert quoted_rate(snap).apy == snap.quoted_apy  # the report shows Morpho's APY, not a re-compounded APR
+
+
+def test_adaptive_curve_irm_rate_at_the_accrued_utilisation():
+    # AdaptiveCurveIrm's curve, C = 4, target 90%: 1/4 of rateAtTarget at 0%, x1 at 90%, x4 at 100%.
+    at_target = 10**9
+    assert adaptive_curve_rate(at_target, 0, 10**12) == 250_000_000
+    assert adaptive_curve_rate(at_target, 9 * 10**11, 10**12) == at_target
+    assert adaptive_curve_rate(at_target, 95 * 10**10, 10**12) == 2_500_000_000  # err 0.5: (3 x 0.5 + 1)
+    assert adaptive_curve_rate(at_target, 10**12, 10**12) == 4 * at_target
+    assert adaptive_curve_rate(at_target, 0, 0) == 250_000_000  # an empty market: utilisation 0
+    # 40%: err = -5/9 -> -555555555555555555 (towards zero), x 0.75 -> -416666666666666666, + 1.
+    # Never set (0): the initial 4% a year, 1268391679 per second; x 0.583333333333333334.
+    assert adaptive_curve_rate(0, 4 * 10**11, 10**12) == 1_268_391_679 * 583_333_333_333_333_334 // 10**18
+    assert adaptive_curve_rate(0, 4 * 10**11, 10**12) == 739_895_146
+    # Read as the batch returns it: rateAtTarget answers, the linear views revert.
+    signed = ReadResult(True, encode(["int256"], [at_target]))
+    snap = morpho.decode_rate([ACCRUED, market(MARKET_1M), signed, REVERTED, REVERTED], 9)
+    rate = adaptive_curve_rate(at_target, 4 * 10**11, 10**12)
+    assert snap.quoted_apr == supply_apr(rate, MARKET_1M) and snap.quoted_apy == supply_apy(rate, MARKET_1M) / 10**18
+
+
+def test_supply_apy_is_zero_without_borrowers():
+    idle = MarketState(10**12, 10**18, 0, 0, 1_000, 10**17)
+    assert supply_apy(BASE, idle) == 0
+    snap = morpho.decode_rate([ACCRUED, market(idle), REVERTED, ok(["uint256"], BASE), ok(["uint256"], SLOPE)], 9)
+    assert snap.quoted_apr == 0 and snap.quoted_apy == 0  # quoted: nothing is lent, nothing is earned
 
 
 def test_quotes_refuse_what_morpho_would():

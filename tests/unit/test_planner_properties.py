@@ -372,7 +372,7 @@ def test_a_million_across_two_tokens_and_two_chains():
         50_000 * USD,
     )
     # 200,000e8 * 1e18 // 3,000e8 = 66,666,666,666,666,666,666 wei wanted, 50e18 held
-    assert "short 16666666666666666666 base units" in short.text
+    assert "short 16.666666666666666666 WETH" in short.text
 
 
 def test_caps_cut_targets_and_the_cut_stays_idle():
@@ -511,7 +511,7 @@ def test_a_cap_exceeded_by_stuck_funds_gets_no_deposit():
     assert idle(plan) == {"1:USDC": 400_000 * USDC}
     assert [n.kind for n in plan.notes] == ["liquidity", "cap_repair", "cap_breach"]
     repair, breach = plan.notes[1:]
-    assert repair.markets == [S] and "deposit into 1:spark:USDC 200000000000 -> 0" in repair.text
+    assert repair.markets == [S] and "deposit into 1:spark:USDC 200,000 USDC -> 0 USDC" in repair.text
     assert (breach.wanted_value, breach.cut_value) == (600_000 * USD, 100_000 * USD)
 
 
@@ -581,6 +581,6 @@ def test_a_market_taking_whole_lots_gets_whole_validators_and_the_rest_stays_idl
     deposits = {m.key: m.amount for m in plan.moves_of(1, "WETH") if m.action == "deposit"}
     assert deposits == {native: 96 * eth, lido: 100 * eth}
     (note,) = plan.notes_of("lot")
-    assert note.markets == [native] and "4000000000000000000 (" in note.text
+    assert note.markets == [native] and "4 WETH (" in note.text
     with pytest.raises(ValidationError):
         StrategyTarget(key=native, asset="WETH", weight_bps=1, lot=0)

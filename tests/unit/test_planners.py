@@ -43,7 +43,7 @@ def test_above_threshold_withdrawals_first_then_deposits_of_exactly_what_was_fre
 def test_illiquid_market_gives_what_it_can_and_says_so():
     plan = plan_rebalance([h("a", 700_000, withdrawable=100_000), h("b", 300_000)], W, 500)
     assert [(m.action, m.amount) for m in plan.moves] == [("withdraw", 100_000), ("deposit", 100_000)]
-    assert "can give back 100000 of its 300000 excess" in plan.legs[0].note
+    assert "can give back 0.1 USDC of its 0.3 USDC excess" in plan.legs[0].note
     assert plan.legs[0].projected_drift_bps == 2000
 
 

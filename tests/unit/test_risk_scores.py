@@ -483,7 +483,9 @@ def run(*args: str):
 def test_cli_json_without_a_store(cli_env: Path) -> None:
     result = run("--json", "--today", "2026-11-25")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    data = json.loads(result.stdout)
+    assert data["chain_id"] == 1 and data["as_of"] == "2026-11-25" and data["tvl_source"].startswith("none (no config")
+    rows = data["scores"]
     assert isinstance(rows, list) and sorted(r["protocol"] for r in rows) == sorted(FLOOR_PROTOCOLS)
     for row in rows:
         assert KEYS <= set(row)
@@ -533,7 +535,7 @@ rpc_urls = ["https://rpc.example.invalid"]
     )
     result = run("--json", "--today", "2026-11-25", "--config", str(config))
     assert result.exit_code == 0, result.output
-    rows = {r["protocol"]: r for r in json.loads(result.stdout)}
+    rows = {r["protocol"]: r for r in json.loads(result.stdout)["scores"]}
     assert rows["aave-v3"]["tvl"] == 80 and rows["aave-v3"]["tvl_neutral"] is False
     assert rows["lido"]["tvl"] == 50 and rows["lido"]["tvl_neutral"] is True
     assert rows["aave-v3"]["tvl_source"].startswith("store (sqlite, rate_observation: 8 point(s) on chain 1)")
@@ -547,5 +549,7 @@ def test_cli_does_not_create_a_missing_sqlite_store(cli_env: Path) -> None:
     )
     result = run("--json", "--today", "2026-11-25")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)[0]["tvl_source"].startswith("none (the configured SQLite store does not exist")
+    assert json.loads(result.stdout)["scores"][0]["tvl_source"].startswith(
+        "none (the configured SQLite store does not exist"
+    )
     assert not (cli_env / "state").exists()

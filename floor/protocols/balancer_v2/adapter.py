@@ -25,8 +25,14 @@ ways: what an exit to the asset pays now (`queryExit`) and the fair value from t
 coins' Chainlink prices (the cheapest coin, as BPT of a stable pool is priced); their difference
 is the exit's slippage, which grows with the position as the stable math says.
 
-A withdrawal of an exact amount of the asset (`Withdraw(amount)`) is refused: exits here are
-exact-BPT-in; `WithdrawAll` and `exit_calls` with a chosen BPT amount are the ways out.
+A withdrawal of an amount of the asset (`Withdraw(amount, position)`) is an exit of a BPT amount
+too (the stand-in, as these exits, is exact-BPT-in): the BPT the position holds in proportion to
+the amount (the pool's rate) and that plus each margin of `EXIT_MARGINS_BPS`, every one quoted by
+queryExit in one batch; the fewest that pays at least the amount is burnt, and it pays its quote
+(the amount or a little more). When none does (the amount is about the whole position, or the exit
+would cost more than the largest margin), the largest is burnt and pays exactly its quote, less
+than the amount: the operation takes what the exit gives. Without the position read first, a
+withdrawal is refused (`ExactOutExitUnsupported`).
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import BadInput, InsufficientBalance
+from floor.errors import BadInput, FloorError, InsufficientBalance
 from floor.guards import Expected, min_delta
 from floor.models import AdapterKey, Call, Price
 from floor.permissions import (
@@ -84,6 +90,11 @@ EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT = 0
 EXIT_BPT_IN_FOR_EXACT_TOKENS_OUT = 1
 EXIT_EXACT_BPT_IN_FOR_ALL_TOKENS_OUT = 2
 EXIT_KINDS = (EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, EXIT_EXACT_BPT_IN_FOR_ALL_TOKENS_OUT)
+# A withdrawal of an amount quotes the BPT at the pool's rate for it and that plus each of these
+# margins (bps): a one-token exit pays less than the rate says by its swap fee and price impact,
+# a few bps for a stable pool near balance. Finer where exits cost little, so the fewest BPT
+# that pays the amount pays at most a margin's step more; up to 5%, beyond any slippage limit.
+EXIT_MARGINS_BPS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 500)
 
 # The executor's head words of joinPool/exitPool: poolId (0), sender (1), recipient (2), then the
 # offset of the dynamic request tuple (3).
@@ -232,8 +243,8 @@ class BalancerV2Adapter(Adapter):
 
     def withdraw_calls(self, amount: int, account: str) -> list[Call]:
         raise ExactOutExitUnsupported(
-            f"{self.key}: Balancer exits burn an exact BPT amount; withdraw everything (WithdrawAll) or "
-            "exit a chosen BPT amount with exit_quote_reads and exit_calls"
+            f"{self.key}: a Balancer exit burns an exact BPT amount, sized from the position and quoted: "
+            "build a withdrawal with Withdraw(amount, position), quote_reads/decode_quote and protected_calls"
         )
 
     def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
@@ -250,13 +261,19 @@ class BalancerV2Adapter(Adapter):
                 bpt_out = self._expected(quote, self.pool)
                 return self.join_calls(amount, max(min_delta(bpt_out, slippage_bps), 0), account)
             case WithdrawAll(position):
-                paid = self._expected(quote, self.asset.address)
-                bound = [0] * len(self.tokens)
-                bound[self.asset_index] = max(min_delta(paid, slippage_bps), 0)
-                return self.exit_calls(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, position.shares or 0, bound, account)
-            case Withdraw(amount):
-                return self.withdraw_calls(amount, account)
+                return self._exit_to_asset(position.shares or 0, quote, slippage_bps, account)
+            case Withdraw(amount, position):
+                if position is None:
+                    return self.withdraw_calls(amount, account)
+                return self._exit_to_asset(-self._expected(quote, self.pool), quote, slippage_bps, account)
         raise TypeError(f"not an action: {action!r}")
+
+    def _exit_to_asset(self, bpt_in: int, quote: Sequence[Expected], slippage_bps: int, account: str) -> list[Call]:
+        """EXACT_BPT_IN_FOR_ONE_TOKEN_OUT of `bpt_in` to the asset, bound by what the quote pays of
+        it less `slippage_bps`."""
+        bound = [0] * len(self.tokens)
+        bound[self.asset_index] = max(min_delta(self._expected(quote, self.asset.address), slippage_bps), 0)
+        return self.exit_calls(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, bpt_in, bound, account)
 
     def exit_bound(self, quote: ExitQuote, slippage_bps: int) -> list[int]:
         """minAmountsOut from an exit quote: each amount less `slippage_bps`, rounded so the bound is lower."""
@@ -300,9 +317,52 @@ class BalancerV2Adapter(Adapter):
                 if not position.shares:
                     raise InsufficientBalance(f"{self.key}: no BPT to exit")
                 return self.exit_quote_reads(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, position.shares, account)
-            case Withdraw(amount):
-                self.withdraw_calls(amount, account)
+            case Withdraw(amount, position):
+                return [
+                    read(self.balancer_vault, GET_POOL_TOKENS, self._pool_id),
+                    read(self.pool, "getRate()"),  # the BPT's fair value, for `slippage`
+                    *(
+                        read(self.helpers, QUERY_EXIT, self._pool_id, account, account, request)
+                        for request in (
+                            self.exit_request(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, bpt, [0] * len(self.tokens))
+                            for bpt in self.exit_probes(amount, position)
+                        )
+                    ),
+                ]
         raise TypeError(f"not an action: {action!r}")
+
+    def exit_probes(self, amount: int, position: PositionReading | None) -> list[int]:
+        """The BPT amounts a withdrawal of `amount` quotes, ascending: the position's BPT in
+        proportion to the amount (its rate; rounded up), and that plus each of
+        `EXIT_MARGINS_BPS`, none above the position."""
+        check_amount(amount, f"{self.key} withdrawal")
+        if position is None:
+            self.withdraw_calls(amount, self.pool)  # refused: a withdrawal needs the position read first
+        if not position.shares or position.amount <= 0:
+            raise InsufficientBalance(f"{self.key}: no BPT to exit")
+        at_rate = -(-amount * position.shares // position.amount)
+        return sorted({min(at_rate + -(-at_rate * m // 10_000), position.shares) for m in EXIT_MARGINS_BPS})
+
+    def withdraw_quote(self, action: Withdraw, results: Sequence[ReadResult]) -> tuple[ExitQuote, int]:
+        """The exit a withdrawal makes, from `quote_reads`' results: the fewest quoted BPT that
+        pay the amount, else the most quoted (it pays less: what the exit gives); and the
+        pool's rate, read with them."""
+        self._check_tokens(results[0])
+        (rate,) = decode_result(["uint256"], results[1], f"{self.key} pool.getRate")
+        chosen = None
+        for result in results[2:]:
+            try:
+                bpt_in, amounts = decode_result(["uint256", "uint256[]"], result, f"{self.key} queryExit")
+            except FloorError:
+                if chosen is None:
+                    raise
+                break  # more than the pool can pay out: the smaller exits are the ones there are
+            chosen = ExitQuote(kind=EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, bpt_in=bpt_in, amounts_out=tuple(amounts))
+            if amounts[self.asset_index] >= action.amount:
+                break
+        if chosen is None:
+            raise BadInput(f"{self.key}: no exit quoted for a withdrawal of {action.amount}")
+        return chosen, rate
 
     def decode_quote(self, action: Action, results: Sequence[ReadResult]) -> list[Expected]:
         match action:
@@ -315,14 +375,14 @@ class BalancerV2Adapter(Adapter):
                     )
                 return [Expected(self.pool, bpt_out), Expected(self.asset.address, -amount)]
             case WithdrawAll():
-                quote = self.decode_exit_quote(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, results)
-                return [
-                    Expected(self.asset.address, quote.amounts_out[self.asset_index]),
-                    Expected(self.pool, -quote.bpt_in),
-                ]
-            case Withdraw(amount):
-                self.withdraw_calls(amount, self.pool)
+                return self._paid(self.decode_exit_quote(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, results))
+            case Withdraw():
+                return self._paid(self.withdraw_quote(action, results)[0])
         raise TypeError(f"not an action: {action!r}")
+
+    def _paid(self, quote: ExitQuote) -> list[Expected]:
+        """An exit to the asset's balance changes: the asset it pays, the BPT it burns."""
+        return [Expected(self.asset.address, quote.amounts_out[self.asset_index]), Expected(self.pool, -quote.bpt_in)]
 
     def slippage(self, action: Action, quote: Sequence[ReadResult]) -> Slippage | None:
         """A join's BPT at the pool's rate against the asset put in; an exit's asset paid
@@ -336,6 +396,9 @@ class BalancerV2Adapter(Adapter):
             case WithdrawAll(position):
                 paid = self.decode_quote(action, quote)[0].delta
                 return Slippage(quoted=paid, fair=position.amount)
+            case Withdraw():
+                made, rate = self.withdraw_quote(action, quote)
+                return Slippage(quoted=made.amounts_out[self.asset_index], fair=self.at_rate(made.bpt_in, rate))
         return None
 
     def exit_quote_reads(self, kind: int, bpt_in: int, account: str) -> list[ReadCall]:
@@ -399,7 +462,11 @@ class BalancerV2Adapter(Adapter):
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         (rate,) = decode_result(["uint256"], results[0], f"{self.key} pool.getRate")
-        return RateSnapshot(timestamp=timestamp, growth_index=rate * INDEX_SCALE)
+        # No quote: a composable stable pool keeps its rate (BPT's value) now, not a rate of
+        # growth; swap fees and its tokens' own yield (their rate providers') show only in
+        # getRate over time, so the APY is measured from it. BAL from a gauge is not included.
+        note = "measured: a Balancer pool keeps no rate on chain (getRate growth over time); BAL not included"
+        return RateSnapshot(timestamp=timestamp, growth_index=rate * INDEX_SCALE, note=note)
 
     # -- valuation ----------------------------------------------------------------------
     def valuation_reads(self, bpt: int, account: str) -> list[ReadCall]:

@@ -57,6 +57,10 @@ class ConvexAdapter(CurveAdapter):
     pid: int
     reward_pool: str
     cvx: str
+    # As Curve's: the pool's APY is measured from its virtual price. The reward pool's
+    # rewardRate (CRV a second, streamed) and CVX's cliffs are rewards in other tokens: their
+    # APR needs CRV's and CVX's prices, which the engine does not read.
+    rate_note = "measured: a Curve pool keeps no rate on chain (virtual price growth); CRV and CVX not included"
 
     @property
     def staking(self) -> str | None:

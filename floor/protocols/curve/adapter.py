@@ -272,6 +272,11 @@ class CurveAdapter(Adapter):
     crv: str | None = None
     reward_tokens: tuple[str, ...] = ()  # the gauge's own reward tokens, paid by claim_rewards
     yield_source = "exchange_rate"  # the LP tokens stay; the virtual price grows with fees
+    # No quote: a pool keeps no rate, only its virtual price now (fees raise it; no history
+    # of it on chain), so its APY is measured from the virtual price over time. CRV is
+    # another token (the gauge's inflation_rate x weight / working_supply per LP unit):
+    # pricing it against the LP needs a CRV price the engine does not read.
+    rate_note = "measured: a Curve pool keeps no rate on chain (virtual price growth over time); gauge CRV not included"
 
     @property
     def staking(self) -> str | None:
@@ -725,4 +730,4 @@ class CurveAdapter(Adapter):
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         (price,) = decode_result(["uint256"], results[0], f"{self.key} pool.get_virtual_price")
-        return RateSnapshot(timestamp=timestamp, growth_index=price * INDEX_SCALE)
+        return RateSnapshot(timestamp=timestamp, growth_index=price * INDEX_SCALE, note=self.rate_note)

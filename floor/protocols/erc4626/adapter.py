@@ -191,4 +191,8 @@ class Erc4626Adapter(Adapter):
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         (price,) = decode_result(["uint256"], results[0], f"{self.key} vault.convertToAssets")
-        return RateSnapshot(timestamp=timestamp, growth_index=price)
+        # No quote: ERC-4626 has no rate view. What a vault earns is its strategy's (MetaMorpho:
+        # its Morpho markets' supply APYs weighted by allocation; sDAI: the Pot's DSR), which
+        # the standard does not name, so the APY is measured from the share price over time.
+        note = "measured: ERC-4626 has no rate view (share price growth over time)"
+        return RateSnapshot(timestamp=timestamp, growth_index=price, note=note)

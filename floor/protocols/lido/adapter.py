@@ -7,8 +7,11 @@ and stake limit are read first and refuse the deposit by name before anything is
 
 Position: stETH `balanceOf(executor)`, with `sharesOf` as the shares, in the chain's one
 Multicall3 batch. Yield is a rebase: the balance grows when an oracle report raises the share
-rate, so the growth index is `getPooledEthByShares(1e27)` and the APY is measured from it over
-time (never quoted).
+rate, so the growth index is `getPooledEthByShares(1e27)`. The quoted rate is Lido's own APR
+of its last oracle report (`rebase.py`: the share rate before and after it, from its
+TokenRebased event, over the time it covers), compounded once per report for the APY: the
+report reads the events first (`rate_logs`, `floor.chain.ratelogs`). Without them (another
+reader, or a single report so far) the APY is measured from the index over time.
 
 Exit is queued: there is nothing to take out at once (liquidity 0, with the reason). A
 withdrawal is a request to the WithdrawalQueueERC721: approve(queue, amount),
@@ -29,7 +32,7 @@ stays the queue (`exit`, liquidity 0): an instant exit is a priced choice the ca
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from floor.adapters.base import (
     RAY,
@@ -37,7 +40,9 @@ from floor.adapters.base import (
     Adapter,
     Asset,
     Deposit,
+    EventLog,
     LiquidityReading,
+    LogQuery,
     PositionReading,
     RateSnapshot,
     Withdraw,
@@ -64,6 +69,7 @@ from floor.protocols.lido.errors import (
     WithdrawalsPaused,
 )
 from floor.protocols.lido.instant_exit import InstantExits
+from floor.protocols.lido.rebase import REPORTS, TOKEN_REBASED, Rebase, rebase_quote
 
 SUBMIT = "submit(address)"
 REQUEST = "requestWithdrawals(uint256[],address)"
@@ -109,6 +115,7 @@ class LidoAdapter(InstantExits, Adapter):
     withdrawal_queue: str
     instant_exit_pool: str | None = None  # a Curve ETH/stETH pool (instant_exit.py)
     withdrawal_valuer: str | None = None  # LidoWithdrawalValuer: what the executor's requests are worth
+    rebases: tuple[Rebase, ...] | None = None  # the last oracle reports (`with_rate_logs`), oldest first
     exit = "queued"
     exit_wait_s = EXIT_WAIT_S
     yield_source = "rebase"  # the stETH balance grows with the share rate
@@ -251,7 +258,16 @@ class LidoAdapter(InstantExits, Adapter):
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         (rate,) = decode_result(["uint256"], results[0], f"{self.key} stETH.getPooledEthByShares")
-        return RateSnapshot(timestamp=timestamp, growth_index=rate)
+        if self.rebases is None:
+            return RateSnapshot(timestamp=timestamp, growth_index=rate, note="Lido's oracle reports were not read")
+        apr, apy, note = rebase_quote(self.rebases)
+        return RateSnapshot(timestamp=timestamp, growth_index=rate, quoted_apr=apr, quoted_apy=apy, note=note)
+
+    def rate_logs(self) -> LogQuery:
+        return LogQuery(topic0=TOKEN_REBASED, count=REPORTS, address=self.steth)
+
+    def with_rate_logs(self, logs: Sequence[EventLog]) -> LidoAdapter:
+        return replace(self, rebases=tuple(Rebase.from_log(e) for e in logs))
 
 
 def submit_rounding(rate: int) -> int:

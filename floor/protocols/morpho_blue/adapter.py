@@ -11,11 +11,14 @@ it in the same batch carries Morpho's own accrual (the IRM's rate, wTaylorCompou
 fee shares) exactly. `expected_market` is the same accrual from a stored market and the IRM's
 `borrowRateView`, for checks and for callers holding both. Liquidity: total supply assets
 less total borrow assets, capped by the position. Rate: the growth index is the expected
-assets per share (1e27); the quoted supply APR is borrow rate x utilisation x (1 - fee),
-which needs the IRM's `borrowRateView(params, market)` with the market as its argument: one
-batch cannot feed a read's result into another's arguments, so snapshots carry none and the
-engine measures the market's yield from the index (`supply_apr` and `borrow_rate_reads` give
-the quoted figure to a caller that reads twice).
+assets per share (1e27); the quoted supply APR is borrow rate x utilisation x (1 - fee)
+(`supply_apr`) and the APY Morpho's own (`supply_apy`: the borrow rate wTaylorCompounded over
+a year, x (1 - fee) x utilisation). The borrow rate is the one the IRM's `borrowRateView`
+gives for the accrued market; one batch cannot feed a read's result into another's
+arguments, so the rate reads the IRM's state after the accrual instead and computes that rate
+as the IRM does (`irm.py`: AdaptiveCurveIrm's `rateAtTarget`, the local linear IRM's
+parameters). An IRM neither of those quotes nothing and its APY is measured from the index;
+`borrow_rate_reads` reads `borrowRateView` itself to a caller that reads twice.
 
 Deposits and withdrawals take no min-out: both are balance-guarded on the loan token (a
 supply pulls exactly `assets`; a withdrawal pays exactly `assets`; withdrawing everything
@@ -60,6 +63,14 @@ from floor.permissions import (
     to_self,
 )
 from floor.protocols.morpho_blue.errors import MarketNotCreated
+from floor.protocols.morpho_blue.irm import (
+    LINEAR_BASE,
+    LINEAR_SLOPE,
+    RATE_AT_TARGET,
+    adaptive_curve_rate,
+    linear_rate,
+    word,
+)
 
 MARKET_PARAMS = "(address,address,address,address,uint256)"
 MARKET = "(uint128,uint128,uint128,uint128,uint128,uint128)"
@@ -167,6 +178,17 @@ def supply_apr(borrow_rate: int, market: MarketState) -> float:
     """Suppliers' APR: the borrow rate per second (WAD) x seconds per year x utilisation x
     (1 - fee). An APR: Morpho compounds at each interaction."""
     return borrow_rate * SECONDS_PER_YEAR / WAD * utilization(market) / WAD * (1 - market.fee / WAD)
+
+
+def supply_apy(borrow_rate: int, market: MarketState) -> int:
+    """Suppliers' APY (WAD) as Morpho computes it (morpho-blue-snippets' supplyAPY, Morpho's
+    docs): the borrow APY, wTaylorCompounded(borrow rate, 365 days), x (1 - fee) x utilisation
+    (wDivUp), each product wMulDown."""
+    if market.total_borrow_assets == 0 or market.total_supply_assets == 0:
+        return 0
+    borrow_apy = w_taylor_compounded(borrow_rate, SECONDS_PER_YEAR)
+    used = -(-market.total_borrow_assets * WAD // market.total_supply_assets)  # wDivUp
+    return w_mul_down(w_mul_down(borrow_apy, WAD - market.fee), used)
 
 
 def market_id(params: tuple[str, str, str, str, int]) -> bytes:
@@ -299,12 +321,37 @@ class MorphoBlueAdapter(Adapter):
         return self._market(results).total_supply_assets
 
     def rate_reads(self) -> list[ReadCall]:
-        return self._market_reads()
+        # After accrueInterest: the IRM's state as the accrual left it (irm.py).
+        return [
+            *self._market_reads(),
+            read(self.irm, RATE_AT_TARGET, self.id),
+            read(self.irm, LINEAR_BASE),
+            read(self.irm, LINEAR_SLOPE),
+        ]
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         market = self._market(results)
         index = (market.total_supply_assets + VIRTUAL_ASSETS) * RAY // (market.total_supply_shares + VIRTUAL_SHARES)
-        return RateSnapshot(timestamp=timestamp, growth_index=index)
+        rate = self._borrow_rate_now(market, results[2:5])
+        if rate is None:
+            note = f"the IRM {self.irm} is neither Morpho's AdaptiveCurveIrm nor the linear IRM: no rate from its state"
+            return RateSnapshot(timestamp=timestamp, growth_index=index, note=note)
+        return RateSnapshot(
+            timestamp=timestamp,
+            growth_index=index,
+            quoted_apr=supply_apr(rate, market),
+            quoted_apy=supply_apy(rate, market) / WAD,
+        )
+
+    def _borrow_rate_now(self, market: MarketState, irm: Sequence[ReadResult]) -> int | None:
+        """The IRM's borrow rate for the accrued `market`, from the IRM's state (irm.py); None
+        for an IRM this cannot model."""
+        at_target, base, slope = word(irm[0], signed=True), word(irm[1]), word(irm[2])
+        if at_target is not None:
+            return adaptive_curve_rate(at_target, market.total_borrow_assets, market.total_supply_assets)
+        if base is not None and slope is not None:
+            return linear_rate(base, slope, market.total_borrow_assets, market.total_supply_assets)
+        return None
 
     def borrow_rate_reads(self, market: MarketState) -> list[ReadCall]:
         """The IRM's borrow rate for `market` (read first): a second read, for the quoted APR."""

@@ -332,7 +332,11 @@ class NativeEthAdapter(Adapter):
         vs = [v for v in self.beacon.validators if v.status not in ("withdrawal_done",)] if self.beacon else []
         principal = sum(max(v.effective_balance, 1) for v in vs)
         index = RAY if not vs else sum(v.balance for v in vs) * RAY // principal
-        return RateSnapshot(timestamp=timestamp, growth_index=index)
+        # No quote: the consensus layer's reward rate is no contract's state (it follows the
+        # total active balance; the Beacon API's ideal rewards per epoch would give it, not
+        # read yet), so the APY is measured from the validators' balances over time.
+        note = "measured: consensus rewards have no rate on the execution layer (validators' balance growth)"
+        return RateSnapshot(timestamp=timestamp, growth_index=index, note=note)
 
     def tvl_reads(self) -> list[ReadCall]:
         return [read(MULTICALL3, "getEthBalance(address)", self.deposit_contract)]

@@ -10,7 +10,11 @@ fee, at the reported rate) is the deposit's balance guard.
 
 Position: the rETH balance (as shares) times `getExchangeRate()` / 1e18, rounded down: the
 ETH it is worth. The rate moves only when Rocket Pool's oracle DAO submits network balances;
-it is the growth index (scaled to 1e27), so the APY is measured from it over time.
+it is the growth index (scaled to 1e27). The quoted rate is the rate's growth between the last
+two submissions (`balances.py`: their BalancesUpdated events, over the time between their
+slots), compounded once per period for the APY; the report reads the events first
+(`rate_logs`, `floor.chain.ratelogs`). Without them (another reader, or one submission so
+far) the APY is measured from the index over time.
 
 Exit is instant but bounded: `burn(rethAmount)` pays ETH only while `getTotalCollateral()`
 (ETH held by rETH plus the deposit pool's excess) covers it, so liquidity is
@@ -32,7 +36,7 @@ ETH through a Curve ETH/rETH pool, quoted against `getEthValue` first
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth_utils import keccak
 
@@ -41,7 +45,9 @@ from floor.adapters.base import (
     Adapter,
     Asset,
     Deposit,
+    EventLog,
     LiquidityReading,
+    LogQuery,
     PositionReading,
     RateSnapshot,
     Withdraw,
@@ -54,6 +60,7 @@ from floor.guards import ETH, Expected, guarded
 from floor.models import AdapterKey, Call
 from floor.permissions import ZERO_ADDRESS, PermissionSet, converted_asset, to_self, token_asset
 from floor.protocols.lido.instant_exit import InstantExits
+from floor.protocols.rocket_pool.balances import BALANCES_UPDATED, REPORTS, BalancesUpdate, balances_quote
 from floor.protocols.rocket_pool.errors import (
     BelowMinimumDeposit,
     DepositPoolFull,
@@ -90,6 +97,7 @@ class RocketPoolAdapter(InstantExits, Adapter):
     deposit_pool: str
     reth: str
     instant_exit_pool: str | None = None  # a Curve ETH/rETH pool (instant_exit.py)
+    balances: tuple[BalancesUpdate, ...] | None = None  # the last submissions (`with_rate_logs`), oldest first
     yield_source = "exchange_rate"  # rETH's balance stays; its ETH value grows
 
     # -- writes -----------------------------------------------------------------------
@@ -276,7 +284,19 @@ class RocketPoolAdapter(InstantExits, Adapter):
 
     def decode_rate(self, results: Sequence[ReadResult], timestamp: int) -> RateSnapshot:
         (rate,) = decode_result(["uint256"], results[0], f"{self.key} rETH.getExchangeRate")
-        return RateSnapshot(timestamp=timestamp, growth_index=rate * INDEX_SCALE)
+        index = rate * INDEX_SCALE
+        if self.balances is None:
+            return RateSnapshot(timestamp=timestamp, growth_index=index, note="Rocket Pool's balances were not read")
+        apr, apy, note = balances_quote(self.balances)
+        return RateSnapshot(timestamp=timestamp, growth_index=index, quoted_apr=apr, quoted_apy=apy, note=note)
+
+    def rate_logs(self) -> LogQuery:
+        # RocketNetworkBalances is upgraded with the network: the one RocketStorage names now.
+        network_balances = read(self.rocket_storage, "getAddress(bytes32)", contract_key("rocketNetworkBalances"))
+        return LogQuery(topic0=BALANCES_UPDATED, count=REPORTS, resolve=network_balances)
+
+    def with_rate_logs(self, logs: Sequence[EventLog]) -> RocketPoolAdapter:
+        return replace(self, balances=tuple(BalancesUpdate.from_log(e) for e in logs))
 
 
 def withdrawable_now(position: int, collateral: int, rate: int) -> int:

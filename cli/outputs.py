@@ -1,0 +1,310 @@
+"""What `floor ... --json` prints: one JSON object per command, each described here by a model.
+
+docs/cli-json.md is generated from these models' JSON schemas (serialisation mode) by
+`scripts/cli_json_schemas.py`; tests/unit/test_cli_outputs.py checks the document is what the
+script writes, and the CLI's integration tests validate the commands' real output against the
+schemas. The CLI itself never imports this module (it would load web3 and the workflows' models
+for nothing): the schemas are the contract, the tests hold the commands to it.
+
+The rules every output keeps:
+- one JSON object on stdout, nothing else (errors go to stderr in one line);
+- every token amount is a string of digits in the token's base units ("1500250000" is 1,500.25
+  USDC), with the token's `decimals` beside it or in the token's config: JavaScript and jq read
+  JSON numbers as doubles and lose integers above 2**53 (500 WETH is 5e20 wei). A signed change
+  (a yield that lost value, a withdrawal) has a leading "-". Wei figures (fees) are strings too;
+- USD values are exact decimal strings ("1500.25000000", 8 decimals, rounded down);
+- times are ISO 8601 strings with their zone; ids, counts, bps, block numbers and chain ids are
+  JSON numbers (all far below 2**53).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from floor.chain.gas_report import ChainGasReport
+from floor.chain.report import IdleReport, MarketReport
+from floor.engine import OperationRecord, Transition
+from floor.messages import AllocateResult
+from floor.operations import CapitalResult, EngineStatus, HarvestResult, RebalanceResult
+from floor.reconcile import ReconcileResult
+from floor.risk.breakers import Breaker, BreakerEvent, RiskCheckResult
+from floor.risk.liquidity import PositionLiquidity
+
+UsdText = Annotated[str, Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", description="USD, an exact decimal string")]
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExecutorFlag(_Output):
+    """One executor's on-chain `paused` flag as `floor status` read it (None: not read, `error` says why)."""
+
+    chain_id: int
+    executor: str
+    paused: bool | None
+    error: str | None = None
+
+
+class StatusOutput(EngineStatus):
+    """`floor status --json` when a worker answers: the engine's `status` query, the running
+    operation's live step, who paused it and since when, the breakers not CLOSED and why, the
+    Web UI link, each executor's on-chain pause, and any chain whose state does not match what
+    the engine knew (exit 1)."""
+
+    worker: Literal["answering"]
+    ui_url: str
+    executors: list[ExecutorFlag]
+    chain_problems: list[str]
+
+
+class PendingSignal(_Output):
+    signal: str
+    at: str
+    input: Any
+
+
+class StatusNoWorkerOutput(_Output):
+    """`floor status --json` when no worker answers (exit 1): what Temporal itself recorded."""
+
+    engine_id: str
+    state: str
+    execution: str
+    worker: Literal["not answering"]
+    worker_note: str
+    operation: None
+    paused_from: None
+    pause_reason: None
+    last: None
+    positions: dict[str, str]
+    positions_read_at: str
+    pending_signals: list[PendingSignal]
+    ui_url: str
+    executors: list[ExecutorFlag]
+    chain_problems: list[str]
+
+
+class PositionsOutput(_Output):
+    """`floor positions --json`: every strategy market, what the executors hold idle of each
+    strategy token, and the total value of both."""
+
+    positions: list[MarketReport]
+    idle: list[IdleReport]
+    total_value: UsdText | None  # None: a row is not valued
+
+
+class LiquidityRow(PositionLiquidity):
+    chain_id: int
+
+
+class LiquidityOutput(_Output):
+    """`floor risk liquidity --json` (reads no price: works while a feed is stale)."""
+
+    liquidity: list[LiquidityRow]
+
+
+class ChainEventRow(_Output):
+    at: str
+    kind: str
+    subject: str
+    detail: str
+    resolved_at: str | None
+
+
+class BreakerEventRow(_Output):
+    at: str
+    scope: str
+    from_state: str
+    to_state: str
+    trigger: str
+    actor: str
+    reason: str
+
+
+class AcceptanceRow(_Output):
+    """A discrepancy an operator accepted: who, why, when."""
+
+    accepted_at: str
+    id: int
+    market: str
+    expected: Annotated[str, Field(pattern=r"^-?[0-9]+$")]  # base units
+    actual: Annotated[str, Field(pattern=r"^-?[0-9]+$")]
+    relative_bps: int
+    accepted_by: str
+    accepted_reason: str
+
+
+class HistoryOutput(_Output):
+    """`floor history --json`: transitions and finished operations (the last N of each, oldest
+    first); from the store, what the chains took back, the circuit breakers' changes and the
+    discrepancies operators accepted."""
+
+    engine_id: str
+    transitions: list[Transition]
+    operations: list[OperationRecord]
+    chain_events: list[ChainEventRow]
+    breaker_events: list[BreakerEventRow]
+    acceptances: list[AcceptanceRow]
+
+
+class ReconcileOutput(ReconcileResult):
+    """`floor reconcile --json` (exit 1 on a discrepancy or a chain that is not the one the
+    engine knew)."""
+
+
+class ScoreRow(_Output):
+    protocol: str
+    chain_id: int
+    audit: int
+    tvl: int
+    age: int
+    incidents: int
+    overall: int
+    max_weight_bps: int
+    tvl_neutral: bool
+    tvl_source: str
+    as_of: str
+    data_version: int
+    notes: list[str]
+
+
+class RiskScoresOutput(_Output):
+    """`floor risk scores --json`: each protocol's score on one chain, as of a date."""
+
+    chain_id: int
+    as_of: str
+    data_version: int
+    tvl_source: str
+    scores: list[ScoreRow]
+
+
+class BreakersOutput(_Output):
+    """`floor risk breakers --json`: the circuit breakers not CLOSED."""
+
+    breakers: list[Breaker]
+
+
+class RiskCheckOutput(RiskCheckResult):
+    """`floor risk check --json`: what the check changed, and every breaker not CLOSED after it."""
+
+
+class BreakerChangeOutput(_Output):
+    """`floor risk trip|half-open SCOPE --json`."""
+
+    event: BreakerEvent
+
+
+class GasOutput(_Output):
+    """`floor gas --json`: each chain's fee figures (wei as strings)."""
+
+    chains: list[ChainGasReport]
+
+
+class ExecutorPause(_Output):
+    """`floor pause --onchain`: the guardian's pause() of one executor, waited for until mined."""
+
+    chain_id: int
+    executor: str
+    guardian: str
+    outcome: Literal["paused", "already_paused", "failed"]
+    tx_hash: str | None = None  # "paused": the transaction
+    block: int | None = None
+    error: str | None = None  # "failed": why (the other chains' pauses stand)
+
+
+class PauseOutput(_Output):
+    """`floor pause|resume --json`: the engine's answer (`applied`), or, when no worker answers a
+    pause, that it was signalled and takes effect when a worker runs (`applied` false); with
+    `--onchain`, each executor's pause first."""
+
+    engine_id: str
+    action: Literal["pause", "resume"]
+    note: str
+    applied: bool
+    executors: list[ExecutorPause] | None = None
+
+
+class SchedulesOutput(_Output):
+    """`floor schedules apply --json`."""
+
+    engine_id: str
+    schedules: list[str]
+
+
+class _Followed(_Output):
+    workflow_id: str
+    ui_url: str
+
+
+class AllocateOutput(AllocateResult):
+    """`floor allocate --json`: the result, its `workflow_id` and `ui_url`."""
+
+    workflow_id: str
+    ui_url: str
+
+
+class RebalanceOutput(RebalanceResult):
+    """`floor rebalance --json`."""
+
+    workflow_id: str
+    ui_url: str
+
+
+class HarvestOutput(HarvestResult):
+    """`floor harvest --json`."""
+
+    workflow_id: str
+    ui_url: str
+
+
+class CapitalOutput(CapitalResult):
+    """`floor request-capital --json`."""
+
+    workflow_id: str
+    ui_url: str
+
+
+class OperationFailedOutput(_Followed):
+    """Any operation command whose workflow failed (exit 1): the root cause in `summary`."""
+
+    status: Literal["failed"]
+    summary: str
+
+
+class OperationStartedOutput(_Followed):
+    """Any operation command with `--no-wait`."""
+
+    kind: str
+    status: Literal["started"]
+
+
+# The command line -> the model of what it prints, in the order docs/cli-json.md lists them.
+OUTPUTS: dict[str, type[BaseModel]] = {
+    "floor status --json": StatusOutput,
+    "floor status --json (no worker answers)": StatusNoWorkerOutput,
+    "floor positions --json": PositionsOutput,
+    "floor history --json": HistoryOutput,
+    "floor reconcile --json": ReconcileOutput,
+    "floor risk scores --json": RiskScoresOutput,
+    "floor risk breakers --json": BreakersOutput,
+    "floor risk check --json": RiskCheckOutput,
+    "floor risk trip|half-open SCOPE --json": BreakerChangeOutput,
+    "floor risk liquidity --json": LiquidityOutput,
+    "floor gas --json": GasOutput,
+    "floor allocate --json": AllocateOutput,
+    "floor rebalance --json": RebalanceOutput,
+    "floor harvest --json": HarvestOutput,
+    "floor request-capital --json": CapitalOutput,
+    "floor allocate|rebalance|harvest|request-capital --json (failed)": OperationFailedOutput,
+    "floor allocate|rebalance|harvest|request-capital --json --no-wait": OperationStartedOutput,
+    "floor pause|resume --json": PauseOutput,
+    "floor schedules apply --json": SchedulesOutput,
+}
+
+
+def schema(model: type[BaseModel]) -> dict:
+    """The JSON schema of what the command prints (pydantic's serialisation mode: amounts are
+    strings there, as the output has them)."""
+    return model.model_json_schema(mode="serialization")
