@@ -40,9 +40,11 @@ lint: install
 	$(VENV)/bin/ruff check cli floor activities workflows workers scripts tests
 	$(VENV)/bin/ruff format --check cli floor activities workflows workers scripts tests
 
-# The long versions of the suite's drills: a full minute of RPC outage while confirming.
+# The long versions of the suite's drills: a full minute of RPC outage while confirming, and
+# every README example again after a day of chain time (the suite: the reads).
 drills: install contracts
 	FLOOR_OUTAGE_S=60 $(PY) -m pytest -q tests/integration/test_txqueue_operations.py -k outage
+	FLOOR_README_FULL=1 $(PY) -m pytest -q tests/integration/test_readme_examples.py
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
