@@ -593,8 +593,23 @@ def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dic
             market = store.discrepancy(discrepancy_id).market
             note = asyncio.run(engine_follows(settings, reconcile_scope(market), by, reason))
             raise CliError(f"{exc} (engine: {note})") from None
-    data = accepted.model_dump(mode="json")
+    data = discrepancy_json(accepted, accepted=True)
     data["engine"] = asyncio.run(engine_follows(settings, reconcile_scope(accepted.market), by, reason))
+    return data
+
+
+DISCREPANCY_AMOUNTS = ("expected", "actual", "difference", "growth_index")
+ACCEPTANCE_FIELDS = {"status", "accepted_by", "accepted_reason", "accepted_at"}
+
+
+def discrepancy_json(d, *, accepted: bool = False) -> dict:
+    """A stored discrepancy as `--json` prints it: amounts as strings of digits (exact in jq and
+    JavaScript), times in ISO; the acceptance's fields only once it is accepted."""
+    data = d.model_dump(mode="json", exclude=None if accepted else ACCEPTANCE_FIELDS)
+    data |= {k: None if getattr(d, k) is None else str(getattr(d, k)) for k in DISCREPANCY_AMOUNTS}
+    data["found_at"] = d.found_at.isoformat(timespec="seconds")
+    if accepted and d.accepted_at is not None:
+        data["accepted_at"] = d.accepted_at.isoformat(timespec="seconds")
     return data
 
 
@@ -608,15 +623,7 @@ def open_discrepancies(settings: Settings) -> list[dict]:
         return []
     with Store.from_settings(settings) as store:
         rows = store.open_discrepancies()
-    amounts = ("expected", "actual", "difference", "growth_index")  # exact: strings of digits, as every output
-    return [
-        {
-            **d.model_dump(mode="json", exclude={"status", "accepted_by", "accepted_reason", "accepted_at"}),
-            **{k: None if getattr(d, k) is None else str(getattr(d, k)) for k in amounts},
-            "found_at": d.found_at.isoformat(timespec="seconds"),
-        }
-        for d in rows
-    ]
+    return [discrepancy_json(d) for d in rows]
 
 
 async def engine_follows(settings: Settings, scope: str, by: str, reason: str) -> str:

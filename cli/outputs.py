@@ -136,6 +136,59 @@ class AcceptanceRow(_Output):
     accepted_reason: str
 
 
+Digits = Annotated[str, Field(pattern=r"^[0-9]+$")]  # base units, exact
+SignedDigits = Annotated[str, Field(pattern=r"^-?[0-9]+$")]
+
+
+class DiscrepancyRow(_Output):
+    """An open discrepancy: one per market, with the figures of the run that found it last."""
+
+    id: int
+    run_id: str  # the run that found it first
+    chain_id: int
+    market: str
+    asset: str
+    decimals: int
+    expected: Digits
+    actual: Digits
+    difference: SignedDigits  # actual - expected
+    relative_bps: int
+    block_number: int
+    growth_index: Digits | None
+    found_at: str
+    detail: str
+
+
+class OpenDiscrepanciesOutput(_Output):
+    """`floor reconcile --open --json`."""
+
+    open: list[DiscrepancyRow]
+
+
+class AcceptedDiscrepancyOutput(DiscrepancyRow):
+    """`floor reconcile --accept ID --reason TEXT --json`: the discrepancy, who accepted it, why,
+    when, and what the engine answered about its breaker."""
+
+    status: Literal["accepted"]
+    accepted_by: str
+    accepted_reason: str
+    accepted_at: str
+    engine: str
+
+
+class AcceptedChainOutput(_Output):
+    """`floor reconcile --accept-chain ID --reason TEXT --json`: the final block remembered, what
+    did not match before, what each of the chain's transaction queues and the engine answered."""
+
+    chain_id: int
+    block_number: int
+    block_hash: str
+    was: str
+    note: str
+    queues: list[str]
+    engine: str
+
+
 class HistoryOutput(_Output):
     """`floor history --json`: transitions and finished operations (the last N of each, oldest
     first); from the store, what the chains took back, the circuit breakers' changes and the
@@ -287,6 +340,9 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor positions --json": PositionsOutput,
     "floor history --json": HistoryOutput,
     "floor reconcile --json": ReconcileOutput,
+    "floor reconcile --open --json": OpenDiscrepanciesOutput,
+    "floor reconcile --accept ID --reason TEXT --json": AcceptedDiscrepancyOutput,
+    "floor reconcile --accept-chain ID --reason TEXT --json": AcceptedChainOutput,
     "floor risk scores --json": RiskScoresOutput,
     "floor risk breakers --json": BreakersOutput,
     "floor risk check --json": RiskCheckOutput,

@@ -262,6 +262,7 @@ class TxQueueWorkflow:
         # that is not the chain the queue knew: recorded histories from before run without.
         self.following = workflow.patched("follow-finality")
         self.follow_now = False  # the watcher saw the chain take something back: look now
+        self.sender_stopped = False  # draining: the sender has finished what it was sending
         await self._resync()
         self._show()
         loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
@@ -288,6 +289,7 @@ class TxQueueWorkflow:
             except TimeoutError:  # a hold or a deadline is due: look again
                 pass
             if self.draining:
+                self.sender_stopped = True
                 return
             self._expire_deadlines()
             room = min(self.q.max_in_flight - len(self.state.inflight), self.q.send_batch)
@@ -471,10 +473,13 @@ class TxQueueWorkflow:
                     or (not self.state.chain_problem and any(t.last_sent is not None for t in self.state.inflight))
                 )
             )
-            watched = [t for t in self.state.inflight if t.last_sent is not None]
             # Draining: one last look, without waiting, settles what is mined before
-            # continue-as-new carries the rest over.
+            # continue-as-new carries the rest over; once the sender has stopped, so what it was
+            # broadcasting when the drain began is in the look too.
             final = self.draining
+            if final and workflow.patched("drain-after-send"):
+                await workflow.wait_condition(lambda: self.sender_stopped)
+            watched = [t for t in self.state.inflight if t.last_sent is not None]
             if final and not watched:
                 return
             statuses: list[TxStatus] = await workflow.execute_activity(

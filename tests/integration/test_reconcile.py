@@ -108,6 +108,8 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         assert (listed.scope, listed.state) == (scope, "OPEN") and f"discrepancy #{d.id}" in listed.reason, listed
         opened = await cli("reconcile", "--open")
         assert opened.code == 0 and one_line(opened.out).startswith(f"#{d.id} chain 1 {STEAK}: holds "), opened
+        (open_row,) = cli_json(await cli("reconcile", "--open", "--json"), outputs.OpenDiscrepanciesOutput)["open"]
+        assert (open_row["id"], open_row["actual"]) == (d.id, d2.actual), open_row  # exact, a string
         resume = await cli("resume", "--reason", "looks fine to me", "--by", "bob")
         assert resume.code == 1 and f"{scope} is OPEN" in resume.err and f"discrepancy #{d.id}" in resume.err, resume
         with pytest.raises(Refused, match="closes when what the reconciliation found is accepted"):
@@ -115,8 +117,12 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
 
         refused = await cli("reconcile", "--accept", str(d.id))
         assert refused.code == 2 and "--accept needs --reason" in refused.err
-        accepted = await cli("reconcile", "--accept", str(d.id), "--reason", "INC-42: key rotated", "--by", "alice")
-        assert accepted.code == 0 and f"engine: {scope}: OPEN -> CLOSED" in accepted.out, accepted
+        accepted = await cli(
+            "reconcile", "--accept", str(d.id), "--reason", "INC-42: key rotated", "--by", "alice", "--json"
+        )
+        said = cli_json(accepted, outputs.AcceptedDiscrepancyOutput)
+        assert accepted.code == 0 and said["engine"].startswith(f"{scope}: OPEN -> CLOSED"), accepted
+        assert (said["accepted_by"], said["expected"]) == ("alice", d2.expected), said
         (row,) = [r for r in store.discrepancies() if r.id == d.id]
         assert (row.status, row.accepted_by, row.accepted_reason) == ("accepted", "alice", "INC-42: key rotated")
         assert not [a for a in store.open_alerts() if a.kind == "discrepancy"]
