@@ -41,10 +41,12 @@ lint: install
 	$(VENV)/bin/ruff format --check cli floor activities workflows workers scripts tests
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
-# every README example again after a day of chain time (the suite: the reads).
+# every README example again after a day of chain time (the suite: the reads), and a worker
+# killed at every failpoint of a transaction's life (the suite: three of five).
 drills: install contracts
 	FLOOR_OUTAGE_S=60 $(PY) -m pytest -q tests/integration/test_txqueue_operations.py -k outage
 	FLOOR_README_FULL=1 $(PY) -m pytest -q tests/integration/test_readme_examples.py
+	FLOOR_ALL_FAILPOINTS=1 $(PY) -m pytest -q tests/integration/test_txqueue_crash.py
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
