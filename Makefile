@@ -37,8 +37,8 @@ test: install contracts lint
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check cli floor activities workflows workers scripts tests
-	$(VENV)/bin/ruff format --check cli floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff check cli client floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff format --check cli client floor activities workflows workers scripts tests
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker
@@ -52,7 +52,7 @@ test-unit: install
 	$(PY) -m pytest -q tests/unit
 
 bench: install contracts
-	$(PY) scripts/bench.py
+	$(PY) -m scripts.bench
 
 clean: down
 	rm -rf state contracts/build

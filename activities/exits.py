@@ -6,16 +6,15 @@ Lido's WithdrawalQueueERC721, through `LidoAdapter` and `floor.protocols.lido.re
 any other queued market is refused by name (`QueuedExitUnsupported`) before anything is
 built. The request ids come from the mined transactions' own `WithdrawalRequested` logs
 (requestor and owner the executor), so a request someone else made for the executor is
-never taken for one of the engine's, and never claimed by it.
+never taken for one of the engine's, and never claimed by it (`floor.protocols.lido.withdrawal_logs`).
 """
 
 from __future__ import annotations
 
-from eth_abi import decode
-from eth_utils import keccak
 from temporalio import activity
 
-from activities.chain import ChainActivities, _named_errors
+from activities.deps import Deps
+from activities.errors import named_errors
 from floor.adapters.base import Withdraw
 from floor.calls import call, decode_result, read
 from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity
@@ -30,25 +29,21 @@ from floor.operations import (
     ReadExitsInput,
 )
 from floor.permissions import TRANSFER
+from floor.planning.capital import QueuedExitUnsupported
+from floor.planning.moves import check_destination
 from floor.protocols.lido.adapter import LidoAdapter
 from floor.protocols.lido.errors import RequestNotFinalized
 from floor.protocols.lido.requests import read_requests
+from floor.protocols.lido.withdrawal_logs import requests_made
 from floor.readplan import ReadPlan
-from floor.risk.capital import QueuedExitUnsupported
-
-WITHDRAWAL_REQUESTED = "0x" + keccak(text="WithdrawalRequested(uint256,address,address,uint256,uint256)").hex()
-
-
-def _topic_address(topic) -> str:
-    return "0x" + bytes(topic)[-20:].hex()
 
 
 class ExitActivities:
-    def __init__(self, chains: ChainActivities):
-        self.chains = chains
+    def __init__(self, deps: Deps):
+        self.deps = deps
 
     def _queue(self, key) -> LidoAdapter:
-        adapter = self.chains.registry.get(key)
+        adapter = self.deps.registry.get(key)
         if not isinstance(adapter, LidoAdapter):
             raise QueuedExitUnsupported(
                 f"{key}: a capital request can follow only a queued exit the executor claims itself "
@@ -57,18 +52,18 @@ class ExitActivities:
         return adapter
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def build_capital_exits(self, input: BuildExitsInput) -> list[list[Call]]:
         """One group per part, in order (instant withdrawals, then queued exit requests), and
         the transfer last when `deliver` is set. Checked against one fresh read: each instant
         withdrawal fits what its market lets go now, each queued exit fits the position, and
         the transfer fits the idle balance plus what the instant withdrawals free."""
-        ctx = self.chains._chain(input.chain_id)
-        account = self.chains._account(input.chain_id)
+        ctx = self.deps.chain(input.chain_id)
+        account = self.deps.account(input.chain_id)
         token = ctx.config.token(input.asset)
         adapters = []
         for part in input.parts:
-            adapter = self._queue(part.key) if part.queued else self.chains.registry.get(part.key)
+            adapter = self._queue(part.key) if part.queued else self.deps.registry.get(part.key)
             if adapter.asset.symbol != input.asset:
                 raise BadInput(f"{part.key} takes {adapter.asset.symbol}, not {input.asset}")
             if not part.queued and adapter.exit != "instant":
@@ -101,12 +96,11 @@ class ExitActivities:
                     f"the executor can {what} {units(can, token.decimals, token.symbol)} now"
                 )
             quote = adapter.decode_quote(actions[i], quoted[i])
-            groups.append(adapter.protected_calls(actions[i], account, quote, self.chains.slippage_bps))
+            groups.append(adapter.protected_calls(actions[i], account, quote, self.deps.slippage_bps))
             if not part.queued:  # what the exit pays (a pool's exit: its quote, the amount or a little more)
                 freed += next((e.delta for e in quote if e.token.lower() == token.address.lower()), part.amount)
         if input.deliver:
-            if input.destination.lower() not in [d.lower() for d in ctx.config.destinations]:
-                raise BadInput(f"{input.destination} is not a listed destination on chain {input.chain_id}")
+            check_destination(input.destination, ctx.config.destinations, input.chain_id)
             if idle + freed < input.deliver:
                 raise InsufficientBalance(
                     f"executor {account} on chain {input.chain_id} holds {units(idle, token.decimals, token.symbol)} "
@@ -117,38 +111,30 @@ class ExitActivities:
         return groups
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def exit_requests_made(self, input: ExitsMadeInput) -> list[ExitRequest]:
         """The requests these mined transactions made in `key`'s queue for the executor, from
         their `WithdrawalRequested(requestId, requestor, owner, amountOfStETH, shares)` logs."""
         adapter = self._queue(input.key)
-        ctx = self.chains._chain(input.chain_id)
-        account = self.chains._account(input.chain_id).lower()
-        queue = adapter.withdrawal_queue.lower()
+        ctx = self.deps.chain(input.chain_id)
+        account = self.deps.account(input.chain_id)
         made = []
         for tx_hash in input.tx_hashes:
             receipt = ctx.w3.eth.get_transaction_receipt(tx_hash)
-            for log in receipt["logs"]:
-                topics = log["topics"]
-                if (
-                    log["address"].lower() == queue
-                    and len(topics) == 4
-                    and "0x" + bytes(topics[0]).hex() == WITHDRAWAL_REQUESTED
-                    and _topic_address(topics[2]) == account
-                    and _topic_address(topics[3]) == account
-                ):
-                    amount, _shares = decode(["uint256", "uint256"], bytes(log["data"]))
-                    made.append(ExitRequest(id=int.from_bytes(bytes(topics[1]), "big"), amount=amount))
+            made += [
+                ExitRequest(id=r.id, amount=r.amount)
+                for r in requests_made(receipt["logs"], adapter.withdrawal_queue, account)
+            ]
         return sorted(made, key=lambda r: r.id)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def read_exit_requests(self, input: ReadExitsInput) -> list[ExitRequest]:
         """The status of `ids` (the executor's requests in `key`'s queue): pending, finalised
         with what a claim pays now, or claimed (no longer among the executor's requests)."""
         adapter = self._queue(input.key)
-        ctx = self.chains._chain(input.chain_id)
-        unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, self.chains._account(input.chain_id))}
+        ctx = self.deps.chain(input.chain_id)
+        unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, self.deps.account(input.chain_id))}
         out = []
         for i in input.ids:
             r = unclaimed.get(i)
@@ -160,19 +146,18 @@ class ExitActivities:
         return out
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def build_exit_claim(self, input: BuildClaimInput) -> ClaimBuild:
         """The claim of `ids` (every one finalised and unclaimed, read now), guarded so the
         executor's asset rises by exactly what the queue pays and no ETH stays unwrapped, then
         the transfer of `deliver` (or of what the executor has, if less: the result says so)."""
         adapter = self._queue(input.key)
-        ctx = self.chains._chain(input.chain_id)
-        account = self.chains._account(input.chain_id)
+        ctx = self.deps.chain(input.chain_id)
+        account = self.deps.account(input.chain_id)
         token = ctx.config.token(input.asset)
         if adapter.asset.symbol != input.asset:
             raise BadInput(f"{input.key} pays {adapter.asset.symbol}, not {input.asset}")
-        if input.destination.lower() not in [d.lower() for d in ctx.config.destinations]:
-            raise BadInput(f"{input.destination} is not a listed destination on chain {input.chain_id}")
+        check_destination(input.destination, ctx.config.destinations, input.chain_id)
         unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, account)}
         missing = [i for i in input.ids if i not in unclaimed]
         if missing:

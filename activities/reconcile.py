@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from temporalio import activity
 from web3.exceptions import TransactionNotFound
 
-from activities.chain import ChainActivities, _named_errors
+from activities.deps import Deps
+from activities.errors import NoStore, named_errors
 from floor.calls import decode_result, read
 from floor.chain.marks import check_chain, final_block, record_final_mark
 from floor.config import Settings
 from floor.engine import Transition
-from floor.errors import FloorError
 from floor.operations import JournalInput, units
 from floor.readplan import ReadPlan
 from floor.reconcile import (
@@ -33,7 +33,6 @@ from floor.reconcile import (
     default_dust,
     deliveries,
     idle_key,
-    parse_tx_key,
     tx_key,
 )
 from floor.risk.breakers import RECONCILE_PREFIX
@@ -52,26 +51,22 @@ from floor.store.tables import (
 MAX_TX_CHECKS = 200
 
 
-class NoStore(FloorError):
-    """Reconciliation needs the store (the cache it compares with)."""
-
-
 class ReconcileActivities:
-    def __init__(self, chains: ChainActivities):
-        self.chains = chains
-        self.settings: Settings = chains.settings
+    def __init__(self, deps: Deps):
+        self.deps = deps
+        self.settings: Settings = deps.settings
 
     @property
     def store(self) -> Store:
-        if self.chains.store is None:
+        if self.deps.store is None:
             raise NoStore("this worker has no store configured: nothing to reconcile against")
-        return self.chains.store
+        return self.deps.store
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def reconcile_chain(self, input: ReconcileChainInput) -> ChainReconciliation:
-        ctx = self.chains._chain(input.chain_id)
-        account = self.chains._account(input.chain_id)
+        ctx = self.deps.chain(input.chain_id)
+        account = self.deps.account(input.chain_id)
         policy = self.settings.reconcile
         subject = f"chain:{input.chain_id}"
         # First: is this the chain the engine knew? If not, nothing read from it means anything.
@@ -89,8 +84,8 @@ class ReconcileActivities:
                 low_gas=False,
                 mismatch=problem,
             )
-        adapters = self.chains.adapters(input.chain_id, [a.key for a in self.chains.registry.on_chain(input.chain_id)])
-        signer = self.chains.signer.address if self.chains.signer else account
+        adapters = self.deps.adapters(input.chain_id, [a.key for a in self.deps.registry.on_chain(input.chain_id)])
+        signer = self.deps.signer.address if self.deps.signer else account
         cached = self.store.latest_snapshot(input.chain_id)
         # Idle balances an operation's read has cached (the others: nothing to compare with).
         idle_tokens = [t for t in ctx.config.tokens if idle_key(input.chain_id, t.symbol) in cached]
@@ -243,7 +238,7 @@ class ReconcileActivities:
         status it was journalled with (mined again in another block is fine: that block is
         recorded). One the chain no longer holds is a discrepancy naming it. Returns those
         and how many were checked."""
-        w3 = self.chains._chain(input.chain_id).w3
+        w3 = self.deps.chain(input.chain_id).w3
         pending = self.store.journal_to_check(input.chain_id, MAX_TX_CHECKS)
         lost = []
         for tx in pending:
@@ -264,8 +259,8 @@ class ReconcileActivities:
         """A journalled transaction the chain does not hold as journalled: expected what it
         moved (a delivery first: its amount, token and destination), actual nothing."""
         effects = tx.effect_amounts()
-        chain = self.chains._chain(input.chain_id).config
-        assets = {str(a.key): a.asset for a in self.chains.registry.on_chain(input.chain_id)}
+        chain = self.deps.chain(input.chain_id).config
+        assets = {str(a.key): a.asset for a in self.deps.registry.on_chain(input.chain_id)}
         asset, amount = "", 0
         sent = deliveries(effects)
         if sent:
@@ -327,11 +322,11 @@ class ReconcileActivities:
         return effects
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def journal_transactions(self, input: JournalInput) -> int:
         """An operation's mined transactions, with the operation and intent that caused them
         and each one's planned effect on every market. A worker without a store records none."""
-        if self.chains.store is None:
+        if self.deps.store is None:
             return 0
         rows = [
             TxJournal(
@@ -354,11 +349,11 @@ class ReconcileActivities:
         return self.store.record_transactions(rows)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def record_engine_events(self, raw: dict) -> int:
         """The engine's state transitions (time, states, cause, actor, reason). A worker
         without a store records none."""
-        if self.chains.store is None:
+        if self.deps.store is None:
             return 0
         rows = [
             EngineEvent(engine_id=raw["engine_id"], **Transition.model_validate(e).model_dump()) for e in raw["events"]
@@ -366,12 +361,12 @@ class ReconcileActivities:
         return self.store.record_engine_events(rows)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def reconciliation_open(self, scope: str) -> str:
         """What the store still holds open at a reconciliation's breaker (`reconcile:<market>`:
         its open discrepancy; `reconcile:chain:<id>`: the chain's open `chain_state` alert), in
         words; "" when nothing is (accepted), or the worker has no store."""
-        if self.chains.store is None:
+        if self.deps.store is None:
             return ""
         subject = scope.removeprefix(RECONCILE_PREFIX)
         if subject.startswith("chain:"):
@@ -382,33 +377,3 @@ class ReconcileActivities:
 
     def all(self) -> list:
         return [self.reconcile_chain, self.journal_transactions, self.record_engine_events, self.reconciliation_open]
-
-
-def accept_discrepancy(store: Store, discrepancy_id: int, by: str, reason: str) -> Discrepancy:
-    """An operator's acceptance of a discrepancy, recorded with who and why; the cache then
-    follows the chain (a snapshot of what the chain held when it was found), and its alert
-    is resolved. Never silent: the acceptance stays in the store."""
-    accepted = store.accept_discrepancy(discrepancy_id, by=by, reason=reason)
-    lost = parse_tx_key(accepted.market)
-    if lost is not None:  # a transaction the chain lost: the journal no longer counts on it
-        store.set_chain_state(lost[0], lost[1], "gone")
-        store.resolve_alert("discrepancy", accepted.market, accepted.accepted_at)
-        return accepted
-    store.record_snapshot(
-        [
-            PositionSnapshot(
-                snapshot_id=f"accepted-{accepted.id}",
-                operation_id=f"accepted-{accepted.id} by {by}",
-                chain_id=accepted.chain_id,
-                market=accepted.market,
-                asset=accepted.asset,
-                decimals=accepted.decimals,
-                amount=accepted.actual,
-                growth_index=accepted.growth_index,
-                block_number=accepted.block_number,
-                taken_at=accepted.accepted_at,
-            )
-        ]
-    )
-    store.resolve_alert("discrepancy", accepted.market, accepted.accepted_at)
-    return accepted

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from activities.chain import ChainActivities, _named_errors
+from activities.deps import Deps
+from activities.errors import named_errors
 from floor.calls import decode_result, read
 from floor.readplan import ReadPlan
 from floor.swaps import venue
@@ -31,30 +32,30 @@ BALANCE_OF = "balanceOf(address)"
 
 
 class RewardActivities:
-    def __init__(self, chains: ChainActivities):
-        self.chains = chains
+    def __init__(self, deps: Deps):
+        self.deps = deps
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def read_rewards(self, input: ReadRewardsInput) -> RewardsRead:
         """Every market's claimable reward tokens and the executor's balance of each routed
         reward token, in one Multicall3 batch (one block)."""
-        return read_rewards(self.chains, input)
+        return read_rewards(self.deps, input)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def build_harvest(self, input: BuildHarvestInput) -> HarvestBuild:
-        return build_harvest(self.chains, input)
+        return build_harvest(self.deps, input)
 
     def all(self) -> list:
         return [self.read_rewards, self.build_harvest]
 
 
-def read_rewards(chains: ChainActivities, input: ReadRewardsInput) -> RewardsRead:
-    ctx = chains._chain(input.chain_id)
-    account = chains._account(input.chain_id)
+def read_rewards(deps: Deps, input: ReadRewardsInput) -> RewardsRead:
+    ctx = deps.chain(input.chain_id)
+    account = deps.account(input.chain_id)
     swaps = ctx.config.swaps
-    adapters = [chains.registry.get(key) for key in input.keys]
+    adapters = [deps.registry.get(key) for key in input.keys]
     routed = sorted({r.token for r in swaps.routes if r.venue}) if swaps else []
     plan = ReadPlan()
     for i, adapter in enumerate(adapters):
@@ -79,20 +80,20 @@ def read_rewards(chains: ChainActivities, input: ReadRewardsInput) -> RewardsRea
     )
 
 
-def build_harvest(chains: ChainActivities, input: BuildHarvestInput) -> HarvestBuild:
+def build_harvest(deps: Deps, input: BuildHarvestInput) -> HarvestBuild:
     """Claims first, then per (reward token, base asset) the sale, quoted in one batch with the
     executor's base-asset balances (the realised figure's starting point). A token with no
     route, the base asset itself, or a quote of nothing is claimed and kept, and named."""
-    ctx = chains._chain(input.chain_id)
-    account = chains._account(input.chain_id)
+    ctx = deps.chain(input.chain_id)
+    account = deps.account(input.chain_id)
     swaps = ctx.config.swaps
-    tolerance = chains.slippage_bps if input.tolerance_bps is None else input.tolerance_bps
+    tolerance = deps.slippage_bps if input.tolerance_bps is None else input.tolerance_bps
     claim = worth_claiming(input.claim, swaps)
     if not claim:
         return HarvestBuild(chain_id=input.chain_id, calls=[])
     calls = []
     for m in claim:
-        calls += chains.registry.get(m.key).claim_calls(account)
+        calls += deps.registry.get(m.key).claim_calls(account)
     sales, kept = [], []
     for token, symbol, base, amount in sale_amounts(claim, input.held):
         route = swaps.route(token, base) if swaps else None

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from activities.chain import ChainActivities, _named_errors
-from activities.reconcile import NoStore
+from activities.deps import Deps
+from activities.errors import NoStore, named_errors
 from floor.adapters.base import RateSnapshot
 from floor.calls import decode_result, read
 from floor.chain.prices import decode_prices, plan_prices
@@ -38,24 +38,24 @@ ALERT = "circuit_breaker"  # the store's alert kind; the subject is the breaker'
 
 
 class RiskActivities:
-    def __init__(self, chains: ChainActivities):
-        self.chains = chains
+    def __init__(self, deps: Deps):
+        self.deps = deps
 
     @property
     def store(self) -> Store:
-        if self.chains.store is None:
+        if self.deps.store is None:
             raise NoStore("this worker has no store configured: the risk check keeps its observations there")
-        return self.chains.store
+        return self.deps.store
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def observe_risk(self, input: RiskCheckInput) -> RiskSample:
         store = self.store
         markets, chains = [], []
         latest = datetime.fromtimestamp(0, UTC)
         for chain_id in sorted({k.chain_id for k in input.keys}):
-            ctx = self.chains._chain(chain_id)
-            adapters = self.chains.adapters(chain_id, [k for k in input.keys if k.chain_id == chain_id])
+            ctx = self.deps.chain(chain_id)
+            adapters = self.deps.adapters(chain_id, [k for k in input.keys if k.chain_id == chain_id])
             plan = ReadPlan()
             for i, adapter in enumerate(adapters):
                 plan.add(("rate", i), adapter.rate_reads())
@@ -101,11 +101,11 @@ class RiskActivities:
         return RiskSample(at=latest, markets=markets, chains=chains)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def record_breaker_events(self, raw: dict) -> int:
         """Breaker changes into the store, with an alert raised while a breaker is open and
         resolved when it closes. A worker without a store records none."""
-        if self.chains.store is None:
+        if self.deps.store is None:
             return 0
         events = [BreakerEvent.model_validate(e) for e in raw["events"]]
         rows = [

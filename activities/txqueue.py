@@ -16,18 +16,18 @@ import signal
 from datetime import UTC, datetime
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities.chain import ChainActivities, _named_errors
-from floor.adapters.registry import executor_permissions
+from activities.deps import Deps
+from activities.errors import named_errors
+from client.txqueue import submit
+from floor.catalogue import queue_input
 from floor.chain.fees import bumped, cancel_fees
 from floor.chain.fees import over_cap as fees_over_cap
 from floor.chain.private import PrivateRoute
 from floor.chain.txsender import TxSender
-from floor.config import Settings
 from floor.errors import FloorError, UnknownChain
 from floor.logging import get_logger
 from floor.txqueue import (
@@ -50,8 +50,6 @@ from floor.txqueue import (
     TxIntent,
     TxStatus,
     WatchInput,
-    pair_key,
-    queue_id,
 )
 
 FAILPOINT_ENV = "FLOOR_FAILPOINT"
@@ -63,16 +61,16 @@ def failpoint(name: str) -> None:
 
 
 class TxActivities:
-    def __init__(self, chains: ChainActivities):
+    def __init__(self, deps: Deps):
         self.senders: dict[int, TxSender] = {}
         self.private: dict[int, PrivateRoute] = {}  # chains with a private relay
-        self.store = chains.store  # where signed hashes are recorded for the watchdog
-        if chains.signer is None:
+        self.store = deps.store  # where signed hashes are recorded for the watchdog
+        if deps.signer is None:
             return
-        key = chains.settings.flashbots_reputation_key
-        for chain_id, ctx in chains.chains.items():
+        key = deps.settings.flashbots_reputation_key
+        for chain_id, ctx in deps.chains.items():
             if ctx.config.executor:
-                self.senders[chain_id] = TxSender(ctx.w3, chain_id, ctx.config.executor, chains.signer, ctx.config.tx)
+                self.senders[chain_id] = TxSender(ctx.w3, chain_id, ctx.config.executor, deps.signer, ctx.config.tx)
                 if ctx.config.flashbots.relay_url is not None:
                     self.private[chain_id] = PrivateRoute(ctx.config, ctx.w3, ctx.reader, key)
 
@@ -82,13 +80,13 @@ class TxActivities:
         return self.senders[chain_id]
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_nonce_state(self, chain_id: int) -> NonceState:
         latest, pending = self._sender(chain_id).nonce_state()
         return NonceState(latest=latest, pending=pending)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
         sender = self._sender(input.chain_id)
         sender.check_chain(input.mark)  # a reset chain is not simulated against
@@ -98,7 +96,7 @@ class TxActivities:
         return prepared
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_sign(self, input: SignInput) -> list[SignedTx]:
         sender = self._sender(input.chain_id)
         signed = [sender.sign(tx) for tx in input.txs]
@@ -127,7 +125,7 @@ class TxActivities:
         return signed
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_broadcast(self, input: BroadcastInput) -> list[BroadcastResult]:
         sender = self._sender(input.chain_id)
         results = []
@@ -138,7 +136,7 @@ class TxActivities:
         return results
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_send_private(self, input: PrivateSendInput) -> list[PrivateSent]:
         """One private attempt per signed transaction, through the chain's relay."""
         if input.chain_id not in self.private:
@@ -151,7 +149,7 @@ class TxActivities:
         return sent
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_watch(self, input: WatchInput) -> list[TxStatus]:
         if input.draining:
             failpoint("while_draining")
@@ -167,12 +165,12 @@ class TxActivities:
         return statuses
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_follow(self, input: FollowInput) -> FollowResult:
         return self._sender(input.chain_id).follow(input.txs, input.finality, input.mark)
 
     @activity.defn
-    @_named_errors
+    @named_errors
     def tx_replacement_fees(self, input: ReplaceInput) -> ReplacementFees:
         sender = self._sender(input.chain_id)
         rule = cancel_fees if input.cancel else bumped
@@ -192,86 +190,18 @@ class TxActivities:
         ]
 
 
-def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> QueueInput:
-    """A queue's start input from the configuration: its chain's executor, depth, policy and
-    the (target, selector) pairs the executor allows."""
-    chain = settings.chain(chain_id)
-    if chain.executor is None:
-        raise UnknownChain(f"chain {chain_id} has no executor address configured")
-    allowed = sorted({pair_key(p.target, "0x" + p.selector.hex()) for p in executor_permissions(chain).rules})
-    fields = {
-        "chain_id": chain_id,
-        "signer": signer,
-        "executor": chain.executor,
-        "confirmations": chain.confirmations,
-        "allowed": allowed,
-        "max_in_flight": chain.tx.max_in_flight,
-        "send_batch": chain.tx.send_batch,
-        "stuck_after_s": chain.tx.stuck_after_s,
-        "max_attempts": chain.tx.max_attempts,
-        "private_relay": chain.flashbots.relay_url is not None,
-        "private_on_missed": chain.flashbots.on_missed,
-        "private_max_attempts": chain.flashbots.max_attempts,
-        "finality": chain.finality,
-        "finality_poll_s": chain.finality_poll_s,
-    }
-    return QueueInput(**(fields | overrides))
-
-
-async def submit(client: Client, task_queue: str, queue: QueueInput, intent: TxIntent) -> SubmitAck:
-    """Send an intent to its queue, starting the queue if it is not running (update-with-start).
-    For services and the CLI; workflows use the `submit_intent` activity, which calls this."""
-    (ack,) = await submit_many(client, task_queue, queue, [intent])
-    return ack
-
-
-async def submit_many(client: Client, task_queue: str, queue: QueueInput, intents: list[TxIntent]) -> list[SubmitAck]:
-    """Several intents in one update: a burst from one producer."""
-    from workflows.txqueue import TxQueueWorkflow
-
-    start = WithStartWorkflowOperation(
-        TxQueueWorkflow.run,
-        queue,
-        id=queue_id(queue.chain_id, queue.signer),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=task_queue,
-    )
-    payload = [i.model_dump(mode="json") for i in intents]
-    return await client.execute_update_with_start_workflow(
-        TxQueueWorkflow.submit_many, payload, start_workflow_operation=start
-    )
-
-
-async def configure_running_queues(client: Client, settings: Settings, signer: str) -> list[str]:
-    """Send the current configuration to the signer's running queues (at worker start), so a
-    new market's calls, or a new pipelining or stuck policy, reach them without a restart.
-    Returns the queues whose policy changed."""
-    from temporalio.service import RPCError
-
-    from workflows.txqueue import TxQueueWorkflow
-
-    changed = []
-    for chain in settings.chains:
-        if chain.executor is None:
-            continue
-        handle = client.get_workflow_handle(queue_id(chain.id, signer))
-        policy = queue_input(settings, chain.id, signer).policy()
-        try:
-            await handle.execute_update(TxQueueWorkflow.configure, policy)
-        except RPCError:  # not started yet: it will start with this configuration
-            continue
-        except WorkflowUpdateFailedError:  # unchanged: nothing entered its history
-            continue
-        changed.append(handle.id)
-    return changed
-
-
 class QueueDoor:
     """How a workflow reaches its signer's queue: an activity with the Temporal client."""
 
-    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str, store=None):
-        self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
-        self.store = store  # where the chain's events become alerts (None: the log only)
+    def __init__(self, client: Client, task_queue: str, deps: Deps):
+        """Only for a worker with a signer: the queue is the signer's."""
+        self.client, self.task_queue, self.settings, self.signer = (
+            client,
+            task_queue,
+            deps.settings,
+            deps.signer.address,
+        )
+        self.store = deps.store  # where the chain's events become alerts (None: the log only)
         self._queues: dict[int, QueueInput] = {}  # the start input per chain, built once
 
     @activity.defn

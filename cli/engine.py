@@ -1,5 +1,6 @@
-"""The CLI's side of Temporal: connect, start or update the engine, ask it for an operation and
-follow that operation's child workflow to its end; the engine's status and history.
+"""The CLI's side of Temporal: the `client` package's calls with the CLI's deadlines (a command
+says in one line when no worker answers), the operation followed on screen, the engine's
+status and history as the commands print them, and the store's side of reconciliation.
 
 Exit codes of an operation: 0 done or skipped, 1 failed or refused, 3 partial (2 is bad input,
 found before anything here runs).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -17,30 +17,50 @@ from rich.markup import escape
 from temporalio.client import (
     Client,
     WorkflowFailureError,
-    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-# The engine's activities and workflows (and web3 with them) are imported by the functions
-# that use them: `floor status` needs none of them and must answer quickly.
+from client import (
+    ANSWER_S,
+    apply_schedules,
+    ask,
+    change_breaker,
+    check_risk,
+    configure,
+    current_step,
+    engine_breakers,
+    engine_history,
+    engine_status,
+    ensure_engine,
+    failure_text,
+    follow,
+    not_running,
+    pause_or_resume,
+    pending_signals,
+    reconcile,
+    recorded,
+    signal_pause,
+)
+from client import connect as client_connect
+
+# The workflows (and web3 with the activities) are imported by the functions that use them:
+# `floor status` needs none of them and must answer quickly.
 if TYPE_CHECKING:
     from cli.render import Output
+    from floor.catalogue import ConfigChange
     from floor.config import Settings
     from floor.engine import Operation
-    from floor.operations import OperationStarted
 
 T = TypeVar("T")
 
 EXIT_CODES = {"done": 0, "skipped": 0, "failed": 1, "partial": 3}
-POLL = timedelta(seconds=0.25)
-RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation that ended
 QUEUE_ANSWER_S = 10.0  # how long a transaction queue may take to answer the CLI
 # Every call to Temporal has a deadline. Queries and updates need a worker: when none answers
 # within these, the command says so in one line instead of waiting.
 CONNECT_S = 5.0  # connecting to the Temporal server
-ANSWER_S = 3.0  # a worker answers a query, or accepts an update
+# ANSWER_S (client): a worker answers a query, or accepts an update
 STATUS_ANSWER_S = 1.0  # `floor status`: after this it shows what Temporal itself knows
 START_S = 10.0  # an engine not running yet: started, and its first task run by a worker
 UPDATE_S = 60.0  # an update a worker accepted: its answer (a pause holds the queues first)
@@ -55,19 +75,6 @@ class CliError(Exception):
 
 class NoWorker(CliError):
     """No worker answered the engine within the deadline."""
-
-
-def results() -> dict:
-    from floor.engine import Operation
-    from floor.messages import AllocateResult
-    from floor.operations import CapitalResult, HarvestResult, RebalanceResult
-
-    return {
-        Operation.ALLOCATE: AllocateResult,
-        Operation.REBALANCE: RebalanceResult,
-        Operation.HARVEST: HarvestResult,
-        Operation.REQUEST_CAPITAL: CapitalResult,
-    }
 
 
 def rpc_failure(exc: RPCError) -> str:
@@ -122,24 +129,11 @@ async def require_worker(client: Client, settings: Settings) -> float:
     return UPDATE_S if answering else START_S
 
 
-@dataclass(frozen=True)
-class Finished:
-    status: str
-    summary: str
-    result: dict  # the result model as JSON (a failure: status and summary only)
-
-
 async def connect(settings: Settings) -> Client:
-    """A client as workers.temporal.connect_client makes it (not imported: it loads every
-    workflow and activity), within CONNECT_S."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
+    """The client's connection, within CONNECT_S."""
     address = settings.temporal.address
     try:
-        return await asyncio.wait_for(
-            Client.connect(address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter),
-            CONNECT_S,
-        )
+        return await asyncio.wait_for(client_connect(settings), CONNECT_S)
     except TimeoutError:
         raise CliError(f"cannot connect to Temporal at {address}: no answer within {CONNECT_S:g} s") from None
     except RuntimeError as exc:
@@ -153,13 +147,12 @@ def ui_link(settings: Settings, workflow_id: str) -> str:
 
 
 async def run_operation(settings: Settings, kind: Operation, request: dict, out: Output, *, wait: bool = True) -> int:
-    """Start the engine if needed, ask it for `kind`, and follow the operation to its end.
-    `Refused` (the engine's reason) propagates to the caller; `NoWorker` when no worker answers."""
+    """Ask the running engine for `kind` (as it is configured: the config given here only says
+    where the engine is), and follow the operation to its end. `Refused` (the engine's reason,
+    or that it is not running) propagates to the caller; `NoWorker` when no worker answers."""
     client = await connect(settings)
-    start_s = await require_worker(client, settings)
-    from activities.engine import ask, ensure_engine  # seconds to import: after the worker answered
-
-    engine_id = await answered(ensure_engine(client, settings), start_s, "starting or configuring the engine")
+    await require_worker(client, settings)
+    engine_id = settings.engine_id
     started = await answered(ask(client, engine_id, kind, request), UPDATE_S, f"the {kind.value} request")
     link = ui_link(settings, started.workflow_id)
     out.line(f"{kind.value} started: [bold]{escape(started.workflow_id)}[/]")
@@ -181,64 +174,6 @@ async def run_operation(settings: Settings, kind: Operation, request: dict, out:
     return EXIT_CODES.get(finished.status, 1)
 
 
-async def follow(client: Client, started: OperationStarted, on_step) -> Finished:
-    """The operation's result, reporting each new step (its `status` query) on the way."""
-    handle = client.get_workflow_handle(started.workflow_id, result_type=results()[started.kind])
-    waiting = asyncio.ensure_future(handle.result())
-    last = None
-    while not waiting.done():
-        step = await current_step(handle)
-        if step and step != last:
-            on_step(step)
-            last = step
-        await asyncio.wait([waiting], timeout=POLL.total_seconds())
-    try:
-        result = waiting.result()
-    except WorkflowFailureError as exc:
-        summary = failure_text(exc)
-        return Finished("failed", summary, {"status": "failed", "summary": summary})
-    return Finished(result.status, result.summary, result.model_dump(mode="json"))
-
-
-def failure_text(exc: BaseException) -> str:
-    """The root cause of a failed workflow (an activity's error, not "Activity task failed")."""
-    cause = exc
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
-    kind, text = getattr(cause, "type", None) or type(cause).__name__, str(cause)
-    return text if text.startswith(f"{kind}: ") else f"{kind}: {text}"
-
-
-async def current_step(handle: WorkflowHandle, timeout_s: float = ANSWER_S) -> str | None:
-    try:
-        return await handle.query("status", result_type=str, rpc_timeout=timedelta(seconds=timeout_s))
-    except (RPCError, WorkflowQueryFailedError):  # not started yet, or no worker answering now
-        return None
-
-
-async def recorded(client: Client, engine_id: str, workflow_id: str) -> None:
-    """Wait (briefly) until the engine has recorded the operation's end, so the next command
-    sees the engine idle and the operation in its history and cooldowns."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RECORD_TIMEOUT_S
-    while loop.time() < deadline:
-        try:
-            status = await engine_status(client, engine_id, ANSWER_S)
-        except RPCError:  # no worker answers now: the next command will say so
-            return
-        if status.operation is None or status.operation.workflow_id != workflow_id:
-            return
-        await asyncio.sleep(POLL.total_seconds())
-
-
-async def engine_status(client: Client, engine_id: str, timeout_s: float):
-    """The engine's `status` query (an EngineStatus), with a deadline."""
-    from floor.operations import EngineStatus
-
-    handle = client.get_workflow_handle(engine_id)
-    return await handle.query("status", result_type=EngineStatus, rpc_timeout=timedelta(seconds=timeout_s))
-
-
 async def status(settings: Settings) -> dict:
     """The engine's status query as JSON, with the running operation's live step and the
     engine's Web UI link, `worker: "answering"`. When no worker answers within STATUS_ANSWER_S
@@ -253,7 +188,8 @@ async def status(settings: Settings) -> dict:
     data = current.model_dump(mode="json")
     data["worker"] = "answering"
     if current.operation is not None:
-        step = await current_step(client.get_workflow_handle(current.operation.workflow_id), STATUS_ANSWER_S)
+        handle = client.get_workflow_handle(current.operation.workflow_id)
+        step = await current_step(handle, STATUS_ANSWER_S)
         data["operation"]["step"] = step or current.operation.step
     data["ui_url"] = ui_link(settings, settings.engine_id)
     return data
@@ -279,7 +215,7 @@ async def described(client: Client, settings: Settings, why: str) -> dict:
         raise _engine_error(settings, exc) from None
     state = desc.typed_search_attributes.get(SearchAttributeKey.for_keyword(ENGINE_STATE))
     try:
-        pending = await pending_signals(client, settings.engine_id, desc.run_id)
+        pending = await pending_signals(client, settings.engine_id, desc.run_id, ANSWER_S)
     except RPCError:  # the history cannot be read now: the state stands
         pending = []
     return {
@@ -299,46 +235,11 @@ async def described(client: Client, settings: Settings, why: str) -> dict:
     }
 
 
-async def pending_signals(client: Client, workflow_id: str, run_id: str | None) -> list[dict]:
-    """The signals the workflow has not handled yet (received after its last completed
-    workflow task), oldest first: name, when, and its input."""
-    from datetime import UTC
-
-    from temporalio.api.common.v1 import WorkflowExecution
-    from temporalio.api.enums.v1 import EventType
-    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-
-    request = GetWorkflowExecutionHistoryReverseRequest(
-        namespace=client.namespace,
-        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
-        maximum_page_size=100,
-    )
-    response = await client.workflow_service.get_workflow_execution_history_reverse(
-        request, retry=True, timeout=QUERY_TIMEOUT
-    )
-    pending = []
-    for event in response.history.events:  # newest first
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            break
-        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            continue
-        attrs = event.workflow_execution_signaled_event_attributes
-        try:
-            args = await client.data_converter.decode(attrs.input.payloads) if attrs.input.payloads else []
-        except Exception:  # not JSON the converter reads: named, not shown
-            args = ["(input not readable)"]
-        at = event.event_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
-        pending.append({"signal": attrs.signal_name, "at": at, "input": args[0] if args else None})
-    return pending[::-1]
-
-
 async def history(settings: Settings, limit: int) -> dict:
     """The engine's transitions and finished operations, the last `limit` of each, oldest first."""
     client = await connect(settings)
-    handle = client.get_workflow_handle(settings.engine_id)
     try:
-        transitions = await handle.query("history", result_type=list, rpc_timeout=QUERY_TIMEOUT)
-        operations = await handle.query("results", result_type=list, rpc_timeout=QUERY_TIMEOUT)
+        transitions, operations = await engine_history(client, settings.engine_id, ANSWER_S)
     except RPCError as exc:
         raise _engine_error(settings, exc) from None
     return {
@@ -441,11 +342,9 @@ async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, b
         handle = client.get_workflow_handle(settings.engine_id)
         await handle.signal("pause_engine", {"reason": reason, "by": by}, rpc_timeout=QUERY_TIMEOUT)
         return signalled(ANSWER_S), False
-    from activities.engine import ensure_engine, pause_or_resume, signal_pause
-
     try:
-        if answering is None or not pause:  # a pause needs no config: a refused one must not stop it
-            await asyncio.wait_for(ensure_engine(client, settings), START_S if answering is None else UPDATE_S)
+        if answering is None and pause:  # an engine not running is started, to be paused from its first step
+            await asyncio.wait_for(ensure_engine(client, settings), START_S)
         note = await pause_or_resume(
             client, settings.engine_id, pause, reason, by, accept_s=ANSWER_S if pause else UPDATE_S
         )
@@ -467,8 +366,6 @@ def signalled(waited_s: float) -> str:
 async def breakers(settings: Settings, action: str, scope: str = "", by: str = "", reason: str = "") -> dict:
     """`list` the breakers not CLOSED, `check` now, `half_open` or `trip` one; `Refused` with
     the engine's reason when the change is not allowed."""
-    from activities.engine import change_breaker, check_risk, engine_breakers
-
     client = await connect(settings)
     if await worker_answers(client, settings.engine_id) is False:
         raise NoWorker(f"no worker answered the engine {settings.engine_id} within {ANSWER_S:g} s: {NO_WORKER}")
@@ -487,26 +384,30 @@ async def breakers(settings: Settings, action: str, scope: str = "", by: str = "
         raise _engine_error(settings, exc) from None
 
 
-async def schedules(settings: Settings) -> list[str]:
+async def configure_engine(settings: Settings) -> ConfigChange:
+    """Send the config to the engine (started with it if not running); what changed."""
     client = await connect(settings)
     start_s = await require_worker(client, settings)
-    from activities.engine import apply_schedules, ensure_engine  # seconds to import: after the worker answered
+    return await answered(configure(client, settings), start_s, "starting or configuring the engine")
 
-    await answered(ensure_engine(client, settings), start_s, "starting or configuring the engine")
-    return await answered(apply_schedules(client, settings), UPDATE_S, "applying the schedules")
+
+async def schedules(settings: Settings) -> tuple[ConfigChange, list[str]]:
+    """Configure the engine (started if not running), then create or update its schedules."""
+    client = await connect(settings)
+    start_s = await require_worker(client, settings)
+    change = await answered(configure(client, settings), start_s, "starting or configuring the engine")
+    return change, await answered(apply_schedules(client, settings), UPDATE_S, "applying the schedules")
 
 
 def _engine_error(settings: Settings, exc: RPCError) -> CliError:
     if exc.status == RPCStatusCode.NOT_FOUND:
-        return CliError(f"the engine {settings.engine_id} is not running (start it with `floor schedules apply`)")
+        return CliError(not_running(settings.engine_id))
     if _timed_out(exc):
         return NoWorker(f"no worker answered the engine {settings.engine_id} ({_why(exc, ANSWER_S)}): {NO_WORKER}")
     return CliError(f"the engine {settings.engine_id} did not answer: {exc.message}")
 
 
 async def reconcile_now(settings: Settings) -> dict:
-    from activities.engine import reconcile
-
     client = await connect(settings)
     if await worker_answers(client, settings.engine_id) is False:  # the reconciliation would wait for one
         raise NoWorker(f"no worker answered within {ANSWER_S:g} s: nothing reconciled; {NO_WORKER}")
@@ -582,7 +483,7 @@ def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dic
     then the engine closes the breaker the discrepancy opened (`engine_follows`: what it said is
     under "engine"). A discrepancy accepted before is refused as such, and the engine is told
     again: a breaker still open for it (the engine did not answer then) closes."""
-    from activities.reconcile import accept_discrepancy
+    from floor.acceptance import accept_discrepancy
     from floor.risk.breakers import reconcile_scope
     from floor.store import DiscrepancyAlreadyAccepted, Store
 

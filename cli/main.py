@@ -8,17 +8,15 @@ Exit codes: 0 done or skipped, 1 failed or refused, 2 bad command-line input, 3 
 from __future__ import annotations
 
 import asyncio
-import functools
-import getpass
 import os
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.options import ByOpt, ConfigOpt, JsonOpt, NoWaitOpt, ReasonOpt, command, error, request, settings_from
 from cli.risk import risk_app
 
 # Everything else is imported by the command that needs it: `floor --help` and `floor status`
@@ -26,10 +24,6 @@ from cli.risk import risk_app
 if TYPE_CHECKING:
     from cli.amounts import TokenAmount
     from floor.config import Settings
-
-BAD_INPUT = 2
-CONFIG_ENV_VAR = "FLOOR_CONFIG"  # floor.config.CONFIG_ENV_VAR, not imported here: see above
-DEMO_CONFIG = Path("state/floor.toml")
 
 app = typer.Typer(
     help="The Floor Engine's command line: operations, status, positions, history, schedules.",
@@ -39,111 +33,6 @@ app = typer.Typer(
 schedules_app = typer.Typer(help="The engine's Temporal Schedules (rebalance and harvest checks).")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(risk_app, name="risk")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help=f"config file (default: ${CONFIG_ENV_VAR}, else ./floor.toml, else ./{DEMO_CONFIG} from `make demo`)",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on stdout, nothing else")]
-ByOpt = Annotated[str | None, typer.Option("--by", help="who asks (default: cli:<your OS user>)")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the engine's history")]
-NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="print the operation's id and return at once")]
-
-
-def command(fn: Callable[..., int]) -> Callable[..., None]:
-    """Run a command; map its errors to one line on stderr and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs) -> None:
-        try:
-            code = fn(*args, **kwargs)
-        except KeyboardInterrupt:
-            error("interrupted: an operation already started goes on (see `floor status`)")
-            code = 130
-        except Exception as exc:
-            code = failure_code(exc)
-            if code is None:
-                raise
-        raise typer.Exit(code)
-
-    return wrapper
-
-
-def _is(exc: BaseException, module: str, *names: str) -> bool:
-    """Whether `exc` is one of `module`'s exception classes. Looked up among the modules already
-    imported: an exception of a module never imported cannot have been raised, and classifying
-    an error must not import web3 or temporalio."""
-    loaded = sys.modules.get(module)
-    return any(isinstance(exc, cls) for cls in (getattr(loaded, n, None) for n in names) if isinstance(cls, type))
-
-
-def failure_code(exc: Exception) -> int | None:
-    """A command's error as one line on stderr and its exit code; None for one to re-raise (a
-    bug, or typer's own exits)."""
-    if _is(exc, "cli.amounts", "InputError"):
-        error(f"error: {exc}")
-        return BAD_INPUT
-    if _is(exc, "floor.config", "ConfigError"):  # one line per problem in the file
-        print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
-    if _is(exc, "activities.engine", "Refused"):
-        error(f"refused: {exc}")
-        return 1
-    if _is(exc, "temporalio.client", "WorkflowUpdateFailedError"):  # a refusal no command mapped: its reason
-        error(f"refused: {getattr(exc.cause, 'message', None) or exc}")
-        return 1
-    if _is(exc, "temporalio.client", "WorkflowFailureError"):  # a workflow no command followed failed
-        from cli.engine import failure_text
-
-        error(f"error: {failure_text(exc)}")
-        return 1
-    if _is(exc, "temporalio.client", "WorkflowQueryFailedError"):  # the worker answered a query with an error
-        error(f"error: the engine's query failed: {exc}")
-        return 1
-    if _is(exc, "cli.engine", "CliError") or _is(exc, "floor.errors", "FloorError"):
-        error(f"error: {exc}")
-        return 1
-    if _is(exc, "temporalio.service", "RPCError"):
-        from cli.engine import rpc_failure
-
-        error(f"error: {rpc_failure(exc)}")
-        return 1
-    if _is(exc, "web3.exceptions", "Web3Exception"):  # a chain's answer the reads did not expect
-        error(f"error: {type(exc).__name__}: {exc}")
-        return 1
-    return None
-
-
-def error(message: str) -> None:
-    """One line on stderr (cli.render.error, without importing the renderer)."""
-    print(" ".join(message.split()), file=sys.stderr, flush=True)
-
-
-def settings_from(config: Path | None) -> Settings:
-    from cli.amounts import InputError
-    from floor.config import load_settings
-    from floor.logging import configure_logging
-
-    if config is None and not os.environ.get(CONFIG_ENV_VAR) and not Path("floor.toml").is_file():
-        if not DEMO_CONFIG.is_file():
-            raise InputError(f"no config: give --config, set ${CONFIG_ENV_VAR}, or run `make demo` ({DEMO_CONFIG})")
-        config = DEMO_CONFIG
-    settings = load_settings(config)
-    configure_logging("WARNING", json=False)  # stderr: stdout is the command's output
-    return settings
-
-
-def request(by: str | None, reason: str, **fields) -> dict:
-    if by is None:
-        try:
-            by = f"cli:{getpass.getuser()}"
-        except (OSError, KeyError):
-            by = "cli:unknown"
-    return {"by": by, "reason": reason, **fields}
 
 
 def operate(settings: Settings, kind: str, body: dict, as_json: bool, no_wait: bool) -> int:
@@ -334,118 +223,6 @@ def pause(
 def resume(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False) -> int:
     """Resume a paused engine where the pause left it."""
     return pause_or_resume(config, False, reason, by, as_json)
-
-
-# ---------------------------------------------------------------------------- circuit breakers
-
-
-def breaker_lines(breakers: list[dict]) -> list[str]:
-    if not breakers:
-        return ["every breaker is CLOSED"]
-    return [
-        f"{b['scope']}: {b['state']} since {b['since']} ({b['trigger']}, by {b['by']}): {b['reason']}" for b in breakers
-    ]
-
-
-@risk_app.command("breakers")
-@command
-def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """The circuit breakers not CLOSED: scope, state, since when, what tripped them and why."""
-    from cli import engine
-    from cli.render import Output
-
-    data = asyncio.run(engine.breakers(settings_from(config), "list"))
-    out = Output(as_json)
-    if as_json:
-        out.json(data)
-    for line in breaker_lines(data["breakers"]):
-        out.line(line)
-    return 0
-
-
-@risk_app.command("check")
-@command
-def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers."""
-    from cli import engine
-    from cli.render import Output
-
-    data = asyncio.run(engine.breakers(settings_from(config), "check"))
-    out = Output(as_json)
-    if as_json:
-        out.json(data)
-    for e in data["events"]:
-        out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']} ({e['trigger']}): {e['reason']}")
-    for line in breaker_lines(data["breakers"]):
-        out.line(line)
-    return 0
-
-
-@risk_app.command("liquidity")
-@command
-def risk_liquidity(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Each position against its market's available liquidity: ratio, maximum safe withdrawal
-    now, queued exits' expected wait, and an alert where the floor could not leave."""
-    from cli.render import Output, liquidity_table
-    from floor.chain.report import read_report
-
-    rows = read_report(settings_from(config), window_s=None, priced=False)  # no price needed: a stale feed is fine
-    out = Output(as_json)
-    if as_json:
-        out.json({"liquidity": [{"chain_id": r.chain_id, **r.liquidity.model_dump(mode="json")} for r in rows]})
-    else:
-        out.console.print(liquidity_table(rows))
-    return 0
-
-
-ScopeArg = Annotated[
-    str,
-    typer.Argument(
-        help="engine, or a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3"
-        " (`floor risk breakers` lists the open ones)"
-    ),
-]
-TripScopeArg = Annotated[
-    str,
-    typer.Argument(
-        help="a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3 (the whole engine:"
-        " `floor pause`)"
-    ),
-]
-
-
-def change_breaker(config: Path | None, action: str, scope: str, reason: str, by: str | None, as_json: bool) -> int:
-    from cli import engine
-    from cli.render import Output
-
-    body = request(by, reason)
-    data = asyncio.run(engine.breakers(settings_from(config), action, scope, body["by"], body["reason"]))
-    out = Output(as_json)
-    if as_json:
-        out.json(data)
-    e = data["event"]
-    out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']}: {e['reason']}")
-    return 0
-
-
-@risk_app.command("half-open")
-@command
-def risk_half_open(
-    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
-) -> int:
-    """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there.
-    A reconciliation's breaker (reconcile:...) closes when what it found is accepted instead."""
-    return change_breaker(config, "half_open", scope, reason, by, as_json)
-
-
-@risk_app.command("trip")
-@command
-def risk_trip(
-    scope: TripScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
-) -> int:
-    """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on.
-    The engine's own breaker is not opened by hand: `floor pause` stops the whole engine."""
-    return change_breaker(config, "trip", scope, reason, by, as_json)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -709,18 +486,56 @@ def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     return 0
 
 
-@schedules_app.command("apply")
+@app.command()
 @command
-def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Start the engine if needed, then create or update its schedules from the config."""
+def configure(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Send the config's strategy, caps and policy to the engine (started with them if not running),
+    and print what changed. Operations never reconfigure the engine: this, `floor schedules apply`
+    and a worker's start do."""
+    from rich.markup import escape
+
     from cli import engine
     from cli.render import Output
 
     settings = settings_from(config)
-    ids = asyncio.run(engine.schedules(settings))
+    change = asyncio.run(engine.configure_engine(settings))
     out = Output(as_json)
     if as_json:
-        out.json({"engine_id": settings.engine_id, "schedules": ids})
+        out.json(configure_json(settings.engine_id, change))
+    for line in change.lines():
+        out.line(escape(line))
+    return 0
+
+
+def configure_json(engine_id: str, change) -> dict:
+    """What `floor configure --json` prints (and `floor schedules apply --json` under "config")."""
+    return {
+        "engine_id": engine_id,
+        "changed": change.changed,
+        **change.model_dump(mode="json"),
+        "lines": change.lines(),
+    }
+
+
+@schedules_app.command("apply")
+@command
+def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Configure the engine from the config (started if not running), print what changed, then
+    create or update its schedules."""
+    from rich.markup import escape
+
+    from cli import engine
+    from cli.render import Output
+
+    settings = settings_from(config)
+    change, ids = asyncio.run(engine.schedules(settings))
+    out = Output(as_json)
+    if as_json:
+        out.json(
+            {"engine_id": settings.engine_id, "config": configure_json(settings.engine_id, change), "schedules": ids}
+        )
+    for line in change.lines():
+        out.line(escape(line))
     for sid in ids:
         out.line(sid)
     return 0

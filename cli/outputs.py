@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floor.catalogue import FieldChange, Reweighted, TargetWeight
 from floor.chain.gas_report import ChainGasReport
 from floor.chain.report import IdleReport, MarketReport
 from floor.engine import OperationRecord, Transition
@@ -279,10 +280,27 @@ class PauseOutput(_Output):
     executors: list[ExecutorPause] | None = None
 
 
-class SchedulesOutput(_Output):
-    """`floor schedules apply --json`."""
+class ConfigureOutput(_Output):
+    """`floor configure --json`: what sending the config to the engine changed (`changed` false:
+    nothing; `started`: the engine was not running and was started with the config, its targets
+    all `added`), and the same in words (`lines`)."""
 
     engine_id: str
+    changed: bool
+    started: bool
+    added: list[TargetWeight]
+    removed: list[TargetWeight]
+    reweighted: list[Reweighted]
+    fields: list[FieldChange]
+    lines: list[str]
+
+
+class SchedulesOutput(_Output):
+    """`floor schedules apply --json`: the engine configured first (`config`, as `floor configure`
+    prints it), then its schedules."""
+
+    engine_id: str
+    config: ConfigureOutput
     schedules: list[str]
 
 
@@ -356,6 +374,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor allocate|rebalance|harvest|request-capital --json (failed)": OperationFailedOutput,
     "floor allocate|rebalance|harvest|request-capital --json --no-wait": OperationStartedOutput,
     "floor pause|resume --json": PauseOutput,
+    "floor configure --json": ConfigureOutput,
     "floor schedules apply --json": SchedulesOutput,
 }
 

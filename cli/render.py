@@ -131,7 +131,7 @@ def positions_table(rows: list[MarketReport], idle: list[IdleReport] = ()) -> Ta
     return table
 
 
-# The allocation planner's note kinds (floor/risk/planner.py), in words.
+# The allocation planner's note kinds (floor/planning/total.py), in words.
 NOTE_KINDS = {
     "market_cap": "a market's cap",
     "protocol_cap": "a protocol's cap",

@@ -1,12 +1,15 @@
-"""`floor risk`: the protocols' smart-contract risk scores (floor/risk/scores.py) from the packaged
-risk data, with TVL observations read from the engine's store when one is configured.
+"""`floor risk`: the engine's circuit breakers (list, check now, half-open, trip; the engine's
+work is in cli.engine), each position's liquidity, and the protocols' smart-contract risk
+scores (floor/risk/scores.py) from the packaged risk data, with TVL observations read from the
+engine's store when one is configured.
 
-The scores themselves are pure; this command only gathers their inputs (the data file, the
-store's `rate_observation` totals, today's date) and prints them.
+The scores themselves are pure; `floor risk scores` only gathers their inputs (the data file,
+the store's `rate_observation` totals, today's date) and prints them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,20 +20,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cli.options import BAD_INPUT, ByOpt, ConfigOpt, JsonOpt, ReasonOpt, command, request, settings_from
+
 # Imported by `scores` when it runs: `floor --help` and every other command load this module.
 if TYPE_CHECKING:
     from floor.config import Settings
     from floor.risk.scores import RiskScore, TvlPoint
 
-BAD_INPUT = 2
-
 risk_app = typer.Typer(help="Protocol risk: smart-contract risk scores and the weight caps they set.")
 
-ConfigOpt = Annotated[
+ScoresConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="config file whose store holds TVL observations (default: as other commands)"),
 ]
-JsonOpt = Annotated[
+ScoresJsonOpt = Annotated[
     bool, typer.Option("--json", help='print one JSON object ({"scores": [...], ...}) on stdout, nothing else')
 ]
 
@@ -41,7 +44,6 @@ Observations = Mapping[str, Mapping[str, Sequence["TvlPoint"]]]
 def _settings(config: Path | None) -> Settings | None:
     """The config as other commands find it, or None when there is none (then no store)."""
     from cli.amounts import InputError
-    from cli.main import settings_from
 
     try:
         return settings_from(config)
@@ -108,8 +110,8 @@ def scores_table(scores: Sequence[RiskScore], chain_id: int) -> Table:
 
 @risk_app.command("scores")
 def scores(
-    config: ConfigOpt = None,
-    as_json: JsonOpt = False,
+    config: ScoresConfigOpt = None,
+    as_json: ScoresJsonOpt = False,
     chain: Annotated[int, typer.Option("--chain", min=1, help="chain id of the deployments scored")] = 1,
     today: Annotated[
         str | None, typer.Option("--today", help="score as of this date, YYYY-MM-DD (default: today, UTC)")
@@ -181,3 +183,115 @@ def scores(
             for note in s.notes:
                 out.line(f"  {s.protocol}: {escape(note)}")
     raise typer.Exit(0)
+
+
+# ---------------------------------------------------------------------------- circuit breakers
+
+
+def breaker_lines(breakers: list[dict]) -> list[str]:
+    if not breakers:
+        return ["every breaker is CLOSED"]
+    return [
+        f"{b['scope']}: {b['state']} since {b['since']} ({b['trigger']}, by {b['by']}): {b['reason']}" for b in breakers
+    ]
+
+
+@risk_app.command("breakers")
+@command
+def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """The circuit breakers not CLOSED: scope, state, since when, what tripped them and why."""
+    from cli import engine
+    from cli.render import Output
+
+    data = asyncio.run(engine.breakers(settings_from(config), "list"))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    for line in breaker_lines(data["breakers"]):
+        out.line(line)
+    return 0
+
+
+@risk_app.command("check")
+@command
+def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers."""
+    from cli import engine
+    from cli.render import Output
+
+    data = asyncio.run(engine.breakers(settings_from(config), "check"))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    for e in data["events"]:
+        out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']} ({e['trigger']}): {e['reason']}")
+    for line in breaker_lines(data["breakers"]):
+        out.line(line)
+    return 0
+
+
+@risk_app.command("liquidity")
+@command
+def risk_liquidity(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+    """Each position against its market's available liquidity: ratio, maximum safe withdrawal
+    now, queued exits' expected wait, and an alert where the floor could not leave."""
+    from cli.render import Output, liquidity_table
+    from floor.chain.report import read_report
+
+    rows = read_report(settings_from(config), window_s=None, priced=False)  # no price needed: a stale feed is fine
+    out = Output(as_json)
+    if as_json:
+        out.json({"liquidity": [{"chain_id": r.chain_id, **r.liquidity.model_dump(mode="json")} for r in rows]})
+    else:
+        out.console.print(liquidity_table(rows))
+    return 0
+
+
+ScopeArg = Annotated[
+    str,
+    typer.Argument(
+        help="engine, or a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3"
+        " (`floor risk breakers` lists the open ones)"
+    ),
+]
+TripScopeArg = Annotated[
+    str,
+    typer.Argument(
+        help="a chain:<id> or protocol:<name> of the strategy's markets, e.g. protocol:aave-v3 (the whole engine:"
+        " `floor pause`)"
+    ),
+]
+
+
+def change_breaker(config: Path | None, action: str, scope: str, reason: str, by: str | None, as_json: bool) -> int:
+    from cli import engine
+    from cli.render import Output
+
+    body = request(by, reason)
+    data = asyncio.run(engine.breakers(settings_from(config), action, scope, body["by"], body["reason"]))
+    out = Output(as_json)
+    if as_json:
+        out.json(data)
+    e = data["event"]
+    out.line(f"{e['scope']}: {e['from_state']} -> {e['to_state']}: {e['reason']}")
+    return 0
+
+
+@risk_app.command("half-open")
+@command
+def risk_half_open(
+    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+) -> int:
+    """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there.
+    A reconciliation's breaker (reconcile:...) closes when what it found is accepted instead."""
+    return change_breaker(config, "half_open", scope, reason, by, as_json)
+
+
+@risk_app.command("trip")
+@command
+def risk_trip(
+    scope: TripScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+) -> int:
+    """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on.
+    The engine's own breaker is not opened by hand: `floor pause` stops the whole engine."""
+    return change_breaker(config, "trip", scope, reason, by, as_json)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from eth_abi import decode, encode
+from eth_abi.abi import decode, encode
 from eth_abi.grammar import parse
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from floor.errors import FloorError
 from floor.models import Call
+
+if TYPE_CHECKING:
+    from floor.protocols import KnownRevert
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class ReadResult:
     data: bytes
 
 
-def encode_call(signature: str, *args) -> bytes:
+def encode_call(signature: str, *args: Any) -> bytes:
     """ABI-encode a call from its signature, e.g. encode_call("balanceOf(address)", acct)."""
     arg_types = _argument_types(signature)
     return selector(signature) + (encode(list(arg_types), list(args)) if arg_types else b"")
@@ -47,16 +51,16 @@ def selector(signature: str) -> bytes:
     return function_signature_to_4byte_selector(signature)
 
 
-def call(target: str, signature: str, *args, value: int = 0) -> Call:
+def call(target: str, signature: str, *args: Any, value: int = 0) -> Call:
     """A write call for the executor contract."""
     return Call(target=target, value=value, data="0x" + encode_call(signature, *args).hex())
 
 
-def read(target: str, signature: str, *args, allow_failure: bool = True) -> ReadCall:
+def read(target: str, signature: str, *args: Any, allow_failure: bool = True) -> ReadCall:
     return ReadCall(target, encode_call(signature, *args), allow_failure)
 
 
-def decode_result(types: list[str], result: ReadResult, what: str) -> tuple:
+def decode_result(types: list[str], result: ReadResult, what: str) -> tuple[Any, ...]:
     """Decode one read's return data; a failed read is an error naming what was read and why
     (its revert reason). A protocol's known revert raises the engine error it means."""
     if not result.success:
@@ -81,7 +85,7 @@ ERROR_STRING = selector("Error(string)")
 PANIC = selector("Panic(uint256)")
 
 
-def known_revert(data: bytes):
+def known_revert(data: bytes) -> KnownRevert | None:
     """The protocol revert `data` is (a `floor.protocols.KnownRevert`: a custom error by its
     selector, or an Error(string) code such as Balancer's "BAL#001"), else None."""
     from floor.protocols import known_reverts  # here: the protocol packages import this module
@@ -114,6 +118,7 @@ def _error_string(data: bytes) -> str | None:
     if data[:4] != ERROR_STRING:
         return None
     try:
-        return decode(["string"], data[4:])[0]
+        text: str = decode(["string"], data[4:])[0]
     except Exception:  # malformed: shown raw
         return None
+    return text

@@ -376,7 +376,7 @@ class MarketCapConfig(_Model):
 
 class StrategyCapsConfig(_Model):
     """Upper bounds on what sits in markets, each in bps of the floor's TOTAL value
-    (`floor/risk/planner.py`; only with `weights_of = "total"`). What a cap cuts stays idle."""
+    (`floor/planning/total.py`; only with `weights_of = "total"`). What a cap cuts stays idle."""
 
     markets: list[MarketCapConfig] = []
     protocols: dict[str, Annotated[int, Field(ge=0, le=10_000)]] = {}  # a protocol on every chain
@@ -388,7 +388,7 @@ class StrategyConfig(_Model):
 
     `weights_of = "total"` (the default): a weight is a fraction of the floor's total value in
     USD (every token and chain, priced by the chains' Chainlink feeds), planned by
-    `floor/risk/planner.py` under the caps (`caps`, and each protocol's risk-score cap when
+    `floor/planning/total.py` under the caps (`caps`, and each protocol's risk-score cap when
     `score_caps`), moves below `min_trade_usd` not made. `"token"`: the older reading, each
     (chain, token)'s weights renormalised among themselves (a leg is spread entirely over its
     markets; no prices, no caps, no minimum trade)."""

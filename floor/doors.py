@@ -68,7 +68,7 @@ class Door:
     audience: Audience = "services"
 
     @property
-    def adapter(self) -> TypeAdapter | None:
+    def adapter(self) -> TypeAdapter[Any] | None:
         return None if self.model is None else TypeAdapter(self.model)
 
 
@@ -296,6 +296,7 @@ DOORS: list[Door] = [
     Door(ENGINE, "query", "history", "State transitions, oldest first (bounded).", None, takes="nothing", null=True),
     Door(ENGINE, "query", "breakers", "Circuit breakers not CLOSED, by scope.", None, takes="nothing", null=True),
     Door(ENGINE, "query", "results", "Finished operations, oldest first (bounded).", None, takes="nothing", null=True),
+    Door(ENGINE, "query", "config", "The catalogue and policy the engine runs with.", None, takes="nothing", null=True),
     # -- EngineCheckWorkflow -------------------------------------------------------------------
     Door(
         "EngineCheckWorkflow",

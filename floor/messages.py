@@ -6,9 +6,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from floor.models import AdapterKey, Amount, Price, TxRecord
-from floor.operations import AssetAmount, MoveOutcome, OperationResult, PlanCaps, StrategyTarget
-from floor.risk.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
-from floor.risk.rebalance import Holding, Move
+from floor.operations import AssetAmount, MoveOutcome, OperationResult, StrategyTarget
+from floor.planning.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
+from floor.planning.caps import PlanCaps
+from floor.planning.rebalance import Holding, Move
 
 
 class Message(BaseModel):
@@ -27,7 +28,7 @@ class BuildDepositsInput(Message):
 
 
 class TotalAllocation(Message):
-    """An allocation planned over the floor's total value (`floor/risk/planner.py`): the idle
+    """An allocation planned over the floor's total value (`floor/planning/total.py`): the idle
     amounts the request names (each capped by what the executor holds), every target's market
     read, the caps and the minimum trade (accounting units)."""
 

@@ -29,6 +29,7 @@ from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, Ope
 from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline, SignedAmount
 from floor.models import short as short  # re-exported: summaries, the CLI
 from floor.models import units as units
+from floor.planning.caps import PlanCaps
 from floor.risk.breakers import Breaker
 from floor.txqueue import TxOutcome
 from floor.validation import json_text, parse
@@ -57,40 +58,6 @@ class ChainCatalogue(_Model):
     chain_id: ChainId
     tokens: dict[str, Annotated[StrictInt, Field(ge=0, le=36)]]  # symbol -> decimals
     destinations: list[str] = []  # where capital may be delivered (the executor's DESTINATIONS list)
-
-
-class MarketCapBps(_Model):
-    key: AdapterKey
-    max_bps: StrictInt = Field(ge=0, le=10_000)
-
-
-class ProtocolCapBps(_Model):
-    protocol: str
-    max_bps: StrictInt = Field(ge=0, le=10_000)
-    source: str = "config"  # "config", or "score" (the protocol's risk score set the lower cap)
-
-
-class ChainCapBps(_Model):
-    chain_id: ChainId
-    max_bps: StrictInt = Field(ge=0, le=10_000)
-
-
-class ClusterCapBps(_Model):
-    name: str
-    keys: list[AdapterKey] = Field(min_length=1)
-    max_bps: StrictInt = Field(ge=0, le=10_000)
-
-
-class PlanCaps(_Model):
-    """The allocation planner's caps (`floor.risk.planner.Caps`, same fields), each in bps of
-    the floor's total value, as the engine's catalogue carries them: the config's
-    `strategy.caps`, each protocol's lowered to its risk score's `max_weight_bps` when
-    `strategy.score_caps` (computed by `engine_input`, outside any workflow)."""
-
-    markets: list[MarketCapBps] = []
-    protocols: list[ProtocolCapBps] = []
-    chains: list[ChainCapBps] = []
-    clusters: list[ClusterCapBps] = []  # correlated targets (`strategy.cluster_limit_bps`)
 
 
 class Catalogue(_Model):
@@ -355,7 +322,7 @@ class RebalanceInput(_Model):
     targets: list[StrategyTarget] = Field(min_length=1)
     threshold_bps: int = Field(default=500, ge=0, le=10_000)
     by: str = ""
-    # "token": drift per (chain, token) leg (floor/risk/rebalance.py), what inputs recorded
+    # "token": drift per (chain, token) leg (floor/planning/rebalance.py), what inputs recorded
     # before the field existed meant; "total": the allocation planner over the whole floor.
     weights_of: Literal["total", "token"] = "token"
     caps: PlanCaps = PlanCaps()

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from floor.calls import call, selector
 from floor.models import Call
@@ -83,7 +85,7 @@ class Condition:
     span: int = 0  # HASH_IN_LIST: how many words are hashed
     inner: int = 0
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         return (self.word, self.inner, self.op, self.span, self.list)
 
 
@@ -116,7 +118,7 @@ class ValuedAsset:
     source: str = ZERO_ADDRESS
     source_data: bytes = b""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.source_data) > MAX_SOURCE:
             raise ValueError(f"asset {self.id.hex()}: source data longer than {MAX_SOURCE} bytes")
 
@@ -126,7 +128,7 @@ def asset_id(token: str) -> bytes:
     return word_of(token)
 
 
-def token_asset(token: str, priced_as: str, decimals: int) -> ValuedAsset:
+def token_asset(token: str, priced_as: str, decimals: int | None) -> ValuedAsset:
     """A token held by the executor (ETH for the zero address), valued by its balance."""
     return ValuedAsset(asset_id(token), BALANCE, priced_as, decimals, token=token)
 
@@ -141,7 +143,7 @@ def converted_asset(token: str, priced_as: str, decimals: int, source: str, sign
     return ValuedAsset(asset_id(token), CONVERT_BALANCE, priced_as, decimals, token, source, selector(signature))
 
 
-def holder_asset(id_: bytes, priced_as: str, decimals: int, source: str, signature: str, *args) -> ValuedAsset:
+def holder_asset(id_: bytes, priced_as: str, decimals: int, source: str, signature: str, *args: Any) -> ValuedAsset:
     """A position that is not a token, worth `source.signature(*args, executor)`."""
     types = signature[signature.index("(") + 1 : -1].split(",")[: len(args)]
     data = selector(signature) + (encode(types, list(args)) if args else b"")
@@ -168,7 +170,7 @@ class Permission:
     def selector(self) -> bytes:
         return selector(self.signature)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if len(self.args) > MAX_CHECKS:
             raise ValueError(f"{self.signature} on {self.target}: more than {MAX_CHECKS} conditions")
 
@@ -176,7 +178,7 @@ class Permission:
     def pair(self) -> tuple[str, bytes]:
         return (to_checksum_address(self.target), self.selector)
 
-    def as_rule(self) -> tuple:
+    def as_rule(self) -> tuple[Any, ...]:
         """The contract's Rule struct: (allowed, carriesValue, releases, conditions, assets,
         keyWord, keySpan)."""
         conditions = [c.as_tuple() for c in self.args]
@@ -289,7 +291,7 @@ class PermissionSet:
         return out
 
 
-def _condition_refusal(cond: Condition, data: bytes, executor: str, words: set) -> str | None:
+def _condition_refusal(cond: Condition, data: bytes, executor: str, words: set[tuple[bytes, bytes]]) -> str | None:
     """FloorExecutor.vy's _check_rule for one condition."""
     pos = 4 + 32 * cond.word
     if len(data) < pos + 32:
@@ -392,7 +394,7 @@ class LossBound:
     window_budget_usd: int = 25_000
     window_s: int = 7 * 86_400
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         usd = 10**18
         return (self.max_loss_bps, self.floor_usd * usd, self.window_budget_usd * usd, self.window_s)
 
@@ -422,7 +424,7 @@ class ExecutorSetup:
             raise ValueError(f"asset priced as token {address}, which is not a token of the chain")
         return found
 
-    def asset_tuples(self) -> list[tuple[bytes, tuple]]:
+    def asset_tuples(self) -> list[tuple[bytes, tuple[Any, ...]]]:
         """(id, the contract's Asset struct) per asset; an asset whose feed is unknown is an
         error naming it, since the executor would refuse every call that touches it."""
         out = []
@@ -435,8 +437,8 @@ class ExecutorSetup:
                 raise ValueError(f"asset {a.id.hex()}: decimals unknown")
             feed = self.feeds.get(symbol)
             if feed is None:
-                known = ", ".join(sorted(self.feeds)) or "none"
-                raise ValueError(f"asset {a.id.hex()} is priced as {symbol!r}, which has no price feed ({known})")
+                priced = ", ".join(sorted(self.feeds)) or "none"
+                raise ValueError(f"asset {a.id.hex()} is priced as {symbol!r}, which has no price feed ({priced})")
             if a.kind in (BALANCE_TIMES_RATE, CONVERT_BALANCE, HOLDER_VALUE) and a.source == ZERO_ADDRESS:
                 raise ValueError(f"asset {a.id.hex()} (priced as {a.priced_as}) has no source to read it by")
             exponent = 36 - decimals - feed.decimals
@@ -467,14 +469,14 @@ def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Cal
         out.append(call(executor, SET_ASSETS, [a[0] for a in chunk], [a[1] for a in chunk]))
     rules = sorted(permissions.rules, key=lambda p: p.pair)
     for i in range(0, len(rules), MAX_ENTRIES):
-        chunk = rules[i : i + MAX_ENTRIES]
+        rule_chunk = rules[i : i + MAX_ENTRIES]
         out.append(
             call(
                 executor,
                 SET_RULES,
-                [p.pair[0] for p in chunk],
-                [p.selector for p in chunk],
-                [p.as_rule() for p in chunk],
+                [p.pair[0] for p in rule_chunk],
+                [p.selector for p in rule_chunk],
+                [p.as_rule() for p in rule_chunk],
             )
         )
     by_target: dict[str, list[KeyedAssets]] = {}
@@ -482,9 +484,15 @@ def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Cal
         by_target.setdefault(to_checksum_address(k.target), []).append(k)
     for target, entries in sorted(by_target.items()):
         for i in range(0, len(entries), MAX_ENTRIES):
-            chunk = entries[i : i + MAX_ENTRIES]
+            keyed_chunk = entries[i : i + MAX_ENTRIES]
             out.append(
-                call(executor, SET_KEYED_ASSETS, target, [k.key for k in chunk], [list(k.assets) for k in chunk])
+                call(
+                    executor,
+                    SET_KEYED_ASSETS,
+                    target,
+                    [k.key for k in keyed_chunk],
+                    [list(k.assets) for k in keyed_chunk],
+                )
             )
     for list_, members in sorted(permissions.listed().items()):
         for i in range(0, len(members), MAX_ENTRIES):

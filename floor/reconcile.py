@@ -133,7 +133,8 @@ def delivery_effect(chain_id: int, asset: str, destination: str, amount: int) ->
 
 def default_dust(decimals: int) -> int:
     """A millionth of a whole token, at least one base unit: rounding, never money."""
-    return 10 ** max(decimals - 6, 0)
+    dust: int = 10 ** max(decimals - 6, 0)
+    return dust
 
 
 # ---------------------------------------------------------------------------- the workflow's messages

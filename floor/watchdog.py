@@ -21,13 +21,18 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import TxData, TxParams, Wei
 
 from floor import metrics
 from floor.chain.executor import EXECUTE as EXECUTE_SIGNATURE
 from floor.chain.fees import suggest_fees
+from floor.chain.rpc import block_transactions
 from floor.chain.signer import Signer
 from floor.config import ChainConfig, Settings, WatchdogConfig
 from floor.logging import get_logger
@@ -126,7 +131,7 @@ class ExecutorWatch:
         found: dict[str, Suspect] = {}
         if self._operator_sent(operator, start, end):
             for number in range(start, end + 1):
-                for tx in self.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                for tx in block_transactions(self.w3, number):
                     if tx["from"] == operator:
                         suspect = self._suspect(tx, number)
                         found[suspect.tx_hash] = suspect
@@ -134,11 +139,11 @@ class ExecutorWatch:
             {"address": self.executor.address, "topics": [CALL_EXECUTED], "fromBlock": start, "toBlock": end}
         )
         for h in {"0x" + bytes(log["transactionHash"]).hex() for log in logs} - found.keys():
-            tx = self.w3.eth.get_transaction(h)
+            tx = self.w3.eth.get_transaction(HexStr(h))
             found[h] = self._suspect(tx, tx["blockNumber"])
         return sorted(found.values(), key=lambda s: (s.block, s.nonce))
 
-    def _operator_sent(self, operator: str, start: int, end: int) -> bool:
+    def _operator_sent(self, operator: ChecksumAddress, start: int, end: int) -> bool:
         """Whether the operator's nonce moved in the range: only then are blocks read whole.
         A node that has pruned the state at `start - 1` gets every block read."""
         try:
@@ -147,7 +152,7 @@ class ExecutorWatch:
         except Exception:
             return True
 
-    def _suspect(self, tx, block: int) -> Suspect:
+    def _suspect(self, tx: TxData, block: int) -> Suspect:
         to = tx["to"]
         data = bytes(tx["input"])
         return Suspect(
@@ -233,20 +238,19 @@ def pause_executor(w3: Web3, chain: ChainConfig, guardian: Signer, timeout_s: fl
     except ContractLogicError as exc:
         raise WatchdogError(f"pause() would revert for {me}: {exc}") from None
     fees = suggest_fees(w3, Priority.CRITICAL, chain.tx)
-    tx = call.build_transaction(
-        {
-            "type": 2,
-            "chainId": chain.id,
-            "from": me,
-            "nonce": w3.eth.get_transaction_count(me, "pending"),
-            "gas": gas + PAUSE_GAS_HEADROOM,
-            "maxFeePerGas": fees.max_fee_per_gas,
-            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-        }
-    )
+    params: TxParams = {
+        "type": 2,
+        "chainId": chain.id,
+        "from": me,
+        "nonce": w3.eth.get_transaction_count(me, "pending"),
+        "gas": gas + PAUSE_GAS_HEADROOM,
+        "maxFeePerGas": Wei(fees.max_fee_per_gas),
+        "maxPriorityFeePerGas": Wei(fees.max_priority_fee_per_gas),
+    }
+    tx = call.build_transaction(params)
     signed = guardian.sign_transaction(tx)
     w3.eth.send_raw_transaction(signed.raw)
-    receipt = w3.eth.wait_for_transaction_receipt(signed.hash, timeout=timeout_s, poll_latency=0.2)
+    receipt = w3.eth.wait_for_transaction_receipt(HexStr(signed.hash), timeout=timeout_s, poll_latency=0.2)
     if receipt["status"] != 1:
         raise WatchdogError(f"pause transaction {signed.hash} reverted")
     return signed.hash, receipt["blockNumber"]

@@ -184,7 +184,7 @@ def main() -> int:
     step("starting the deposit attester (floor-attester) and the worker (floor-worker)")
     start_attester()
     worker = start_worker()
-    step("starting the engine and its schedules (rebalance and harvest checks)")
+    step("configuring the engine (the worker started it) and its schedules: what changed, then the checks")
     floor_cli("schedules", "apply", worker=worker)
     step("allocating the demo treasury through the engine: 1,550,000 USDC and 318 WETH, by the total value")
     floor_cli("allocate", "--reason", "demo treasury", worker=worker)

@@ -9,16 +9,15 @@ import signal
 
 from temporalio.service import RPCError
 
-from activities.chain import ChainActivities
-from activities.engine import ensure_engine
-from activities.txqueue import configure_running_queues
+from activities.deps import Deps
+from client import configure, configure_running_queues, connect
 from floor import metrics
 from floor.chain.feewatch import FeeWatch
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
 from floor.store import Store
-from workers.temporal import GRACEFUL_SHUTDOWN, build_worker, connect_client
+from workers.temporal import GRACEFUL_SHUTDOWN, build_worker
 
 
 async def run(config_path: str | None) -> None:
@@ -28,19 +27,18 @@ async def run(config_path: str | None) -> None:
     signer = signer_from_config(settings.signer) if settings.signer else None
     if signer is None:
         log.warning("no signer configured: the worker can read but not execute")
-    client = await connect_client(settings.temporal.address, settings.temporal.namespace)
+    client = await connect(settings)
     store = Store.from_settings(settings)
     store.migrate()  # to the code's schema before anything writes
-    chains = ChainActivities(settings, signer, store=store)
-    worker = build_worker(client, settings.temporal.task_queue, chains)
+    deps = Deps(settings, signer, store=store)
+    worker = build_worker(client, settings.temporal.task_queue, deps)
     watches = []
     if settings.metrics.port is not None:
         metrics.serve(settings.metrics.port, settings.metrics.address)
         log.info("metrics served", url=f"http://{settings.metrics.address}:{settings.metrics.port}/metrics")
         if settings.metrics.fee_watch:
             watches = [
-                FeeWatch(ctx.w3, chain_id, ctx.config.tx.block_time_s).start()
-                for chain_id, ctx in chains.chains.items()
+                FeeWatch(ctx.w3, chain_id, ctx.config.tx.block_time_s).start() for chain_id, ctx in deps.chains.items()
             ]
 
     stop = asyncio.Event()
@@ -60,7 +58,8 @@ async def run(config_path: str | None) -> None:
         # The engine runs whenever a worker does; a running one gets this config's strategy.
         # Bounded: an engine owned by a task queue no worker serves must not stall this one.
         try:
-            log.info("engine ready", engine=await asyncio.wait_for(ensure_engine(client, settings), 30))
+            change = await asyncio.wait_for(configure(client, settings), 30)
+            log.info("engine configured", engine=settings.engine_id, changes=change.lines())
         except (TimeoutError, RPCError) as exc:
             log.warning(
                 "engine not reached; it is not running or not served", engine=settings.engine_id, error=str(exc)

@@ -10,6 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from activities.engine import EngineDoor
 from activities.exits import ExitActivities
 from activities.reconcile import ReconcileActivities
@@ -47,20 +48,26 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 def build_worker(
-    client: Client, task_queue: str, chain_activities: ChainActivities, *, max_threads: int = 16
+    client: Client,
+    task_queue: str,
+    deps: Deps,
+    *,
+    chain_activities: ChainActivities | None = None,
+    max_threads: int = 16,
 ) -> Worker:
+    """The worker with every activity class built on the one `deps`. `chain_activities`: a
+    test's own (one that holds a read at a gate), built on the same deps."""
     # Chain activities use synchronous web3, so they run on threads.
-    activities = chain_activities.all() + TxActivities(chain_activities).all()
-    activities += ReconcileActivities(chain_activities).all()
-    activities += RiskActivities(chain_activities).all()
-    activities += ExitActivities(chain_activities).all()
-    activities += RewardActivities(chain_activities).all()
-    signer = chain_activities.signer.address if chain_activities.signer else None
-    activities += EngineDoor(client, task_queue, chain_activities.settings, signer).all()
-    if chain_activities.signer is not None:
-        door = QueueDoor(
-            client, task_queue, chain_activities.settings, chain_activities.signer.address, chain_activities.store
-        )
+    activities = (chain_activities or ChainActivities(deps)).all()
+    activities += TxActivities(deps).all()
+    activities += ReconcileActivities(deps).all()
+    activities += RiskActivities(deps).all()
+    activities += ExitActivities(deps).all()
+    activities += RewardActivities(deps).all()
+    signer = deps.signer.address if deps.signer else None
+    activities += EngineDoor(client, task_queue, deps.settings, signer).all()
+    if deps.signer is not None:
+        door = QueueDoor(client, task_queue, deps)
         activities += [door.submit_intent, door.tx_chain_event]
     return Worker(
         client,

@@ -9,15 +9,17 @@ never sends a batch twice. A chain whose transactions failed while another's wer
 ends the allocation `partial`, naming what moved where and carrying the failed legs as a
 request to retry on their own. Between steps the workflow waits while paused.
 
-A total allocation (`AllocateInput.total`, the engine's with `strategy.weights_of = "total"`)
-plans instead with the allocation planner over the whole floor: it reads every target's
-market on every chain with the idle balances and the tokens' Chainlink prices (one batch
-per chain; a stale or missing price fails the read by name and nothing moves), counts as
-idle only what the request names (each capped by what the executor holds), plans
-(`floor/risk/planner.py`: targets as fractions of the total value, caps, minimum trade) and
-sends the plan's moves through the rebalance's path (`build_and_send`: withdrawals before
-deposits per (chain, token), one atomic batch per chain as far as the executor's bounds allow).
-The result carries the plan's notes (cap cuts, shortfalls, moves below the minimum trade).
+The plan is one call that knows how the weights are read (`floor/planning/plan.py`). A total
+allocation (`AllocateInput.total`, the engine's with `strategy.weights_of = "total"`) plans
+with the allocation planner over the whole floor: it reads every target's market on every
+chain with the idle balances and the tokens' Chainlink prices (one batch per chain; a stale
+or missing price fails the read by name and nothing moves), counts as idle only what the
+request names (each capped by what the executor holds), plans (`floor/planning/total.py`:
+targets as fractions of the total value, caps, minimum trade) and builds the plan's moves
+with `build_moves` (withdrawals before deposits per (chain, token), one atomic batch per
+chain as far as the executor's bounds allow). The result carries the plan's notes (cap cuts,
+shortfalls, moves below the minimum trade). A per-token allocation (`AllocateInput.legs`)
+splits each leg's amount by weight and builds its deposits with `build_deposit_calls`.
 """
 
 from __future__ import annotations
@@ -31,49 +33,43 @@ from workflows.operation import (
     READ_TIMEOUT,
     RETRY,
     OperationBase,
-    chain_intents,
+    build_and_send,
     chain_part,
-    effects_by_intent,
+    read_holdings,
     reports_failure,
     together,
     validated,
 )
-from workflows.rebalance import (
-    all_holdings,
-    build_and_send,
-    move_outcomes,
-    plan_move_legs,
-    plan_notes,
-    read_holdings,
-    total_plan,
-    with_prices,
-)
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
-    from floor.messages import AllocateInput, AllocateResult, BuildDepositsInput, ReadPositionsInput
-    from floor.models import Call, Position
-    from floor.operations import StrategyTarget, overall_status, short, units
-    from floor.reconcile import move_effect
-    from floor.risk.allocation import PlannedDeposit, deposit_outcomes, plan_leg
-    from floor.risk.rebalance import Holding
-    from floor.txqueue import TxIntent
+    from floor.messages import AllocateInput, AllocateResult, Holdings, ReadPositionsInput
+    from floor.models import Position
+    from floor.operations import StrategyTarget, overall_status, short
+    from floor.planning.allocation import deposit_outcomes
+    from floor.planning.plan import all_holdings, idle_of, move_outcomes, plan_allocation_moves, with_prices
+    from floor.planning.rebalance import Holding
 
 
 # A FloorError raised by the workflow's own code (a group too large for one batch) fails
 # the workflow with its name, instead of retrying the workflow task forever.
 @workflow.defn(failure_exception_types=[FloorError])
 class AllocateWorkflow(OperationBase):
-    async def _read_positions(self, input: AllocateInput) -> list[Position] | list[Holding]:
-        """Every chain's positions of the allocation's markets. Since engine-v2: with what can
-        leave each market and the executor's idle balance of each token, one batch per chain
-        (`read_holdings`), so the result can say what stayed idle."""
+    async def _read(
+        self, input: AllocateInput, prices: bool = False
+    ) -> tuple[list[Holdings], list[Holding | Position]]:
+        """Every chain's markets of the allocation (the holdings read, and the positions in it).
+        Since engine-v2: with what can leave each market and the executor's idle balance of
+        each token, one batch per chain (`read_holdings`), so the result can say what stayed
+        idle. Before it, positions only (`read_positions`), one chain after another."""
+        if input.total is not None:
+            read = await read_holdings(input.total.targets, prices=prices)
+            return read, all_holdings(read)
         if self.v2:
             read = await read_holdings(
                 [StrategyTarget(key=t.key, asset=leg.asset, weight_bps=1) for leg in input.legs for t in leg.targets]
             )
-            self.idle = {f"{h.chain_id}:{asset}": amount for h in read for asset, amount in h.idle.items()}
-            return all_holdings(read)
+            return read, all_holdings(read)
         reads = [
             workflow.execute_activity(
                 "read_positions",
@@ -86,9 +82,9 @@ class AllocateWorkflow(OperationBase):
                 retry_policy=RETRY,
                 summary=f"read positions on chain {chain_id}",
             )
-            for chain_id in _chains(input)
+            for chain_id in sorted({leg.chain_id for leg in input.legs})
         ]
-        return [p for chain in await together(reads, False) for p in chain]
+        return [], [p for chain in await together(reads, False) for p in chain]
 
     @workflow.run
     @reports_failure
@@ -96,99 +92,11 @@ class AllocateWorkflow(OperationBase):
         # Histories recorded before "engine-v2" read positions only, one chain after another;
         # replaying them takes the old path (tests/histories/allocate.json).
         self.v2 = self._engine_v2()
-        self.idle: dict[str, int] = {}
         input = validated(AllocateInput, raw, "allocation")
-        if input.total is not None:
-            return await self._total(input)
-        await self.step("reading positions")
-        before = await self._read_positions(input)
-
-        planned = {(leg.chain_id, leg.asset): plan_leg(leg) for leg in input.legs}
-        await self.step(f"checking balances and building calls on chains {_chains(input)}")
-        builds = [
-            workflow.execute_activity(
-                "build_deposit_calls",
-                BuildDepositsInput(chain_id=leg.chain_id, asset=leg.asset, deposits=planned[(leg.chain_id, leg.asset)]),
-                result_type=list[list[Call]],
-                start_to_close_timeout=READ_TIMEOUT,
-                retry_policy=RETRY,
-                summary=f"quote and build {leg.asset} deposits on chain {leg.chain_id}",
-            )
-            for chain_id in _chains(input)
-            for leg in input.legs
-            if leg.chain_id == chain_id
-        ]
-        built = await together(builds, self.v2)
-        legs_in_order = [leg for chain_id in _chains(input) for leg in input.legs if leg.chain_id == chain_id]
-        intents: list[TxIntent] = []
-        effects: dict[str, dict[str, int]] = {}
-        for chain_id in _chains(input):
-            legs = [(leg, gs) for leg, gs in zip(legs_in_order, built, strict=True) if leg.chain_id == chain_id]
-            groups = [g for _, gs in legs for g in gs]
-            deposits = [
-                move_effect(chain_id, leg.asset, str(d.key), d.amount)
-                for leg, _ in legs
-                for d in planned[(leg.chain_id, leg.asset)]
-            ]
-            moves = [(leg.asset, d.amount) for leg, _ in legs for d in planned[(leg.chain_id, leg.asset)]]
-            chain = chain_intents(chain_id, groups, "batch", moves)
-            effects |= effects_by_intent(chain, deposits)
-            intents += chain
-        await self.step(f"sending {len(intents)} transactions")
-        outcomes = await self.send(intents, effects)
-
-        await self.step("reading positions back")
-        after = await self._read_positions(input)
-        self.stage = "done"
-        parts = [chain_part(chain_id, intents, outcomes) for chain_id in _chains(input)]
-        status = overall_status(parts)
-        if status == "failed":
-            raise ApplicationError(
-                "; ".join(p.error for p in parts if p.error), type="TransactionFailed", non_retryable=True
-            )
-        failed = {p.chain_id for p in parts if p.status == "failed"}
-        deposits = [d for leg_deposits in planned.values() for d in leg_deposits]
-        moved = [p.chain_id for p in parts if p.status == "done"]
-        summary = f"allocated on chains {moved} in {sum(len(p.transactions) for p in parts)} transactions"
-        if failed:
-            summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
-        return await self.finish(
-            AllocateResult(
-                status=status,
-                summary=summary,
-                chains=parts,
-                positions={str(p.key): p.amount for p in after},
-                planned=deposits,
-                transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
-                outcomes=deposit_outcomes(deposits, before, after),
-                retry=AllocateInput(legs=[leg for leg in input.legs if leg.chain_id in failed]) if failed else None,
-                idle=self.idle,
-            )
-        )
-
-    def _engine_v2(self) -> bool:
-        return workflow.patched("engine-v2")
-
-    async def _total(self, input: AllocateInput) -> AllocateResult:
-        total = input.total
-        await self.step("reading positions, balances and prices")
-        read = await read_holdings(total.targets, prices=True)
-        held = {(h.chain_id, asset): amount for h in read for asset, amount in h.idle.items()}
-        idle = {(a.chain_id, a.asset): min(a.amount, held.get((a.chain_id, a.asset), 0)) for a in total.amounts}
-        plan = total_plan(read, total.targets, idle, total.caps, total.min_trade_value)
-        decimals = {(h.key.chain_id, h.asset): h.decimals for h in all_holdings(read)}
-
-        def amount(a, n: int) -> str:
-            return units(n, decimals.get((a.chain_id, a.asset)), a.asset)
-
-        notes = [
-            f"request: {a.asset} on chain {a.chain_id}: the request names {amount(a, a.amount)}, the executor holds "
-            f"{amount(a, held.get((a.chain_id, a.asset), 0))}: allocating {amount(a, idle[(a.chain_id, a.asset)])}"
-            for a in total.amounts
-            if idle[(a.chain_id, a.asset)] < a.amount
-        ] + plan_notes(plan)
-        before = all_holdings(read)
-        deposits = [PlannedDeposit(key=m.key, amount=m.amount) for m in plan.moves if m.action == "deposit"]
+        total = input.total is not None  # weights as fractions of the total value: priced
+        await self.step("reading positions, balances and prices" if total else "reading positions")
+        read, before = await self._read(input, prices=total)
+        plan = plan_allocation_moves(input, read)
         if not plan.acts:
             self.stage = "done"
             return await self.finish(
@@ -198,19 +106,17 @@ class AllocateWorkflow(OperationBase):
                     positions={str(h.key): h.amount for h in before},
                     planned=[],
                     transactions=[],
-                    idle={f"{c}:{a}": n for (c, a), n in sorted(held.items())},
-                    notes=notes,
+                    idle=idle_of(read),
+                    notes=plan.notes,
                 )
             )
-        legs = plan_move_legs(plan)
-        intents, outcomes = await build_and_send(self, legs, "batch")
+        intents, outcomes = await build_and_send(self, plan.legs, "batch", deposits=not total)
 
         await self.step("reading positions back")
-        read_after = with_prices(await read_holdings(total.targets), read)
-        after = all_holdings(read_after)
+        read_after, after = await self._read(input)
+        read_after = with_prices(read_after, read)
         self.stage = "done"
-        chains = sorted({leg.chain_id for leg in legs})
-        parts = [chain_part(chain_id, intents, outcomes) for chain_id in chains]
+        parts = [chain_part(chain_id, intents, outcomes) for chain_id in sorted({leg.chain_id for leg in plan.legs})]
         status = overall_status(parts)
         if status == "failed":
             raise ApplicationError(
@@ -218,33 +124,39 @@ class AllocateWorkflow(OperationBase):
             )
         failed = {p.chain_id for p in parts if p.status == "failed"}
         moved = [p.chain_id for p in parts if p.status == "done"]
-        summary = (
-            f"allocated by the total value ({_usd(plan.total_value)}) on chains {moved}: {len(plan.moves)} moves in "
-            f"{sum(len(p.transactions) for p in parts)} transactions"
-        )
-        if notes:
-            summary += f"; {len(notes)} notes (in the result's notes)"
+        transactions = sum(len(p.transactions) for p in parts)
+        if total:
+            summary = (
+                f"allocated by the total value ({_usd(plan.total_value)}) on chains {moved}: {len(plan.moves)} moves "
+                f"in {transactions} transactions"
+            )
+            if plan.notes:
+                summary += f"; {len(plan.notes)} notes (in the result's notes)"
+        else:
+            summary = f"allocated on chains {moved} in {transactions} transactions"
         if failed:
             summary += f"; chains {sorted(failed)} failed: " + "; ".join(p.error for p in parts if p.error)
+        # A per-token allocation's failed legs are a request to retry on their own.
+        retry = [leg for leg in input.legs if leg.chain_id in failed]
         return await self.finish(
             AllocateResult(
                 status=status,
                 summary=summary,
                 chains=parts,
                 positions={str(h.key): h.amount for h in after},
-                planned=deposits,
+                planned=plan.deposits,
                 transactions=[o.transaction for o in outcomes.values() if o.ok and o.transaction],
-                outcomes=deposit_outcomes(deposits, before, after),
-                idle={f"{h.chain_id}:{asset}": amount for h in read_after for asset, amount in h.idle.items()},
-                moves=move_outcomes(plan, before, after),
-                notes=notes,
+                outcomes=deposit_outcomes(plan.deposits, before, after),
+                retry=AllocateInput(legs=retry) if retry else None,
+                idle=idle_of(read_after),
+                moves=move_outcomes(plan.moves, before, after) if total else [],
+                notes=plan.notes,
             )
         )
+
+    def _engine_v2(self) -> bool:
+        return workflow.patched("engine-v2")
 
 
 def _usd(value: int) -> str:
     return f"${short(value, 8)}"
-
-
-def _chains(input: AllocateInput) -> list[int]:
-    return sorted({leg.chain_id for leg in input.legs})

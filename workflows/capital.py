@@ -40,17 +40,18 @@ from workflows.operation import (
     READ_TIMEOUT,
     RETRY,
     OperationBase,
+    build_and_send,
     chain_intents,
     chain_part,
     effects_by_intent,
+    read_holdings,
     reports_failure,
     validated,
 )
-from workflows.rebalance import all_holdings, build_and_send, read_holdings, weights
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
-    from floor.messages import BuildMovesInput, Delivery, Holdings, ReadHoldingsInput
+    from floor.messages import Holdings, ReadHoldingsInput
     from floor.models import Call
     from floor.operations import (
         BuildClaimInput,
@@ -59,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
         CapitalInput,
         CapitalResult,
         ClaimBuild,
-        ExitPart,
         ExitRequest,
         ExitsMadeInput,
         PlannedPart,
@@ -68,9 +68,18 @@ with workflow.unsafe.imports_passed_through():
         overall_status,
         units,
     )
-    from floor.reconcile import delivery_effect, idle_key, move_effect
-    from floor.risk.capital import CLAIMABLE_QUEUES, CapitalPlan, plan_capital
-    from floor.risk.rebalance import Move
+    from floor.planning.capital import (
+        CLAIMABLE_QUEUES,
+        CapitalPlan,
+        claim_workflow_id,
+        delivery_leg,
+        exit_effects,
+        exit_parts,
+        plan_capital,
+        planned_parts,
+    )
+    from floor.planning.plan import all_holdings, weights
+    from floor.reconcile import delivery_effect, idle_key
 
 QUEUE_NAMES = {"lido": "Lido"}
 
@@ -122,15 +131,7 @@ class CapitalRequestWorkflow(OperationBase):
             input = input.model_copy(update={"decimals": holdings[0].decimals})
         plan = plan_capital(request.amount, idle, holdings, weights(targets), claimable=CLAIMABLE_QUEUES)
         now = workflow.now()
-        parts = [
-            PlannedPart(
-                kind=p.kind,
-                market=str(p.key) if p.key else "",
-                amount=p.amount,
-                expected_at=now + timedelta(seconds=p.wait_s),
-            )
-            for p in plan.parts
-        ]
+        parts = planned_parts(plan, now)
         if plan.shortfall:
             behind = f"; markets behind circuit breakers are left out ({'; '.join(input.blocked)})"
             raise ApplicationError(
@@ -150,14 +151,7 @@ class CapitalRequestWorkflow(OperationBase):
             )
         if any(p.kind == "queued" for p in plan.parts):
             return await self._request_exits(input, targets, plan, parts)
-        moves = [Move(key=p.key, asset=request.asset, action="withdraw", amount=p.amount) for p in plan.parts if p.key]
-        leg = BuildMovesInput(
-            chain_id=request.chain_id,
-            asset=request.asset,
-            moves=moves,
-            deliver=Delivery(destination=request.destination, amount=request.amount),
-        )
-        intents, outcomes = await build_and_send(self, [leg], "deliver")
+        intents, outcomes = await build_and_send(self, [delivery_leg(request, plan)], "deliver")
         await self.step("reading positions back")
         after = all_holdings(await read_holdings(targets)) if targets else []
         self.stage = "done"
@@ -199,23 +193,23 @@ class CapitalRequestWorkflow(OperationBase):
         market = queued[0].key
         covered = sum(p.amount for p in plan.parts if p.kind != "queued")
         now_amount = covered if request.partial else 0
-        exit_parts = [ExitPart(key=p.key, amount=p.amount, queued=p.kind == "queued") for p in plan.parts if p.key]
+        exits = exit_parts(plan)
         await self.step(f"building the exit batch: {_describe(parts, input)}")
         groups = await workflow.execute_activity(
             "build_capital_exits",
             BuildExitsInput(
                 chain_id=chain_id,
                 asset=asset,
-                parts=exit_parts,
+                parts=exits,
                 destination=request.destination if now_amount else "",
                 deliver=now_amount,
             ),
             result_type=list[list[Call]],
             start_to_close_timeout=READ_TIMEOUT,
             retry_policy=RETRY,
-            summary=f"quote and build {len(exit_parts)} {asset} exits on chain {chain_id}",
+            summary=f"quote and build {len(exits)} {asset} exits on chain {chain_id}",
         )
-        moves = [(asset, p.amount) for p in exit_parts] + ([(asset, now_amount)] if now_amount else [])
+        moves = [(asset, p.amount) for p in exits] + ([(asset, now_amount)] if now_amount else [])
         intents = chain_intents(chain_id, groups, "exit", moves)
         if len(intents) != 1:
             raise ApplicationError(
@@ -224,13 +218,8 @@ class CapitalRequestWorkflow(OperationBase):
                 type="BatchTooLarge",
                 non_retryable=True,
             )
-        # A queued part becomes a request in the queue, not idle funds; an instant one lands idle.
-        effects = [
-            {str(p.key): -p.amount} if p.queued else move_effect(chain_id, asset, str(p.key), -p.amount)
-            for p in exit_parts
-        ] + ([delivery_effect(chain_id, asset, request.destination, now_amount)] if now_amount else [])
         await self.step("sending the exit batch")
-        outcomes = await self.send(intents, effects_by_intent(intents, effects))
+        outcomes = await self.send(intents, effects_by_intent(intents, exit_effects(request, exits, now_amount)))
         chain = chain_part(chain_id, intents, outcomes)
         if chain.status == "failed":  # one atomic batch: nothing moved
             raise ApplicationError(chain.error, type="TransactionFailed", non_retryable=True)
@@ -253,7 +242,8 @@ class CapitalRequestWorkflow(OperationBase):
                 non_retryable=True,
             )
         me = workflow.info().workflow_id
-        claim_id = _claim_id(me, workflow.info().parent)
+        parent = workflow.info().parent
+        claim_id = claim_workflow_id(me, parent.workflow_id if parent else None)
         pending = request.amount - now_amount
         await self.step(f"handing the claim of {_ids(made)} to {claim_id}")
         await workflow.start_child_workflow(
@@ -400,14 +390,6 @@ class CapitalRequestWorkflow(OperationBase):
             retry_policy=RETRY,
             summary=f"read the status of {market} requests {', '.join(map(str, ids))}",
         )
-
-
-def _claim_id(me: str, parent) -> str:
-    """`<engine>/capital-claim-<n>` for the engine's operation `<engine>/request-capital-<n>`;
-    `<workflow id>/claim` for a capital request started on its own."""
-    if parent is not None and me.startswith(f"{parent.workflow_id}/request-capital-"):
-        return f"{parent.workflow_id}/capital-claim-{me.rsplit('-', 1)[1]}"
-    return f"{me}/claim"
 
 
 def _queue(market) -> str:

@@ -42,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         transition,
     )
-    from floor.messages import AllocateInput, TotalAllocation
     from floor.operations import (
         REQUEST_EXAMPLES,
         REQUESTS,
@@ -64,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
         pause_signal,
         resume_signal,
     )
-    from floor.risk.allocation import legs_from_strategy
+    from floor.planning.plan import allocate_input
     from floor.risk.breakers import (
         ENGINE,
         RECONCILE_PREFIX,
@@ -189,6 +188,11 @@ class EngineWorkflow:
     def results(self, _: Any = None) -> list:
         return [r.model_dump(mode="json") for r in self.memory.results]
 
+    @workflow.query
+    def config(self, _: Any = None) -> EngineConfig | None:
+        """The catalogue and policy the engine runs with (None: started with bad input)."""
+        return EngineConfig(catalogue=self.input.catalogue, policy=self.input.policy) if self.input else None
+
     # -- operations, by update ----------------------------------------------------------
     @workflow.update
     async def allocate(self, raw: Any = None) -> OperationStarted:
@@ -300,18 +304,7 @@ class EngineWorkflow:
         targets = self._open_targets()  # what a breaker guards is routed around
         if kind == Operation.ALLOCATE:
             assert isinstance(request, AllocateRequest)
-            if catalogue.weights_of == "total":  # fractions of the floor's total value: the planner
-                return AllocateInput(
-                    total=TotalAllocation(
-                        amounts=request.amounts,
-                        targets=targets,
-                        caps=catalogue.caps,
-                        min_trade_value=catalogue.min_trade_value,
-                    )
-                )
-            amounts = {(a.chain_id, a.asset): a.amount for a in request.amounts}
-            legs = legs_from_strategy([(t.key, t.asset, t.weight_bps) for t in targets], amounts)
-            return AllocateInput(legs=legs)
+            return allocate_input(catalogue, request.amounts, targets)
         if kind == Operation.REBALANCE:
             return RebalanceInput(
                 targets=targets,

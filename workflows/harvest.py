@@ -32,10 +32,10 @@ from workflows.operation import (
     OperationBase,
     chain_intents,
     chain_part,
+    read_holdings,
     reports_failure,
     validated,
 )
-from workflows.rebalance import read_holdings
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError

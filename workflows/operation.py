@@ -6,6 +6,8 @@ takes effect: a pause signalled mid-step lets the step finish (a transaction alr
 to the queue is seen through), and the next step waits until resumed. `send()` hands intents
 to the signer's queue and waits for the outcomes it signals back; it never raises on a
 failed intent, so a chain that failed does not hide a chain whose transactions were mined.
+`read_holdings` (every chain at once) and `build_and_send` (build every leg, pack, send) are
+the steps the operations that move funds share.
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ from workflows.doors import validated  # noqa: F401 (every operation's start rea
 
 with workflow.unsafe.imports_passed_through():
     from floor.batching import pack_batches
+    from floor.messages import BuildDepositsInput, BuildMovesInput, Holdings, ReadHoldingsInput
+    from floor.models import Call
     from floor.operations import (
         ChainPart,
         JournalEntry,
         JournalInput,
         OperationStep,
+        StrategyTarget,
         pause_signal,
         resume_signal,
     )
+    from floor.planning.allocation import PlannedDeposit
+    from floor.planning.plan import leg_moves, move_effects
     from floor.txqueue import SubmitAck, TxIntent, TxOutcome
     from floor.validation import BadRequest, parse
 
@@ -196,6 +203,84 @@ def reports_failure(run):
             raise
 
     return wrapper
+
+
+async def read_holdings(targets: list[StrategyTarget], assets: bool = True, prices: bool = False) -> list[Holdings]:
+    """Every chain of `targets`, read at once (with the tokens' prices when `prices`)."""
+    chains = sorted({t.key.chain_id for t in targets})
+    return list(
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    "read_holdings",
+                    ReadHoldingsInput(
+                        chain_id=c,
+                        keys=[t.key for t in targets if t.key.chain_id == c],
+                        assets=sorted({t.asset for t in targets if t.key.chain_id == c}) if assets else [],
+                        prices=prices,
+                    ),
+                    result_type=Holdings,
+                    start_to_close_timeout=READ_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary=f"read positions, liquidity and balances on chain {c}",
+                )
+                for c in chains
+            )
+        )
+    )
+
+
+async def build_and_send(
+    op: OperationBase, legs: list[BuildMovesInput], label: str, deposits: bool = False
+) -> tuple[list[TxIntent], dict[str, TxOutcome]]:
+    """Quote, check and build every leg (all at once), pack each chain's groups into batches,
+    and send them through the queue. Nothing is sent unless every leg built. `deposits`: legs
+    of deposits only, built by `build_deposit_calls` (whose checks name an allocation's
+    shortfall) one leg after another before engine-v2, as a per-token allocation always was."""
+    chains = sorted({leg.chain_id for leg in legs})
+    if deposits:
+        await op.step(f"checking balances and building calls on chains {chains}")
+        builds = [
+            workflow.execute_activity(
+                "build_deposit_calls",
+                BuildDepositsInput(
+                    chain_id=leg.chain_id,
+                    asset=leg.asset,
+                    deposits=[PlannedDeposit(key=m.key, amount=m.amount) for m in leg.moves],
+                ),
+                result_type=list[list[Call]],
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=RETRY,
+                summary=f"quote and build {leg.asset} deposits on chain {leg.chain_id}",
+            )
+            for leg in legs
+        ]
+        built = await together(builds, op.v2)
+    else:
+        await op.step(f"quoting, checking liquidity and building calls on chains {chains}")
+        built = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    "build_moves",
+                    leg,
+                    result_type=list[list[Call]],
+                    start_to_close_timeout=READ_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary=f"quote and build {len(leg.moves)} {leg.asset} moves on chain {leg.chain_id}",
+                )
+                for leg in legs
+            )
+        )
+    intents, effects = [], {}
+    for chain_id in chains:
+        mine = [(leg, gs) for leg, gs in zip(legs, built, strict=True) if leg.chain_id == chain_id]
+        groups = [g for _, gs in mine for g in gs]
+        moves = [m for leg, _ in mine for m in leg_moves(leg)]
+        chain = chain_intents(chain_id, groups, label, moves)
+        effects |= effects_by_intent(chain, [e for leg, _ in mine for e in move_effects(leg)])
+        intents += chain
+    await op.step(f"sending {len(intents)} transactions")
+    return intents, await op.send(intents, effects)
 
 
 async def together(awaitables: list, concurrently: bool) -> list:

@@ -1,13 +1,14 @@
 """The adapter interface: pure encoders and decoders for one market of one protocol. Each
 protocol's adapter lives in its package, `floor/protocols/<adapter>/adapter.py`.
 
-An adapter never sends anything. It builds the executor's calls (deposit with its approval
-and the approval's reset, withdraw), declares the executor rules those calls need, quotes
-what an action should do to the executor's balances (so the batch can be guarded), builds
-the reads a position, a rate and the liquidity need (sent by the Multicall3 reader), and
-decodes their results into base units and rates. Every call an adapter builds sends funds
-to, or on behalf of, the executor itself (`account`): the executor's rules refuse any other
-receiver.
+An adapter never sends anything. It quotes what an action should do to the executor's
+balances, builds the action's calls bound by that quote (`protected_calls`: deposit with its
+approval and the approval's reset, withdraw), declares the executor rules those calls need,
+builds the reads a position, a rate and the liquidity need (sent by the Multicall3 reader),
+and decodes their results into base units and rates. Markets that also take a plain write of
+an exact amount offer it through the `RawWrites` mixin. Every call an adapter builds sends
+funds to, or on behalf of, the executor itself (`account`): the executor's rules refuse any
+other receiver.
 """
 
 from __future__ import annotations
@@ -163,24 +164,11 @@ class Adapter(ABC):
         asset units by its balance: an aToken, a Comet, the asset itself."""
         return token_asset(token or self.asset.address, self.asset.symbol, self.asset.decimals)
 
-    # -- writes -----------------------------------------------------------------------
-    @abstractmethod
-    def deposit_calls(self, amount: int, account: str) -> list[Call]:
-        """Calls that move `amount` of the asset from `account` (the executor) into the market."""
-
-    @abstractmethod
-    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
-        """Calls that take `amount` of the asset out of the market back to `account`."""
-
-    @abstractmethod
-    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
-        """Calls that take the whole position out, leaving no dust behind."""
-
+    # -- writes: each action built from a fresh quote ------------------------------------
     @abstractmethod
     def permissions(self) -> PermissionSet:
         """The executor rules this adapter's calls need, with their argument scopes."""
 
-    # -- quotes and protected calls ----------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
         """Reads a fresh quote of `action` needs (none when the protocol is 1:1)."""
         return []
@@ -196,21 +184,11 @@ class Adapter(ABC):
         vault, a staking token at its exchange rate): there only rounding separates the two."""
         return None
 
-    def action_calls(self, action: Action, account: str) -> list[Call]:
-        match action:
-            case Deposit(amount):
-                return self.deposit_calls(amount, account)
-            case Withdraw(amount):
-                return self.withdraw_calls(amount, account)
-            case WithdrawAll(position):
-                return self.withdraw_all_calls(position, account)
-        raise TypeError(f"not an action: {action!r}")
-
+    @abstractmethod
     def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
         """The action's calls, made to revert on chain if the outcome falls short of the quote
-        by more than `slippage_bps`. Protocols with a min-out argument of their own override
-        this and put the bound in their call instead of a balance guard."""
-        return guarded(account, self.action_calls(action, account), quote, slippage_bps)
+        by more than `slippage_bps`: by the protocol's own min-out argument (a pool's), or by
+        a balance guard around plain writes (`RawWrites`)."""
 
     # -- reads ------------------------------------------------------------------------
     @abstractmethod
@@ -275,6 +253,40 @@ class Adapter(ABC):
             action,
             call(self.asset.address, APPROVE, spender, 0),
         ]
+
+
+class RawWrites(ABC):
+    """The plain writes of an adapter whose market takes an exact amount in or out with no
+    bound of its own (a lending pool, a vault, a staking deposit): its protected calls are
+    these writes between balance guards. Adapters whose every write needs a bound from a
+    quote (a pool's min-out: Curve, Balancer; a burn sized by the exchange rate: Rocket
+    Pool) do not offer them: callers check `isinstance(adapter, RawWrites)`."""
+
+    @abstractmethod
+    def deposit_calls(self, amount: int, account: str) -> list[Call]:
+        """Calls that move `amount` of the asset from `account` (the executor) into the market."""
+
+    @abstractmethod
+    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
+        """Calls that take `amount` of the asset out of the market back to `account`."""
+
+    @abstractmethod
+    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
+        """Calls that take the whole position out, leaving no dust behind."""
+
+    def action_calls(self, action: Action, account: str) -> list[Call]:
+        match action:
+            case Deposit(amount):
+                return self.deposit_calls(amount, account)
+            case Withdraw(amount):
+                return self.withdraw_calls(amount, account)
+            case WithdrawAll(position):
+                return self.withdraw_all_calls(position, account)
+        raise TypeError(f"not an action: {action!r}")
+
+    def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
+        """The action's writes between balance guards on the quoted changes, less `slippage_bps`."""
+        return guarded(account, self.action_calls(action, account), quote, slippage_bps)
 
 
 def check_amount(amount: int, what: str) -> None:

@@ -12,12 +12,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from eth_abi import decode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from floor.calls import selector
+from floor.chain.signer import LocalKeySigner
+from floor.models import Call
 from floor.protocols.native_eth.adapter import DEPOSIT as BEACON_DEPOSIT
 from floor.protocols.native_eth.attestation import Attestation, sign
 from floor.protocols.native_eth.beacon import BeaconClient
@@ -86,7 +90,7 @@ def attest_deposits(
     executor: str,
     chain_id: int,
     deposits: Sequence[DepositAsked],
-    key,
+    key: str | LocalKeySigner,  # a private key, or a signer with `sign_typed_data`
     *,
     from_block: int = 0,
     ttl_s: int = 900,
@@ -143,7 +147,7 @@ class AttesterClient:
         )
 
 
-def attestation_json(a: Attestation) -> dict:
+def attestation_json(a: Attestation) -> dict[str, Any]:
     return {
         "deposit_root": "0x" + a.deposit_root.hex(),
         "deposit_data_roots": ["0x" + r.hex() for r in a.data_roots],
@@ -154,7 +158,7 @@ def attestation_json(a: Attestation) -> dict:
     }
 
 
-def deposit_json(d: DepositAsked) -> dict:
+def deposit_json(d: DepositAsked) -> dict[str, Any]:
     return {
         "pubkey": "0x" + d.pubkey.hex(),
         "withdrawal_credentials": "0x" + d.withdrawal_credentials.hex(),
@@ -163,7 +167,7 @@ def deposit_json(d: DepositAsked) -> dict:
     }
 
 
-def deposit_of_json(d: dict) -> DepositAsked:
+def deposit_of_json(d: dict[str, Any]) -> DepositAsked:
     """One asked deposit from a request (hex strings, the amount in wei as a string)."""
     return DepositAsked(
         bytes.fromhex(d["pubkey"].removeprefix("0x")),
@@ -173,7 +177,7 @@ def deposit_of_json(d: dict) -> DepositAsked:
     )
 
 
-def deposits_in(calls: Iterable, deposit_contracts: set[str]) -> list[DepositAsked]:
+def deposits_in(calls: Iterable[Call], deposit_contracts: set[str]) -> list[DepositAsked]:
     """The beacon deposits among `calls` (to one of `deposit_contracts`), as the attester is asked."""
     head = "0x" + selector(BEACON_DEPOSIT).hex()
     out = []

@@ -238,7 +238,7 @@ def predict(
         raise ValueError("no base fees to predict from")
     known_next = gas_used_ratios is not None and len(gas_used_ratios) == len(base_fees)
     fees = list(base_fees)
-    if known_next:
+    if gas_used_ratios is not None and known_next:
         fees.append(next_base_fee_from_ratio(fees[-1], gas_used_ratios[-1]))
     steps = sorted({h - 1 if known_next else h for h in horizons} - {0})
     model = BaseFeeModel(horizons=tuple(steps) or (1,))

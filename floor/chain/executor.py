@@ -12,11 +12,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from eth_abi import decode
-from eth_utils import to_checksum_address
+from eth_abi.abi import decode
+from eth_typing import HexStr
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.types import TxParams, TxReceipt, Wei
 
 from floor.batching import check_batch
 from floor.calls import encode_call, selector
@@ -91,7 +94,8 @@ def _protocol_reverts() -> tuple[
     dict[bytes, tuple[ProtocolSpec, KnownRevert]], dict[str, tuple[ProtocolSpec, KnownRevert]]
 ]:
     """The protocol packages' known reverts: by custom error selector, and by string code."""
-    by_selector, by_code = {}, {}
+    by_selector: dict[bytes, tuple[ProtocolSpec, KnownRevert]] = {}
+    by_code: dict[str, tuple[ProtocolSpec, KnownRevert]] = {}
     for spec, revert in known_reverts():
         if revert.selector is not None:
             by_selector.setdefault(revert.selector, (spec, revert))
@@ -119,7 +123,7 @@ def named_revert(data: bytes | str | None) -> KnownRevert | None:
     return found[1] if found else None
 
 
-def _bytes(data: bytes | str | dict | None) -> bytes | None:
+def _bytes(data: bytes | str | dict[str, Any] | None) -> bytes | None:
     if isinstance(data, dict):  # some nodes nest it: {"data": "0x..."}
         data = data.get("data")
     if isinstance(data, str):
@@ -164,7 +168,7 @@ def decode_revert(data: bytes | str | None) -> str:
     else:
         return f"reverted with unknown error 0x{data[:4].hex()} (data 0x{data.hex()})"
     try:
-        args = [
+        args: list[Any] = [
             to_checksum_address(a) if t == "address" else a for t, a in zip(types, decode(types, data[4:]), strict=True)
         ]
     except Exception:
@@ -176,7 +180,8 @@ def decode_revert(data: bytes | str | None) -> str:
         if args[0] in by_code:
             spec, revert = by_code[args[0]]
             return f"{args[0]}: {revert.error.__name__}, {revert.meaning} ({spec.title} error {revert.name})"
-        return args[0]
+        message: str = args[0]
+        return message
     if name == "Panic":
         return f"Panic(0x{args[0]:02x}: {_PANICS.get(args[0], 'unknown panic code')})"
     if name == "CallFailed":
@@ -251,18 +256,18 @@ class ExecutorClient:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_interval_s = poll_interval_s
 
-    def build(self, calls: Sequence[Call], nonce: int | None = None) -> dict:
+    def build(self, calls: Sequence[Call], nonce: int | None = None) -> dict[str, Any]:
         """The unsigned EIP-1559 transaction; raises ExecutionReverted if the batch would revert."""
         check_batch(calls)
         data = encode_execute(calls)
-        request = {"from": self.signer.address, "to": self.executor, "data": data, "value": 0}
+        request: TxParams = {"from": self.signer.address, "to": self.executor, "data": data, "value": Wei(0)}
         try:
             gas = self.w3.eth.estimate_gas(request)
         except ContractLogicError as exc:
             raw = _bytes(exc.data)
-            data = "0x" + raw.hex() if raw else None
-            named = named_revert(data)
-            raise ExecutionReverted(revert_reason(exc), data, named.error.__name__ if named else None) from None
+            revert_data = "0x" + raw.hex() if raw else None
+            named = named_revert(revert_data)
+            raise ExecutionReverted(revert_reason(exc), revert_data, named.error.__name__ if named else None) from None
         base_fee = self.w3.eth.get_block("latest")["baseFeePerGas"]
         tip = self.w3.eth.max_priority_fee
         if nonce is None:
@@ -337,7 +342,7 @@ class ExecutorClient:
         record = TxRecord(
             chain_id=self.chain_id,
             tx_hash=tx_hash,
-            nonce=self.w3.eth.get_transaction(tx_hash)["nonce"],
+            nonce=self.w3.eth.get_transaction(HexStr(tx_hash))["nonce"],
             block_number=receipt["blockNumber"],
             gas_used=receipt["gasUsed"],
             effective_gas_price=receipt["effectiveGasPrice"],
@@ -352,8 +357,8 @@ class ExecutorClient:
         signed = self.sign(calls)
         return self.wait(self.submit(signed), len(calls))
 
-    def _receipt(self, tx_hash: str):
+    def _receipt(self, tx_hash: str) -> TxReceipt | None:
         try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)
+            return self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             return None

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
+from eth_typing import BlockNumber
 from web3 import Web3
+from web3.types import BlockParams
 
 from floor.chain.basefee import BaseFeeModel
 from floor.chain.l2fees import minimum_gas_price, oracle_address
@@ -151,7 +154,9 @@ def _int(value: int | str) -> int:
 def read_fee_history(w3: Web3, config: TxConfig, block: str | int = "latest") -> FeeHistory:
     """The recent blocks' base fees and tips at every configured percentile, in one request."""
     percentiles = sorted(set(config.tip_percentiles.values()))
-    raw = w3.eth.fee_history(config.fee_history_blocks, block, percentiles)
+    asked: list[float] = [*percentiles]  # ints on the wire, as configured (web3 types them as floats)
+    newest = BlockNumber(block) if isinstance(block, int) else cast(BlockParams, block)
+    raw = w3.eth.fee_history(config.fee_history_blocks, newest, asked)
     return FeeHistory(
         oldest_block=_int(raw["oldestBlock"]),
         base_fees=[_int(b) for b in raw["baseFeePerGas"]],

@@ -36,7 +36,9 @@ from typing import Any
 import requests
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from eth_utils import is_hex_address, keccak, to_checksum_address
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_hex_address, to_checksum_address
+from eth_utils.crypto import keccak
 from pydantic import SecretStr
 
 from floor.errors import FloorError
@@ -210,7 +212,7 @@ class FlashbotsClient:
     def __init__(self, relay_url: str, reputation_key: str | SecretStr, timeout_s: float = 10.0):
         raw = reputation_key.get_secret_value() if isinstance(reputation_key, SecretStr) else reputation_key
         register_secret(raw)  # even if invalid: it may still reach a log line
-        self._account = Account.from_key(raw)
+        self._account: LocalAccount = Account.from_key(raw)
         self.relay_url = relay_url
         self.timeout_s = timeout_s
         self._session = requests.Session()

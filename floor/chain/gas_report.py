@@ -6,6 +6,8 @@ the chain's fee model and, on an L2, the L1 data fee of a typical executor trans
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
@@ -103,7 +105,7 @@ def chain_gas_report(w3: Web3, chain: ChainConfig, blocks: int = LIVE_BLOCKS) ->
             )
         )
     oldest = int(raw["oldestBlock"])
-    l1: dict = {}
+    l1: dict[str, Any] = {}
     if chain.tx.fee_model != "ethereum":
         tx = typical_executor_tx(chain, fees[-1])
         l1 = {

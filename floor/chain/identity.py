@@ -10,7 +10,7 @@ itself, the CLI says so in one line).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from floor.chain.errors import ChainError, RpcUnavailable
 from floor.txqueue import ChainMark
@@ -19,6 +19,9 @@ from floor.txqueue import ChainMark
 # chains with a plain JSON-RPC stand-in (cli.onchain), without importing web3.
 if TYPE_CHECKING:
     from web3 import Web3
+    from web3.types import RPCEndpoint
+
+GET_BLOCK_BY_NUMBER = cast("RPCEndpoint", "eth_getBlockByNumber")  # web3's NewType of str
 
 
 class ChainRewritten(ChainError):
@@ -28,12 +31,13 @@ class ChainRewritten(ChainError):
     retryable = False
 
 
-def _block(w3: Web3, tag: str | int) -> dict | None:
+def _block(w3: Web3, tag: str | int) -> dict[str, Any] | None:
     param = tag if isinstance(tag, str) else hex(tag)
-    response = w3.provider.make_request("eth_getBlockByNumber", [param, False])  # an RPCEndpoint is a str
+    response = w3.provider.make_request(GET_BLOCK_BY_NUMBER, [param, False])
     if "error" in response:
         raise RpcUnavailable(f"eth_getBlockByNumber({param}) failed: {str(response['error'])[:200]}")
-    return response.get("result")
+    block: dict[str, Any] | None = response.get("result")
+    return block
 
 
 def final_block(w3: Web3, finality: str | int, head: int) -> int:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Final
 
 import rlp
-from eth_abi import decode
+from eth_abi.abi import decode
+from eth_typing import HexStr
 from web3 import Web3
 
 from floor.calls import encode_call
@@ -52,7 +54,7 @@ __all__ = [
 ]
 
 # GasPriceOracle's constants.
-DECIMALS = 6
+DECIMALS: Final = 6
 COST_INTERCEPT = -42_585_600
 COST_FASTLZ_COEF = 836_500
 MIN_TRANSACTION_SIZE = 100
@@ -166,7 +168,7 @@ def _ecotone_fee(params: OpFeeParams, gas: int) -> int:
 
 
 def _fjord_fee(params: OpFeeParams, fastlz_size: int) -> int:
-    return fjord_estimated_size(fastlz_size) * params.fee_scaled // 10 ** (DECIMALS * 2)
+    return fjord_estimated_size(fastlz_size) * params.fee_scaled // (10**DECIMALS) ** 2
 
 
 def op_l1_fee(params: OpFeeParams, unsigned_tx: bytes) -> int:
@@ -209,7 +211,8 @@ def unsigned_eip1559_tx(
     """The unsigned EIP-1559 transaction as GasPriceOracle takes it: 0x02 || rlp([chainId, nonce,
     maxPriorityFeePerGas, maxFeePerGas, gas, to, value, data, accessList])."""
     to_bytes = bytes.fromhex(to.removeprefix("0x"))
-    return b"\x02" + rlp.encode([chain_id, nonce, tip, max_fee, gas, to_bytes, value, data, []])
+    encoded: bytes = rlp.encode([chain_id, nonce, tip, max_fee, gas, to_bytes, value, data, []])
+    return b"\x02" + encoded
 
 
 # ---------------------------------------------------------------- Arbitrum
@@ -244,14 +247,23 @@ def oracle_address(config: TxConfig) -> str | None:
     return config.gas_price_oracle or defaults.get(config.fee_model)
 
 
-def _call(w3: Web3, to: str, signature: str, types: Sequence[str], *args) -> tuple:
-    raw = w3.eth.call({"to": Web3.to_checksum_address(to), "data": "0x" + encode_call(signature, *args).hex()})
+def _call(w3: Web3, to: str, signature: str, types: Sequence[str], *args: Any) -> tuple[Any, ...]:
+    raw = w3.eth.call({"to": Web3.to_checksum_address(to), "data": HexStr("0x" + encode_call(signature, *args).hex())})
     return decode(list(types), bytes(raw))
+
+
+def _call_int(w3: Web3, to: str, signature: str, *args: Any) -> int:
+    """A call answering one uint256."""
+    value: int = _call(w3, to, signature, ["uint256"], *args)[0]
+    return value
 
 
 def read_op_fee_params(w3: Web3, oracle: str = OP_GAS_PRICE_ORACLE) -> OpFeeParams:
     """The oracle's parameters now (six eth_calls: for reports, not the hot path)."""
-    one = lambda sig, t="uint256": _call(w3, oracle, sig, [t])[0]  # noqa: E731
+
+    def one(sig: str, t: str = "uint256") -> Any:
+        return _call(w3, oracle, sig, [t])[0]
+
     return OpFeeParams(
         l1_base_fee=one("l1BaseFee()"),
         blob_base_fee=one("blobBaseFee()"),
@@ -268,7 +280,7 @@ def read_arbitrum_prices(w3: Web3, oracle: str = ARB_GAS_INFO) -> ArbitrumPrices
 
 def minimum_gas_price(w3: Web3, oracle: str = ARB_GAS_INFO) -> int:
     """ArbGasInfo.getMinimumGasPrice(): ArbOS' floor under the L2 base fee."""
-    return _call(w3, oracle, "getMinimumGasPrice()", ["uint256"])[0]
+    return _call_int(w3, oracle, "getMinimumGasPrice()")
 
 
 def l1_data_fee(w3: Web3, config: TxConfig, raw_tx: bytes | str) -> int:
@@ -279,7 +291,7 @@ def l1_data_fee(w3: Web3, config: TxConfig, raw_tx: bytes | str) -> int:
     data = bytes.fromhex(raw_tx.removeprefix("0x")) if isinstance(raw_tx, str) else bytes(raw_tx)
     oracle = oracle_address(config)
     if config.fee_model == "op_stack" and oracle:
-        return _call(w3, oracle, "getL1Fee(bytes)", ["uint256"], data)[0]
+        return _call_int(w3, oracle, "getL1Fee(bytes)", data)
     if config.fee_model == "arbitrum" and oracle:
         return arbitrum_l1_component(read_arbitrum_prices(w3, oracle), data)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from web3 import Web3
 
@@ -19,6 +20,9 @@ from floor.chain.identity import ChainRewritten, final_block, mark_at, mismatch
 from floor.chain.rpc import connect
 from floor.config import Settings
 from floor.txqueue import ChainMark
+
+if TYPE_CHECKING:  # the store (sqlalchemy) is imported only where a mark is read or written
+    from floor.store import ChainMarkRow, Store
 
 __all__ = [
     "ChainRewritten",
@@ -31,19 +35,19 @@ __all__ = [
 ]
 
 
-def remembered(row) -> ChainMark:
+def remembered(row: ChainMarkRow) -> ChainMark:
     """A store row (`ChainMarkRow`) as the mark the comparison takes."""
     return ChainMark(number=row.block_number, hash=row.block_hash.lower(), genesis=row.genesis_hash.lower())
 
 
-def check_chain(w3: Web3, chain_id: int, row) -> str | None:
+def check_chain(w3: Web3, chain_id: int, row: ChainMarkRow | None) -> str | None:
     """Why the chain `w3` serves is not the one the stored mark (a `ChainMarkRow`, or None: no
     mark yet, nothing to compare) was taken on, in one line; None when it is."""
     return None if row is None else mismatch(w3, chain_id, remembered(row))
 
 
 def record_final_mark(
-    store, w3: Web3, chain_id: int, final: int, at: datetime, note: str, *, force: bool = False
+    store: Store, w3: Web3, chain_id: int, final: int, at: datetime, note: str, *, force: bool = False
 ) -> ChainMark | None:
     """Remember block `final` (a final block, `final_block`) of the chain, with its hash and the
     genesis'. None when nothing is final yet."""
@@ -63,7 +67,7 @@ def store_exists(settings: Settings) -> bool:
     return True
 
 
-def stored_marks(settings: Settings) -> dict[int, object]:
+def stored_marks(settings: Settings) -> dict[int, ChainMarkRow]:
     """The store's marks per chain; none when the store cannot be read (a CLI run where no
     store was ever made, or one not migrated yet): the reads then go on unchecked."""
     if not store_exists(settings):  # do not create an empty store by looking

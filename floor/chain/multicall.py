@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_abi.exceptions import DecodingError
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.types import BlockParams
 
 from floor.calls import ReadCall, ReadFailed, ReadResult, decode_result, encode_call, selector
 
@@ -78,7 +79,7 @@ class MulticallReader:
             ReadCall(ARB_SYS, encode_call("arbBlockNumber()"), allow_failure=True),
         ]
 
-    def read(self, calls: Sequence[ReadCall], block: int | str = "latest") -> ReadBatch:
+    def read(self, calls: Sequence[ReadCall], block: int | BlockParams = "latest") -> ReadBatch:
         """Reads `calls` at `block` ("latest", or a number): one eth_call for the first chunk
         (with the block's number and timestamp), then one per further chunk at that number."""
         first_size = max(1, self.chunk_size - len(self._block_reads))
@@ -95,7 +96,7 @@ class MulticallReader:
             results += self._aggregate3(chunk, number)
         return ReadBatch(results, number, timestamp, eth_calls=1 + len(chunks))
 
-    def _aggregate3(self, chunk: Sequence[ReadCall], block: int | str) -> list[ReadResult]:
+    def _aggregate3(self, chunk: Sequence[ReadCall], block: int | BlockParams) -> list[ReadResult]:
         calldata = encode_aggregate3(chunk)
         raw = self.w3.eth.call({"to": self.address, "data": calldata, "gas": self.gas_cap}, block)
         try:
@@ -103,7 +104,7 @@ class MulticallReader:
         except DecodingError as exc:
             raise self._undecodable(raw, block, len(chunk), exc) from None
 
-    def _undecodable(self, raw: bytes, block: int | str, reads: int, exc: DecodingError) -> ReadFailed:
+    def _undecodable(self, raw: bytes, block: int | BlockParams, reads: int, exc: DecodingError) -> ReadFailed:
         """The named error for an answer that does not decode: no code at the address (no
         data at all, as a call to an empty account answers) or a garbled answer."""
         where = f"on chain {self.w3.eth.chain_id} at block {block}"
@@ -181,5 +182,5 @@ def _block_number(block_number: ReadResult, arb_block_number: ReadResult) -> int
     """ArbSys' L2 block number where the precompile answered (Arbitrum), else block.number."""
     if arb_block_number.success and len(arb_block_number.data) == 32:
         return int.from_bytes(arb_block_number.data, "big")
-    (number,) = decode_result(["uint256"], block_number, "Multicall3.getBlockNumber")
+    number: int = decode_result(["uint256"], block_number, "Multicall3.getBlockNumber")[0]
     return number

@@ -24,7 +24,7 @@ the retired FluxAggregator).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 from floor.calls import ReadResult, decode_result, read
 from floor.chain.multicall import MulticallReader, ReadBatch
@@ -60,7 +60,7 @@ def plan_prices(plan: ReadPlan, chain: ChainConfig, symbols: Iterable[str]) -> l
 
 
 def price_results(
-    chain: ChainConfig, symbols: Sequence[str], results: Mapping, batch: ReadBatch
+    chain: ChainConfig, symbols: Sequence[str], results: Mapping[Hashable, list[ReadResult]], batch: ReadBatch
 ) -> dict[str, Price | PriceUnavailable | PriceStale]:
     """Each planned token's price, or the error that says why it has none."""
     out: dict[str, Price | PriceUnavailable | PriceStale] = {}
@@ -74,7 +74,9 @@ def price_results(
     return out
 
 
-def decode_prices(chain: ChainConfig, symbols: Sequence[str], results: Mapping, batch: ReadBatch) -> dict[str, Price]:
+def decode_prices(
+    chain: ChainConfig, symbols: Sequence[str], results: Mapping[Hashable, list[ReadResult]], batch: ReadBatch
+) -> dict[str, Price]:
     """Every planned token's price by symbol; the first token without a usable one (in the
     order given) raises its PriceUnavailable or PriceStale, the others' problems added."""
     found = price_results(chain, symbols, results, batch)
@@ -140,7 +142,7 @@ def _decimals(what: str, result: ReadResult) -> int:
     if not result.success or not result.data:
         raise PriceUnavailable(f"{what}: decimals() {'reverted' if not result.success else 'returned no data'}")
     try:
-        (decimals,) = decode_result(["uint8"], result, f"{what}: decimals()")
+        decimals: int = decode_result(["uint8"], result, f"{what}: decimals()")[0]
     except FloorError as exc:
         raise PriceUnavailable(str(exc)) from exc
     if decimals > 36:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import SecretStr
 from web3 import Web3
 
 from floor.chain.flashbots import (
@@ -42,7 +43,7 @@ log = get_logger()
 
 
 class PrivateRoute:
-    def __init__(self, chain: ChainConfig, w3: Web3, reader: MulticallReader, reputation_key):
+    def __init__(self, chain: ChainConfig, w3: Web3, reader: MulticallReader, reputation_key: str | SecretStr | None):
         if chain.flashbots.relay_url is None:
             raise ConfigError(f"chains[{chain.id}].flashbots", ["relay_url is not set"])
         if reputation_key is None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
-from eth_utils import to_checksum_address
+from eth_typing import HexStr
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -74,6 +75,8 @@ def last_logs(
 def _resolve(w3: Web3, query: LogQuery) -> str:
     if query.resolve is None:
         raise ValueError("a log query names neither its contract nor a read of its address")
-    data = w3.eth.call({"to": to_checksum_address(query.resolve.target), "data": "0x" + query.resolve.data.hex()})
-    (address,) = decode(["address"], bytes(data))
+    data = w3.eth.call(
+        {"to": to_checksum_address(query.resolve.target), "data": HexStr("0x" + query.resolve.data.hex())}
+    )
+    address: str = decode(["address"], bytes(data))[0]
     return address

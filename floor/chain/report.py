@@ -50,6 +50,7 @@ from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
 from floor.errors import FloorError, UnknownChain
 from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
+from floor.protocols.base import MarketBase
 from floor.protocols.native_eth.position import with_beacon_views
 from floor.rates import quoted_rate, realised_rate
 from floor.readplan import ReadPlan
@@ -178,7 +179,8 @@ def _idle_tokens(settings: Settings) -> dict[int, list[str]]:
     """The tokens the strategy places (weight above 0), by chain."""
     wanted: dict[int, list[str]] = {}
     for t in settings.strategy.targets:
-        asset = settings.chain(t.chain_id).market(t.protocol, t.market).asset
+        market: MarketBase = settings.chain(t.chain_id).market(t.protocol, t.market)  # MarketConfig: a runtime union
+        asset = market.asset
         if t.weight_bps > 0 and asset not in wanted.setdefault(t.chain_id, []):
             wanted[t.chain_id].append(asset)
     return wanted

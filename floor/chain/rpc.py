@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import requests
 from web3 import Web3
 from web3.providers import HTTPProvider, JSONBaseProvider
-from web3.types import RPCEndpoint, RPCResponse
+from web3.types import RPCEndpoint, RPCResponse, TxData
 
 from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.logging import get_logger, redact_url, register_url_secrets
@@ -173,3 +174,9 @@ def request_counts(w3: Web3) -> Counter[str]:
     if not isinstance(provider, FallbackHTTPProvider):
         raise TypeError("request counting needs a Web3 made by floor.chain.rpc.connect")
     return provider.request_counts
+
+
+def block_transactions(w3: Web3, number: int) -> list[TxData]:
+    """The block's transactions in full (web3 types them as full or as hashes, by the flag)."""
+    block = w3.eth.get_block(number, full_transactions=True)
+    return [tx for tx in block["transactions"] if isinstance(tx, Mapping)]

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
 
 from floor.config import SignerConfig
@@ -40,11 +42,11 @@ class SignedTransaction:
 @runtime_checkable
 class Signer(Protocol):
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         """Checksummed address of the signing account."""
         ...
 
-    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction: ...
+    def sign_transaction(self, tx: Mapping[str, Any]) -> SignedTransaction: ...
 
 
 def _reveal(value: str | SecretStr) -> str:
@@ -98,10 +100,10 @@ class LocalKeySigner:
         return cls(account)
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self._address
 
-    def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
+    def sign_transaction(self, tx: Mapping[str, Any]) -> SignedTransaction:
         if "nonce" not in tx:
             raise SignerError("transaction has no nonce (the transaction queue assigns it)")
         if "chainId" not in tx:

@@ -13,17 +13,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_typing import HexStr
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxParams
 
 from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute, revert_reason
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.identity import ChainRewritten, final_block, mark_at, mismatch
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
+from floor.chain.rpc import block_transactions
 from floor.chain.signer import Signer
 from floor.config import TxConfig
 from floor.logging import get_logger
@@ -201,7 +204,7 @@ class TxSender:
         """Send signed bytes; "already known", or "nonce too low" when these bytes are mined,
         is success. Other refusals are named; transport failures raise (and are retried)."""
         try:
-            self.w3.eth.send_raw_transaction(tx.raw)
+            self.w3.eth.send_raw_transaction(HexStr(tx.raw))
             return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
         except Web3RPCError as exc:
             message = str(exc).lower()
@@ -240,7 +243,8 @@ class TxSender:
         while True:
             try:
                 statuses = self._poll(txs, confirmations, chain_nonce_seen)
-                if chain_nonce_seen is not None and statuses and statuses[0].chain_nonce < chain_nonce_seen:
+                chain_nonce = statuses[0].chain_nonce if statuses else None  # every poll sets it
+                if chain_nonce_seen is not None and chain_nonce is not None and chain_nonce < chain_nonce_seen:
                     return statuses
             except Exception as exc:  # one failed poll must not end the watch
                 self.log.warning("watch poll failed; polling again", error=type(exc).__name__)
@@ -363,12 +367,12 @@ class TxSender:
                 high = middle
             else:
                 low = middle
-        for t in self.w3.eth.get_block(high, full_transactions=True)["transactions"]:
+        for t in block_transactions(self.w3, high):
             if t["from"] == self.signer.address and t["nonce"] == nonce:
                 return "0x" + bytes(t["hash"]).hex()
         return None
 
-    def _confirmed(self, tx: Watched, receipt) -> TxStatus:
+    def _confirmed(self, tx: Watched, receipt: dict[str, Any]) -> TxStatus:
         tx_hash = receipt["transactionHash"]
         record = TxRecord(
             chain_id=self.chain_id,
@@ -388,8 +392,14 @@ class TxSender:
 
     def _mined_revert_reason(self, tx_hash: str, block: int) -> str:
         """Replays a reverted transaction on its parent block's state for the reason."""
-        tx = self.w3.eth.get_transaction(tx_hash)
-        request = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        tx = self.w3.eth.get_transaction(HexStr(tx_hash))
+        request: TxParams = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": tx["input"],
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
         try:
             self.w3.eth.call(request, block - 1)
         except ContractLogicError as exc:
@@ -398,7 +408,7 @@ class TxSender:
             pass
         return "reverted (no reason on replay)"
 
-    def _receipt(self, tx_hash: str) -> dict | None:
+    def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt's fields the queue uses, as ints, or None. Raw JSON-RPC, as `_simulate`."""
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
         if "error" in response:
@@ -411,7 +421,7 @@ class TxSender:
 
     def _known(self, tx_hash: str) -> bool:
         try:
-            self.w3.eth.get_transaction(tx_hash)
+            self.w3.eth.get_transaction(HexStr(tx_hash))
             return True
         except TransactionNotFound:
             return False

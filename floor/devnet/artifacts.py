@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 _BUILD_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
 
@@ -13,7 +14,7 @@ _BUILD_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
 @dataclass(frozen=True)
 class Artifact:
     name: str
-    abi: list
+    abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
 

@@ -35,11 +35,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import requests
-from eth_abi import decode
-from eth_utils import keccak
+from eth_abi.abi import decode
+from eth_utils.crypto import keccak
 
 from floor.protocols.native_eth.config import MAINNET_DEPOSIT_CONTRACT, WITHDRAWAL_REQUEST_PREDEPLOY
 from floor.protocols.native_eth.validators import EPOCH_S, FAR_FUTURE_EPOCH, SECONDS_PER_SLOT
@@ -74,7 +75,7 @@ class Chain:
         self.session = requests.Session()
         self._timestamps: dict[str, int] = {}  # block hash -> timestamp (hashes survive reverts)
 
-    def rpc(self, method: str, params: list):
+    def rpc(self, method: str, params: list[Any]) -> Any:
         body = self.session.post(
             self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, timeout=10
         ).json()
@@ -82,23 +83,23 @@ class Chain:
             raise RuntimeError(f"{method}: {body['error']}")
         return body["result"]
 
-    def block_time(self, block: str | dict) -> int:
-        if isinstance(block, str):
-            block = self.rpc("eth_getBlockByNumber", [block, False])
-        self._timestamps[block["hash"]] = int(block["timestamp"], 16)
-        return self._timestamps[block["hash"]]
+    def block_time(self, block: str | dict[str, Any]) -> int:
+        header: dict[str, Any] = self.rpc("eth_getBlockByNumber", [block, False]) if isinstance(block, str) else block
+        self._timestamps[header["hash"]] = int(header["timestamp"], 16)
+        return self._timestamps[header["hash"]]
 
-    def log_time(self, log: dict) -> int:
+    def log_time(self, log: dict[str, Any]) -> int:
         found = self._timestamps.get(log["blockHash"])
         if found is None:
             found = self.block_time(self.rpc("eth_getBlockByHash", [log["blockHash"], False]))
         return found
 
-    def logs(self, address: str, topics: list | None = None) -> list[dict]:
-        query: dict = {"address": address, "fromBlock": "0x0", "toBlock": "latest"}
+    def logs(self, address: str, topics: list[Any] | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"address": address, "fromBlock": "0x0", "toBlock": "latest"}
         if topics is not None:
             query["topics"] = topics
-        return self.rpc("eth_getLogs", [query])
+        logs: list[dict[str, Any]] = self.rpc("eth_getLogs", [query])
+        return logs
 
 
 class BeaconStandIn:
@@ -195,7 +196,7 @@ class BeaconStandIn:
         earning = max(0, end - start)
         return principal + principal * self.apr_ppm * earning // (PPM * YEAR_S)
 
-    def describe(self, v: Tracked, t: int) -> dict:
+    def describe(self, v: Tracked, t: int) -> dict[str, Any]:
         e = self.epochs(v)
         balance = self.balance(v, t)
         cap = MAX_EFFECTIVE_GWEI.get(v.credentials[0], 32 * ETH_GWEI)
@@ -228,7 +229,7 @@ class BeaconStandIn:
             return t if t <= head else None
         raise ValueError(f"Invalid state ID: {state_id}")
 
-    def validators(self, state_id: str, ids: list[str], statuses: list[str]) -> tuple[int, dict]:
+    def validators(self, state_id: str, ids: list[str], statuses: list[str]) -> tuple[int, dict[str, Any]]:
         try:
             t = self.state_time(state_id)
         except ValueError as exc:
@@ -245,7 +246,7 @@ class BeaconStandIn:
             out.append(item)
         return 200, {"execution_optimistic": False, "finalized": state_id in ("finalized", "genesis"), "data": out}
 
-    def validator(self, state_id: str, validator_id: str) -> tuple[int, dict]:
+    def validator(self, state_id: str, validator_id: str) -> tuple[int, dict[str, Any]]:
         code, body = self.validators(state_id, [validator_id], [])
         if code != 200:
             return code, body
@@ -253,7 +254,7 @@ class BeaconStandIn:
             return 404, {"code": 404, "message": "Validator not found"}
         return 200, {**body, "data": body["data"][0]}
 
-    def genesis(self) -> dict:
+    def genesis(self) -> dict[str, Any]:
         return {
             "data": {
                 "genesis_time": str(self.genesis_time),
@@ -279,10 +280,10 @@ def _general(status: str) -> str:
 
 def handler_for(beacon: BeaconStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format, *args):  # noqa: A002 - quiet: the stack keeps its own logs
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: the stack keeps its own logs
             pass
 
-        def _send(self, code: int, body: dict) -> None:
+        def _send(self, code: int, body: dict[str, Any]) -> None:
             raw = json.dumps(body).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
@@ -306,12 +307,15 @@ def handler_for(beacon: BeaconStandIn) -> type[BaseHTTPRequestHandler]:
             except Exception as exc:  # the chain did not answer: the node's 500
                 return self._send(500, {"code": 500, "message": f"Internal error: {exc}"})
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self) -> None:  # noqa: N802
             query = parse_qs(urlparse(self.path).query)
-            split = lambda key: [x for v in query.get(key, []) for x in v.split(",") if x]  # noqa: E731
+
+            def split(key: str) -> list[str]:
+                return [x for v in query.get(key, []) for x in v.split(",") if x]
+
             self._route(split("id"), split("status"))
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")

@@ -28,7 +28,8 @@ class StackError(RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -56,7 +57,9 @@ def temporal_binary() -> str:
     return venv_binary("temporal")
 
 
-def start_anvil(port: int, chain_id: int, log_path: Path, *, slots_in_an_epoch: int | None = None) -> subprocess.Popen:
+def start_anvil(
+    port: int, chain_id: int, log_path: Path, *, slots_in_an_epoch: int | None = None
+) -> subprocess.Popen[bytes]:
     """An anvil chain, mining each transaction at once. Its `finalized` tag is two epochs
     behind the head (64 blocks by default), its `safe` tag one."""
     if not ANVIL.exists():
@@ -76,7 +79,7 @@ def start_anvil(port: int, chain_id: int, log_path: Path, *, slots_in_an_epoch: 
     return proc
 
 
-def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> subprocess.Popen:
+def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     db_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -108,7 +111,7 @@ def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> su
     return proc
 
 
-def wait_for_port(port: int, proc: subprocess.Popen | None, what: str, timeout_s: float = 30) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -119,7 +122,7 @@ def wait_for_port(port: int, proc: subprocess.Popen | None, what: str, timeout_s
     raise StackError(f"{what} did not open port {port} within {timeout_s}s")
 
 
-def wait_for_rpc(url: str, proc: subprocess.Popen | None, what: str, timeout_s: float = 30) -> None:
+def wait_for_rpc(url: str, proc: subprocess.Popen[bytes] | None, what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -132,7 +135,7 @@ def wait_for_rpc(url: str, proc: subprocess.Popen | None, what: str, timeout_s: 
     raise StackError(f"{what} did not answer at {url} within {timeout_s}s")
 
 
-def stop_process(proc: subprocess.Popen, timeout_s: float = 10) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

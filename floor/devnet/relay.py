@@ -45,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from floor.chain.flashbots import SIGNATURE_HEADER, InvalidSignatureHeader, bundle_hash, recover_signature_header
 from floor.logging import get_logger
@@ -84,7 +84,7 @@ class LocalRelay:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalRelay:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-relay", daemon=True)
@@ -122,7 +122,7 @@ class LocalRelay:
         return int(self._anvil("eth_blockNumber", []), 16)
 
     @contextmanager
-    def _one_block(self, raw_txs: list[str], keep: bool) -> Iterator[tuple[int, list[dict]]]:
+    def _one_block(self, raw_txs: list[str], keep: bool) -> Iterator[tuple[int, list[dict[str, Any]]]]:
         """Mine `raw_txs` in one block; yields (block number, receipts in bundle order). Rolled
         back when the body raises or `keep` is False."""
         with self._chain_lock:

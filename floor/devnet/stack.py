@@ -6,11 +6,15 @@ The test harness makes one per test session; the demo makes one and keeps it run
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import RPCEndpoint, TxData
 
 from floor.chain.rpc import connect
 from floor.devnet.deploy import DeployedChain, deploy_chain
@@ -25,7 +29,7 @@ class LocalChain:
     chain_id: int
     port: int
     deployed: DeployedChain
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
 
     @property
     def rpc_url(self) -> str:
@@ -39,7 +43,7 @@ class LocalChain:
 class LocalStack:
     chains: dict[int, LocalChain] = field(default_factory=dict)
 
-    def chain_configs(self) -> list[dict]:
+    def chain_configs(self) -> list[dict[str, Any]]:
         return [c.deployed.chain_config(c.rpc_url) for c in self.chains.values()]
 
     def stop(self) -> None:
@@ -48,13 +52,23 @@ class LocalStack:
 
 
 def fund_signer(w3: Web3, address: str, wei: int = SIGNER_FUNDING_WEI) -> None:
-    w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
+    w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [address, hex(wei)])
+
+
+def sent_by(w3: Web3, signer: str, from_block: int) -> list[TxData]:
+    """Every transaction the signer got mined since `from_block`, in nonce order."""
+    txs = []
+    for number in range(from_block, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if isinstance(tx, Mapping) and tx["from"] == signer:  # full transactions, not hashes
+                txs.append(tx)
+    return sorted(txs, key=lambda t: t["nonce"])
 
 
 def start_chains(ports: dict[int, int], operator: str, log_dir: Path) -> LocalStack:
     """Start one anvil per chain id on the given ports and deploy everything on each."""
     stack = LocalStack()
-    started: list[subprocess.Popen] = []
+    started: list[subprocess.Popen[bytes]] = []
     try:
         for chain_id, port in ports.items():
             proc = start_anvil(port, chain_id, log_dir / f"anvil-{chain_id}.log")
@@ -78,9 +92,11 @@ GUARDIAN_ACCOUNT = 3
 def anvil_account_key(index: int) -> str:
     """The private key of anvil's default account `index` (e.g. the guardian's, for the watchdog)."""
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key.hex()
+    account: LocalAccount = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account.key.hex()
 
 
 def new_operator_key() -> str:
     """A fresh key for the engine's signer: never one of anvil's well-known accounts."""
-    return Account.create().key.hex()
+    account: LocalAccount = Account.create()
+    return account.key.hex()

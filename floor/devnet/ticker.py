@@ -19,7 +19,9 @@ from floor.logging import get_logger
 log = get_logger(component="ticker")
 
 
-def tick(anvil_url: str, every_s: float, stop: threading.Event, lock: AbstractContextManager | None = None) -> None:
+def tick(
+    anvil_url: str, every_s: float, stop: threading.Event, lock: AbstractContextManager[object] | None = None
+) -> None:
     """`evm_mine` every `every_s` until `stop`; a failed tick is logged and the next one tried."""
     guard = lock if lock is not None else nullcontext()
     while not stop.wait(every_s):
@@ -32,7 +34,9 @@ def tick(anvil_url: str, every_s: float, stop: threading.Event, lock: AbstractCo
             log.warning("tick failed", error=type(exc).__name__)
 
 
-def start_ticking(anvil_url: str, every_s: float, lock=None) -> threading.Event:
+def start_ticking(
+    anvil_url: str, every_s: float, lock: AbstractContextManager[object] | None = None
+) -> threading.Event:
     """A daemon thread ticking the chain; set the returned event to stop it."""
     stop = threading.Event()
     threading.Thread(target=tick, args=(anvil_url, every_s, stop, lock), name="block-ticker", daemon=True).start()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import Field
@@ -73,18 +73,30 @@ class KnownRevert:
         return inner.split(",") if inner else []
 
 
+def _no_args(market: Any) -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ProtocolSpec:
     adapter: str  # the market config's `adapter` value, and the package's name
     title: str  # for people: "Aave V3", "ERC-4626"
     market_config: type[MarketBase]
-    build: Callable[[AdapterKey, Asset, Any], Adapter]  # (key, asset, its market config) -> adapter
+    adapter_class: type[Adapter]  # a dataclass built from the market config (`adapter_for`)
+    # The adapter's arguments that are not a config field of the same name: a renamed field,
+    # a nested config's address, a setting the environment may override.
+    adapter_args: Callable[[Any], dict[str, Any]] = _no_args
     reverts: tuple[KnownRevert, ...] = ()
     contracts: tuple[str, ...] = ()  # its stand-ins' contract names (contracts/src, compiled by name)
     deploy: str | None = None  # "module:function" deploying the stand-ins on a local chain
 
     def adapter_for(self, key: AdapterKey, asset: Asset, market: MarketBase) -> Adapter:
-        return self.build(key, asset, market)
+        """The market's adapter: each of its fields that the market config has by the same
+        name is taken from the config (`key` and `asset` are given: the config's `asset` is a
+        symbol), then `adapter_args` adds or replaces the others."""
+        shared = {f.name for f in fields(self.adapter_class) if f.init} & set(type(market).model_fields)
+        args = {name: getattr(market, name) for name in shared - {"key", "asset"}}
+        return self.adapter_class(key=key, asset=asset, **{**args, **self.adapter_args(market)})
 
     def deploy_hook(self) -> Callable[..., list[dict]]:
         """The local stack's deploy hook (imported now: it needs web3). It takes the chain's

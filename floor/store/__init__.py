@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
@@ -200,10 +200,9 @@ class Store:
         with self._session() as session:
             for start in range(0, len(values), _CHUNK):
                 # An INSERT's rowcount is kept only when asked for: the rows it did insert.
-                result = session.execute(
-                    stmt, values[start : start + _CHUNK], execution_options={"preserve_rowcount": True}
+                written += _rowcount(
+                    session.execute(stmt, values[start : start + _CHUNK], execution_options={"preserve_rowcount": True})
                 )
-                written += result.rowcount
         return written
 
     # ------------------------------------------------------------ positions and rates
@@ -328,7 +327,7 @@ class Store:
             where=None if force else newer,
         )
         with self._session() as session:
-            return session.execute(stmt, execution_options={"preserve_rowcount": True}).rowcount == 1
+            return _rowcount(session.execute(stmt, execution_options={"preserve_rowcount": True})) == 1
 
     def chain_marks(self) -> dict[int, ChainMarkRow]:
         """The remembered block of every chain that has one."""
@@ -359,7 +358,7 @@ class Store:
             .values(**values)
         )
         with self._session() as session:
-            return session.execute(stmt).rowcount >= 1
+            return _rowcount(session.execute(stmt)) >= 1
 
     # ------------------------------------------------------------ engine events
 
@@ -408,7 +407,15 @@ class Store:
             return []
         table = Discrepancy.__table__
         d = table.c
-        figures = ("asset", "decimals", "expected", "actual", "difference", "relative_bps", "block_number")
+        figures: tuple[str, ...] = (
+            "asset",
+            "decimals",
+            "expected",
+            "actual",
+            "difference",
+            "relative_bps",
+            "block_number",
+        )
         figures += ("growth_index", "found_at", "detail")
         insert = self._insert(table).on_conflict_do_nothing()  # any key: (run_id, market) or the open one
         with self._session() as session:
@@ -416,7 +423,7 @@ class Store:
                 values = _values(Discrepancy, row)
                 open_row = (d.market == row.market) & (d.status == "open")
                 changed = session.execute(update(table).where(open_row).values({k: values[k] for k in figures}))
-                if not changed.rowcount:
+                if not _rowcount(changed):
                     session.execute(insert, values)
         markets = {row.market for row in rows}
         stmt = select(Discrepancy).where(
@@ -464,7 +471,7 @@ class Store:
             .values(status="accepted", accepted_by=by, accepted_reason=reason, accepted_at=at)
         )
         with self._session() as session:
-            changed = session.execute(stmt).rowcount
+            changed = _rowcount(session.execute(stmt))
             row = session.get(Discrepancy, id)
             if row is None:
                 raise UnknownDiscrepancy(f"no discrepancy {id}")
@@ -497,7 +504,7 @@ class Store:
             .values(resolved_at=at)
         )
         with self._session() as session:
-            return session.execute(stmt).rowcount == 1
+            return _rowcount(session.execute(stmt)) == 1
 
     def alerts_of(self, kinds: Sequence[str], limit: int = 100) -> list[Alert]:
         """The latest alerts of these kinds, open or resolved, oldest first."""
@@ -525,13 +532,19 @@ class Store:
             )
         )
         with self._session() as session:
-            return session.execute(stmt).rowcount
+            return _rowcount(session.execute(stmt))
 
     # ------------------------------------------------------------ reads
 
     def _all(self, stmt: Any) -> list[Any]:
         with self._session() as session:
             return list(session.scalars(stmt))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an INSERT, UPDATE or DELETE changed: their results are cursor results, which
+    `Session.execute`'s declared type does not say."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _values(table: type[T], row: T) -> dict[str, Any]:

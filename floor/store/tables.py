@@ -14,8 +14,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -55,9 +67,12 @@ _ID = BigInteger().with_variant(Integer(), "sqlite")
 class StoreTable(SQLModel, registry=registry(metadata=metadata)):
     """Base of the store's tables: their own metadata, apart from any other SQLModel user."""
 
+    __table__: ClassVar[Table]  # set by SQLModel on each `table=True` class; declared for the type checker
+
 
 def _id() -> int | None:
-    return Field(default=None, primary_key=True, sa_type=_ID)
+    field: int | None = Field(default=None, primary_key=True, sa_type=_ID)  # a field, typed as its value
+    return field
 
 
 class PositionSnapshot(StoreTable, table=True):

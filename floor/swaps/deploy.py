@@ -19,7 +19,11 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.deploy import DAY_S, USD_UNIT, DeployContext, deploy_feed
+from typing import Any
+
+from web3.types import RPCEndpoint
+
+from floor.devnet.context import DAY_S, USD_UNIT, DeployContext, deploy_feed
 
 WAD = 10**18
 USDC_SEED = 1_000_000  # whole USDC in each pool
@@ -29,7 +33,7 @@ POOLS = {"CRV": (3000, 2_000_000), "CVX": (10_000, 400_000), "COMP": (3000, 20_0
 DUST = {"CRV": 10**15, "CVX": 10**15, "COMP": 10**14, "crvUSD": 10**15}
 
 
-def reward_tokens(markets: list[dict]) -> dict[str, str]:
+def reward_tokens(markets: list[dict[str, Any]]) -> dict[str, str]:
     """symbol -> address of the reward tokens the markets pay (from their config)."""
     found: dict[str, str] = {}
     for m in markets:
@@ -42,7 +46,7 @@ def reward_tokens(markets: list[dict]) -> dict[str, str]:
     return found
 
 
-def deploy_venue(ctx: DeployContext, markets: list[dict]) -> dict | None:
+def deploy_venue(ctx: DeployContext, markets: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Deploy the venue and seed its pools; the chain's `swaps` config, or None when no
     market on the chain pays a reward token."""
     rewards = reward_tokens(markets)
@@ -87,7 +91,7 @@ def deploy_venue(ctx: DeployContext, markets: list[dict]) -> dict | None:
     return {"router": router.address, "quoter": quoter.address, "routes": routes}
 
 
-def _feed(ctx: DeployContext, symbol: str, answer: int) -> dict:
+def _feed(ctx: DeployContext, symbol: str, answer: int) -> dict[str, Any]:
     """A reward token's USD feed stand-in (daily heartbeat, as Chainlink's for these tokens)."""
     feed = deploy_feed(ctx.deployer, f"{symbol} / USD", answer)
     return {"feed": feed.address, "heartbeat_s": DAY_S}
@@ -100,12 +104,12 @@ def _fund(ctx: DeployContext, symbol: str, address: str, amount: int) -> None:
     if symbol == "CRV":
         crv = d.at("CurveCRV", address)
         minter = crv.functions.minter().call()
-        w3.provider.make_request("anvil_impersonateAccount", [minter])
-        w3.provider.make_request("anvil_setBalance", [minter, hex(10**18)])
+        w3.provider.make_request(RPCEndpoint("anvil_impersonateAccount"), [minter])
+        w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [minter, hex(10**18)])
         try:
             d.send(crv.functions.mint(d.admin, amount), minter)
         finally:
-            w3.provider.make_request("anvil_stopImpersonatingAccount", [minter])
+            w3.provider.make_request(RPCEndpoint("anvil_stopImpersonatingAccount"), [minter])
     elif symbol == "CVX":
         cvx = d.at("TestERC20", address)
         d.send(cvx.functions.transfer(d.admin, amount), d.participant)

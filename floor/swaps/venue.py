@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.errors import InvalidAmount
@@ -72,12 +72,28 @@ def _venue(swaps: SwapsConfig | None, route: SwapRouteConfig) -> str:
     return route.venue
 
 
+def _uniswap(swaps: SwapsConfig | None, route: SwapRouteConfig) -> tuple[str, str, int]:
+    """A Uniswap route's router, quoter and fee tier (the config checked each is set)."""
+    if swaps is None or swaps.router is None or swaps.quoter is None or route.fee is None:
+        raise SwapNotConfigured(f"route of {route.symbol} through Uniswap: no router, quoter or fee configured")
+    return swaps.router, swaps.quoter, route.fee
+
+
+def _curve(route: SwapRouteConfig) -> tuple[str, int, int]:
+    """A Curve route's pool and coin indexes (the config checked each is set)."""
+    if route.curve_pool is None or route.curve_i is None or route.curve_j is None:
+        raise SwapNotConfigured(f"route of {route.symbol} through Curve: no pool or coin indexes configured")
+    return route.curve_pool, route.curve_i, route.curve_j
+
+
 def quote_read(swaps: SwapsConfig | None, route: SwapRouteConfig, token_out: str, amount: int) -> ReadCall:
     """The read of what selling `amount` of the route's token for `token_out` pays now."""
     _check(amount, route)
     if _venue(swaps, route) == "uniswap":
-        return read(swaps.quoter, QUOTE_EXACT_INPUT_SINGLE, (route.token, token_out, amount, route.fee, 0))
-    return read(route.curve_pool, CURVE_GET_DY, route.curve_i, route.curve_j, amount)
+        _, quoter, fee = _uniswap(swaps, route)
+        return read(quoter, QUOTE_EXACT_INPUT_SINGLE, (route.token, token_out, amount, fee, 0))
+    pool, i, j = _curve(route)
+    return read(pool, CURVE_GET_DY, i, j, amount)
 
 
 def decode_quote(route: SwapRouteConfig, result: ReadResult) -> int:
@@ -86,7 +102,8 @@ def decode_quote(route: SwapRouteConfig, result: ReadResult) -> int:
         where = f"Uniswap pool of fee {route.fee}" if route.venue == "uniswap" else f"Curve pool {route.curve_pool}"
         raise SwapQuoteFailed(f"quote of {route.symbol} to {route.to} reverted ({where}): check the route")
     types = QUOTE_RESULT if route.venue == "uniswap" else ["uint256"]
-    return decode_result(types, result, f"quote of {route.symbol} to {route.to}")[0]
+    out: int = decode_result(types, result, f"quote of {route.symbol} to {route.to}")[0]
+    return out
 
 
 def swap_calls(
@@ -102,11 +119,11 @@ def swap_calls(
     if not isinstance(least, int) or least <= 0:
         raise SwapPaysNothing(f"swap of {amount} {route.symbol} to {route.to}: min-out {least!r} is no bound")
     if _venue(swaps, route) == "uniswap":
-        spender = swaps.router
-        swap = call(swaps.router, EXACT_INPUT_SINGLE, (route.token, token_out, route.fee, executor, amount, least, 0))
+        spender, _, fee = _uniswap(swaps, route)
+        swap = call(spender, EXACT_INPUT_SINGLE, (route.token, token_out, fee, executor, amount, least, 0))
     else:
-        spender = route.curve_pool
-        swap = call(route.curve_pool, CURVE_EXCHANGE, route.curve_i, route.curve_j, amount, least)
+        spender, i, j = _curve(route)
+        swap = call(spender, CURVE_EXCHANGE, i, j, amount, least)
     return [call(route.token, APPROVE, spender, amount), swap, call(route.token, APPROVE, spender, 0)]
 
 
@@ -131,23 +148,25 @@ def permissions(swaps: SwapsConfig | None, tokens: Mapping[str, str]) -> Permiss
         out = tokens[r.to]
         assets = [token_asset(r.token, r.symbol, r.decimals), token_asset(out, r.to, None)]
         if r.venue == "uniswap":
+            router, _, fee = _uniswap(swaps, r)
             pinned = hash_in_list(0, 3, routes)
             sets += [
-                approval(r.token, swaps.router),
+                approval(r.token, router),
                 to_self(
-                    swaps.router,
+                    router,
                     EXACT_INPUT_SINGLE,
                     RECIPIENT_WORD,
                     assets=assets,
                     conditions=[pinned],
-                    members=[Membership(routes, route_id(r.token, out, r.fee))],
+                    members=[Membership(routes, route_id(r.token, out, fee))],
                 ),
             ]
         elif r.venue == "curve":
-            pair = [equal_to(0, r.curve_i), equal_to(1, r.curve_j)]
+            pool, i, j = _curve(r)
+            pair = [equal_to(0, i), equal_to(1, j)]
             sets += [
-                approval(r.token, r.curve_pool),
-                to_self(r.curve_pool, CURVE_EXCHANGE, assets=assets, conditions=pair),
+                approval(r.token, pool),
+                to_self(pool, CURVE_EXCHANGE, assets=assets, conditions=pair),
             ]
     return PermissionSet.union(sets)
 

@@ -10,7 +10,7 @@ import uuid
 from temporalio import activity
 
 from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine
+from client import ask, engine_status, ensure_engine
 from floor.config import Settings
 from floor.devnet.processes import temporal_binary
 from floor.engine import EngineState, Operation

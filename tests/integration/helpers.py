@@ -9,7 +9,7 @@ from web3 import Web3
 
 from floor.chain.multicall import MulticallReader
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.deploy import Deployer, refresh_feeds
+from floor.devnet.context import Deployer, refresh_feeds
 from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.protocols.aave_v3.wadray import a_token_balance, a_token_mint_scaled
 

@@ -14,13 +14,15 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.messages import BuildDepositsInput
 from floor.models import AdapterKey
+from floor.planning.allocation import PlannedDeposit
 from floor.protocols.aave_v3.errors import SupplyCapExceeded
 from floor.protocols.aave_v3.reserve import (
     ACCRUED_TO_TREASURY,
@@ -33,7 +35,6 @@ from floor.protocols.aave_v3.reserve import (
     VARIABLE_DEBT_TOKEN,
 )
 from floor.protocols.aave_v3.wadray import RAY, a_token_balance, percent_mul, treasury_accrual
-from floor.risk.allocation import PlannedDeposit
 from tests.integration.helpers import advance_time, contract, mint, protected_calls
 
 AAVE_USDC = AdapterKey(chain_id=1, protocol="aave-v3", market="USDC")
@@ -165,7 +166,7 @@ def test_a_deposit_that_fits_only_by_the_stored_figures_is_refused_before_signin
     # The engine's check accrues the treasury's share first and refuses it by name.
     with pytest.raises(SupplyCapExceeded, match=f"supply cap of {cap} whole tokens"):
         protected_calls(w3, adapter, Deposit(too_much), chain.executor)
-    activities = ChainActivities(settings, counting, web3s)
+    activities = ChainActivities(Deps(settings, counting, web3s))
     deposit = PlannedDeposit(key=AAVE_USDC, amount=too_much)
     with pytest.raises(ApplicationError) as refused:
         activities.build_deposit_calls(BuildDepositsInput(chain_id=1, asset="USDC", deposits=[deposit]))

@@ -11,7 +11,7 @@ from floor.adapters.registry import AdapterRegistry
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_liquidity, read_positions, read_rate_snapshots
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.models import AdapterKey
 from floor.rates import quoted_rate, realised_rate
 from tests.integration.helpers import (

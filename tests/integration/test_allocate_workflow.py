@@ -13,14 +13,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.config import Settings
-from floor.devnet.deploy import Deployer, configure_executor
+from floor.devnet.context import Deployer
+from floor.devnet.deploy import configure_executor
 from floor.messages import AllocateInput
 from floor.models import AdapterKey
 from floor.operations import Signal
-from floor.risk.allocation import AllocationLeg, AllocationTarget
+from floor.planning.allocation import AllocationLeg, AllocationTarget
 from tests.integration.helpers import balance, check_deposit_position, mint, positions_now
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
@@ -72,7 +73,7 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
     input = demo_input()
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         # The id the recorded history is replayed under: intent ids derive from it.
         handle = await client.start_workflow(
             AllocateWorkflow.run, input, id=RECORDED_ID, id_reuse_policy=ALLOW_DUPLICATE, task_queue=task_queue
@@ -111,7 +112,7 @@ async def test_insufficient_funds_fails_before_anything_moves(temporal_env, sett
     input = demo_input()  # the executors hold nothing
     client = temporal_env.client
     nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         with pytest.raises(WorkflowFailureError) as caught:
             await client.execute_workflow(
                 AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
@@ -128,7 +129,7 @@ async def test_paused_allocation_waits_then_resumes(temporal_env, settings, web3
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
     nonce = web3s[1].eth.get_transaction_count(signer.address)
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         # Started paused (signal-with-start), so no step can run before the pause lands.
         handle = await client.start_workflow(
             AllocateWorkflow.run,
@@ -171,7 +172,7 @@ async def test_logs_are_json_with_context_and_never_the_key(
         fund_treasury(settings, web3s, input)
         client = temporal_env.client
         workflow_id = f"allocate-{uuid.uuid4()}"
-        async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+        async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
             await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
     finally:
         configure_logging("INFO", json=False)
@@ -193,7 +194,7 @@ async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, se
     fund_treasury(settings, web3s, input)
     nonce = web3s[1].eth.get_transaction_count(signer.address)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         with pytest.raises(WorkflowFailureError) as caught:
             await client.execute_workflow(
                 AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
@@ -243,7 +244,7 @@ async def test_forty_deposits_on_one_chain_complete_in_several_batches(temporal_
     mint(w3, usdc, chain.executor, 40 * each)
     nonce = w3.eth.get_transaction_count(signer.address)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(many, signer, {1: w3})):
+    async with build_worker(client, task_queue, Deps(many, signer, {1: w3})):
         result = await client.execute_workflow(
             AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
         )

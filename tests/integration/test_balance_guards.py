@@ -10,7 +10,8 @@ from floor.adapters.base import Asset, Deposit
 from floor.chain.errors import ExecutionReverted, TransactionFailed
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
-from floor.devnet.deploy import Deployer, configure_executor
+from floor.devnet.context import Deployer
+from floor.devnet.deploy import configure_executor
 from floor.models import AdapterKey
 from floor.protocols.erc4626 import Erc4626Adapter
 from tests.integration.helpers import balance, contract, mint

@@ -12,6 +12,7 @@ from eth_abi import decode
 from eth_utils import to_checksum_address
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.adapters.base import Deposit, Withdraw, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import call
@@ -23,6 +24,7 @@ from floor.errors import InvalidAmount
 from floor.guards import min_delta
 from floor.messages import BuildMovesInput
 from floor.models import AdapterKey
+from floor.planning.rebalance import Move
 from floor.protocols.balancer_v2.adapter import (
     EXIT_EXACT_BPT_IN_FOR_ALL_TOKENS_OUT,
     EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT,
@@ -32,7 +34,6 @@ from floor.protocols.balancer_v2.adapter import (
 )
 from floor.protocols.balancer_v2.errors import ExactOutExitUnsupported
 from floor.protocols.balancer_v2.valuation import read_position_value
-from floor.risk.rebalance import Move
 from tests.balancer_math import StablePool
 from tests.integration.helpers import balance, contract, mint, positions_now, protected_calls
 
@@ -327,7 +328,7 @@ def test_a_withdrawal_of_an_amount_burns_bpt_and_the_deposit_it_funds_takes_what
     bpt = join(c, 40_000 * USDC)
     participant_join(c, 100_000 * 10**18)  # now an exit to USDC costs
     aave = AdapterKey(chain_id=1, protocol="aave-v3", market="USDC")
-    activities = ChainActivities(settings, signer, web3s)
+    activities = ChainActivities(Deps(settings, signer, web3s))
 
     def move(amount: int) -> list:
         moves = [

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.chain import ChainActivities
-from activities.engine import (
+from activities.deps import Deps
+from client import (
     Refused,
     ask,
     change_breaker,
@@ -24,7 +24,8 @@ from activities.engine import (
 )
 from floor.adapters.registry import executor_setup
 from floor.config import ChainConfig, Settings
-from floor.devnet.deploy import Deployer, configure_executor
+from floor.devnet.context import Deployer
+from floor.devnet.deploy import configure_executor
 from floor.engine import EngineState, Operation
 from floor.protocols.erc4626.deploy import seed
 from floor.risk.breakers import BreakerState, Trigger
@@ -99,7 +100,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
     usdc = chain.token("USDC").address
     client = temporal_env.client
     w3 = web3s[1]
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         mint(w3, usdc, chain.executor, 1_000_000 * USDC)
         allocate = {"by": "test", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(1_000_000 * USDC)}]}
@@ -229,7 +230,7 @@ async def test_four_failed_operations_trip_the_engine_breaker_as_the_fourth_ends
         "by": "treasury-ops",
         "reason": "payroll",
     }
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         for n in range(4):
             failed = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)

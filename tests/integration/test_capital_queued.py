@@ -17,7 +17,8 @@ from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import WorkflowFailureError
 
 from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine, pause_or_resume
+from activities.deps import Deps
+from client import ask, engine_status, ensure_engine, pause_or_resume
 from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.executor import ExecutorClient
@@ -76,7 +77,7 @@ class Treasury:
         self.queue = contract(self.w3, "LidoWithdrawalQueueERC721", self.lido.withdrawal_queue)
         self.reader = MulticallReader(self.w3)
         self.signer = signer
-        self.chains = ChainActivities(settings, signer, web3s)
+        self.chains = ChainActivities(Deps(settings, signer, web3s))
 
     def place(self, amounts: dict[AdapterKey, int], idle: int = IDLE) -> None:
         client = ExecutorClient(self.w3, 1, self.executor, self.signer)
@@ -161,7 +162,7 @@ async def test_a_request_bigger_than_instant_liquidity_queues_lido_exits_claims_
     amount = t.covered_now() + QUEUED
     first_block = t.w3.eth.block_number + 1
     before = balance(t.w3, t.weth, t.destination)
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, t.web3s)):
         await ensure_engine(client, settings)
         requested = await run_operation(client, settings, Operation.REQUEST_CAPITAL, t.request(amount))
 
@@ -222,7 +223,7 @@ async def test_partial_delivery_sends_what_is_free_now_and_the_claim_survives_a_
     now = t.covered_now()
     amount = now + QUEUED
     before = balance(t.w3, t.weth, t.destination)
-    worker = build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s))
+    worker = build_worker(client, task_queue, Deps(settings, signer, t.web3s))
     async with worker:
         await ensure_engine(client, settings)
         requested = await run_operation(client, settings, Operation.REQUEST_CAPITAL, t.request(amount, partial=True))
@@ -237,7 +238,7 @@ async def test_partial_delivery_sends_what_is_free_now_and_the_claim_survives_a_
     # The worker is gone while the requests are finalised; the engine is paused.
     t.finalise()
     nonce = t.w3.eth.get_transaction_count(signer.address, "pending")
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, t.web3s)):
         await wait_for(
             lambda: _status_startswith(client, claim_id, "waiting for 1 transactions"),
             what="the claim held by the paused queue",
@@ -269,7 +270,7 @@ async def test_refusals_before_anything_moves(temporal_env, treasury, signer, ta
     t, client, settings = treasury, temporal_env.client, treasury.settings
     t.place({AAVE: 300 * ETH, GTWETH: 200 * ETH, LIDO: 2_600 * ETH})
     now = t.covered_now()
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, t.web3s)):
         await ensure_engine(client, settings)
         nonce = t.w3.eth.get_transaction_count(signer.address, "pending")
         cases = [
@@ -319,7 +320,7 @@ async def test_a_worker_killed_while_the_claim_waits_is_replaced_and_the_claim_g
     amount = t.covered_now() + QUEUED
     first_block = t.w3.eth.block_number + 1
     before = balance(t.w3, t.weth, t.destination)
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, t.web3s)):
         await ensure_engine(client, settings)
         requested = await run_operation(client, settings, Operation.REQUEST_CAPITAL, t.request(amount, exit_poll_s=3))
     claim = client.get_workflow_handle(requested.claim_workflow_id)
@@ -352,7 +353,7 @@ async def test_a_worker_killed_while_the_claim_waits_is_replaced_and_the_claim_g
                 )
             )
         t.finalise()
-        async with build_worker(client, task_queue, ChainActivities(settings, signer, t.web3s)):
+        async with build_worker(client, task_queue, Deps(settings, signer, t.web3s)):
             delivered = await claim_result(client, requested.claim_workflow_id)
     assert delivered.status == "done" and delivered.delivered == amount
     assert balance(t.w3, t.weth, t.destination) - before == amount

@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 from temporalio.service import RPCError
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from cli import outputs
+from client import engine_config, not_running
 from tests.integration.engine_helpers import STRATEGY, TREASURY, engine_settings, fund, key
 from tests.integration.helpers import advance_time, balance, mint, positions_now
 from tests.json_schema import cli_json
@@ -29,7 +30,13 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
     settings = engine_settings(stack, task_queue)
     cli.use(settings)
     fund(settings, web3s)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
+        # An operation never starts the engine: refused in one line that says how to.
+        ran = await cli("rebalance")
+        assert ran.code == 1 and ran.out == "", ran
+        assert one_line(ran.err) == f"refused: {not_running(settings.engine_id)}"
+        ran = await cli("configure", "--json")
+        assert ran.code == 0 and cli_json(ran, outputs.ConfigureOutput)["started"], ran
         # Human amounts, converted with each token's decimals: the whole test treasury.
         ran = await cli("allocate", "1:USDC:600000", "1:WETH:300", "42161:USDC:400000.000", "--reason", "new capital")
         assert ran.code == 0, ran.err
@@ -95,12 +102,26 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
         ]
         assert len((await cli("history", "--json", "--limit", "1")).json()["transitions"]) == 1
 
+        # An operation with another config asks the engine as it is: the config is not sent.
+        running = await engine_config(temporal_env.client, settings.engine_id)
+        strategy = settings.strategy.model_copy(update={"min_rebalance_interval_s": 60})
+        cli.use(settings.model_copy(update={"strategy": strategy}))
+        ran = await cli("rebalance")  # still refused by the running engine's cooldown of an hour
+        assert ran.code == 1 and one_line(ran.err).startswith("refused: rebalance cooldown"), ran
+        assert await engine_config(temporal_env.client, settings.engine_id) == running
+        # `floor configure` sends it, says what changed, and then that nothing does.
+        ran = await cli("configure")
+        assert ran.code == 0 and ran.out.splitlines() == ["policy.rebalance_cooldown_s: 3600 -> 60"], ran
+        assert (await engine_config(temporal_env.client, settings.engine_id)).policy.rebalance_cooldown_s == 60
+        ran = await cli("configure")
+        assert ran.code == 0 and ran.out.splitlines() == ["nothing to change"], ran
+
 
 async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, signer, task_queue, cli):
     settings = engine_settings(stack, task_queue)
     cli.use(settings)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         # Bad amounts: exit 2, one line each, before Temporal or any chain hears of them.
         nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
         bad = {
@@ -144,6 +165,7 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
         first, second = [await cli("schedules", "apply", "--json") for _ in range(2)]
         try:
             assert first.code == second.code == 0, (first.err, second.err)
+            assert not cli_json(first, outputs.SchedulesOutput)["config"]["changed"]  # the pause started it
             ids = first.json()["schedules"]
             assert (
                 ids

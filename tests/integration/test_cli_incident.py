@@ -11,9 +11,9 @@ import tomllib
 import pytest
 import tomli_w
 
-from activities.chain import ChainActivities
-from activities.engine import engine_status, ensure_engine, pause_or_resume
+from activities.deps import Deps
 from cli.outputs import PauseOutput, StatusNoWorkerOutput, StatusOutput
+from client import engine_status, ensure_engine, pause_or_resume
 from floor.calls import call
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
@@ -43,7 +43,7 @@ async def test_pause_with_the_worker_down_takes_effect_when_a_worker_returns(
     settings = engine_settings(stack, task_queue)
     cli.use(settings)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)  # the engine runs, IDLE
     before = nonces(web3s, signer.address)
 
@@ -68,7 +68,7 @@ async def test_pause_with_the_worker_down_takes_effect_when_a_worker_returns(
     assert "is the worker running?" in refused.err
 
     # A worker returns: the engine applies the pause first, and nothing was sent in between.
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         for _ in range(300):
             current = await engine_status(client, settings.engine_id)
             if current.state == EngineState.PAUSED:
@@ -92,7 +92,7 @@ async def test_pause_onchain_pauses_every_executor_with_the_guardian_key(
     config["watchdog"] = {"guardian": {"private_key": anvil_account_key(GUARDIAN_ACCOUNT)}}
     cli.config.write_text(tomli_w.dumps(config))
 
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         ran = await cli("pause", "--onchain", "--reason", "key leak", "--by", "oncall")
         assert ran.code == 0, ran
         lines = ran.out.strip().splitlines()

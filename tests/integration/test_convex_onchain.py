@@ -18,7 +18,8 @@ from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
 from floor.chain.signer import LocalKeySigner
-from floor.devnet.deploy import TOKENS, DeployContext, Deployer, configure_executor, install_multicall3
+from floor.devnet.context import TOKENS, DeployContext, Deployer
+from floor.devnet.deploy import configure_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.models import AdapterKey
 from floor.protocols.convex import PROTOCOL, ConvexAdapter, ConvexMarketConfig

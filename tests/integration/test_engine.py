@@ -12,9 +12,10 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
-from activities.chain import ChainActivities
-from activities.engine import Refused, ask, engine_input, engine_status, ensure_engine, pause_or_resume
-from floor.devnet.deploy import Deployer
+from activities.deps import Deps
+from client import Refused, ask, engine_status, ensure_engine, pause_or_resume
+from floor.catalogue import engine_input
+from floor.devnet.context import Deployer
 from floor.engine import EngineState, Operation
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
@@ -43,7 +44,7 @@ async def test_rebalance_brings_drift_back_and_cooldown_refuses_a_second(
 ):
     settings = engine_settings(stack, task_queue)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await start_allocated(client, settings, web3s)
         # Prices move: the vault's share price jumps (a donation to it), time passes (interest).
         usdc = settings.chain(1).token("USDC").address
@@ -112,8 +113,8 @@ async def test_pause_mid_rebalance_sends_nothing_until_resumed(
         )
         assert code == 0, err
 
-    activities = GatedActivities(settings, signer, web3s)
-    async with build_worker(client, task_queue, activities):
+    activities = GatedActivities(Deps(settings, signer, web3s))
+    async with build_worker(client, task_queue, activities.deps, chain_activities=activities):
         await start_allocated(client, settings, web3s)
         drift_usdc_on_chain_1(settings, web3s)
         activities.gate.clear()
@@ -172,8 +173,8 @@ async def test_state_machine_refusals_reach_every_door_with_their_reason(
 ):
     settings = engine_settings(stack, task_queue)
     client = temporal_env.client
-    activities = GatedActivities(settings, signer, web3s)
-    async with build_worker(client, task_queue, activities):
+    activities = GatedActivities(Deps(settings, signer, web3s))
+    async with build_worker(client, task_queue, activities.deps, chain_activities=activities):
         await ensure_engine(client, settings)
         nonces = pending_nonces(web3s, signer.address)
         with pytest.raises(Refused, match=r"^the engine is not paused \(state IDLE\)$"):
@@ -252,7 +253,7 @@ async def test_capital_request_takes_idle_then_instant_exits_and_delivers(
     chain = settings.chain(1)
     usdc = chain.token("USDC").address
     treasury = chain.destinations[0]
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await start_allocated(client, settings, web3s)
         mint(web3s[1], usdc, chain.executor, 10_000 * 10**6)  # some idle funds
         drift_usdc_on_chain_1(settings, web3s)  # steakUSDC is now the most overweight
@@ -291,7 +292,7 @@ async def _idle_status(client, settings):
 async def test_harvest_reports_yield_by_source_since_the_last_harvest(temporal_env, stack, web3s, signer, task_queue):
     settings = engine_settings(stack, task_queue, harvest_cooldown_s=0)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await start_allocated(client, settings, web3s)
         first = await run_operation(client, settings, Operation.HARVEST, {"by": "test"})
         assert first.status == "done" and not first.yields and "baseline set" in first.summary
@@ -317,7 +318,7 @@ async def test_a_chain_that_fails_leaves_a_partial_result_and_a_retry_of_its_own
     client = temporal_env.client
     executor = contract(web3s[42161], "FloorExecutor", settings.chain(42161).executor)
     Deployer(web3s[42161]).send(executor.functions.pause())  # chain 42161 refuses everything
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         fund(settings, web3s)
         result = await run_operation(client, settings, Operation.ALLOCATE, allocate_request())
@@ -345,7 +346,7 @@ async def test_continue_as_new_keeps_the_engines_memory_and_bounds_its_history(
     client = temporal_env.client
     input = engine_input(settings)
     input = input.model_copy(update={"policy": input.policy.model_copy(update={"max_history_events": 60})})
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         handle = await client.start_workflow(
             EngineWorkflow.run, input.model_dump(mode="json"), id=settings.engine_id, task_queue=task_queue
         )

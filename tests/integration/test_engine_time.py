@@ -17,13 +17,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.engine import Refused, ask
+from client import Refused, ask
 from floor.devnet.processes import venv_binary
 from floor.engine import EnginePolicy, Operation
 from floor.messages import BuildMovesInput, Holdings, ReadHoldingsInput
 from floor.models import AdapterKey, Call, TxRecord
 from floor.operations import Catalogue, ChainCatalogue, EngineInput, StrategyTarget
-from floor.risk.rebalance import Holding
+from floor.planning.rebalance import Holding
 from floor.swaps.harvest import ReadRewardsInput, RewardsRead
 from floor.txqueue import SubmitAck, TxIntent, TxOutcome
 from workers.temporal import WORKFLOWS

@@ -13,7 +13,8 @@ from floor.calls import call, selector
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient, decode_revert, encode_execute
 from floor.chain.signer import LocalKeySigner
-from floor.devnet.deploy import Deployer, configure_executor
+from floor.devnet.context import Deployer
+from floor.devnet.deploy import configure_executor
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.guards import ETH
 from floor.permissions import DESTINATIONS, PermissionSet, to_self, word_of

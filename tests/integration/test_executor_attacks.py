@@ -15,7 +15,8 @@ from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.calls import call
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
-from floor.devnet.deploy import Deployer, configure_executor
+from floor.devnet.context import Deployer
+from floor.devnet.deploy import configure_executor
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.permissions import (
     SET_LISTED,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from temporalio import activity
 
 import workers.temporal
-from activities.chain import ChainActivities
-from activities.engine import ask, ensure_engine
+from activities.deps import Deps
 from activities.rewards import RewardActivities, build_harvest
+from client import ask, ensure_engine
 from floor.config import Settings
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.engine import Operation
 from floor.swaps.harvest import BuildHarvestInput, HarvestBuild
 from tests.integration.engine_helpers import engine_settings, finished, run_operation
@@ -49,7 +49,7 @@ async def test_harvest_claims_rewards_and_sells_them_for_usdc_with_min_outs(
     swaps = chain.swaps
     routes = {r.symbol: r for r in swaps.routes}
     ex = chain.executor
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         mint(w3, usdc, ex, AMOUNT)
         request = {
@@ -113,7 +113,7 @@ async def test_a_sale_whose_min_out_cannot_be_met_fails_the_harvest_and_nothing_
     class PoolMovesAfterTheQuote(RewardActivities):
         @activity.defn(name="build_harvest")
         def build_harvest(self, input: BuildHarvestInput) -> HarvestBuild:
-            built = build_harvest(self.chains, input)
+            built = build_harvest(self.deps, input)
             sold = 40_000 * 10**18  # 10% of the pool's CVX
             d.send(contract(w3, "TestERC20", cvx.token).functions.approve(chain.swaps.router, sold), d.participant)
             router = contract(w3, "UniswapSwapRouter02", chain.swaps.router)
@@ -123,7 +123,7 @@ async def test_a_sale_whose_min_out_cannot_be_met_fails_the_harvest_and_nothing_
 
     monkeypatch.setattr(workers.temporal, "RewardActivities", PoolMovesAfterTheQuote)
     convex = chain.market("convex", "crvUSD-USDC")
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         mint(w3, usdc, ex, AMOUNT)
         request = {

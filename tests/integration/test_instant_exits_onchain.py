@@ -24,7 +24,8 @@ from floor.chain.executor import ExecutorClient, encode_execute
 from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
 from floor.chain.signer import LocalKeySigner
-from floor.devnet.deploy import WETH_BACKING_WEI, DeployContext, Deployer, configure_executor, install_multicall3
+from floor.devnet.context import DeployContext, Deployer
+from floor.devnet.deploy import WETH_BACKING_WEI, configure_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.errors import SlippageTooHigh
 from floor.models import AdapterKey

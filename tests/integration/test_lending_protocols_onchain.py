@@ -17,7 +17,7 @@ from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_positions, read_rate_snapshots
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.models import AdapterKey
 from floor.protocols.compound_v3.adapter import BASE_INDEX_SCALE, present_value_supply, supply_delta
 from floor.protocols.compound_v3.errors import SupplyPaused, WithdrawPaused

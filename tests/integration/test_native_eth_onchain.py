@@ -23,6 +23,7 @@ from eth_utils import keccak
 from web3.exceptions import ContractLogicError
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.adapters.registry import AdapterRegistry
 from floor.calls import call, selector
 from floor.chain.attester import attest_deposits, deposits_in
@@ -426,7 +427,7 @@ def test_the_engine_asks_the_attester_process_and_its_deposit_goes_through(nativ
     server = serve_attester(Attester(configured), "127.0.0.1", port)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        chains = ChainActivities(configured, native["signer"], {1: w3, 42161: w3})
+        chains = ChainActivities(Deps(configured, native["signer"], {1: w3, 42161: w3}))
         mint(w3, adapter.asset.address, executor, DEPOSIT_WEI)
         (group,) = chains._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])
         assert group[0].target == executor and group[0].data.startswith("0x" + selector(ATTEST_DEPOSIT).hex())
@@ -455,6 +456,6 @@ def test_the_engine_asks_the_attester_process_and_its_deposit_goes_through(nativ
     finally:
         server.shutdown()
         server.server_close()
-    unconfigured = ChainActivities(settings, native["signer"], {1: w3, 42161: w3})
+    unconfigured = ChainActivities(Deps(settings, native["signer"], {1: w3, 42161: w3}))
     with pytest.raises(AttesterNotConfigured, match="set attester.url"):
         unconfigured._attested(1, [adapter.deposit_calls(DEPOSIT_WEI, executor)])

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from activities.chain import ChainActivities
-from activities.engine import check_risk, ensure_engine
+from activities.deps import Deps
 from cli import outputs
 from cli.render import status_lines
+from client import check_risk, ensure_engine
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import current_details as details
 from tests.integration.engine_helpers import engine_settings, wait_for
@@ -30,7 +30,7 @@ async def test_what_the_operator_reads_and_a_stale_feed(temporal_env, stack, web
     cli.use(settings)
     client, w3, chain = temporal_env.client, web3s[1], settings.chain(1)
     mint(w3, chain.token("USDC").address, chain.executor, 1_000 * USDC)  # idle, in no market
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         positions, _ = await asyncio.gather(cli("positions", "--json"), ensure_engine(client, settings))
         data = fits(positions, outputs.PositionsOutput)
         idle = {(r["chain_id"], r["asset"]): r for r in data["idle"]}

@@ -19,7 +19,8 @@ from floor.chain.private import PrivateRoute
 from floor.chain.report import read_report
 from floor.chain.rpc import connect, request_counts
 from floor.config import Settings
-from floor.devnet.deploy import HEARTBEATS, PRICES, USD_UNIT, Deployer, deploy_feed
+from floor.devnet.context import PRICES, USD_UNIT, Deployer, deploy_feed
+from floor.devnet.deploy import HEARTBEATS
 from floor.errors import PriceStale, PriceUnavailable
 from floor.models import Price, value_of
 from floor.readplan import ReadPlan

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.config import Settings
 from floor.devnet.relay import LocalRelay
+from floor.devnet.stack import sent_by
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.helpers import mint
-from tests.integration.queue_helpers import QueueDriver, sent_by, transfer_intent
+from tests.integration.queue_helpers import transfer_intent
 from workers.temporal import build_worker
 from workflows.txqueue import TxQueueWorkflow
 
@@ -67,7 +69,7 @@ async def declined_once(temporal_env, settings, web3s, signer, task_queue, relay
     mint(w3, chain.token("USDC").address, chain.executor, LARGE)
     start = w3.eth.block_number + 1
     relay.decline_next(1)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         intent = transfer_intent(settings, f"private/{name}", LARGE, moves={"USDC": LARGE})
         assert (await driver.send(intent)).accepted
@@ -88,7 +90,7 @@ async def test_large_transfer_goes_private_and_small_one_public(temporal_env, st
     w3, chain = web3s[1], settings.chain(1)
     mint(w3, chain.token("USDC").address, chain.executor, LARGE + SMALL)
     start = w3.eth.block_number + 1
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         large = transfer_intent(settings, "private/large", LARGE, moves={"USDC": LARGE})
         small = transfer_intent(settings, "private/small", SMALL, moves={"USDC": SMALL})
@@ -154,7 +156,7 @@ async def test_private_attempts_spent_cancel_the_nonce_without_leaking_it(
 async def test_a_private_intent_on_a_chain_without_a_relay_is_refused(
     temporal_env, settings, web3s, signer, task_queue
 ):
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await driver.send(transfer_intent(settings, "private/no-relay", SMALL, private=True))

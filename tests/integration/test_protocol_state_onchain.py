@@ -9,21 +9,22 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.adapters.base import Deposit, Withdraw
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.positions import read_liquidity, read_positions
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.messages import BuildDepositsInput, BuildMovesInput
 from floor.models import AdapterKey, units
+from floor.planning.allocation import PlannedDeposit
+from floor.planning.rebalance import Move
 from floor.protocols.aave_v3.errors import ReserveFrozen, ReservePaused, SupplyCapExceeded
 from floor.protocols.aave_v3.reserve import FROZEN_BIT, PAUSED_BIT, SUPPLY_CAP_BITS, SUPPLY_CAP_START_BIT
 from floor.protocols.aave_v3.wadray import a_token_burn_scaled, a_token_mint_scaled
 from floor.protocols.erc4626.errors import ExceededMaxDeposit
-from floor.risk.allocation import PlannedDeposit
-from floor.risk.rebalance import Move
 from tests.integration.helpers import advance_time, balance, contract, mint, protected_calls
 
 AAVE_USDC = AdapterKey(chain_id=1, protocol="aave-v3", market="USDC")
@@ -74,7 +75,7 @@ def test_a_paused_reserve_lets_nothing_out_and_takes_nothing_in(aave, settings, 
     assert liquidity.withdrawable == 0 < liquidity.position and liquidity.market_available > 0
 
     # The engine's build steps refuse before anything is sent, each by name.
-    activities = ChainActivities(settings, signer, web3s)
+    activities = ChainActivities(Deps(settings, signer, web3s))
     withdraw = Move(key=AAVE_USDC, asset="USDC", action="withdraw", amount=1_000 * USDC)
     refused = activity_error(activities.build_moves, BuildMovesInput(chain_id=1, asset="USDC", moves=[withdraw]))
     assert refused.type == "InsufficientLiquidity" and refused.message.endswith("now: the reserve is paused")
@@ -148,7 +149,8 @@ def test_tokens_sent_straight_to_the_atoken_are_not_liquidity(aave, settings, we
 
     move = Move(key=AAVE_USDC, asset="USDC", action="withdraw_all", amount=liquidity.position)
     refused = activity_error(
-        ChainActivities(settings, signer, web3s).build_moves, BuildMovesInput(chain_id=1, asset="USDC", moves=[move])
+        ChainActivities(Deps(settings, signer, web3s)).build_moves,
+        BuildMovesInput(chain_id=1, asset="USDC", moves=[move]),
     )
     can_take = units(liquidity.withdrawable, adapter.asset.decimals, "USDC")
     assert refused.type == "InsufficientLiquidity" and f"take {can_take} now" in refused.message

@@ -21,8 +21,8 @@ import threading
 
 from temporalio.service import RPCError
 
-from activities.chain import ChainActivities
-from activities.engine import ensure_engine
+from activities.deps import Deps
+from client import ensure_engine
 from floor.adapters.registry import AdapterRegistry
 from floor.config import Settings, SignerConfig
 from floor.devnet.beacon import BeaconStandIn, Chain, serve
@@ -136,7 +136,7 @@ async def test_every_readme_example_works_on_the_demo_fresh_and_a_day_later(
         store = Store.from_settings(settings)
         store.migrate()
         client = temporal_env.client
-        async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+        async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
             await ensure_engine(client, settings)
             result = await run_operation(client, settings, Operation.ALLOCATE, allocate_request(treasury))
             assert result.status == "done", result.summary

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from activities.chain import ChainActivities
-from activities.engine import (
+from activities.deps import Deps
+from activities.reconcile import ReconcileActivities
+from cli import outputs
+from cli.engine import breakers_and_acceptances
+from cli.render import history_tables
+from client import (
     Refused,
     change_breaker,
     engine_breakers,
@@ -19,12 +23,8 @@ from activities.engine import (
     pause_or_resume,
     reconcile,
 )
-from activities.reconcile import ReconcileActivities
-from cli import outputs
-from cli.engine import breakers_and_acceptances
-from cli.render import history_tables
 from floor.chain.rpc import request_counts
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.engine import EngineState, Operation
 from floor.reconcile import ReconcileChainInput, tx_key
 from floor.store import Store
@@ -68,7 +68,7 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
     cli.use(settings)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await start_allocated(client, settings, web3s)
         assert store.transactions_of(f"{settings.engine_id}/allocate-1")  # journalled, with effects
         for w3 in web3s.values():
@@ -178,7 +178,7 @@ async def test_two_hundred_positions_cost_one_eth_call_per_chunk_per_chain(stack
         configs.append(config)
     settings, store = with_store(Settings(chains=configs), tmp_path)
     fresh = {cid: stack.chains[cid].web3() for cid in (1, 42161)}  # counters of their own
-    activities = ReconcileActivities(ChainActivities(settings, signer, fresh, store=store))
+    activities = ReconcileActivities(Deps(settings, signer, fresh, store=store))
     for chain_id, w3 in fresh.items():
         before = dict(request_counts(w3))
         result = activities.reconcile_chain(ReconcileChainInput(run_id="count", chain_id=chain_id))
@@ -201,7 +201,7 @@ async def test_a_journalled_transaction_after_the_snapshot_counts_in_the_cache(
 
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await start_allocated(client, settings, web3s)
         aave = str(key(1, "aave-v3", "USDC"))
         claimed = 5_000 * 10**6
@@ -250,7 +250,7 @@ async def test_a_delivery_reorged_out_after_it_settled_is_found_with_its_amount_
     cli.use(settings)
     client, w3, chain = temporal_env.client, web3s[1], settings.chain(1)
     usdc, treasury, amount = chain.token("USDC").address, chain.destinations[0], 80_000 * 10**6
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         fund(settings, web3s, {(1, "USDC"): 100_000 * 10**6})
         request = {"chain_id": 1, "asset": "USDC", "amount": str(amount), "destination": treasury}
@@ -302,7 +302,7 @@ async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_stat
     on it says that in one line too."""
 
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
-    ReconcileActivities(ChainActivities(settings, signer, web3s, store=store)).reconcile_chain(
+    ReconcileActivities(Deps(settings, signer, web3s, store=store)).reconcile_chain(
         ReconcileChainInput(run_id="before-the-reset", chain_id=42161)
     )
     mark = store.chain_marks()[42161]
@@ -314,8 +314,8 @@ async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_stat
         ran = await cli("positions")
         assert ran.code == 1 and ran.out == "" and one_line(ran.err).startswith(f"error: {said}"), ran
 
-        activities = ChainActivities(reset, signer, {1: web3s[1]}, store=store)
-        async with build_worker(temporal_env.client, task_queue, activities):
+        deps = Deps(reset, signer, {1: web3s[1]}, store=store)
+        async with build_worker(temporal_env.client, task_queue, deps):
             await ensure_engine(temporal_env.client, reset)
             ran = await cli("reconcile")
             assert ran.code == 1 and "Traceback" not in ran.out + ran.err, ran

@@ -12,8 +12,8 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine, reconcile
+from activities.deps import Deps
+from client import ask, engine_status, ensure_engine, reconcile
 from floor.engine import Operation
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
@@ -40,7 +40,7 @@ async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, 
     client = temporal_env.client
     engine_id = settings.engine_id
     ids = {"engine.json": engine_id}
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         await start_allocated(client, settings, web3s)
         ids["allocate-v2-child.json"] = f"{engine_id}/allocate-1"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from activities.rewards import build_harvest, read_rewards
 from floor.adapters.base import Deposit
 from floor.adapters.registry import executor_permissions
@@ -24,7 +24,8 @@ from floor.chain.executor import ExecutorClient
 from floor.chain.rpc import connect, request_counts
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
-from floor.devnet.deploy import TOKENS, DeployContext, Deployer, configure_executor, install_multicall3
+from floor.devnet.context import TOKENS, DeployContext, Deployer
+from floor.devnet.deploy import configure_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.models import AdapterKey
 from floor.permissions import APPROVE
@@ -76,7 +77,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
             "executor": executor,
             "signer": signer,
             "settings": settings,
-            "chains": ChainActivities(settings, signer, {1: w3}),
+            "deps": Deps(settings, signer, {1: w3}),
             "client": ExecutorClient(w3, 1, executor, signer),
             "swaps": swaps,
         }
@@ -101,10 +102,10 @@ def usdc(env):
 
 def stake(env, key: AdapterKey, amount: int) -> None:
     """USDC into the market through the executor, with the adapter's own min-outs."""
-    chains, ex = env["chains"], env["executor"]
-    a = chains.registry.get(key)
+    deps, ex = env["deps"], env["executor"]
+    a = deps.registry.get(key)
     env["d"].send(usdc(env).functions.mint(ex, amount))
-    quote = a.decode_quote(Deposit(amount), chains.chains[1].reader.read(a.quote_reads(Deposit(amount), ex)).results)
+    quote = a.decode_quote(Deposit(amount), deps.chains[1].reader.read(a.quote_reads(Deposit(amount), ex)).results)
     env["client"].execute(a.protected_calls(Deposit(amount), ex, quote, 10))
 
 
@@ -114,13 +115,13 @@ def earn(env) -> None:
     stake(env, CONVEX, 300_000 * USDC_UNIT)
     stake(env, CURVE, 300_000 * USDC_UNIT)
     advance_clock(env["w3"], DAY)
-    booster = contract(env["w3"], "ConvexBooster", env["chains"].registry.get(CONVEX).booster)
+    booster = contract(env["w3"], "ConvexBooster", env["deps"].registry.get(CONVEX).booster)
     env["d"].send(booster.functions.earmarkRewards(0), env["d"].participant)
     advance_clock(env["w3"], DAY)
 
 
 def read(env, keys=(CONVEX, CURVE)):
-    return read_rewards(env["chains"], ReadRewardsInput(chain_id=1, keys=list(keys)))
+    return read_rewards(env["deps"], ReadRewardsInput(chain_id=1, keys=list(keys)))
 
 
 def state(env) -> dict:
@@ -139,10 +140,10 @@ def state(env) -> dict:
 def no_allowances(env) -> None:
     ex, swaps = env["executor"], env["swaps"]
     usdc_token = usdc(env)
-    chains = env["chains"]
+    deps = env["deps"]
     spenders = [swaps["router"]] + [r["curve_pool"] for r in swaps["routes"] if "curve_pool" in r]
-    spenders += [chains.registry.get(k).booster for k in (CONVEX,)] + [chains.registry.get(CURVE).gauge]
-    spenders += [chains.registry.get(CURVE).pool]
+    spenders += [deps.registry.get(k).booster for k in (CONVEX,)] + [deps.registry.get(CURVE).gauge]
+    spenders += [deps.registry.get(CURVE).pool]
     for r in swaps["routes"]:
         for spender in spenders:
             assert erc20(env, r["token"]).functions.allowance(ex, spender).call() == 0, (r["symbol"], spender)
@@ -186,7 +187,7 @@ def test_rewards_are_read_in_one_call_claimed_and_sold_for_usdc_with_min_outs(en
     crv = lines["1:convex:crvUSD-USDC", "CRV"] + lines["1:curve:crvUSD-USDC", "CRV"]
 
     build = build_harvest(
-        env["chains"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=50)
+        env["deps"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=50)
     )
     assert sorted(map(str, build.claimed)) == ["1:convex:crvUSD-USDC", "1:curve:crvUSD-USDC"]
     sales = {s.symbol: s for s in build.swaps}
@@ -222,9 +223,7 @@ def test_rewards_are_read_in_one_call_claimed_and_sold_for_usdc_with_min_outs(en
 def test_a_min_out_the_pool_cannot_meet_is_refused_and_nothing_moves(env):
     earn(env)
     got = read(env)
-    build = build_harvest(
-        env["chains"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=0)
-    )
+    build = build_harvest(env["deps"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=0))
     # Someone sells CVX into the pool after the quote: our CVX sale now pays less than its quote.
     d, w3 = env["d"], env["w3"]
     cvx, router = erc20(env, route(env, "CVX")["token"]), env["swaps"]["router"]
@@ -244,7 +243,7 @@ def test_a_pool_moved_after_signing_reverts_the_mined_batch_and_nothing_is_lost(
     earn(env)
     got = read(env)
     build = build_harvest(
-        env["chains"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=10)
+        env["deps"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held, tolerance_bps=10)
     )
     client, d, w3 = env["client"], env["d"], env["w3"]
     signed = client.sign(build.calls)  # estimated against the pool as quoted: it would pass
@@ -273,11 +272,11 @@ def test_a_reward_without_a_route_is_claimed_and_kept_idle_and_named(env):
     advance_clock(w3, 10 * DAY)
     no_comp = {**env["swaps"], "routes": [r for r in env["swaps"]["routes"] if r["symbol"] != "COMP"]}
     settings = Settings(chains=[{**env["chain"], "swaps": no_comp}])
-    chains = ChainActivities(settings, env["signer"], {1: w3})
-    got = read_rewards(chains, ReadRewardsInput(chain_id=1, keys=[COMET]))
+    deps = Deps(settings, env["signer"], {1: w3})
+    got = read_rewards(deps, ReadRewardsInput(chain_id=1, keys=[COMET]))
     ((owed,),) = [m.rewards for m in got.markets]
     assert owed.amount > 0 and owed.symbol == ""  # COMP: no route, so no symbol known
-    build = build_harvest(chains, BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
+    build = build_harvest(deps, BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
     assert not build.swaps and len(build.calls) == 1
     ((kept,),) = [build.kept]
     assert (kept.token, kept.amount, kept.reason) == (owed.token, owed.amount, "no swap route to USDC")
@@ -292,7 +291,7 @@ def test_compound_rewards_are_sold_on_their_route_and_dust_is_not_claimed(env):
     got = read(env, [COMET])
     ((owed,),) = [m.rewards for m in got.markets]
     assert owed.symbol == "COMP" and owed.amount > route(env, "COMP")["dust"]
-    build = build_harvest(env["chains"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
+    build = build_harvest(env["deps"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
     ((sale,),) = [build.swaps]
     assert sale.amount_in == owed.amount and sale.min_out == sale.quoted * 9_950 // 10_000  # strategy default 50 bps
     usdc_before = usdc(env).functions.balanceOf(ex).call()
@@ -304,17 +303,17 @@ def test_compound_rewards_are_sold_on_their_route_and_dust_is_not_claimed(env):
         **env["swaps"],
         "routes": [{**r, "dust": 10**30} if r["symbol"] == "COMP" else r for r in env["swaps"]["routes"]],
     }
-    chains = ChainActivities(Settings(chains=[{**env["chain"], "swaps": dusty}]), env["signer"], {1: w3})
+    deps = Deps(Settings(chains=[{**env["chain"], "swaps": dusty}]), env["signer"], {1: w3})
     advance_clock(w3, DAY)
-    got = read_rewards(chains, ReadRewardsInput(chain_id=1, keys=[COMET]))
+    got = read_rewards(deps, ReadRewardsInput(chain_id=1, keys=[COMET]))
     assert got.markets[0].rewards[0].amount > 0
-    assert build_harvest(chains, BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held)).calls == []
+    assert build_harvest(deps, BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held)).calls == []
 
 
 def test_the_executor_refuses_a_sale_paying_anyone_else(env):
     earn(env)
     got = read(env, [CONVEX])
-    build = build_harvest(env["chains"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
+    build = build_harvest(env["deps"], BuildHarvestInput(chain_id=1, claim=got.markets, held=got.held))
     crv = route(env, "CRV")["token"]
     stranger = env["d"].participant
     swap = call(env["swaps"]["router"], EXACT_INPUT_SINGLE, (crv, usdc(env).address, 3000, stranger, 10**18, 1, 0))

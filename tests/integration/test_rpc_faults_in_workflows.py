@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.calls import call
 from floor.chain.executor import ExecutorClient
 from floor.chain.rpc import connect
@@ -63,7 +64,7 @@ async def test_an_html_error_page_once_is_retried_and_the_allocation_completes(
     input = AllocateInput(legs=demo_input().legs[2:])
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer)):
+    async with build_worker(client, task_queue, Deps(settings, signer)):
         proxy.misbehave("html")  # the workflow's first read meets it
         handle = await client.start_workflow(
             AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
@@ -81,7 +82,7 @@ async def test_a_key_in_the_rpc_url_stays_out_of_history_errors_and_logs(
     proxy, settings = keyed
     client = temporal_env.client
     input = ReadPositionsInput(chain_id=42161, keys=[AdapterKey(chain_id=42161, protocol="aave-v3", market="USDC")])
-    activities = ChainActivities(settings, signer)
+    activities = ChainActivities(Deps(settings, signer))
     async with Worker(
         client,
         task_queue=task_queue,

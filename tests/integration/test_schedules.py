@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from activities.chain import ChainActivities
-from activities.engine import apply_schedules, engine_status, ensure_engine, pause_or_resume
+from activities.deps import Deps
+from client import apply_schedules, engine_status, ensure_engine, pause_or_resume
 from floor.engine import Operation
 from tests.integration.engine_helpers import engine_settings, wait_for
 from workers.temporal import build_worker
@@ -26,7 +26,7 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
     settings = engine_settings(stack, task_queue)
     engine_id = settings.engine_id
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         ids = await apply_schedules(client, settings)
         try:

@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine
+from activities.deps import Deps
+from client import ask, engine_status, ensure_engine
 from floor.chain.report import read_report
 from floor.config import Settings
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from floor.engine import Operation
 from tests.integration.engine_helpers import key, pending_nonces, run_operation, wait_for
 from tests.integration.helpers import balance, contract, mint, positions_now
@@ -76,7 +76,7 @@ async def test_an_exit_beyond_the_slippage_limit_is_refused_and_its_offered_chun
     dai = chain.token("DAI").address
     pool = chain.market("curve", "3pool").pool
     treasury = chain.destinations[0]
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         mint(w3, usdc, chain.executor, 2_000_000 * USDC)
         allocate = {"by": "test", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(2_000_000 * USDC)}]}

@@ -18,7 +18,7 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from tests.integration.helpers import own_anvil
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from web3.exceptions import ContractLogicError
 
 from floor.chain.rpc import connect
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.deploy import Deployer
+from floor.devnet.context import Deployer
 from tests.integration.helpers import contract, own_anvil, reverting
 
 WAD = 10**18

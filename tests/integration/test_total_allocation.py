@@ -16,11 +16,11 @@ import uuid
 
 import pytest
 
-from activities.chain import ChainActivities
-from activities.engine import ask, engine_status, ensure_engine
+from activities.deps import Deps
+from client import ask, engine_status, ensure_engine
 from floor.adapters.registry import AdapterRegistry
 from floor.config import Settings
-from floor.devnet.deploy import PRICES, USD_UNIT, Deployer
+from floor.devnet.context import PRICES, USD_UNIT, Deployer
 from floor.engine import EngineState, Operation
 from tests.integration.engine_helpers import allocate_request, fund, run_operation, wait_for
 from tests.integration.helpers import advance_time, balance, check_deposit_position, contract, positions_now
@@ -86,7 +86,7 @@ async def test_targets_are_fractions_of_the_total_usd_value_on_two_chains_and_tw
 ):
     settings = total_settings(stack, task_queue)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         result = await allocated(client, settings, web3s)
     assert result.status == "done", result.summary
     assert "$2,000,000" in result.summary and result.notes == []
@@ -115,7 +115,7 @@ async def test_a_protocol_cap_from_the_config_cuts_a_target_and_the_cut_stays_id
 ):
     settings = total_settings(stack, task_queue, caps={"protocols": {"spark": 500}})
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         result = await allocated(client, settings, web3s)
     assert result.status == "done", result.summary
     spark = next(k for k in EXPECTED if k.protocol == "spark")
@@ -133,7 +133,7 @@ async def test_a_rebalance_after_a_price_move_restores_fractions_of_the_new_tota
     settings = total_settings(stack, task_queue, rebalance_drift_bps=100)
     client = temporal_env.client
     weth = settings.chain(1).token("WETH").address
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await allocated(client, settings, web3s)
         # Within the threshold: nothing moves.
         calm = await run_operation(client, settings, Operation.REBALANCE, {"by": "test"})
@@ -174,7 +174,7 @@ async def test_a_stale_price_stops_the_allocation_before_anything_is_sent(
 ):
     settings = total_settings(stack, task_queue)
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         fresh_feeds(settings, web3s)
         fund(settings, web3s, IDLE)

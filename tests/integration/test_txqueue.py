@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.config import Settings
+from floor.devnet.stack import sent_by
 from floor.models import Priority
 from floor.txqueue import TxIntent, pair_key
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.helpers import balance, mint
-from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
+from tests.integration.queue_helpers import approve_intent, transfer_intent
 from workers.temporal import build_worker
 from workflows.txqueue import TxQueueWorkflow
 
@@ -28,7 +30,7 @@ async def test_two_hundred_intents_from_four_producers(temporal_env, settings, w
     mint(w3, usdc, chain.executor, 10**9)
     start_block, start_nonce = w3.eth.block_number + 1, w3.eth.get_transaction_count(signer.address)
     priorities = list(Priority)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         # A short history: the queue continues-as-new several times, carrying what waits and flies.
         driver = QueueDriver(
             temporal_env.client, task_queue, settings, signer.address, max_in_flight=16, max_history_events=300
@@ -78,7 +80,7 @@ def _priority(intent_id: str, priorities: list[Priority]) -> Priority:
 async def test_a_known_intent_id_is_answered_not_sent_again(temporal_env, settings, web3s, signer, task_queue):
     w3 = web3s[1]
     nonce = w3.eth.get_transaction_count(signer.address)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         intent = approve_intent(settings, "operation-7/step-1")
         assert (await driver.send(intent)).accepted
@@ -98,7 +100,7 @@ async def test_fees_above_the_cap_hold_an_intent_until_its_deadline_but_not_a_cr
     capped = Settings(chains=[config | {"tx": {"max_fee_cap_wei": 1}}])
     w3 = web3s[1]
     nonce = w3.eth.get_transaction_count(signer.address)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(capped, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(capped, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, capped, signer.address)
         deadline = datetime.now(UTC) + timedelta(seconds=4)
         await driver.send(approve_intent(capped, "normal", deadline=deadline))
@@ -133,7 +135,7 @@ async def test_bad_intents_are_refused_at_the_door_and_leave_no_trace(
     steal = call(
         chain.token("USDC").address, "transferFrom(address,address,uint256)", chain.executor, signer.address, 1
     )
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         assert (await driver.send(approve_intent(settings, "fine"))).accepted
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -156,9 +158,9 @@ async def test_a_running_queue_takes_the_configuration_a_worker_starts_with(
     """A queue started before a market was configured refuses its calls; the next worker's
     configuration reaches it without a restart (its state kept); an unchanged one leaves no
     trace in its history (one accepted update for the configuration, one for the intent)."""
-    from activities.txqueue import configure_running_queues
+    from client import configure_running_queues
 
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         # Allowed: one call, not the approve (a queue never starts with none: that is refused).
         only = [pair_key(settings.chain(1).executor, "0x00000000")]
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, allowed=only)

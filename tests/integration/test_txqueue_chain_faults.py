@@ -22,11 +22,13 @@ import pytest
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.chain.rpc import FallbackHTTPProvider
+from floor.devnet.stack import sent_by
 from floor.txqueue import TxOutcome
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.helpers import balance, mint
-from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
+from tests.integration.queue_helpers import approve_intent, transfer_intent
 from workers.temporal import build_worker
 from workflows.txqueue import TxQueueWorkflow
 
@@ -201,7 +203,7 @@ def hooked(stack, web3s) -> tuple[HookedProvider, dict[int, Web3]]:
 
 
 def worker(temporal_env, task_queue, settings, signer, web3s):
-    return build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s))
+    return build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s))
 
 
 # -- 1. a fee too low to be mined ------------------------------------------------------------

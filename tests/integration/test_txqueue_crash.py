@@ -29,10 +29,12 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from floor.devnet.stack import sent_by
 from floor.txqueue import QueueStatus
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.engine_helpers import wait_for
 from tests.integration.helpers import balance, mint
-from tests.integration.queue_helpers import QueueDriver, sent_by, transfer_intent
+from tests.integration.queue_helpers import transfer_intent
 from tests.integration.worker_process import Workers, write_config
 from workflows.txqueue import TxQueueWorkflow
 

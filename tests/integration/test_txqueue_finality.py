@@ -17,14 +17,16 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from web3 import Web3
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from cli.engine import _accept_chain_in_queues, chain_events
 from floor.chain.rpc import FallbackHTTPProvider
 from floor.devnet.processes import free_port, start_anvil, stop_process
+from floor.devnet.stack import sent_by
 from floor.store import Store
 from floor.txqueue import TxOutcome
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.helpers import balance, mint
-from tests.integration.queue_helpers import QueueDriver, sent_by, transfer_intent
+from tests.integration.queue_helpers import transfer_intent
 from tests.integration.test_txqueue_chain_faults import hx, receipt, rpc, wait_for
 from workers.temporal import build_worker
 from workflows.txqueue import TxQueueWorkflow
@@ -66,8 +68,8 @@ async def test_a_settled_transaction_reorged_out_before_finality_is_sent_again_o
     mint(w3, usdc, chain.executor, 10**9)
     before = balance(w3, usdc, treasury)
     start_block = w3.eth.block_number + 1
-    activities = ChainActivities(settings, signer, web3s, store=store)
-    async with build_worker(temporal_env.client, task_queue, activities):
+    deps = Deps(settings, signer, web3s, store=store)
+    async with build_worker(temporal_env.client, task_queue, deps):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, **FAST)
         intent = transfer_intent(settings, "finality/reorged", 7_777)
         assert (await driver.send(intent)).accepted
@@ -154,8 +156,8 @@ async def test_a_nonce_gap_below_the_transactions_in_flight_is_filled(
         return signed
 
     monkeypatch.setattr(TxSender, "sign", sign_and_mark)
-    activities = ChainActivities(settings, signer, {**web3s, CHAIN: engine_w3})
-    async with build_worker(temporal_env.client, task_queue, activities):
+    deps = Deps(settings, signer, {**web3s, CHAIN: engine_w3})
+    async with build_worker(temporal_env.client, task_queue, deps):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, **FAST)
         first, second = transfer_intent(settings, "gap/first", 1_000), transfer_intent(settings, "gap/second", 2_000)
         await driver.send_many([first, second])
@@ -199,8 +201,8 @@ async def test_a_chain_reset_under_the_queue_holds_it_until_an_operator_accepts_
     try:
         w3.provider.make_request("anvil_setBalance", [signer.address, hex(10**20)])
         w3.provider.make_request("anvil_mine", [100])  # a chain with a past: its finalized block is 64 behind its head
-        activities = ChainActivities(own, signer, {CHAIN: w3}, store=store)
-        async with build_worker(temporal_env.client, task_queue, activities):
+        deps = Deps(own, signer, {CHAIN: w3}, store=store)
+        async with build_worker(temporal_env.client, task_queue, deps):
             driver = QueueDriver(temporal_env.client, task_queue, own, signer.address, **FAST)
             one = transfer_intent(own, "reset/one", 1)
             await driver.send(one)
@@ -279,7 +281,7 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
     again, the operation learns of it and ends done, the treasury paid once. A second
     delivery reorged out after its operation ended is sent again too, and an alert names the
     operation whose result was read before the reorg."""
-    from activities.engine import ask, engine_status, ensure_engine, pause_or_resume
+    from client import ask, engine_status, ensure_engine, pause_or_resume
     from floor.engine import EngineState, Operation
     from tests.integration.engine_helpers import engine_settings, finished
 
@@ -294,7 +296,7 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
     def capital(amount: int) -> dict:
         return {"chain_id": CHAIN, "asset": "USDC", "amount": str(amount), "destination": treasury, "by": "desk"}
 
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         queue = QueueDriver(client, task_queue, settings, signer.address)
         rpc(w3, "evm_setAutomine", False)

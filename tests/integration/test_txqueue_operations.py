@@ -12,13 +12,15 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.calls import call
 from floor.config import Settings
+from floor.devnet.stack import sent_by
 from floor.messages import AllocateInput
 from floor.txqueue import TxIntent
+from scripts.bench.queue_driver import QueueDriver
 from tests.integration.helpers import balance, mint
-from tests.integration.queue_helpers import QueueDriver, approve_intent, sent_by, transfer_intent
+from tests.integration.queue_helpers import approve_intent, transfer_intent
 from tests.integration.rpc_proxy import RpcProxy
 from tests.integration.test_allocate_workflow import demo_input, fund_treasury
 from workers.temporal import build_worker
@@ -45,7 +47,7 @@ async def test_an_atomic_intent_with_a_failing_group_sends_nothing_and_names_it(
 ):
     usdc, treasury = funded
     nonce = web3s[1].eth.get_transaction_count(signer.address)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         intent = groups_intent(settings, "atomic-1", [10, 1_000, 20])  # 1,000 > the 100 held
         await driver.send(intent)
@@ -60,7 +62,7 @@ async def test_a_best_effort_intent_sends_the_groups_that_work(
     temporal_env, settings, web3s, signer, task_queue, funded
 ):
     usdc, treasury = funded
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         intent = groups_intent(settings, "best-effort-1", [10, 1_000, 20], atomic=False)
         await driver.send(intent)
@@ -75,7 +77,7 @@ async def test_merged_intents_drop_the_one_that_would_revert(temporal_env, setti
     revert is found by bisection, named and left out; the other two go together."""
     w3 = web3s[1]
     usdc, treasury = funded
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, max_in_flight=1)
         w3.provider.make_request("evm_setAutomine", [False])
         try:
@@ -111,7 +113,7 @@ async def test_an_allocation_rerun_before_anything_was_sent_completes_once(
     w3, client = web3s[1], temporal_env.client
     nonce = w3.eth.get_transaction_count(signer.address)
     workflow_id = f"allocate-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await _run_then_die_at(client, task_queue, input, workflow_id, "reading positions")
         result = await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1 and len(result.transactions) == 1
@@ -129,7 +131,7 @@ async def test_an_allocation_rerun_after_its_transaction_was_queued_sends_nothin
     w3, client = web3s[1], temporal_env.client
     nonce = w3.eth.get_transaction_count(signer.address)
     workflow_id = f"allocate-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await _run_then_die_at(client, task_queue, input, workflow_id, "waiting for")
         driver = QueueDriver(client, task_queue, settings, signer.address)
         first = await driver.outcome(f"{workflow_id}/chain-1/batch-1")
@@ -146,7 +148,7 @@ async def test_two_identical_allocations_at_once_are_two_transactions(
     fund_treasury(settings, web3s, input)
     fund_treasury(settings, web3s, input)  # enough for both
     client = temporal_env.client
-    async with build_worker(client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         results = await asyncio.gather(
             *(
                 client.execute_workflow(
@@ -175,7 +177,7 @@ async def test_an_answer_lost_after_the_node_accepted_the_transaction_sends_noth
     proxy, settings = proxied
     w3 = web3s[1]
     start_block, nonce = w3.eth.block_number + 1, w3.eth.get_transaction_count(signer.address)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         proxy.misbehave("lost_answer", times=2, method="eth_sendRawTransaction")
         await driver.send(approve_intent(settings, "lost-1"))
@@ -195,7 +197,7 @@ async def test_a_long_rpc_outage_while_confirming_ends_confirmed(temporal_env, p
     proxy, settings = proxied
     w3 = web3s[1]
     nonce = w3.eth.get_transaction_count(signer.address)
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, stuck_after_s=30)
         w3.provider.make_request("evm_setAutomine", [False])
         try:
@@ -224,7 +226,7 @@ async def test_a_transaction_that_reverts_on_chain_fails_its_intent_with_the_rea
     """Two intents simulated against the same state each pass (60 of the 100 held); mined one
     after the other, the second reverts: its intent fails TransactionFailed, reason decoded."""
     usdc, treasury = funded
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         await driver.send_many([transfer_intent(settings, f"sixty-{n}", 60) for n in range(2)])
         outcomes = await driver.outcomes(["sixty-0", "sixty-1"])

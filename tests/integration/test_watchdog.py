@@ -13,7 +13,7 @@ import tomli_w
 from eth_account import Account
 from prometheus_client import REGISTRY
 
-from activities.chain import ChainActivities
+from activities.deps import Deps
 from floor.chain.executor import ExecutorClient, encode_execute
 from floor.chain.signer import LocalKeySigner, signer_from_config
 from floor.config import ConfigError, Settings, SignerConfig, WatchdogConfig, load_settings
@@ -21,7 +21,8 @@ from floor.devnet.artifacts import load_artifact
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.store import Store
 from floor.watchdog import FOREIGN, Watchdog, WatchdogError
-from tests.integration.queue_helpers import QueueDriver, approve_intent
+from scripts.bench.queue_driver import QueueDriver
+from tests.integration.queue_helpers import approve_intent
 from tests.store.conftest import postgres, store_url  # noqa: F401 (fixtures: both databases)
 from workers.temporal import build_worker
 
@@ -95,7 +96,7 @@ async def test_the_engines_own_execute_is_not_foreign(temporal_env, settings, we
     w3 = web3s[1]
     dog = watching(settings, web3s, store)
     assert dog.poll_once() == []  # the first pass puts the cursor at the head
-    async with build_worker(temporal_env.client, task_queue, ChainActivities(settings, signer, web3s, store=store)):
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s, store=store)):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
         intent = approve_intent(settings, f"{task_queue}/approve", amount=5)
         assert (await driver.send(intent)).accepted

@@ -179,9 +179,9 @@ def test_the_market_config_carries_the_debt_token_to_the_adapter():
         protocol="aave-v3", adapter="aave_v3", market="USDC", asset="USDC", pool=POOL, a_token=ATOKEN
     )
     assert market.variable_debt_token is None
-    assert PROTOCOL.build(KEY, USDC, market).variable_debt_token is None
+    assert PROTOCOL.adapter_for(KEY, USDC, market).variable_debt_token is None
     market = market.model_copy(update={"variable_debt_token": DEBT})
-    assert PROTOCOL.build(KEY, USDC, market) == aave
+    assert PROTOCOL.adapter_for(KEY, USDC, market) == aave
     loaded = AaveV3MarketConfig.model_validate(
         {
             "protocol": "aave-v3",

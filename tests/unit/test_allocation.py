@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from floor.messages import AllocateInput
 from floor.models import AdapterKey
-from floor.risk.allocation import (
+from floor.planning.allocation import (
     AllocationLeg,
     AllocationTarget,
     plan_leg,
@@ -79,7 +79,7 @@ def test_two_legs_for_one_token_are_refused():
 
 
 def test_legs_from_strategy_groups_by_chain_and_token():
-    from floor.risk.allocation import legs_from_strategy
+    from floor.planning.allocation import legs_from_strategy
 
     targets = [
         (key("USDC"), "USDC", 1_200),
@@ -96,7 +96,7 @@ def test_legs_from_strategy_groups_by_chain_and_token():
 
 def test_deposit_outcomes_compare_planned_with_position_change():
     from floor.models import Position
-    from floor.risk.allocation import PlannedDeposit, deposit_outcomes
+    from floor.planning.allocation import PlannedDeposit, deposit_outcomes
 
     def position(market: str, amount: int) -> Position:
         return Position(

@@ -3,13 +3,10 @@ the claim phase's workflow id follows the engine's operation number."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from floor.models import AdapterKey
 from floor.operations import CapitalRequest
-from floor.risk.capital import CLAIMABLE_QUEUES, plan_capital
-from floor.risk.rebalance import Holding, Weight
-from workflows.capital import _claim_id
+from floor.planning.capital import CLAIMABLE_QUEUES, claim_workflow_id, plan_capital
+from floor.planning.rebalance import Holding, Weight
 
 ETH = 10**18
 DAY = 86_400
@@ -64,10 +61,9 @@ def test_an_instant_only_plan_has_no_wait():
 
 
 def test_claim_workflow_id_follows_the_engines_operation_number():
-    engine = SimpleNamespace(workflow_id="engine-1")
-    assert _claim_id("engine-1/request-capital-7", engine) == "engine-1/capital-claim-7"
-    assert _claim_id("capital-by-hand", None) == "capital-by-hand/claim"
-    assert _claim_id("other/request-capital-7", engine) == "other/request-capital-7/claim"
+    assert claim_workflow_id("engine-1/request-capital-7", "engine-1") == "engine-1/capital-claim-7"
+    assert claim_workflow_id("capital-by-hand", None) == "capital-by-hand/claim"
+    assert claim_workflow_id("other/request-capital-7", "engine-1") == "other/request-capital-7/claim"
 
 
 def test_capital_request_defaults_deliver_whole_and_poll_hourly():

@@ -10,7 +10,7 @@ import sys
 from cli.main import unanswered_lines
 from cli.onchain import executor_line, pause_line
 
-HEAVY = ("web3", "temporalio", "pydantic", "floor.config", "activities.engine", "workflows.engine")
+HEAVY = ("web3", "temporalio", "pydantic", "floor.config", "client", "workflows.engine")
 
 
 def test_the_command_line_imports_nothing_heavy_before_a_command_runs():

@@ -1,4 +1,4 @@
-"""The allocation planner (floor/risk/planner.py): its guarantees checked by hypothesis on random
+"""The allocation planner (floor/planning/total.py): its guarantees checked by hypothesis on random
 floors, and worked examples whose figures are computed by hand in the comments.
 
 Every property is checked against figures recomputed here from the inputs and the moves (not
@@ -15,20 +15,16 @@ from pydantic import ValidationError
 
 from floor.models import AdapterKey
 from floor.operations import StrategyTarget
-from floor.risk.planner import (
+from floor.planning.caps import ChainCapBps, ClusterCapBps, MarketCapBps, PlanCaps, ProtocolCapBps
+from floor.planning.rebalance import Holding
+from floor.planning.total import (
     BPS,
     AllocationInputs,
     AllocationPlan,
-    Caps,
-    ChainCap,
-    ClusterCap,
     IdleBalance,
-    MarketCap,
-    ProtocolCap,
     TokenPrice,
     plan_allocation,
 )
-from floor.risk.rebalance import Holding
 
 USD = 10**8  # one dollar in the accounting unit
 
@@ -88,14 +84,17 @@ def floors(draw) -> AllocationInputs:
     targets = [StrategyTarget(key=k, asset=asset_of[k], weight_bps=w) for k, w in zip(chosen, weights, strict=True)]
     bps = st.integers(0, BPS)
     chains = sorted({c for c, *_ in legs})
-    caps = Caps(
-        markets=[MarketCap(key=k, max_bps=draw(bps)) for k in draw(st.lists(st.sampled_from(keys), unique=True))],
+    caps = PlanCaps(
+        markets=[MarketCapBps(key=k, max_bps=draw(bps)) for k in draw(st.lists(st.sampled_from(keys), unique=True))],
         protocols=[
-            ProtocolCap(protocol=p, max_bps=draw(bps)) for p in draw(st.lists(st.sampled_from(PROTOCOLS), unique=True))
+            ProtocolCapBps(protocol=p, max_bps=draw(bps))
+            for p in draw(st.lists(st.sampled_from(PROTOCOLS), unique=True))
         ],
-        chains=[ChainCap(chain_id=c, max_bps=draw(bps)) for c in draw(st.lists(st.sampled_from(chains), unique=True))],
+        chains=[
+            ChainCapBps(chain_id=c, max_bps=draw(bps)) for c in draw(st.lists(st.sampled_from(chains), unique=True))
+        ],
         clusters=[
-            ClusterCap(
+            ClusterCapBps(
                 name=f"cluster-{i}",
                 keys=draw(st.lists(st.sampled_from(keys), min_size=1, unique=True)),
                 max_bps=draw(bps),
@@ -293,7 +292,7 @@ def test_the_plan_is_deterministic_and_ignores_the_order_of_the_inputs(inputs, r
         idle=shuffled(inputs.idle),
         prices=shuffled(inputs.prices),
         targets=shuffled(inputs.targets),
-        caps=Caps(
+        caps=PlanCaps(
             markets=shuffled(caps.markets),
             protocols=shuffled(caps.protocols),
             chains=shuffled(caps.chains),
@@ -376,8 +375,8 @@ def test_a_million_across_two_tokens_and_two_chains():
 
 
 def test_caps_cut_targets_and_the_cut_stays_idle():
-    caps = Caps(
-        protocols=[ProtocolCap(protocol="aave-v3", max_bps=6_000)], chains=[ChainCap(chain_id=10, max_bps=2_000)]
+    caps = PlanCaps(
+        protocols=[ProtocolCapBps(protocol="aave-v3", max_bps=6_000)], chains=[ChainCapBps(chain_id=10, max_bps=2_000)]
     )
     plan = plan_allocation(million(caps=caps))
     # aave-v3 wants 50% + 30% = $800,000, capped at $600,000: cut 5:3 -> $375,000 and $225,000.
@@ -414,8 +413,8 @@ def test_caps_cut_targets_and_the_cut_stays_idle():
 
 
 def test_a_cluster_cut_is_in_proportion_with_the_remainder_to_the_largest_fraction():
-    cluster = ClusterCap(name="weth", keys=[C10_WETH, C1_WETH], max_bps=3_333)
-    plan = plan_allocation(million(caps=Caps(clusters=[cluster])))
+    cluster = ClusterCapBps(name="weth", keys=[C10_WETH, C1_WETH], max_bps=3_333)
+    plan = plan_allocation(million(caps=PlanCaps(clusters=[cluster])))
     # Limit 1e14 * 3,333 // 10,000 = 33,330,000,000,000 ($333,300); wanted 30,000,000,000,000 (10)
     # and 20,000,000,000,000 (1), sum 5e13: shares 19,998,000,000,000 and 13,332,000,000,000
     # exactly (3:2), no remainder.
@@ -484,7 +483,7 @@ def test_an_illiquid_market_above_its_cap_is_reported_as_a_breach():
         {A: (700_000, 150_000), B: (250_000, 250_000)},
         50_000,
         {A: 5_000, B: 4_000},
-        caps=Caps(markets=[MarketCap(key=A, max_bps=5_000)]),
+        caps=PlanCaps(markets=[MarketCapBps(key=A, max_bps=5_000)]),
         min_trade_value=1_000 * USD,
     )
     plan = plan_allocation(inputs)
@@ -504,8 +503,8 @@ def test_a_cap_exceeded_by_stuck_funds_gets_no_deposit():
     # {A, S} may hold 50% ($500,000). Targets (30% + 20%) fit the cluster, but A is stuck 300,000
     # above its own: S's 200,000 deposit would take the cluster to $800,000, so it is dropped,
     # and the cluster stays $100,000 over: a breach.
-    cluster = ClusterCap(name="usdc-lenders", keys=[A, S], max_bps=5_000)
-    inputs = usdc({A: (600_000, 0)}, 400_000, {A: 3_000, S: 2_000}, caps=Caps(clusters=[cluster]))
+    cluster = ClusterCapBps(name="usdc-lenders", keys=[A, S], max_bps=5_000)
+    inputs = usdc({A: (600_000, 0)}, 400_000, {A: 3_000, S: 2_000}, caps=PlanCaps(clusters=[cluster]))
     plan = plan_allocation(inputs)
     assert moves(plan) == []
     assert idle(plan) == {"1:USDC": 400_000 * USDC}
@@ -522,7 +521,7 @@ def test_a_cap_exceeded_by_less_than_the_minimum_trade_withdraws_the_minimum_tra
         {A: (500_400, 500_400)},
         499_600,
         {A: 5_000},
-        caps=Caps(markets=[MarketCap(key=A, max_bps=5_000)]),
+        caps=PlanCaps(markets=[MarketCapBps(key=A, max_bps=5_000)]),
         min_trade_value=1_000 * USD,
     )
     plan = plan_allocation(inputs)
@@ -561,7 +560,7 @@ def test_inputs_that_cannot_be_planned_are_refused_by_name():
             prices=[TokenPrice(chain_id=1, asset="USDC", price=USD)],
         )
     with pytest.raises(ValidationError, match="protocol cap spark appears twice"):
-        AllocationInputs(caps=Caps(protocols=[ProtocolCap(protocol="spark", max_bps=1)] * 2))
+        AllocationInputs(caps=PlanCaps(protocols=[ProtocolCapBps(protocol="spark", max_bps=1)] * 2))
 
 
 def test_a_market_taking_whole_lots_gets_whole_validators_and_the_rest_stays_idle():

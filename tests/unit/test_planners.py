@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from floor.models import AdapterKey
-from floor.risk.capital import plan_capital
-from floor.risk.rebalance import Holding, Weight, drift_bps, plan_rebalance
+from floor.planning.capital import plan_capital
+from floor.planning.rebalance import Holding, Weight, drift_bps, plan_rebalance
 
 
 def k(market: str, chain_id: int = 1) -> AdapterKey:

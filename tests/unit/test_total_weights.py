@@ -9,30 +9,15 @@ import datetime as dt
 
 import pytest
 
-from activities.engine import engine_input, plan_caps
+from floor.catalogue import engine_input, plan_caps
 from floor.config import Settings
 from floor.errors import UnknownMarket
 from floor.messages import AllocateInput, Holdings, TotalAllocation
 from floor.models import AdapterKey, Price
-from floor.operations import (
-    AssetAmount,
-    Catalogue,
-    ChainCapBps,
-    MarketCapBps,
-    PlanCaps,
-    ProtocolCapBps,
-    RebalanceInput,
-    StrategyTarget,
-)
-from floor.risk.rebalance import Holding
-from workflows.rebalance import (
-    PlanRefused,
-    accounting_price,
-    plan_move_legs,
-    planner_caps,
-    total_drift_bps,
-    total_plan,
-)
+from floor.operations import AssetAmount, Catalogue, RebalanceInput, StrategyTarget
+from floor.planning.caps import ChainCapBps, MarketCapBps, PlanCaps, ProtocolCapBps
+from floor.planning.plan import PlanRefused, accounting_price, plan_move_legs, total_drift_bps, total_plan
+from floor.planning.rebalance import Holding
 
 USD = 10**8
 TODAY = dt.date(2026, 11, 25)
@@ -231,16 +216,18 @@ def test_a_token_without_a_price_is_refused_by_name():
         total_plan(read, TARGETS, IDLE, PlanCaps(), 0)
 
 
-def test_planner_caps_carry_every_cap():
+def test_the_catalogues_caps_bind_the_planner():
     caps = PlanCaps(
         markets=[MarketCapBps(key=key(1, "aave-v3", "USDC"), max_bps=1_000)],
         protocols=[ProtocolCapBps(protocol="aave-v3", max_bps=2_000, source="score")],
         chains=[ChainCapBps(chain_id=42161, max_bps=1_000)],
     )
-    planned = planner_caps(caps)
-    assert [(c.key, c.max_bps) for c in planned.markets] == [(key(1, "aave-v3", "USDC"), 1_000)]
-    assert [(c.protocol, c.max_bps) for c in planned.protocols] == [("aave-v3", 2_000)]
-    assert [(c.chain_id, c.max_bps) for c in planned.chains] == [(42161, 1_000)]
+    plan = total_plan(holdings(), TARGETS, IDLE, caps, 0)
+    assert [n.subject for n in plan.notes if n.kind.endswith("_cap")] == [
+        "market 1:aave-v3:USDC",
+        "protocol aave-v3",
+        "chain 42161",
+    ]
 
 
 # ---------------------------------------------------------------------------- config and engine input
@@ -345,7 +332,7 @@ def test_an_allocation_is_legs_or_a_total_never_both():
 
 
 def test_correlated_targets_are_capped_together_and_an_unknown_protocol_alone_is_left_out():
-    from activities.engine import cluster_caps
+    from floor.catalogue import cluster_caps
 
     caps = cluster_caps(settings())
     # Aave on both chains and MetaMorpho's USDC vault rest on enough in common (USDC, Chainlink's

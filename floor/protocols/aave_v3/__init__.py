@@ -4,8 +4,6 @@ Pool deploys each reserve's variable debt token stand-in itself)."""
 
 from __future__ import annotations
 
-from floor.adapters.base import Asset
-from floor.models import AdapterKey
 from floor.protocols.aave_v3.adapter import AaveV3Adapter
 from floor.protocols.aave_v3.config import AaveV3MarketConfig
 from floor.protocols.aave_v3.errors import REVERTS
@@ -14,21 +12,11 @@ from floor.protocols.base import ProtocolSpec
 __all__ = ["PROTOCOL", "AaveV3Adapter", "AaveV3MarketConfig"]
 
 
-def _build(key: AdapterKey, asset: Asset, market: AaveV3MarketConfig) -> AaveV3Adapter:
-    return AaveV3Adapter(
-        key=key,
-        asset=asset,
-        pool=market.pool,
-        a_token=market.a_token,
-        variable_debt_token=market.variable_debt_token,
-    )
-
-
 PROTOCOL = ProtocolSpec(
     adapter="aave_v3",
     title="Aave V3",
     market_config=AaveV3MarketConfig,
-    build=_build,
+    adapter_class=AaveV3Adapter,
     reverts=REVERTS,
     contracts=("AaveV3Pool", "AaveAToken"),
     deploy="floor.protocols.aave_v3.deploy:deploy_markets",

@@ -35,6 +35,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -62,7 +63,7 @@ WITHDRAW = "withdraw(address,uint256,address)"
 
 
 @dataclass(frozen=True)
-class AaveV3Adapter(Adapter):
+class AaveV3Adapter(RawWrites, Adapter):
     key: AdapterKey
     asset: Asset
     pool: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from web3.contract import Contract
 
-from floor.devnet.deploy import DeployContext, Deployer
+from floor.devnet.context import DeployContext, Deployer
 from floor.protocols.aave_v3 import PROTOCOL
 from floor.protocols.aave_v3.reserve import VARIABLE_DEBT_TOKEN
 

@@ -235,22 +235,10 @@ class BalancerV2Adapter(Adapter):
         request = self.exit_request(kind, bpt_in, min_amounts_out)
         return [call(self.balancer_vault, EXIT_POOL, self._pool_id, account, account, request)]
 
-    def deposit_calls(self, amount: int, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: a join's minimumBPT comes from queryJoin; build it with quote_reads/decode_quote "
-            "and protected_calls (or join_calls with a quoted bound)"
-        )
-
-    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
-        raise ExactOutExitUnsupported(
+    def _exact_out_refused(self) -> ExactOutExitUnsupported:
+        return ExactOutExitUnsupported(
             f"{self.key}: a Balancer exit burns an exact BPT amount, sized from the position and quoted: "
             "build a withdrawal with Withdraw(amount, position), quote_reads/decode_quote and protected_calls"
-        )
-
-    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: an exit's minAmountsOut comes from queryExit; build it with quote_reads/decode_quote "
-            "and protected_calls"
         )
 
     def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
@@ -264,7 +252,7 @@ class BalancerV2Adapter(Adapter):
                 return self._exit_to_asset(position.shares or 0, quote, slippage_bps, account)
             case Withdraw(amount, position):
                 if position is None:
-                    return self.withdraw_calls(amount, account)
+                    raise self._exact_out_refused()
                 return self._exit_to_asset(-self._expected(quote, self.pool), quote, slippage_bps, account)
         raise TypeError(f"not an action: {action!r}")
 
@@ -337,7 +325,7 @@ class BalancerV2Adapter(Adapter):
         `EXIT_MARGINS_BPS`, none above the position."""
         check_amount(amount, f"{self.key} withdrawal")
         if position is None:
-            self.withdraw_calls(amount, self.pool)  # refused: a withdrawal needs the position read first
+            raise self._exact_out_refused()  # a withdrawal needs the position read first
         if not position.shares or position.amount <= 0:
             raise InsufficientBalance(f"{self.key}: no BPT to exit")
         at_rate = -(-amount * position.shares // position.amount)

@@ -8,7 +8,7 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.context import DeployContext
 from floor.protocols.balancer_v2 import PROTOCOL
 from floor.protocols.balancer_v2.adapter import init_user_data
 

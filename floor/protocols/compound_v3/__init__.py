@@ -3,8 +3,6 @@ stand-ins."""
 
 from __future__ import annotations
 
-from floor.adapters.base import Asset
-from floor.models import AdapterKey
 from floor.protocols.base import ProtocolSpec
 from floor.protocols.compound_v3.adapter import CompoundV3Adapter
 from floor.protocols.compound_v3.config import CompoundV3MarketConfig
@@ -13,15 +11,11 @@ from floor.protocols.compound_v3.errors import REVERTS
 __all__ = ["PROTOCOL", "CompoundV3Adapter", "CompoundV3MarketConfig"]
 
 
-def _build(key: AdapterKey, asset: Asset, market: CompoundV3MarketConfig) -> CompoundV3Adapter:
-    return CompoundV3Adapter(key=key, asset=asset, comet=market.comet, rewards=market.rewards)
-
-
 PROTOCOL = ProtocolSpec(
     adapter="compound_v3",
     title="Compound V3",
     market_config=CompoundV3MarketConfig,
-    build=_build,
+    adapter_class=CompoundV3Adapter,
     reverts=REVERTS,
     contracts=("Comet", "CometRewards"),
     deploy="floor.protocols.compound_v3.deploy:deploy_markets",

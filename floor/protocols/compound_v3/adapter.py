@@ -42,6 +42,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     RewardClaimable,
     Withdraw,
     WithdrawAll,
@@ -113,7 +114,7 @@ class RewardOwed:
 
 
 @dataclass(frozen=True)
-class CompoundV3Adapter(Adapter):
+class CompoundV3Adapter(RawWrites, Adapter):
     key: AdapterKey
     asset: Asset
     comet: str

@@ -12,7 +12,7 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.context import DeployContext
 from floor.protocols.compound_v3 import PROTOCOL
 
 COMET, REWARDS = PROTOCOL.contracts

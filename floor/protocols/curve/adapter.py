@@ -69,7 +69,7 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity, InvalidAmount
+from floor.errors import InsufficientBalance, InsufficientLiquidity, InvalidAmount
 from floor.guards import Expected, min_delta
 from floor.models import AdapterKey, Call
 from floor.permissions import (
@@ -307,24 +307,6 @@ class CurveAdapter(Adapter):
         return out
 
     # -- writes (built only from a quote: every one carries the pool's min-out) ----------
-    def deposit_calls(self, amount: int, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: add_liquidity's min_mint_amount comes from the pool's quote; build the "
-            "deposit with quote_reads/decode_quote and protected_calls"
-        )
-
-    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: the LP tokens to burn and remove_liquidity_one_coin's min_amount come from "
-            "the pool's quote; build the withdrawal with quote_reads/decode_quote and protected_calls"
-        )
-
-    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: remove_liquidity_one_coin's min_amount comes from calc_withdraw_one_coin; build "
-            "the withdrawal with quote_reads/decode_quote and protected_calls"
-        )
-
     def deposit_with_min(self, amount: int, min_mint: int) -> list[Call]:
         """approve, add_liquidity(amounts, min_mint), approve 0; then, with a gauge, stake
         the `min_mint` LP tokens the deposit is sure to have minted."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.context import DeployContext
 from floor.protocols.curve import PROTOCOL
 
 POOL3, LP3, POOL_NG, GAUGE, MINTER, CRV = PROTOCOL.contracts

@@ -35,6 +35,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     Slippage,
     Withdraw,
     WithdrawAll,
@@ -55,7 +56,7 @@ PRICE_SCALE = RAY  # shares priced per 1e27, enough precision for any vault's de
 
 
 @dataclass(frozen=True)
-class Erc4626Adapter(Adapter):
+class Erc4626Adapter(RawWrites, Adapter):
     key: AdapterKey
     asset: Asset
     vault: str

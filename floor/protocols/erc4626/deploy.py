@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from web3.contract import Contract
 
-from floor.devnet.deploy import DeployContext, Deployer
+from floor.devnet.context import DeployContext, Deployer
 from floor.protocols.erc4626 import PROTOCOL
 
 (VAULT,) = PROTOCOL.contracts

@@ -4,8 +4,6 @@ named errors, pending-request reads, the instant exit through a Curve ETH/stETH 
 
 from __future__ import annotations
 
-from floor.adapters.base import Asset
-from floor.models import AdapterKey
 from floor.protocols.base import ProtocolSpec
 from floor.protocols.lido.adapter import LidoAdapter
 from floor.protocols.lido.config import LidoMarketConfig
@@ -14,23 +12,14 @@ from floor.protocols.lido.errors import REVERTS
 __all__ = ["PROTOCOL", "LidoAdapter", "LidoMarketConfig"]
 
 
-def _build(key: AdapterKey, asset: Asset, market: LidoMarketConfig) -> LidoAdapter:
-    pool = market.instant_exit_pool.address if market.instant_exit_pool else None
-    return LidoAdapter(
-        key=key,
-        asset=asset,
-        steth=market.steth,
-        withdrawal_queue=market.withdrawal_queue,
-        instant_exit_pool=pool,
-        withdrawal_valuer=market.withdrawal_valuer,
-    )
-
-
 PROTOCOL = ProtocolSpec(
     adapter="lido",
     title="Lido",
     market_config=LidoMarketConfig,
-    build=_build,
+    adapter_class=LidoAdapter,
+    adapter_args=lambda market: {
+        "instant_exit_pool": market.instant_exit_pool.address if market.instant_exit_pool else None
+    },
     reverts=REVERTS,
     contracts=("LidoStETH", "LidoWstETH", "LidoWithdrawalQueueERC721", "CurveStableSwapSTETH"),
     deploy="floor.protocols.lido.deploy:deploy_markets",

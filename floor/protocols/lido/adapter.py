@@ -45,6 +45,7 @@ from floor.adapters.base import (
     LogQuery,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -108,7 +109,7 @@ def request_amounts(amount: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class LidoAdapter(InstantExits, Adapter):
+class LidoAdapter(InstantExits, RawWrites, Adapter):
     key: AdapterKey
     asset: Asset  # the chain's WETH
     steth: str

@@ -17,7 +17,7 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.context import DeployContext
 from floor.protocols.lido import PROTOCOL
 from floor.protocols.lido.instant_exit import ETH_COIN
 

@@ -44,6 +44,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -197,7 +198,7 @@ def market_id(params: tuple[str, str, str, str, int]) -> bytes:
 
 
 @dataclass(frozen=True)
-class MorphoBlueAdapter(Adapter):
+class MorphoBlueAdapter(RawWrites, Adapter):
     key: AdapterKey
     asset: Asset  # the market's loan token
     morpho: str

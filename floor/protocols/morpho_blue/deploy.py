@@ -9,7 +9,7 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.deploy import PRICES, DeployContext
+from floor.devnet.context import PRICES, DeployContext
 from floor.protocols.morpho_blue import PROTOCOL
 
 MORPHO, IRM, ORACLE = PROTOCOL.contracts

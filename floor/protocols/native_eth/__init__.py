@@ -5,8 +5,6 @@ REST API; with stand-ins of both contracts (and `floor.devnet.beacon`, a Beacon 
 
 from __future__ import annotations
 
-from floor.adapters.base import Asset
-from floor.models import AdapterKey
 from floor.protocols.base import ProtocolSpec
 from floor.protocols.native_eth.adapter import NativeEthAdapter
 from floor.protocols.native_eth.config import NativeEthMarketConfig
@@ -15,23 +13,12 @@ from floor.protocols.native_eth.errors import REVERTS
 __all__ = ["PROTOCOL", "NativeEthAdapter", "NativeEthMarketConfig"]
 
 
-def _build(key: AdapterKey, asset: Asset, market: NativeEthMarketConfig) -> NativeEthAdapter:
-    return NativeEthAdapter(
-        key=key,
-        asset=asset,
-        deposit_contract=market.deposit_contract,
-        withdrawal_request=market.withdrawal_request,
-        deposit_data=market.deposit_data,
-        verify_signatures=market.verify_signatures,
-        beacon_api_url=market.beacon_url(),
-    )
-
-
 PROTOCOL = ProtocolSpec(
     adapter="native_eth",
     title="Native ETH staking",
     market_config=NativeEthMarketConfig,
-    build=_build,
+    adapter_class=NativeEthAdapter,
+    adapter_args=lambda market: {"beacon_api_url": market.beacon_url()},
     reverts=REVERTS,
     contracts=("BeaconDepositContract", "WithdrawalRequestPredeploy"),
     deploy="floor.protocols.native_eth.deploy:deploy_markets",

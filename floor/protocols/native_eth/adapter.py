@@ -42,6 +42,7 @@ from floor.adapters.base import (
     LiquidityReading,
     PositionReading,
     RateSnapshot,
+    RawWrites,
     Withdraw,
     WithdrawAll,
     check_amount,
@@ -129,7 +130,7 @@ def exit_permission(predeploy: str, pubkey: bytes, eth: ValuedAsset) -> Permissi
 
 
 @dataclass(frozen=True)
-class NativeEthAdapter(Adapter):
+class NativeEthAdapter(RawWrites, Adapter):
     key: AdapterKey
     asset: Asset  # the chain's WETH
     deposit_contract: str

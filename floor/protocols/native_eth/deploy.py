@@ -20,7 +20,7 @@ import os
 from web3 import Web3
 
 from floor.devnet.artifacts import load_artifact
-from floor.devnet.deploy import DeployContext, Deployer
+from floor.devnet.context import DeployContext, Deployer
 from floor.protocols.native_eth import PROTOCOL
 from floor.protocols.native_eth.config import (
     BEACON_URL_ENV,

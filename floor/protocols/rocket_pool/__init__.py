@@ -4,8 +4,6 @@ RocketStorage, vault, network balances, deposit pool, rETH and ETH/rETH pool sta
 
 from __future__ import annotations
 
-from floor.adapters.base import Asset
-from floor.models import AdapterKey
 from floor.protocols.base import ProtocolSpec
 from floor.protocols.rocket_pool.adapter import RocketPoolAdapter
 from floor.protocols.rocket_pool.config import RocketPoolMarketConfig
@@ -14,22 +12,14 @@ from floor.protocols.rocket_pool.errors import REVERTS
 __all__ = ["PROTOCOL", "RocketPoolAdapter", "RocketPoolMarketConfig"]
 
 
-def _build(key: AdapterKey, asset: Asset, market: RocketPoolMarketConfig) -> RocketPoolAdapter:
-    return RocketPoolAdapter(
-        key=key,
-        asset=asset,
-        rocket_storage=market.rocket_storage,
-        deposit_pool=market.deposit_pool,
-        reth=market.reth,
-        instant_exit_pool=market.instant_exit_pool.address if market.instant_exit_pool else None,
-    )
-
-
 PROTOCOL = ProtocolSpec(
     adapter="rocket_pool",
     title="Rocket Pool",
     market_config=RocketPoolMarketConfig,
-    build=_build,
+    adapter_class=RocketPoolAdapter,
+    adapter_args=lambda market: {
+        "instant_exit_pool": market.instant_exit_pool.address if market.instant_exit_pool else None
+    },
     reverts=REVERTS,
     contracts=(
         "RocketStorage",

@@ -55,7 +55,7 @@ from floor.adapters.base import (
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import BadInput, InsufficientBalance
+from floor.errors import InsufficientBalance
 from floor.guards import ETH, Expected, guarded
 from floor.models import AdapterKey, Call
 from floor.permissions import ZERO_ADDRESS, PermissionSet, converted_asset, to_self, token_asset
@@ -102,6 +102,8 @@ class RocketPoolAdapter(InstantExits, Adapter):
 
     # -- writes -----------------------------------------------------------------------
     def deposit_calls(self, amount: int, account: str) -> list[Call]:
+        """Unwrap `amount` of WETH and stake it in the deposit pool. No plain withdrawal goes
+        with it (the burn is sized by the exchange rate, from a quote): not a `RawWrites` adapter."""
         check_amount(amount, f"{self.key} deposit")
         return [
             call(self.asset.address, WETH_WITHDRAW, amount),
@@ -114,21 +116,9 @@ class RocketPoolAdapter(InstantExits, Adapter):
         check_amount(wrap, f"{self.key} wrap")
         return [call(self.reth, BURN, reth_amount), call(self.asset.address, WETH_DEPOSIT, value=wrap)]
 
-    def withdraw_calls(self, amount: int, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: the rETH to burn for {amount} wei comes from the exchange rate; build the "
-            "withdrawal with quote_reads/decode_quote and protected_calls"
-        )
-
-    def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
-        raise BadInput(
-            f"{self.key}: the ETH a burn of the whole balance pays comes from the exchange rate; build the "
-            "withdrawal with quote_reads/decode_quote and protected_calls"
-        )
-
     def protected_calls(self, action: Action, account: str, quote: Sequence[Expected], slippage_bps: int) -> list[Call]:
         if isinstance(action, Deposit):
-            return super().protected_calls(action, account, quote, slippage_bps)
+            return guarded(account, self.deposit_calls(action.amount, account), quote, slippage_bps)
         wrap = next(e.delta for e in quote if e.token == self.asset.address)
         burn = -next(e.delta for e in quote if e.token == self.reth)
         # The amounts are exact (the burn takes exactly its rETH, the wrap exactly its ETH):

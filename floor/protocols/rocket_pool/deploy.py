@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from web3 import Web3
 
-from floor.devnet.deploy import DeployContext
+from floor.devnet.context import DeployContext
 from floor.protocols.lido.instant_exit import ETH_COIN
 from floor.protocols.rocket_pool import PROTOCOL
 from floor.protocols.rocket_pool.adapter import contract_key

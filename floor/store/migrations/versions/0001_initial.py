@@ -26,7 +26,7 @@ SIGNED = sa.String(79).with_variant(sa.NUMERIC(78, 0), "postgresql")
 TIME = sa.DateTime(timezone=True)
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[int]:
     return sa.Column("id", ID, primary_key=True)
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from floor.models import AdapterKey, Amount, units
-from floor.risk.allocation import split_by_weight
+from floor.planning.allocation import split_by_weight
 
 BPS = 10_000
 

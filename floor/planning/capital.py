@@ -15,14 +15,18 @@ request leaves them out: their stake counts as neither available nor planned.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from floor.errors import BadInput
+from floor.messages import BuildMovesInput, Delivery
 from floor.models import AdapterKey, Amount
-from floor.risk.allocation import split_by_weight
-from floor.risk.rebalance import Holding, Weight
+from floor.operations import CapitalRequest, ExitPart, PlannedPart
+from floor.planning.allocation import split_by_weight
+from floor.planning.rebalance import Holding, Move, Weight
+from floor.reconcile import delivery_effect, move_effect
 
 # Protocols whose queued exit a capital request can follow to its claim and delivery.
 CLAIMABLE_QUEUES = frozenset({"lido"})
@@ -92,3 +96,50 @@ def plan_capital(
             parts.append(CapitalPart(kind="queued", key=h.key, amount=take, wait_s=h.exit_wait_s))
             remaining -= take
     return CapitalPlan(amount=amount, parts=parts, shortfall=remaining)
+
+
+def planned_parts(plan: CapitalPlan, now: datetime) -> list[PlannedPart]:
+    """The plan's parts as the result names them: each with when it is expected to arrive."""
+    return [
+        PlannedPart(
+            kind=p.kind,
+            market=str(p.key) if p.key else "",
+            amount=p.amount,
+            expected_at=now + timedelta(seconds=p.wait_s),
+        )
+        for p in plan.parts
+    ]
+
+
+def delivery_leg(request: CapitalRequest, plan: CapitalPlan) -> BuildMovesInput:
+    """A plan without queued parts as one build_moves leg: its instant withdrawals, then the
+    transfer of the whole amount to the destination."""
+    return BuildMovesInput(
+        chain_id=request.chain_id,
+        asset=request.asset,
+        moves=[Move(key=p.key, asset=request.asset, action="withdraw", amount=p.amount) for p in plan.parts if p.key],
+        deliver=Delivery(destination=request.destination, amount=request.amount),
+    )
+
+
+def exit_parts(plan: CapitalPlan) -> list[ExitPart]:
+    """The exit batch's parts: every part that leaves a market, instant or queued."""
+    return [ExitPart(key=p.key, amount=p.amount, queued=p.kind == "queued") for p in plan.parts if p.key]
+
+
+def exit_effects(request: CapitalRequest, parts: list[ExitPart], deliver: int) -> list[dict[str, int]]:
+    """Each group's planned change of the exit batch: a queued part becomes a request in the
+    queue, not idle funds; an instant one lands idle; the transfer (when `deliver`) leaves it."""
+    chain_id, asset = request.chain_id, request.asset
+    effects = [
+        {str(p.key): -p.amount} if p.queued else move_effect(chain_id, asset, str(p.key), -p.amount) for p in parts
+    ]
+    return effects + ([delivery_effect(chain_id, asset, request.destination, deliver)] if deliver else [])
+
+
+def claim_workflow_id(me: str, parent_id: str | None) -> str:
+    """The claim phase's workflow id: `<engine>/capital-claim-<n>` for the engine's operation
+    `<engine>/request-capital-<n>`; `<workflow id>/claim` for a capital request started on its own."""
+    if parent_id is not None and me.startswith(f"{parent_id}/request-capital-"):
+        return f"{parent_id}/capital-claim-{me.rsplit('-', 1)[1]}"
+    return f"{me}/claim"

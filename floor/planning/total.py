@@ -3,7 +3,7 @@ there, with strategy weights read as fractions of the floor's TOTAL value.
 
 A strategy target of 6000 bps means 60% of everything the floor holds, valued in the accounting
 unit (USD with 8 decimals, the price oracle's base currency), across every token and chain; the
-weights may add up to less than 10,000 bps and the rest stays idle. (`floor/risk/rebalance.py`
+weights may add up to less than 10,000 bps and the rest stays idle. (`floor/planning/rebalance.py`
 reads weights relative to one (chain, token) leg instead, so a lone 6000 bps target over USDC
 markets would take all the USDC.)
 
@@ -79,8 +79,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from floor.models import AdapterKey, Amount
 from floor.models import units as token_units
 from floor.operations import StrategyTarget
-from floor.risk.allocation import split_by_weight
-from floor.risk.rebalance import Holding, Move
+from floor.planning.allocation import split_by_weight
+from floor.planning.caps import PlanCaps
+from floor.planning.rebalance import Holding, Move
 
 BPS = 10_000
 ACCOUNTING_DECIMALS = 8  # USD with 8 decimals, as Aave's oracle (Chainlink) quotes it
@@ -112,48 +113,12 @@ class TokenPrice(_Model):
     price: int = Field(gt=0)
 
 
-class MarketCap(_Model):
-    key: AdapterKey
-    max_bps: int = Field(ge=0, le=BPS)
-
-
-class ProtocolCap(_Model):
-    """A protocol's markets on every chain together (e.g. from its risk score)."""
-
-    protocol: str
-    max_bps: int = Field(ge=0, le=BPS)
-
-
-class ChainCap(_Model):
-    """What is deployed in markets on one chain (idle balances do not count)."""
-
-    chain_id: int
-    max_bps: int = Field(ge=0, le=BPS)
-
-
-class ClusterCap(_Model):
-    """Markets whose risks move together (one oracle, one collateral, one curator)."""
-
-    name: str = Field(min_length=1)
-    keys: list[AdapterKey] = Field(min_length=1)
-    max_bps: int = Field(ge=0, le=BPS)
-
-
-class Caps(_Model):
-    """Upper bounds on what sits in markets, each in bps of the floor's total value."""
-
-    markets: list[MarketCap] = []
-    protocols: list[ProtocolCap] = []
-    chains: list[ChainCap] = []
-    clusters: list[ClusterCap] = []
-
-
 class AllocationInputs(_Model):
     holdings: list[Holding] = []
     idle: list[IdleBalance] = []
     prices: list[TokenPrice] = []
     targets: list[StrategyTarget] = []
-    caps: Caps = Caps()
+    caps: PlanCaps = PlanCaps()
     min_trade_value: int = Field(default=0, ge=0)  # accounting units; a smaller move is not made
 
     @model_validator(mode="after")

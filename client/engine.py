@@ -1,0 +1,362 @@
+"""The engine's door, from outside a worker: connect to Temporal, start the engine, configure it,
+ask it for operations and follow them to their end, and read what it knows.
+
+- `ensure_engine`: start the EngineWorkflow at its fixed id if it is not running; a running
+  engine keeps its configuration.
+- `configure`: send the config's catalogue and policy to the engine (started with them if not
+  running); returns what changed.
+- `ask`: an operation by update; a refusal comes back as `Refused` with the validator's reason,
+  an engine not running too.
+- `follow`: an operation's child workflow to its result, reporting each step it passes.
+
+The workflows are imported by the functions that use them (the typed handles): importing this
+module loads neither the workflows nor the activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from floor.catalogue import ConfigChange, config_change, engine_input
+from floor.config import Settings
+from floor.engine import Operation
+from floor.operations import EngineConfig, EngineStatus, OperationStarted
+from floor.risk.breakers import Breaker, BreakerEvent, RiskCheckResult
+
+POLL_S = 0.25  # how often an operation followed is asked for its step
+ANSWER_S = 3.0  # a worker answers a query
+RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation that ended
+
+
+class Refused(Exception):
+    """The engine refused a request; the message is its validator's reason."""
+
+
+def not_running(engine_id: str) -> str:
+    return f"the engine {engine_id} is not running: a worker starts it (`floor-worker`), or `floor configure`"
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client for the config's server and namespace, with the pydantic data
+    converter every payload of the engine needs."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    return await Client.connect(
+        settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+    )
+
+
+# ---------------------------------------------------------------------------- start, configure
+
+
+async def ensure_engine(client: Client, settings: Settings) -> str:
+    """Start the engine with the config's catalogue and policy if it is not running; a running
+    one is left as it is (`configure` changes it). Returns once a worker has run it (its status
+    query answered: Temporal hands a query to the worker with the engine's first task). Returns
+    its workflow id."""
+    from workflows.engine import EngineWorkflow
+
+    handle = await client.start_workflow(
+        EngineWorkflow.run,
+        engine_input(settings).model_dump(mode="json"),
+        id=settings.engine_id,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=settings.temporal.task_queue,
+        static_summary=f"Floor Engine {settings.engine_name}",
+    )
+    await handle.query(EngineWorkflow.status)
+    return settings.engine_id
+
+
+async def configure(client: Client, settings: Settings) -> ConfigChange:
+    """Send the config's catalogue and policy to the engine (update-with-start: one not running
+    is started with them); what changed, against the configuration it ran with. `Refused` when
+    the engine refuses the configuration."""
+    from workflows.engine import EngineWorkflow
+
+    input = engine_input(settings)
+    wanted = EngineConfig(catalogue=input.catalogue, policy=input.policy)
+    running = await engine_config(client, settings.engine_id)
+    if running is not None:
+        change = config_change(running, wanted)
+        if not change.changed:
+            return change
+    start = WithStartWorkflowOperation(
+        EngineWorkflow.run,
+        input.model_dump(mode="json"),
+        id=settings.engine_id,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=settings.temporal.task_queue,
+        static_summary=f"Floor Engine {settings.engine_name}",
+    )
+    try:
+        await client.execute_update_with_start_workflow(
+            EngineWorkflow.configure, wanted.model_dump(mode="json"), start_workflow_operation=start
+        )
+    except WorkflowUpdateFailedError as exc:
+        if _reason(exc) != "nothing to change":  # not unchanged: a config the engine refuses
+            raise Refused(f"the engine refused the configuration: {_reason(exc)}") from None
+    if running is None:  # started with it (or configured after a start with bad input)
+        return config_change(None, wanted).model_copy(update={"started": True})
+    return change
+
+
+async def engine_config(client: Client, engine_id: str) -> EngineConfig | None:
+    """The catalogue and policy the running engine uses; None when it is not running (or was
+    started with input it refused)."""
+    from workflows.engine import EngineWorkflow
+
+    handle = client.get_workflow_handle(engine_id)
+    try:
+        if (await handle.describe()).status.name != "RUNNING":
+            return None
+        return await handle.query(EngineWorkflow.config)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+# ---------------------------------------------------------------------------- updates
+
+
+async def ask(client: Client, engine_id: str, kind: Operation, request: dict) -> OperationStarted:
+    """Request an operation; `Refused` carries the engine's reason (or says it is not running)."""
+    from workflows.engine import EngineWorkflow
+
+    update = {
+        Operation.ALLOCATE: EngineWorkflow.allocate,
+        Operation.REBALANCE: EngineWorkflow.rebalance,
+        Operation.HARVEST: EngineWorkflow.harvest,
+        Operation.REQUEST_CAPITAL: EngineWorkflow.request_capital,
+    }[kind]
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(update, request)
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(not_running(engine_id)) from None
+        raise
+
+
+async def pause_or_resume(
+    client: Client, engine_id: str, pause: bool, reason: str, by: str, *, accept_s: float | None = None
+) -> str:
+    """The engine's note on the pause or resume; `Refused` with its reason. With `accept_s`, a
+    `TimeoutError` when no worker accepts the update within it: nothing was applied (Temporal
+    may still hand the update to the next worker; a pause then answers "already paused")."""
+    from temporalio.client import WorkflowUpdateStage
+
+    from workflows.engine import EngineWorkflow
+
+    update = EngineWorkflow.pause if pause else EngineWorkflow.resume
+    handle = client.get_workflow_handle(engine_id)
+    try:
+        accepting = handle.start_update(
+            update, {"reason": reason, "by": by}, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+        )
+        accepted = await (asyncio.wait_for(accepting, accept_s) if accept_s is not None else accepting)
+        return await accepted.result()
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Refused(not_running(engine_id)) from None
+        raise
+
+
+async def signal_pause(client: Client, settings: Settings, reason: str, by: str) -> None:
+    """Pause the engine by its `pause_engine` signal: Temporal records it whether or not a worker
+    runs, and the engine pauses when one does (holding its queues before anything else is
+    sent). An engine not running is started with it (signal-with-start), paused from its first
+    step."""
+    from workflows.engine import EngineWorkflow
+
+    await client.start_workflow(
+        EngineWorkflow.run,
+        engine_input(settings).model_dump(mode="json"),
+        id=settings.engine_id,
+        task_queue=settings.temporal.task_queue,
+        static_summary=f"Floor Engine {settings.engine_name}",
+        start_signal="pause_engine",
+        start_signal_args=[{"reason": reason, "by": by}],
+    )
+
+
+async def check_risk(client: Client, engine_id: str) -> RiskCheckResult:
+    """Run a risk check now: the breakers it opened or closed, and every one not CLOSED."""
+    from workflows.engine import EngineWorkflow
+
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(EngineWorkflow.check_risk, {})
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+
+
+async def change_breaker(client: Client, engine_id: str, action: str, scope: str, by: str, reason: str) -> BreakerEvent:
+    """`half_open` (ask for a probe of an open breaker) or `trip` (open one by hand)."""
+    from workflows.engine import EngineWorkflow
+
+    update = {"half_open": EngineWorkflow.half_open_breaker, "trip": EngineWorkflow.trip_breaker}[action]
+    try:
+        return await client.get_workflow_handle(engine_id).execute_update(
+            update, {"scope": scope, "by": by, "reason": reason}
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise Refused(_reason(exc)) from None
+
+
+def _reason(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    return getattr(cause, "message", None) or str(cause or exc)
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+def _deadline(timeout_s: float | None) -> timedelta | None:
+    return None if timeout_s is None else timedelta(seconds=timeout_s)
+
+
+async def engine_status(client: Client, engine_id: str, timeout_s: float | None = None) -> EngineStatus:
+    """The engine's `status` query; with `timeout_s`, an RPCError when no worker answers in time."""
+    handle = client.get_workflow_handle(engine_id)
+    return await handle.query("status", result_type=EngineStatus, rpc_timeout=_deadline(timeout_s))
+
+
+async def engine_breakers(client: Client, engine_id: str) -> list[Breaker]:
+    from workflows.engine import EngineWorkflow
+
+    raw = await client.get_workflow_handle(engine_id).query(EngineWorkflow.breakers)
+    return [Breaker.model_validate(b) for b in raw]
+
+
+async def engine_history(client: Client, engine_id: str, timeout_s: float | None = None) -> tuple[list, list]:
+    """The engine's transitions and finished operations (as JSON), oldest first."""
+    handle = client.get_workflow_handle(engine_id)
+    transitions = await handle.query("history", result_type=list, rpc_timeout=_deadline(timeout_s))
+    operations = await handle.query("results", result_type=list, rpc_timeout=_deadline(timeout_s))
+    return transitions, operations
+
+
+async def pending_signals(client: Client, workflow_id: str, run_id: str | None, timeout_s: float) -> list[dict]:
+    """The signals the workflow has not handled yet (received after its last completed
+    workflow task), oldest first: name, when, and its input. Read from its history: no worker
+    needed."""
+    from datetime import UTC
+
+    from temporalio.api.common.v1 import WorkflowExecution
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
+
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
+        maximum_page_size=100,
+    )
+    response = await client.workflow_service.get_workflow_execution_history_reverse(
+        request, retry=True, timeout=timedelta(seconds=timeout_s)
+    )
+    pending = []
+    for event in response.history.events:  # newest first
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            break
+        if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            continue
+        attrs = event.workflow_execution_signaled_event_attributes
+        try:
+            args = await client.data_converter.decode(attrs.input.payloads) if attrs.input.payloads else []
+        except Exception:  # not JSON the converter reads: named, not shown
+            args = ["(input not readable)"]
+        at = event.event_time.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds")
+        pending.append({"signal": attrs.signal_name, "at": at, "input": args[0] if args else None})
+    return pending[::-1]
+
+
+# ---------------------------------------------------------------------------- following an operation
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: str
+    summary: str
+    result: dict  # the result model as JSON (a failure: status and summary only)
+
+
+def result_types() -> dict:
+    """Each operation's result model."""
+    from floor.messages import AllocateResult
+    from floor.operations import CapitalResult, HarvestResult, RebalanceResult
+
+    return {
+        Operation.ALLOCATE: AllocateResult,
+        Operation.REBALANCE: RebalanceResult,
+        Operation.HARVEST: HarvestResult,
+        Operation.REQUEST_CAPITAL: CapitalResult,
+    }
+
+
+async def follow(client: Client, started: OperationStarted, on_step: Callable[[str], None]) -> Finished:
+    """The operation's result, calling `on_step` with each new step (its `status` query) on the way."""
+    handle = client.get_workflow_handle(started.workflow_id, result_type=result_types()[started.kind])
+    waiting = asyncio.ensure_future(handle.result())
+    last = None
+    while not waiting.done():
+        step = await current_step(handle)
+        if step and step != last:
+            on_step(step)
+            last = step
+        await asyncio.wait([waiting], timeout=POLL_S)
+    try:
+        result = waiting.result()
+    except WorkflowFailureError as exc:
+        summary = failure_text(exc)
+        return Finished("failed", summary, {"status": "failed", "summary": summary})
+    return Finished(result.status, result.summary, result.model_dump(mode="json"))
+
+
+def failure_text(exc: BaseException) -> str:
+    """The root cause of a failed workflow (an activity's error, not "Activity task failed")."""
+    cause = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    kind, text = getattr(cause, "type", None) or type(cause).__name__, str(cause)
+    return text if text.startswith(f"{kind}: ") else f"{kind}: {text}"
+
+
+async def current_step(handle: WorkflowHandle, timeout_s: float = ANSWER_S) -> str | None:
+    """A running operation's step; None when it cannot say now (not started, no worker)."""
+    try:
+        return await handle.query("status", result_type=str, rpc_timeout=timedelta(seconds=timeout_s))
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+
+
+async def recorded(client: Client, engine_id: str, workflow_id: str) -> None:
+    """Wait (briefly) until the engine has recorded the operation's end, so the next request
+    sees the engine idle and the operation in its history and cooldowns."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORD_TIMEOUT_S
+    while loop.time() < deadline:
+        try:
+            status = await engine_status(client, engine_id, ANSWER_S)
+        except RPCError:  # no worker answers now: the next request will say so
+            return
+        if status.operation is None or status.operation.workflow_id != workflow_id:
+            return
+        await asyncio.sleep(POLL_S)

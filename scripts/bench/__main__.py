@@ -1,0 +1,97 @@
+"""`make bench` (`python -m scripts.bench`): run the chosen benchmarks, print the table, write bench-results.json."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from eth_account import Account
+
+from floor.chain.rpc import connect
+from floor.chain.signer import LocalKeySigner
+from floor.config import ChainConfig
+from floor.devnet.deploy import deploy_chain, fund
+from floor.devnet.processes import free_port, start_anvil, stop_process
+from floor.devnet.stack import CHAIN_IDS, fund_signer, new_operator_key, start_chains
+from floor.logging import configure_logging
+from scripts.bench.batch import bench_batch_gas
+from scripts.bench.cli import CLI_ROUNDS, bench_cli
+from scripts.bench.gas import bench_gas
+from scripts.bench.harness import BENCHES, RESULTS, print_table, write_results
+from scripts.bench.multicall import ROUNDS, bench_multicall
+from scripts.bench.positions import bench_positions
+from scripts.bench.rebalance import REBALANCE_ROUNDS, bench_rebalance
+from scripts.bench.reconcile import bench_reconcile
+from scripts.bench.rewards import bench_rewards
+from scripts.bench.txqueue import bench_txqueue
+
+
+def main() -> None:
+    configure_logging("WARNING")  # the engine's per-transaction lines would bury the table
+    only = [b for b in os.environ.get("FLOOR_BENCH_ONLY", "").replace(" ", "").split(",") if b]
+    if unknown := set(only) - set(BENCHES):
+        sys.exit(f"FLOOR_BENCH_ONLY: unknown {sorted(unknown)}; choose from {', '.join(BENCHES)}")
+    chosen = only or BENCHES
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if set(chosen) & {"multicall", "batch", "txqueue"}:
+            results |= bench_one_chain(Path(tmp), chosen)
+        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli"}:
+            results |= bench_two_chains(Path(tmp), chosen)
+    if "gas" in chosen:
+        results |= bench_gas()
+    write_results(results)
+    print_table(results)
+    print(
+        f"multicall: median of {ROUNDS} interleaved rounds; "
+        f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; cli: median of {CLI_ROUNDS} runs; "
+        f"written to {RESULTS}"
+    )
+
+
+def bench_one_chain(tmp: Path, chosen) -> dict[str, float]:
+    """multicall, batch and txqueue on one anvil chain."""
+    port = free_port()
+    proc = start_anvil(port, 1, tmp / "anvil.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        w3 = connect([url])
+        signer = LocalKeySigner.from_private_key(Account.create().key.hex())
+        deployed = deploy_chain(w3, 1, signer.address)
+        fund_signer(w3, signer.address, 10**22)
+        fund(w3, deployed, deployed.executor, {"USDC": 10**15})
+        chain = ChainConfig.model_validate(deployed.chain_config(url))
+        results = bench_multicall(url, chain) if "multicall" in chosen else {}
+        if "batch" in chosen:
+            results |= bench_batch_gas(w3, chain, signer)
+        if "txqueue" in chosen:
+            results |= bench_txqueue(url, w3, chain, signer)
+        return results
+    finally:
+        stop_process(proc)
+
+
+def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
+    """rebalance and reconcile on both chains of the local stack, everything deployed."""
+    signer = LocalKeySigner.from_private_key(new_operator_key())
+    stack = start_chains({chain_id: free_port() for chain_id in CHAIN_IDS}, signer.address, tmp)
+    try:
+        results = bench_reconcile(stack, signer, tmp) if "reconcile" in chosen else {}
+        if "positions" in chosen:
+            results |= bench_positions(stack)
+        if "rewards" in chosen:
+            results |= bench_rewards(stack)
+        if "rebalance" in chosen:
+            results |= asyncio.run(bench_rebalance(stack, signer))
+        if "cli" in chosen:
+            results |= asyncio.run(bench_cli(stack, signer, tmp))
+        return results
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
