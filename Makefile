@@ -39,6 +39,7 @@ test: install contracts lint
 lint: install
 	$(VENV)/bin/ruff check cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/ruff format --check cli client floor activities workflows workers scripts tests
+	$(VENV)/bin/mypy  # strict on floor/ (pyproject's [tool.mypy])
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker

@@ -177,7 +177,7 @@ class ExitActivities:
         )
         claim = guarded(
             account,
-            adapter.claim_calls(ids, hints, claimable, account),
+            adapter.claim_withdrawal_calls(ids, hints, claimable, account),
             [Expected(token.address, claimable), Expected(ETH, 0)],
             0,
         )

@@ -5,6 +5,7 @@ nothing."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio.client import (
@@ -41,10 +42,8 @@ async def apply_schedules(client: Client, settings: Settings) -> list[str]:
 
     engine_id = settings.engine_id
     paused = False
-    try:
+    with contextlib.suppress(RPCError):
         paused = (await engine_status(client, engine_id)).state == EngineState.PAUSED
-    except RPCError:
-        pass
     every = {
         Operation.REBALANCE: settings.engine.rebalance_check_every_s,
         Operation.HARVEST: settings.engine.harvest_check_every_s,

@@ -280,14 +280,14 @@ def _shown(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def queue_input(settings: Settings, chain_id: int, signer: str, **overrides) -> QueueInput:
+def queue_input(settings: Settings, chain_id: int, signer: str, **overrides: Any) -> QueueInput:
     """A queue's start input from the configuration: its chain's executor, depth, policy and
     the (target, selector) pairs the executor allows."""
     chain = settings.chain(chain_id)
     if chain.executor is None:
         raise UnknownChain(f"chain {chain_id} has no executor address configured")
     allowed = sorted({pair_key(p.target, "0x" + p.selector.hex()) for p in executor_permissions(chain).rules})
-    fields = {
+    fields: dict[str, Any] = {
         "chain_id": chain_id,
         "signer": signer,
         "executor": chain.executor,

@@ -13,10 +13,10 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from urllib.parse import unquote, urlsplit
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from pydantic import (
     AfterValidator,
     ConfigDict,
@@ -134,8 +134,12 @@ class PriceFeedConfig(_Model):
 
 # A market of any protocol the engine has a package for (`floor/protocols`), told apart by
 # its `adapter` field: e.g. `AaveV3MarketConfig` (pool, a_token) or `Erc4626MarketConfig`
-# (vault). Each protocol's package declares its own fields.
-MarketConfig = market_config_union()
+# (vault). Each protocol's package declares its own fields. The union is built at run time
+# from the protocol packages, so the type checker sees the fields they all share.
+if TYPE_CHECKING:
+    from floor.protocols.base import MarketBase as MarketConfig
+else:
+    MarketConfig = market_config_union()
 
 
 class TxConfig(_Model):
@@ -170,7 +174,7 @@ class TxConfig(_Model):
         if not isinstance(data, dict) or data.get("fee_model") not in TIP_FLOOR_WEI:
             return data
         model = data["fee_model"]
-        defaults = {"tip_floor_wei": TIP_FLOOR_WEI[model]}
+        defaults: dict[str, int | str] = {"tip_floor_wei": TIP_FLOOR_WEI[model]}
         if model != "ethereum":
             defaults["gas_price_oracle"] = ARB_GAS_INFO if model == "arbitrum" else OP_GAS_PRICE_ORACLE
         return {**defaults, **data}
@@ -205,7 +209,7 @@ class FlashbotsConfig(_Model):
 
     relay_url: HttpUrl | None = None  # e.g. https://relay.flashbots.net; None: never private
     private_above_wei: int = Field(default=10 * 10**18, ge=0)  # intents worth more go private (10 ETH)
-    value_token: str = "WETH"  # the token whose feed price is one ETH's (WETH9 is 1:1 ETH)
+    value_token: str = "WETH"  # noqa: S105 (a token symbol, not a secret). The token whose feed price is one ETH's (WETH9 is 1:1 ETH)
     mode: Literal["bundle", "private_transaction"] = "bundle"  # eth_sendBundle or eth_sendPrivateTransaction
     target_blocks: int = Field(default=3, ge=1, le=25)  # blocks an attempt targets (the relay clamps at 25)
     max_attempts: int = Field(default=3, ge=1, le=100)  # private attempts per nonce under retry_higher_tip
@@ -701,7 +705,7 @@ _MESSAGES = {
 _SHOW_INPUT = re.compile(r"parsing|_type$|literal_error|greater_than|less_than|enum|too_short|too_long|_length")
 
 
-def _market_path(loc: tuple) -> tuple[list[str], str | None]:
+def _market_path(loc: tuple[int | str, ...]) -> tuple[list[str], str | None]:
     """An error's path without the adapter pydantic puts after a market's index
     (`chains.0.markets.1.aave_v3.pool` -> `chains.0.markets.1.pool`), and that adapter."""
     parts: list[str] = []

@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
+from floor.models import FrozenModel
 from floor.risk.breakers import Breaker, BreakerPolicy
 
 
@@ -100,14 +101,10 @@ def next_state(state: EngineState, event: Event, paused_from: EngineState | None
 # ---------------------------------------------------------------------------- memory
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 YEAR_S = 366 * 86_400  # the longest cooldown the engine takes
 
 
-class EnginePolicy(_Model):
+class EnginePolicy(FrozenModel):
     """What the engine enforces itself, from the config's strategy."""
 
     rebalance_cooldown_s: StrictInt = Field(default=3600, ge=0, le=YEAR_S)
@@ -119,7 +116,7 @@ class EnginePolicy(_Model):
     breakers: BreakerPolicy = BreakerPolicy()  # what trips a circuit breaker (floor.risk.breakers)
 
 
-class Transition(_Model):
+class Transition(FrozenModel):
     at: datetime
     from_state: EngineState
     to_state: EngineState
@@ -128,7 +125,7 @@ class Transition(_Model):
     reason: str = ""
 
 
-class RunningOperation(_Model):
+class RunningOperation(FrozenModel):
     kind: Operation
     workflow_id: str
     started_at: datetime
@@ -136,7 +133,7 @@ class RunningOperation(_Model):
     step: str = "starting"
 
 
-class OperationRecord(_Model):
+class OperationRecord(FrozenModel):
     """A finished operation, small: its id, whether it moved funds, and a one-line summary."""
 
     kind: Operation
@@ -148,7 +145,7 @@ class OperationRecord(_Model):
     summary: str
 
 
-class EngineMemory(_Model):
+class EngineMemory(FrozenModel):
     """Everything an EngineWorkflow carries into its next run (continue-as-new)."""
 
     state: EngineState = EngineState.IDLE
@@ -204,7 +201,7 @@ def transition(
             "state": after,
             "paused_from": paused_from,
             "pause_reason": reason if event == Event.PAUSE else ("" if event == Event.RESUME else memory.pause_reason),
-            "transitions": (memory.transitions + [record])[-policy.max_transitions :],
+            "transitions": ([*memory.transitions, record])[-policy.max_transitions :],
             **paused,
         }
     )

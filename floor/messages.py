@@ -3,31 +3,27 @@ later without breaking running workflows. Pure pydantic: workflows import this m
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from floor.models import AdapterKey, Amount, Price, TxRecord
+from floor.models import AdapterKey, Amount, FrozenModel, Price, TxRecord
 from floor.operations import AssetAmount, MoveOutcome, OperationResult, StrategyTarget
 from floor.planning.allocation import AllocationLeg, DepositOutcome, PlannedDeposit
 from floor.planning.caps import PlanCaps
 from floor.planning.rebalance import Holding, Move
 
 
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ReadPositionsInput(Message):
+class ReadPositionsInput(FrozenModel):
     chain_id: int
     keys: list[AdapterKey]
 
 
-class BuildDepositsInput(Message):
+class BuildDepositsInput(FrozenModel):
     chain_id: int
     asset: str
     deposits: list[PlannedDeposit] = Field(min_length=1)
 
 
-class TotalAllocation(Message):
+class TotalAllocation(FrozenModel):
     """An allocation planned over the floor's total value (`floor/planning/total.py`): the idle
     amounts the request names (each capped by what the executor holds), every target's market
     read, the caps and the minimum trade (accounting units)."""
@@ -38,7 +34,7 @@ class TotalAllocation(Message):
     min_trade_value: int = Field(default=0, ge=0)
 
 
-class AllocateInput(Message):
+class AllocateInput(FrozenModel):
     """Allocate amounts already held by the executors into markets, by weight: per
     (chain, token) leg with relative weights (`legs`), or planned over the total (`total`)."""
 
@@ -67,21 +63,21 @@ class AllocateResult(OperationResult):
     notes: list[str] = []  # the planner's notes: cap cuts, shortfalls, moves below the minimum trade
 
 
-class EngineSignal(Message):
+class EngineSignal(FrozenModel):
     """An operator's pause or resume, with who asked and why (for the audit trail)."""
 
     reason: str = ""
     by: str = ""
 
 
-class ReadHoldingsInput(Message):
+class ReadHoldingsInput(FrozenModel):
     chain_id: int
     keys: list[AdapterKey]
     assets: list[str] = []  # tokens whose idle balance in the executor is read too
     prices: bool = False  # and the assets' Chainlink prices, in the same batch
 
 
-class Holdings(Message):
+class Holdings(FrozenModel):
     """One chain's markets and idle balances, read at one block (see read_holdings)."""
 
     chain_id: int
@@ -93,12 +89,12 @@ class Holdings(Message):
     prices: dict[str, Price] = {}  # token symbol -> its feed's price (when asked), same block
 
 
-class Delivery(Message):
+class Delivery(FrozenModel):
     destination: str
     amount: Amount
 
 
-class BuildMovesInput(Message):
+class BuildMovesInput(FrozenModel):
     chain_id: int
     asset: str
     moves: list[Move]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import (
     AwareDatetime,
@@ -214,7 +214,7 @@ class TxRecord(FrozenModel):
 
 
 # The accounting unit: USD with 8 decimals, as Chainlink's USD feeds answer (1_00000000 is $1).
-VALUE_DECIMALS = 8
+VALUE_DECIMALS: Final = 8  # Final: 10**VALUE_DECIMALS is then typed int
 
 
 class Price(FrozenModel):
@@ -233,7 +233,7 @@ class Price(FrozenModel):
     @property
     def unit(self) -> int:
         """One USD in the price's units."""
-        return 10**self.decimals
+        return int(10**self.decimals)  # int() types it: a power of an int is typed Any
 
 
 def value_of(amount: int, decimals: int, price: Price) -> int:
@@ -241,4 +241,4 @@ def value_of(amount: int, decimals: int, price: Price) -> int:
     (the accounting unit), rounded down: amount * price * 10**8 / 10**(decimals + price's
     decimals) in one integer division, so nothing is lost before the last step (2**128 wei
     of WETH at $3,000 is exact)."""
-    return amount * price.price * 10**VALUE_DECIMALS // 10 ** (decimals + price.decimals)
+    return amount * price.price * 10**VALUE_DECIMALS // int(10 ** (decimals + price.decimals))

@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -26,7 +24,7 @@ from pydantic import (
 )
 
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
-from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline, SignedAmount
+from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline, FrozenModel, SignedAmount
 from floor.models import short as short  # re-exported: summaries, the CLI
 from floor.models import units as units
 from floor.planning.caps import PlanCaps
@@ -37,14 +35,10 @@ from floor.validation import json_text, parse
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 # ---------------------------------------------------------------------------- the catalogue
 
 
-class StrategyTarget(_Model):
+class StrategyTarget(FrozenModel):
     """One market of the strategy: its token and its weight in bps of the whole floor."""
 
     key: AdapterKey
@@ -54,13 +48,13 @@ class StrategyTarget(_Model):
     lot: Annotated[Amount, Field(gt=0)] = 1
 
 
-class ChainCatalogue(_Model):
+class ChainCatalogue(FrozenModel):
     chain_id: ChainId
     tokens: dict[str, Annotated[StrictInt, Field(ge=0, le=36)]]  # symbol -> decimals
     destinations: list[str] = []  # where capital may be delivered (the executor's DESTINATIONS list)
 
 
-class Catalogue(_Model):
+class Catalogue(FrozenModel):
     """What the engine knows of the treasury from its config; sent at start and on change."""
 
     chains: list[ChainCatalogue] = Field(min_length=1)
@@ -80,7 +74,7 @@ class Catalogue(_Model):
         return [t for t in self.targets if t.key.chain_id == chain_id and t.asset == asset]
 
 
-class EngineInput(_Model):
+class EngineInput(FrozenModel):
     """An EngineWorkflow's start (and continue-as-new) argument."""
 
     catalogue: Catalogue
@@ -88,7 +82,7 @@ class EngineInput(_Model):
     memory: EngineMemory = EngineMemory()
 
 
-class EngineConfig(_Model):
+class EngineConfig(FrozenModel):
     """The engine's `configure` update: the whole configuration, catalogue and policy both.
     Nothing is defaulted: a part left out would silently reset to defaults (an empty
     strategy, no cooldowns), so it is refused by name; the memory is the engine's own."""
@@ -97,7 +91,7 @@ class EngineConfig(_Model):
     policy: EnginePolicy
 
 
-class EngineCheck(_Model):
+class EngineCheck(FrozenModel):
     """What a schedule's EngineCheckWorkflow starts with: the engine to ask and for what."""
 
     engine_id: str = Field(min_length=1, max_length=200)
@@ -107,7 +101,7 @@ class EngineCheck(_Model):
 # ---------------------------------------------------------------------------- requests
 
 
-class Request(_Model):
+class Request(FrozenModel):
     """Who asks and why: recorded with the transition the request causes."""
 
     by: str = Field(default="", max_length=200)
@@ -123,7 +117,7 @@ def _positive(v: int) -> int:
 PositiveAmount = Annotated[Amount, AfterValidator(_positive)]
 
 
-class AssetAmount(_Model):
+class AssetAmount(FrozenModel):
     chain_id: ChainId
     asset: str = Field(min_length=1)
     amount: PositiveAmount
@@ -167,7 +161,7 @@ class CapitalRequest(Request):
         return v
 
 
-class Signal(_Model):
+class Signal(FrozenModel):
     """pause_engine / resume_engine: `temporal workflow signal --input '{"reason": "..."}'`."""
 
     reason: str = Field(default="", max_length=500)
@@ -245,7 +239,8 @@ def catalogue_problem(request: Request, catalogue: Catalogue) -> str | None:
         problem = _asset_problem(catalogue, request.chain_id, request.asset, need_targets=False)
         if problem:
             return problem
-        listed = [d.lower() for d in catalogue.chain(request.chain_id).destinations]
+        chain = catalogue.chain(request.chain_id)  # configured: _asset_problem refuses one that is not
+        listed = [d.lower() for d in chain.destinations] if chain else []
         if request.destination.lower() not in listed:
             return f"{request.destination} is not a listed destination on chain {request.chain_id}"
     elif isinstance(request, RebalanceRequest | HarvestRequest) and not catalogue.targets:
@@ -253,14 +248,14 @@ def catalogue_problem(request: Request, catalogue: Catalogue) -> str | None:
     return None
 
 
-class OperationStarted(_Model):
+class OperationStarted(FrozenModel):
     """The answer to an operation request: where to follow it."""
 
     kind: Operation
     workflow_id: str
 
 
-class EngineStatus(_Model):
+class EngineStatus(FrozenModel):
     """The `status` query: what the engine is doing, and what it last read."""
 
     engine_id: str
@@ -276,7 +271,7 @@ class EngineStatus(_Model):
     breakers: list[Breaker] = []  # the circuit breakers not CLOSED: scope, state, since, why
 
 
-class OperationStep(_Model):
+class OperationStep(FrozenModel):
     """An operation's child workflow tells the engine the step it is on."""
 
     workflow_id: str = Field(min_length=1, max_length=1000)
@@ -288,7 +283,7 @@ class OperationStep(_Model):
 Status = Literal["done", "skipped", "partial", "failed"]
 
 
-class ChainPart(_Model):
+class ChainPart(FrozenModel):
     """One chain's part of an operation: what happened there, and why not when it failed."""
 
     chain_id: int
@@ -297,7 +292,7 @@ class ChainPart(_Model):
     error: str = ""
 
 
-class OperationResult(_Model):
+class OperationResult(FrozenModel):
     status: Status
     summary: str  # one line for the engine's record and the CLI
     chains: list[ChainPart] = []
@@ -318,7 +313,7 @@ def overall_status(parts: list[ChainPart]) -> Status:
 # ---------------------------------------------------------------------------- operation inputs and results
 
 
-class RebalanceInput(_Model):
+class RebalanceInput(FrozenModel):
     targets: list[StrategyTarget] = Field(min_length=1)
     threshold_bps: int = Field(default=500, ge=0, le=10_000)
     by: str = ""
@@ -329,7 +324,7 @@ class RebalanceInput(_Model):
     min_trade_value: int = Field(default=0, ge=0)
 
 
-class MoveOutcome(_Model):
+class MoveOutcome(FrozenModel):
     """A planned move against what the position really did (read back from the chain)."""
 
     key: AdapterKey
@@ -347,7 +342,7 @@ class RebalanceResult(OperationResult):
     notes: list[str] = []
 
 
-class HarvestInput(_Model):
+class HarvestInput(FrozenModel):
     targets: list[StrategyTarget] = Field(min_length=1)
     baseline: dict[str, int] = {}  # growth index per market at the last harvest
     by: str = ""
@@ -356,7 +351,7 @@ class HarvestInput(_Model):
     max_slippage_bps: int | None = Field(default=None, ge=0, lt=10_000)
 
 
-class YieldLine(_Model):
+class YieldLine(FrozenModel):
     """Yield one market earned since the last harvest, by where it came from."""
 
     key: AdapterKey
@@ -366,7 +361,7 @@ class YieldLine(_Model):
     amount: SignedAmount  # base units of `asset` (negative: the market lost value)
 
 
-class RewardClaim(_Model):
+class RewardClaim(FrozenModel):
     """A reward token one market paid the harvest's claim, as read before the claim (the
     claim's own block pays what accrued up to it, a little more)."""
 
@@ -376,7 +371,7 @@ class RewardClaim(_Model):
     amount: Amount  # the token's base units
 
 
-class RewardSale(_Model):
+class RewardSale(FrozenModel):
     """One reward token sold for a base asset: the fresh quote and the venue's min-out."""
 
     chain_id: int
@@ -389,7 +384,7 @@ class RewardSale(_Model):
     min_out: Amount
 
 
-class RewardKept(_Model):
+class RewardKept(FrozenModel):
     """A reward token claimed and left idle in the executor, and why (no route, say)."""
 
     chain_id: int
@@ -400,7 +395,7 @@ class RewardKept(_Model):
     reason: str
 
 
-class RewardProceeds(_Model):
+class RewardProceeds(FrozenModel):
     """What one chain's harvest batch added to the executor's balance of a base asset: the
     sales' quotes against the balance read after less the one read with the quotes."""
 
@@ -420,14 +415,14 @@ class HarvestResult(OperationResult):
     proceeds: list[RewardProceeds] = []
 
 
-class PlannedPart(_Model):
+class PlannedPart(FrozenModel):
     kind: str  # "idle", "instant", "queued"
     market: str = ""  # str(AdapterKey), empty for idle funds
     amount: Amount
     expected_at: datetime
 
 
-class ExitRequest(_Model):
+class ExitRequest(FrozenModel):
     """One withdrawal request a capital request made in a market's exit queue, as last read."""
 
     id: int
@@ -436,7 +431,7 @@ class ExitRequest(_Model):
     claimable: Amount = 0  # what a claim pays now (0 until finalised)
 
 
-class CapitalClaim(_Model):
+class CapitalClaim(FrozenModel):
     """The claim-and-deliver phase of a capital request, handed over by its request phase."""
 
     market: AdapterKey  # the market whose queue holds the requests
@@ -447,7 +442,7 @@ class CapitalClaim(_Model):
     plan: list[PlannedPart] = []
 
 
-class CapitalInput(_Model):
+class CapitalInput(FrozenModel):
     request: CapitalRequest
     targets: list[StrategyTarget] = []
     claim: CapitalClaim | None = None  # set: this run is the claim-and-deliver phase
@@ -466,7 +461,7 @@ class CapitalResult(OperationResult):
     claim_workflow_id: str = ""  # the workflow that claims them and delivers `pending`
 
 
-class ExitPart(_Model):
+class ExitPart(FrozenModel):
     """One part of a capital request's exit batch: an instant withdrawal or a queued exit."""
 
     key: AdapterKey
@@ -474,7 +469,7 @@ class ExitPart(_Model):
     queued: bool = False
 
 
-class BuildExitsInput(_Model):
+class BuildExitsInput(FrozenModel):
     """The request phase's batch: instant withdrawals, queued exit requests, and (when set) a
     transfer of `deliver` to `destination`."""
 
@@ -485,7 +480,7 @@ class BuildExitsInput(_Model):
     deliver: Amount = 0
 
 
-class ExitsMadeInput(_Model):
+class ExitsMadeInput(FrozenModel):
     """The requests the executor made in `key`'s queue in these mined transactions."""
 
     chain_id: int
@@ -493,13 +488,13 @@ class ExitsMadeInput(_Model):
     tx_hashes: list[str] = Field(min_length=1)
 
 
-class ReadExitsInput(_Model):
+class ReadExitsInput(FrozenModel):
     chain_id: int
     key: AdapterKey
     ids: list[int] = Field(min_length=1)
 
 
-class BuildClaimInput(_Model):
+class BuildClaimInput(FrozenModel):
     """Claim `ids` (all finalised), wrap what they pay, and transfer `deliver` to `destination`."""
 
     chain_id: int
@@ -510,7 +505,7 @@ class BuildClaimInput(_Model):
     deliver: PositiveAmount
 
 
-class ClaimBuild(_Model):
+class ClaimBuild(FrozenModel):
     """The claim batch's groups (the guarded claim, then the transfer), and its figures."""
 
     groups: list[list[Call]]
@@ -519,13 +514,13 @@ class ClaimBuild(_Model):
     deliver: Amount  # what the transfer sends: the amount asked, or less if the executor is short
 
 
-class JournalEntry(_Model):
+class JournalEntry(FrozenModel):
     intent_id: str
     outcome: TxOutcome
     effects: dict[str, int] = {}  # str(AdapterKey) -> planned change in base units, signed
 
 
-class JournalInput(_Model):
+class JournalInput(FrozenModel):
     """An operation's transactions for the store's journal."""
 
     operation_id: str

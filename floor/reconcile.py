@@ -30,7 +30,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from floor.models import FrozenModel
 
 BPS = 10_000
 MAX_BPS = 10**12
@@ -38,9 +40,7 @@ MAX_BPS = 10**12
 Kind = Literal["match", "accrual", "dust", "inflow", "discrepancy"]
 
 
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Finding(FrozenModel):
     chain_id: int
     market: str  # str(AdapterKey)
     asset: str
@@ -107,7 +107,7 @@ def tx_key(chain_id: int, tx_hash: str) -> str:
 
 def parse_tx_key(market: str) -> tuple[int, str] | None:
     """(chain id, hash) of a `tx_key`, None for any other name."""
-    chain, kind, rest = (market.split(":", 2) + ["", ""])[:3]
+    chain, kind, rest = ([*market.split(":", 2), "", ""])[:3]
     return (int(chain), rest) if kind == "tx" and chain.isdigit() and rest else None
 
 
@@ -140,16 +140,12 @@ def default_dust(decimals: int) -> int:
 # ---------------------------------------------------------------------------- the workflow's messages
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ReconcileChainInput(_Model):
+class ReconcileChainInput(FrozenModel):
     run_id: str
     chain_id: int
 
 
-class StoredDiscrepancy(_Model):
+class StoredDiscrepancy(FrozenModel):
     id: int
     market: str
     asset: str
@@ -160,7 +156,7 @@ class StoredDiscrepancy(_Model):
     detail: str = ""  # a missing transaction: which, of which operation, what it moved
 
 
-class ChainReconciliation(_Model):
+class ChainReconciliation(FrozenModel):
     chain_id: int
     block_number: int
     markets: int
@@ -175,13 +171,13 @@ class ChainReconciliation(_Model):
     mismatch: str = ""
 
 
-class ReconcileInput(_Model):
+class ReconcileInput(FrozenModel):
     chains: list[int] = Field(min_length=1)
     engine_id: str = ""  # the engine whose circuit breaker a large discrepancy trips
     trip_above_bps: int = Field(default=100, ge=0)
 
 
-class ReconcileResult(_Model):
+class ReconcileResult(FrozenModel):
     status: Literal["clean", "discrepancy", "mismatch"]
     summary: str
     chains: list[ChainReconciliation]

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from floor.batching import MAX_CALLS, check_batch
 from floor.errors import BadInput
-from floor.models import Amount, Call, ChainId, IsoTime, Priority, StrictPriority, TxRecord
+from floor.models import Amount, Call, ChainId, FrozenModel, IsoTime, Priority, StrictPriority, TxRecord
 
 MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
 
@@ -159,11 +159,9 @@ class PrivateStats(BaseModel):
         return self.included / settled if settled else None
 
 
-class ChainMark(BaseModel):
+class ChainMark(FrozenModel):
     """A block the queue saw as final (its number and hash) and the chain's genesis hash: a
     later read that disagrees means a reset chain or a rewrite deeper than finality."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     number: int = Field(ge=0)
     hash: str  # 0x-hex, lower case
@@ -308,7 +306,8 @@ def take_nonce(state: QueueState) -> int:
     if state.free_nonces:
         state.free_nonces.sort()
         return state.free_nonces.pop(0)
-    assert state.next_nonce is not None, "the nonce is synced before anything is sent"
+    if state.next_nonce is None:
+        raise RuntimeError("the nonce is synced before anything is sent")
     nonce = state.next_nonce
     state.next_nonce += 1
     return nonce

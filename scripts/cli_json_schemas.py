@@ -16,9 +16,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import cli.outputs  # noqa: E402
-from cli.outputs import OUTPUTS, schema  # noqa: E402
-from scripts.door_schemas import write_or_check  # noqa: E402
+import cli.outputs
+from cli.outputs import OUTPUTS, schema
+from scripts.door_schemas import write_or_check
 
 DOC = REPO / "docs" / "cli-json.md"
 NOISE = {"title"}  # pydantic's generated titles repeat the field names

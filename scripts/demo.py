@@ -22,17 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-import stack  # noqa: E402
-import tomli_w  # noqa: E402
-from eth_account import Account  # noqa: E402
+import stack
+import tomli_w
+from eth_account import Account
 
-from floor.chain.rpc import connect  # noqa: E402
-from floor.config import load_settings  # noqa: E402
-from floor.devnet.deploy import chain_permissions, configure_executor, deploy_chain, fund  # noqa: E402
-from floor.devnet.processes import StackError  # noqa: E402
-from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key, fund_signer  # noqa: E402
-from floor.protocols.native_eth import deposit_data as dd  # noqa: E402
-from floor.txqueue import queue_id  # noqa: E402
+from floor.chain.rpc import connect
+from floor.config import load_settings
+from floor.devnet.deploy import chain_permissions, configure_executor, deploy_chain, fund
+from floor.devnet.processes import StackError
+from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key, fund_signer
+from floor.protocols.native_eth import deposit_data as dd
+from floor.txqueue import queue_id
 
 # The demo treasury, in whole tokens, per chain: about $2.5M at the local feeds' prices
 # (USDC $1, ETH $3,000), held so that every target below can be met from what its chain holds.
@@ -124,7 +124,7 @@ def register_validator(w3, chain) -> None:
 
 def start_attester() -> subprocess.Popen:
     env = os.environ | {"FLOOR_ATTESTER__KEY__PRIVATE_KEY": anvil_account_key(GUARDIAN_ACCOUNT)}
-    log = open(stack.LOGS / "attester.log", "ab")
+    log = open(stack.LOGS / "attester.log", "ab")  # noqa: SIM115 (the attester writes to it after we return)
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers.attester", "--config", str(CONFIG)],
         cwd=stack.REPO,
@@ -139,7 +139,8 @@ def start_attester() -> subprocess.Popen:
 
 def start_worker() -> subprocess.Popen:
     """The worker as `make worker` restarts it: the config and the signer's keystore in state/."""
-    assert (stack.CONFIG, stack.KEYSTORE, stack.PASSWORD_FILE) == (CONFIG, KEYSTORE, PASSWORD_FILE)
+    if (stack.CONFIG, stack.KEYSTORE, stack.PASSWORD_FILE) != (CONFIG, KEYSTORE, PASSWORD_FILE):
+        raise SystemExit("the demo and scripts/stack.py disagree on the config or keystore paths")
     return stack.start_worker()
 
 

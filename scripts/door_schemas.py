@@ -18,7 +18,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from floor.doors import DOORS, Door  # noqa: E402
+from floor.doors import DOORS, Door
 
 DOC = REPO / "docs" / "doors.md"
 ORDER = [
@@ -194,7 +194,7 @@ def _shape_table(name: str, schema: dict) -> list[str]:
     if description:
         lines += [description, ""]
     if schema.get("type") != "object" or "properties" not in schema:
-        return lines + [f"Type: {type_of(schema)}.", ""]
+        return [*lines, f"Type: {type_of(schema)}.", ""]
     required = set(schema.get("required", []))
     lines += ["| field | type | required / default |", "|---|---|---|"]
     for field, prop in schema["properties"].items():
@@ -205,7 +205,7 @@ def _shape_table(name: str, schema: dict) -> list[str]:
         lines.append(f"| `{field}` | {_cell(type_of(prop))} | {_cell(need)} |")
     if schema.get("additionalProperties") is False:
         lines += ["", "Unknown fields are refused."]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def _cli(door: Door) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from floor.devnet.processes import (  # noqa: E402
+from floor.devnet.processes import (
     StackError,
     require_free,
     start_anvil,

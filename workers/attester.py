@@ -70,7 +70,7 @@ def handler(attester: Attester) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             if self.path != "/attest":
                 return self._answer(404, "POST /attest")
             length = int(self.headers.get("Content-Length") or 0)

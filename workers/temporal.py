@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.chain import ChainActivities
@@ -35,10 +34,6 @@ WORKFLOWS = [
     ReconcileWorkflow,
     TxQueueWorkflow,
 ]
-
-
-async def connect_client(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
 # On SIGTERM the worker stops taking tasks and lets activities in flight finish for this long

@@ -303,7 +303,8 @@ class EngineWorkflow:
         catalogue = self.input.catalogue
         targets = self._open_targets()  # what a breaker guards is routed around
         if kind == Operation.ALLOCATE:
-            assert isinstance(request, AllocateRequest)
+            if not isinstance(request, AllocateRequest):
+                raise TypeError(f"allocate needs an AllocateRequest, not {type(request).__name__}")
             return allocate_input(catalogue, request.amounts, targets)
         if kind == Operation.REBALANCE:
             return RebalanceInput(
@@ -316,7 +317,8 @@ class EngineWorkflow:
             )
         if kind == Operation.HARVEST:
             return HarvestInput(targets=targets, baseline=self.memory.harvest_baseline, by=request.by)
-        assert isinstance(request, CapitalRequest)
+        if not isinstance(request, CapitalRequest):
+            raise TypeError(f"request_capital needs a CapitalRequest, not {type(request).__name__}")
         behind = dict.fromkeys(
             b
             for t in catalogue.targets_of(request.chain_id, request.asset)
@@ -751,7 +753,7 @@ class EngineWorkflow:
         self.memory = self.memory.model_copy(
             update={
                 "operation": None,
-                "results": (self.memory.results + [record])[-self.input.policy.max_results :],
+                "results": ([*self.memory.results, record])[-self.input.policy.max_results :],
                 "last_acted": last_acted,
             }
         )

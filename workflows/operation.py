@@ -13,6 +13,7 @@ the steps the operations that move funds share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from datetime import timedelta
 from typing import Any
@@ -162,10 +163,8 @@ class OperationBase:
                 if ack.outcome is not None:
                     self.outcomes[ack.intent_id] = ack.outcome
             self.stage = f"waiting for {len(intents)} transactions"
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents), timeout=ASK_AGAIN)
-            except TimeoutError:
-                pass
             unsettled = [i for i in intents if i.id not in self.outcomes]
         outcomes = {i.id: self.outcomes[i.id] for i in intents}
         if self.v2 and any(o.ok for o in outcomes.values()):

@@ -16,6 +16,7 @@ abandons one. Continue-as-new carries pending and in-flight work over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -284,10 +285,8 @@ class TxQueueWorkflow:
 
     async def _sender(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):  # a hold or a deadline is due: look again
                 await workflow.wait_condition(lambda: self.draining or self._sendable(), timeout=self._next_wake())
-            except TimeoutError:  # a hold or a deadline is due: look again
-                pass
             if self.draining:
                 self.sender_stopped = True
                 return
@@ -613,12 +612,10 @@ class TxQueueWorkflow:
             if self.draining:
                 return
             if not self.follow_now:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
                         lambda: self.draining or self.follow_now, timeout=timedelta(seconds=self.q.finality_poll_s)
                     )
-                except TimeoutError:
-                    pass
                 if self.draining:
                     return
             if self.state.chain_problem:  # an operator decides (accept_chain)

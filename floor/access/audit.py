@@ -16,14 +16,14 @@ import json
 from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
+
+from floor.models import FrozenModel
 
 GENESIS = "0x" + "00" * 32
 
 
-class AuditRow(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class AuditRow(FrozenModel):
     seq: StrictInt = Field(default=0, ge=0)  # 1, 2, 3... set by chain_rows
     at: StrictInt = Field(ge=0)  # seconds since 1970, the workflow's time
     workflow_id: str = Field(max_length=300)

@@ -37,7 +37,7 @@ from eth_utils.crypto import keccak
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, ValidationError
 
 from floor.access.roles import NEEDS, Address, Kind, Role, RoleBook, role_refusal
-from floor.models import Amount, ChainId
+from floor.models import Amount, ChainId, FrozenModel
 from floor.validation import flat, one_line
 
 DOMAIN_NAME, DOMAIN_VERSION = "Floor Engine", "1"
@@ -62,10 +62,8 @@ class CommandRefused(ValueError):
 # ---------------------------------------------------------------------------- the domain
 
 
-class CommandDomain(BaseModel):
+class CommandDomain(FrozenModel):
     """The engine a command is for, in plain words (the wallet sees `typed()`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     chain_id: ChainId
     executor: Address
@@ -131,8 +129,8 @@ Flag = Annotated[StrictBool, Sol("bool")]
 Query = Annotated[Literal["status", "history", "breakers", "results"], Sol("string")]
 
 
-class Struct(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Struct(FrozenModel):
+    """An EIP-712 struct: a command kind's, or one a command uses (AssetAmount)."""
 
 
 class AssetAmount(Struct):
@@ -348,13 +346,11 @@ def config_hash(config: Any) -> str:
 # ---------------------------------------------------------------------------- on the wire
 
 
-class SignedCommand(BaseModel):
+class SignedCommand(FrozenModel):
     """A command as it travels (JSON): its kind, the domain it claims, the struct's fields
     (`message`, as in the typed data), who claims to have signed it and the signature (65
     bytes, r || s || v, as 0x-hex: what `eth_signTypedData_v4` answers). A pause may come
     with neither signer nor signature."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: str = Field(max_length=40)
     domain: CommandDomain
@@ -399,13 +395,11 @@ def sign_command(kind: Kind | str, fields: dict[str, Any] | Command, key: Any, d
 # ---------------------------------------------------------------------------- replay
 
 
-class UsedNonces(BaseModel):
+class UsedNonces(FrozenModel):
     """The nonces each signer has used, with their commands' deadlines. An entry whose deadline
     has passed is dropped: its command would be refused as expired anyway, so the set stays
     bounded by how many commands can be live (the rate limits, MAX_NONCES*). JSON: carried in
     the engine's memory across continue-as-new."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     by_signer: dict[str, dict[str, int]] = Field(default_factory=dict)  # signer -> {nonce: deadline}
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from floor.access.roles import Kind
+from floor.models import FrozenModel
 
 
 @dataclass(frozen=True)
@@ -74,18 +75,14 @@ FORGET_AFTER_S = 3600  # strikes are forgotten this long after the last wait end
 MAX_ENTRIES = 5000  # buckets and strike records together; a new caller beyond is refused
 
 
-class Strikes(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Strikes(FrozenModel):
     count: StrictInt = Field(ge=0)
     last: StrictInt  # when the last strike came
     until: StrictInt  # refused until then
 
 
-class LimiterState(BaseModel):
+class LimiterState(FrozenModel):
     """Every bucket's next on-schedule time (key "<caller>/<kind>") and every caller's strikes."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     next_free: dict[str, int] = Field(default_factory=dict)
     strikes: dict[str, Strikes] = Field(default_factory=dict)

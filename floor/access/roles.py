@@ -9,14 +9,14 @@ from typing import Annotated, Any
 
 from eth_utils.address import is_hex_address, to_checksum_address
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     StrictInt,
     ValidationError,
 )
+
+from floor.models import FrozenModel
 
 MAX_MEMBERS = 1000  # a book that outgrows this is a mistake, not an organisation
 
@@ -128,9 +128,7 @@ class RoleRefused(ValueError):
     """A grant or revocation the book does not allow; the message says why, in one line."""
 
 
-class Grant(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Grant(FrozenModel):
     role: RoleName
     name: str = Field(default="", max_length=100)  # who holds the key, for people reading records
     granted_by: str = Field(max_length=100)  # an address, or "config" for the founding admins
@@ -138,11 +136,9 @@ class Grant(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-class RoleBook(BaseModel):
+class RoleBook(FrozenModel):
     """Address -> role. Immutable: `grant` and `revoke` answer a new book or raise RoleRefused.
     Carried in the engine's memory (JSON, across continue-as-new)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     members: dict[Address, Grant] = Field(default_factory=dict, max_length=MAX_MEMBERS)
 

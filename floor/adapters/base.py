@@ -16,6 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from floor.calls import ReadCall, ReadResult, call
 from floor.errors import InvalidAmount
@@ -153,7 +154,7 @@ class Adapter(ABC):
     asset: Asset
     # How capital leaves: at once (a lending withdrawal, a vault redemption) or through a
     # queue that pays out later (a staking withdrawal), with its expected wait.
-    exit: str = "instant"
+    exit: Literal["instant", "queued"] = "instant"
     exit_wait_s: int = 0
     # What makes a position grow, for the yield report: "rebase" (the balance itself grows,
     # as an aToken's does) or "exchange_rate" (shares are worth more, as a vault's are).

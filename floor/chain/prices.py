@@ -113,10 +113,7 @@ def decode_price(
         round_id, answer, _, updated_at, _ = decode_result(_ROUND_TYPES, round_data, f"{what}: latestRoundData()")
     except FloorError as exc:
         raise PriceUnavailable(str(exc)) from exc
-    if feed.decimals is not None:
-        decimals = feed.decimals
-    else:
-        decimals = _decimals(what, results[1])
+    decimals = feed.decimals if feed.decimals is not None else _decimals(what, results[1])
     if updated_at == 0:
         raise PriceUnavailable(f"{what}: the feed has no round yet (updatedAt 0)")
     if answer <= 0:

@@ -31,12 +31,13 @@ row's `apy_note` says why its APY is not quoted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated
 
 from eth_abi.exceptions import DecodingError
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import PlainSerializer, WithJsonSchema
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -49,7 +50,7 @@ from floor.chain.ratelogs import with_rate_logs
 from floor.chain.rpc import connect
 from floor.config import ChainConfig, Settings
 from floor.errors import FloorError, UnknownChain
-from floor.models import VALUE_DECIMALS, AdapterKey, Amount, value_of
+from floor.models import VALUE_DECIMALS, AdapterKey, Amount, FrozenModel, value_of
 from floor.protocols.base import MarketBase
 from floor.protocols.native_eth.position import with_beacon_views
 from floor.rates import quoted_rate, realised_rate
@@ -69,9 +70,7 @@ ExactDecimal = Annotated[
 ]
 
 
-class MarketReport(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class MarketReport(FrozenModel):
     chain_id: int
     protocol: str
     market: str
@@ -94,10 +93,8 @@ class MarketReport(BaseModel):
     apy_note: str | None = None
 
 
-class IdleReport(BaseModel):
+class IdleReport(FrozenModel):
     """What an executor holds of one strategy token outside every market."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     chain_id: int
     asset: str
@@ -362,10 +359,8 @@ def _snapshots_at(reader: MulticallReader, adapters: Sequence[Adapter], block: i
     results = plan.results(batch.results)
     out = {}
     for adapter in adapters:
-        try:
+        with contextlib.suppress(FloorError):  # not there yet at that block (not deployed, a market not created)
             out[adapter.key] = adapter.decode_rate(results[adapter.key], batch.timestamp)
-        except FloorError:  # not there yet at that block (not deployed, a market not created)
-            pass
     return out
 
 

@@ -404,8 +404,8 @@ class TxSender:
             self.w3.eth.call(request, block - 1)
         except ContractLogicError as exc:
             return revert_reason(exc)
-        except Exception:  # the reason is a courtesy; the failure itself is already known
-            pass
+        except Exception as exc:  # the reason is a courtesy; the failure itself is already known
+            self.log.debug("revert reason not replayed", error=type(exc).__name__)
         return "reverted (no reason on replay)"
 
     def _receipt(self, tx_hash: str) -> dict[str, Any] | None:

@@ -280,7 +280,7 @@ def _general(status: str) -> str:
 
 def handler_for(beacon: BeaconStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet: the stack keeps its own logs
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _send(self, code: int, body: dict[str, Any]) -> None:
@@ -307,7 +307,7 @@ def handler_for(beacon: BeaconStandIn) -> type[BaseHTTPRequestHandler]:
             except Exception as exc:  # the chain did not answer: the node's 500
                 return self._send(500, {"code": 500, "message": f"Internal error: {exc}"})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
 
             def split(key: str) -> list[str]:
@@ -315,7 +315,7 @@ def handler_for(beacon: BeaconStandIn) -> type[BaseHTTPRequestHandler]:
 
             self._route(split("id"), split("status"))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")

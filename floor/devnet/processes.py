@@ -6,6 +6,7 @@ and by the test harness (which owns its processes and stops them itself).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -158,8 +159,6 @@ def stop_pid(pid: int, timeout_s: float = 10) -> bool:
         except ProcessLookupError:
             return True
         time.sleep(0.1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return True

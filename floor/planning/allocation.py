@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from floor.models import AdapterKey, Amount, SignedAmount
+from pydantic import Field, model_validator
+
+from floor.models import AdapterKey, Amount, FrozenModel, Position, SignedAmount
+
+if TYPE_CHECKING:
+    from floor.planning.rebalance import Holding  # rebalance imports this module
 
 
-class AllocationTarget(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class AllocationTarget(FrozenModel):
     key: AdapterKey
     weight_bps: int = Field(ge=0, le=10_000)
 
 
-class PlannedDeposit(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class PlannedDeposit(FrozenModel):
     key: AdapterKey
     amount: Amount
 
 
-class AllocationLeg(BaseModel):
+class AllocationLeg(FrozenModel):
     """Put `amount` of one token on one chain into markets in proportion to their weights."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     chain_id: int
     asset: str  # token symbol on that chain
     amount: Amount
@@ -86,10 +89,9 @@ def legs_from_strategy(
     return legs
 
 
-class DepositOutcome(BaseModel):
+class DepositOutcome(FrozenModel):
     """Planned against realised for one market: what the position grew by, read from chain."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     key: AdapterKey
     planned: Amount
     realised: SignedAmount  # position after minus position before, base units (interest included)
@@ -100,7 +102,9 @@ class DepositOutcome(BaseModel):
         return self.planned - self.realised
 
 
-def deposit_outcomes(planned: list[PlannedDeposit], before: list, after: list) -> list[DepositOutcome]:
+def deposit_outcomes(
+    planned: list[PlannedDeposit], before: Sequence[Holding | Position], after: Sequence[Holding | Position]
+) -> list[DepositOutcome]:
     """Compare each planned deposit with the change in its position between two reads."""
     amount_before = {p.key: p.amount for p in before}
     amount_after = {p.key: p.amount for p in after}

@@ -18,11 +18,9 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from floor.errors import BadInput
 from floor.messages import BuildMovesInput, Delivery
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, FrozenModel
 from floor.operations import CapitalRequest, ExitPart, PlannedPart
 from floor.planning.allocation import split_by_weight
 from floor.planning.rebalance import Holding, Move, Weight
@@ -36,18 +34,14 @@ class QueuedExitUnsupported(BadInput):
     """A queued exit the capital request cannot claim and deliver (refused before sending)."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CapitalPart(_Model):
+class CapitalPart(FrozenModel):
     kind: Literal["idle", "instant", "queued"]
     key: AdapterKey | None = None  # the market it leaves (None: idle funds)
     amount: Amount
     wait_s: int = 0  # expected time until the part can be delivered
 
 
-class CapitalPlan(_Model):
+class CapitalPlan(FrozenModel):
     amount: Amount
     parts: list[CapitalPart]
     shortfall: Amount  # what neither idle funds nor any exit can cover

@@ -91,9 +91,9 @@ def deposit_to_shrink(actions: Sequence[Action], short: int, exits_short: int) -
     (the first of equals) takes what they give: its index, if it is larger than the shortfall."""
     if not 0 < short <= exits_short:
         return None
-    deposits = [i for i, a in enumerate(actions) if isinstance(a, Deposit)]
-    j = max(deposits, key=lambda i: actions[i].amount, default=None)
-    if j is not None and actions[j].amount > short:
+    deposits = {i: a.amount for i, a in enumerate(actions) if isinstance(a, Deposit)}
+    j = max(deposits, key=deposits.__getitem__, default=None)
+    if j is not None and deposits[j] > short:
         return j
     return None
 
@@ -139,7 +139,10 @@ def chunk_candidates(action: Deposit | Withdraw) -> list[Deposit | Withdraw]:
 
 
 def largest_chunk(
-    adapter: Adapter, candidates: Sequence[Action], quotes: Sequence[Sequence[ReadResult]], limit_bps: int
+    adapter: Adapter,
+    candidates: Sequence[Deposit | Withdraw],
+    quotes: Sequence[Sequence[ReadResult]],
+    limit_bps: int,
 ) -> tuple[int, int] | None:
     """The first candidate (largest first) whose quote stays within the limit, with its bps; a
     candidate the market refuses is skipped."""

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from floor.errors import FloorError
 from floor.messages import AllocateInput, BuildMovesInput, Holdings, TotalAllocation
-from floor.models import Price, units
+from floor.models import FrozenModel, Price, units
 from floor.operations import AssetAmount, Catalogue, MoveOutcome, RebalanceInput, StrategyTarget
 from floor.planning.allocation import PlannedDeposit, legs_from_strategy, plan_leg
 from floor.planning.caps import PlanCaps
@@ -47,10 +45,8 @@ class PlanRefused(FloorError):
     """The holdings read cannot be planned (e.g. a price that rounds to zero)."""
 
 
-class MovePlan(BaseModel):
+class MovePlan(FrozenModel):
     """What an operation moves, planned by either reading of the weights."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     weights_of: Literal["total", "token"]
     legs: list[BuildMovesInput] = []  # one per (chain, token), withdrawals first
@@ -95,15 +91,15 @@ def plan_rebalance_moves(input: RebalanceInput, read: list[Holdings]) -> MovePla
         )
     # Everything idle of the strategy's tokens counts, and may be deployed.
     idle = {(h.chain_id, asset): amount for h in read for asset, amount in h.idle.items()}
-    plan = total_plan(read, input.targets, idle, input.caps, input.min_trade_value)
-    drift = total_drift_bps(plan)
+    total = total_plan(read, input.targets, idle, input.caps, input.min_trade_value)
+    drift = total_drift_bps(total)
     return MovePlan(
         weights_of="total",
-        legs=plan_move_legs(plan) if drift > input.threshold_bps else [],
-        notes=plan_notes(plan),
+        legs=plan_move_legs(total) if drift > input.threshold_bps else [],
+        notes=plan_notes(total),
         drift_bps=drift,
-        projected_drift_bps=total_drift_bps(plan, after_moves=True),
-        total_value=plan.total_value,
+        projected_drift_bps=total_drift_bps(total, after_moves=True),
+        total_value=total.total_value,
     )
 
 
@@ -212,8 +208,8 @@ def accounting_price(price: Price) -> int:
     """A feed's price as accounting units (USD, 8 decimals) per whole token: exact for a feed
     of 8 decimals or fewer (every USD feed), rounded down beyond."""
     if price.decimals <= ACCOUNTING_DECIMALS:
-        return price.price * 10 ** (ACCOUNTING_DECIMALS - price.decimals)
-    return price.price // 10 ** (price.decimals - ACCOUNTING_DECIMALS)
+        return price.price * int(10 ** (ACCOUNTING_DECIMALS - price.decimals))
+    return price.price // int(10 ** (price.decimals - ACCOUNTING_DECIMALS))
 
 
 def total_plan(

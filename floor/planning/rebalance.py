@@ -12,19 +12,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from floor.models import AdapterKey, Amount, units
+from floor.models import AdapterKey, Amount, FrozenModel, units
 from floor.planning.allocation import split_by_weight
 
 BPS = 10_000
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Holding(_Model):
+class Holding(FrozenModel):
     """One market's position with what can leave it, read at one block."""
 
     key: AdapterKey
@@ -37,20 +31,20 @@ class Holding(_Model):
     yield_source: str = "exchange_rate"  # or "rebase": how the position grows
 
 
-class Weight(_Model):
+class Weight(FrozenModel):
     key: AdapterKey
     asset: str
     weight_bps: int
 
 
-class Move(_Model):
+class Move(FrozenModel):
     key: AdapterKey
     asset: str
     action: Literal["deposit", "withdraw", "withdraw_all"]
     amount: Amount  # withdraw_all: the position as read; the chain pays what it holds then
 
 
-class LegPlan(_Model):
+class LegPlan(FrozenModel):
     chain_id: int
     asset: str
     total: Amount
@@ -60,7 +54,7 @@ class LegPlan(_Model):
     note: str = ""  # e.g. a market that could not give back all of its excess
 
 
-class RebalancePlan(_Model):
+class RebalancePlan(FrozenModel):
     threshold_bps: int
     legs: list[LegPlan]
 

@@ -74,9 +74,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, FrozenModel
 from floor.models import units as token_units
 from floor.operations import StrategyTarget
 from floor.planning.allocation import split_by_weight
@@ -89,14 +89,10 @@ ACCOUNTING_DECIMALS = 8  # USD with 8 decimals, as Aave's oracle (Chainlink) quo
 Leg = tuple[int, str]  # (chain id, token symbol)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 # ---------------------------------------------------------------------------- inputs
 
 
-class IdleBalance(_Model):
+class IdleBalance(FrozenModel):
     """What the executor holds of one token on one chain, outside every market."""
 
     chain_id: int
@@ -105,7 +101,7 @@ class IdleBalance(_Model):
     amount: Amount
 
 
-class TokenPrice(_Model):
+class TokenPrice(FrozenModel):
     """One token's price on one chain: accounting units (USD 1e8) per whole token."""
 
     chain_id: int
@@ -113,7 +109,7 @@ class TokenPrice(_Model):
     price: int = Field(gt=0)
 
 
-class AllocationInputs(_Model):
+class AllocationInputs(FrozenModel):
     holdings: list[Holding] = []
     idle: list[IdleBalance] = []
     prices: list[TokenPrice] = []
@@ -170,7 +166,7 @@ class AllocationInputs(_Model):
 # ---------------------------------------------------------------------------- the plan
 
 
-class PlannedMove(_Model):
+class PlannedMove(FrozenModel):
     key: AdapterKey
     asset: str
     action: Literal["deposit", "withdraw", "withdraw_all"]  # withdraw_all: the whole position as read
@@ -182,7 +178,7 @@ class PlannedMove(_Model):
         return Move(key=self.key, asset=self.asset, action=self.action, amount=self.amount)
 
 
-class MarketPlan(_Model):
+class MarketPlan(FrozenModel):
     key: AdapterKey
     asset: str
     decimals: int | None  # None: the floor holds none of this token on this chain
@@ -197,7 +193,7 @@ class MarketPlan(_Model):
     planned_value: int
 
 
-class IdlePlan(_Model):
+class IdlePlan(FrozenModel):
     chain_id: int
     asset: str
     decimals: int
@@ -221,7 +217,7 @@ NoteKind = Literal[
 ]
 
 
-class PlanNote(_Model):
+class PlanNote(FrozenModel):
     kind: NoteKind
     subject: str  # the cap ("protocol aave-v3"), the market ("1:aave-v3:USDC") or the leg ("1:USDC")
     limit_value: int  # the cap, what the leg holds, what can leave, or the minimum trade
@@ -231,7 +227,7 @@ class PlanNote(_Model):
     text: str
 
 
-class AllocationPlan(_Model):
+class AllocationPlan(FrozenModel):
     total_value: int  # T: the floor's value in accounting units, the same before and after
     min_trade_value: int
     markets: list[MarketPlan]
@@ -259,17 +255,17 @@ def _order(key: AdapterKey) -> tuple[int, str, str]:
 
 def _value(units: int, decimals: int, price: int) -> int:
     """`floor.models.value_of`: the value of `units`, rounded down."""
-    return units * price // 10**decimals
+    return units * price // int(10**decimals)  # int(): a power of an int is typed Any
 
 
 def _units_within(value: int, decimals: int, price: int) -> int:
     """The most units worth at most `value` (rounded down)."""
-    return value * 10**decimals // price
+    return value * int(10**decimals) // price
 
 
 def _units_covering(value: int, decimals: int, price: int) -> int:
     """The fewest units worth at least `value` (rounded up)."""
-    return -(-value * 10**decimals // price)
+    return -(-value * int(10**decimals) // price)
 
 
 def _usd(value: int) -> str:
@@ -313,8 +309,8 @@ class _Planner:
         self.legs = sorted(set(self.units) | {self.leg(k) for k in self.keys})
         self.total = sum(self.leg_value(leg, n) for leg, n in self.units.items())
         self.notes: list[PlanNote] = []
-        self.withdraw: dict[AdapterKey, int] = {k: 0 for k in self.keys}
-        self.deposit: dict[AdapterKey, int] = {k: 0 for k in self.keys}
+        self.withdraw: dict[AdapterKey, int] = dict.fromkeys(self.keys, 0)
+        self.deposit: dict[AdapterKey, int] = dict.fromkeys(self.keys, 0)
 
     # -- helpers
 
@@ -353,21 +349,23 @@ class _Planner:
 
     def groups(self) -> list[tuple[str, str, int, list[AdapterKey]]]:
         """Every cap as (note kind, subject, max bps, members in key order), in the fixed order."""
-        out = []
-        for c in sorted(self.caps.markets, key=lambda c: _order(c.key)):
-            out.append(("market_cap", f"market {c.key}", c.max_bps, [k for k in self.keys if k == c.key]))
-        for c in sorted(self.caps.protocols, key=lambda c: c.protocol):
-            members = [k for k in self.keys if k.protocol == c.protocol]
-            out.append(("protocol_cap", f"protocol {c.protocol}", c.max_bps, members))
+        out: list[tuple[str, str, int, list[AdapterKey]]] = []
+        for m in sorted(self.caps.markets, key=lambda m: _order(m.key)):
+            out.append(("market_cap", f"market {m.key}", m.max_bps, [k for k in self.keys if k == m.key]))
+        for p in sorted(self.caps.protocols, key=lambda p: p.protocol):
+            members = [k for k in self.keys if k.protocol == p.protocol]
+            out.append(("protocol_cap", f"protocol {p.protocol}", p.max_bps, members))
         for c in sorted(self.caps.chains, key=lambda c: c.chain_id):
             members = [k for k in self.keys if k.chain_id == c.chain_id]
             out.append(("chain_cap", f"chain {c.chain_id}", c.max_bps, members))
-        for c in sorted(self.caps.clusters, key=lambda c: c.name):
-            inside = set(c.keys)
-            out.append(("cluster_cap", f"cluster {c.name}", c.max_bps, [k for k in self.keys if k in inside]))
+        for cl in sorted(self.caps.clusters, key=lambda cl: cl.name):
+            inside = set(cl.keys)
+            out.append(("cluster_cap", f"cluster {cl.name}", cl.max_bps, [k for k in self.keys if k in inside]))
         return out
 
-    def note(self, kind: str, subject: str, limit: int, wanted: int, cut: int, markets, text: str) -> None:
+    def note(
+        self, kind: str, subject: str, limit: int, wanted: int, cut: int, markets: Iterable[AdapterKey], text: str
+    ) -> None:
         self.notes.append(
             PlanNote(
                 kind=kind,
@@ -413,7 +411,7 @@ class _Planner:
     # -- step 3: targets in units, within what each leg holds
 
     def unit_targets(self, capped: dict[AdapterKey, int]) -> dict[AdapterKey, int]:
-        goal = {k: 0 for k in self.keys}
+        goal = dict.fromkeys(self.keys, 0)
         for leg in self.legs:
             chain_id, asset = leg
             members = [k for k in self.keys if self.leg(k) == leg and capped[k] > 0]

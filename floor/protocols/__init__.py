@@ -62,7 +62,7 @@ def market_config_union() -> Any:
     members = tuple(spec.market_config for spec in protocols().values())
     if len(members) == 1:
         return members[0]
-    return Annotated[Union[members], Field(discriminator="adapter")]  # noqa: UP007
+    return Annotated[Union[members], Field(discriminator="adapter")]
 
 
 def known_reverts() -> list[tuple[ProtocolSpec, KnownRevert]]:

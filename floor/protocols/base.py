@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from pydantic import Field
@@ -94,14 +94,20 @@ class ProtocolSpec:
         """The market's adapter: each of its fields that the market config has by the same
         name is taken from the config (`key` and `asset` are given: the config's `asset` is a
         symbol), then `adapter_args` adds or replaces the others."""
-        shared = {f.name for f in fields(self.adapter_class) if f.init} & set(type(market).model_fields)
+        adapter_class = self.adapter_class
+        if not is_dataclass(adapter_class):
+            raise TypeError(f"{adapter_class.__name__} is not a dataclass")
+        shared = {f.name for f in fields(adapter_class) if f.init} & set(type(market).model_fields)
         args = {name: getattr(market, name) for name in shared - {"key", "asset"}}
-        return self.adapter_class(key=key, asset=asset, **{**args, **self.adapter_args(market)})
+        # Its constructor takes the dataclass's fields, which the Adapter interface does not name.
+        build: Callable[..., Adapter] = adapter_class
+        return build(key=key, asset=asset, **{**args, **self.adapter_args(market)})
 
-    def deploy_hook(self) -> Callable[..., list[dict]]:
+    def deploy_hook(self) -> Callable[..., list[dict[str, Any]]]:
         """The local stack's deploy hook (imported now: it needs web3). It takes the chain's
         `floor.devnet.deploy.DeployContext` and returns the config-shaped markets it made."""
         if self.deploy is None:
             raise LookupError(f"protocol {self.adapter!r} has no local stand-ins to deploy")
         module, _, function = self.deploy.partition(":")
-        return getattr(importlib.import_module(module), function)
+        hook: Callable[..., list[dict[str, Any]]] = getattr(importlib.import_module(module), function)
+        return hook

@@ -39,9 +39,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from floor.models import AdapterKey
+from floor.models import AdapterKey, FrozenModel
 
 ENGINE = "engine"
 BPS = 10_000
@@ -70,11 +70,7 @@ class BreakerRefused(ValueError):
     """A breaker change that the breaker's state does not allow (named, with the state)."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class BreakerPolicy(_Model):
+class BreakerPolicy(FrozenModel):
     """Limits; each is explained with its default in docs/risk.md."""
 
     window_s: int = Field(default=86_400, gt=0)  # the TVL's highest is looked for this far back
@@ -157,7 +153,7 @@ def change_refusal(scope: str, action: str, catalogue: Sequence[str]) -> str | N
     return None
 
 
-class MarketSample(_Model):
+class MarketSample(FrozenModel):
     """One market as a risk check saw it; `None` where the market cannot tell."""
 
     key: AdapterKey
@@ -169,7 +165,7 @@ class MarketSample(_Model):
     index_peak: int | None = None  # the highest within the window, this reading included
 
 
-class ChainSample(_Model):
+class ChainSample(FrozenModel):
     chain_id: int
     block_number: int
     base_fee_wei: int
@@ -177,26 +173,26 @@ class ChainSample(_Model):
     price_problem: str | None = None  # a stale, missing or deviating price, in words
 
 
-class RiskCheckInput(_Model):
+class RiskCheckInput(FrozenModel):
     """What a risk check reads: the strategy's markets (their chains with them)."""
 
     keys: list[AdapterKey]
     policy: BreakerPolicy = BreakerPolicy()
 
 
-class RiskSample(_Model):
+class RiskSample(FrozenModel):
     at: datetime
     markets: list[MarketSample] = []
     chains: list[ChainSample] = []
 
 
-class Finding(_Model):
+class Finding(FrozenModel):
     scope: str
     trigger: Trigger
     reason: str
 
 
-class Breaker(_Model):
+class Breaker(FrozenModel):
     scope: str
     state: BreakerState
     trigger: Trigger
@@ -205,7 +201,7 @@ class Breaker(_Model):
     by: str  # "risk-check" or the operator
 
 
-class BreakerEvent(_Model):
+class BreakerEvent(FrozenModel):
     scope: str
     at: datetime
     from_state: BreakerState
@@ -463,7 +459,7 @@ def blocked(book: Book, key: AdapterKey) -> Breaker | None:
     return None
 
 
-class BreakerChange(_Model):
+class BreakerChange(FrozenModel):
     """An operator's change of a breaker, through the engine's `half_open_breaker` or
     `trip_breaker` update (the CLI, Temporal's CLI or Web UI, a service)."""
 
@@ -472,7 +468,7 @@ class BreakerChange(_Model):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class ReconcileTrip(_Model):
+class ReconcileTrip(FrozenModel):
     """What a reconciliation run tells the engine (its `internal_reconcile_breakers` signal):
     the `reconcile:` scopes to open, each with what was found, and the run's pause reason."""
 
@@ -481,7 +477,7 @@ class ReconcileTrip(_Model):
     pause_reason: str = Field(min_length=1, max_length=1000)
 
 
-class RiskCheckResult(_Model):
+class RiskCheckResult(FrozenModel):
     block_numbers: dict[int, int]  # per chain, the block the check read
     events: list[BreakerEvent]  # what this check changed
     breakers: list[Breaker]  # every breaker not CLOSED, after it

@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from floor.models import FrozenModel
 from floor.risk.protocol_data import RiskData
 from floor.risk.scores import round_half_up
 
@@ -43,9 +44,7 @@ DEFAULT_THRESHOLD = Fraction(1, 2)
 DEFAULT_CLUSTER_LIMIT_BPS = 5000
 
 
-class Position(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Position(FrozenModel):
     protocol: str
     chain_id: int = Field(gt=0)
     asset: str  # a symbol ("USDC") or a pool's assets ("stETH/ETH"): node "asset:<asset>"
@@ -54,34 +53,26 @@ class Position(BaseModel):
         return f"{self.chain_id}:{self.protocol}:{self.asset}"
 
 
-class WeightedPosition(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class WeightedPosition(FrozenModel):
     position: Position
     weight_bps: int = Field(ge=0)
 
 
-class Cluster(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Cluster(FrozenModel):
     positions: list[Position]
     weight_bps: int  # of the portfolio, rounded half up
     limit_bps: int
     over_limit: bool
 
 
-class ConcentrationAlert(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ConcentrationAlert(FrozenModel):
     positions: list[Position]
     weight_bps: int
     limit_bps: int
     message: str
 
 
-class PortfolioRisk(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PortfolioRisk(FrozenModel):
     diversification: int = Field(ge=0, le=100)
     concentration_bps: int  # sum_i sum_j w_i w_j c_ij, in bps, rounded half up
     clusters: list[Cluster]

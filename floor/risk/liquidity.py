@@ -21,18 +21,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from floor.models import AdapterKey, Amount
+from floor.models import AdapterKey, Amount, FrozenModel
 
 BPS = 10_000
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LiquidityPolicy(_Model):
+class LiquidityPolicy(FrozenModel):
     alert_ratio_bps: int = Field(default=5_000, gt=0)
     safe_share_bps: int = Field(default=2_500, gt=0, le=BPS)
 
@@ -40,7 +36,7 @@ class LiquidityPolicy(_Model):
 DEFAULT_POLICY = LiquidityPolicy()
 
 
-class PositionLiquidity(_Model):
+class PositionLiquidity(FrozenModel):
     key: AdapterKey
     position: Amount  # base units (JSON: a string of digits, as every amount)
     market_available: Amount  # what the market can pay out now, to anyone

@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from floor.models import FrozenModel
 
 DATA_FILE = Path(__file__).parent / "data" / "protocols.toml"
 
@@ -45,10 +47,6 @@ Recovery = Literal["full", "partial", "none", "unknown", "not_applicable"]
 Layer = Literal["core", "market", "oracle", "collateral", "governance", "periphery"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 def _url(value: str | None, what: str) -> None:
     if value is not None and not value.startswith(("https://", "http://")):
         raise ValueError(f"{what} must be a URL, got {value!r}")
@@ -62,7 +60,7 @@ def _one_of(present: object, reason: str | None, what: str, unknown: str) -> Non
         raise ValueError(f"{unknown} needs a reason")
 
 
-class OpenFindings(_Model):
+class OpenFindings(FrozenModel):
     """Findings an audit left open (acknowledged, risk accepted or unresolved, i.e. not fixed),
     by severity. A severity the report's summary does not state is None (counted as 0 and noted).
     Informational findings are not counted."""
@@ -76,7 +74,7 @@ class OpenFindings(_Model):
         return [s for s in ("critical", "high", "medium", "low") if getattr(self, s) is None]
 
 
-class Audit(_Model):
+class Audit(FrozenModel):
     firm: str = Field(min_length=1)
     # A report dated only by month is recorded on the 1st with precision "month".
     date: dt.date | None = None
@@ -101,7 +99,7 @@ class Audit(_Model):
         return self
 
 
-class Deployment(_Model):
+class Deployment(FrozenModel):
     """One chain deployment. `launched` is the day it went live; "month" precision records the
     1st of the month; "no_later_than" records a date by which it was live (the earliest one the
     sources prove, so the age it gives is never overstated)."""
@@ -122,7 +120,7 @@ class Deployment(_Model):
         return self
 
 
-class Incident(_Model):
+class Incident(FrozenModel):
     date: dt.date
     what: str = Field(min_length=1)
     layer: Layer
@@ -144,7 +142,7 @@ class Incident(_Model):
         return self
 
 
-class ProtocolData(_Model):
+class ProtocolData(FrozenModel):
     id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     category: Category
@@ -158,7 +156,7 @@ class ProtocolData(_Model):
         return next((d for d in self.deployments if d.chain_id == chain_id), None)
 
 
-class DependencyNode(_Model):
+class DependencyNode(FrozenModel):
     """A thing positions may rest on besides a protocol: "oracle:chainlink", "asset:USDC",
     "issuer:sky", "chain:42161", "consensus:ethereum", "code:aave-v3", ..."""
 
@@ -168,7 +166,7 @@ class DependencyNode(_Model):
     note: str = ""
 
 
-class RiskData(_Model):
+class RiskData(FrozenModel):
     version: int = Field(ge=1)
     as_of: dt.date
     sources_policy: str = Field(min_length=1)
@@ -218,7 +216,7 @@ def _find_cycle(edges: Mapping[str, tuple[str, ...]]) -> list[str]:
         path.append(node)
         for nxt in edges.get(node, ()):
             if state.get(nxt) == 1:
-                return path[path.index(nxt) :] + [nxt]
+                return [*path[path.index(nxt) :], nxt]
             if state.get(nxt) is None:
                 found = visit(nxt)
                 if found:

@@ -27,8 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from floor.models import FrozenModel
 from floor.risk.protocol_data import Audit, Incident, ProtocolData, RiskData
 
 # Firms whose reports count toward the audit part. Others are recorded in the data but do not
@@ -119,9 +120,7 @@ class ScoreParams:
 DEFAULT_PARAMS = ScoreParams()
 
 
-class RiskScore(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class RiskScore(FrozenModel):
     protocol: str
     chain_id: int
     audit: int = Field(ge=0, le=100)

@@ -74,7 +74,7 @@ class SwapRouteConfig(_Model):
 class SwapsConfig(_Model):
     router: Address | None = None  # SwapRouter02
     quoter: Address | None = None  # QuoterV2
-    routes: list[SwapRouteConfig] = []
+    routes: list[SwapRouteConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _venue(self) -> Self:

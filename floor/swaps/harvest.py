@@ -13,23 +13,19 @@ that is the base asset itself, is claimed and kept idle, and named.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from floor.models import AdapterKey, Amount, Call
+from floor.models import AdapterKey, Amount, Call, FrozenModel
 from floor.swaps.config import SwapsConfig
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RewardLine(_Message):
+class RewardLine(FrozenModel):
     token: str  # the reward token's address
     symbol: str = ""  # where known (the adapter's or the route's), else empty
     amount: Amount  # the token's base units
 
 
-class MarketRewards(_Message):
+class MarketRewards(FrozenModel):
     """What one market lets the executor claim now, and the base asset its rewards are sold for."""
 
     key: AdapterKey
@@ -37,12 +33,12 @@ class MarketRewards(_Message):
     rewards: list[RewardLine] = []
 
 
-class ReadRewardsInput(_Message):
+class ReadRewardsInput(FrozenModel):
     chain_id: int
     keys: list[AdapterKey]
 
 
-class RewardsRead(_Message):
+class RewardsRead(FrozenModel):
     """Every market's claimable rewards and the executor's balance of each routed reward
     token: one Multicall3 batch, one block."""
 
@@ -52,14 +48,14 @@ class RewardsRead(_Message):
     held: dict[str, Amount] = {}  # routed reward token address -> the executor's balance
 
 
-class BuildHarvestInput(_Message):
+class BuildHarvestInput(FrozenModel):
     chain_id: int
     claim: list[MarketRewards] = Field(min_length=1)  # the markets to claim, as read
     held: dict[str, Amount] = {}
     tolerance_bps: int | None = Field(default=None, ge=0, lt=10_000)  # None: the strategy's max_slippage_bps
 
 
-class SwapLine(_Message):
+class SwapLine(FrozenModel):
     """One sale of a reward token for a base asset, as built: its input, the fresh quote and
     the bound the venue enforces."""
 
@@ -72,7 +68,7 @@ class SwapLine(_Message):
     min_out: Amount
 
 
-class KeptLine(_Message):
+class KeptLine(FrozenModel):
     """A reward token claimed and left idle in the executor, and why."""
 
     token: str
@@ -82,7 +78,7 @@ class KeptLine(_Message):
     reason: str
 
 
-class HarvestBuild(_Message):
+class HarvestBuild(FrozenModel):
     """One chain's harvest batch: the claims then the swaps, atomic (one group, never split)."""
 
     chain_id: int

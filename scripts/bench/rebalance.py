@@ -7,6 +7,7 @@ the same anvil snapshot, alternating; the ratio durable / direct is the cost of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import time
@@ -91,10 +92,8 @@ def revert(web3s, snapshots: dict[int, str]) -> None:
 async def stop_workflows(client, ids: list[str]) -> None:
     """Terminate the workflows that are running (the queues hold nonces the revert undoes)."""
     for workflow_id in ids:
-        try:
+        with contextlib.suppress(RPCError):  # not running
             await client.get_workflow_handle(workflow_id).terminate("bench round over")
-        except RPCError:  # not running
-            pass
 
 
 async def durable_rebalance(client, settings: Settings):

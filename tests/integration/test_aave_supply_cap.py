@@ -86,7 +86,7 @@ def aave(stack, settings, web3s, signer):
 
 
 def test_the_stand_in_nets_the_reserve_factor_out_of_the_rate_and_accrues_the_treasurys_share(aave):
-    w3, chain, adapter, pool, debt_token = aave
+    w3, _chain, adapter, pool, debt_token = aave
     asset = adapter.asset.address
     # The deploy hook wrote the debt token the pool deployed into the market config.
     assert pool.functions.getReserveData(asset).call()[VARIABLE_DEBT_TOKEN] == adapter.variable_debt_token

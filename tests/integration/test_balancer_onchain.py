@@ -122,7 +122,7 @@ def test_a_join_mints_exactly_what_query_join_quoted_with_its_min_bpt_in_the_use
         adapter.asset.address,
         adapter.balancer_vault,
     )
-    pool_id, sender, recipient, request = decode(
+    _pool_id, sender, recipient, request = decode(
         ["bytes32", "address", "address", "(address[],uint256[],bytes,bool)"], bytes.fromhex(joining.data[10:])
     )
     assets, max_in, user_data, internal = request
@@ -250,7 +250,7 @@ def test_the_position_is_valued_both_ways_and_its_exit_slippage_grows_with_size(
     rate = c["pool"].functions.getRate().call()
     value = read_position_value(c["reader"], adapter, c["chain"], executor)
     assert value.fair_value == bpt * rate // 10**18 // 10**12
-    assert 0 < value.slippage and value.slippage_bps < 100
+    assert value.slippage > 0 and value.slippage_bps < 100
     slippages = []
     for fraction in (1_000, 100, 10, 2, 1):
         part = bpt // fraction

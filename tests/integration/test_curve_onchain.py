@@ -457,7 +457,7 @@ def test_the_gauge_accrues_crv_and_the_minter_pays_it(env, kind):
     advance_clock(w3, 600)
     env["client"].execute(a.claim_calls(ex))  # a second mint pays only what accrued since
     second = crv.functions.balanceOf(ex).call() - minted
-    assert 0 < second and abs(second - accrued(600)) <= 1  # the integral rounds at each checkpoint
+    assert second > 0 and abs(second - accrued(600)) <= 1  # the integral rounds at each checkpoint
     assert minted + second == minter.functions.minted(ex, a.gauge).call()
     assert allowances(env, a) == [0, 0, 0]
 

@@ -9,6 +9,7 @@ activities the doors reach are stand-ins."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -235,7 +236,7 @@ async def test_every_door_refuses_garbage_in_one_line_and_a_pause_takes_anything
 
         # -- a pause is never refused: garbage pauses (here: already paused, it says since when) ------
         pause = by_kind[("EngineWorkflow", "update", "pause")]
-        for raw in examples(pause, 4) + [None]:
+        for raw in [*examples(pause, 4), None]:
             answer = await engine.execute_update("pause", raw)
             assert answer.startswith("already paused since ") and answer.endswith("oracle incident"), answer
         for raw in examples(by_kind[("EngineWorkflow", "signal", "pause_engine")], 4):
@@ -264,7 +265,7 @@ async def test_every_door_refuses_garbage_in_one_line_and_a_pause_takes_anything
         # -- every start with bad input fails its workflow at once ---------------------------------
         started = []
         for door in [d for d in DOORS if d.kind == "start"]:
-            for raw in examples(door, STARTS_PER_WORKFLOW) + ["not an object", {"unexpected": True}, "no input"]:
+            for raw in [*examples(door, STARTS_PER_WORKFLOW), "not an object", {"unexpected": True}, "no input"]:
                 workflow_id = f"doors-start-{uuid.uuid4().hex[:10]}"
                 args = [] if raw == "no input" else [raw]
                 await client.start_workflow(door.workflow, *args, id=workflow_id, task_queue=task_queue)
@@ -290,10 +291,8 @@ async def test_every_door_refuses_garbage_in_one_line_and_a_pause_takes_anything
         accepted = [e for e in events if e.HasField("workflow_execution_update_accepted_event_attributes")]
         assert len(accepted) == 5  # the pauses above, answered "already paused since"
         for handle in (engine, queue, operation, other):
-            try:
+            with contextlib.suppress(RPCError):
                 await handle.terminate("test over")
-            except RPCError:
-                pass
 
 
 async def test_a_past_deadline_and_a_naive_one_are_refused_at_the_door(temporal_env):

@@ -60,7 +60,7 @@ async def read_holdings(input: ReadHoldingsInput) -> Holdings:
         holdings=[
             Holding(key=k, asset="USDC", decimals=6, amount=amounts[k], withdrawable=amounts[k]) for k in input.keys
         ],
-        idle={a: 0 for a in input.assets},
+        idle=dict.fromkeys(input.assets, 0),
         growth={str(k): 10**27 for k in input.keys},
     )
 

@@ -48,7 +48,7 @@ def refusal(fn, sender: str) -> str:
 
 
 def test_unlisted_target_is_refused_without_spending_a_nonce(chain1, reverter, signer):
-    chain, w3, client, _ = chain1
+    _chain, w3, client, _ = chain1
     nonce = w3.eth.get_transaction_count(signer.address)
     with pytest.raises(ExecutionReverted, match=r"CallNotAllowed\(call 0: target .*selector 0x"):
         client.execute([call(reverter.address, "ok()")])
@@ -56,7 +56,7 @@ def test_unlisted_target_is_refused_without_spending_a_nonce(chain1, reverter, s
 
 
 def test_unlisted_selector_on_a_listed_target_is_refused(chain1):
-    chain, w3, client, _ = chain1
+    chain, _w3, client, _ = chain1
     usdc = chain.token("USDC").address  # approve and transfer are listed on USDC, transferFrom is not
     with pytest.raises(ExecutionReverted, match="CallNotAllowed.*selector 0x23b872dd"):
         client.execute([call(usdc, "transferFrom(address,address,uint256)", chain.executor, chain.executor, 1)])
@@ -73,7 +73,7 @@ def test_wrong_caller_is_refused(chain1, web3s):
 
 
 def test_one_failing_call_reverts_the_whole_batch(chain1, reverter, signer):
-    chain, w3, client, executor = chain1
+    chain, w3, client, _executor = chain1
     usdc = chain.token("USDC").address
     spender = chain.markets[0].pool
     allow(w3, chain.executor, reverter.address, "ok()", "fail()")
@@ -180,8 +180,15 @@ def _drain_cases(chain, attacker: str):
 
 @pytest.mark.parametrize(
     "case",
-    ["token approve", "aave supply onBehalfOf", "vault deposit receiver", "aave withdraw to"]
-    + ["vault withdraw receiver", "vault redeem receiver", "token transfer"],
+    [
+        "token approve",
+        "aave supply onBehalfOf",
+        "vault deposit receiver",
+        "aave withdraw to",
+        "vault withdraw receiver",
+        "vault redeem receiver",
+        "token transfer",
+    ],
 )
 def test_a_leaked_operator_key_cannot_pay_an_outsider(chain1, case):
     chain, w3, client, _ = chain1
@@ -317,7 +324,7 @@ def test_the_owner_changes_rules_lists_operator_and_guardian_each_with_an_event(
 
 
 def test_ownership_moves_only_when_the_new_owner_accepts(chain1, signer):
-    chain, w3, _, executor = chain1
+    _chain, w3, _, executor = chain1
     d = Deployer(w3)
     new_owner = d.participant
     receipt = d.send(executor.functions.transferOwnership(new_owner))
@@ -367,7 +374,7 @@ def test_deployment_configures_exactly_what_the_adapters_declare(settings, web3s
         # takes), supply and withdraw per pool, Comet and Morpho, deposit, withdraw and redeem
         # per vault, Comet rewards' claim, Lido's submit, request and claim, Rocket Pool's
         # deposit and burn, and WETH's withdraw and deposit once for the staking markets
-        of = lambda kind, markets=chain.markets: [m for m in markets if m.adapter == kind]  # noqa: E731
+        of = lambda kind, markets=chain.markets: [m for m in markets if m.adapter == kind]
         approved = {m.asset for m in chain.markets} | {m.steth for m in of("lido")}
         # an instant-exit pool: its exchange, and an approval of rETH (stETH's is counted above)
         instant = [m for m in of("lido") + of("rocket_pool") if m.instant_exit_pool]
@@ -411,7 +418,7 @@ def test_the_contract_bounds_match_the_client_check(chain1):
     reverts on chain, which is why the client refuses it first."""
     from floor.batching import MAX_CALL_DATA, MAX_CALLS
 
-    chain, w3, client, executor = chain1
+    chain, w3, client, _executor = chain1
     usdc = chain.token("USDC").address
     approve = call(usdc, "approve(address,uint256)", chain.markets[0].pool, 0)
     assert client.execute([approve] * MAX_CALLS).calls == MAX_CALLS

@@ -90,7 +90,7 @@ def test_an_attackers_balancer_pool_id_and_internal_balances_are_refused(env):
     join = "joinPool(bytes32,address,address,(address[],uint256[],bytes,bool))"
     attackers_pool = call(b.balancer_vault, join, b"\x42" * 32, me, me, request)
     refused(env, [attackers_pool], r"ArgumentNotAllowed\(call 0: argument 0 is 0x4242")
-    internal = call(b.balancer_vault, join, bytes.fromhex(b.pool_id[2:]), me, me, request[:3] + (True,))
+    internal = call(b.balancer_vault, join, bytes.fromhex(b.pool_id[2:]), me, me, (*request[:3], True))
     refused(env, [internal], r"ArgumentNotAllowed\(call 0: argument 3")
 
 

@@ -252,7 +252,7 @@ def test_morpho_deposit_accrue_withdraw(stack, settings, web3s, signer):
 def test_executor_refuses_a_morpho_withdrawal_to_anyone_else(stack, settings, web3s, signer):
     """MarketParams is five static words, so onBehalf is word 7 and receiver word 8: the rules
     scope exactly those."""
-    w3, executor, adapter, reader, client = setup(settings, web3s, signer, MORPHO)
+    w3, executor, adapter, _reader, client = setup(settings, web3s, signer, MORPHO)
     amount = 10_000 * 10**6
     mint(w3, adapter.asset.address, executor, amount)
     client.execute(adapter.deposit_calls(amount, executor))

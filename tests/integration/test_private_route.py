@@ -171,7 +171,7 @@ async def test_a_cancel_reached_through_the_queues_own_limit_goes_public(
     settings = private_settings(
         stack, task_queue, relay, tx={"max_attempts": 1}, on_missed="retry_higher_tip", max_attempts=3
     )
-    outcome, status, start = await declined_once(
+    outcome, _status, start = await declined_once(
         temporal_env, settings, web3s, signer, task_queue, relay, "queue-limit"
     )
     w3 = web3s[1]

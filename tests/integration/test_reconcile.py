@@ -256,7 +256,7 @@ async def test_a_delivery_reorged_out_after_it_settled_is_found_with_its_amount_
         request = {"chain_id": 1, "asset": "USDC", "amount": str(amount), "destination": treasury}
         delivered = await run_operation(client, settings, Operation.REQUEST_CAPITAL, request)
         assert delivered.status == "done" and delivered.delivered == amount, delivered.summary
-        (sent,) = [t for t in store.journal_to_check(1, 10)]
+        (sent,) = list(store.journal_to_check(1, 10))
         assert sent.effect_amounts() == {"1:idle:USDC": -amount, f"1:delivery:USDC:{treasury}": amount}
 
         await client.get_workflow_handle(queue_id(1, signer.address)).terminate("the test reorgs its transaction")
@@ -319,7 +319,7 @@ async def test_a_reset_chain_is_said_in_one_line_by_positions_reconcile_and_stat
             await ensure_engine(temporal_env.client, reset)
             ran = await cli("reconcile")
             assert ran.code == 1 and "Traceback" not in ran.out + ran.err, ran
-            assert [line for line in ran.out.splitlines() if said in line][0].startswith(f"mismatch: {said}")
+            assert next(line for line in ran.out.splitlines() if said in line).startswith(f"mismatch: {said}")
             await wait_for(lambda: paused(temporal_env.client, reset.engine_id), what="the breaker")  # nothing moves
             ran = await cli("status")
             assert ran.code == 1 and one_line(ran.err).startswith(f"error: {said}"), ran

@@ -165,7 +165,7 @@ def test_a_2500_steth_exit_is_three_requests_finalised_by_a_report_and_claimed_t
     total = sum(r.claimable for r in finalised)
     claim = guarded(
         executor,
-        lido.claim_calls(ids, [r.hint for r in finalised], total, executor),
+        lido.claim_withdrawal_calls(ids, [r.hint for r in finalised], total, executor),
         [Expected(weth, total), Expected(ETH_TOKEN, 0)],
         0,
     )

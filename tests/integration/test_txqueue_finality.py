@@ -360,7 +360,7 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
     shown = [(e["kind"], e["resolved_at"] is None) for e in chain_events(with_store, 10)]
     assert shown == [("reorg", False), ("reorg", True), ("reorg_after_operation", True)], shown
     assert balance(w3, usdc, treasury) == before + 85_000 * 10**6  # each delivery once
-    deliveries = [t for t in sent_by(w3, signer.address, start_block)]
+    deliveries = list(sent_by(w3, signer.address, start_block))
     assert len(deliveries) == 2 and deliveries[1]["nonce"] == deliveries[0]["nonce"] + 1
     journal = store.transactions_of(started.workflow_id)
     assert [(j.tx_hash, j.block_number) for j in journal] == [

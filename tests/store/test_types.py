@@ -16,17 +16,17 @@ VALUES = [0, 1, 2**64, 10**30, 2**256 - 1]
 
 
 def snapshot(market: str, amount: int, **kw) -> PositionSnapshot:
-    fields = dict(
-        snapshot_id="s1",
-        operation_id="op",
-        chain_id=1,
-        market=market,
-        asset="USDC",
-        decimals=6,
-        amount=amount,
-        block_number=10,
-        taken_at=T0,
-    )
+    fields = {
+        "snapshot_id": "s1",
+        "operation_id": "op",
+        "chain_id": 1,
+        "market": market,
+        "asset": "USDC",
+        "decimals": 6,
+        "amount": amount,
+        "block_number": 10,
+        "taken_at": T0,
+    }
     return PositionSnapshot(**(fields | kw))
 
 

@@ -110,7 +110,13 @@ def test_a_deposit_that_fits_by_the_stored_figures_but_not_with_the_treasurys_sh
     supplied = a_token_mint_scaled(4_000_000, index)  # about 4 USDC supplied
     # 5 USDC of scaled debt, its index up 10% since the last update: 0.5 USDC of interest,
     # 0.1 USDC of it the treasury's, 90,909 scaled aTokens at 1.1.
-    state = dict(index=index, supplied=supplied, borrow_index=RAY, next_borrow_index=RAY * 11 // 10, debt=5_000_000)
+    state = {
+        "index": index,
+        "supplied": supplied,
+        "borrow_index": RAY,
+        "next_borrow_index": RAY * 11 // 10,
+        "debt": 5_000_000,
+    }
     assert treasury_accrual(5_000_000, RAY, RAY * 11 // 10, 2_000, index) == 90_909
     left = 10_000_000 - a_token_balance(supplied + 90_909, index)
     assert left == 5_900_001
@@ -125,7 +131,7 @@ def test_a_deposit_that_fits_by_the_stored_figures_but_not_with_the_treasurys_sh
 
 def test_the_stored_accrual_and_the_pending_share_both_count():
     capped = flags(cap=10, reserve_factor=10_000)
-    state = dict(index=RAY, supplied=4_000_000, next_borrow_index=2 * RAY, debt=1_000_000)
+    state = {"index": RAY, "supplied": 4_000_000, "next_borrow_index": 2 * RAY, "debt": 1_000_000}
     assert quote(aave, 4_000_000, capped, accrued=1_000_000, **state)  # 4 + 1 stored + 1 pending + 4 = 10
     with pytest.raises(SupplyCapExceeded, match="about 4000000 base units are left"):
         quote(aave, 4_000_001, capped, accrued=1_000_000, **state)
@@ -163,7 +169,7 @@ def test_the_quote_refuses_exactly_what_the_pool_refuses(
     treasury = accrued + percent_mul((debt * growth) // RAY, reserve_factor) * RAY // index
     scaled = amount * RAY // index
     refused = scaled != 0 and (supplied + scaled + treasury) * index // RAY > cap * 10**6
-    state = dict(index=index, supplied=supplied, accrued=accrued, borrow_index=borrow_index)
+    state = {"index": index, "supplied": supplied, "accrued": accrued, "borrow_index": borrow_index}
     try:
         quote(aave, amount, capped, next_borrow_index=next_borrow_index, debt=debt, **state)
     except SupplyCapExceeded:

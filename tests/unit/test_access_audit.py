@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_a_chained_log_verifies_and_each_row_links_to_the_one_before() -> None:
     assert verify_chain(chained) is None
     assert verify_chain(chained, head=chained[-1].hash) is None
     assert [r.seq for r in chained] == [1, 2, 3, 4, 5, 6]
-    assert chained[0].prev == GENESIS and all(b.prev == a.hash for a, b in zip(chained, chained[1:], strict=False))
+    assert chained[0].prev == GENESIS and all(b.prev == a.hash for a, b in itertools.pairwise(chained))
 
 
 def test_the_hash_is_sha256_of_the_canonical_json_without_the_hash() -> None:

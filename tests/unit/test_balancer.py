@@ -111,7 +111,7 @@ def test_a_join_lists_the_bpt_among_the_assets_but_not_in_the_user_data_and_rese
 def test_exits_carry_min_amounts_out_per_registered_token():
     a = adapter()
     (one,) = a.exit_calls(EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT, 10**18, [990_000, 0, 0], EXECUTOR)
-    _, sender, recipient, (assets, mins, user_data, internal) = args(one.data)
+    _, _sender, _recipient, (_assets, mins, user_data, internal) = args(one.data)
     assert one.data[:10] == "0x" + selector(EXIT_POOL).hex() and internal is False
     assert list(mins) == [990_000, 0, 0] and decode(["uint256"] * 3, user_data) == (0, 10**18, 0)
     (everything,) = a.exit_calls(EXIT_EXACT_BPT_IN_FOR_ALL_TOKENS_OUT, 10**18, [1, 0, 2], EXECUTOR)
@@ -144,7 +144,7 @@ def test_the_executor_rules_pin_sender_and_recipient_to_itself():
         assert "not an allowed address" in rules.refusal(bad, EXECUTOR)
     other_pool = call(VAULT, JOIN_POOL, b"\x11" * 32, EXECUTOR, EXECUTOR, a.join_request(1, 0))
     assert "argument 0 is 0x1111" in rules.refusal(other_pool, EXECUTOR)  # an attacker's pool
-    internal = a.join_request(1, 0)[:3] + (True,)
+    internal = (*a.join_request(1, 0)[:3], True)
     from_internal = call(VAULT, JOIN_POOL, bytes.fromhex(POOL_ID[2:]), EXECUTOR, EXECUTOR, internal)
     assert "argument 3 (its word 3)" in rules.refusal(from_internal, EXECUTOR)
     approve_other = call(USDC, "approve(address,uint256)", OUTSIDER, 1)

@@ -8,6 +8,7 @@ wherever FLOOR_SHARED_DATA points); the tests that need them skip when they are 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_rule_matches_every_recorded_block():
     assert numbers == list(range(numbers[0], numbers[0] + len(blocks)))
     mismatches = [
         child["block_number"]
-        for parent, child in zip(blocks, blocks[1:], strict=False)
+        for parent, child in itertools.pairwise(blocks)
         if next_base_fee(int(parent["base_fee_wei"]), int(parent["gas_used"]), int(parent["gas_limit"]))
         != int(child["base_fee_wei"])
     ]

@@ -1,5 +1,8 @@
 """Pure pieces of the money path: balance-guard bounds, permission sets, batch packing."""
 
+import functools
+import operator
+
 import pytest
 from eth_abi import decode
 
@@ -152,7 +155,7 @@ def test_markets_sharing_a_pool_share_its_rule_and_key_their_own_assets():
         if c.data.startswith("0x" + selector(SET_KEYED_ASSETS).hex())
     ]
     (only,) = keyed
-    target, keys, assets = decode(["address", "bytes32[]", "bytes32[][]"], bytes.fromhex(only.data[10:]))
+    target, keys, _assets = decode(["address", "bytes32[]", "bytes32[][]"], bytes.fromhex(only.data[10:]))
     assert target.lower() == POOL.lower() and set(keys) == {word_of(TOKEN), word_of(other)}
 
 
@@ -160,7 +163,7 @@ def test_groups_fill_batches_in_order_and_are_never_split():
     group = [call(POOL, "ok()")] * 5
     batches = pack_batches([group] * 40)
     assert [len(b) for b in batches] == [12, 12, 12, 4]  # 12 groups of 5 per 64-call batch
-    assert sum(batches, []) == [group] * 40
+    assert functools.reduce(operator.iadd, batches, []) == [group] * 40
     assert pack_batches([[call(POOL, "a()")] * 40, [call(POOL, "b()")] * 30]) == [
         [[call(POOL, "a()")] * 40],
         [[call(POOL, "b()")] * 30],

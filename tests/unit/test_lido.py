@@ -115,14 +115,14 @@ def test_the_executor_rules_allow_exactly_the_calls_lido_makes():
     calls = [
         *lido.deposit_calls(ETH, ME),
         *lido.withdraw_calls(2_500 * ETH, ME),
-        *lido.claim_calls([1, 2], [1, 1], 3 * ETH, ME),
+        *lido.claim_withdrawal_calls([1, 2], [1, 1], 3 * ETH, ME),
     ]
     assert all(rules.refusal(c, ME) is None for c in calls)
-    unwrap, submit = lido.deposit_calls(ETH, ME)
+    unwrap, _submit = lido.deposit_calls(ETH, ME)
     assert "may not carry ETH" in rules.refusal(unwrap.model_copy(update={"value": 1}), ME)
     request = lido.withdraw_calls(ETH, OTHER)[1]  # requests owned by someone else
     assert "argument 1" in rules.refusal(request, ME)
-    claim = lido.claim_calls([1], [1], ETH, ME)[0]
+    claim = lido.claim_withdrawal_calls([1], [1], ETH, ME)[0]
     assert rules.refusal(claim.model_copy(update={"value": 1}), ME).endswith("may not carry ETH")
     value_carrying = {p.signature for p in rules.rules if p.carries_value}
     assert value_carrying == {"submit(address)", "deposit()"}  # stETH's submit and WETH's wrap
@@ -225,13 +225,13 @@ def test_pending_requests_decode_through_their_three_rounds():
 
 def test_claims_are_chunked_to_the_calldata_bound_and_wrapped_back_to_weth():
     ids = list(range(1, 12))
-    calls = lido.claim_calls(ids, [1] * 11, 11 * ETH, ME)
+    calls = lido.claim_withdrawal_calls(ids, [1] * 11, 11 * ETH, ME)
     claims, wrap = calls[:-1], calls[-1]
     assert [args(c, ["uint256[]", "uint256[]"])[0] for c in claims] == [(1, 2, 3, 4, 5), (6, 7, 8, 9, 10), (11,)]
     assert all((len(c.data) - 2) // 2 <= MAX_CALL_DATA for c in calls)
     assert (wrap.target, wrap.value, wrap.data) == (WETH.address, 11 * ETH, "0x" + selector("deposit()").hex())
     with pytest.raises(ValueError, match="2 requests to claim with 1 hints"):
-        lido.claim_calls([1, 2], [1], ETH, ME)
+        lido.claim_withdrawal_calls([1, 2], [1], ETH, ME)
 
 
 def test_the_queues_errors_and_lidos_strings_decode_to_named_errors():

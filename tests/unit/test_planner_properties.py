@@ -123,8 +123,8 @@ class Book:
         self.decimals |= {(h.key.chain_id, h.asset): h.decimals for h in inputs.holdings}
         self.idle_before = {(b.chain_id, b.asset): b.amount for b in inputs.idle}
         self.before = {k: h.amount for k, h in self.held.items()}
-        self.withdrawn = {k: 0 for k in self.asset}
-        self.deposited = {k: 0 for k in self.asset}
+        self.withdrawn = dict.fromkeys(self.asset, 0)
+        self.deposited = dict.fromkeys(self.asset, 0)
         for m in plan.moves:
             if m.action == "deposit":
                 self.deposited[m.key] += m.amount
@@ -246,7 +246,7 @@ def test_moves_respect_the_minimum_trade_liquidity_and_order(inputs):
 def test_liquid_markets_without_a_minimum_trade_land_exactly_on_target(inputs):
     liquid = [h.model_copy(update={"withdrawable": h.amount}) for h in inputs.holdings]
     inputs = inputs.model_copy(update={"holdings": liquid, "min_trade_value": 0})
-    plan, book = plan_and_book(inputs)
+    plan, _book = plan_and_book(inputs)
     assert not plan.notes_of("cap_breach") and not plan.notes_of("cap_repair")
     assert all(m.planned == m.target for m in plan.markets)
 

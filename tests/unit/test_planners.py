@@ -48,7 +48,7 @@ def test_illiquid_market_gives_what_it_can_and_says_so():
 
 
 def test_a_market_weighted_zero_is_drained_whole():
-    weights = W + [Weight(key=k("c"), asset="USDC", weight_bps=0)]
+    weights = [*W, Weight(key=k("c"), asset="USDC", weight_bps=0)]
     plan = plan_rebalance([h("a", 400), h("b", 600), h("c", 500)], weights, 500)
     assert plan.moves[0].action == "withdraw_all" and plan.moves[0].key == k("c")
     assert sum(m.amount for m in plan.moves if m.action == "deposit") == 500

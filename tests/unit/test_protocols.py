@@ -297,7 +297,7 @@ def test_the_deposit_quote_bounds_the_balance_rise_under_v35_and_half_up_roundin
     assert quote.delta <= rise <= amount
     # Before V3.5: both rounded half up.
     half_up_scaled = (amount * RAY + index // 2) // index
-    half_up = lambda s: (s * index + RAY // 2) // RAY  # noqa: E731
+    half_up = lambda s: (s * index + RAY // 2) // RAY
     assert quote.delta <= half_up(before + half_up_scaled) - half_up(before)
 
 

@@ -84,7 +84,7 @@ def test_rocket_pool_rate_between_its_last_two_balance_updates():
     after = balances_updated(10_000 + DAY, 1_100_110 * ETH // 1_000, supply)  # 1.1 -> 1.10011: +0.01%
     updates = [BalancesUpdate.from_log(before), BalancesUpdate.from_log(after)]
     assert [u.exchange_rate for u in updates] == [11 * ETH // 10, 110_011 * ETH // 100_000]
-    apr, apy, note = balances_quote(updates)
+    apr, apy, _note = balances_quote(updates)
     assert apr == pytest.approx(0.0365, rel=1e-9) and apy == pytest.approx(1.0001**365 - 1, rel=1e-9)
     snap = rocket.with_rate_logs([before, after]).decode_rate([ReadResult(True, word(11 * ETH // 10))], 3)
     assert (snap.quoted_apr, snap.quoted_apy, snap.note) == (apr, apy, None)

@@ -488,7 +488,7 @@ def test_cli_json_without_a_store(cli_env: Path) -> None:
     rows = data["scores"]
     assert isinstance(rows, list) and sorted(r["protocol"] for r in rows) == sorted(FLOOR_PROTOCOLS)
     for row in rows:
-        assert KEYS <= set(row)
+        assert set(row) >= KEYS
         assert all(isinstance(row[k], int) for k in KEYS - {"protocol"})
         assert row["tvl_source"].startswith("none (no config") and row["tvl"] == 50
     expected = score_all(load_protocol_data(), {}, TODAY)

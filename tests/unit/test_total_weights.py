@@ -192,7 +192,7 @@ def test_at_target_the_drift_is_zero_and_nothing_moves():
 
 
 def test_an_illiquid_market_is_noted_and_the_rest_still_moves():
-    allocated = {k: v for k, v in EXPECTED.items()}
+    allocated = dict(EXPECTED.items())
     weth_aave = key(1, "aave-v3", "WETH")
     idle = {
         (c, a): n - sum(v for k, v in EXPECTED.items() if (k.chain_id, _asset(k)) == (c, a))

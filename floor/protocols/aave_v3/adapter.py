@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from floor.adapters.base import (
     MAX_UINT256,
@@ -87,20 +88,20 @@ class AaveV3Adapter(RawWrites, Adapter):
         # supply's onBehalfOf and withdraw's `to` are word 2: they must be the executor; the
         # reserve (word 0) one of the treasury's markets on this pool.
         reserves = list_id("aave.reserves", self.pool)
+
         # The reserve named (word 0) keys the assets valued: this one's asset and aToken only.
-        scope = {
-            "conditions": [in_list(0, reserves)],
-            "members": [Membership(reserves, self.asset.address)],
-            "key": (1, 1),
-            "keyed": {word_of(self.asset.address): [self.held(), self.held(self.a_token)]},
-        }
-        return PermissionSet.union(
-            [
-                approval(self.asset.address, self.pool),
-                to_self(self.pool, SUPPLY, 2, **scope),
-                to_self(self.pool, WITHDRAW, 2, **scope),
-            ]
-        )
+        def scoped(signature: str) -> PermissionSet:
+            return to_self(
+                self.pool,
+                signature,
+                2,
+                conditions=[in_list(0, reserves)],
+                members=[Membership(reserves, self.asset.address)],
+                key=(1, 1),
+                keyed={word_of(self.asset.address): [self.held(), self.held(self.a_token)]},
+            )
+
+        return PermissionSet.union([approval(self.asset.address, self.pool), scoped(SUPPLY), scoped(WITHDRAW)])
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
@@ -137,7 +138,7 @@ class AaveV3Adapter(RawWrites, Adapter):
                 return [Expected(self.asset.address, position.amount)]
         raise TypeError(f"not an action: {action!r}")
 
-    def _treasury_accrual(self, reserve: tuple, index: int, results: Sequence[ReadResult]) -> int:
+    def _treasury_accrual(self, reserve: tuple[Any, ...], index: int, results: Sequence[ReadResult]) -> int:
         """The scaled aTokens the pool's state update will add to `accruedToTreasury` before it
         validates a supply at the quote's block: 0 when the debt token is not configured."""
         if self.variable_debt_token is None:
@@ -152,7 +153,9 @@ class AaveV3Adapter(RawWrites, Adapter):
         flags = ReserveFlags.of(reserve[CONFIGURATION][0])
         return treasury_accrual(scaled_debt, reserve[VARIABLE_BORROW_INDEX], borrow_index, flags.reserve_factor, index)
 
-    def _check_supply(self, amount: int, reserve: tuple, index: int, scaled_supply: int, accruing: int = 0) -> None:
+    def _check_supply(
+        self, amount: int, reserve: tuple[Any, ...], index: int, scaled_supply: int, accruing: int = 0
+    ) -> None:
         """Refuse, before sending, a supply the pool would refuse, as its
         ValidationLogic.validateSupply does and in its order. `accruing` is the treasury's
         share the pool adds first (ReserveLogic.updateState), in scaled aTokens."""
@@ -206,16 +209,16 @@ class AaveV3Adapter(RawWrites, Adapter):
         """What a withdrawal can take now: the virtual balance where the pool keeps one (from
         v3.1; a v3.0 pool has no such view and the call reverts)."""
         if virtual.success:
-            (balance,) = decode_result(["uint128"], virtual, f"{self.key} getVirtualUnderlyingBalance")
-            return balance
-        (balance,) = decode_result(["uint256"], held, f"{self.key} underlying held by the aToken")
+            virtual_balance: int = decode_result(["uint128"], virtual, f"{self.key} getVirtualUnderlyingBalance")[0]
+            return virtual_balance
+        balance: int = decode_result(["uint256"], held, f"{self.key} underlying held by the aToken")[0]
         return balance
 
     def tvl_reads(self) -> list[ReadCall]:
         return [read(self.a_token, "totalSupply()")]
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (total,) = decode_result(["uint256"], results[0], f"{self.key} aToken.totalSupply")
+        total: int = decode_result(["uint256"], results[0], f"{self.key} aToken.totalSupply")[0]
         return total
 
     def rate_reads(self) -> list[ReadCall]:
@@ -231,6 +234,6 @@ class AaveV3Adapter(RawWrites, Adapter):
             timestamp=timestamp, growth_index=income, quoted_apr=apr_from_ray(reserve[CURRENT_LIQUIDITY_RATE])
         )
 
-    def _reserve(self, result: ReadResult) -> tuple:
-        (reserve,) = decode_result([RESERVE_DATA], result, f"{self.key} getReserveData")
+    def _reserve(self, result: ReadResult) -> tuple[Any, ...]:
+        reserve: tuple[Any, ...] = decode_result([RESERVE_DATA], result, f"{self.key} getReserveData")[0]
         return reserve

@@ -7,6 +7,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from web3.contract import Contract
 
 from floor.devnet.context import DeployContext, Deployer
@@ -26,7 +28,7 @@ LAYOUT = {
 SLOPE_RAY = RAY // 10  # 10% APR at full utilisation
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     d = ctx.deployer
     markets = []
     for protocol, prefix, assets in LAYOUT.get(ctx.chain_id, []):

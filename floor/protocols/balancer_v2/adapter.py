@@ -40,8 +40,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_abi import encode
-from eth_utils import to_checksum_address
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
 
 from floor.adapters.base import (
     Action,
@@ -99,6 +99,10 @@ EXIT_MARGINS_BPS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 
 # The executor's head words of joinPool/exitPool: poolId (0), sender (1), recipient (2), then the
 # offset of the dynamic request tuple (3).
 SENDER_WORD, RECIPIENT_WORD = 1, 2
+
+# A JoinPoolRequest or ExitPoolRequest: (assets, maxAmountsIn or minAmountsOut, userData,
+# fromInternalBalance or toInternalBalance).
+Request = tuple[list[str], list[int], bytes, bool]
 
 
 def join_user_data(amounts_in: Sequence[int], minimum_bpt: int) -> bytes:
@@ -197,14 +201,14 @@ class BalancerV2Adapter(Adapter):
         return bytes.fromhex(self.pool_id.removeprefix("0x"))
 
     # -- requests ----------------------------------------------------------------------
-    def join_request(self, amount: int, minimum_bpt: int) -> tuple:
+    def join_request(self, amount: int, minimum_bpt: int) -> Request:
         """JoinPoolRequest for a single-sided join of `amount` of the asset."""
         max_in = [amount if i == self.asset_index else 0 for i in range(len(self.tokens))]
         amounts = [0] * (len(self.tokens) - 1)
         amounts[self.user_index(self.asset_index)] = amount
         return (list(self.tokens), max_in, join_user_data(amounts, minimum_bpt), False)
 
-    def exit_request(self, kind: int, bpt_in: int, min_amounts_out: Sequence[int]) -> tuple:
+    def exit_request(self, kind: int, bpt_in: int, min_amounts_out: Sequence[int]) -> Request:
         """ExitPoolRequest; `min_amounts_out` in registered order (the BPT's 0)."""
         if kind == EXIT_EXACT_BPT_IN_FOR_ONE_TOKEN_OUT:
             user_data = exit_one_user_data(bpt_in, self.user_index(self.asset_index))
@@ -271,24 +275,28 @@ class BalancerV2Adapter(Adapter):
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.balancer_vault),
-                to_self(self.balancer_vault, JOIN_POOL, SENDER_WORD, RECIPIENT_WORD, **self._scope()),
-                to_self(self.balancer_vault, EXIT_POOL, SENDER_WORD, RECIPIENT_WORD, **self._scope()),
+                self._scoped(JOIN_POOL),
+                self._scoped(EXIT_POOL),
             ]
         )
 
-    def _scope(self) -> dict:
-        """The poolId (word 0) must be on the owner's list (not a pool an attacker registered
+    def _scoped(self, signature: str) -> PermissionSet:
+        """The Vault's `signature` paying and crediting the executor (sender and recipient). The poolId (word 0) must be on the owner's list (not a pool an attacker registered
         with the Vault); the request (word 3) may not use the Vault's internal balances (its
         word 3: fromInternalBalance, toInternalBalance), which no balance would value. The
         pool's tokens (each priced by its own feed) and the BPT (at getRate) are valued."""
         pools = list_id("balancer.pools", self.balancer_vault)
         coins = [token_asset(t, t, None) for t in self.tokens if t not in (self.pool, self.asset.address)]
         bpt = rate_asset(self.pool, self.asset.symbol, 18, self.pool, "getRate()")
-        return {
-            "assets": [self.held(), *coins, bpt],
-            "conditions": [in_list(0, pools), equal_to(3, 0, inner=4)],
-            "members": [Membership(pools, bytes.fromhex(self.pool_id[2:]))],
-        }
+        return to_self(
+            self.balancer_vault,
+            signature,
+            SENDER_WORD,
+            RECIPIENT_WORD,
+            assets=[self.held(), *coins, bpt],
+            conditions=[in_list(0, pools), equal_to(3, 0, inner=4)],
+            members=[Membership(pools, bytes.fromhex(self.pool_id[2:]))],
+        )
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
@@ -429,7 +437,9 @@ class BalancerV2Adapter(Adapter):
 
     def at_rate(self, bpt: int, rate: int) -> int:
         """BPT at the pool's rate, in the asset's base units (each coin counted at 1), rounded down."""
-        return bpt * rate // WAD // 10 ** (18 - self.asset.decimals)
+        # Annotated: a power of an int is typed Any.
+        at_rate: int = bpt * rate // WAD // 10 ** (18 - self.asset.decimals)
+        return at_rate
 
     def liquidity_reads(self, account: str) -> list[ReadCall]:
         return [*self.position_reads(account), read(self.balancer_vault, GET_POOL_TOKENS, self._pool_id)]
@@ -491,7 +501,8 @@ def fair_value(
         raise BadInput(f"{adapter.key}: no prices for the pool's coins")
     # The cheapest coin, compared across feeds of any decimals.
     cheapest = min(coin_prices, key=lambda p: (p.price * 10**36) // p.unit)
-    numerator = bpt * rate * cheapest.price * asset_price.unit * 10**adapter.asset.decimals
+    # Annotated: a power of an int is typed Any.
+    numerator: int = bpt * rate * cheapest.price * asset_price.unit * 10**adapter.asset.decimals
     return numerator // (WAD * WAD * cheapest.unit * asset_price.price)
 
 

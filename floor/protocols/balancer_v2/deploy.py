@@ -8,6 +8,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from floor.devnet.context import DeployContext
 from floor.protocols.balancer_v2 import PROTOCOL
 from floor.protocols.balancer_v2.adapter import init_user_data
@@ -23,7 +25,7 @@ MAX_UINT = 2**256 - 1
 CHAINS = (1,)
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     d = ctx.deployer

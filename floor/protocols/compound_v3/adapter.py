@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from floor.adapters.base import (
     MAX_UINT256,
@@ -142,11 +143,12 @@ class CompoundV3Adapter(RawWrites, Adapter):
         # supply and withdraw credit and pay msg.sender (the executor); their asset (word 0)
         # must be the base (a collateral supply earns nothing and is valued by no balance).
         # supplyTo/withdrawTo/transfer are not allowed. claim's src (word 1) must be the executor.
-        scope = {"assets": [self.held(), self.held(self.comet)], "conditions": [equal_to(0, self.asset.address)]}
+        assets = [self.held(), self.held(self.comet)]
+        conditions = [equal_to(0, self.asset.address)]
         sets = [
             approval(self.asset.address, self.comet),
-            to_self(self.comet, SUPPLY, **scope),
-            to_self(self.comet, WITHDRAW, **scope),
+            to_self(self.comet, SUPPLY, assets=assets, conditions=conditions),
+            to_self(self.comet, WITHDRAW, assets=assets, conditions=conditions),
         ]
         if self.rewards:
             sets.append(to_self(self.rewards, CLAIM, 1))
@@ -229,7 +231,7 @@ class CompoundV3Adapter(RawWrites, Adapter):
         return [read(self.comet, "totalSupply()")]  # present value of every supplier's base
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (total,) = decode_result(["uint256"], results[0], f"{self.key} comet.totalSupply")
+        total: int = decode_result(["uint256"], results[0], f"{self.key} comet.totalSupply")[0]
         return total
 
     def rate_reads(self) -> list[ReadCall]:
@@ -280,9 +282,9 @@ class CompoundV3Adapter(RawWrites, Adapter):
         return self.rewards
 
     def _flag(self, result: ReadResult, name: str) -> bool:
-        (flag,) = decode_result(["bool"], result, f"{self.key} comet.{name}")
+        flag: bool = decode_result(["bool"], result, f"{self.key} comet.{name}")[0]
         return flag
 
-    def _totals(self, result: ReadResult) -> tuple:
-        (totals,) = decode_result([TOTALS_BASIC], result, f"{self.key} comet.totalsBasic")
+    def _totals(self, result: ReadResult) -> tuple[Any, ...]:
+        totals: tuple[Any, ...] = decode_result([TOTALS_BASIC], result, f"{self.key} comet.totalsBasic")[0]
         return totals

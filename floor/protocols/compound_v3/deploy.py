@@ -12,6 +12,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from floor.devnet.context import DeployContext
 from floor.protocols.compound_v3 import PROTOCOL
 
@@ -25,7 +27,7 @@ COMP_FUNDING = 1_000_000 * WAD  # what CometRewards holds to pay out
 BORROWER_ACCOUNT = 6  # anvil's account that borrows from the Comets
 
 
-def configuration(governor: str, guardian: str, base_token: str, base_unit: int) -> tuple:
+def configuration(governor: str, guardian: str, base_token: str, base_unit: int) -> tuple[str | int, ...]:
     """Comet's Configuration (the stand-in's reduced struct), with a kinked rate model like
     mainnet cUSDCv3's and rewards of about 70 COMP a day on each side."""
     return (
@@ -49,7 +51,7 @@ def configuration(governor: str, guardian: str, base_token: str, base_unit: int)
     )
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     d = ctx.deployer
     layout = LAYOUT.get(ctx.chain_id, [])
     if not layout:

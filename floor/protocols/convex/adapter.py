@@ -158,4 +158,4 @@ class ConvexAdapter(CurveAdapter):
         """CRV earned and the CVX its claim mints (the CRV line only when the market names the CRV token)."""
         got = self.convex_rewards(results)
         crv = [RewardClaimable(token=self.crv, amount=got.crv, symbol="CRV")] if self.crv else []
-        return crv + [RewardClaimable(token=self.cvx, amount=got.cvx, symbol="CVX")]
+        return [*crv, RewardClaimable(token=self.cvx, amount=got.cvx, symbol="CVX")]

@@ -12,6 +12,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from floor.devnet.context import DeployContext
 from floor.protocols.convex import PROTOCOL
 from floor.protocols.curve.deploy import curve_stack
@@ -23,7 +25,7 @@ PARTICIPANT_LP_FRACTION = (1, 4)  # of its unstaked LP tokens, deposited in Conv
 CHAINS = (1,)
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     d = ctx.deployer

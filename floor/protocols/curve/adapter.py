@@ -53,7 +53,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from eth_abi import decode
+from eth_abi.abi import decode
 
 from floor.adapters.base import (
     Action,
@@ -64,12 +64,13 @@ from floor.adapters.base import (
     PositionReading,
     RateSnapshot,
     RewardClaimable,
+    Slippage,
     Withdraw,
     WithdrawAll,
     check_amount,
 )
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
-from floor.errors import InsufficientBalance, InsufficientLiquidity, InvalidAmount
+from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity, InvalidAmount
 from floor.guards import Expected, min_delta
 from floor.models import AdapterKey, Call
 from floor.permissions import (
@@ -105,7 +106,9 @@ def fair_value(lp: int, virtual_price: int, decimals: int) -> int:
     """LP tokens at the virtual price, in a coin's base units (rounded down): what they are
     worth with the pool balanced, before any exit's slippage."""
     value = lp * virtual_price // WAD  # 18 decimals
-    return value // 10 ** (18 - decimals) if decimals <= 18 else value * 10 ** (decimals - 18)
+    # Annotated: a power of an int is typed Any.
+    scaled: int = value // 10 ** (18 - decimals) if decimals <= 18 else value * 10 ** (decimals - 18)
+    return scaled
 
 
 def fee_margin(lp: int, fee: int) -> int:
@@ -370,7 +373,7 @@ class CurveAdapter(Adapter):
                 approval(self.lp_token, self.gauge),
                 to_self(self.gauge, GAUGE_DEPOSIT, assets=staked),
                 to_self(self.gauge, GAUGE_WITHDRAW, assets=staked),
-                to_self(self.minter, MINT),
+                to_self(self._minter(), MINT),
                 to_self(self.gauge, CLAIM_REWARDS),
             ]
         return PermissionSet.union(sets)
@@ -415,12 +418,10 @@ class CurveAdapter(Adapter):
         curve, price = self._split_quote(action, results)
         return self._decode_curve_quote(action, curve, price)
 
-    def slippage(self, action: Action, quote: Sequence[ReadResult]):
+    def slippage(self, action: Action, quote: Sequence[ReadResult]) -> Slippage:
         """The quote against fair value at the virtual price: a deposit's LP tokens valued at
         it against the coin put in; an exit's coin paid against the LP tokens it burns, valued
         at it. The difference is the imbalance's cost under the invariant, fees included."""
-        from floor.adapters.base import Slippage  # the engine's slippage limit's figures
-
         curve, price_read = self._split_quote(action, quote)
         expected = {e.token: e.delta for e in self._decode_curve_quote(action, curve, price_read)}
         (price,) = decode_result(["uint256"], price_read, f"{self.key} pool.get_virtual_price")
@@ -561,7 +562,7 @@ class CurveAdapter(Adapter):
             multiplier = word(results[4])
             try:
                 (rates,) = decode(["uint256[]"], results[5].data) if results[5].success else (None,)
-            except Exception:  # noqa: BLE001  # a pool without stored_rates(): not NG's math
+            except Exception:  # a pool without stored_rates(): not NG's math
                 return None
             if multiplier is None or rates is None or len(rates) != self.n_coins:
                 return None
@@ -635,6 +636,12 @@ class CurveAdapter(Adapter):
             raise NoGauge(f"{self.key}: no gauge configured")
         return self.gauge
 
+    def _minter(self) -> str:
+        # The market config sets the Minter with the gauge; only an adapter built by hand lacks it.
+        if not self.minter:
+            raise BadInput(f"{self.key}: no Minter configured for the gauge's CRV")
+        return self.minter
+
     def reward_reads(self, account: str) -> list[ReadCall]:
         """The CRV the gauge has accrued to `account` and the Minter has not minted yet, and
         each reward token's `claimable_reward`. None without a gauge: nothing pays rewards."""
@@ -665,7 +672,7 @@ class CurveAdapter(Adapter):
         """The Minter's `mint(gauge)`, which mints the caller's (`account`, the executor's) CRV,
         and, where the gauge pays reward tokens, its `claim_rewards()`, which pays the caller."""
         gauge = self._gauge()
-        calls = [call(self.minter, MINT, gauge)]
+        calls = [call(self._minter(), MINT, gauge)]
         return calls + ([call(gauge, CLAIM_REWARDS)] if self.reward_tokens else [])
 
     # -- reads ------------------------------------------------------------------------
@@ -692,7 +699,7 @@ class CurveAdapter(Adapter):
         return [read(self.pool, CALC_ONE, lp, self.coin_index)]
 
     def decode_exit_value(self, results: Sequence[ReadResult]) -> int:
-        (paid,) = decode_result(["uint256"], results[0], f"{self.key} pool.calc_withdraw_one_coin")
+        paid: int = decode_result(["uint256"], results[0], f"{self.key} pool.calc_withdraw_one_coin")[0]
         return paid
 
     def liquidity_reads(self, account: str) -> list[ReadCall]:

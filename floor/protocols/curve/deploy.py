@@ -19,6 +19,7 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from floor.devnet.context import DeployContext
 from floor.protocols.curve import PROTOCOL
@@ -119,7 +120,7 @@ def _deploy_stack(ctx: DeployContext) -> CurveStack:
     )
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     s = curve_stack(ctx)

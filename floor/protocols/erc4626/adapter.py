@@ -184,7 +184,7 @@ class Erc4626Adapter(RawWrites, Adapter):
         return [read(self.vault, "totalAssets()")]
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (total,) = decode_result(["uint256"], results[0], f"{self.key} vault.totalAssets")
+        total: int = decode_result(["uint256"], results[0], f"{self.key} vault.totalAssets")[0]
         return total
 
     def rate_reads(self) -> list[ReadCall]:

@@ -7,6 +7,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from web3.contract import Contract
 
 from floor.devnet.context import DeployContext, Deployer
@@ -25,7 +27,7 @@ LAYOUT = {
 BORROW_APR = 0.06  # what the vault's borrower pays, simple interest
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     d = ctx.deployer
     markets = []
     for protocol, name, symbol in LAYOUT.get(ctx.chain_id, []):

@@ -19,8 +19,8 @@ withdrawal is a request to the WithdrawalQueueERC721: approve(queue, amount),
 1,000 stETH each (the queue's bounds; a smaller amount is refused before sending), then
 approve(queue, 0). The oracle finalises requests in order, days later (`exit_wait_s`); each
 finalised request is claimed with `claimWithdrawals(ids, hints)`, which pays ETH to the
-executor (its default function takes plain ETH), and `claim_calls` wraps it back to WETH in
-the same batch. Pending requests are read in three rounds (`requests.py`): the executor's
+executor (its default function takes plain ETH), and `claim_withdrawal_calls` wraps it back
+to WETH in the same batch. Pending requests are read in three rounds (`requests.py`): the executor's
 ids, their status and hints, then the ETH each can claim.
 
 Instant exit (optional, `instant_exit_pool` configured): stETH sold for ETH now through a
@@ -146,7 +146,9 @@ class LidoAdapter(InstantExits, RawWrites, Adapter):
     def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
         return self.withdraw_calls(position.amount, account)
 
-    def claim_calls(self, ids: Sequence[int], hints: Sequence[int], claimable: int, account: str) -> list[Call]:
+    def claim_withdrawal_calls(
+        self, ids: Sequence[int], hints: Sequence[int], claimable: int, account: str
+    ) -> list[Call]:
         """Claim finalised requests (`ids` ascending, with their checkpoint hints) and wrap the
         `claimable` ETH they pay (the sum of `getClaimableEther`) back to WETH."""
         if not ids or len(ids) != len(hints):
@@ -251,7 +253,7 @@ class LidoAdapter(InstantExits, RawWrites, Adapter):
         return [read(self.steth, "getTotalPooledEther()")]
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (total,) = decode_result(["uint256"], results[0], f"{self.key} stETH.getTotalPooledEther")
+        total: int = decode_result(["uint256"], results[0], f"{self.key} stETH.getTotalPooledEther")[0]
         return total
 
     def rate_reads(self) -> list[ReadCall]:

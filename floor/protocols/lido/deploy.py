@@ -17,7 +17,11 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from floor.devnet.context import DeployContext
+from typing import Any
+
+from web3.contract import Contract
+
+from floor.devnet.context import DeployContext, Deployer
 from floor.protocols.lido import PROTOCOL
 from floor.protocols.lido.instant_exit import ETH_COIN
 
@@ -39,7 +43,7 @@ POOL_STETH_SOLD = 30 * ETH
 CHAINS = (1,)
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     d = ctx.deployer
@@ -65,7 +69,7 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
     ]
 
 
-def deploy_steth_pool(d, steth, seed: int = POOL_SEED, sold: int = POOL_STETH_SOLD):
+def deploy_steth_pool(d: Deployer, steth: Contract, seed: int = POOL_SEED, sold: int = POOL_STETH_SOLD) -> Contract:
     """Curve's ETH/stETH pool, seeded by the participant with `seed` of each coin (stETH from
     its stake), then `sold` stETH sold into it for ETH."""
     lp = d.deploy(CURVE_LP, "Curve.fi ETH/stETH", "steCRV")

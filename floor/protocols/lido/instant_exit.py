@@ -49,14 +49,15 @@ decision.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from eth_abi import decode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
-from floor.adapters.base import check_amount
+from floor.adapters.base import Asset, check_amount
 from floor.calls import ReadCall, ReadResult, call, decode_result, read
 from floor.configbase import Address, ConfigModel
 from floor.errors import BadInput, InsufficientBalance, InvalidAmount, MarketRefused, SlippageTooHigh
@@ -260,20 +261,24 @@ class InstantExits:
 
     exit_route: type[CurveEthExit] = CurveEthExit
     no_pool: str = "it leaves otherwise"
+    # Fields of the adapter this is mixed into (declared only: not dataclass fields here).
+    key: AdapterKey
+    asset: Asset
+    instant_exit_pool: str | None
 
     def staked_token(self) -> str:
         raise NotImplementedError
 
     @property
     def instant_exit(self) -> CurveEthExit | None:
-        pool = self.instant_exit_pool  # type: ignore[attr-defined]
+        pool = self.instant_exit_pool
         if pool is None:
             return None
-        return self.exit_route(key=self.key, pool=pool, token=self.staked_token(), weth=self.asset.address)  # type: ignore[attr-defined]
+        return self.exit_route(key=self.key, pool=pool, token=self.staked_token(), weth=self.asset.address)
 
     def _instant(self) -> CurveEthExit:
         if self.instant_exit is None:
-            raise BadInput(f"{self.key}: no instant-exit pool is configured; {self.no_pool}")  # type: ignore[attr-defined]
+            raise BadInput(f"{self.key}: no instant-exit pool is configured; {self.no_pool}")
         return self.instant_exit
 
     def instant_exit_quote_reads(self, amount: int, account: str) -> list[ReadCall]:
@@ -299,7 +304,7 @@ def instant_withdrawable(ladder: Sequence[InstantExitQuote], max_discount_bps: i
     return max(within, key=lambda q: q.amount) if within else None
 
 
-def paid_by_exchange(logs: Sequence[dict], pool: str, buyer: str) -> int:
+def paid_by_exchange(logs: Sequence[Mapping[str, Any]], pool: str, buyer: str) -> int:
     """The ETH (`tokens_bought`) the pool's TokenExchange events in a receipt's `logs` paid
     `buyer` for coin 1 sold; raises if there is none."""
     paid, found = 0, False

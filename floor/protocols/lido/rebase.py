@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from floor.adapters.base import RAY, EventLog
 from floor.rates import report_rates

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from floor.calls import ReadCall, ReadResult, decode_result, read
 from floor.protocols.lido.adapter import LidoAdapter
+
+if TYPE_CHECKING:
+    from floor.chain.multicall import ReadBatch
 
 STATUS = "(uint256,uint256,address,uint256,bool,bool)[]"  # WithdrawalRequestStatus[]
 
@@ -121,7 +124,7 @@ def decode_claimable(
 
 
 class Reader(Protocol):
-    def read(self, calls: list[ReadCall]): ...
+    def read(self, calls: list[ReadCall]) -> ReadBatch: ...
 
 
 def read_requests(reader: Reader, adapter: LidoAdapter, account: str) -> list[WithdrawalRequest]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from eth_abi import decode
-from eth_utils import keccak
+from eth_abi.abi import decode
+from eth_utils.crypto import keccak
 
 WITHDRAWAL_REQUESTED = "0x" + keccak(text="WithdrawalRequested(uint256,address,address,uint256,uint256)").hex()
 
@@ -22,11 +23,11 @@ class RequestMade:
     amount: int  # stETH requested (wei)
 
 
-def _topic_address(topic) -> str:
+def _topic_address(topic: bytes) -> str:
     return "0x" + bytes(topic)[-20:].hex()
 
 
-def requests_made(logs: Iterable[Mapping], queue: str, account: str) -> list[RequestMade]:
+def requests_made(logs: Iterable[Mapping[str, Any]], queue: str, account: str) -> list[RequestMade]:
     """The requests among a receipt's `logs` (web3's log dicts) that `account` made in `queue`
     for itself, in log order."""
     queue, account = queue.lower(), account.lower()

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 
 from floor.adapters.base import (
     RAY,
@@ -236,13 +236,13 @@ class MorphoBlueAdapter(RawWrites, Adapter):
         return PermissionSet.union(
             [
                 approval(self.asset.address, self.morpho),
-                to_self(self.morpho, SUPPLY, ON_BEHALF_WORD, **self._scope()),
-                to_self(self.morpho, WITHDRAW, ON_BEHALF_WORD, RECEIVER_WORD, **self._scope()),
+                self._scoped(SUPPLY, ON_BEHALF_WORD),
+                self._scoped(WITHDRAW, ON_BEHALF_WORD, RECEIVER_WORD),
             ]
         )
 
-    def _scope(self) -> dict:
-        """The MarketParams (words 0-4) must hash to a market id on the owner's list (this
+    def _scoped(self, signature: str, *words: int) -> PermissionSet:
+        """Morpho's `signature` with the executor at `words`. The MarketParams (words 0-4) must hash to a market id on the owner's list (this
         market's: not an attacker's market with the same loan token, nor a zero-IRM one); the
         loan token and the executor's supply in the market are valued around the batch."""
         markets = list_id("morpho.markets", self.morpho)
@@ -255,12 +255,15 @@ class MorphoBlueAdapter(RawWrites, Adapter):
             self.morpho,
             self.id,
         )
-        return {
-            "conditions": [hash_in_list(0, PARAMS_WORDS, markets)],
-            "members": [Membership(markets, self.id)],
-            "key": (1, PARAMS_WORDS),  # the market id keys what is valued: this market's only
-            "keyed": {self.id: [self.held(), position]},
-        }
+        return to_self(
+            self.morpho,
+            signature,
+            *words,
+            conditions=[hash_in_list(0, PARAMS_WORDS, markets)],
+            members=[Membership(markets, self.id)],
+            key=(1, PARAMS_WORDS),  # the market id keys what is valued: this market's only
+            keyed={self.id: [self.held(), position]},
+        )
 
     # -- quotes ------------------------------------------------------------------------
     def quote_reads(self, action: Action, account: str) -> list[ReadCall]:
@@ -359,7 +362,7 @@ class MorphoBlueAdapter(RawWrites, Adapter):
         return [read(self.irm, BORROW_RATE_VIEW, self.params, market.as_tuple())]
 
     def decode_borrow_rate(self, results: Sequence[ReadResult]) -> int:
-        (rate,) = decode_result(["uint256"], results[0], f"{self.key} irm.borrowRateView")
+        rate: int = decode_result(["uint256"], results[0], f"{self.key} irm.borrowRateView")[0]
         return rate
 
     # -- helpers ----------------------------------------------------------------------
@@ -376,7 +379,7 @@ class MorphoBlueAdapter(RawWrites, Adapter):
         return market
 
     def _shares(self, results: Sequence[ReadResult]) -> int:
-        (shares, _, _) = decode_result(["uint256", "uint128", "uint128"], results[2], f"{self.key} morpho.position")
+        shares: int = decode_result(["uint256", "uint128", "uint128"], results[2], f"{self.key} morpho.position")[0]
         return shares
 
     @staticmethod

@@ -9,6 +9,8 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from floor.devnet.context import PRICES, DeployContext
 from floor.protocols.morpho_blue import PROTOCOL
 
@@ -23,7 +25,7 @@ IRM_BASE = 10**16 // YEAR  # 1% APR at zero utilisation, per second (WAD)
 IRM_SLOPE = 2 * 10**17 // YEAR  # plus 20% APR at full utilisation
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     d = ctx.deployer
     layout = LAYOUT.get(ctx.chain_id, [])
     if not layout:

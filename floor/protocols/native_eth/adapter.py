@@ -71,6 +71,7 @@ from floor.protocols.native_eth.errors import (
     ExitFeeTooLow,
     ExitNotPossible,
     UnknownValidator,
+    WrongDepositAmount,
 )
 from floor.protocols.native_eth.validators import SWEEP_WAIT_S, BeaconSnapshot, Validator
 
@@ -188,7 +189,7 @@ class NativeEthAdapter(RawWrites, Adapter):
         """`amount` (a multiple of 32 ETH) staked into the next validators of the deposit data."""
         check_amount(amount, f"{self.key} deposit")
         if amount % DEPOSIT_WEI:
-            raise dd.WrongDepositAmount(
+            raise WrongDepositAmount(
                 f"{self.key}: a deposit of {amount} wei is not a whole number of 32 ETH validators"
             )
         count = amount // DEPOSIT_WEI
@@ -343,7 +344,7 @@ class NativeEthAdapter(RawWrites, Adapter):
         return [read(MULTICALL3, "getEthBalance(address)", self.deposit_contract)]
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (total,) = decode_result(["uint256"], results[0], f"{self.key} Multicall3.getEthBalance(depositContract)")
+        total: int = decode_result(["uint256"], results[0], f"{self.key} Multicall3.getEthBalance(depositContract)")[0]
         return total
 
 
@@ -358,5 +359,5 @@ def fee_read(predeploy: str) -> ReadCall:
 
 
 def decode_fee(result: ReadResult, what: str) -> int:
-    (fee,) = decode_result(["uint256"], result, f"{what} EIP-7002 fee")
+    fee: int = decode_result(["uint256"], result, f"{what} EIP-7002 fee")[0]
     return fee

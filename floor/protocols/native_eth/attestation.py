@@ -13,6 +13,7 @@ module's pattern, with one guardian.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -31,7 +32,9 @@ ATTESTATION_TYPE = {
 MAX_ATTESTED = 16  # FloorExecutor.vy's bound
 
 
-def typed_data(executor: str, chain_id: int, deposit_root: bytes, data_roots: list[bytes], deadline: int) -> dict:
+def typed_data(
+    executor: str, chain_id: int, deposit_root: bytes, data_roots: list[bytes], deadline: int
+) -> dict[str, Any]:
     """The EIP-712 message the attester signs (the executor's domain: name FloorExecutor,
     version 1): the deposit contract's root, and the validators (their deposit_data_roots) it
     checked no deposit exists for. The executor takes deposits of those validators only."""
@@ -59,7 +62,20 @@ class Attestation:
         )
 
 
-def sign(key, executor: str, chain_id: int, deposit_root: bytes, data_roots: list[bytes], deadline: int) -> Attestation:
+class TypedDataSigner(Protocol):
+    """A signer that keeps its key (floor.chain.signer.LocalKeySigner)."""
+
+    def sign_typed_data(self, full_message: dict[str, Any]) -> tuple[int, bytes, bytes]: ...
+
+
+def sign(
+    key: str | TypedDataSigner,
+    executor: str,
+    chain_id: int,
+    deposit_root: bytes,
+    data_roots: list[bytes],
+    deadline: int,
+) -> Attestation:
     """The attester's signature, by a private key or a signer with `sign_typed_data`
     (floor.chain.signer.LocalKeySigner); its caller has checked that no deposit exists."""
     if not 0 < len(data_roots) <= MAX_ATTESTED:

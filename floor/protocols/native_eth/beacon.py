@@ -27,7 +27,7 @@ class BeaconClient:
         self._genesis: Genesis | None = None
         self.requests = 0  # how many HTTP requests this client made (for tests and metrics)
 
-    def _get(self, path: str, params: dict | None = None) -> object | None:
+    def _get(self, path: str, params: dict[str, str] | None = None) -> object | None:
         self.requests += 1
         try:
             response = self.session.get(self.url + path, params=params, timeout=self.timeout_s)
@@ -38,9 +38,10 @@ class BeaconClient:
         if response.status_code != 200:
             raise BeaconUnavailable(f"beacon API {self.url}{path}: HTTP {response.status_code}")
         try:
-            return response.json()
+            body: object = response.json()
         except ValueError:
             raise BeaconUnavailable(f"beacon API {self.url}{path}: not JSON") from None
+        return body
 
     def genesis(self) -> Genesis:
         if self._genesis is None:

@@ -16,8 +16,11 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 from __future__ import annotations
 
 import os
+from typing import Any
 
+from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.types import RPCEndpoint
 
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.context import DeployContext, Deployer
@@ -45,17 +48,19 @@ def install_contracts(w3: Web3, deployer: Deployer | None = None) -> tuple[str, 
     d = deployer or Deployer(w3)
     built = d.deploy(DEPOSIT_CONTRACT)
     code = w3.eth.get_code(built.address)
-    w3.provider.make_request("anvil_setCode", [MAINNET_DEPOSIT_CONTRACT, "0x" + bytes(code).hex()])
+    w3.provider.make_request(RPCEndpoint("anvil_setCode"), [MAINNET_DEPOSIT_CONTRACT, "0x" + bytes(code).hex()])
     for slot in ZERO_HASH_SLOTS:
         value = w3.eth.get_storage_at(built.address, slot)
-        w3.provider.make_request("anvil_setStorageAt", [MAINNET_DEPOSIT_CONTRACT, hex(slot), "0x" + bytes(value).hex()])
-    if not bytes(w3.eth.get_code(WITHDRAWAL_REQUEST_PREDEPLOY)):
+        w3.provider.make_request(
+            RPCEndpoint("anvil_setStorageAt"), [MAINNET_DEPOSIT_CONTRACT, hex(slot), "0x" + bytes(value).hex()]
+        )
+    if not bytes(w3.eth.get_code(to_checksum_address(WITHDRAWAL_REQUEST_PREDEPLOY))):
         runtime = load_artifact(WITHDRAWAL_REQUEST).deployed_bytecode
-        w3.provider.make_request("anvil_setCode", [WITHDRAWAL_REQUEST_PREDEPLOY, runtime])
+        w3.provider.make_request(RPCEndpoint("anvil_setCode"), [WITHDRAWAL_REQUEST_PREDEPLOY, runtime])
     return MAINNET_DEPOSIT_CONTRACT, WITHDRAWAL_REQUEST_PREDEPLOY
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     deposit, predeploy = install_contracts(ctx.deployer.w3, ctx.deployer)

@@ -22,8 +22,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from floor.protocols.native_eth.errors import (
     BadDepositData,
@@ -109,7 +110,7 @@ class DepositData:
     def pubkey_hex(self) -> str:
         return "0x" + self.pubkey.hex()
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """The entry as the deposit CLI writes it."""
         return {
             "pubkey": self.pubkey.hex(),
@@ -124,7 +125,7 @@ class DepositData:
         }
 
 
-def _hex(entry: dict, field: str, size: int, where: str) -> bytes:
+def _hex(entry: dict[str, Any], field: str, size: int, where: str) -> bytes:
     value = entry.get(field)
     if not isinstance(value, str):
         raise BadDepositData(f"{where}: {field} is missing or not a hex string")
@@ -205,13 +206,14 @@ def check_fork(d: DepositData, chain_id: int) -> None:
 def verify_signature(d: DepositData) -> None:
     """The BLS signature over the deposit message in the deposit domain of its fork version
     (py_ecc, slow: a second or two)."""
-    from py_ecc.bls import G2ProofOfPossession as bls
+    from eth_typing import BLSPubkey, BLSSignature
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession as bls
 
     signing_root = deposit_signing_root(
         deposit_message_root(d.pubkey, d.withdrawal_credentials, d.amount), d.fork_version
     )
     try:
-        ok = bls.Verify(d.pubkey, signing_root, d.signature)
+        ok = bls.Verify(BLSPubkey(d.pubkey), signing_root, BLSSignature(d.signature))
     except Exception:  # py_ecc raises on points not on the curve
         ok = False
     if not ok:
@@ -261,7 +263,7 @@ def make(
     """An entry as the deposit CLI writes it, for a validator key `secret_key` paying
     `executor`, really signed (py_ecc: a fraction of a second): for the local stack and tests,
     which have no validator keys of their own. Never for a real key: the CLI is for those."""
-    from py_ecc.bls import G2ProofOfPossession as bls
+    from py_ecc.bls.ciphersuites import G2ProofOfPossession as bls
 
     pubkey = bls.SkToPk(secret_key)
     wc = credentials_for(executor, prefix)

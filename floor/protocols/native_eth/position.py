@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from floor.adapters.base import Adapter
 from floor.chain.multicall import MulticallReader
 from floor.protocols.native_eth.adapter import NativeEthAdapter, decode_fee, fee_read
 from floor.protocols.native_eth.beacon import BeaconClient
@@ -62,12 +63,14 @@ def exits(adapter: NativeEthAdapter) -> list[ExitStatus]:
     return out
 
 
-def with_beacon_views(reader: MulticallReader, adapters: list, beacons: dict[str, BeaconClient] | None = None) -> list:
+def with_beacon_views(
+    reader: MulticallReader, adapters: list[Adapter], beacons: dict[str, BeaconClient] | None = None
+) -> list[Adapter]:
     """`adapters`, each native ETH market with deposit data carrying its validators' beacon
     snapshot (`beacon_view`), so its position, liquidity and pending validators are the
     consensus layer's; the others as they are. `beacons`: clients by URL, reused."""
     beacons = {} if beacons is None else beacons
-    out = []
+    out: list[Adapter] = []
     for a in adapters:
         if isinstance(a, NativeEthAdapter) and a.validators and a.beacon is None and a.beacon_api_url:
             url = a.beacon_api_url

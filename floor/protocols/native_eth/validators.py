@@ -9,8 +9,9 @@ sweep's payout)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from floor.protocols.native_eth.errors import BeaconUnavailable
 
@@ -106,17 +107,17 @@ def _hex(value: object, size: int, what: str) -> bytes:
     return raw
 
 
-def parse_validator(item: object) -> Validator:
+def parse_validator(item: Mapping[str, Any]) -> Validator:
     """One `data` item of the validators endpoints (ValidatorResponse)."""
     try:
-        v = item["validator"]  # type: ignore[index]
-        status = item["status"]  # type: ignore[index]
+        v = item["validator"]
+        status = item["status"]
         if status not in STATUSES:
             raise BeaconUnavailable(f"beacon API: unknown validator status {status!r}")
         return Validator(
-            index=_int(item["index"], "index"),  # type: ignore[index]
+            index=_int(item["index"], "index"),
             pubkey=_hex(v["pubkey"], 48, "pubkey"),
-            balance=_int(item["balance"], "balance"),  # type: ignore[index]
+            balance=_int(item["balance"], "balance"),
             status=status,
             withdrawal_credentials=_hex(v["withdrawal_credentials"], 32, "withdrawal_credentials"),
             effective_balance=_int(v["effective_balance"], "effective_balance"),
@@ -140,11 +141,10 @@ def parse_validators(body: object) -> list[Validator]:
 
 
 def parse_genesis(body: object) -> Genesis:
-    try:
-        data = body["data"]  # type: ignore[index]
-        return Genesis(_int(data["genesis_time"], "genesis_time"), _hex(data["genesis_fork_version"], 4, "fork"))
-    except (KeyError, TypeError):
-        raise BeaconUnavailable("beacon API: /eth/v1/beacon/genesis has no genesis_time") from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or "genesis_time" not in data or "genesis_fork_version" not in data:
+        raise BeaconUnavailable("beacon API: /eth/v1/beacon/genesis has no genesis_time")
+    return Genesis(_int(data["genesis_time"], "genesis_time"), _hex(data["genesis_fork_version"], 4, "fork"))
 
 
 def snapshot(validators: Sequence[Validator], genesis: Genesis, timestamp: int) -> BeaconSnapshot:

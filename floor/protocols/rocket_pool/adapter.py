@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from floor.adapters.base import (
     Action,
@@ -208,8 +208,8 @@ class RocketPoolAdapter(InstantExits, Adapter):
         (enabled,) = decode_result(["bool"], results[1], f"{what}.getDepositEnabled")
         (minimum,) = decode_result(["uint256"], results[2], f"{what}.getMinimumDeposit")
         (most,) = decode_result(["uint256"], results[3], f"{what}.getMaximumDepositAmount")
-        (fee,) = decode_result(["uint256"], results[4], f"{what}.getDepositFee")
-        (reth_value,) = decode_result(["uint256"], results[5], f"{self.key} rETH.getRethValue")
+        fee: int = decode_result(["uint256"], results[4], f"{what}.getDepositFee")[0]
+        reth_value: int = decode_result(["uint256"], results[5], f"{self.key} rETH.getRethValue")[0]
         if registered.lower() != self.deposit_pool.lower():
             raise DepositPoolMoved(
                 f"{self.key}: RocketStorage names {registered} as the deposit pool, not the configured "
@@ -265,8 +265,8 @@ class RocketPoolAdapter(InstantExits, Adapter):
         return [read(self.reth, "totalSupply()"), read(self.reth, "getExchangeRate()")]
 
     def decode_tvl(self, results: Sequence[ReadResult]) -> int:
-        (supply,) = decode_result(["uint256"], results[0], f"{self.key} rETH.totalSupply")
-        (rate,) = decode_result(["uint256"], results[1], f"{self.key} rETH.getExchangeRate")
+        supply: int = decode_result(["uint256"], results[0], f"{self.key} rETH.totalSupply")[0]
+        rate: int = decode_result(["uint256"], results[1], f"{self.key} rETH.getExchangeRate")[0]
         return supply * rate // 10**18  # ETH behind every rETH, as getEthValue(totalSupply) rounds
 
     def rate_reads(self) -> list[ReadCall]:

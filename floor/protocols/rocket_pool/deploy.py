@@ -19,9 +19,12 @@ Needs web3: imported by `floor.devnet.deploy` only when the local stack deploys.
 
 from __future__ import annotations
 
-from web3 import Web3
+from typing import Any
 
-from floor.devnet.context import DeployContext
+from web3 import Web3
+from web3.contract import Contract
+
+from floor.devnet.context import DeployContext, Deployer
 from floor.protocols.lido.instant_exit import ETH_COIN
 from floor.protocols.rocket_pool import PROTOCOL
 from floor.protocols.rocket_pool.adapter import contract_key
@@ -49,7 +52,7 @@ POOL_RETH_SOLD = 15 * ETH
 CHAINS = (1,)
 
 
-def deploy_markets(ctx: DeployContext) -> list[dict]:
+def deploy_markets(ctx: DeployContext) -> list[dict[str, Any]]:
     if ctx.chain_id not in CHAINS:
         return []
     d = ctx.deployer
@@ -85,7 +88,9 @@ def deploy_markets(ctx: DeployContext) -> list[dict]:
     ]
 
 
-def deploy_reth_pool(d, reth, seed_eth: int = POOL_SEED_ETH, sold: int = POOL_RETH_SOLD):
+def deploy_reth_pool(
+    d: Deployer, reth: Contract, seed_eth: int = POOL_SEED_ETH, sold: int = POOL_RETH_SOLD
+) -> Contract:
     """A Curve ETH/rETH pool, seeded by the participant with `seed_eth` of ETH and the rETH
     worth as much (from its deposit), then `sold` rETH sold into it for ETH."""
     lp = d.deploy(CURVE_LP, "Curve.fi ETH/rETH", "rCRV")

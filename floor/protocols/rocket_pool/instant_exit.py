@@ -34,5 +34,5 @@ class RethCurveExit(CurveEthExit):
         return [read(self.token, "getEthValue(uint256)", amount)]
 
     def decode_fair(self, amount: int, results: Sequence[ReadResult]) -> int:
-        (value,) = decode_result(["uint256"], results[0], f"{self.key} rETH.getEthValue")
+        value: int = decode_result(["uint256"], results[0], f"{self.key} rETH.getEthValue")[0]
         return value
