@@ -97,14 +97,20 @@ def address(text: str) -> str:
     return to_checksum_address(text)
 
 
-def deadline(text: str, now: datetime | None = None) -> datetime:
-    """An ISO 8601 time with its zone (e.g. 2030-07-01T12:00:00Z), not in the past."""
+def iso_time(name: str, text: str) -> datetime:
+    """An ISO 8601 time with its zone (e.g. 2030-07-01T12:00:00Z); `name` says which input."""
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"deadline {text!r}: not an ISO 8601 time (e.g. 2030-07-01T12:00:00Z)") from None
+        raise InputError(f"{name} {text!r}: not an ISO 8601 time (e.g. 2030-07-01T12:00:00Z)") from None
     if when.tzinfo is None:
-        raise InputError(f"deadline {text!r}: give its time zone (e.g. a trailing Z for UTC, or +02:00)")
+        raise InputError(f"{name} {text!r}: give its time zone (e.g. a trailing Z for UTC, or +02:00)")
+    return when
+
+
+def deadline(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time with its zone (e.g. 2030-07-01T12:00:00Z), not in the past."""
+    when = iso_time("deadline", text)
     if when <= (now or datetime.now(UTC)):
         raise InputError(f"deadline {text!r}: already past")
     return when

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.audit import audit_app
 from cli.options import ByOpt, ConfigOpt, JsonOpt, NoWaitOpt, ReasonOpt, command, error, request, settings_from
 from cli.risk import risk_app
+from cli.sign import sign
 
 # Everything else is imported by the command that needs it: `floor --help` and `floor status`
 # stay quick (web3, temporalio, the config's models and the workflows take seconds to import).
@@ -33,6 +35,7 @@ app = typer.Typer(
 schedules_app = typer.Typer(help="The engine's Temporal Schedules (rebalance and harvest checks).")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(risk_app, name="risk")
+app.add_typer(audit_app, name="audit")
 
 
 def operate(settings: Settings, kind: str, body: dict, as_json: bool, no_wait: bool) -> int:
@@ -539,6 +542,9 @@ def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     for sid in ids:
         out.line(sid)
     return 0
+
+
+app.command()(sign)  # cli/sign.py
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from floor.access.commands import SignedCommand
 from floor.catalogue import FieldChange, Reweighted, TargetWeight
 from floor.chain.gas_report import ChainGasReport
 from floor.chain.report import IdleReport, MarketReport
@@ -203,6 +204,41 @@ class HistoryOutput(_Output):
     acceptances: list[AcceptanceRow]
 
 
+class AuditListRow(_Output):
+    """One row of the audit log: its hash covers its fields (`at` as seconds since 1970) and
+    `prev`, the hash of the row before."""
+
+    seq: int
+    at: str
+    workflow_id: str
+    signer: str  # "" for an unsigned pause or an unreadable command
+    role: str
+    kind: str
+    digest: str
+    outcome: Literal["accepted", "refused"]
+    reason: str
+    prev: str
+    hash: str
+
+
+class AuditListOutput(_Output):
+    """`floor audit list --json`: the last N rows of the audit log that match, oldest first."""
+
+    rows: list[AuditListRow]
+
+
+class AuditVerifyOutput(_Output):
+    """`floor audit verify --json` (exit 1 when the chain is broken): whether every row from the
+    first to the head is as appended; if not, the first bad row's seq (for rows cut from the end,
+    the first one missing) and why."""
+
+    intact: bool
+    head_seq: int | None  # None: the head row itself is gone
+    head_hash: str | None
+    bad_row: int | None
+    why: str | None
+
+
 class ReconcileOutput(ReconcileResult):
     """`floor reconcile --json` (exit 1 on a discrepancy or a chain that is not the one the
     engine knew)."""
@@ -351,12 +387,25 @@ class OperationStartedOutput(_Followed):
     status: Literal["started"]
 
 
+class SignOutput(SignedCommand):
+    """`floor sign KIND --field NAME=VALUE ...` (always JSON): the command signed by your key for
+    this engine, as the engine's update takes it (floor/access/commands.py): its kind, the domain
+    it is signed for, the message (the struct's fields with the signer's random `nonce` and its
+    `deadline`, seconds since 1970, as strings of digits), the signer's address and the 65-byte
+    signature (r || s || v, 0x-hex)."""
+
+    signer: str
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
+
+
 # The command line -> the model of what it prints, in the order docs/cli-json.md lists them.
 OUTPUTS: dict[str, type[BaseModel]] = {
     "floor status --json": StatusOutput,
     "floor status --json (no worker answers)": StatusNoWorkerOutput,
     "floor positions --json": PositionsOutput,
     "floor history --json": HistoryOutput,
+    "floor audit list --json": AuditListOutput,
+    "floor audit verify --json": AuditVerifyOutput,
     "floor reconcile --json": ReconcileOutput,
     "floor reconcile --open --json": OpenDiscrepanciesOutput,
     "floor reconcile --accept ID --reason TEXT --json": AcceptedDiscrepancyOutput,
@@ -376,6 +425,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor pause|resume --json": PauseOutput,
     "floor configure --json": ConfigureOutput,
     "floor schedules apply --json": SchedulesOutput,
+    "floor sign KIND --field NAME=VALUE ...": SignOutput,
 }
 
 

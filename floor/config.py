@@ -47,6 +47,7 @@ from floor.risk.breakers import BreakerPolicy
 from floor.swaps.config import SwapsConfig
 
 __all__ = [
+    "AccessConfig",
     "Address",
     "ChainConfig",
     "ConfigError",
@@ -545,6 +546,30 @@ class AttesterConfig(_Model):
     ttl_s: int = Field(default=900, gt=0, le=86_400)
 
 
+class AccessConfig(_Model):
+    """Access control (`floor/access`): the founding ADMINs, whom the engine's role book starts
+    with (nobody is there yet to sign their grant; every later grant is a signed command), and
+    the engine's command domain: commands are signed for one chain's executor, with the
+    engine's id (EIP-712 `chainId`, `verifyingContract`, `salt`), that of `chain_id`, else of
+    the first chain with an executor."""
+
+    admins: Annotated[list[Address], Field(min_length=1)] | None = None  # None: none yet
+    chain_id: int | None = Field(default=None, gt=0)
+
+    @field_validator("admins")
+    @classmethod
+    def _distinct(cls, v: list[str] | None) -> list[str] | None:
+        first: dict[str, int] = {}
+        found = []
+        for i, address in enumerate(v or []):
+            if address in first:
+                found.append((str(i), f"duplicate admin {address} (also admins.{first[address]})"))
+            first.setdefault(address, i)
+        if found:
+            raise _problems(found)
+        return v
+
+
 # ---------------------------------------------------------------- settings
 
 # The TOML file for the Settings being built; set only inside load_settings so
@@ -582,6 +607,7 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = MetricsConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
     attester: AttesterConfig = AttesterConfig()
+    access: AccessConfig = AccessConfig()
 
     @property
     def engine_id(self) -> str:
@@ -671,6 +697,20 @@ class Settings(BaseSettings):
                 )
         if problems:
             raise _problems(problems)
+        return self
+
+    @model_validator(mode="after")
+    def _command_domain(self) -> Self:
+        """The command domain's chain has an executor: a command is signed for one."""
+        chain_id = self.access.chain_id
+        by_id = {c.id: c for c in self.chains}
+        if chain_id is not None and chain_id not in by_id:
+            known = ", ".join(str(k) for k in by_id)
+            raise _problems([("access.chain_id", f"no chain with id {chain_id} (chains: {known})")])
+        if chain_id is not None and by_id[chain_id].executor is None:
+            raise _problems([("access.chain_id", f"chain {chain_id} has no executor to sign commands for")])
+        if self.access.admins and not any(c.executor for c in self.chains):
+            raise _problems([("access", "no chain has an executor: commands are signed for one (set chains.executor)")])
         return self
 
     def chain(self, chain_id: int) -> ChainConfig:

@@ -28,6 +28,11 @@ LOGS = STATE / "logs"
 CONFIG = STATE / "floor.toml"  # written by `make demo`
 KEYSTORE = STATE / "signer-keystore.json"  # the engine's signer, made by `make demo`
 PASSWORD_FILE = STATE / "signer-keystore.password"
+# The demo's command keys (`floor sign`), one per role, made by `make demo`: keystore, password file.
+COMMAND_KEYS = {
+    role: (STATE / f"{role}-keystore.json", STATE / f"{role}-keystore.password")
+    for role in ("admin", "operator", "viewer")
+}
 WORKER_STOP_S = 30  # the worker lets activities in flight finish for 20 s on SIGTERM (workers.temporal)
 DEMO_BLOCK_TIME_S = 2  # a block this often on the demo chains, with or without transactions
 

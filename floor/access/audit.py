@@ -46,7 +46,23 @@ def row_hash(row: AuditRow) -> str:
     return "0x" + hashlib.sha256(canonical(row)).hexdigest()
 
 
-def chain_rows(rows: Iterable[AuditRow], after: AuditRow | None = None) -> list[AuditRow]:
+class AuditEntry(FrozenModel):
+    """A row to append, with an id its writer chooses (e.g. the workflow id and the update's id):
+    the store appends an id once, so a retried activity writes nothing twice. The id is not
+    hashed: it names the append, not the row."""
+
+    id: str = Field(min_length=1, max_length=300)
+    row: AuditRow
+
+
+class ChainEnd(NamedTuple):
+    """Where a chain ends: its last row's seq and hash (0 and GENESIS before the first row)."""
+
+    seq: int
+    hash: str
+
+
+def chain_rows(rows: Iterable[AuditRow], after: AuditRow | ChainEnd | None = None) -> list[AuditRow]:
     """`rows` numbered and linked, continuing the chain whose last row is `after` (none: a new
     chain from GENESIS)."""
     prev, seq = (after.hash, after.seq) if after else (GENESIS, 0)
@@ -65,7 +81,9 @@ class BadRow(NamedTuple):
     why: str
 
 
-def verify_chain(rows: list[AuditRow], after: AuditRow | None = None, head: str | None = None) -> BadRow | None:
+def verify_chain(
+    rows: list[AuditRow], after: AuditRow | ChainEnd | None = None, head: str | None = None
+) -> BadRow | None:
     """The first row that breaks the chain, with why; None when every row is as chained. `after`:
     the last row before these (a chain read in pages); `head`: the last hash the engine kept."""
     prev, seq = (after.hash, after.seq) if after else (GENESIS, 0)

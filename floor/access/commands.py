@@ -382,12 +382,13 @@ def sign_command(kind: Kind | str, fields: dict[str, Any] | Command, key: Any, d
     LocalAccount). For tests, tools and services that hold their own key."""
     kind = Kind(kind)
     fields = fields if isinstance(fields, Command) else STRUCTS[kind].model_validate(fields)
-    signed = Account.sign_message(encode_typed_data(full_message=typed_data(kind, fields, domain)), key)
+    account = key if hasattr(key, "sign_message") else Account.from_key(key)
+    signed = account.sign_message(encode_typed_data(full_message=typed_data(kind, fields, domain)))
     return SignedCommand(
         kind=kind.value,
         domain=domain,
         message=fields.model_dump(mode="json"),
-        signer=key.address if hasattr(key, "address") else Account.from_key(key).address,
+        signer=account.address,
         signature="0x" + bytes(signed.signature).hex(),
     )
 

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from floor.config import SignerConfig
 from floor.logging import register_secret
 
-__all__ = ["LocalKeySigner", "SignedTransaction", "Signer", "SignerError", "signer_from_config"]
+__all__ = ["LocalKeySigner", "SignedTransaction", "Signer", "SignerError", "decrypt_keystore", "signer_from_config"]
 
 _KEY_HEX = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
@@ -78,26 +78,7 @@ class LocalKeySigner:
 
     @classmethod
     def from_keystore(cls, path: str | Path, password: str | SecretStr) -> LocalKeySigner:
-        path = Path(path)
-        secret = _reveal(password)
-        register_secret(secret)
-        try:
-            keystore = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise SignerError(f"keystore {path}: cannot read ({e.strerror or e})") from None
-        except (ValueError, UnicodeDecodeError):
-            raise SignerError(f"keystore {path}: not a JSON keystore file") from None
-        try:
-            key = Account.decrypt(keystore, secret)
-        except Exception:
-            # eth_account reports a bad password as "MAC mismatch"; a corrupt file looks the same.
-            raise SignerError(f"keystore {path}: wrong password or corrupt file") from None
-        register_secret(bytes(key).hex())
-        try:
-            account = Account.from_key(key)
-        except Exception:
-            raise SignerError(f"keystore {path}: holds an invalid private key") from None
-        return cls(account)
+        return cls(decrypt_keystore(path, password))
 
     @property
     def address(self) -> ChecksumAddress:
@@ -135,6 +116,31 @@ class LocalKeySigner:
         return f"LocalKeySigner(address={self._address})"
 
     __str__ = __repr__
+
+
+def decrypt_keystore(path: str | Path, password: str | SecretStr) -> LocalAccount:
+    """The account in an encrypted keystore file (eth-account's `Account.decrypt`); SignerError
+    in one line naming the file and what is wrong, never the password."""
+    path = Path(path)
+    secret = _reveal(password)
+    register_secret(secret)
+    try:
+        keystore = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise SignerError(f"keystore {path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise SignerError(f"keystore {path}: not a JSON keystore file") from None
+    try:
+        key = Account.decrypt(keystore, secret)
+    except Exception:
+        # eth_account reports a bad password as "MAC mismatch"; a corrupt file looks the same.
+        raise SignerError(f"keystore {path}: wrong password or corrupt file") from None
+    register_secret(bytes(key).hex())
+    try:
+        account: LocalAccount = Account.from_key(key)
+    except Exception:
+        raise SignerError(f"keystore {path}: holds an invalid private key") from None
+    return account
 
 
 def signer_from_config(cfg: SignerConfig) -> LocalKeySigner:

@@ -34,10 +34,13 @@ from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
+from floor.access.audit import GENESIS, AuditEntry, AuditRow, BadRow, ChainEnd, chain_rows, verify_chain
 from floor.config import Settings, StoreConfig
 from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDiscrepancy, UnstorableValue
 from floor.store.tables import (
     Alert,
+    AuditHead,
+    AuditLogRow,
     BreakerEventRow,
     ChainMarkRow,
     Discrepancy,
@@ -56,6 +59,7 @@ from floor.store.types import SignedAmount, Uint256, UtcDateTime
 
 __all__ = [
     "Alert",
+    "AuditLogRow",
     "ChainMarkRow",
     "Discrepancy",
     "DiscrepancyAlreadyAccepted",
@@ -534,6 +538,98 @@ class Store:
         with self._session() as session:
             return _rowcount(session.execute(stmt))
 
+    # ------------------------------------------------------------ the audit log
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRow]:
+        """Append ``entries`` to the audit log in one transaction: each row numbered and chained
+        after the head (its ``seq``, ``prev`` and ``hash`` as given are ignored), the head moved
+        to the last. The head is locked first (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite:
+        the write lock, ``BEGIN IMMEDIATE``), so writers at once append one after the other. An
+        entry whose id was appended before (a retry) appends nothing: its stored row comes back.
+        Answers the stored rows in the order given."""
+        if not entries:
+            return []
+        log, head = AuditLogRow.__table__, AuditHead.__table__
+        ids = list(dict.fromkeys(entry.id for entry in entries))
+        with self._engine.connect() as connection:
+            if self.dialect == "sqlite":  # the write lock before the head is read, not at the first insert
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            end = connection.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).first()
+            if end is None:
+                raise StoreError("the audit log's head row is missing: see `floor audit verify`")
+            stored = {r.entry_id: _audit_row(r) for r in connection.execute(select(log).where(log.c.entry_id.in_(ids)))}
+            new = {entry.id: entry.row for entry in entries if entry.id not in stored}  # a repeated id: its first
+            chained = dict(zip(new, chain_rows(new.values(), ChainEnd(end.seq, end.hash)), strict=True))
+            if chained:
+                connection.execute(log.insert(), [{"entry_id": id, **row.model_dump()} for id, row in chained.items()])
+                last = list(chained.values())[-1]
+                connection.execute(update(head).where(head.c.id == 1).values(seq=last.seq, hash=last.hash))
+            connection.commit()
+        stored |= chained
+        return [stored[entry.id] for entry in entries]
+
+    def audit_rows(
+        self,
+        signer: str | None = None,
+        kind: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AuditRow]:
+        """The latest ``limit`` rows of the audit log that match (a signer in any case; from
+        ``since`` on, before ``until``), oldest first."""
+        c = AuditLogRow.__table__.c
+        stmt = select(AuditLogRow.__table__)
+        if signer is not None:
+            stmt = stmt.where(func.lower(c.signer) == signer.lower())
+        if kind is not None:
+            stmt = stmt.where(c.kind == kind)
+        if outcome is not None:
+            stmt = stmt.where(c.outcome == outcome)
+        if since is not None:
+            stmt = stmt.where(c.at >= _seconds(since, "since"))
+        if until is not None:
+            stmt = stmt.where(c.at < _seconds(until, "until"))
+        with self._engine.connect() as connection:
+            rows = connection.execute(stmt.order_by(c.seq.desc()).limit(limit))
+            return [_audit_row(r) for r in rows][::-1]
+
+    def audit_head(self) -> ChainEnd | None:
+        """The audit log's head: the seq and hash of its last row (0 and GENESIS while empty);
+        None when the head row is gone."""
+        h = AuditHead.__table__.c
+        with self._engine.connect() as connection:
+            end = connection.execute(select(h.seq, h.hash).where(h.id == 1)).first()
+        return None if end is None else ChainEnd(end.seq, end.hash)
+
+    def verify_audit(self, page: int = 5000) -> BadRow | None:
+        """Recompute the whole audit log's chain, and check it ends at the head: the first row
+        that breaks it and why, None when every row is as appended. Here `BadRow.row` is the bad
+        row's seq as stored (for rows cut from the end, the first one missing). Read from one
+        snapshot, so rows appended meanwhile are not taken for inserted ones."""
+        log, h = AuditLogRow.__table__, AuditHead.__table__.c
+        with self._engine.connect() as connection:
+            if self.dialect == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            else:  # pysqlite begins no transaction for reads: begin one, the first read takes the snapshot
+                connection.exec_driver_sql("BEGIN")
+            stored = connection.execute(select(h.seq, h.hash).where(h.id == 1)).first()
+            head = None if stored is None else ChainEnd(stored.seq, stored.hash)
+            last = ChainEnd(0, GENESIS)
+            at_head = GENESIS if head is not None and head.seq == 0 else None  # the hash of the row at head.seq
+            while True:
+                stmt = select(log).where(log.c.seq > last.seq).order_by(log.c.seq).limit(page)
+                rows = [_audit_row(r) for r in connection.execute(stmt)]
+                if not rows:
+                    break
+                bad = verify_chain(rows, last)
+                if bad is not None:
+                    return BadRow(rows[bad.row].seq, bad.why)
+                at_head = next((r.hash for r in rows if head is not None and r.seq == head.seq), at_head)
+                last = ChainEnd(rows[-1].seq, rows[-1].hash)
+        return _audit_end(last, head, at_head)
+
     # ------------------------------------------------------------ reads
 
     def _all(self, stmt: Any) -> list[Any]:
@@ -545,6 +641,33 @@ def _rowcount(result: Result[Any]) -> int:
     """The rows an INSERT, UPDATE or DELETE changed: their results are cursor results, which
     `Session.execute`'s declared type does not say."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def _audit_row(stored: Any) -> AuditRow:
+    """A stored row as it is, unchecked: a row edited by hand must reach the hash check, not fail
+    a field's validation."""
+    return AuditRow.model_construct(**{k: v for k, v in stored._mapping.items() if k != "entry_id"})
+
+
+def _audit_end(last: ChainEnd, head: ChainEnd | None, at_head: str | None) -> BadRow | None:
+    """Whether a chain that verified row by row, ending at ``last``, ends at the stored
+    ``head`` (``at_head``: the hash of its row at the head's seq, when there is one)."""
+    if head is None:
+        return BadRow(last.seq + 1, "the audit log's head row is missing (deleted by hand): the end cannot be checked")
+    if last == head:
+        return None
+    if last.seq < head.seq:
+        missing = f"row {head.seq} is" if last.seq + 1 == head.seq else f"rows {last.seq + 1} to {head.seq} are"
+        return BadRow(last.seq + 1, f"{missing} missing: the head is row {head.seq} (rows cut from the end)")
+    if last.seq > head.seq and at_head == head.hash:
+        return BadRow(
+            head.seq + 1, f"row {head.seq + 1}: after the head (row {head.seq}), not appended by the store (inserted)"
+        )
+    return BadRow(head.seq, f"row {head.seq}: not the row the head recorded (the chain was rewritten up to it)")
+
+
+def _seconds(at: datetime, where: str) -> int:
+    return int(UtcDateTime().check(at, where).timestamp())
 
 
 def _values(table: type[T], row: T) -> dict[str, Any]:

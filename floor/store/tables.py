@@ -35,6 +35,8 @@ from floor.store.types import SignedAmount, Uint256, UtcDateTime
 
 __all__ = [
     "Alert",
+    "AuditHead",
+    "AuditLogRow",
     "BreakerEventRow",
     "ChainMarkRow",
     "Discrepancy",
@@ -322,3 +324,45 @@ class Alert(StoreTable, table=True):
     detail: str = Field(default="", sa_type=Text)
     raised_at: datetime = Field(sa_type=UtcDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class AuditLogRow(StoreTable, table=True):
+    """One row of the append-only audit log (`floor.access.audit.AuditRow`, hash-chained): a
+    command accepted or refused, a role change, an engine state change. Written only by
+    `Store.append_audit`; the database refuses UPDATE and DELETE (migration 0006's triggers).
+    `entry_id` is the writer's own id for the append, so a retry appends nothing twice."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        UniqueConstraint("entry_id"),
+        CheckConstraint("outcome IN ('accepted', 'refused')", name="outcome"),
+        Index(None, "at"),
+        Index(None, "signer", "at"),
+        Index(None, "kind", "at"),
+    )
+
+    seq: int = Field(primary_key=True, sa_type=_ID, sa_column_kwargs={"autoincrement": False})  # 1, 2, 3...
+    entry_id: str
+    at: int = Field(sa_type=BigInteger)  # seconds since 1970, as hashed
+    workflow_id: str
+    signer: str
+    role: str
+    kind: str
+    digest: str
+    outcome: str  # "accepted" | "refused"
+    reason: str = Field(sa_type=Text)
+    prev: str  # the hash of the row before (GENESIS for the first)
+    hash: str
+
+
+class AuditHead(StoreTable, table=True):
+    """The audit log's last row (seq and hash), one row moved forward in the same transaction as
+    each append, and locked by it: a row cut from the end of the log no longer matches it. Only
+    moved forward (migration 0006's triggers)."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: int = Field(default=1, primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(sa_type=BigInteger)
+    hash: str

@@ -21,6 +21,8 @@ TABLES = {
     "signed_tx",
     "watchdog_cursor",
     "chain_mark",
+    "audit_log",
+    "audit_head",
 }
 
 
@@ -36,7 +38,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0005"
+        assert head == "0006"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES
