@@ -37,8 +37,8 @@ test: install contracts lint
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check cli client floor activities workflows workers scripts tests
-	$(VENV)/bin/ruff format --check cli client floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests
+	$(VENV)/bin/ruff format --check api cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/mypy  # strict on floor/ (pyproject's [tool.mypy])
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and

@@ -4,16 +4,25 @@ outside a worker use to reach the engine is the `client` package."""
 
 from __future__ import annotations
 
+import time
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from temporalio import activity
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from client import CHECKS, RISK_CHECK, Refused, ask, check_risk, schedule_id
+from client import CHECKS, RISK_CHECK, Refused, schedule_id, send
+from client.signing import SigningError, load_key, signed
+from floor.access.roles import Kind
 from floor.catalogue import queue_input
-from floor.config import Settings
+from floor.chain.signer import SignerError, signer_from_config
+from floor.config import Settings, SignerConfig
 from floor.engine import Operation
+from floor.operations import OperationStarted
+from floor.risk.breakers import RiskCheckResult
 from floor.txqueue import QueueHold, queue_id
 
 
@@ -22,6 +31,7 @@ class EngineDoor:
 
     def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str | None):
         self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+        self.scheduler: LocalAccount | None = None  # access.scheduler_key, once read
 
     @activity.defn
     async def hold_queues(self, raw: dict) -> list[str]:
@@ -70,28 +80,40 @@ class EngineDoor:
 
     @activity.defn
     async def engine_request(self, raw: dict) -> str:
-        """A schedule's check: ask the engine for the operation. A refusal (a cooldown, an
-        operation running, the engine paused) is an answer, not a failure. The risk check's
-        answer is what it changed."""
-        if raw["kind"] == RISK_CHECK:
-            try:
-                result = await check_risk(self.client, raw["engine_id"])
-            except Refused as exc:
-                return f"refused: {exc}"
-            except RPCError as exc:
-                raise ApplicationError(f"engine unreachable: {exc}") from None
-            changes = [f"{e.scope} {e.from_state.value}->{e.to_state.value}: {e.reason}" for e in result.events]
-            return "; ".join(changes) or f"nothing tripped ({len(result.breakers)} breakers not closed)"
-        kind = Operation(raw["kind"])
+        """A schedule's check: ask the engine for the operation, as a command signed by the
+        worker's scheduler service (`access.scheduler_key`; never the engine's signer key). A
+        refusal (a cooldown, an operation running, the engine paused, no scheduler key) is an
+        answer, not a failure. The risk check's answer is what it changed."""
+        kind = Kind.CHECK_RISK if raw["kind"] == RISK_CHECK else Kind(Operation(raw["kind"]).value)
+        key = self.settings.access.scheduler_key
+        if key is None:
+            return "refused: no scheduler key (set access.scheduler_key in the worker's config)"
+        if raw["engine_id"] != self.settings.engine_id:
+            return f"refused: {raw['engine_id']} is not this worker's engine ({self.settings.engine_id})"
         try:
-            started = await ask(
-                self.client, raw["engine_id"], kind, {"by": "schedule", "reason": f"{kind.value} check"}
-            )
-        except Refused as exc:
+            reason = "risk check" if kind == Kind.CHECK_RISK else f"{kind.value} check"
+            command = signed(self.settings, kind, {"reason": reason}, self._scheduler(key), now=int(time.time()))
+            answer = await send(self.client, raw["engine_id"], kind, command.model_dump(mode="json"))
+        except (Refused, SigningError, SignerError) as exc:
             return f"refused: {exc}"
         except RPCError as exc:
             raise ApplicationError(f"engine unreachable: {exc}") from None
-        return f"started {started.workflow_id}"
+        if isinstance(answer, RiskCheckResult):
+            changes = [f"{e.scope} {e.from_state.value}->{e.to_state.value}: {e.reason}" for e in answer.events]
+            return "; ".join(changes) or f"nothing tripped ({len(answer.breakers)} breakers not closed)"
+        if isinstance(answer, OperationStarted):
+            return f"started {answer.workflow_id}"
+        return str(answer)
+
+    def _scheduler(self, key: SignerConfig) -> LocalAccount:
+        """The scheduler service's key, read once (a keystore's decryption is slow on purpose)."""
+        if self.scheduler is None:
+            if key.keystore_path is not None and key.keystore_password is not None:
+                self.scheduler = load_key(key.keystore_path, key.keystore_password)
+            else:
+                signer_from_config(key)  # checks the key's form, registers it as a secret
+                self.scheduler = Account.from_key(key.private_key.get_secret_value().strip())  # type: ignore[union-attr]
+        return self.scheduler
 
     def all(self) -> list:
         return [self.hold_queues, self.pause_schedules, self.engine_request]

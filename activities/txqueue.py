@@ -206,6 +206,15 @@ class QueueDoor:
 
     @activity.defn
     async def submit_intent(self, intent: TxIntent) -> SubmitAck:
+        """Hand an intent to the signer's queue: only from a workflow under the configured
+        engine (`<engine id>/...`: its operations, started by signed commands)."""
+        asking, engine_id = activity.info().workflow_id, self.settings.engine_id
+        if not asking.startswith(f"{engine_id}/"):
+            raise ApplicationError(
+                f"intent {intent.id} refused: {asking} is not an operation of the engine {engine_id}",
+                type="IntentRefused",
+                non_retryable=True,
+            )
         try:
             if intent.chain_id not in self._queues:
                 self._queues[intent.chain_id] = queue_input(self.settings, intent.chain_id, self.signer)

@@ -9,7 +9,8 @@ found before anything here runs).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,23 +25,23 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from client import (
     ANSWER_S,
+    Commander,
+    NotRunning,
+    Refused,
     apply_schedules,
-    ask,
-    change_breaker,
-    check_risk,
-    configure,
     current_step,
     engine_breakers,
     engine_history,
+    engine_roles,
     engine_status,
     ensure_engine,
     failure_text,
     follow,
     not_running,
-    pause_or_resume,
     pending_signals,
     reconcile,
     recorded,
+    send,
     signal_pause,
 )
 from client import connect as client_connect
@@ -48,6 +49,8 @@ from client import connect as client_connect
 # The workflows (and web3 with the activities) are imported by the functions that use them:
 # `floor status` needs none of them and must answer quickly.
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from cli.render import Output
     from floor.catalogue import ConfigChange
     from floor.config import Settings
@@ -146,14 +149,19 @@ def ui_link(settings: Settings, workflow_id: str) -> str:
     return f"{base}/namespaces/{settings.temporal.namespace}/workflows/{workflow_id}"
 
 
-async def run_operation(settings: Settings, kind: Operation, request: dict, out: Output, *, wait: bool = True) -> int:
+async def run_operation(
+    settings: Settings, kind: Operation, request: dict, out: Output, key: LocalAccount, *, wait: bool = True
+) -> int:
     """Ask the running engine for `kind` (as it is configured: the config given here only says
-    where the engine is), and follow the operation to its end. `Refused` (the engine's reason,
-    or that it is not running) propagates to the caller; `NoWorker` when no worker answers."""
+    where the engine is), signed by `key`, and follow the operation to its end. `Refused` (the
+    engine's reason, or that it is not running) propagates to the caller; `NoWorker` when no
+    worker answers."""
     client = await connect(settings)
     await require_worker(client, settings)
     engine_id = settings.engine_id
-    started = await answered(ask(client, engine_id, kind, request), UPDATE_S, f"the {kind.value} request")
+    commander = Commander(client, settings, key)
+    with refusal_recorded(settings):
+        started = await answered(commander.ask(kind, request), UPDATE_S, f"the {kind.value} request")
     link = ui_link(settings, started.workflow_id)
     out.line(f"{kind.value} started: [bold]{escape(started.workflow_id)}[/]")
     out.line(f"  Web UI: {link}")
@@ -327,12 +335,15 @@ def chain_events(settings: Settings, limit: int) -> list[dict]:
     ]
 
 
-async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, by: str) -> tuple[str, bool]:
-    """The engine's note on the pause or resume, and whether the engine answered. A pause always
-    goes through: when no worker answers within ANSWER_S it is sent as the `pause_engine`
-    signal, which Temporal records and the engine applies when a worker runs (answered False).
-    A resume needs the engine's answer (it may be refused): `NoWorker` without one. `Refused`
-    when the engine does not allow it now."""
+async def pause_or_resume_engine(
+    settings: Settings, pause: bool, reason: str, by: str, key: LocalAccount | None
+) -> tuple[str, bool]:
+    """The engine's note on the pause or resume, and whether the engine answered. A resume is
+    signed by `key`; a pause too when a key is given, else it goes unsigned (`by` names who).
+    A pause always goes through: when no worker answers within ANSWER_S it is sent as the
+    `pause_engine` signal (open, unsigned), which Temporal records and the engine applies when
+    a worker runs (answered False). A resume needs the engine's answer (it may be refused):
+    `NoWorker` without one. `Refused` when the engine does not allow it now."""
     client = await connect(settings)
     answering = await worker_answers(client, settings.engine_id)
     if answering is False:
@@ -345,9 +356,14 @@ async def pause_or_resume_engine(settings: Settings, pause: bool, reason: str, b
     try:
         if answering is None and pause:  # an engine not running is started, to be paused from its first step
             await asyncio.wait_for(ensure_engine(client, settings), START_S)
-        note = await pause_or_resume(
-            client, settings.engine_id, pause, reason, by, accept_s=ANSWER_S if pause else UPDATE_S
-        )
+        accept_s = ANSWER_S if pause else UPDATE_S
+        with refusal_recorded(settings):
+            if key is None:  # only a pause comes here without a key (the command line asks for one)
+                note = await send(client, settings.engine_id, "pause", {"reason": reason, "by": by}, accept_s=accept_s)
+            elif pause:
+                note = await Commander(client, settings, key).pause(reason, accept_s=accept_s)
+            else:
+                note = await Commander(client, settings, key).resume(reason, accept_s=accept_s)
         return note, True
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         if not pause:
@@ -363,9 +379,11 @@ def signalled(waited_s: float) -> str:
     return f"no worker answered within {waited_s:g} s: pause signalled; it takes effect when a worker runs"
 
 
-async def breakers(settings: Settings, action: str, scope: str = "", by: str = "", reason: str = "") -> dict:
-    """`list` the breakers not CLOSED, `check` now, `half_open` or `trip` one; `Refused` with
-    the engine's reason when the change is not allowed."""
+async def breakers(
+    settings: Settings, action: str, scope: str = "", reason: str = "", key: LocalAccount | None = None
+) -> dict:
+    """`list` the breakers not CLOSED, `check` now, `half_open` or `trip` one (these signed by
+    `key`); `Refused` with the engine's reason when the change is not allowed."""
     client = await connect(settings)
     if await worker_answers(client, settings.engine_id) is False:
         raise NoWorker(f"no worker answered the engine {settings.engine_id} within {ANSWER_S:g} s: {NO_WORKER}")
@@ -373,30 +391,95 @@ async def breakers(settings: Settings, action: str, scope: str = "", by: str = "
         if action == "list":
             listed = await answered(engine_breakers(client, settings.engine_id), ANSWER_S, "the breakers query")
             return {"breakers": [b.model_dump(mode="json") for b in listed]}
-        if action == "check":  # reads every market on every chain first
-            return (await answered(check_risk(client, settings.engine_id), LONG_S, "the risk check")).model_dump(
-                mode="json"
-            )
-        change = change_breaker(client, settings.engine_id, action, scope, by, reason)
-        event = await answered(change, UPDATE_S, f"the breaker's {action}")
+        commander = Commander(client, settings, key)
+        with refusal_recorded(settings):
+            if action == "check":  # reads every market on every chain first
+                checked = await answered(commander.check_risk(reason), LONG_S, "the risk check")
+                return checked.model_dump(mode="json")
+            change = commander.trip(scope, reason) if action == "trip" else commander.half_open(scope, reason)
+            event = await answered(change, UPDATE_S, f"the breaker's {action}")
         return {"event": event.model_dump(mode="json")}
     except RPCError as exc:
         raise _engine_error(settings, exc) from None
 
 
-async def configure_engine(settings: Settings) -> ConfigChange:
-    """Send the config to the engine (started with it if not running); what changed."""
+async def configure_engine(settings: Settings, key: LocalAccount) -> ConfigChange:
+    """Send the config to the engine, signed by `key` (started with it if not running); what changed."""
     client = await connect(settings)
     start_s = await require_worker(client, settings)
-    return await answered(configure(client, settings), start_s, "starting or configuring the engine")
+    with refusal_recorded(settings):
+        configuring = Commander(client, settings, key).configure("floor configure")
+        return await answered(configuring, start_s, "starting or configuring the engine")
 
 
-async def schedules(settings: Settings) -> tuple[ConfigChange, list[str]]:
-    """Configure the engine (started if not running), then create or update its schedules."""
+async def schedules(settings: Settings, key: LocalAccount) -> tuple[ConfigChange, list[str]]:
+    """Configure the engine, signed by `key` (started if not running), then create or update its schedules."""
     client = await connect(settings)
     start_s = await require_worker(client, settings)
-    change = await answered(configure(client, settings), start_s, "starting or configuring the engine")
+    with refusal_recorded(settings):
+        configuring = Commander(client, settings, key).configure("floor schedules apply")
+        change = await answered(configuring, start_s, "starting or configuring the engine")
     return change, await answered(apply_schedules(client, settings), UPDATE_S, "applying the schedules")
+
+
+async def roles(settings: Settings, action: str, key: LocalAccount | None = None, **fields) -> dict:
+    """`list` the engine's role book; `grant` (account, role, name, reason) or `revoke`
+    (account, reason) a role, signed by `key`: the engine's answer and its book after."""
+    client = await connect(settings)
+    if await worker_answers(client, settings.engine_id) is False:
+        raise NoWorker(f"no worker answered the engine {settings.engine_id} within {ANSWER_S:g} s: {NO_WORKER}")
+    try:
+        data: dict = {"engine_id": settings.engine_id}
+        if action != "list":
+            commander = Commander(client, settings, key)
+            change = commander.grant(**fields) if action == "grant" else commander.revoke(**fields)
+            with refusal_recorded(settings):
+                answer = await answered(change, UPDATE_S, f"the {action}")
+            data["answer"] = answer if isinstance(answer, str) else json_text(answer)
+        book = await answered(engine_roles(client, settings.engine_id, ANSWER_S), ANSWER_S, "the roles query")
+    except RPCError as exc:
+        raise _engine_error(settings, exc) from None
+    members = book.members.items() if book is not None else []  # None: not loaded yet (the engine just started)
+    data["members"] = [{"account": account, **grant.model_dump(mode="json")} for account, grant in members]
+    return data
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@contextmanager
+def refusal_recorded(settings: Settings) -> Iterator[None]:
+    """Around sending a signed command: a refusal from the engine is appended to the audit log
+    (outcome "refused", the signer, the kind, the engine's reason) when the config has a store,
+    then propagates. A store that cannot be written is warned about: the refusal stands."""
+    try:
+        yield
+    except Refused as exc:
+        if not isinstance(exc, NotRunning) and exc.command is not None:
+            record_refusal(settings, exc)
+        raise
+
+
+def record_refusal(settings: Settings, refused: Refused) -> None:
+    import time
+
+    from client.commands import refusal_entry
+    from floor.chain.marks import store_exists
+    from floor.store import Store
+
+    if not store_exists(settings):
+        return
+    entry = refusal_entry(settings.engine_id, refused.command, str(refused), int(time.time()))
+    try:
+        with Store.from_settings(settings) as store:
+            store.append_audit([entry])
+    except Exception as exc:  # the refusal is what the caller must see; the log's failure is a warning
+        from cli.render import error
+
+        error(f"warning: the refusal was not recorded in the audit log: {type(exc).__name__}: {exc}")
 
 
 def _engine_error(settings: Settings, exc: RPCError) -> CliError:
@@ -418,7 +501,7 @@ async def reconcile_now(settings: Settings) -> dict:
     return result.model_dump(mode="json")
 
 
-def accept_chain(settings: Settings, chain_id: int, by: str, reason: str) -> dict:
+def accept_chain(settings: Settings, chain_id: int, by: str, reason: str, key: LocalAccount) -> dict:
     """An operator accepts the chain as it is now (after a reset or a rewrite past finality
     was looked into): its current final block becomes the engine's mark, with who and why.
     Recorded in the store by this process; then the signers' queues on it, and the engine (its
@@ -449,7 +532,7 @@ def accept_chain(settings: Settings, chain_id: int, by: str, reason: str) -> dic
         "was": was,
         "note": note,
         "queues": queues,
-        "engine": asyncio.run(engine_follows(settings, reconcile_scope(f"chain:{chain_id}"), by, reason)),
+        "engine": asyncio.run(engine_follows(settings, reconcile_scope(f"chain:{chain_id}"), reason, key)),
     }
 
 
@@ -478,7 +561,7 @@ async def _accept_chain_in_queues(settings: Settings, chain_id: int, note: str) 
     return answers
 
 
-def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dict:
+def accept(settings: Settings, discrepancy_id: int, by: str, reason: str, key: LocalAccount) -> dict:
     """Recorded in the store by this process (the store is written by activities and processes);
     then the engine closes the breaker the discrepancy opened (`engine_follows`: what it said is
     under "engine"). A discrepancy accepted before is refused as such, and the engine is told
@@ -492,10 +575,10 @@ def accept(settings: Settings, discrepancy_id: int, by: str, reason: str) -> dic
             accepted = accept_discrepancy(store, discrepancy_id, by, reason)
         except DiscrepancyAlreadyAccepted as exc:
             market = store.discrepancy(discrepancy_id).market
-            note = asyncio.run(engine_follows(settings, reconcile_scope(market), by, reason))
+            note = asyncio.run(engine_follows(settings, reconcile_scope(market), reason, key))
             raise CliError(f"{exc} (engine: {note})") from None
     data = discrepancy_json(accepted, accepted=True)
-    data["engine"] = asyncio.run(engine_follows(settings, reconcile_scope(accepted.market), by, reason))
+    data["engine"] = asyncio.run(engine_follows(settings, reconcile_scope(accepted.market), reason, key))
     return data
 
 
@@ -527,25 +610,23 @@ def open_discrepancies(settings: Settings) -> list[dict]:
     return [discrepancy_json(d) for d in rows]
 
 
-async def engine_follows(settings: Settings, scope: str, by: str, reason: str) -> str:
+async def engine_follows(settings: Settings, scope: str, reason: str, key: LocalAccount) -> str:
     """Ask the engine to close the reconciliation's breaker at `scope` (its
-    `accept_reconciliation` update, which asks the store first); what it answered, in words.
-    No breaker open there, no engine, or no worker answering: said, not an error (the
-    acceptance is recorded; running the same command again tells the engine again)."""
-    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+    `accept_reconciliation` update, signed by `key`, which asks the store first); what it
+    answered, in words. No breaker open there (or a refusal), no engine, or no worker
+    answering: said, not an error (the acceptance is recorded; running the same command again
+    tells the engine again)."""
+    from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
     client = await connect(settings)
-    update = client.get_workflow_handle(settings.engine_id).execute_update(
-        "accept_reconciliation", {"scope": scope, "by": by, "reason": reason}, result_type=dict
-    )
     try:
-        event = await asyncio.wait_for(update, QUEUE_ANSWER_S)
-    except WorkflowUpdateFailedError as exc:
-        return f"not changed: {getattr(exc.cause, 'message', None) or exc}"
+        with refusal_recorded(settings):
+            accepting = Commander(client, settings, key).accept_reconciliation(scope, reason)
+            event = await asyncio.wait_for(accepting, QUEUE_ANSWER_S)
+    except NotRunning:
+        return f"the engine {settings.engine_id} is not running: no breaker to close"
+    except Refused as exc:
+        return f"not changed: {exc}"
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return f"no answer within {QUEUE_ANSWER_S:g} s (is the worker running?): run this again once it is"
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return f"the engine {settings.engine_id} is not running: no breaker to close"
-        raise
-    return f"{event['scope']}: {event['from_state']} -> {event['to_state']}"
+    return f"{event.scope}: {event.from_state.value} -> {event.to_state.value}"

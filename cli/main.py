@@ -17,13 +17,30 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.audit import audit_app
-from cli.options import ByOpt, ConfigOpt, JsonOpt, NoWaitOpt, ReasonOpt, command, error, request, settings_from
+from cli.options import (
+    ByOpt,
+    ConfigOpt,
+    JsonOpt,
+    KeyOpt,
+    NoWaitOpt,
+    PasswordFileOpt,
+    ReasonOpt,
+    command,
+    command_key,
+    error,
+    has_key,
+    request,
+    settings_from,
+)
 from cli.risk import risk_app
+from cli.roles import roles_app
 from cli.sign import sign
 
 # Everything else is imported by the command that needs it: `floor --help` and `floor status`
 # stay quick (web3, temporalio, the config's models and the workflows take seconds to import).
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from cli.amounts import TokenAmount
     from floor.config import Settings
 
@@ -36,14 +53,15 @@ schedules_app = typer.Typer(help="The engine's Temporal Schedules (rebalance and
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(risk_app, name="risk")
 app.add_typer(audit_app, name="audit")
+app.add_typer(roles_app, name="roles")
 
 
-def operate(settings: Settings, kind: str, body: dict, as_json: bool, no_wait: bool) -> int:
+def operate(settings: Settings, kind: str, body: dict, key: LocalAccount, as_json: bool, no_wait: bool) -> int:
     from cli import engine
     from cli.render import Output
     from floor.engine import Operation
 
-    return asyncio.run(engine.run_operation(settings, Operation(kind), body, Output(as_json), wait=not no_wait))
+    return asyncio.run(engine.run_operation(settings, Operation(kind), body, Output(as_json), key, wait=not no_wait))
 
 
 # ---------------------------------------------------------------------------- operations
@@ -61,19 +79,22 @@ def allocate(
         ),
     ] = None,
     config: ConfigOpt = None,
-    by: ByOpt = None,
     reason: ReasonOpt = "",
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> int:
-    """Place funds the executors hold into the strategy's markets, by weight."""
+    """Place funds the executors hold into the strategy's markets, by weight (signed by your key)."""
     from cli.amounts import parse_allocation
     from cli.render import Output
     from floor.operations import short
 
     settings = settings_from(config)
     out = Output(as_json)
-    parts = parse_allocation(settings, amounts) if amounts else idle_amounts(settings)
+    parts = parse_allocation(settings, amounts) if amounts else []  # bad amounts: refused before the key is read
+    signer = command_key(key, password_file)
+    parts = parts or idle_amounts(settings)
     if not parts:
         summary = "the executors hold nothing idle of the strategy's tokens"
         if as_json:
@@ -81,10 +102,11 @@ def allocate(
         out.outcome("skipped", summary)
         return 0
     out.line("allocating " + ", ".join(f"{short(p.amount, p.decimals)} {p.asset} on chain {p.chain_id}" for p in parts))
-    body = request(
-        by, reason, amounts=[{"chain_id": p.chain_id, "asset": p.asset, "amount": str(p.amount)} for p in parts]
-    )
-    return operate(settings, "allocate", body, as_json, no_wait)
+    body = {
+        "reason": reason,
+        "amounts": [{"chain_id": p.chain_id, "asset": p.asset, "amount": str(p.amount)} for p in parts],
+    }
+    return operate(settings, "allocate", body, signer, as_json, no_wait)
 
 
 def idle_amounts(settings: Settings) -> list[TokenAmount]:
@@ -102,26 +124,33 @@ def idle_amounts(settings: Settings) -> list[TokenAmount]:
 @command
 def rebalance(
     config: ConfigOpt = None,
-    by: ByOpt = None,
     reason: ReasonOpt = "",
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> int:
-    """Bring the markets back to the strategy's weights where they drifted past the threshold."""
-    return operate(settings_from(config), "rebalance", request(by, reason), as_json, no_wait)
+    """Bring the markets back to the strategy's weights where they drifted past the threshold (signed by your key)."""
+    settings = settings_from(config)
+    signer = command_key(key, password_file)
+    return operate(settings, "rebalance", {"reason": reason}, signer, as_json, no_wait)
 
 
 @app.command()
 @command
 def harvest(
     config: ConfigOpt = None,
-    by: ByOpt = None,
     reason: ReasonOpt = "",
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> int:
-    """Measure the yield earned since the last harvest, by source (no market pays claimable rewards yet)."""
-    return operate(settings_from(config), "harvest", request(by, reason), as_json, no_wait)
+    """Measure the yield earned since the last harvest, by source (no market pays claimable
+    rewards yet; signed by your key)."""
+    settings = settings_from(config)
+    signer = command_key(key, password_file)
+    return operate(settings, "harvest", {"reason": reason}, signer, as_json, no_wait)
 
 
 @app.command("request-capital")
@@ -136,36 +165,45 @@ def request_capital(
         typer.Option("--deadline", help="ISO 8601 with its zone, e.g. 2030-07-01T12:00:00Z"),
     ] = None,
     config: ConfigOpt = None,
-    by: ByOpt = None,
     reason: ReasonOpt = "",
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
     no_wait: NoWaitOpt = False,
 ) -> int:
-    """Deliver capital to one of the treasury's own addresses, from idle funds and markets."""
+    """Deliver capital to one of the treasury's own addresses, from idle funds and markets (signed by your key)."""
     from cli.amounts import address, deadline, token_amount
 
     settings = settings_from(config)
     part = token_amount(settings, chain, asset, amount)
-    body = request(
-        by,
-        reason,
-        chain_id=part.chain_id,
-        asset=part.asset,
-        amount=str(part.amount),
-        destination=address(to),
-        deadline=deadline(deadline_at).isoformat() if deadline_at else None,
-    )
-    return operate(settings, "request-capital", body, as_json, no_wait)
+    body = {
+        "reason": reason,
+        "chain_id": part.chain_id,
+        "asset": part.asset,
+        "amount": str(part.amount),
+        "destination": address(to),
+        "deadline": deadline(deadline_at).isoformat() if deadline_at else None,
+    }
+    signer = command_key(key, password_file)
+    return operate(settings, "request-capital", body, signer, as_json, no_wait)
 
 
 # ---------------------------------------------------------------------------- pause, resume
 
 
 def pause_or_resume(
-    config: Path | None, pause: bool, reason: str, by: str | None, as_json: bool, onchain: bool = False
+    config: Path | None,
+    pause: bool,
+    reason: str,
+    by: str | None,
+    keys: tuple[Path | None, Path | None],
+    as_json: bool,
+    onchain: bool = False,
 ) -> int:
     """The engine's pause or resume (a pause no worker answers is signalled: cli.engine); with
-    `onchain`, every executor paused by the guardian first, each transaction printed."""
+    `onchain`, every executor paused by the guardian first, each transaction printed. A resume
+    is signed by the key in `keys` (the keystore and its password file); a pause too when one
+    is given, else it goes unsigned."""
     from rich.markup import escape
     from temporalio.service import RPCError
 
@@ -173,6 +211,8 @@ def pause_or_resume(
     from cli.render import Output
 
     settings = settings_from(config)
+    key, password_file = keys
+    signer = command_key(key, password_file) if not pause or has_key(key) else None
     body = request(by, reason)
     out = Output(as_json)
     data: dict = {"engine_id": settings.engine_id, "action": "pause" if pause else "resume"}
@@ -186,7 +226,7 @@ def pause_or_resume(
         code = 1 if any(row["outcome"] == "failed" for row in data["executors"]) else 0
     try:
         data["note"], data["applied"] = asyncio.run(
-            engine.pause_or_resume_engine(settings, pause, body["reason"], body["by"])
+            engine.pause_or_resume_engine(settings, pause, body["reason"], body["by"], signer)
         )
     except (engine.CliError, RPCError) as exc:
         if not onchain:
@@ -206,6 +246,16 @@ def pause(
     reason: ReasonOpt,
     config: ConfigOpt = None,
     by: ByOpt = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="your encrypted keystore: signs the pause (default: $FLOOR_KEY; none: the pause goes unsigned,"
+            " as anyone may pause)",
+            show_default=False,
+        ),
+    ] = None,
+    password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
     onchain: Annotated[
         bool,
@@ -217,15 +267,22 @@ def pause(
     ] = False,
 ) -> int:
     """Pause the engine: hold the transaction queues, the running operation and the schedules.
-    With no worker answering, the pause is signalled and takes effect when a worker runs."""
-    return pause_or_resume(config, True, reason, by, as_json, onchain)
+    With no worker answering, the pause is signalled and takes effect when a worker runs.
+    Signed by your key when one is given; anyone may pause, unsigned (`--by` names who)."""
+    return pause_or_resume(config, True, reason, by, (key, password_file), as_json, onchain)
 
 
 @app.command()
 @command
-def resume(reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False) -> int:
-    """Resume a paused engine where the pause left it."""
-    return pause_or_resume(config, False, reason, by, as_json)
+def resume(
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Resume a paused engine where the pause left it (signed by your key: an OPERATOR's)."""
+    return pause_or_resume(config, False, reason, None, (key, password_file), as_json)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -367,14 +424,16 @@ def reconcile(
     ] = None,
     reason: ReasonOpt = "",
     by: ByOpt = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     open_only: Annotated[
         bool, typer.Option("--open", help="list the open discrepancies (one per market), read nothing")
     ] = False,
 ) -> int:
     """Compare every position, idle balance and recent journalled transaction on every chain
     with the engine's cached view, now; or list the open discrepancies, or accept one (which
-    closes the circuit breaker it opened). Exit 1 when a discrepancy is found or a chain is not
-    the one the engine knew."""
+    closes the circuit breaker it opened: an acceptance is signed by your key). Exit 1 when a
+    discrepancy is found or a chain is not the one the engine knew."""
     from rich.markup import escape
 
     from cli import engine
@@ -408,9 +467,10 @@ def reconcile(
         flag = "--accept" if accept is not None else "--accept-chain"
         if not reason.strip():
             raise InputError(f"{flag} needs --reason: an acceptance is recorded with who and why")
-        who = request(by, reason)["by"]
+        signer = command_key(key, password_file)
+        who = by or signer.address
         if accept is not None:
-            accepted = engine.accept(settings, accept, who, reason)
+            accepted = engine.accept(settings, accept, who, reason, signer)
             line = (
                 f"accepted #{accepted['id']} ({accepted['market']}: "
                 f"{units(int(accepted['actual']), accepted['decimals'], accepted['asset'])} held, "
@@ -418,7 +478,7 @@ def reconcile(
                 f"by {accepted['accepted_by']}: {accepted['accepted_reason']}"
             )
         else:
-            accepted = engine.accept_chain(settings, accept_chain, who, reason)
+            accepted = engine.accept_chain(settings, accept_chain, who, reason, signer)
             line = f"chain {accepted['chain_id']}: remembered at block {accepted['block_number']}: {accepted['note']}"
             line += "".join(f"\n  {q}" for q in accepted["queues"])
         line += f"\n  engine: {accepted['engine']}"
@@ -491,17 +551,19 @@ def gas(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 
 @app.command()
 @command
-def configure(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
+def configure(
+    config: ConfigOpt = None, key: KeyOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+) -> int:
     """Send the config's strategy, caps and policy to the engine (started with them if not running),
-    and print what changed. Operations never reconfigure the engine: this, `floor schedules apply`
-    and a worker's start do."""
+    signed by your key (an ADMIN's), and print what changed. Operations never reconfigure the
+    engine: this and `floor schedules apply` do."""
     from rich.markup import escape
 
     from cli import engine
     from cli.render import Output
 
     settings = settings_from(config)
-    change = asyncio.run(engine.configure_engine(settings))
+    change = asyncio.run(engine.configure_engine(settings, command_key(key, password_file)))
     out = Output(as_json)
     if as_json:
         out.json(configure_json(settings.engine_id, change))
@@ -522,16 +584,18 @@ def configure_json(engine_id: str, change) -> dict:
 
 @schedules_app.command("apply")
 @command
-def schedules_apply(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Configure the engine from the config (started if not running), print what changed, then
-    create or update its schedules."""
+def schedules_apply(
+    config: ConfigOpt = None, key: KeyOpt = None, password_file: PasswordFileOpt = None, as_json: JsonOpt = False
+) -> int:
+    """Configure the engine from the config (started if not running; signed by your key, an
+    ADMIN's), print what changed, then create or update its schedules."""
     from rich.markup import escape
 
     from cli import engine
     from cli.render import Output
 
     settings = settings_from(config)
-    change, ids = asyncio.run(engine.schedules(settings))
+    change, ids = asyncio.run(engine.schedules(settings, command_key(key, password_file)))
     out = Output(as_json)
     if as_json:
         out.json(

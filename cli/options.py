@@ -20,6 +20,8 @@ import typer
 # Everything else is imported by the command that needs it: `floor --help` and `floor status`
 # stay quick (web3, temporalio, the config's models and the workflows take seconds to import).
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from floor.config import Settings
 
 BAD_INPUT = 2
@@ -38,6 +40,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on 
 ByOpt = Annotated[str | None, typer.Option("--by", help="who asks (default: cli:<your OS user>)")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the engine's history")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="print the operation's id and return at once")]
+
+# A command that changes the engine is signed by your own key (floor/access, `floor sign`).
+KEY_ENV, PASSWORD_ENV = "FLOOR_KEY", "FLOOR_KEY_PASSWORD"
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", help=f"your encrypted keystore: signs the command (default: ${KEY_ENV})", show_default=False),
+]
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file", help=f"a file holding the keystore's password (default: ${PASSWORD_ENV}, the password)"
+    ),
+]
 
 
 def command(fn: Callable[..., int]) -> Callable[..., None]:
@@ -71,6 +86,9 @@ def failure_code(exc: Exception) -> int | None:
     """A command's error as one line on stderr and its exit code; None for one to re-raise (a
     bug, or typer's own exits)."""
     if _is(exc, "cli.amounts", "InputError"):
+        error(f"error: {exc}")
+        return BAD_INPUT
+    if _is(exc, "client.signing", "SigningError"):  # a command that cannot be signed: nothing was sent
         error(f"error: {exc}")
         return BAD_INPUT
     if _is(exc, "floor.config", "ConfigError"):  # one line per problem in the file
@@ -121,6 +139,42 @@ def settings_from(config: Path | None) -> Settings:
     settings = load_settings(config)
     configure_logging("WARNING", json=False)  # stderr: stdout is the command's output
     return settings
+
+
+def key_and_password(key: Path | None, password_file: Path | None) -> tuple[Path, str]:
+    """The keystore's path and its password: from the options, else the environment."""
+    from client.signing import SigningError
+
+    path = key or (Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else None)
+    if path is None:
+        raise SigningError(f"no key: give --key KEYSTORE or set ${KEY_ENV} (the path of your encrypted keystore)")
+    if password_file is not None:
+        try:
+            return path, password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise SigningError(f"password file {password_file}: cannot read ({reason})") from None
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        raise SigningError(f"no password for {path}: give --password-file FILE or set ${PASSWORD_ENV}")
+    return path, password
+
+
+def has_key(key: Path | None) -> bool:
+    """Whether a key is given (the option, else the environment)."""
+    return key is not None or bool(os.environ.get(KEY_ENV))
+
+
+def command_key(key: Path | None, password_file: Path | None) -> LocalAccount:
+    """The key that signs a command: `InputError` (exit 2, nothing sent) naming how to give one
+    when none is given or it cannot be read."""
+    from cli.amounts import InputError
+    from client.signing import SigningError, load_key
+
+    try:
+        return load_key(*key_and_password(key, password_file))
+    except SigningError as exc:
+        raise InputError(f"{exc}: a command that changes the engine is signed by your own key") from None
 
 
 def request(by: str | None, reason: str, **fields) -> dict:

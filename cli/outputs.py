@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from floor.access.commands import SignedCommand
+from floor.access.roles import Grant
 from floor.catalogue import FieldChange, Reweighted, TargetWeight
 from floor.chain.gas_report import ChainGasReport
 from floor.chain.report import IdleReport, MarketReport
@@ -340,6 +341,21 @@ class SchedulesOutput(_Output):
     schedules: list[str]
 
 
+class RoleMember(Grant):
+    """One account of the engine's role book: its role, name, who granted it, when (seconds since 1970) and why."""
+
+    account: str
+
+
+class RolesOutput(_Output):
+    """`floor roles list|grant|revoke --json`: the engine's role book (after the grant or the
+    revocation, whose answer is `answer`)."""
+
+    engine_id: str
+    answer: str | None = None
+    members: list[RoleMember]
+
+
 class _Followed(_Output):
     workflow_id: str
     ui_url: str
@@ -425,6 +441,7 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor pause|resume --json": PauseOutput,
     "floor configure --json": ConfigureOutput,
     "floor schedules apply --json": SchedulesOutput,
+    "floor roles list|grant|revoke --json": RolesOutput,
     "floor sign KIND --field NAME=VALUE ...": SignOutput,
 }
 

@@ -20,7 +20,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.options import BAD_INPUT, ByOpt, ConfigOpt, JsonOpt, ReasonOpt, command, request, settings_from
+from cli.options import (
+    BAD_INPUT,
+    ConfigOpt,
+    JsonOpt,
+    KeyOpt,
+    PasswordFileOpt,
+    ReasonOpt,
+    command,
+    command_key,
+    settings_from,
+)
 
 # Imported by `scores` when it runs: `floor --help` and every other command load this module.
 if TYPE_CHECKING:
@@ -214,12 +224,21 @@ def risk_breakers(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
 
 @risk_app.command("check")
 @command
-def risk_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
-    """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers."""
+def risk_check(
+    config: ConfigOpt = None,
+    reason: ReasonOpt = "",
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Run a risk check now: read TVL, rates, base fees and prices, and trip or probe breakers
+    (signed by your key: an OPERATOR's)."""
     from cli import engine
     from cli.render import Output
 
-    data = asyncio.run(engine.breakers(settings_from(config), "check"))
+    settings = settings_from(config)
+    signer = command_key(key, password_file)
+    data = asyncio.run(engine.breakers(settings, "check", reason=reason, key=signer))
     out = Output(as_json)
     if as_json:
         out.json(data)
@@ -263,12 +282,15 @@ TripScopeArg = Annotated[
 ]
 
 
-def change_breaker(config: Path | None, action: str, scope: str, reason: str, by: str | None, as_json: bool) -> int:
+def change_breaker(
+    config: Path | None, action: str, scope: str, reason: str, keys: tuple[Path | None, Path | None], as_json: bool
+) -> int:
     from cli import engine
     from cli.render import Output
 
-    body = request(by, reason)
-    data = asyncio.run(engine.breakers(settings_from(config), action, scope, body["by"], body["reason"]))
+    settings = settings_from(config)
+    signer = command_key(*keys)
+    data = asyncio.run(engine.breakers(settings, action, scope, reason, signer))
     out = Output(as_json)
     if as_json:
         out.json(data)
@@ -280,18 +302,30 @@ def change_breaker(config: Path | None, action: str, scope: str, reason: str, by
 @risk_app.command("half-open")
 @command
 def risk_half_open(
-    scope: ScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+    scope: ScopeArg,
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
 ) -> int:
     """Ask for a probe of an OPEN breaker: the next risk check closes it if nothing trips there.
-    A reconciliation's breaker (reconcile:...) closes when what it found is accepted instead."""
-    return change_breaker(config, "half_open", scope, reason, by, as_json)
+    A reconciliation's breaker (reconcile:...) closes when what it found is accepted instead.
+    Signed by your key (an ADMIN's)."""
+    return change_breaker(config, "half_open", scope, reason, (key, password_file), as_json)
 
 
 @risk_app.command("trip")
 @command
 def risk_trip(
-    scope: TripScopeArg, reason: ReasonOpt, config: ConfigOpt = None, by: ByOpt = None, as_json: JsonOpt = False
+    scope: TripScopeArg,
+    reason: ReasonOpt,
+    config: ConfigOpt = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
 ) -> int:
     """Open a chain's or a protocol's breaker by hand: its markets are routed around from now on.
-    The engine's own breaker is not opened by hand: `floor pause` stops the whole engine."""
-    return change_breaker(config, "trip", scope, reason, by, as_json)
+    The engine's own breaker is not opened by hand: `floor pause` stops the whole engine.
+    Signed by your key (an ADMIN's)."""
+    return change_breaker(config, "trip", scope, reason, (key, password_file), as_json)

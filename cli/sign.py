@@ -7,19 +7,17 @@ this reads the command line: the fields, the key and its password.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.options import ConfigOpt, command, settings_from
+from cli.options import KEY_ENV, PASSWORD_ENV, ConfigOpt, command, key_and_password, settings_from
 
 # Imported when the command runs: `floor --help` stays quick (cli.main, tests/unit/test_cli_quick.py).
 if TYPE_CHECKING:
     from floor.access.roles import Kind
 
-KEY_ENV, PASSWORD_ENV = "FLOOR_KEY", "FLOOR_KEY_PASSWORD"
 TEXT_TYPES = {"string", "address", "bytes32"}  # a field of these takes the value as written; others are JSON
 
 
@@ -95,22 +93,3 @@ def field_values(kind: Kind, pairs: list[str]) -> dict[str, Any]:
             with contextlib.suppress(ValueError):
                 values[name] = json.loads(text)
     return values
-
-
-def key_and_password(key: Path | None, password_file: Path | None) -> tuple[Path, str]:
-    """The keystore's path and its password: from the options, else the environment."""
-    from client.signing import SigningError
-
-    path = key or (Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else None)
-    if path is None:
-        raise SigningError(f"no key: give --key KEYSTORE or set ${KEY_ENV} (the path of your encrypted keystore)")
-    if password_file is not None:
-        try:
-            return path, password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise SigningError(f"password file {password_file}: cannot read ({reason})") from None
-    password = os.environ.get(PASSWORD_ENV)
-    if password is None:
-        raise SigningError(f"no password for {path}: give --password-file FILE or set ${PASSWORD_ENV}")
-    return path, password

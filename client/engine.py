@@ -1,12 +1,10 @@
-"""The engine's door, from outside a worker: connect to Temporal, start the engine, configure it,
-ask it for operations and follow them to their end, and read what it knows.
+"""The engine's door, from outside a worker: connect to Temporal, start the engine, pause it by
+signal, follow operations to their end, and read what it knows. What changes the engine is a
+signed command: client.commands.
 
 - `ensure_engine`: start the EngineWorkflow at its fixed id if it is not running; a running
-  engine keeps its configuration.
-- `configure`: send the config's catalogue and policy to the engine (started with them if not
-  running); returns what changed.
-- `ask`: an operation by update; a refusal comes back as `Refused` with the validator's reason,
-  an engine not running too.
+  engine keeps its configuration (a signed `configure` changes it).
+- `signal_pause`: the open, unsigned pause that needs no worker to answer.
 - `follow`: an operation's child workflow to its result, reporting each step it passes.
 
 The workflows are imported by the functions that use them (the typed handles): importing this
@@ -19,23 +17,18 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-)
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from floor.catalogue import ConfigChange, config_change, engine_input
+from floor.access.roles import RoleBook
+from floor.catalogue import engine_input
 from floor.config import Settings
 from floor.engine import Operation
 from floor.operations import EngineConfig, EngineStatus, OperationStarted
-from floor.risk.breakers import Breaker, BreakerEvent, RiskCheckResult
+from floor.risk.breakers import Breaker
 
 POLL_S = 0.25  # how often an operation followed is asked for its step
 ANSWER_S = 3.0  # a worker answers a query
@@ -43,7 +36,16 @@ RECORD_TIMEOUT_S = 15.0  # how long the engine may take to record an operation t
 
 
 class Refused(Exception):
-    """The engine refused a request; the message is its validator's reason."""
+    """The engine refused a request; the message is its validator's reason. `command`: the
+    signed command refused (a SignedCommand), when one was sent."""
+
+    def __init__(self, reason: str, command: Any = None):
+        super().__init__(reason)
+        self.command = command
+
+
+class NotRunning(Refused):
+    """No engine runs at the id asked: nothing was sent to one."""
 
 
 def not_running(engine_id: str) -> str:
@@ -64,10 +66,11 @@ async def connect(settings: Settings) -> Client:
 
 
 async def ensure_engine(client: Client, settings: Settings) -> str:
-    """Start the engine with the config's catalogue and policy if it is not running; a running
-    one is left as it is (`configure` changes it). Returns once a worker has run it (its status
-    query answered: Temporal hands a query to the worker with the engine's first task). Returns
-    its workflow id."""
+    """Start the engine if it is not running (its first run takes its catalogue, policy and
+    founders from the worker's own settings); a running one is left as it is (a signed
+    `configure` changes it). Returns once a worker has run it and it has loaded its role book
+    (its queries answered: Temporal hands a query to the worker with the engine's first task),
+    so a signed command sent next is verified. Returns its workflow id."""
     from workflows.engine import EngineWorkflow
 
     handle = await client.start_workflow(
@@ -79,40 +82,24 @@ async def ensure_engine(client: Client, settings: Settings) -> str:
         static_summary=f"Floor Engine {settings.engine_name}",
     )
     await handle.query(EngineWorkflow.status)
+    await roles_loaded(client, settings.engine_id)
     return settings.engine_id
 
 
-async def configure(client: Client, settings: Settings) -> ConfigChange:
-    """Send the config's catalogue and policy to the engine (update-with-start: one not running
-    is started with them); what changed, against the configuration it ran with. `Refused` when
-    the engine refuses the configuration."""
-    from workflows.engine import EngineWorkflow
-
-    input = engine_input(settings)
-    wanted = EngineConfig(catalogue=input.catalogue, policy=input.policy)
-    running = await engine_config(client, settings.engine_id)
-    if running is not None:
-        change = config_change(running, wanted)
-        if not change.changed:
-            return change
-    start = WithStartWorkflowOperation(
-        EngineWorkflow.run,
-        input.model_dump(mode="json"),
-        id=settings.engine_id,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        task_queue=settings.temporal.task_queue,
-        static_summary=f"Floor Engine {settings.engine_name}",
-    )
-    try:
-        await client.execute_update_with_start_workflow(
-            EngineWorkflow.configure, wanted.model_dump(mode="json"), start_workflow_operation=start
-        )
-    except WorkflowUpdateFailedError as exc:
-        if _reason(exc) != "nothing to change":  # not unchanged: a config the engine refuses
-            raise Refused(f"the engine refused the configuration: {_reason(exc)}") from None
-    if running is None:  # started with it (or configured after a start with bad input)
-        return config_change(None, wanted).model_copy(update={"started": True})
-    return change
+async def roles_loaded(client: Client, engine_id: str, timeout_s: float = 30.0) -> None:
+    """Wait until the engine has loaded its role book (read at its run's start, from the
+    worker's settings); a `TimeoutError` after `timeout_s`, `Refused` naming why when its run
+    ended instead (e.g. the worker's config names no founding ADMIN)."""
+    handle = client.get_workflow_handle(engine_id)
+    async with asyncio.timeout(timeout_s):
+        while await handle.query("roles") is None:
+            if (await handle.describe()).status.name != "RUNNING":
+                try:
+                    await handle.result()
+                except WorkflowFailureError as exc:
+                    raise Refused(f"the engine {engine_id} ended: {failure_text(exc)}") from None
+                raise Refused(f"the engine {engine_id} ended before it loaded its role book")
+            await asyncio.sleep(POLL_S / 5)
 
 
 async def engine_config(client: Client, engine_id: str) -> EngineConfig | None:
@@ -131,53 +118,7 @@ async def engine_config(client: Client, engine_id: str) -> EngineConfig | None:
         raise
 
 
-# ---------------------------------------------------------------------------- updates
-
-
-async def ask(client: Client, engine_id: str, kind: Operation, request: dict) -> OperationStarted:
-    """Request an operation; `Refused` carries the engine's reason (or says it is not running)."""
-    from workflows.engine import EngineWorkflow
-
-    update = {
-        Operation.ALLOCATE: EngineWorkflow.allocate,
-        Operation.REBALANCE: EngineWorkflow.rebalance,
-        Operation.HARVEST: EngineWorkflow.harvest,
-        Operation.REQUEST_CAPITAL: EngineWorkflow.request_capital,
-    }[kind]
-    try:
-        return await client.get_workflow_handle(engine_id).execute_update(update, request)
-    except WorkflowUpdateFailedError as exc:
-        raise Refused(_reason(exc)) from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise Refused(not_running(engine_id)) from None
-        raise
-
-
-async def pause_or_resume(
-    client: Client, engine_id: str, pause: bool, reason: str, by: str, *, accept_s: float | None = None
-) -> str:
-    """The engine's note on the pause or resume; `Refused` with its reason. With `accept_s`, a
-    `TimeoutError` when no worker accepts the update within it: nothing was applied (Temporal
-    may still hand the update to the next worker; a pause then answers "already paused")."""
-    from temporalio.client import WorkflowUpdateStage
-
-    from workflows.engine import EngineWorkflow
-
-    update = EngineWorkflow.pause if pause else EngineWorkflow.resume
-    handle = client.get_workflow_handle(engine_id)
-    try:
-        accepting = handle.start_update(
-            update, {"reason": reason, "by": by}, wait_for_stage=WorkflowUpdateStage.ACCEPTED
-        )
-        accepted = await (asyncio.wait_for(accepting, accept_s) if accept_s is not None else accepting)
-        return await accepted.result()
-    except WorkflowUpdateFailedError as exc:
-        raise Refused(_reason(exc)) from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise Refused(not_running(engine_id)) from None
-        raise
+# ---------------------------------------------------------------------------- signals
 
 
 async def signal_pause(client: Client, settings: Settings, reason: str, by: str) -> None:
@@ -198,34 +139,6 @@ async def signal_pause(client: Client, settings: Settings, reason: str, by: str)
     )
 
 
-async def check_risk(client: Client, engine_id: str) -> RiskCheckResult:
-    """Run a risk check now: the breakers it opened or closed, and every one not CLOSED."""
-    from workflows.engine import EngineWorkflow
-
-    try:
-        return await client.get_workflow_handle(engine_id).execute_update(EngineWorkflow.check_risk, {})
-    except WorkflowUpdateFailedError as exc:
-        raise Refused(_reason(exc)) from None
-
-
-async def change_breaker(client: Client, engine_id: str, action: str, scope: str, by: str, reason: str) -> BreakerEvent:
-    """`half_open` (ask for a probe of an open breaker) or `trip` (open one by hand)."""
-    from workflows.engine import EngineWorkflow
-
-    update = {"half_open": EngineWorkflow.half_open_breaker, "trip": EngineWorkflow.trip_breaker}[action]
-    try:
-        return await client.get_workflow_handle(engine_id).execute_update(
-            update, {"scope": scope, "by": by, "reason": reason}
-        )
-    except WorkflowUpdateFailedError as exc:
-        raise Refused(_reason(exc)) from None
-
-
-def _reason(exc: WorkflowUpdateFailedError) -> str:
-    cause = exc.cause
-    return getattr(cause, "message", None) or str(cause or exc)
-
-
 # ---------------------------------------------------------------------------- queries
 
 
@@ -244,6 +157,14 @@ async def engine_breakers(client: Client, engine_id: str) -> list[Breaker]:
 
     raw = await client.get_workflow_handle(engine_id).query(EngineWorkflow.breakers)
     return [Breaker.model_validate(b) for b in raw]
+
+
+async def engine_roles(client: Client, engine_id: str, timeout_s: float | None = None) -> RoleBook | None:
+    """The engine's role book (its `roles` query: who holds which role); None until the engine
+    has loaded it (at its run's start)."""
+    handle = client.get_workflow_handle(engine_id)
+    raw = await handle.query("roles", rpc_timeout=_deadline(timeout_s))
+    return None if raw is None else RoleBook.model_validate(raw)
 
 
 async def engine_history(client: Client, engine_id: str, timeout_s: float | None = None) -> tuple[list, list]:

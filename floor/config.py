@@ -555,6 +555,8 @@ class AccessConfig(_Model):
 
     admins: Annotated[list[Address], Field(min_length=1)] | None = None  # None: none yet
     chain_id: int | None = Field(default=None, gt=0)
+    # The worker's scheduler service: signs the schedules' checks (founded as OPERATOR "schedules").
+    scheduler_key: SignerConfig | None = None
 
     @field_validator("admins")
     @classmethod
@@ -568,6 +570,45 @@ class AccessConfig(_Model):
         if found:
             raise _problems(found)
         return v
+
+
+def _api_port_from_env() -> str:
+    # FLOOR_API__PORT (and the file) set api.port as every nested field; FLOOR_API_PORT, the
+    # stack's spelling of a port, is read as its default.
+    return os.environ.get("FLOOR_API_PORT", "8700")
+
+
+class ApiConfig(_Model):
+    """The admin API (`floor-api`, api/): reads for a Sign-In-with-Ethereum session, signed
+    commands passed to the engine. Sessions are signed with `session_secret` (from the
+    environment, FLOOR_API__SESSION_SECRET; None: a fresh secret per process, so several API
+    processes need one to share sessions). Rate limits are per minute; `redis_url` shares them
+    between API processes (None: each process counts its own)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default_factory=_api_port_from_env, ge=1, le=65535, validate_default=True)
+    domain: str = ""  # what a SIWE message must name as its domain; "": host:port
+    session_ttl_s: int = Field(default=3600, ge=60, le=86_400)
+    session_secret: SecretStr | None = None
+    reads_per_minute: int = Field(default=600, ge=1)  # per session (per IP without one)
+    commands_per_minute: int = Field(default=30, ge=1)  # per proven signer (per IP without one)
+    logins_per_minute: int = Field(default=30, ge=1)  # nonces and logins, per IP
+    cache_s: float = Field(default=1.0, ge=1.0, le=60.0)  # the engine's answers are read at most this often
+    chain_cache_s: float = Field(default=10.0, ge=1.0, le=600.0)  # the chains' and the store's, as often
+    redis_url: str | None = None  # e.g. redis://127.0.0.1:6379
+
+    @field_validator("session_secret")
+    @classmethod
+    def _scrub_session_secret(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            register_secret(v.get_secret_value())
+        return v
+
+    @property
+    def siwe_domain(self) -> str:
+        return self.domain or f"{self.host}:{self.port}"
 
 
 # ---------------------------------------------------------------- settings
@@ -608,6 +649,7 @@ class Settings(BaseSettings):
     watchdog: WatchdogConfig = WatchdogConfig()
     attester: AttesterConfig = AttesterConfig()
     access: AccessConfig = AccessConfig()
+    api: ApiConfig = ApiConfig()
 
     @property
     def engine_id(self) -> str:
@@ -655,6 +697,17 @@ class Settings(BaseSettings):
             bare = [k.get_secret_value().strip().lower().removeprefix("0x") for k in (guardian, signer_key)]
             if bare[0] == bare[1]:
                 raise _problems([("watchdog.guardian.private_key", "must not be the signer's (operator's) key")])
+        return self
+
+    @model_validator(mode="after")
+    def _scheduler_is_not_the_signer(self) -> Self:
+        # A command is a person's or service's own key, never the engine's: one leak, one door.
+        scheduler = self.access.scheduler_key.private_key if self.access.scheduler_key is not None else None
+        signer_key = self.signer.private_key if self.signer is not None else None
+        if scheduler is not None and signer_key is not None:
+            bare = [k.get_secret_value().strip().lower().removeprefix("0x") for k in (scheduler, signer_key)]
+            if bare[0] == bare[1]:
+                raise _problems([("access.scheduler_key.private_key", "must not be the signer's key")])
         return self
 
     @field_validator("log_level")

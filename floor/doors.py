@@ -15,24 +15,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
+from floor.access.commands import SignedCommand
 from floor.messages import AllocateInput
 from floor.models import ChainId
 from floor.operations import (
-    AllocateRequest,
     CapitalInput,
-    CapitalRequest,
+    ConfigureCommand,
     EngineCheck,
-    EngineConfig,
     EngineInput,
     HarvestInput,
-    HarvestRequest,
     OperationStep,
     RebalanceInput,
-    RebalanceRequest,
     Signal,
 )
 from floor.reconcile import ReconcileInput
-from floor.risk.breakers import BreakerChange, ReconcileTrip
+from floor.risk.breakers import ReconcileTrip
 from floor.txqueue import QueueHold, QueueInput, QueuePolicy, TxIntent, TxOutcome
 
 Kind = Literal["start", "update", "signal", "query"]
@@ -105,11 +102,35 @@ INTENT = {
     "reply_to": None,
 }
 QUEUE_POLICY = QueuePolicy(allowed=[f"{USDC}:0xa9059cbb", f"{USDC}:0x095ea7b3"]).model_dump(mode="json")
-BY_REASON = {"by": "treasury-ops", "reason": "weekly review"}
+ADMIN = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+
+
+def signed_example(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A signed command's shape (floor.access.commands.SignedCommand): `floor sign` or any
+    EIP-712 wallet makes one; the signature here is a stand-in (a real one is 65 bytes too)."""
+    return {
+        "kind": kind,
+        "domain": {"chain_id": 1, "executor": EXECUTOR, "engine": "engine-floor"},
+        "message": {"nonce": "7364529011", "deadline": "1893456000", **fields},
+        "signer": ADMIN,
+        "signature": "0x" + "5a" * 64 + "1b",
+    }
+
+
+SIGNED_TAKES = (
+    "a signed command of this kind (floor.access.commands: EIP-712, signed by a member's own key with"
+    " the role it needs; `floor sign` makes one): the engine checks its domain, deadline, signature,"
+    " role, nonce and rate before anything enters history"
+)
 
 ENGINE, QUEUE = "EngineWorkflow", "TxQueueWorkflow"
 OPERATIONS = ("AllocateWorkflow", "RebalanceWorkflow", "HarvestWorkflow", "CapitalRequestWorkflow")
 PAUSE_TAKES = (
+    'anything: a signed pause command, or unsigned {"by": "...", "reason": "..."}, or the reason as a bare'
+    " string; never refused for its payload (whatever else is sent is recorded as its JSON text), only"
+    " rate-limited"
+)
+SIGNAL_PAUSE_TAKES = (
     'anything: {"by": "...", "reason": "..."}, or the reason as a bare string; never refused (whatever else is'
     " sent is recorded as its JSON text)"
 )
@@ -132,41 +153,60 @@ DOORS: list[Door] = [
         "update",
         "allocate",
         "Place amounts the executors already hold into the strategy's markets. Answers"
-        ' {"kind", "workflow_id"} of the operation it started.',
-        {**BY_REASON, "amounts": [{"chain_id": 1, "asset": "USDC", "amount": "1000000000000"}]},
-        AllocateRequest,
+        ' {"kind", "workflow_id"} of the operation it started. OPERATOR.',
+        signed_example(
+            "allocate",
+            {"amounts": [{"chainId": 1, "asset": "USDC", "amount": "1000000000000"}], "reason": "new capital"},
+        ),
+        SignedCommand,
+        takes=SIGNED_TAKES,
     ),
     Door(
         ENGINE,
         "update",
         "rebalance",
-        "Bring drift back to the strategy's weights. Answers the operation's workflow id.",
-        BY_REASON,
-        RebalanceRequest,
+        "Bring drift back to the strategy's weights. Answers the operation's workflow id. OPERATOR.",
+        signed_example("rebalance", {"reason": "weekly review"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
     ),
     Door(
         ENGINE,
         "update",
         "harvest",
-        "Measure yield since the last harvest, claim and sell rewards. Answers the operation's workflow id.",
-        BY_REASON,
-        HarvestRequest,
+        "Measure yield since the last harvest, claim and sell rewards. Answers the operation's workflow id. OPERATOR.",
+        signed_example("harvest", {"reason": "weekly review"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
     ),
     Door(
         ENGINE,
         "update",
         "request_capital",
         "Deliver `amount` (base units) of `asset` on `chain_id` to a listed destination, by an optional"
-        " `deadline` (with its time zone, in the future). Answers the operation's workflow id.",
-        CAPITAL,
-        CapitalRequest,
+        " `deliverBy` (seconds since 1970, in the future; 0: none). Answers the operation's workflow id. ADMIN.",
+        signed_example(
+            "request_capital",
+            {
+                "chainId": 1,
+                "asset": "USDC",
+                "amount": "250000000000",
+                "destination": TREASURY,
+                "deliverBy": "1893456000",
+                "partial": False,
+                "exitPollSeconds": "3600",
+                "reason": "invoice 4711",
+            },
+        ),
+        SignedCommand,
+        takes=SIGNED_TAKES,
     ),
     Door(
         ENGINE,
         "update",
         "pause",
         "Pause: hold the transaction queues, pause the running operation at its next step and the"
-        ' schedules. Answers "paused by ...", or "already paused since ..." when it was.',
+        ' schedules. Answers "paused by ...", or "already paused since ..." when it was. Open to anyone.',
         {"by": "oncall", "reason": "oracle incident"},
         Signal,
         takes=PAUSE_TAKES,
@@ -178,39 +218,41 @@ DOORS: list[Door] = [
         "update",
         "resume",
         'Resume a paused engine. Answers "resumed by ..."; refused when the engine is not paused, or its'
-        " own circuit breaker is open.",
-        {"by": "oncall", "reason": "feeds back"},
-        Signal,
-        takes=RESUME_TAKES,
-        null=True,
+        " own circuit breaker is open. OPERATOR.",
+        signed_example("resume", {"reason": "feeds back"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
         ENGINE,
         "update",
         "check_risk",
-        "Run a risk check now: answers the breakers it opened or closed and every breaker not CLOSED.",
-        {},
-        takes="nothing: null or {}",
-        null=True,
+        "Run a risk check now: answers the breakers it opened or closed and every breaker not CLOSED."
+        " OPERATOR (the schedules' checks: the worker's scheduler service).",
+        signed_example("check_risk", {"reason": "hourly"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
         ENGINE,
         "update",
         "half_open_breaker",
-        "Ask for a probe of an open circuit breaker (the next risk check decides). Answers the event.",
-        {"scope": "protocol:aave-v3", "by": "oncall", "reason": "the market is back"},
-        BreakerChange,
+        "Ask for a probe of an open circuit breaker (the next risk check decides). Answers the event. ADMIN.",
+        signed_example("half_open_breaker", {"scope": "protocol:aave-v3", "reason": "the market is back"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
         ENGINE,
         "update",
         "trip_breaker",
-        "Open a circuit breaker by hand: its scope is routed around from now on. Answers the event.",
-        {"scope": "protocol:aave-v3", "by": "oncall", "reason": "governance proposal under review"},
-        BreakerChange,
+        "Open a circuit breaker by hand: its scope is routed around from now on. Answers the event. ADMIN.",
+        signed_example("trip_breaker", {"scope": "protocol:aave-v3", "reason": "governance proposal under review"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
@@ -219,29 +261,74 @@ DOORS: list[Door] = [
         "accept_reconciliation",
         "After `floor reconcile --accept ID` (or `--accept-chain ID`) recorded an acceptance in the store:"
         " close the reconciliation's breaker (`reconcile:<market>`, `reconcile:chain:<id>`); refused while"
-        " the store still holds something open there. Answers the event.",
-        {"scope": "reconcile:1:aave-v3:USDC", "by": "oncall", "reason": "INC-42: a donation to the vault"},
-        BreakerChange,
+        " the store still holds something open there. Answers the event. OPERATOR.",
+        signed_example(
+            "accept_reconciliation", {"scope": "reconcile:1:aave-v3:USDC", "reason": "INC-42: a donation to the vault"}
+        ),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
         ENGINE,
         "update",
         "configure",
-        "The config's catalogue and policy, both required (a part left out is refused, never defaulted);"
-        ' "nothing to change" is refused and leaves no trace. Sent by `floor schedules apply` and workers.',
-        {"catalogue": CATALOGUE, "policy": POLICY},
-        EngineConfig,
+        "The config's catalogue and policy, both required (a part left out is refused, never defaulted),"
+        " with an ADMIN's signed configure command whose configHash is the config's"
+        ' (floor.access.commands.config_hash); "nothing to change" is refused and leaves no trace. Sent by'
+        " `floor schedules apply`.",
+        {
+            "command": signed_example("configure", {"configHash": "0x" + "ab" * 32, "reason": "new strategy"}),
+            "config": {"catalogue": CATALOGUE, "policy": POLICY},
+        },
+        ConfigureCommand,
+        audience="operators",
+    ),
+    Door(
+        ENGINE,
+        "update",
+        "load_access",
+        "Load the role book from the worker's settings into a run from before signed commands (it refuses"
+        " every signed command until then); the worker sends it at its start. Open: the caller chooses"
+        " nothing. Answers whether it loaded.",
+        None,
+        None,
+        takes="nothing",
+        null=True,
+        audience="operators",
+    ),
+    Door(
+        ENGINE,
+        "update",
+        "grant_role",
+        "Give an address a role (VIEWER, OPERATOR, ADMIN): a new member, a promotion or a demotion. Answers"
+        " what changed. ADMIN.",
+        signed_example(
+            "grant_role",
+            {"account": SIGNER, "role": "OPERATOR", "name": "treasury-ops", "reason": "joins the rota"},
+        ),
+        SignedCommand,
+        takes=SIGNED_TAKES,
+        audience="operators",
+    ),
+    Door(
+        ENGINE,
+        "update",
+        "revoke_role",
+        "Take an address's role away (never the last ADMIN's). Answers what changed. ADMIN.",
+        signed_example("revoke_role", {"account": SIGNER, "reason": "left the rota"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
         audience="operators",
     ),
     Door(
         ENGINE,
         "signal",
         "pause_engine",
-        "The `pause` update as a signal.",
+        "The `pause` update as a signal, unsigned and never refused (not rate-limited: a signal cannot be).",
         "oracle incident",
         Signal,
-        takes=PAUSE_TAKES,
+        takes=SIGNAL_PAUSE_TAKES,
         null=True,
         audience="operators",
     ),
@@ -249,7 +336,8 @@ DOORS: list[Door] = [
         ENGINE,
         "signal",
         "resume_engine",
-        "The `resume` update as a signal: a resume it cannot take (not paused, a bad payload) is logged.",
+        "No longer resumes: a resume is the signed `resume` update (a signal cannot be refused, so anyone"
+        " reaching Temporal could resume a paused engine). Logged and ignored.",
         {"by": "oncall", "reason": "feeds back"},
         Signal,
         takes=RESUME_TAKES,
@@ -297,6 +385,15 @@ DOORS: list[Door] = [
     Door(ENGINE, "query", "breakers", "Circuit breakers not CLOSED, by scope.", None, takes="nothing", null=True),
     Door(ENGINE, "query", "results", "Finished operations, oldest first (bounded).", None, takes="nothing", null=True),
     Door(ENGINE, "query", "config", "The catalogue and policy the engine runs with.", None, takes="nothing", null=True),
+    Door(
+        ENGINE,
+        "query",
+        "roles",
+        "Who may command the engine: the role book (address, role, name, who granted it); null before it loaded.",
+        None,
+        takes="nothing",
+        null=True,
+    ),
     # -- EngineCheckWorkflow -------------------------------------------------------------------
     Door(
         "EngineCheckWorkflow",

@@ -15,6 +15,10 @@ from enum import StrEnum
 
 from pydantic import Field, StrictInt
 
+from floor.access.audit import AuditEntry
+from floor.access.commands import CommandDomain, UsedNonces
+from floor.access.ratelimit import LimiterState
+from floor.access.roles import RoleBook
 from floor.models import FrozenModel
 from floor.risk.breakers import Breaker, BreakerPolicy
 
@@ -161,6 +165,14 @@ class EngineMemory(FrozenModel):
     harvest_baseline: dict[str, int] = {}  # growth index per market at the last harvest (str(AdapterKey))
     breakers: dict[str, Breaker] = {}  # by scope; a scope with none is CLOSED
     errors_counted_from: datetime | None = None  # the engine breaker last closed: older failures do not count
+    # Access (floor.access): who may command, for which domain, what was used, how fast.
+    # None until the worker's settings are read (a first run, or a memory from before them).
+    book: RoleBook | None = None
+    domain: CommandDomain | None = None
+    used_nonces: UsedNonces = UsedNonces()
+    limiter: LimiterState = LimiterState()
+    audit_pending: list[AuditEntry] = []  # audit entries not yet in the store
+    audit_count: StrictInt = 0  # numbers the audit entries no update names
 
 
 def cooldown_refusal(kind: Operation, memory: EngineMemory, policy: EnginePolicy, now: datetime) -> str | None:

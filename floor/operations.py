@@ -11,7 +11,7 @@ Results are summaries and ids, so a history does not grow with the number of mar
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
 )
 
+from floor.access.commands import Allocate, CommandDomain, RequestCapital, SignedCommand, Verified
+from floor.access.roles import Address, Role, RoleBook
 from floor.engine import EngineMemory, EnginePolicy, EngineState, Operation, OperationRecord, RunningOperation
 from floor.models import UINT256_MAX, AdapterKey, Amount, Call, ChainId, Deadline, FrozenModel, SignedAmount
 from floor.models import short as short  # re-exported: summaries, the CLI
@@ -196,20 +198,80 @@ def resume_signal(raw: Any) -> Signal:
     return parse(Signal, raw, "resume", null_ok=True, example=SIGNAL_EXAMPLE + " or a string (the reason)")
 
 
+# ---------------------------------------------------------------------------- signed commands
+
+
+class EngineAccess(FrozenModel):
+    """What a worker's own settings tell its engine about access (the `engine_access` local
+    activity): the command domain, the founding ADMINs and the scheduler service's address;
+    and, for an engine's first run, the catalogue and policy (never the start input's: whoever
+    starts the engine first must not choose its strategy)."""
+
+    domain: CommandDomain
+    admins: list[Address] = Field(min_length=1)
+    scheduler: Address | None = None  # founded as OPERATOR "schedules"
+    catalogue: Catalogue
+    policy: EnginePolicy
+
+
+SCHEDULER_NAME = "schedules"
+
+
+def founded_book(access: EngineAccess, now: int) -> RoleBook:
+    """The first role book: the config's ADMINs, and the scheduler service as an OPERATOR."""
+    book = RoleBook.founded(access.admins, now)
+    if access.scheduler is None or book.role_of(access.scheduler) is not None:
+        return book
+    return book.grant(
+        access.admins[0], access.scheduler, Role.OPERATOR, now, "the worker's scheduler service", SCHEDULER_NAME
+    )
+
+
+def signer_name(verified: Verified, book: RoleBook | None) -> str:
+    """Who a verified command came from, for people reading records: the signer's name in the
+    book, else its address ("" for an unsigned pause)."""
+    if verified.signer is None:
+        return ""
+    grant = book.members.get(verified.signer) if book is not None else None
+    return (grant.name if grant is not None and grant.name else verified.signer)[:200]
+
+
+def request_of(kind: Operation, verified: Verified, by: str) -> Request:
+    """A verified operation command as the request the engine acted on before commands were
+    signed (the checks and the children read these): `by` is the signer's name."""
+    fields = verified.fields
+    reason = getattr(fields, "reason", "")
+    if isinstance(fields, Allocate):
+        amounts = [AssetAmount(chain_id=a.chainId, asset=a.asset, amount=a.amount) for a in fields.amounts]
+        return AllocateRequest(by=by, reason=reason, amounts=amounts)
+    if isinstance(fields, RequestCapital):
+        return CapitalRequest(
+            by=by,
+            reason=reason,
+            chain_id=fields.chainId,
+            asset=fields.asset,
+            amount=fields.amount,
+            destination=fields.destination,
+            deadline=datetime.fromtimestamp(fields.deliverBy, UTC) if fields.deliverBy else None,
+            partial=fields.partial,
+            exit_poll_s=fields.exitPollSeconds,
+        )
+    return REQUESTS[kind](by=by, reason=reason)
+
+
+class ConfigureCommand(FrozenModel):
+    """The `configure` update's payload: an ADMIN's signed configure command, whose configHash
+    is `floor.access.commands.config_hash` of the configuration it carries."""
+
+    command: SignedCommand
+    config: dict[str, Any]
+
+
 REQUESTS: dict[Operation, type[Request]] = {
     Operation.ALLOCATE: AllocateRequest,
     Operation.REBALANCE: RebalanceRequest,
     Operation.HARVEST: HarvestRequest,
     Operation.REQUEST_CAPITAL: CapitalRequest,
-}
-# What a refusal of a request that is not a JSON object (null, a string) names as expected.
-REQUEST_EXAMPLES: dict[Operation, str] = {
-    Operation.ALLOCATE: '{"by": "...", "reason": "...", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": "..."}]}',
-    Operation.REBALANCE: SIGNAL_EXAMPLE,
-    Operation.HARVEST: SIGNAL_EXAMPLE,
-    Operation.REQUEST_CAPITAL: (
-        '{"by": "...", "reason": "...", "chain_id": 1, "asset": "USDC", "amount": "...", "destination": "0x..."}'
-    ),
 }
 
 

@@ -28,6 +28,9 @@ LOGS = STATE / "logs"
 CONFIG = STATE / "floor.toml"  # written by `make demo`
 KEYSTORE = STATE / "signer-keystore.json"  # the engine's signer, made by `make demo`
 PASSWORD_FILE = STATE / "signer-keystore.password"
+# The worker's scheduler service: signs the schedules' checks (the engine founds it OPERATOR "schedules").
+SCHEDULER_KEYSTORE = STATE / "scheduler-keystore.json"
+SCHEDULER_PASSWORD_FILE = STATE / "scheduler-keystore.password"
 # The demo's command keys (`floor sign`), one per role, made by `make demo`: keystore, password file.
 COMMAND_KEYS = {
     role: (STATE / f"{role}-keystore.json", STATE / f"{role}-keystore.password")
@@ -46,6 +49,7 @@ class Ports:
     metrics: int  # the worker's Prometheus /metrics
     beacon: int  # the Beacon API stand-in over chain 1 (native ETH staking)
     attester: int  # the deposit attester (floor-attester), which vouches for validator deposits
+    api: int  # the admin API (floor-api)
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -63,6 +67,7 @@ class Ports:
             metrics=port("FLOOR_METRICS_PORT", 9464),
             beacon=port("FLOOR_BEACON_PORT", 5052),
             attester=port("FLOOR_ATTESTER_PORT", 8655),
+            api=port("FLOOR_API_PORT", 8700),
         )
 
 
@@ -82,6 +87,7 @@ def up(ports: Ports) -> None:
     require_free(ports.metrics, "the worker's metrics", "FLOOR_METRICS_PORT")
     require_free(ports.beacon, "the Beacon API stand-in", "FLOOR_BEACON_PORT")
     require_free(ports.attester, "the deposit attester", "FLOOR_ATTESTER_PORT")
+    require_free(ports.api, "the admin API", "FLOOR_API_PORT")
     # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
     # last run's chains (their engine, queues and nonces) would describe chains that are gone.
     for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
@@ -140,8 +146,8 @@ def start_beacon(port: int, anvil_url: str) -> subprocess.Popen:
 
 
 def start_worker() -> subprocess.Popen:
-    """`floor-worker` on the demo's config, holding the demo's signer (its keystore and password
-    in state/), logging to state/logs/worker.log; its pid recorded for `make down`."""
+    """`floor-worker` on the demo's config, holding the demo's signer and scheduler key (their
+    keystores and passwords in state/), logging to state/logs/worker.log; its pid recorded for `make down`."""
     import secrets
 
     env = os.environ | {
@@ -149,6 +155,11 @@ def start_worker() -> subprocess.Popen:
         "FLOOR_SIGNER__KEYSTORE_PASSWORD": PASSWORD_FILE.read_text(),
         "FLOOR_FLASHBOTS_REPUTATION_KEY": "0x" + secrets.token_hex(32),  # identifies, holds nothing
     }
+    if SCHEDULER_KEYSTORE.is_file():
+        env |= {
+            "FLOOR_ACCESS__SCHEDULER_KEY__KEYSTORE_PATH": str(SCHEDULER_KEYSTORE),
+            "FLOOR_ACCESS__SCHEDULER_KEY__KEYSTORE_PASSWORD": SCHEDULER_PASSWORD_FILE.read_text(),
+        }
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / "worker.log", "ab") as log:
         proc = subprocess.Popen(
@@ -159,6 +170,22 @@ def start_worker() -> subprocess.Popen:
             start_new_session=True,
         )
     write_pid("worker", proc.pid)
+    return proc
+
+
+def start_api() -> subprocess.Popen:
+    """`floor-api` on the demo's config (its port: api.port), logging to state/logs/api.log; its
+    pid recorded for `make down`."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / "api.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.main", "--config", str(CONFIG)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    write_pid("api", proc.pid)
     return proc
 
 
@@ -203,6 +230,7 @@ def _is_ours(pid: int) -> bool:
             "floor-worker",
             "workers.main",
             "workers.attester",
+            "api.main",
             "floor.devnet.relay",
             "floor.devnet.beacon",
         )

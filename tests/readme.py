@@ -58,6 +58,8 @@ def floor_examples(text: str | None = None) -> list[Example]:
     out = []
     for rows in tables(text):
         header = [h.lower() for h in rows[0]]
+        if "example" not in header and "command" not in header:  # a table of something else (roles)
+            continue
         column = header.index("example") if "example" in header else header.index("command")
         for row in rows[1:]:
             cell = row[column]

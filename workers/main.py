@@ -10,12 +10,14 @@ import signal
 from temporalio.service import RPCError
 
 from activities.deps import Deps
-from client import configure, configure_running_queues, connect
+from client import Refused, configure_running_queues, connect, engine_config, ensure_engine
 from floor import metrics
+from floor.catalogue import config_change, engine_input
 from floor.chain.feewatch import FeeWatch
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
 from floor.logging import configure_logging, get_logger
+from floor.operations import EngineConfig
 from floor.store import Store
 from workers.temporal import GRACEFUL_SHUTDOWN, build_worker
 
@@ -55,20 +57,50 @@ async def run(config_path: str | None) -> None:
         if signer is not None:
             queues = await configure_running_queues(client, settings, signer.address)
             log.info("running transaction queues configured", queues=queues)
-        # The engine runs whenever a worker does; a running one gets this config's strategy.
-        # Bounded: an engine owned by a task queue no worker serves must not stall this one.
-        try:
-            change = await asyncio.wait_for(configure(client, settings), 30)
-            log.info("engine configured", engine=settings.engine_id, changes=change.lines())
-        except (TimeoutError, RPCError) as exc:
-            log.warning(
-                "engine not reached; it is not running or not served", engine=settings.engine_id, error=str(exc)
-            )
+        # The engine runs whenever a worker does: one not running is started (its first run
+        # reads its strategy and founders from this worker's settings). A running one is not
+        # reconfigured: that is an ADMIN's signed `configure` (`floor schedules apply`).
+        # Bounded: an engine owned by a task queue no worker serves must not stall this one; and
+        # beside the stop, so a SIGTERM during it is obeyed at once.
+        engine = asyncio.create_task(start_engine(client, settings, log))
         await stop.wait()
+        engine.cancel()
         log.info("stopping: no new tasks; activities in flight may finish", grace_s=GRACEFUL_SHUTDOWN.seconds)
         for watch in watches:
             watch.stop()
     log.info("worker stopped")
+
+
+async def start_engine(client, settings, log) -> None:
+    try:
+        await asyncio.wait_for(engine_differs(client, settings, log), 30)
+    except (TimeoutError, RPCError, Refused) as exc:
+        log.warning("engine not reached; it is not running or not served", engine=settings.engine_id, error=str(exc))
+
+
+async def engine_differs(client, settings, log) -> None:
+    """Start the engine if it is not running; warn, naming what differs, when the running one's
+    configuration is not this worker's."""
+    running = await engine_config(client, settings.engine_id)
+    if running is None:
+        await ensure_engine(client, settings)
+        log.info("engine started", engine=settings.engine_id)
+        return
+    if await client.get_workflow_handle(settings.engine_id).query("roles") is None:
+        # A run from before signed commands: give it its role book now, not at its next run.
+        answer = await client.get_workflow_handle(settings.engine_id).execute_update("load_access", None)
+        log.info("engine access", engine=settings.engine_id, answer=answer)
+    input = engine_input(settings)
+    change = config_change(running, EngineConfig(catalogue=input.catalogue, policy=input.policy))
+    if change.changed:
+        log.warning(
+            "the running engine's configuration differs from this worker's: an ADMIN's signed configure"
+            " applies it (floor schedules apply)",
+            engine=settings.engine_id,
+            differs=change.lines(),
+        )
+    else:
+        log.info("engine running with this worker's configuration", engine=settings.engine_id)
 
 
 def main() -> None:

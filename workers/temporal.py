@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.access import AccessActivities
 from activities.chain import ChainActivities
 from activities.deps import Deps
 from activities.engine import EngineDoor
@@ -49,9 +51,11 @@ def build_worker(
     *,
     chain_activities: ChainActivities | None = None,
     max_threads: int = 16,
+    extra_workflows: Sequence[type] = (),
 ) -> Worker:
     """The worker with every activity class built on the one `deps`. `chain_activities`: a
-    test's own (one that holds a read at a gate), built on the same deps."""
+    test's own (one that holds a read at a gate), built on the same deps. `extra_workflows`: a
+    test's own (a stand-in for the engine that starts one operation as its child)."""
     # Chain activities use synchronous web3, so they run on threads.
     activities = (chain_activities or ChainActivities(deps)).all()
     activities += TxActivities(deps).all()
@@ -61,13 +65,14 @@ def build_worker(
     activities += RewardActivities(deps).all()
     signer = deps.signer.address if deps.signer else None
     activities += EngineDoor(client, task_queue, deps.settings, signer).all()
+    activities += AccessActivities(deps.settings, deps.store).all()
     if deps.signer is not None:
         door = QueueDoor(client, task_queue, deps)
         activities += [door.submit_intent, door.tx_chain_event]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *extra_workflows],
         activities=activities,
         activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -36,6 +36,7 @@ from workflows.operation import (
     build_and_send,
     chain_part,
     read_holdings,
+    refuse_unless_started_by_engine,
     reports_failure,
     together,
     validated,
@@ -92,6 +93,7 @@ class AllocateWorkflow(OperationBase):
         # Histories recorded before "engine-v2" read positions only, one chain after another;
         # replaying them takes the old path (tests/histories/allocate.json).
         self.v2 = self._engine_v2()
+        refuse_unless_started_by_engine()
         input = validated(AllocateInput, raw, "allocation")
         total = input.total is not None  # weights as fractions of the total value: priced
         await self.step("reading positions, balances and prices" if total else "reading positions")

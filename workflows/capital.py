@@ -45,6 +45,7 @@ from workflows.operation import (
     chain_part,
     effects_by_intent,
     read_holdings,
+    refuse_unless_started_by_engine,
     reports_failure,
     validated,
 )
@@ -111,6 +112,7 @@ class CapitalRequestWorkflow(OperationBase):
     @workflow.run
     @reports_failure
     async def run(self, raw: Any = None) -> CapitalResult:
+        refuse_unless_started_by_engine()
         input = validated(CapitalInput, raw, "capital request")
         if input.claim is not None:
             return await self._claim(input, input.claim)

@@ -1,12 +1,16 @@
 """EngineWorkflow: one per treasury, long-running, at a fixed id from the config.
 
 It owns the engine's state machine (floor.engine) and runs one operation at a time, each as a
-child workflow (allocate, rebalance, harvest, capital request). Operations are requested by
-update: the validator parses the raw request, checks it against the treasury's catalogue,
-the state machine and the cooldowns, and refuses with a reason before anything enters
-history; an accepted request answers with the operation's workflow id. `pause_engine` and
-`resume_engine` come as signals (from `temporal workflow signal` or the Web UI) or as the
-`pause`/`resume` updates (the CLI, which wants a refusal it can show): a pause holds the
+child workflow (allocate, rebalance, harvest, capital request). Every command that changes
+what the engine does is a signed command (floor.access): the validator verifies it (domain,
+deadline, signature, the signer's role in the engine's role book, nonce, rate) at the
+workflow's time, maps it onto the request it carries, checks that against the treasury's
+catalogue, the state machine and the cooldowns, and refuses with a reason before anything
+enters history; the handler records the nonce before its first await; an accepted request
+answers with the operation's workflow id. Accepted commands, role changes and state changes
+are appended to the store's audit log off the update's path. A pause is open to anyone: the
+`pause_engine` signal (from `temporal workflow signal` or the Web UI) or the `pause` update,
+unsigned or signed (rate-limited); a resume is a signed `resume` update: a pause holds the
 signer's transaction queues (nothing new is broadcast, what was broadcast is seen through),
 pauses the running operation at its next step and pauses the schedules. The state is also
 the search attribute FloorEngineState. Continue-as-new, between operations, keeps the
@@ -21,7 +25,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
@@ -30,6 +34,20 @@ from workflows.harvest import HarvestWorkflow
 from workflows.rebalance import RebalanceWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from floor.access import ratelimit
+    from floor.access.audit import AuditEntry, AuditRow
+    from floor.access.commands import (
+        ANONYMOUS,
+        CommandRefused,
+        SignedCommand,
+        UsedNonces,
+        Verified,
+        config_hash,
+        read_command,
+        verify,
+    )
+    from floor.access.ratelimit import LimiterState
+    from floor.access.roles import Kind, Role, RoleBook, RoleRefused
     from floor.engine import (
         OPERATION_EVENT,
         EngineMemory,
@@ -43,11 +61,12 @@ with workflow.unsafe.imports_passed_through():
         transition,
     )
     from floor.operations import (
-        REQUEST_EXAMPLES,
         REQUESTS,
         AllocateRequest,
         CapitalInput,
         CapitalRequest,
+        ConfigureCommand,
+        EngineAccess,
         EngineCheck,
         EngineConfig,
         EngineInput,
@@ -60,8 +79,11 @@ with workflow.unsafe.imports_passed_through():
         Request,
         Signal,
         catalogue_problem,
+        founded_book,
         pause_signal,
+        request_of,
         resume_signal,
+        signer_name,
     )
     from floor.planning.plan import allocate_input
     from floor.risk.breakers import (
@@ -89,11 +111,23 @@ with workflow.unsafe.imports_passed_through():
         sample_scopes,
         trip,
     )
-    from floor.validation import BadRequest, json_text, parse
+    from floor.validation import BadRequest, json_text, one_line, parse
 
 ENGINE_STATE = SearchAttributeKey.for_keyword("FloorEngineState")
-BREAKER_EXAMPLE = '{"scope": "...", "by": "...", "reason": "..."}'
-ACCEPT_EXAMPLE = '{"scope": "reconcile:1:aave-v3:USDC", "by": "...", "reason": "..."}'
+# Every command but a pause is a signed command (floor.access.commands) since this patch; the
+# handlers read an older history's unsigned payloads without it. Validators never run on replay.
+SIGNED = "signed-commands"
+COMMANDS = {
+    Operation.ALLOCATE: Kind.ALLOCATE,
+    Operation.REBALANCE: Kind.REBALANCE,
+    Operation.HARVEST: Kind.HARVEST,
+    Operation.REQUEST_CAPITAL: Kind.REQUEST_CAPITAL,
+}
+ROLE_CHANGES = {"roles", Kind.GRANT_ROLE.value, Kind.REVOKE_ROLE.value}  # audit kinds that change the book
+NOT_LOADED = (
+    "the engine has not loaded its role book yet (a run loads it as it starts; a run from before signed"
+    " commands when a worker starts, or by its load_access update): retry shortly"
+)
 CHILDREN = {
     Operation.ALLOCATE: AllocateWorkflow,
     Operation.REBALANCE: RebalanceWorkflow,
@@ -120,6 +154,7 @@ class EngineWorkflow:
         self.unsaved_breakers: list[BreakerEvent] = []  # breaker events not yet in the store
         self.risk_lock = asyncio.Lock()  # one risk check at a time
         self.closing = False
+        self.loading_access = False  # the role book is being read from the worker's settings
         self.side_effects = asyncio.Lock()  # pauses and resumes reach queues and schedules in order
         self.positions: dict[str, int] = {}
         self.positions_at = ""
@@ -227,11 +262,23 @@ class EngineWorkflow:
         self._check(Operation.REQUEST_CAPITAL, raw)
 
     def _check(self, kind: Operation, raw: Any) -> Request:
-        """An operation request's validator: a JSON object (null is refused: every request
-        says who asks and why) that fits the request's model, with a deadline still ahead,
-        then the state machine, the catalogue, the cooldowns and the breakers."""
-        self._check_started()
-        request = validated(REQUESTS[kind], raw, f"{kind.value} request", example=REQUEST_EXAMPLES[kind])
+        """An operation command's validator: a signed command of the update's kind (signature,
+        role, freshness, replay, rate), as the request it carries (its `by`: the signer's name),
+        then that request's checks."""
+        verified, _ = self._verified(COMMANDS[kind], raw)
+        request = self._request_of(kind, verified)
+        self._check_request(kind, request)
+        return request
+
+    def _request_of(self, kind: Operation, verified: Verified) -> Request:
+        try:
+            return request_of(kind, verified, signer_name(verified, self.memory.book))
+        except ValueError as exc:  # a field the request model refuses (pydantic's errors are ValueErrors)
+            raise bad_input(f"not a valid {kind.value} request: {exc}") from None
+
+    def _check_request(self, kind: Operation, request: Request) -> None:
+        """A request's checks: a deadline still ahead, then the state machine, the catalogue,
+        the cooldowns and the breakers."""
         if isinstance(request, CapitalRequest) and request.deadline is not None:
             now = workflow.now()
             if request.deadline <= now:
@@ -246,7 +293,133 @@ class EngineWorkflow:
         reason = reason or self._breaker_refusal(request)
         if reason:
             raise refused(reason)
-        return request
+
+    # -- signed commands ------------------------------------------------------------------
+    def _verified(self, kind: Kind, raw: Any) -> tuple[Verified, LimiterState]:
+        """The signed command in `raw`, verified for this engine (domain, deadline, signature,
+        role, nonce) at the workflow's time, and the limiter's state with it counted; refused
+        with the one line naming what failed. Pure: validators and handlers both run it."""
+        self._check_started()
+        try:  # a payload that is not a signed command at all does not fit the door
+            if not isinstance(raw, dict | SignedCommand):
+                raise CommandRefused(
+                    "not a signed command: expected a JSON object with kind, domain, message, signer and signature"
+                    f" (`floor sign` makes one), got {json_text(raw, 80)}"
+                )
+            read_command(raw)
+        except CommandRefused as exc:
+            raise bad_input(str(exc)) from None
+        book, domain = self.memory.book, self.memory.domain
+        if book is None or domain is None:
+            raise refused(NOT_LOADED)
+        now = int(workflow.now().timestamp())
+        try:
+            verified = verify(raw, domain, book, now, self.memory.used_nonces, expected=kind)
+        except CommandRefused as exc:
+            raise refused(str(exc)) from None
+        decision = ratelimit.check(self.memory.limiter, verified.limit_key, kind, now)
+        if not decision.allowed:
+            raise refused(ratelimit.refusal_text(kind, decision.retry_after))
+        return verified, decision.state
+
+    def _accept(self, kind: Kind, raw: Any, note: str = "") -> Verified:
+        """A handler's first step, before its first await: the validator's verdict derived
+        again (an identical command accepted in the same task is now a replay), then its
+        nonce and its place in the rate limit recorded and its audit entry queued."""
+        verified, limiter = self._verified(kind, raw)
+        self._record(verified, limiter, note)
+        return verified
+
+    def _record(self, verified: Verified, limiter: LimiterState, note: str = "") -> None:
+        used = self.memory.used_nonces
+        if verified.signer is not None:
+            now = int(workflow.now().timestamp())
+            used = used.add(verified.signer, verified.fields.nonce, verified.fields.deadline, now)
+        self.memory = self.memory.model_copy(update={"used_nonces": used, "limiter": limiter})
+        reason = note or getattr(verified.fields, "reason", "")
+        self._audit(
+            verified.kind.value,
+            signer=verified.signer or "",
+            role=verified.role.name if verified.role is not None else "",
+            digest=verified.digest,
+            reason=reason,
+            own_id=True,
+        )
+
+    def _audit(
+        self, kind: str, *, reason: str, signer: str = "", role: str = "", digest: str = "", own_id: bool = False
+    ) -> None:
+        """An audit entry queued for the store (the journal appends it, off the update's path).
+        A command's entry is named by the update that carried it; others by their count."""
+        engine_id = workflow.info().workflow_id
+        n = self.memory.audit_count + 1
+        update = workflow.current_update_info()
+        entry_id = f"{engine_id}/{update.id}" if own_id and update is not None else f"{engine_id}/audit-{n}"
+        row = AuditRow(
+            at=int(workflow.now().timestamp()),
+            workflow_id=engine_id[:300],
+            signer=signer,
+            role=role,
+            kind=kind[:40],
+            digest=digest,
+            outcome="accepted",
+            reason=reason[:1000],
+        )
+        self.memory = self.memory.model_copy(
+            update={
+                "audit_pending": [*self.memory.audit_pending, AuditEntry(id=entry_id[:300], row=row)],
+                "audit_count": n,
+            }
+        )
+
+    async def _load_access(self) -> None:
+        """The founders, the command domain and (a first run) the strategy, from the worker's
+        own settings: never from the start input, which anyone reaching Temporal can write. A
+        worker refuses to serve an engine at another id than its configured one: the run fails."""
+        try:
+            access = await workflow.execute_local_activity(
+                "engine_access",
+                None,
+                result_type=EngineAccess,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+                summary="read the founders, the command domain and the strategy from the worker's settings",
+            )
+        except ActivityError as err:
+            raise ApplicationError(failure_text(err), type="EngineRefused", non_retryable=True) from None
+        now = int(workflow.now().timestamp())
+        update: dict = {"book": founded_book(access, now), "domain": access.domain}
+        if workflow.info().continued_run_id is None:  # a first run: nothing of its input is trusted
+            self.input = self.input.model_copy(update={"catalogue": access.catalogue, "policy": access.policy})
+            update |= {"used_nonces": UsedNonces(), "limiter": LimiterState(), "audit_pending": []}
+        self.memory = self.memory.model_copy(update=update)
+        founders = ", ".join(f"{a} {g.role.name}" for a, g in update["book"].members.items())
+        self._audit("roles", reason=f"role book founded from the worker's config: {founders}")
+
+    @workflow.update
+    async def load_access(self, _: Any = None) -> str:
+        """Load the role book into a run from before signed commands, which refuses every signed
+        command until it has one (the worker asks at its start). Open to anyone: what it loads
+        comes from the worker's own settings, never from the caller."""
+        if self.memory.book is not None or self.loading_access:
+            return "the role book is already loaded"
+        self.loading_access = True
+        try:
+            await self._load_access()
+        finally:
+            self.loading_access = False
+        return "the role book is loaded from the worker's settings"
+
+    @load_access.validator
+    def _check_load_access(self, raw: Any = None) -> None:
+        self._check_started()
+        if raw not in (None, {}):
+            raise bad_input(f"load_access takes no input, not {str(raw)[:80]!r}")
+
+    @workflow.query
+    def roles(self, _: Any = None) -> dict | None:
+        """Who may command the engine (None: not loaded yet)."""
+        return self.memory.book.model_dump(mode="json") if self.memory.book is not None else None
 
     def _check_started(self) -> None:
         """Every update of an engine started with bad input is refused with that input's problem
@@ -276,7 +449,13 @@ class EngineWorkflow:
         return None
 
     async def _start(self, kind: Operation, raw: Any) -> OperationStarted:
-        request = parse(REQUESTS[kind], raw, f"{kind.value} request")  # the validator accepted it
+        if workflow.patched(SIGNED):
+            verified, limiter = self._verified(COMMANDS[kind], raw)
+            request = self._request_of(kind, verified)
+            self._check_request(kind, request)  # another command of this task may have started first
+            self._record(verified, limiter)
+        else:  # a history from before signed commands: the request as it was sent
+            request = parse(REQUESTS[kind], raw, f"{kind.value} request")
         n = self.memory.operations_started + 1
         workflow_id = f"{workflow.info().workflow_id}/{kind.value}-{n}"
         self._transition(OPERATION_EVENT[kind], request.by, f"{kind.value} {workflow_id}", request.reason)
@@ -352,37 +531,91 @@ class EngineWorkflow:
             self._show()
 
     # -- pause and resume -----------------------------------------------------------------
-    # A pause is the one input never refused: whatever its payload (a bare string is the
+    # A pause is open to anyone, signed or not: whatever its payload (a bare string is the
     # reason, anything else not a Signal is recorded as its JSON text), the engine pauses; a
-    # pause while paused answers (the update) or logs (the signal) since when. A resume takes
-    # null, a bare string (the reason) or {"by": ..., "reason": ...}, and only when paused.
+    # pause while paused answers (the update) or logs (the signal) since when. The pause
+    # update is rate-limited (the signal cannot be refused). A resume is a signed command.
     @workflow.signal(description='Pause the engine. Input: {"by": "...", "reason": "..."} or just the reason.')
     async def pause_engine(self, raw: Any = None) -> None:
         await self._pause_or_resume(Event.PAUSE, raw, "signal")
 
-    @workflow.signal(description='Resume a paused engine. Input: {"by": "...", "reason": "..."} or just the reason.')
+    @workflow.signal(description="No longer resumes the engine: a resume is the signed `resume` update.")
     async def resume_engine(self, raw: Any = None) -> None:
+        """Ignored since signed commands: a signal cannot be refused, so anyone who reaches
+        Temporal could resume an engine an incident paused; a resume is the `resume` update, an
+        OPERATOR's signed command. Histories from before it resumed here (patched)."""
+        if workflow.patched(SIGNED):
+            workflow.logger.warning("resume_engine signal ignored: a resume is a signed command (the resume update)")
+            return
         await self._pause_or_resume(Event.RESUME, raw, "signal")
 
     @workflow.update
     async def pause(self, raw: Any = None) -> str:
+        if workflow.patched(SIGNED):
+            raw = self._accept_pause(raw)
         return await self._pause_or_resume(Event.PAUSE, raw, "cli")
 
     @pause.validator
     def _check_pause(self, raw: Any = None) -> None:
+        self._pause_of(raw)
+
+    def _pause_of(self, raw: Any) -> tuple[dict, Verified | None, LimiterState]:
+        """A pause's who and why: a signed pause's verified signer (named as in the book), or
+        what an unsigned one (or one whose signature does not verify: a pause is never refused
+        for its signature) says; refused only by the rate limit (its caller: the member who
+        signed, else ANONYMOUS)."""
         self._check_started()
+        now = int(workflow.now().timestamp())
+        verified = None
+        signal = pause_signal(raw)
+        if isinstance(raw, dict) and {"kind", "domain", "message"} <= raw.keys():
+            message = raw["message"] if isinstance(raw["message"], dict) else {}
+            signal = pause_signal(message.get("reason"))
+            book, domain = self.memory.book, self.memory.domain
+            try:
+                if book is None or domain is None:
+                    raise CommandRefused(NOT_LOADED)
+                verified = verify(raw, domain, book, now, self.memory.used_nonces, expected=Kind.PAUSE)
+                signal = signal.model_copy(update={"by": signer_name(verified, book)})
+            except CommandRefused as exc:
+                claimed = raw.get("signer") if isinstance(raw.get("signer"), str) else "nobody"
+                signal = signal.model_copy(update={"by": f"unverified {claimed[:42]} ({str(exc)[:120]})"})
+        caller = verified.limit_key if verified is not None else ANONYMOUS
+        decision = ratelimit.check(self.memory.limiter, caller, Kind.PAUSE, now)
+        if not decision.allowed:
+            raise refused(ratelimit.refusal_text(Kind.PAUSE, decision.retry_after))
+        return signal.model_dump(), verified, decision.state
+
+    def _accept_pause(self, raw: Any) -> dict:
+        signal, verified, limiter = self._pause_of(raw)
+        if verified is not None:
+            self._record(verified, limiter)
+        else:
+            self.memory = self.memory.model_copy(update={"limiter": limiter})
+            self._audit("pause", reason=f"unsigned, by {signal['by'] or 'unnamed'}: {signal['reason']}", own_id=True)
+        return signal
 
     @workflow.update
     async def resume(self, raw: Any = None) -> str:
+        if workflow.patched(SIGNED):
+            verified, limiter = self._verified(Kind.RESUME, raw)
+            signal = self._signal_of(verified)
+            self._resume_refusal_raised()
+            self._record(verified, limiter)
+            raw = signal
         return await self._pause_or_resume(Event.RESUME, raw, "cli")
 
     @resume.validator
     def _check_resume(self, raw: Any = None) -> None:
-        self._check_started()
+        self._verified(Kind.RESUME, raw)
+        self._resume_refusal_raised()
+
+    def _signal_of(self, verified: Verified) -> dict:
+        return {"by": signer_name(verified, self.memory.book), "reason": getattr(verified.fields, "reason", "")}
+
+    def _resume_refusal_raised(self) -> None:
         try:
-            self._resume_signal(raw)
-        except BadRequest as exc:
-            raise bad_input(str(exc)) from None
+            self._resume_signal(None)
         except ValueError as exc:
             raise refused(str(exc)) from None
 
@@ -463,6 +696,8 @@ class EngineWorkflow:
         """Read the chains (`observe_risk`), open every breaker something trips, close a
         half-open one whose probe passes; an engine-scope trip pauses the engine. Runs while
         an operation does (that is when a drain matters) and while the engine is paused."""
+        if workflow.patched(SIGNED):
+            self._accept(Kind.CHECK_RISK, raw)
         async with self.risk_lock:
             keys = [t.key for t in self.input.catalogue.targets]
             sample = await workflow.execute_activity(
@@ -494,23 +729,23 @@ class EngineWorkflow:
 
     @check_risk.validator
     def _check_check_risk(self, raw: Any = None) -> None:
-        """A risk check takes no input: null, nothing, or {}."""
-        self._check_started()
-        if raw is not None and raw != {}:
-            raise bad_input(f"check_risk takes no input: send {{}} or nothing (got {json_text(raw)})")
+        """A signed check_risk command (an OPERATOR's, or the worker's scheduler service's)."""
+        self._verified(Kind.CHECK_RISK, raw)
 
     @workflow.update
     def half_open_breaker(self, raw: Any = None) -> BreakerEvent:
         """An operator asks for a probe of an open breaker (the next risk check decides)."""
-        change = parse(BreakerChange, raw, "breaker change")
+        change = self._breaker_change(Kind.HALF_OPEN_BREAKER, raw, "breaker change")
+        if workflow.patched(SIGNED):
+            self._check_half_open(raw)  # another command of this task may have changed it
+            self._accept(Kind.HALF_OPEN_BREAKER, raw)
         book, event = half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         self._breaker_events(book, [event])
         return event
 
     @half_open_breaker.validator
     def _check_half_open(self, raw: Any = None) -> None:
-        self._check_started()
-        change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
+        change = self._signed_change(Kind.HALF_OPEN_BREAKER, raw)
         reason = self._scope_refusal(change.scope, "half_open")
         if reason:
             raise refused(reason)
@@ -518,6 +753,24 @@ class EngineWorkflow:
             half_open(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         except BreakerRefused as exc:
             raise refused(str(exc)) from None
+
+    def _signed_change(self, kind: Kind, raw: Any) -> BreakerChange:
+        verified, _ = self._verified(kind, raw)
+        fields = verified.fields
+        try:
+            return BreakerChange(
+                scope=getattr(fields, "scope", ""),
+                by=signer_name(verified, self.memory.book),
+                reason=getattr(fields, "reason", ""),
+            )
+        except ValueError as exc:  # pydantic's: a breaker change says why
+            raise bad_input(f"not a valid {kind.value} command: {one_line(exc)}") from None
+
+    def _breaker_change(self, kind: Kind, raw: Any, what: str) -> BreakerChange:
+        """A handler's change: from its signed command, or (a history from before) as sent."""
+        if workflow.patched(SIGNED):
+            return self._signed_change(kind, raw)
+        return parse(BreakerChange, raw, what)
 
     def _known_scopes(self) -> list[str]:
         """The chain and protocol scopes of the strategy's markets: what a risk check reads."""
@@ -543,15 +796,17 @@ class EngineWorkflow:
     @workflow.update
     def trip_breaker(self, raw: Any = None) -> BreakerEvent:
         """An operator opens a breaker by hand: its scope is routed around from now on."""
-        change = parse(BreakerChange, raw, "breaker change")
+        change = self._breaker_change(Kind.TRIP_BREAKER, raw, "breaker change")
+        if workflow.patched(SIGNED):
+            self._check_trip(raw)
+            self._accept(Kind.TRIP_BREAKER, raw)
         book, event = trip(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         self._breaker_events(book, [event])
         return event
 
     @trip_breaker.validator
     def _check_trip(self, raw: Any = None) -> None:
-        self._check_started()
-        change = validated(BreakerChange, raw, "breaker change", example=BREAKER_EXAMPLE)
+        change = self._signed_change(Kind.TRIP_BREAKER, raw)
         reason = self._scope_refusal(change.scope, "trip")
         if reason:
             raise refused(reason)
@@ -565,7 +820,10 @@ class EngineWorkflow:
         """After an operator's acceptance is in the store (`floor reconcile --accept ID` or
         `--accept-chain ID`): close that reconciliation's breaker, once the store holds nothing
         open there any more (asked, not taken on the caller's word)."""
-        change = parse(BreakerChange, raw, "acceptance")
+        change = self._breaker_change(Kind.ACCEPT_RECONCILIATION, raw, "acceptance")
+        if workflow.patched(SIGNED):
+            self._check_accept_reconciliation(raw)
+            self._accept(Kind.ACCEPT_RECONCILIATION, raw)
         still_open = await workflow.execute_activity(
             "reconciliation_open",
             change.scope,
@@ -585,8 +843,7 @@ class EngineWorkflow:
 
     @accept_reconciliation.validator
     def _check_accept_reconciliation(self, raw: Any = None) -> None:
-        self._check_started()
-        change = validated(BreakerChange, raw, "acceptance", example=ACCEPT_EXAMPLE)
+        change = self._signed_change(Kind.ACCEPT_RECONCILIATION, raw)
         try:
             accept(self.memory.breakers, change.scope, change.by, change.reason, workflow.now())
         except BreakerRefused as exc:
@@ -633,24 +890,87 @@ class EngineWorkflow:
     # -- configuration --------------------------------------------------------------------
     @workflow.update
     def configure(self, raw: Any = None) -> None:
-        """The config's catalogue and policy, sent when they change (`floor schedules apply`,
-        a worker start); the memory stays the engine's own. Both are required (EngineConfig):
-        a part left out is refused, never reset to its defaults."""
-        self.input = self._configured(raw)
+        """The config's catalogue and policy, sent when they change (`floor schedules apply`):
+        an ADMIN's signed configure command whose configHash is the configuration's it carries
+        (`{"command": ..., "config": ...}`); the memory stays the engine's own. Both parts are
+        required (EngineConfig): a part left out is refused, never reset to its defaults."""
+        if workflow.patched(SIGNED):
+            new, verified, limiter = self._signed_configuration(raw)
+            self._record(verified, limiter)
+            self.input = new
+        else:  # a history from before signed commands: the configuration as sent
+            self.input = self._configured(raw)
         self.problem = ""
 
     def _configured(self, raw: Any) -> EngineInput:
         config = parse(EngineConfig, raw, "engine configuration", example='{"catalogue": {...}, "policy": {...}}')
         return EngineInput(catalogue=config.catalogue, policy=config.policy, memory=self.memory)
 
-    @configure.validator
-    def _check_configure(self, raw: Any = None) -> None:
+    def _signed_configuration(self, raw: Any) -> tuple[EngineInput, Verified, LimiterState]:
         try:
-            new = self._configured(raw)
+            payload = parse(ConfigureCommand, raw, "configure", example='{"command": {...}, "config": {...}}')
+            new = self._configured(payload.config)
         except BadRequest as exc:
             raise bad_input(str(exc)) from None
+        verified, limiter = self._verified(Kind.CONFIGURE, payload.command)
+        carried = config_hash(payload.config)
+        if getattr(verified.fields, "configHash", None) != carried:
+            raise refused(
+                f"the signed configHash {getattr(verified.fields, 'configHash', '')} is not the configuration's"
+                f" ({carried}): the configuration changed after signing"
+            )
         if self.input is not None and (new.catalogue, new.policy) == (self.input.catalogue, self.input.policy):
             raise refused("nothing to change")
+        return new, verified, limiter
+
+    @configure.validator
+    def _check_configure(self, raw: Any = None) -> None:
+        self._signed_configuration(raw)
+
+    # -- roles ----------------------------------------------------------------------------
+    @workflow.update
+    def grant_role(self, raw: Any = None) -> str:
+        """An ADMIN gives an address a role (a new member, a promotion or a demotion)."""
+        verified, limiter, book, note = self._role_change(Kind.GRANT_ROLE, raw)
+        self._record(verified, limiter, note)
+        self.memory = self.memory.model_copy(update={"book": book})
+        return note
+
+    @grant_role.validator
+    def _check_grant_role(self, raw: Any = None) -> None:
+        self._role_change(Kind.GRANT_ROLE, raw)
+
+    @workflow.update
+    def revoke_role(self, raw: Any = None) -> str:
+        """An ADMIN takes an address's role away (never the last ADMIN's)."""
+        verified, limiter, book, note = self._role_change(Kind.REVOKE_ROLE, raw)
+        self._record(verified, limiter, note)
+        self.memory = self.memory.model_copy(update={"book": book})
+        return note
+
+    @revoke_role.validator
+    def _check_revoke_role(self, raw: Any = None) -> None:
+        self._role_change(Kind.REVOKE_ROLE, raw)
+
+    def _role_change(self, kind: Kind, raw: Any) -> tuple[Verified, LimiterState, RoleBook, str]:
+        """The book after a signed grant or revocation, and the line that says what changed;
+        refused as the book refuses it (an ADMIN only; never the last ADMIN)."""
+        verified, limiter = self._verified(kind, raw)
+        book, fields, now = self.memory.book, verified.fields, int(workflow.now().timestamp())
+        by, account, reason = verified.signer or "", getattr(fields, "account", ""), getattr(fields, "reason", "")
+        try:
+            if book is None:
+                raise RoleRefused(NOT_LOADED)
+            if kind == Kind.GRANT_ROLE:
+                role = Role[getattr(fields, "role", "")]
+                changed = book.grant(by, account, role, now, reason, getattr(fields, "name", ""))
+                note = f"granted {role.name} to {account}"
+            else:
+                changed = book.revoke(by, account, now, reason)
+                note = f"revoked {account}'s role"
+        except RoleRefused as exc:
+            raise refused(str(exc)) from None
+        return verified, limiter, changed, f"{note}: {reason or 'no reason given'}"
 
     # -- the loop -------------------------------------------------------------------------
     def _transition(self, event: Event, actor: str, cause: str, reason: str) -> None:
@@ -665,14 +985,40 @@ class EngineWorkflow:
         )
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
         self._show()
-        self.unsaved.append(self.memory.transitions[-1])
+        done = self.memory.transitions[-1]
+        self.unsaved.append(done)
+        if workflow.patched(SIGNED):
+            self._audit(
+                "state",
+                reason=f"{done.from_state.value} -> {done.to_state.value} ({done.cause}) by {done.actor}: {done.reason}",
+            )
 
     async def _journal(self) -> None:
         """Transitions to the store as they happen, in bursts, off the operations' path."""
         while True:
-            await workflow.wait_condition(lambda: bool(self.unsaved) or bool(self.unsaved_breakers) or self.closing)
-            if not self.unsaved and not self.unsaved_breakers:
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self.unsaved) or bool(self.unsaved_breakers) or bool(self.memory.audit_pending) or self.closing
+                )
+            )
+            if not self.unsaved and not self.unsaved_breakers and not self.memory.audit_pending:
                 return
+            if self.memory.audit_pending:  # empty in every history from before signed commands
+                audit_batch = self.memory.audit_pending
+                self.memory = self.memory.model_copy(update={"audit_pending": []})
+                # The book's changes come with their entries: the store's mirror follows them.
+                book = self.memory.book if any(e.row.kind in ROLE_CHANGES for e in audit_batch) else None
+                await workflow.execute_activity(
+                    "append_audit",
+                    {
+                        "entries": [e.model_dump(mode="json") for e in audit_batch],
+                        "roles": None if book is None else book.model_dump(mode="json"),
+                    },
+                    result_type=int,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DOOR_RETRY,
+                    summary=f"append {len(audit_batch)} audit entries",
+                )
             if self.unsaved_breakers:
                 breaker_batch, self.unsaved_breakers = self.unsaved_breakers, []
                 await workflow.execute_activity(
@@ -709,6 +1055,16 @@ class EngineWorkflow:
     async def run(self, raw: Any = None) -> None:
         if self.input is None:
             raise bad_input(self.problem)
+        # The worker's settings found the role book on a first run (its input is anyone's) and
+        # for a memory from before access control. A run from before the patch loads it by its
+        # `load_access` update (a worker sends it at start); until then it refuses every signed
+        # command: it fails closed.
+        if workflow.patched(SIGNED) and (self.memory.book is None or workflow.info().continued_run_id is None):
+            self.loading_access = True
+            try:
+                await self._load_access()
+            finally:
+                self.loading_access = False
         workflow.upsert_search_attributes([ENGINE_STATE.value_set(self.memory.state.value)])
         self._show()
         journal = asyncio.create_task(self._journal())

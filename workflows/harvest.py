@@ -33,6 +33,7 @@ from workflows.operation import (
     chain_intents,
     chain_part,
     read_holdings,
+    refuse_unless_started_by_engine,
     reports_failure,
     validated,
 )
@@ -73,6 +74,7 @@ class HarvestWorkflow(OperationBase):
     @workflow.run
     @reports_failure
     async def run(self, raw: Any = None) -> HarvestResult:
+        refuse_unless_started_by_engine()
         input = validated(HarvestInput, raw, "harvest")
         await self.step("reading positions and growth indexes")
         read = await read_holdings(input.targets, assets=False)

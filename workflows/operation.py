@@ -20,6 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 from workflows.doors import validated  # noqa: F401 (every operation's start reads its input with it)
 
@@ -53,6 +54,29 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 READ_TIMEOUT = timedelta(seconds=30)
 # How long to wait for the queue's signal before asking it again.
 ASK_AGAIN = timedelta(minutes=10)
+
+
+def refuse_unless_started_by_engine() -> None:
+    """An operation runs only as its engine's child (`<engine id>/<kind>-<n>`, started by the
+    workflow whose id prefixes its own, after a signed command): a raw start (anyone who
+    reaches Temporal can start any workflow) fails at once, non-retryable, saying why. A
+    capital request's claim phase is its request's child (`<engine id>/capital-claim-<n>`).
+    Checked before the input is read: whatever the input, a raw start says why it cannot run.
+    Histories from before the check were recorded without it (patched)."""
+    if not workflow.patched("started-by-engine"):
+        return
+    info = workflow.info()
+    me, parent = info.workflow_id, info.parent
+    # The engine, or for a claim phase the engine of the operation that started it.
+    engines = [] if parent is None else [parent.workflow_id, parent.workflow_id.rpartition("/")[0]]
+    if not any(engine and me.startswith(f"{engine}/") for engine in engines):
+        started_by = "no parent" if parent is None else f"parent {parent.workflow_id}"
+        raise ApplicationError(
+            f"{me} was not started by its engine ({started_by}): operations run only as the engine's children,"
+            " asked for by a signed command (floor allocate, floor rebalance, ...)",
+            type="NotStartedByEngine",
+            non_retryable=True,
+        )
 
 
 class OperationBase:

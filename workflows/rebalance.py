@@ -20,6 +20,7 @@ from workflows.operation import (
     build_and_send,
     chain_part,
     read_holdings,
+    refuse_unless_started_by_engine,
     reports_failure,
     validated,
 )
@@ -35,6 +36,7 @@ class RebalanceWorkflow(OperationBase):
     @workflow.run
     @reports_failure
     async def run(self, raw: Any = None) -> RebalanceResult:
+        refuse_unless_started_by_engine()
         input = validated(RebalanceInput, raw, "rebalance")
         prices = input.weights_of == "total"  # the total's planner values every token
         await self.step("reading positions, balances and prices" if prices else "reading positions")

@@ -41,16 +41,19 @@ READS = Limit(burst=120, every_s=1)  # 3600 an hour
 OPERATIONS = Limit(burst=3, every_s=600)  # 6 an hour
 ADMIN = Limit(burst=5, every_s=600)
 PAUSES = Limit(burst=5, every_s=300)  # a pause is open to anyone: limited, never closed
+# A risk check reads and can only trip breakers (the safe direction); its schedule may run every
+# minute (`risk.check_every_s` >= 60), which the operations' limit would refuse.
+RISK_CHECKS = Limit(burst=10, every_s=30)
 LIMITS: dict[Kind, Limit] = {
     Kind.READ: READS,
     Kind.PAUSE: PAUSES,
+    Kind.CHECK_RISK: RISK_CHECKS,
     **dict.fromkeys(
         [
             Kind.RESUME,
             Kind.ALLOCATE,
             Kind.REBALANCE,
             Kind.HARVEST,
-            Kind.CHECK_RISK,
             Kind.ACCEPT_RECONCILIATION,
         ],
         OPERATIONS,

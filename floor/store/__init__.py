@@ -35,6 +35,7 @@ from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
 from floor.access.audit import GENESIS, AuditEntry, AuditRow, BadRow, ChainEnd, chain_rows, verify_chain
+from floor.access.roles import Grant, RoleBook
 from floor.config import Settings, StoreConfig
 from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDiscrepancy, UnstorableValue
 from floor.store.tables import (
@@ -47,6 +48,7 @@ from floor.store.tables import (
     EngineEvent,
     PositionSnapshot,
     RateObservation,
+    RoleMemberRow,
     SignedTx,
     StoreTable,
     TxJournal,
@@ -594,6 +596,32 @@ class Store:
         with self._engine.connect() as connection:
             rows = connection.execute(stmt.order_by(c.seq.desc()).limit(limit))
             return [_audit_row(r) for r in rows][::-1]
+
+    def mirror_roles(self, engine_id: str, book: RoleBook) -> None:
+        """Replace the engine's mirrored role book with `book`, in one transaction."""
+        table = RoleMemberRow.__table__
+        rows = [
+            {"engine_id": engine_id, "address": address, **grant.model_dump(mode="json")}
+            for address, grant in book.members.items()
+        ]
+        with self._engine.begin() as connection:
+            connection.execute(table.delete().where(table.c.engine_id == engine_id))
+            if rows:
+                connection.execute(table.insert(), rows)
+
+    def roles(self, engine_id: str) -> RoleBook:
+        """The engine's role book as last mirrored (empty before its first change)."""
+        c = RoleMemberRow.__table__.c
+        with self._engine.connect() as connection:
+            rows = connection.execute(select(RoleMemberRow.__table__).where(c.engine_id == engine_id)).all()
+        return RoleBook(
+            members={
+                r.address: Grant(
+                    role=r.role, name=r.name, granted_by=r.granted_by, granted_at=r.granted_at, reason=r.reason
+                )
+                for r in rows
+            }
+        )
 
     def audit_head(self) -> ChainEnd | None:
         """The audit log's head: the seq and hash of its last row (0 and GENESIS while empty);

@@ -355,6 +355,21 @@ class AuditLogRow(StoreTable, table=True):
     hash: str
 
 
+class RoleMemberRow(StoreTable, table=True):
+    """A member of an engine's role book (`floor.access.roles.RoleBook`), mirrored from the
+    engine's state whenever its book changes (`Store.mirror_roles`, replaced whole)."""
+
+    __tablename__ = "role_member"
+
+    engine_id: str = Field(primary_key=True)
+    address: str = Field(primary_key=True)
+    role: str
+    name: str
+    granted_by: str
+    granted_at: int = Field(sa_type=BigInteger)  # unix seconds, the engine's time
+    reason: str
+
+
 class AuditHead(StoreTable, table=True):
     """The audit log's last row (seq and hash), one row moved forward in the same transaction as
     each append, and locked by it: a row cut from the end of the log no longer matches it. Only

@@ -17,6 +17,7 @@ from floor.devnet.deploy import deploy_chain, fund
 from floor.devnet.processes import free_port, start_anvil, stop_process
 from floor.devnet.stack import CHAIN_IDS, fund_signer, new_operator_key, start_chains
 from floor.logging import configure_logging
+from scripts.bench.api import bench_api
 from scripts.bench.batch import bench_batch_gas
 from scripts.bench.cli import CLI_ROUNDS, bench_cli
 from scripts.bench.gas import bench_gas
@@ -43,6 +44,8 @@ def main() -> None:
             results |= bench_two_chains(Path(tmp), chosen)
     if "gas" in chosen:
         results |= bench_gas()
+    if "api" in chosen:
+        results |= bench_api()
     write_results(results)
     print_table(results)
     print(

@@ -19,7 +19,7 @@ from client import ensure_engine
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
 from scripts.bench.harness import start_temporal
-from scripts.bench.wiring import deps
+from scripts.bench.wiring import BENCH_ACCESS, deps
 from workers.temporal import build_worker
 
 CLI_ROUNDS = 7
@@ -50,6 +50,7 @@ async def bench_cli(stack, signer: LocalKeySigner, tmp: Path) -> dict[str, float
         chains=stack.chain_configs(),
         temporal={"task_queue": f"bench-cli-{run}"},
         engine={"workflow_id": f"bench-engine-{run}-cli"},
+        access=BENCH_ACCESS,
     )
     help_ms = [await floor_ms("--help") for _ in range(CLI_ROUNDS)]
     env = await start_temporal()

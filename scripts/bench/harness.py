@@ -15,7 +15,7 @@ from workflows.engine import ENGINE_STATE
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench-results.json"
-BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "positions", "rewards", "gas", "cli")
+BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "positions", "rewards", "gas", "cli", "api")
 
 
 def timed(fn) -> float:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from temporalio.service import RPCError
 
-from client import ask, ensure_engine
+from client import Commander, ensure_engine
 from floor.batching import pack_batches
 from floor.catalogue import engine_input
 from floor.chain.executor import ExecutorClient
@@ -32,7 +32,7 @@ from floor.operations import RebalanceResult
 from floor.planning.rebalance import Weight, plan_rebalance
 from floor.txqueue import queue_id
 from scripts.bench.harness import start_temporal
-from scripts.bench.wiring import chain_activities, deps
+from scripts.bench.wiring import BENCH_ACCESS, BENCH_ADMIN, chain_activities, deps
 from workers.temporal import build_worker
 
 REBALANCE_ROUNDS = 3  # each: one durable run and one direct run, from the same snapshot
@@ -57,6 +57,7 @@ def rebalance_settings(stack, task_queue: str, engine_id: str) -> Settings:
             "weights_of": "token",
         },
         engine={"workflow_id": engine_id},
+        access=BENCH_ACCESS,
     )
 
 
@@ -102,7 +103,7 @@ async def durable_rebalance(client, settings: Settings):
     await ensure_engine(client, settings)  # long-running in production: not timed
     at = datetime.now(UTC)
     start = time.perf_counter()
-    started = await ask(client, settings.engine_id, Operation.REBALANCE, {"by": "bench"})
+    started = await Commander(client, settings, BENCH_ADMIN).ask(Operation.REBALANCE, {"reason": "bench"})
     result = await client.get_workflow_handle(started.workflow_id, result_type=RebalanceResult).result()
     elapsed = time.perf_counter() - start
     threshold = settings.strategy.rebalance_drift_bps
@@ -157,7 +158,9 @@ async def allocate_and_drift(client, settings: Settings, stack, stop: list[str])
         fund(local.web3(), local.deployed, local.deployed.executor, {asset: amount})
     await ensure_engine(client, settings)
     request = [{"chain_id": c, "asset": a, "amount": str(v)} for (c, a), v in amounts.items()]
-    started = await ask(client, settings.engine_id, Operation.ALLOCATE, {"by": "bench", "amounts": request})
+    started = await Commander(client, settings, BENCH_ADMIN).ask(
+        Operation.ALLOCATE, {"reason": "bench", "amounts": request}
+    )
     allocated = await client.get_workflow_handle(started.workflow_id, result_type=AllocateResult).result()
     assert allocated.status == "done", allocated.summary
     await stop_workflows(client, [settings.engine_id, *stop])
@@ -177,35 +180,37 @@ async def bench_rebalance(stack, signer: LocalKeySigner) -> dict[str, float]:
         client = env.client
         async with build_worker(client, task_queue, deps(settings, signer, web3s)):
             await allocate_and_drift(client, settings, stack, queues)
-            for chain_id in CHAIN_IDS:  # warm the direct script's connections, as the worker's are
-                direct.read_holdings(holdings_input(targets, chain_id))
-            snapshots = snapshot(web3s)
-            rows, profile = [], os.environ.get("FLOOR_BENCH_PROFILE")
-            for n in range(1, REBALANCE_ROUNDS + 1):
-                round_settings = rebalance_settings(stack, task_queue, f"bench-engine-{run}-{n}")
+        for chain_id in CHAIN_IDS:  # warm the direct script's connections, as the worker's are
+            direct.read_holdings(holdings_input(targets, chain_id))
+        snapshots = snapshot(web3s)
+        rows, profile = [], os.environ.get("FLOOR_BENCH_PROFILE")
+        for n in range(1, REBALANCE_ROUNDS + 1):
+            # A worker serves only its configured engine: each round's engine has one of its own.
+            round_settings = rebalance_settings(stack, f"{task_queue}-{n}", f"bench-engine-{run}-{n}")
+            async with build_worker(client, round_settings.temporal.task_queue, deps(round_settings, signer, web3s)):
                 durable_s, result, rebalance_id, at = await durable_rebalance(client, round_settings)
                 if profile:
                     await _rebalance_profile(client, n, durable_s, at, [rebalance_id, *queues])
                 await stop_workflows(client, [round_settings.engine_id, *queues])
-                revert(web3s, snapshots)
-                snapshots = snapshot(web3s)
-                direct_s, moves, transactions = await asyncio.to_thread(
-                    direct_rebalance, direct, signer, targets, threshold
+            revert(web3s, snapshots)
+            snapshots = snapshot(web3s)
+            direct_s, moves, transactions = await asyncio.to_thread(
+                direct_rebalance, direct, signer, targets, threshold
+            )
+            revert(web3s, snapshots)
+            snapshots = snapshot(web3s)
+            durable_txs = sum(len(c.transactions) for c in result.chains)
+            if (moves, transactions) != (len(result.moves), durable_txs):
+                raise AssertionError(
+                    f"not the same work: durable {len(result.moves)} moves in {durable_txs} transactions, "
+                    f"direct {moves} moves in {transactions}"
                 )
-                revert(web3s, snapshots)
-                snapshots = snapshot(web3s)
-                durable_txs = sum(len(c.transactions) for c in result.chains)
-                if (moves, transactions) != (len(result.moves), durable_txs):
-                    raise AssertionError(
-                        f"not the same work: durable {len(result.moves)} moves in {durable_txs} transactions, "
-                        f"direct {moves} moves in {transactions}"
-                    )
-                rows.append((durable_s, direct_s))
-                print(
-                    f"rebalance round {n}: durable {durable_s:.3f} s, direct {direct_s:.3f} s, "
-                    f"ratio {durable_s / direct_s:.2f} ({moves} moves, {transactions} transactions, "
-                    f"drift {result.drift_before_bps} -> {result.drift_after_bps} bps)"
-                )
+            rows.append((durable_s, direct_s))
+            print(
+                f"rebalance round {n}: durable {durable_s:.3f} s, direct {direct_s:.3f} s, "
+                f"ratio {durable_s / direct_s:.2f} ({moves} moves, {transactions} transactions, "
+                f"drift {result.drift_before_bps} -> {result.drift_after_bps} bps)"
+            )
     finally:
         await env.shutdown()
     durable_s, direct_s = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)

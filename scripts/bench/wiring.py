@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from activities.chain import ChainActivities
@@ -14,6 +17,10 @@ from activities.reconcile import ReconcileActivities
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
 from floor.store import Store
+
+# The bench's engines are commanded by the bench's own ADMIN (a fixed key: it signs commands only).
+BENCH_ADMIN: LocalAccount = Account.from_key(keccak(text="floor-bench-admin"))
+BENCH_ACCESS = {"admins": [BENCH_ADMIN.address]}
 
 
 def deps(

@@ -130,19 +130,32 @@ class Ran:
 
 @pytest.fixture
 def cli(tmp_path, temporal_env):
-    """Runs `floor ARGS --config <the test's config>`; call `cli.use(settings)` first."""
+    """Runs `floor ARGS --config <the test's config>`; call `cli.use(settings)` first. Commands
+    are signed by a keystore given in the environment (FLOOR_KEY, FLOOR_KEY_PASSWORD): `cli.key`'s,
+    else the next of the tests' founding ADMINs in turn (tests/integration/engine_helpers.py);
+    `keyless=True`: none (an unsigned pause, or a refusal for want of a key)."""
 
     class Cli:
         config = tmp_path / "floor.toml"
+        key = None  # a LocalAccount that signs every command; None: the founding ADMINs in turn
 
         def use(self, settings: Settings) -> None:
             data = settings.model_dump(mode="json", exclude_none=True)
             data["temporal"]["address"] = temporal_env.client.service_client.config.target_host
             if settings.store.url == StoreConfig().url:  # never the demo's state/floor.db (its chain marks)
                 data["store"] = {"url": f"sqlite:///{tmp_path / 'cli-store.db'}"}
+            data.get("access", {}).pop("scheduler_key", None)  # the worker's key, not the CLI's (dumped masked)
             self.config.write_text(tomli_w.dumps(data))
 
-        async def __call__(self, *args: str) -> Ran:
+        def env(self, keyless: bool = False) -> dict[str, str]:
+            if keyless:
+                return ENV
+            from tests.integration.engine_helpers import KEYSTORE_PASSWORD, next_admin, write_keystore
+
+            keystore, _ = write_keystore(self.key or next_admin(), tmp_path)
+            return ENV | {"FLOOR_KEY": str(keystore), "FLOOR_KEY_PASSWORD": KEYSTORE_PASSWORD}
+
+        async def __call__(self, *args: str, keyless: bool = False) -> Ran:
             proc = await asyncio.create_subprocess_exec(
                 str(FLOOR),
                 *args,
@@ -150,7 +163,7 @@ def cli(tmp_path, temporal_env):
                 str(self.config),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                env=ENV,
+                env=self.env(keyless),
             )
             out, err = await asyncio.wait_for(proc.communicate(), 120)
             return Ran(proc.returncode, out.decode(), err.decode())

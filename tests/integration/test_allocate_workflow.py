@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 
 import pytest
-from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
@@ -18,16 +16,22 @@ from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.config import Settings
 from floor.devnet.context import Deployer
 from floor.devnet.deploy import configure_executor
-from floor.messages import AllocateInput
+from floor.messages import AllocateInput, AllocateResult
 from floor.models import AdapterKey
 from floor.operations import Signal
 from floor.planning.allocation import AllocationLeg, AllocationTarget
+from tests.integration.engine_helpers import EngineStandIn, GatedActivities, own_engine, start_operation
 from tests.integration.helpers import balance, check_deposit_position, mint, positions_now
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
-RECORDED_ID = "allocate-recorded"
-ALLOW_DUPLICATE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+
+async def start_allocation(client, task_queue: str, settings: Settings, input: AllocateInput) -> WorkflowHandle:
+    """An allocation started as the engine starts one: the child of an `EngineStandIn` at
+    `settings.engine_id` (the worker's, under `extra_workflows=[EngineStandIn]`)."""
+    return await start_operation(
+        client, task_queue, "AllocateWorkflow", "allocate", input, settings.engine_id, AllocateResult
+    )
 
 
 def target(chain_id: int, protocol: str, market: str, weight_bps: int) -> AllocationTarget:
@@ -70,14 +74,12 @@ def fund_treasury(settings, web3s, input: AllocateInput) -> None:
 
 
 async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, web3s, signer, task_queue):
+    settings = own_engine(settings)
     input = demo_input()
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-        # The id the recorded history is replayed under: intent ids derive from it.
-        handle = await client.start_workflow(
-            AllocateWorkflow.run, input, id=RECORDED_ID, id_reuse_policy=ALLOW_DUPLICATE, task_queue=task_queue
-        )
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
+        handle = await start_allocation(client, task_queue, settings, input)
         result = await handle.result()
 
     assert result.status == "done" and [c.status for c in result.chains] == ["done", "done"]
@@ -109,14 +111,13 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
 
 
 async def test_insufficient_funds_fails_before_anything_moves(temporal_env, settings, web3s, signer, task_queue):
+    settings = own_engine(settings)
     input = demo_input()  # the executors hold nothing
     client = temporal_env.client
     nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
         with pytest.raises(WorkflowFailureError) as caught:
-            await client.execute_workflow(
-                AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
-            )
+            await (await start_allocation(client, task_queue, settings, input)).result()
     cause = caught.value.cause.cause
     assert isinstance(cause, ApplicationError) and cause.type == "InsufficientBalance" and cause.non_retryable
     # Every chain's part is checked at once; whichever refusal comes first names its token.
@@ -125,25 +126,25 @@ async def test_insufficient_funds_fails_before_anything_moves(temporal_env, sett
 
 
 async def test_paused_allocation_waits_then_resumes(temporal_env, settings, web3s, signer, task_queue):
+    settings = own_engine(settings)
     input = AllocateInput(legs=demo_input().legs[:1])
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
     nonce = web3s[1].eth.get_transaction_count(signer.address)
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-        # Started paused (signal-with-start), so no step can run before the pause lands.
-        handle = await client.start_workflow(
-            AllocateWorkflow.run,
-            input,
-            id=f"allocate-{uuid.uuid4()}",
-            task_queue=task_queue,
-            start_signal="pause_engine",
-            start_signal_args=[Signal(reason="incident drill", by="test")],
-        )
+    gated = GatedActivities(Deps(settings, signer, web3s))
+    gated.gate.clear()
+    async with build_worker(client, task_queue, gated.deps, chain_activities=gated, extra_workflows=[EngineStandIn]):
+        # Paused while its first step's read is held at the gate, so no later step can run
+        # before the pause lands.
+        handle = await start_allocation(client, task_queue, settings, input)
+        await gated.wait_arrived()
+        await handle.signal(AllocateWorkflow.pause_engine, Signal(reason="incident drill", by="test"))
         for _ in range(50):
             if (await handle.query(AllocateWorkflow.status)).endswith("(paused)"):
                 break
             await asyncio.sleep(0.1)
         assert await handle.query(AllocateWorkflow.status) == "reading positions (paused)"
+        gated.gate.set()
         await asyncio.sleep(0.5)
         assert web3s[1].eth.get_transaction_count(signer.address) == nonce  # nothing sent while paused
         await handle.signal(AllocateWorkflow.resume_engine, Signal(reason="drill over", by="test"))
@@ -168,12 +169,13 @@ async def test_logs_are_json_with_context_and_never_the_key(
     stream = io.StringIO()
     configure_logging("INFO", json=True, stream=stream)
     try:
+        settings = own_engine(settings)
         input = AllocateInput(legs=demo_input().legs[2:])
         fund_treasury(settings, web3s, input)
         client = temporal_env.client
-        workflow_id = f"allocate-{uuid.uuid4()}"
-        async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-            await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
+        async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
+            handle = await start_allocation(client, task_queue, settings, input)
+            await handle.result()
     finally:
         configure_logging("INFO", json=False)
     text = stream.getvalue()
@@ -181,24 +183,23 @@ async def test_logs_are_json_with_context_and_never_the_key(
     confirmed = [line for line in lines if line.get("event") == "transaction confirmed"]
     assert len(confirmed) == 1
     # Confirmed by the signer's transaction queue, naming the allocation's intent.
-    assert confirmed[0]["intents"] == [f"{workflow_id}/chain-42161/batch-1"] and confirmed[0]["chain_id"] == 42161
+    assert confirmed[0]["intents"] == [f"{handle.id}/chain-42161/batch-1"] and confirmed[0]["chain_id"] == 42161
     assert confirmed[0]["tx_hash"].startswith("0x") and len(confirmed[0]["tx_hash"]) == 66
     key_hex = operator_key.removeprefix("0x").lower()
     assert key_hex not in text.lower()
 
 
 async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, settings, web3s, signer, task_queue):
+    settings = own_engine(settings)
     input = AllocateInput(
         legs=[AllocationLeg(chain_id=1, asset="USDC", amount=10**6, targets=[target(1, "compound-v3", "USDC", 1)])]
     )
     fund_treasury(settings, web3s, input)
     nonce = web3s[1].eth.get_transaction_count(signer.address)
     client = temporal_env.client
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
         with pytest.raises(WorkflowFailureError) as caught:
-            await client.execute_workflow(
-                AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
-            )
+            await (await start_allocation(client, task_queue, settings, input)).result()
     cause = caught.value.cause.cause
     assert (
         cause.type == "UnknownMarket"
@@ -227,7 +228,7 @@ async def test_forty_deposits_on_one_chain_complete_in_several_batches(temporal_
         }
         for name in names
     ]
-    many = Settings(chains=[config])
+    many = own_engine(Settings(chains=[config]))
     chain = many.chain(1)
     configure_executor(w3, chain.executor, executor_setup(chain))
     each = 1_000 * 10**6
@@ -244,10 +245,8 @@ async def test_forty_deposits_on_one_chain_complete_in_several_batches(temporal_
     mint(w3, usdc, chain.executor, 40 * each)
     nonce = w3.eth.get_transaction_count(signer.address)
     client = temporal_env.client
-    async with build_worker(client, task_queue, Deps(many, signer, {1: w3})):
-        result = await client.execute_workflow(
-            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
-        )
+    async with build_worker(client, task_queue, Deps(many, signer, {1: w3}), extra_workflows=[EngineStandIn]):
+        result = await (await start_allocation(client, task_queue, many, input)).result()
 
     assert [t.calls for t in result.transactions] == [60, 60, 60, 20]
     assert all(t.status == 1 for t in result.transactions)

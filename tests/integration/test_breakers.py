@@ -12,16 +12,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from activities.deps import Deps
-from client import (
-    Refused,
-    ask,
-    change_breaker,
-    check_risk,
-    engine_breakers,
-    engine_status,
-    ensure_engine,
-    pause_or_resume,
-)
+from client import Refused, engine_breakers, engine_status, ensure_engine
 from floor.adapters.registry import executor_setup
 from floor.config import ChainConfig, Settings
 from floor.devnet.context import Deployer
@@ -29,7 +20,16 @@ from floor.devnet.deploy import configure_executor
 from floor.engine import EngineState, Operation
 from floor.protocols.erc4626.deploy import seed
 from floor.risk.breakers import BreakerState, Trigger
-from tests.integration.engine_helpers import current_details, engine_settings, finished, key, run_operation, wait_for
+from tests.integration.engine_helpers import (
+    access_config,
+    commander,
+    current_details,
+    engine_settings,
+    finished,
+    key,
+    run_operation,
+    wait_for,
+)
 from tests.integration.helpers import advance_time, balance, mint, positions_now
 from tests.integration.test_cli import one_line
 from tests.integration.test_reconcile import with_store
@@ -92,6 +92,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
                 "weights_of": "token",  # this test's amounts are per-leg splits (no prices, no caps)
             },
             engine={"workflow_id": f"engine-breakers-{uuid.uuid4().hex[:8]}"},
+            access=access_config(),
         ),
         tmp_path,
     )
@@ -106,11 +107,11 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         allocate = {"by": "test", "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(1_000_000 * USDC)}]}
         await run_operation(client, settings, Operation.ALLOCATE, allocate)
 
-        first = await check_risk(client, engine_id)
+        first = await commander(client, settings).check_risk()
         assert first.events == [] and first.breakers == []
 
         drain(w3, usdc, vault, 8_000)  # 80% of what the vault holds leaves it
-        tripped = await check_risk(client, engine_id)
+        tripped = await commander(client, settings).check_risk()
         (event,) = tripped.events
         assert (event.scope, event.from_state, event.to_state) == (
             "protocol:riskvault",
@@ -122,7 +123,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         rows = await stored(store, engine_id, 1)  # the engine journals its events off the check's path
         assert [(r.scope, r.to_state, r.trigger) for r in rows] == [("protocol:riskvault", "OPEN", "tvl_fall")]
         assert [a.subject for a in store.open_alerts() if a.kind == "circuit_breaker"] == ["protocol:riskvault"]
-        again = await check_risk(client, engine_id)
+        again = await commander(client, settings).check_risk()
         assert again.events == []  # already open: nothing new, the first reason stands
 
         # New capital goes only where no breaker stands.
@@ -152,10 +153,10 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         assert positions_now(settings, web3s, [RISKY])[RISKY].shares == before[RISKY].shares
 
         # An operator opens the chain's breaker: every USDC market on it is behind one now.
-        await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "RPC provider incident")
+        await commander(client, settings).trip("chain:1", "RPC provider incident")
         # A capital request is not refused at the door (idle funds need no market): it plans
         # around the breaker, and fails saying so when idle funds cannot cover it.
-        refused_by_plan = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        refused_by_plan = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
         with pytest.raises(WorkflowFailureError) as caught:
             await client.get_workflow_handle(refused_by_plan.workflow_id).result()
         assert caught.value.cause.type == "InsufficientLiquidity", caught.value
@@ -167,19 +168,19 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         failed = await current_details(client, refused_by_plan.workflow_id)  # the Web UI: how it ended
         assert failed.startswith("**failed**: InsufficientLiquidity: cannot deliver 50,000 USDC"), failed
         with pytest.raises(Refused, match=r"already OPEN: RPC provider incident"):
-            await change_breaker(client, engine_id, "trip", "chain:1", "oncall", "again")
+            await commander(client, settings).trip("chain:1", "again")
         with pytest.raises(Refused, match=r"'chain:one' is not a breaker scope"):
-            await change_breaker(client, engine_id, "half_open", "chain:one", "oncall", "typo")
-        with pytest.raises(Refused, match=r"by"):
-            await change_breaker(client, engine_id, "half_open", "chain:1", "", "no name")
+            await commander(client, settings).half_open("chain:one", "typo")
+        with pytest.raises(Refused, match=r"reason"):  # a breaker changes with a reason
+            await commander(client, settings).half_open("chain:1", "")
         with pytest.raises(Refused, match=r"only an OPEN breaker can be half-opened"):
-            await change_breaker(client, engine_id, "half_open", "protocol:aave-v3", "oncall", "nothing open")
+            await commander(client, settings).half_open("protocol:aave-v3", "nothing open")
 
         # Half-open both; one probe passes (the chain is healthy), the other fails (the TVL is
         # still far below its day's high) and the breaker opens again.
-        await change_breaker(client, engine_id, "half_open", "chain:1", "oncall", "provider recovered")
-        await change_breaker(client, engine_id, "half_open", "protocol:riskvault", "oncall", "maybe fine?")
-        probed = await check_risk(client, engine_id)
+        await commander(client, settings).half_open("chain:1", "provider recovered")
+        await commander(client, settings).half_open("protocol:riskvault", "maybe fine?")
+        probed = await commander(client, settings).check_risk()
         changes = {(e.scope, e.from_state, e.to_state) for e in probed.events}
         assert changes == {
             ("chain:1", BreakerState.HALF_OPEN, BreakerState.CLOSED),
@@ -189,7 +190,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         probe_failed = next(e for e in probed.events if e.scope == "protocol:riskvault")
         assert probe_failed.reason.startswith("probe failed: ") and probe_failed.trigger == Trigger.PROBE
         # The request the chain's breaker refused goes through now, around the vault.
-        started = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        started = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
         await finished(client, engine_id, Operation.REQUEST_CAPITAL, started.workflow_id)
         assert balance(w3, usdc, treasury) - paid_before == 100_000 * USDC
         assert [(r.scope, r.to_state) for r in await stored(store, engine_id, 6)] == [
@@ -205,7 +206,7 @@ async def test_a_drained_vault_trips_its_breaker_and_capital_routes_around_it(
         # Two hours pass with no new round on chain 1's feeds: ETH/USD (1 h heartbeat) is stale,
         # read in the check's own batch, and the chain's breaker opens on it.
         advance_time(w3, 2 * 3600, keep_feeds_fresh=False)
-        stale = await check_risk(client, engine_id)
+        stale = await commander(client, settings).check_risk()
         (event,) = [e for e in stale.events if e.scope == "chain:1"]
         assert (
             event.trigger == Trigger.PRICE and "of WETH" in event.reason and "past the feed's heartbeat" in event.reason
@@ -233,7 +234,7 @@ async def test_four_failed_operations_trip_the_engine_breaker_as_the_fourth_ends
     async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         for n in range(4):
-            failed = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+            failed = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
 
             async def recorded(workflow_id=failed.workflow_id):
                 status = await engine_status(client, engine_id)
@@ -258,15 +259,15 @@ async def test_four_failed_operations_trip_the_engine_breaker_as_the_fourth_ends
             "engine",
         )
         with pytest.raises(Refused, match=r"the engine's circuit breaker is OPEN \(4 of the engine's last 4"):
-            await pause_or_resume(client, engine_id, False, "try again", "oncall")
+            await commander(client, settings).resume("try again")
         rows = await stored(store, engine_id, 1)
         assert [(r.scope, r.to_state, r.trigger) for r in rows] == [("engine", "OPEN", "error_rate")]
 
         for scope in ("protocol:nope", "chain:999"):
             with pytest.raises(Refused, match=rf"'{scope}' is not a breaker scope of this engine: use one of chain:1"):
-                await change_breaker(client, engine_id, "trip", scope, "oncall", "typo")
+                await commander(client, settings).trip(scope, "typo")
         with pytest.raises(Refused, match=r"use one of engine, chain:1, chain:42161, protocol:aave-v3"):
-            await change_breaker(client, engine_id, "half_open", "protocol:nope", "oncall", "typo")
+            await commander(client, settings).half_open("protocol:nope", "typo")
         ran = await cli("risk", "trip", "engine", "--reason", "stop it all")
         assert ran.code == 1 and "`floor pause` stops the whole engine" in one_line(ran.err), ran
 

@@ -18,7 +18,7 @@ from temporalio.client import WorkflowFailureError
 
 from activities.chain import ChainActivities
 from activities.deps import Deps
-from client import ask, engine_status, ensure_engine, pause_or_resume
+from client import engine_status, ensure_engine
 from floor.adapters.base import Deposit
 from floor.adapters.registry import AdapterRegistry
 from floor.chain.executor import ExecutorClient
@@ -30,7 +30,7 @@ from floor.models import AdapterKey
 from floor.operations import CapitalResult, ExitRequest
 from floor.protocols.lido.requests import read_requests
 from floor.txqueue import queue_id
-from tests.integration.engine_helpers import finished, run_operation, wait_for
+from tests.integration.engine_helpers import access_config, commander, finished, run_operation, wait_for
 from tests.integration.helpers import advance_time, balance, contract, mint, protected_calls
 from workers.temporal import build_worker
 
@@ -55,6 +55,7 @@ def capital_settings(stack, task_queue: str) -> Settings:
             ]
         },
         engine={"workflow_id": f"engine-capq-{uuid.uuid4().hex[:8]}"},
+        access=access_config(),
     )
 
 
@@ -234,7 +235,7 @@ async def test_partial_delivery_sends_what_is_free_now_and_the_claim_survives_a_
         await wait_for(
             lambda: _status_startswith(client, claim_id, "waiting for Lido requests"), what="the claim waiting"
         )
-        await pause_or_resume(client, settings.engine_id, True, "incident drill", "oncall")
+        await commander(client, settings).pause("incident drill")
     # The worker is gone while the requests are finalised; the engine is paused.
     t.finalise()
     nonce = t.w3.eth.get_transaction_count(signer.address, "pending")
@@ -247,7 +248,7 @@ async def test_partial_delivery_sends_what_is_free_now_and_the_claim_survives_a_
         assert t.w3.eth.get_transaction_count(signer.address, "pending") == nonce  # nothing sent while paused
         assert {r.id for r in read_requests(t.reader, t.lido, t.executor)} == set(ids)  # finalised, unclaimed
         assert balance(t.w3, t.weth, t.destination) - before == now
-        await pause_or_resume(client, settings.engine_id, False, "drill over", "oncall")
+        await commander(client, settings).resume("drill over")
         delivered = await claim_result(client, claim_id)
         status = await engine_status(client, settings.engine_id)
     assert delivered.status == "done" and delivered.delivered == amount
@@ -283,7 +284,7 @@ async def test_refusals_before_anything_moves(temporal_env, treasury, signer, ta
             (t.request(now + 10**6 * ETH), "InsufficientLiquidity", "nothing was moved"),
         ]
         for request, kind, text in cases:
-            started = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, request)
+            started = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
             with pytest.raises(WorkflowFailureError) as caught:
                 await finished(client, settings.engine_id, Operation.REQUEST_CAPITAL, started.workflow_id)
             cause = caught.value.cause

@@ -13,8 +13,18 @@ from temporalio.service import RPCError
 
 from activities.deps import Deps
 from cli import outputs
-from client import engine_config, not_running
-from tests.integration.engine_helpers import STRATEGY, TREASURY, engine_settings, fund, key
+from client import engine_config, ensure_engine, not_running
+from floor.store import Store
+from tests.integration.engine_helpers import (
+    ADMIN,
+    OUTSIDER,
+    STRATEGY,
+    TREASURY,
+    engine_settings,
+    fund,
+    key,
+    write_keystore,
+)
 from tests.integration.helpers import advance_time, balance, mint, positions_now
 from tests.json_schema import cli_json
 from workers.temporal import build_worker
@@ -29,6 +39,7 @@ def one_line(text: str) -> str:
 async def test_allocate_status_positions_rebalance_history(temporal_env, stack, web3s, signer, task_queue, cli):
     settings = engine_settings(stack, task_queue)
     cli.use(settings)
+    cli.key = ADMIN  # every command signed by one key: the history names it
     fund(settings, web3s)
     async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
         # An operation never starts the engine: refused in one line that says how to.
@@ -94,7 +105,7 @@ async def test_allocate_status_positions_rebalance_history(temporal_env, stack, 
             ("IDLE", "REBALANCING"),
             ("REBALANCING", "IDLE"),
         ]
-        assert history["transitions"][0]["actor"].startswith("cli:")
+        assert history["transitions"][0]["actor"] == ADMIN.address  # the signer (no name in the book)
         assert history["transitions"][0]["reason"] == "new capital"
         assert [(r["kind"], r["status"]) for r in history["operations"]] == [
             ("allocate", "done"),
@@ -142,7 +153,7 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
         with pytest.raises(RPCError):  # the engine was never even started
             await client.get_workflow_handle(settings.engine_id).describe()
 
-        ran = await cli("pause", "--reason", "incident 42", "--by", "oncall")
+        ran = await cli("pause", "--reason", "incident 42", "--by", "oncall", keyless=True)  # anyone may pause
         assert ran.code == 0 and "paused by oncall: incident 42" in ran.out, ran
         status = (await cli("status", "--json")).json()
         assert status["state"] == "PAUSED" and status["pause_reason"] == "incident 42", status
@@ -180,3 +191,56 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
         finally:
             for sid in first.json()["schedules"] if first.code == 0 else []:
                 await client.get_schedule_handle(sid).delete()
+
+
+async def test_signed_commands_need_a_key_refusals_are_audited_and_roles_change(
+    temporal_env, stack, web3s, signer, task_queue, cli, tmp_path
+):
+    settings = engine_settings(stack, task_queue)
+    settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path / 'audit.db'}"})}
+    )
+    store = Store.from_settings(settings)
+    store.migrate()
+    cli.use(settings)
+    client = temporal_env.client
+    outsider_key, password_file = write_keystore(OUTSIDER, tmp_path)
+    as_outsider = ("--key", str(outsider_key), "--password-file", str(password_file))
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
+        await ensure_engine(client, settings)
+        # Without a key: one line saying how to give one, exit 2, nothing sent.
+        for args in (("resume", "--reason", "x"), ("rebalance",), ("roles", "grant", OUTSIDER.address, "OPERATOR")):
+            ran = await cli(*args, keyless=True)
+            assert ran.code == 2 and ran.out == "", ran
+            assert one_line(ran.err).startswith("error: no key: give --key KEYSTORE or set $FLOOR_KEY"), ran
+        # A pause needs none: anyone may pause.
+        ran = await cli("pause", "--reason", "drill", "--by", "oncall", keyless=True)
+        assert ran.code == 0 and "paused by oncall: drill" in ran.out, ran
+
+        # A key the engine gives no role: refused, and the refusal is in the audit log.
+        ran = await cli("resume", "--reason", "let me", *as_outsider, keyless=True)
+        assert ran.code == 1 and f"{OUTSIDER.address} has no role; resume needs OPERATOR" in one_line(ran.err), ran
+        refused = store.audit_rows(signer=OUTSIDER.address, outcome="refused")
+        assert [(r.kind, r.workflow_id) for r in refused] == [("resume", settings.engine_id)], refused
+        assert "has no role" in refused[0].reason and refused[0].digest.startswith("0x")
+        assert store.verify_audit() is None
+
+        # An ADMIN grants it OPERATOR: its resume goes through; revoked, it is refused again.
+        ran = await cli(
+            "roles", "grant", OUTSIDER.address, "OPERATOR", "--name", "ops-bot", "--reason", "on call", "--json"
+        )
+        assert ran.code == 0, ran
+        members = {m["account"]: m for m in cli_json(ran, outputs.RolesOutput)["members"]}
+        assert (members[OUTSIDER.address]["role"], members[OUTSIDER.address]["name"]) == ("OPERATOR", "ops-bot")
+        ran = await cli("resume", "--reason", "all clear", *as_outsider, keyless=True)
+        assert ran.code == 0 and "ops-bot" in ran.out, ran
+        listed = cli_json(await cli("roles", "list", "--json", keyless=True), outputs.RolesOutput)
+        assert {m["account"] for m in listed["members"]} >= {ADMIN.address, OUTSIDER.address}
+        ran = await cli("roles", "revoke", OUTSIDER.address, "--reason", "rotation", "--json")
+        assert ran.code == 0, ran
+        revoked = cli_json(ran, outputs.RolesOutput)
+        assert revoked["answer"] and OUTSIDER.address not in {m["account"] for m in revoked["members"]}, revoked
+        ran = await cli("pause", "--reason", "drill 2", keyless=True)
+        assert ran.code == 0, ran
+        ran = await cli("resume", "--reason", "again", *as_outsider, keyless=True)
+        assert ran.code == 1 and "has no role" in one_line(ran.err), ran

@@ -13,13 +13,13 @@ import tomli_w
 
 from activities.deps import Deps
 from cli.outputs import PauseOutput, StatusNoWorkerOutput, StatusOutput
-from client import engine_status, ensure_engine, pause_or_resume
+from client import engine_status, ensure_engine
 from floor.calls import call
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.engine import EngineState
-from tests.integration.engine_helpers import engine_settings
+from tests.integration.engine_helpers import commander, engine_settings
 from tests.integration.helpers import contract
 from tests.json_schema import cli_json
 from workers.temporal import build_worker
@@ -31,6 +31,17 @@ def one_line(text: str) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
     return lines[0]
+
+
+async def quiet(handle) -> None:
+    """Until the workflow has nothing in progress (its start's audit entries in the store): a
+    worker stopped now leaves no task behind that a signal could ride in on."""
+    for _ in range(200):
+        description = (await handle.describe()).raw_description
+        if not description.pending_activities and not description.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} still busy: {description}")
 
 
 def nonces(web3s, address: str) -> dict[int, int]:
@@ -45,10 +56,11 @@ async def test_pause_with_the_worker_down_takes_effect_when_a_worker_returns(
     client = temporal_env.client
     async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)  # the engine runs, IDLE
+        await quiet(client.get_workflow_handle(settings.engine_id))
     before = nonces(web3s, signer.address)
 
     # The worker is down: the pause is signalled, in one line, within the CLI's few seconds.
-    ran = await cli("pause", "--reason", "worker down drill", "--by", "oncall", "--json")
+    ran = await cli("pause", "--reason", "worker down drill", "--by", "oncall", "--json", keyless=True)
     assert ran.code == 0, ran
     paused = cli_json(ran, PauseOutput)
     assert paused["note"] == SIGNALLED and paused["applied"] is False, paused
@@ -76,7 +88,7 @@ async def test_pause_with_the_worker_down_takes_effect_when_a_worker_returns(
             await asyncio.sleep(0.1)
         assert (current.state, current.pause_reason) == (EngineState.PAUSED, "worker down drill"), current
         # Answered once the signal's pause has held the queues and paused the schedules.
-        again = await pause_or_resume(client, settings.engine_id, True, "again", "test")
+        again = await commander(client, settings).pause("again")
         assert again.startswith("already paused since ") and again.endswith(" by oncall: worker down drill"), again
     assert nonces(web3s, signer.address) == before
 
@@ -93,7 +105,7 @@ async def test_pause_onchain_pauses_every_executor_with_the_guardian_key(
     cli.config.write_text(tomli_w.dumps(config))
 
     async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
-        ran = await cli("pause", "--onchain", "--reason", "key leak", "--by", "oncall")
+        ran = await cli("pause", "--onchain", "--reason", "key leak", "--by", "oncall", keyless=True)
         assert ran.code == 0, ran
         lines = ran.out.strip().splitlines()
         assert len(lines) == 3 and lines[-1] == "paused by oncall: key leak", ran

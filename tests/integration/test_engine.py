@@ -9,19 +9,24 @@ import json
 import uuid
 
 import pytest
+from eth_utils.address import to_checksum_address
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
 from activities.deps import Deps
-from client import Refused, ask, engine_status, ensure_engine, pause_or_resume
+from client import Refused, command_fields, engine_status, ensure_engine
+from floor.access.roles import Kind
 from floor.catalogue import engine_input
 from floor.devnet.context import Deployer
 from floor.engine import EngineState, Operation
+from floor.operations import EngineConfig
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
+    ADMIN,
     TREASURY,
     GatedActivities,
     allocate_request,
+    commander,
     engine_settings,
     finished,
     fund,
@@ -66,7 +71,7 @@ async def test_rebalance_brings_drift_back_and_cooldown_refuses_a_second(
         assert [c.chain_id for c in result.chains] == [1]  # only the leg that drifted moved
 
         with pytest.raises(Refused, match=r"rebalance cooldown: .* next is allowed in \d+ s \(cooldown 3600 s\)"):
-            await ask(client, settings.engine_id, Operation.REBALANCE, {"by": "test"})
+            await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
         status = await engine_status(client, settings.engine_id)
         assert status.state == EngineState.IDLE and status.last.kind == Operation.REBALANCE
 
@@ -96,21 +101,26 @@ async def queue_held(client, signer, chain_id: int) -> str:
 async def test_pause_mid_rebalance_sends_nothing_until_resumed(
     door, temporal_env, stack, web3s, signer, task_queue, cli
 ):
-    """Once through `temporal workflow signal`, once through `floor pause` / `floor resume`."""
+    """Once through Temporal's CLI (the `pause_engine` signal, unsigned; the `resume` update,
+    signed), once through `floor pause` (unsigned, `--by`) / `floor resume` (signed)."""
     settings = engine_settings(stack, task_queue)
     cli.use(settings)
+    cli.key = ADMIN
     client = temporal_env.client
 
     async def pause_or_resume_by(pause: bool, reason: str) -> None:
         if door == "floor-cli":
-            ran = await cli("pause" if pause else "resume", "--reason", reason, "--by", "oncall")
+            args = ("pause", "--reason", reason, "--by", "oncall") if pause else ("resume", "--reason", reason)
+            ran = await cli(*args, keyless=pause)
             assert ran.code == 0, ran.err
             return
-        name = "pause_engine" if pause else "resume_engine"
-        payload = json.dumps({"reason": reason, "by": "oncall"})
-        code, _, err = await temporal_cli(
-            client, "workflow", "signal", "--workflow-id", settings.engine_id, "--name", name, "--input", payload
-        )
+        if pause:
+            payload = json.dumps({"reason": reason, "by": "oncall"})
+            command = ("signal", "--name", "pause_engine", "--input", payload)
+        else:  # as `floor sign resume` prints it
+            payload = commander(client, settings, ADMIN).sign(Kind.RESUME, {"reason": reason}).model_dump_json()
+            command = ("update", "execute", "--name", "resume", "--input", payload)
+        code, _, err = await temporal_cli(client, "workflow", *command, "--workflow-id", settings.engine_id)
         assert code == 0, err
 
     activities = GatedActivities(Deps(settings, signer, web3s))
@@ -118,7 +128,7 @@ async def test_pause_mid_rebalance_sends_nothing_until_resumed(
         await start_allocated(client, settings, web3s)
         drift_usdc_on_chain_1(settings, web3s)
         activities.gate.clear()
-        started = await ask(client, settings.engine_id, Operation.REBALANCE, {"by": "test"})
+        started = await commander(client, settings, ADMIN).ask(Operation.REBALANCE, {"reason": "test"})
         await activities.wait_arrived()  # the rebalance is reading positions, held at the gate
 
         await pause_or_resume_by(True, "incident drill")
@@ -155,9 +165,9 @@ async def test_pause_mid_rebalance_sends_nothing_until_resumed(
     assert all(close(m.realised, m.planned) for m in result.moves)
     assert result.drift_after_bps == result.projected_drift_bps
     assert transitions[-4:] == [
-        ("IDLE", "REBALANCING", "test"),
-        ("REBALANCING", "PAUSED", "oncall"),
-        ("PAUSED", "REBALANCING", "oncall"),
+        ("IDLE", "REBALANCING", ADMIN.address),  # the signer, named by its address (no name in the book)
+        ("REBALANCING", "PAUSED", "oncall"),  # a pause goes unsigned: who it says it is
+        ("PAUSED", "REBALANCING", ADMIN.address),
         ("REBALANCING", "IDLE", "engine"),
     ]
 
@@ -178,35 +188,39 @@ async def test_state_machine_refusals_reach_every_door_with_their_reason(
         await ensure_engine(client, settings)
         nonces = pending_nonces(web3s, signer.address)
         with pytest.raises(Refused, match=r"^the engine is not paused \(state IDLE\)$"):
-            await pause_or_resume(client, settings.engine_id, False, "no reason", "test")
+            await commander(client, settings).resume("no reason")
         # Raw JSON through Temporal's CLI: refused by the validator, in one line, out of history.
         code, _, err = await temporal_cli(
             client,
             "workflow", "update", "execute", "--workflow-id", settings.engine_id, "--name", "allocate",
             "--input", '{"amounts": [{"chain_id": 1, "asset": "USDC", "amount": 0}]}',
         )  # fmt: skip
-        assert code != 0 and "amounts.0.amount: must be a positive integer in the token's base units" in err
+        assert code != 0 and "not a signed command" in err  # an operation is a signed command now
+        fields = command_fields(
+            Kind.REQUEST_CAPITAL, {"chain_id": 1, "asset": "USDC", "amount": "5", "destination": "0x" + "ab" * 20}
+        )
+        raw = commander(client, settings).sign(Kind.REQUEST_CAPITAL, fields).model_dump_json()
         code, _, err = await temporal_cli(
             client,
             "workflow", "update", "execute", "--workflow-id", settings.engine_id, "--name", "request_capital",
-            "--input", '{"chain_id": 1, "asset": "USDC", "amount": "5", "destination": "0x' + "ab" * 20 + '"}',
+            "--input", raw,
         )  # fmt: skip
-        assert code != 0 and f"0x{'ab' * 20} is not a listed destination on chain 1" in err
+        assert code != 0 and f"{to_checksum_address('0x' + 'ab' * 20)} is not a listed destination on chain 1" in err
         with pytest.raises(Refused, match="chain 10 is not configured"):
-            await ask(client, settings.engine_id, Operation.ALLOCATE, allocate_request({(10, "USDC"): 5}))
+            await commander(client, settings).ask(Operation.ALLOCATE, allocate_request({(10, "USDC"): 5}))
 
         activities.gate.clear()
-        started = await ask(client, settings.engine_id, Operation.REBALANCE, {"by": "test"})
+        started = await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
         await activities.wait_arrived()
         with pytest.raises(Refused, match=rf"the engine is REBALANCING \({started.workflow_id}\): one operation"):
-            await ask(client, settings.engine_id, Operation.HARVEST, {"by": "test"})
-        await pause_or_resume(client, settings.engine_id, True, "incident", "test")
+            await commander(client, settings).ask(Operation.HARVEST, {"by": "test"})
+        await commander(client, settings, ADMIN).pause("incident")
         with pytest.raises(Refused, match=r"the engine is paused: only resume is accepted \(asked: allocate\)"):
-            await ask(client, settings.engine_id, Operation.ALLOCATE, allocate_request())
+            await commander(client, settings).ask(Operation.ALLOCATE, allocate_request())
         # A pause is never refused: a second one says since when (it is not silently dropped).
-        again = await pause_or_resume(client, settings.engine_id, True, "again", "test")
-        assert again.startswith("already paused since ") and again.endswith(" by test: incident"), again
-        await pause_or_resume(client, settings.engine_id, False, "over", "test")
+        again = await commander(client, settings).pause("again")
+        assert again.startswith("already paused since ") and again.endswith(f" by {ADMIN.address}: incident"), again
+        await commander(client, settings).resume("over")
         activities.gate.set()
         result = await finished(client, settings.engine_id, Operation.REBALANCE, started.workflow_id)
         assert result.status == "skipped"  # nothing allocated, nothing drifted
@@ -219,16 +233,19 @@ async def test_state_machine_refusals_reach_every_door_with_their_reason(
         assert not rejected and len(accepted) == 4  # the rebalance, two pauses, the resume (configure: none)
 
 
-async def test_operations_started_raw_from_temporal_cli_fail_at_once_naming_the_field(temporal_env, task_queue):
+async def test_operations_started_raw_from_temporal_cli_fail_at_once_as_not_the_engines(temporal_env, task_queue):
+    """An operation runs only as the engine's child, asked for by a signed command: one started
+    by hand (whatever its input) fails at once, in one line, saying so."""
     client = temporal_env.client
+    reason = "was not started by its engine (no parent): operations run only as the engine's children"
     cases = {
         "AllocateWorkflow": (
             '{"legs": [{"chain_id": 1, "asset": "USDC", "amount": 0, "targets": '
             '[{"key": {"chain_id": 1, "protocol": "aave-v3", "market": "USDC"}, "weight_bps": 1}]}]}',
-            "not a valid allocation: legs.0: amount must be positive, got 0",
+            reason,
         ),
-        "RebalanceWorkflow": ('{"targets": []}', "targets: List should have at least 1 item"),
-        "CapitalRequestWorkflow": ('"not an object"', "expected a JSON object, got a string"),
+        "RebalanceWorkflow": ('{"targets": []}', reason),
+        "CapitalRequestWorkflow": ('"not an object"', reason),
     }
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=[]):
         for workflow_type, (raw, reason) in cases.items():
@@ -242,7 +259,8 @@ async def test_operations_started_raw_from_temporal_cli_fail_at_once_naming_the_
             with pytest.raises(WorkflowFailureError) as caught:
                 await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 20)
             cause = caught.value.cause
-            assert cause.type == "BadInput" and reason in cause.message and "\n" not in cause.message, cause.message
+            assert cause.type == "NotStartedByEngine" and reason in cause.message, cause.message
+            assert "\n" not in cause.message
 
 
 async def test_capital_request_takes_idle_then_instant_exits_and_delivers(
@@ -275,7 +293,7 @@ async def test_capital_request_takes_idle_then_instant_exits_and_delivers(
 
         nonces = pending_nonces(web3s, signer.address)
         too_much = dict(request, amount=str(10**9 * 10**6))
-        started = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, too_much)
+        started = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, too_much)
         with pytest.raises(WorkflowFailureError) as caught:
             await client.get_workflow_handle(started.workflow_id).result()
         assert caught.value.cause.type == "InsufficientLiquidity" and "nothing was moved" in caught.value.cause.message
@@ -345,14 +363,18 @@ async def test_continue_as_new_keeps_the_engines_memory_and_bounds_its_history(
     settings = engine_settings(stack, task_queue)
     client = temporal_env.client
     input = engine_input(settings)
-    input = input.model_copy(update={"policy": input.policy.model_copy(update={"max_history_events": 60})})
+    # The engine's first run takes its policy from the worker's settings: a short history is
+    # an ADMIN's signed configuration.
+    short = EngineConfig(catalogue=input.catalogue, policy=input.policy.model_copy(update={"max_history_events": 60}))
     async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         handle = await client.start_workflow(
             EngineWorkflow.run, input.model_dump(mode="json"), id=settings.engine_id, task_queue=task_queue
         )
+        await client.get_workflow_handle(settings.engine_id).query(EngineWorkflow.status)  # a worker runs it
+        assert (await commander(client, settings).configure("short history", short)).changed
         for n in range(6):
-            await pause_or_resume(client, settings.engine_id, True, f"drill {n}", "test")
-            await pause_or_resume(client, settings.engine_id, False, f"drill {n} over", "test")
+            await commander(client, settings).pause(f"drill {n}")
+            await commander(client, settings).resume(f"drill {n} over")
         latest = client.get_workflow_handle(settings.engine_id)
 
         async def continued():

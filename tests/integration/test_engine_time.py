@@ -17,15 +17,19 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from client import Refused, ask
+from client import Refused, send
+from client.signing import new_command
+from floor.access.commands import CommandDomain, sign_command
+from floor.access.roles import Kind
 from floor.devnet.processes import venv_binary
 from floor.engine import EnginePolicy, Operation
 from floor.messages import BuildMovesInput, Holdings, ReadHoldingsInput
 from floor.models import AdapterKey, Call, TxRecord
-from floor.operations import Catalogue, ChainCatalogue, EngineInput, StrategyTarget
+from floor.operations import Catalogue, ChainCatalogue, EngineAccess, EngineInput, StrategyTarget
 from floor.planning.rebalance import Holding
 from floor.swaps.harvest import ReadRewardsInput, RewardsRead
 from floor.txqueue import SubmitAck, TxIntent, TxOutcome
+from tests.integration.engine_helpers import ADMINS, next_admin
 from workers.temporal import WORKFLOWS
 from workflows.engine import EngineWorkflow
 
@@ -113,6 +117,31 @@ async def journal_transactions(raw: dict) -> int:
     return 0
 
 
+@activity.defn
+async def append_audit(raw: dict) -> int:
+    return len(raw["entries"])
+
+
+EXECUTOR = "0x" + "11" * 20  # the command domain's: no chain here
+
+
+@activity.defn
+async def engine_access(_: object = None) -> EngineAccess:
+    """What a worker's settings give the engine: its domain and founders (the tests' ADMINs)."""
+    domain = CommandDomain(chain_id=1, executor=EXECUTOR, engine=activity.info().workflow_id)
+    input = engine_input()
+    return EngineAccess(
+        domain=domain, admins=[a.address for a in ADMINS], catalogue=input.catalogue, policy=input.policy
+    )
+
+
+def signed_by_admin(kind: Operation, engine_id: str, now: int) -> dict:
+    """`kind`'s command, signed by the next founding ADMIN for this engine's domain, at `now`."""
+    command = new_command(Kind(kind.value), {"reason": "test"}, now=now)
+    domain = CommandDomain(chain_id=1, executor=EXECUTOR, engine=engine_id)
+    return sign_command(Kind(kind.value), command, next_admin(), domain).model_dump(mode="json")
+
+
 def engine_input() -> EngineInput:
     return EngineInput(
         catalogue=Catalogue(
@@ -136,29 +165,34 @@ async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env
         pause_schedules,
         record_engine_events,
     ]
-    fakes.append(journal_transactions)
+    fakes += [journal_transactions, append_audit, engine_access]
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes):
         await client.start_workflow(
             EngineWorkflow.run, engine_input().model_dump(mode="json"), id=engine_id, task_queue=task_queue
         )
 
+        async def ask(kind: Operation):
+            # signed at the server's (skipped) time: the engine checks the deadline by its clock
+            now = int((await time_env.get_current_time()).timestamp())
+            return await send(client, engine_id, kind.value, signed_by_admin(kind, engine_id, now))
+
         async def operate(kind: Operation):
-            started = await ask(client, engine_id, kind, {"by": "test"})
+            started = await ask(kind)
             return await client.get_workflow_handle(started.workflow_id).result()
 
         first = await operate(Operation.REBALANCE)
         assert first["status"] == "done" and first["chains"][0]["transactions"]
         with pytest.raises(Refused, match=r"rebalance cooldown: .*allowed in 3\d\d\d s"):
-            await ask(client, engine_id, Operation.REBALANCE, {"by": "test"})
+            await ask(Operation.REBALANCE)
         await time_env.sleep(timedelta(minutes=59))
         with pytest.raises(Refused, match=r"rebalance cooldown: .*allowed in [1-9]\d? s"):
-            await ask(client, engine_id, Operation.REBALANCE, {"by": "test"})
+            await ask(Operation.REBALANCE)
         await time_env.sleep(timedelta(minutes=2))
         assert (await operate(Operation.REBALANCE))["status"] == "done"
 
         assert (await operate(Operation.HARVEST))["status"] == "done"
         await time_env.sleep(timedelta(hours=23))
         with pytest.raises(Refused, match="harvest cooldown"):
-            await ask(client, engine_id, Operation.HARVEST, {"by": "test"})
+            await ask(Operation.HARVEST)
         await time_env.sleep(timedelta(hours=1, seconds=1))
         assert (await operate(Operation.HARVEST))["status"] == "done"

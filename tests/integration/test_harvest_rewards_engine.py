@@ -12,12 +12,12 @@ from temporalio import activity
 import workers.temporal
 from activities.deps import Deps
 from activities.rewards import RewardActivities, build_harvest
-from client import ask, ensure_engine
+from client import ensure_engine
 from floor.config import Settings
 from floor.devnet.context import Deployer
 from floor.engine import Operation
 from floor.swaps.harvest import BuildHarvestInput, HarvestBuild
-from tests.integration.engine_helpers import engine_settings, finished, run_operation
+from tests.integration.engine_helpers import commander, engine_settings, finished, run_operation
 from tests.integration.helpers import advance_time, balance, contract, mint
 from workers.temporal import build_worker
 
@@ -57,7 +57,7 @@ async def test_harvest_claims_rewards_and_sells_them_for_usdc_with_min_outs(
             "reason": "new capital",
             "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(AMOUNT)}],
         }
-        started = await ask(client, settings.engine_id, Operation.ALLOCATE, request)
+        started = await commander(client, settings).ask(Operation.ALLOCATE, request)
         allocated = await finished(client, settings.engine_id, Operation.ALLOCATE, started.workflow_id)
         assert allocated.status == "done", allocated.summary
         advance_time(w3, DAY)
@@ -131,7 +131,7 @@ async def test_a_sale_whose_min_out_cannot_be_met_fails_the_harvest_and_nothing_
             "reason": "new capital",
             "amounts": [{"chain_id": 1, "asset": "USDC", "amount": str(AMOUNT)}],
         }
-        started = await ask(client, settings.engine_id, Operation.ALLOCATE, request)
+        started = await commander(client, settings).ask(Operation.ALLOCATE, request)
         assert (await finished(client, settings.engine_id, Operation.ALLOCATE, started.workflow_id)).status == "done"
         advance_time(w3, DAY)
         d.send(contract(w3, "ConvexBooster", convex.booster).functions.earmarkRewards(convex.pid), d.participant)

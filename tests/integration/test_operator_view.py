@@ -13,10 +13,10 @@ from decimal import Decimal
 from activities.deps import Deps
 from cli import outputs
 from cli.render import status_lines
-from client import check_risk, ensure_engine
+from client import ensure_engine
 from floor.txqueue import queue_id
+from tests.integration.engine_helpers import commander, engine_settings, wait_for
 from tests.integration.engine_helpers import current_details as details
-from tests.integration.engine_helpers import engine_settings, wait_for
 from tests.integration.helpers import advance_time, mint
 from tests.integration.test_reconcile import with_store
 from tests.json_schema import cli_json as fits
@@ -41,7 +41,7 @@ async def test_what_the_operator_reads_and_a_stale_feed(temporal_env, stack, web
         # Two hours without a new round: chain 1's WETH feed (1 h heartbeat) is stale and the
         # risk check opens the chain's breaker. USDC's feed (1 day) is fresh.
         advance_time(w3, 2 * 3600, keep_feeds_fresh=False)
-        checked = await check_risk(client, settings.engine_id)
+        checked = await commander(client, settings).check_risk()
         assert [(e.scope, e.trigger.value) for e in checked.events] == [("chain:1", "price")], checked
         liquidity = await cli("risk", "liquidity", "--json")  # needs no price
         assert liquidity.code == 0, liquidity.err
@@ -63,7 +63,7 @@ async def test_what_the_operator_reads_and_a_stale_feed(temporal_env, stack, web
         assert queue.startswith("**sending**") and "pending 0, in flight 0, next nonce " in queue, queue
 
         # Paused, by whom, why and since when: in the status, the engine's and the queue's details.
-        ran = await cli("pause", "--reason", "feed incident", "--by", "oncall")
+        ran = await cli("pause", "--reason", "feed incident", "--by", "oncall", keyless=True)
         assert ran.code == 0, ran.err
         status_json, history, breakers = await asyncio.gather(
             cli("status", "--json"), cli("history", "--json"), cli("risk", "breakers", "--json")

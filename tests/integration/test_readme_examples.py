@@ -36,7 +36,7 @@ from floor.protocols.native_eth import deposit_data as dd
 from floor.store import Store
 from scripts.demo import DEMO_VALIDATOR_KEY, STRATEGY, TREASURY
 from tests.integration.conftest import ENV, FLOOR, Ran
-from tests.integration.engine_helpers import allocate_request, run_operation
+from tests.integration.engine_helpers import access_config, allocate_request, run_operation
 from tests.integration.helpers import advance_time
 from tests.readme import Example, floor_examples
 from workers.attester import Attester
@@ -76,6 +76,7 @@ def demo_settings(stack, task_queue: str, tmp_path, beacon_url: str, attester_ur
             "min_rebalance_interval_s": 0,
         },
         engine={"harvest_cooldown_s": 0},
+        access=access_config(),
     )
 
 

@@ -14,22 +14,23 @@ from activities.reconcile import ReconcileActivities
 from cli import outputs
 from cli.engine import breakers_and_acceptances
 from cli.render import history_tables
-from client import (
-    Refused,
-    change_breaker,
-    engine_breakers,
-    engine_status,
-    ensure_engine,
-    pause_or_resume,
-    reconcile,
-)
+from client import Refused, engine_breakers, engine_status, ensure_engine, reconcile
 from floor.chain.rpc import request_counts
 from floor.devnet.context import Deployer
 from floor.engine import EngineState, Operation
 from floor.reconcile import ReconcileChainInput, tx_key
 from floor.store import Store
 from floor.txqueue import queue_id
-from tests.integration.engine_helpers import engine_settings, fund, key, run_operation, start_allocated, wait_for
+from tests.integration.engine_helpers import (
+    ADMIN,
+    commander,
+    engine_settings,
+    fund,
+    key,
+    run_operation,
+    start_allocated,
+    wait_for,
+)
 from tests.integration.helpers import advance_time, balance, contract, own_anvil
 from tests.integration.test_cli import one_line
 from tests.json_schema import cli_json
@@ -67,6 +68,7 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
 ):
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
     cli.use(settings)
+    cli.key = ADMIN  # the engine's breaker events name who signed the acceptance
     client = temporal_env.client
     async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await start_allocated(client, settings, web3s)
@@ -110,10 +112,10 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         assert opened.code == 0 and one_line(opened.out).startswith(f"#{d.id} chain 1 {STEAK}: holds "), opened
         (open_row,) = cli_json(await cli("reconcile", "--open", "--json"), outputs.OpenDiscrepanciesOutput)["open"]
         assert (open_row["id"], open_row["actual"]) == (d.id, d2.actual), open_row  # exact, a string
-        resume = await cli("resume", "--reason", "looks fine to me", "--by", "bob")
+        resume = await cli("resume", "--reason", "looks fine to me")
         assert resume.code == 1 and f"{scope} is OPEN" in resume.err and f"discrepancy #{d.id}" in resume.err, resume
         with pytest.raises(Refused, match="closes when what the reconciliation found is accepted"):
-            await change_breaker(client, settings.engine_id, "half_open", scope, "bob", "probe it")
+            await commander(client, settings).half_open(scope, "probe it")
 
         refused = await cli("reconcile", "--accept", str(d.id))
         assert refused.code == 2 and "--accept needs --reason" in refused.err
@@ -126,8 +128,8 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         (row,) = [r for r in store.discrepancies() if r.id == d.id]
         assert (row.status, row.accepted_by, row.accepted_reason) == ("accepted", "alice", "INC-42: key rotated")
         assert not [a for a in store.open_alerts() if a.kind == "discrepancy"]
-        resumed = await pause_or_resume(client, settings.engine_id, False, "INC-42 closed", "bob")
-        assert resumed == "resumed by bob: INC-42 closed"
+        resumed = await commander(client, settings, ADMIN).resume("INC-42 closed")
+        assert resumed == f"resumed by {ADMIN.address}: INC-42 closed"  # the signer (no name in the book)
         again = await reconcile(client, settings)
         assert again.status == "clean", again.summary  # the cache follows the chain now
 
@@ -138,7 +140,7 @@ async def test_accrual_is_not_a_discrepancy_a_transfer_out_is_and_trips_the_brea
         assert [t.title for t in shown][-2:] == ["Circuit breakers", "Discrepancies accepted"]
         assert [(e["scope"], e["to_state"], e["actor"].split("/")[0]) for e in history["breaker_events"]] == [
             (scope, "OPEN", f"reconciliation {settings.engine_id}"),  # by the run that found it
-            (scope, "CLOSED", "alice"),
+            (scope, "CLOSED", ADMIN.address),  # the engine names who signed the acceptance
         ]
         (acceptance,) = history["acceptances"]
         assert (acceptance["id"], acceptance["accepted_by"], acceptance["accepted_reason"]) == (

@@ -13,10 +13,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities.deps import Deps
-from client import ask, engine_status, ensure_engine, reconcile
+from client import engine_status, ensure_engine, reconcile
+from floor.access.roles import Kind
 from floor.engine import Operation
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
+    commander,
     engine_settings,
     finished,
     run_operation,
@@ -47,11 +49,12 @@ async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, 
         chain = settings.chain(1)
         mint(web3s[1], chain.token("USDC").address, chain.market("metamorpho", "steakUSDC").vault, 1_500_000 * 10**6)
         advance_time(web3s[1], 86_400)
-        started = await ask(client, engine_id, Operation.REBALANCE, {"by": "recorder", "reason": "drift"})
-        for name in ("pause_engine", "resume_engine"):  # mid-rebalance, as an operator would
-            code, _, err = await temporal_cli(
-                client, "workflow", "signal", "--workflow-id", engine_id, "--name", name, "--input", '{"by": "rec"}'
-            )
+        started = await commander(client, settings).ask(Operation.REBALANCE, {"reason": "drift"})
+        # Mid-rebalance, as an operator would: the open pause signal, then a signed resume.
+        resume = commander(client, settings).sign(Kind.RESUME, {"reason": "rec"}).model_dump_json()
+        for command in (("signal", "--name", "pause_engine", "--input", '{"by": "rec"}'),
+                        ("update", "execute", "--name", "resume", "--input", resume)):  # fmt: skip
+            code, _, err = await temporal_cli(client, "workflow", *command, "--workflow-id", engine_id)
             assert code == 0, err
         await finished(client, engine_id, Operation.REBALANCE, started.workflow_id)
         ids["rebalance.json"] = started.workflow_id
@@ -60,7 +63,7 @@ async def test_every_workflow_replays_its_recorded_history(temporal_env, stack, 
         await run_operation(client, settings, Operation.HARVEST, {"by": "recorder"})
         ids["harvest.json"] = f"{engine_id}/harvest-4"
         request = {"chain_id": 1, "asset": "USDC", "amount": "1000000", "destination": chain.destinations[0]}
-        capital = await ask(client, engine_id, Operation.REQUEST_CAPITAL, request)
+        capital = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
         await finished(client, engine_id, Operation.REQUEST_CAPITAL, capital.workflow_id)
         ids["capital.json"] = capital.workflow_id
         check = await client.execute_workflow(

@@ -25,10 +25,10 @@ from floor.config import Settings
 from floor.logging import REDACTED
 from floor.messages import AllocateInput, ReadPositionsInput
 from floor.models import AdapterKey, Position
+from tests.integration.engine_helpers import EngineStandIn, own_engine
 from tests.integration.rpc_proxy import RpcProxy
-from tests.integration.test_allocate_workflow import demo_input, fund_treasury
+from tests.integration.test_allocate_workflow import demo_input, fund_treasury, start_allocation
 from workers.temporal import build_worker
-from workflows.allocate import AllocateWorkflow
 
 KEY, QUERY_KEY = secrets.token_hex(16), secrets.token_urlsafe(24)
 
@@ -61,14 +61,13 @@ async def test_an_html_error_page_once_is_retried_and_the_allocation_completes(
     temporal_env, keyed, web3s, signer, task_queue
 ):
     proxy, settings = keyed
+    settings = own_engine(settings)
     input = AllocateInput(legs=demo_input().legs[2:])
     fund_treasury(settings, web3s, input)
     client = temporal_env.client
-    async with build_worker(client, task_queue, Deps(settings, signer)):
+    async with build_worker(client, task_queue, Deps(settings, signer), extra_workflows=[EngineStandIn]):
         proxy.misbehave("html")  # the workflow's first read meets it
-        handle = await client.start_workflow(
-            AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
-        )
+        handle = await start_allocation(client, task_queue, settings, input)
         result = await handle.result()
     assert [t.status for t in result.transactions] == [1]
     history = await handle.fetch_history()

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from activities.deps import Deps
-from client import apply_schedules, engine_status, ensure_engine, pause_or_resume
+from client import apply_schedules, engine_status, ensure_engine
 from floor.engine import Operation
-from tests.integration.engine_helpers import engine_settings, wait_for
+from tests.integration.engine_helpers import commander, engine_settings, wait_for
 from workers.temporal import build_worker
 
 
@@ -50,7 +50,7 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
             assert (await rebalance_check.describe()).schedule.spec.intervals[0].every == timedelta(seconds=1_200)
 
             # Paused with the engine, kept paused by a re-apply, unpaused with the engine.
-            await pause_or_resume(client, engine_id, True, "incident 7", "oncall")
+            await commander(client, settings).pause("incident 7")
             for sid in ids[:2]:
                 state = (await client.get_schedule_handle(sid).describe()).schedule.state
                 assert state.paused and "incident 7" in state.note
@@ -65,7 +65,7 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
             answer = await wait_for(lambda: last_check_answer(client, ids[0], 0), what="the check's answer")
             assert answer == "refused: the engine is paused: only resume is accepted (asked: rebalance)"
 
-            await pause_or_resume(client, engine_id, False, "over", "oncall")
+            await commander(client, settings).resume("over")
             assert not (await rebalance_check.describe()).schedule.state.paused
             await rebalance_check.trigger()
             answer = await wait_for(lambda: last_check_answer(client, ids[0], 1), what="the second answer")

@@ -13,12 +13,12 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from activities.deps import Deps
-from client import ask, engine_status, ensure_engine
+from client import engine_status, ensure_engine
 from floor.chain.report import read_report
 from floor.config import Settings
 from floor.devnet.context import Deployer
 from floor.engine import Operation
-from tests.integration.engine_helpers import key, pending_nonces, run_operation, wait_for
+from tests.integration.engine_helpers import access_config, commander, key, pending_nonces, run_operation, wait_for
 from tests.integration.helpers import balance, contract, mint, positions_now
 from workers.temporal import build_worker
 
@@ -68,6 +68,7 @@ async def test_an_exit_beyond_the_slippage_limit_is_refused_and_its_offered_chun
             "cluster_limit_bps": 0,
         },
         engine={"workflow_id": f"engine-slippage-{uuid.uuid4().hex[:8]}"},
+        access=access_config(),
     )
     client = temporal_env.client
     w3 = web3s[1]
@@ -100,7 +101,7 @@ async def test_an_exit_beyond_the_slippage_limit_is_refused_and_its_offered_chun
                 "by": "treasury-ops",
                 "reason": "redemption",
             }
-            started = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, request)
+            started = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, request)
             with pytest.raises(WorkflowFailureError) as caught:
                 await client.get_workflow_handle(started.workflow_id).result()
             cause = caught.value.cause

@@ -17,12 +17,12 @@ import uuid
 import pytest
 
 from activities.deps import Deps
-from client import ask, engine_status, ensure_engine
+from client import engine_status, ensure_engine
 from floor.adapters.registry import AdapterRegistry
 from floor.config import Settings
 from floor.devnet.context import PRICES, USD_UNIT, Deployer
 from floor.engine import EngineState, Operation
-from tests.integration.engine_helpers import allocate_request, fund, run_operation, wait_for
+from tests.integration.engine_helpers import access_config, allocate_request, commander, fund, run_operation, wait_for
 from tests.integration.helpers import advance_time, balance, check_deposit_position, contract, positions_now
 from tests.unit.test_total_weights import EXPECTED, IDLE, MARKETS
 from workers.temporal import build_worker
@@ -42,6 +42,7 @@ def total_settings(stack, task_queue: str, **strategy) -> Settings:
             **strategy,
         },
         engine={"workflow_id": f"engine-total-{uuid.uuid4().hex[:8]}"},
+        access=access_config(),
     )
 
 
@@ -180,7 +181,7 @@ async def test_a_stale_price_stops_the_allocation_before_anything_is_sent(
         fund(settings, web3s, IDLE)
         advance_time(web3s[1], 3_601, keep_feeds_fresh=False)  # past the ETH / USD feed's hour on chain 1
         nonces = {cid: w3.eth.get_transaction_count(signer.address) for cid, w3 in web3s.items()}
-        await ask(client, settings.engine_id, Operation.ALLOCATE, allocate_request(IDLE))
+        await commander(client, settings).ask(Operation.ALLOCATE, allocate_request(IDLE))
 
         async def ended():
             status = await engine_status(client, settings.engine_id)

@@ -281,9 +281,9 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
     again, the operation learns of it and ends done, the treasury paid once. A second
     delivery reorged out after its operation ended is sent again too, and an alert names the
     operation whose result was read before the reorg."""
-    from client import ask, engine_status, ensure_engine, pause_or_resume
+    from client import engine_status, ensure_engine
     from floor.engine import EngineState, Operation
-    from tests.integration.engine_helpers import engine_settings, finished
+    from tests.integration.engine_helpers import commander, engine_settings, finished
 
     settings = _with_fast_follow(engine_settings(stack, task_queue))
     client = temporal_env.client
@@ -301,7 +301,7 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
         queue = QueueDriver(client, task_queue, settings, signer.address)
         rpc(w3, "evm_setAutomine", False)
         try:
-            started = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, capital(80_000 * 10**6))
+            started = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, capital(80_000 * 10**6))
 
             async def broadcast():
                 try:  # an earlier test's run of the queue (terminated) is no one's to answer
@@ -313,7 +313,7 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
                 return any(t.attempts for t in status.inflight)
 
             await wait_for(broadcast, "the delivery to be broadcast", timeout_s=30)
-            await pause_or_resume(client, settings.engine_id, True, "reorg drill", "test")
+            await commander(client, settings).pause("reorg drill")
             rpc(w3, "evm_mine")  # the delivery, at depth 1: the operation goes on, to its pause
             child = client.get_workflow_handle(started.workflow_id)
 
@@ -336,12 +336,12 @@ async def test_a_delivery_reorged_out_is_sent_again_and_an_ended_operation_raise
             await wait_for(mined_again, "the delivery to be sent, mined and confirmed again", timeout_s=30)
         finally:
             rpc(w3, "evm_setAutomine", True)
-        await pause_or_resume(client, settings.engine_id, False, "drill over", "test")
+        await commander(client, settings).resume("drill over")
         result = await finished(client, settings.engine_id, Operation.REQUEST_CAPITAL, started.workflow_id)
         assert result.status == "done" and "reorged out" in result.summary, result.summary
         assert (await engine_status(client, settings.engine_id)).state == EngineState.IDLE
 
-        second = await ask(client, settings.engine_id, Operation.REQUEST_CAPITAL, capital(5_000 * 10**6))
+        second = await commander(client, settings).ask(Operation.REQUEST_CAPITAL, capital(5_000 * 10**6))
         await finished(client, settings.engine_id, Operation.REQUEST_CAPITAL, second.workflow_id)
         paid = balance(w3, usdc, treasury)
         rpc(w3, "anvil_mine", 2)

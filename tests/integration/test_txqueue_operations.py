@@ -7,22 +7,22 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from activities.deps import Deps
 from floor.calls import call
 from floor.config import Settings
 from floor.devnet.stack import sent_by
-from floor.messages import AllocateInput
+from floor.messages import AllocateInput, AllocateResult
 from floor.txqueue import TxIntent
 from scripts.bench.queue_driver import QueueDriver
+from tests.integration.engine_helpers import EngineStandIn, GatedActivities, own_engine, start_operation, wait_for
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import approve_intent, transfer_intent
 from tests.integration.rpc_proxy import RpcProxy
-from tests.integration.test_allocate_workflow import demo_input, fund_treasury
+from tests.integration.test_allocate_workflow import demo_input, fund_treasury, start_allocation
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
@@ -94,28 +94,33 @@ async def test_merged_intents_drop_the_one_that_would_revert(temporal_env, setti
     assert balance(w3, usdc, treasury) == 30
 
 
-async def _run_then_die_at(client, task_queue, input, workflow_id: str, stop_at: str) -> None:
-    first = await client.start_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
-    for _ in range(200):
-        if (await first.query(AllocateWorkflow.status)).startswith(stop_at):
-            break
-        await asyncio.sleep(0.02)
+async def _die(client, settings: Settings, first: WorkflowHandle) -> None:
+    """The allocation's first run dies; its stand-in engine ends with it, so the re-run starts
+    the same id again."""
     await first.terminate("the operator's process died")
     with pytest.raises(WorkflowFailureError):
         await first.result()
+    with pytest.raises(WorkflowFailureError):  # the stand-in fails with its child
+        await client.get_workflow_handle(settings.engine_id).result()
 
 
 async def test_an_allocation_rerun_before_anything_was_sent_completes_once(
     temporal_env, settings, web3s, signer, task_queue
 ):
+    settings = own_engine(settings)
     input = AllocateInput(legs=demo_input().legs[:1])
     fund_treasury(settings, web3s, input)
     w3, client = web3s[1], temporal_env.client
     nonce = w3.eth.get_transaction_count(signer.address)
-    workflow_id = f"allocate-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-        await _run_then_die_at(client, task_queue, input, workflow_id, "reading positions")
-        result = await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
+    gated = GatedActivities(Deps(settings, signer, web3s))
+    gated.gate.clear()  # the first run is held in its first read
+    async with build_worker(client, task_queue, gated.deps, chain_activities=gated, extra_workflows=[EngineStandIn]):
+        first = await start_allocation(client, task_queue, settings, input)
+        await gated.wait_arrived()
+        assert (await first.query(AllocateWorkflow.status)).startswith("reading positions")
+        await _die(client, settings, first)
+        gated.gate.set()
+        result = await (await start_allocation(client, task_queue, settings, input)).result()
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1 and len(result.transactions) == 1
     chain = settings.chain(1)
     assert balance(w3, chain.token("USDC").address, chain.executor) == 0
@@ -126,17 +131,29 @@ async def test_an_allocation_rerun_after_its_transaction_was_queued_sends_nothin
 ):
     """The first run dies once its batch is queued; the queue still follows the transaction to
     the end. The re-run finds the money already placed and says so; nothing is sent again."""
+    settings = own_engine(settings)
     input = AllocateInput(legs=demo_input().legs[:1])
     fund_treasury(settings, web3s, input)
     w3, client = web3s[1], temporal_env.client
     nonce = w3.eth.get_transaction_count(signer.address)
-    workflow_id = f"allocate-{uuid.uuid4()}"
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-        await _run_then_die_at(client, task_queue, input, workflow_id, "waiting for")
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
+        # Not mined until the first run has died: it dies waiting for its queued batch.
+        w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            run = await start_allocation(client, task_queue, settings, input)
+
+            async def queued() -> bool:
+                return (await run.query(AllocateWorkflow.status)).startswith("waiting for")
+
+            await wait_for(queued, what="the allocation's batch queued")
+            await _die(client, settings, run)
+        finally:
+            w3.provider.make_request("evm_setAutomine", [True])
+        w3.provider.make_request("evm_mine", [])
         driver = QueueDriver(client, task_queue, settings, signer.address)
-        first = await driver.outcome(f"{workflow_id}/chain-1/batch-1")
+        first = await driver.outcome(f"{run.id}/chain-1/batch-1")
         with pytest.raises(WorkflowFailureError) as rerun:
-            await client.execute_workflow(AllocateWorkflow.run, input, id=workflow_id, task_queue=task_queue)
+            await (await start_allocation(client, task_queue, settings, input)).result()
     assert first.ok and rerun.value.cause.cause.type == "InsufficientBalance"
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
 
@@ -147,16 +164,18 @@ async def test_two_identical_allocations_at_once_are_two_transactions(
     input = AllocateInput(legs=demo_input().legs[:1])
     fund_treasury(settings, web3s, input)
     fund_treasury(settings, web3s, input)  # enough for both
+    settings = own_engine(settings)
     client = temporal_env.client
-    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
-        results = await asyncio.gather(
-            *(
-                client.execute_workflow(
-                    AllocateWorkflow.run, input, id=f"allocate-{uuid.uuid4()}", task_queue=task_queue
-                )
-                for _ in range(2)
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
+        # Two stand-ins (an engine runs one operation at a time), both under the worker's engine
+        # id: the queue door takes intents only from operations under it.
+        started = [
+            start_operation(
+                client, task_queue, "AllocateWorkflow", "allocate", input, f"{settings.engine_id}/{n}", AllocateResult
             )
-        )
+            for n in (1, 2)
+        ]
+        results = await asyncio.gather(*(handle.result() for handle in await asyncio.gather(*started)))
     hashes = {r.transactions[0].tx_hash for r in results}
     assert len(hashes) == 2
     chain = settings.chain(1)

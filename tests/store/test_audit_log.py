@@ -223,3 +223,23 @@ def test_without_its_head_the_log_is_broken_and_takes_no_row(store: Store) -> No
     assert store.audit_head() is None
     with pytest.raises(StoreError, match="head row is missing"):
         store.append_audit([entry("wf/6")])
+
+
+def test_the_role_book_mirror_is_replaced_whole_per_engine(store):
+    from floor.access.roles import Grant, Role, RoleBook
+
+    admin, operator = "0x" + "11" * 20, "0x" + "22" * 20
+    founded = RoleBook(members={admin: Grant(role=Role.ADMIN, granted_by="config", granted_at=1)})
+    assert store.roles("engine-a").members == {}
+    store.mirror_roles("engine-a", founded)
+    store.mirror_roles("engine-b", founded)
+    grown = RoleBook(
+        members={
+            **founded.members,
+            operator: Grant(role=Role.OPERATOR, name="ops", granted_by=admin, granted_at=2, reason="rota"),
+        }
+    )
+    store.mirror_roles("engine-a", grown)
+    assert store.roles("engine-a") == grown
+    store.mirror_roles("engine-a", founded)  # a revocation: the member is gone
+    assert store.roles("engine-a") == founded and store.roles("engine-b") == founded

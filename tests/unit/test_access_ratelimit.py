@@ -90,7 +90,11 @@ def test_the_limits_are_per_caller_and_per_kind() -> None:
 
 def test_reads_are_allowed_far_more_than_operations() -> None:
     assert READS.burst >= 100 and 3600 // READS.every_s >= 1000
-    assert all(3600 // limit.every_s + limit.burst <= 20 for kind, limit in LIMITS.items() if kind != Kind.READ)
+    assert all(
+        3600 // limit.every_s + limit.burst <= 20
+        for kind, limit in LIMITS.items()
+        if kind not in (Kind.READ, Kind.CHECK_RISK)
+    )
     state, reads = LimiterState(), 0
     for second in range(600):  # two a second for ten minutes
         for _ in range(2):
@@ -209,3 +213,11 @@ def test_unsigned_pauses_are_limited_under_one_shared_key() -> None:
 def test_a_command_sent_to_another_update_is_refused() -> None:
     _, outcome = admit(LimiterState(), command(Kind.HARVEST, "op", T0), Kind.ALLOCATE, T0)
     assert outcome == "a 'harvest' command sent to the 'allocate' update"
+
+
+def test_the_risk_checks_schedule_is_never_limited():
+    """The risk check's schedule may run every minute (risk.check_every_s >= 60)."""
+    state, caller = LimiterState(), "0x" + "ab" * 20
+    for minute in range(120):
+        allowed, _, state = check(state, caller, Kind.CHECK_RISK, T0 + 60 * minute)
+        assert allowed, minute
