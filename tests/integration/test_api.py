@@ -28,8 +28,9 @@ from workers.temporal import build_worker
 pytestmark = pytest.mark.integration
 
 
-def api_client(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8700")
+def api_client(app, host: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(host, 123))
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8700")
 
 
 async def test_signed_commands_through_the_api_reach_the_engine_which_decides(
@@ -48,7 +49,8 @@ async def test_signed_commands_through_the_api_reach_the_engine_which_decides(
 
     async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
-        async with api_client(create_app(settings, temporal)) as http:
+        app = create_app(settings, temporal)
+        async with api_client(app) as http:
             # A session: Sign-In with Ethereum by a founding ADMIN; its reads answer from the engine.
             nonce = (await http.get("/auth/nonce")).json()["nonce"]
             login = await http.post("/auth/login", json=siwe_login(admin, nonce))
@@ -86,11 +88,44 @@ async def test_signed_commands_through_the_api_reach_the_engine_which_decides(
             answer = await http.post("/commands/rebalance", json=outsider)
             assert answer.status_code == 403 and "\n" not in answer.json()["error"]["message"]
 
+        # Allocate and request_capital, unsigned and forged the same way: refused, the engine's reason.
+        # Each kind from its own IP: the API backs an IP off after a few refused commands (tests/unit).
+        capital = {
+            "chainId": 1,
+            "asset": "USDC",
+            "amount": "1",
+            "destination": OUTSIDER.address,
+            "deliverBy": 0,
+            "partial": False,
+            "exitPollSeconds": 3600,
+            "reason": "not mine",
+        }
+        allocation = {"amounts": [{"chainId": 1, "asset": "USDC", "amount": "1"}], "reason": "not mine"}
+        for host, kind, kind_fields in (
+            ("127.0.0.2", Kind.ALLOCATE, allocation),
+            ("127.0.0.3", Kind.REQUEST_CAPITAL, capital),
+        ):
+            unsigned = signed(settings, kind, kind_fields, OUTSIDER, now=now).model_dump(mode="json")
+            unsigned.pop("signature")
+            forged = signed(settings, kind, kind_fields, OUTSIDER, now=now).model_dump(mode="json")
+            forged["signer"] = admin.address
+            async with api_client(app, host) as other:
+                for command, reason in ((unsigned, "unsigned"), (forged, "signature does not match")):
+                    answer = await other.post(f"/commands/{kind.value}", json=command)
+                    assert answer.status_code == 403, answer.text
+                    error = answer.json()["error"]
+                    assert error["code"] == "refused", answer.text
+                    assert reason in error["message"] and "\n" not in error["message"], answer.text
+
         refused = store.audit_rows(outcome="refused")
-        assert [(r.kind, r.signer) for r in refused][-3:] == [
+        assert [(r.kind, r.signer) for r in refused][-7:] == [
             ("rebalance", OUTSIDER.address),
             ("rebalance", admin.address),
             ("rebalance", OUTSIDER.address),
+            ("allocate", OUTSIDER.address),
+            ("allocate", admin.address),
+            ("request_capital", OUTSIDER.address),
+            ("request_capital", admin.address),
         ]
         assert all(r.reason for r in refused)
     store.close()

@@ -49,7 +49,7 @@ def role_book() -> RoleBook:
     return book.grant(ADMIN.address, VIEWER.address, Role.VIEWER, NOW, "reads")
 
 
-STATUS = {
+STATUS: dict[str, Any] = {
     "engine_id": "engine-floor",
     "state": "IDLE",
     "operation": None,
