@@ -43,7 +43,7 @@ lint: install
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker
-# killed at every failpoint of a transaction's life (the suite: three of five).
+# killed at every failpoint of a transaction's life (the suite: two of five).
 drills: install contracts
 	FLOOR_OUTAGE_S=60 $(PY) -m pytest -q tests/integration/test_txqueue_operations.py -k outage
 	FLOOR_README_FULL=1 $(PY) -m pytest -q tests/integration/test_readme_examples.py

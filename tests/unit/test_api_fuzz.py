@@ -25,7 +25,7 @@ SESSION = bearer(TestClient(app))
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_5xx(case: Any) -> None:
     check(case, case.call())
     check(case, case.call(headers=SESSION))
