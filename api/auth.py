@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -110,7 +109,3 @@ class Sessions:
 
     def mac(self, body: str) -> str:
         return hmac.new(self.secret, body.encode(), hashlib.sha256).hexdigest()
-
-
-def now_s() -> float:
-    return time.time()

@@ -277,10 +277,6 @@ def _bps(bps: int) -> str:
     return f"{bps} bps"
 
 
-def _names(keys: Iterable[AdapterKey]) -> str:
-    return ", ".join(str(k) for k in keys)
-
-
 # ---------------------------------------------------------------------------- the planner
 
 
