@@ -108,6 +108,13 @@ class LocalRelay:
         with self._state_lock:
             self._decline += n
 
+    @contextmanager
+    def still(self) -> Iterator[None]:
+        """Hold the chain still for a reader: a simulation in flight (snapshot, mine, revert)
+        ends first and none starts meanwhile, so a block the reader sees is not rolled back."""
+        with self._chain_lock:
+            yield
+
     # ------------------------------------------------------------ anvil
 
     def _anvil(self, method: str, params: list[Any]) -> Any:

@@ -78,8 +78,9 @@ async def declined_once(temporal_env, settings, web3s, signer, task_queue, relay
     return outcome, status, start
 
 
-def mined_once_each(w3, signer: str, from_block: int) -> list[dict]:
-    txs = sent_by(w3, signer, from_block)
+def mined_once_each(w3, signer: str, from_block: int, relay: LocalRelay) -> list[dict]:
+    with relay.still():  # a late bundle simulation mines a block and takes it back
+        txs = sent_by(w3, signer, from_block)
     nonces = [t["nonce"] for t in txs]
     assert nonces == list(range(nonces[0], nonces[0] + len(nonces))), nonces  # contiguous, none twice
     return txs
@@ -107,7 +108,7 @@ async def test_large_transfer_goes_private_and_small_one_public(temporal_env, st
     assert second.transaction.tx_hash.lower() not in included  # never offered to the relay
     assert status.private.sent == 1 and status.private.included == 1
     assert status.private.blocks_to_inclusion == [1]  # in the first block it targeted
-    assert len(mined_once_each(w3, signer.address, start)) == 2
+    assert len(mined_once_each(w3, signer.address, start, relay)) == 2
 
 
 async def test_declined_bundle_falls_back_to_the_public_mempool_once(
@@ -119,7 +120,7 @@ async def test_declined_bundle_falls_back_to_the_public_mempool_once(
 
     assert outcome.ok and outcome.route == "fallback", outcome
     assert not relay.included  # the relay never put it in a block
-    (mined,) = mined_once_each(w3, signer.address, start)
+    (mined,) = mined_once_each(w3, signer.address, start, relay)
     assert "0x" + mined["hash"].hex().removeprefix("0x") == outcome.transaction.tx_hash  # the same signed bytes
     assert (status.private.sent, status.private.fallbacks, status.private.included) == (1, 1, 0)
 
@@ -132,7 +133,7 @@ async def test_declined_bundle_is_retried_privately_with_a_higher_tip(
     w3, chain = web3s[1], settings.chain(1)
 
     assert outcome.ok and outcome.route == "private", outcome
-    (mined,) = mined_once_each(w3, signer.address, start)
+    (mined,) = mined_once_each(w3, signer.address, start, relay)
     included = [h.lower() for bundle in relay.included for h in bundle.tx_hashes]
     assert included == [outcome.transaction.tx_hash.lower()]  # the second version, privately
     assert (status.private.sent, status.private.retries, status.private.included) == (1, 1, 1)
@@ -148,7 +149,7 @@ async def test_private_attempts_spent_cancel_the_nonce_without_leaking_it(
 
     assert not outcome.ok and outcome.error == "Cancelled", outcome
     assert "not included privately after 1 attempts" in outcome.message
-    (mined,) = mined_once_each(w3, signer.address, start)
+    (mined,) = mined_once_each(w3, signer.address, start, relay)
     assert mined["to"] == signer.address and mined["value"] == 0 and mined["input"] in (b"", "0x")  # a cancel
     assert status.private.given_up == 1
 
@@ -178,5 +179,5 @@ async def test_a_cancel_reached_through_the_queues_own_limit_goes_public(
 
     assert not outcome.ok and outcome.error == "Cancelled" and outcome.route == "fallback", outcome
     assert not relay.included  # neither the transfer nor the cancel went through the relay
-    (mined,) = mined_once_each(w3, signer.address, start)
+    (mined,) = mined_once_each(w3, signer.address, start, relay)
     assert mined["to"] == signer.address and mined["value"] == 0  # the public cancel
