@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts demo down worker test test-unit lint bench drills clean
+.PHONY: install contracts monitoring-tools dashboards demo down worker test test-unit lint bench drills clean
+# apt as root, else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
@@ -23,7 +25,20 @@ install: $(VENV)/.installed node_modules/.installed
 contracts: $(VENV)/.installed node_modules/.installed
 	node contracts/compile.mjs
 
-demo: install contracts
+# Debian's Prometheus (with promtool) and Alertmanager (with amtool), when missing.
+monitoring-tools:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v prometheus-alertmanager >/dev/null || ! command -v amtool >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager; \
+	fi
+
+# Regenerate deploy/grafana/*.json from scripts/dashboards.py (a unit test checks they match).
+dashboards: install
+	$(PY) -m scripts.dashboards
+
+demo: install contracts monitoring-tools
 	$(PY) scripts/demo.py
 
 down:
@@ -33,13 +48,15 @@ down:
 worker: install
 	$(PY) scripts/stack.py worker
 
-test: install contracts lint
+test: install contracts monitoring-tools lint
 	$(PY) -m pytest -q
 
-lint: install
+lint: install monitoring-tools
 	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/ruff format --check api cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/mypy  # strict on floor/ (pyproject's [tool.mypy])
+	PY=$(PY) ./scripts/check_alerting.sh  # promtool check config / rules, promtool test rules, amtool check-config
+	$(PY) -m scripts.dashboards --check  # deploy/grafana/*.json is what the generator makes now
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker

@@ -4,7 +4,12 @@ with the engine's cached view from the store, check that the journal's recent tr
 still on the chain, and store what does not match. A chain that is not the one the engine knew
 (its stored mark: `floor.chain.marks`) is not read at all: the run says so in one line. Also
 the journal: snapshots and transactions that operations write so the cache exists. Everything
-here writes idempotently (a retried activity writes nothing twice)."""
+here writes idempotently (a retried activity writes nothing twice).
+
+For the metrics (`floor.metrics`, rendered by the exporter from the store): a reconciled chain's
+positions and idle balances at the reconciliation's block, read by the code `floor positions`
+reports with (`market_mark`), and its signer's gas balance (a gauge); the engine's finished
+operations as metric events (durations, slippage, yield, failed parts)."""
 
 from __future__ import annotations
 
@@ -17,8 +22,14 @@ from activities.deps import Deps
 from activities.errors import NoStore, named_errors
 from floor.calls import decode_result, read
 from floor.chain.marks import check_chain, final_block, record_final_mark
+from floor.chain.report import IdleReport, MarketReport, exact, read_idle_report, read_report
 from floor.config import Settings
 from floor.engine import Transition
+from floor.errors import PriceStale, PriceUnavailable
+from floor.logging import get_logger
+from floor.metrics import ERRORS, HARVEST_YIELD, MOVE_SLIPPAGE, REBALANCE_DURATION, SIGNER_GAS
+from floor.models import AdapterKey
+from floor.observations import OperationObservation
 from floor.operations import JournalInput, units
 from floor.readplan import ReadPlan
 from floor.reconcile import (
@@ -40,11 +51,15 @@ from floor.store import Store
 from floor.store.tables import (
     Discrepancy,
     EngineEvent,
+    MarketMark,
+    MetricEvent,
     PositionSnapshot,
     RateObservation,
     TxJournal,
     encode_effects,
 )
+
+IDLE = "idle"  # the metrics' protocol for an executor's idle balances
 
 # Journalled transactions looked for per chain and run (newest first): the rest next run, as
 # those checked become final and leave the set.
@@ -204,6 +219,9 @@ class ReconcileActivities:
             self.store.resolve_alert("chain_state", subject, now)
         if final > (known.block_number if known is not None else -1):
             record_final_mark(self.store, ctx.w3, input.chain_id, final, now, f"reconciliation {input.run_id}")
+        taken_at = datetime.now(UTC)
+        self.store.set_gauges([SIGNER_GAS.gauge_row(gas_balance / 10**18, taken_at, chain=input.chain_id)])
+        self.store.record_market_marks(self._marks(input.chain_id, batch.block_number, taken_at))
         kinds: dict[str, int] = {}
         for f in findings:
             kinds[f.kind] = kinds.get(f.kind, 0) + 1
@@ -230,6 +248,27 @@ class ReconcileActivities:
             uncached=uncached,
             transactions_checked=checked,
         )
+
+    def _marks(self, chain_id: int, block: int, taken_at: datetime) -> list[MarketMark]:
+        """The chain's positions and idle balances at the reconciliation's block, by the code
+        `floor positions` reports with (`floor.chain.report`), for the metrics. A price that
+        cannot be read leaves the rows unvalued; a read that fails leaves them out (logged): the
+        reconciliation stands either way."""
+        web3s = {chain_id: self.deps.chain(chain_id).w3}
+        at = {chain_id: block}
+        log = get_logger(chain_id=chain_id, block_number=block)
+        try:
+            try:
+                rows = read_report(self.settings, web3s, exit_quotes=True, chains=[chain_id], blocks=at)
+                idle = read_idle_report(self.settings, web3s, chains=[chain_id], blocks=at)
+            except (PriceUnavailable, PriceStale) as exc:
+                log.warning("positions recorded without values: a price could not be read", error=str(exc))
+                rows = read_report(self.settings, web3s, exit_quotes=True, priced=False, chains=[chain_id], blocks=at)
+                idle = read_idle_report(self.settings, web3s, priced=False, chains=[chain_id], blocks=at)
+        except Exception:
+            log.warning("positions not recorded for the metrics: the report's read failed", exc_info=True)
+            return []
+        return market_marks(rows, idle, taken_at)
 
     def _check_journal(
         self, input: ReconcileChainInput, final: int, head: int, now: datetime
@@ -351,14 +390,19 @@ class ReconcileActivities:
     @activity.defn
     @named_errors
     def record_engine_events(self, raw: dict) -> int:
-        """The engine's state transitions (time, states, cause, actor, reason). A worker
-        without a store records none."""
+        """The engine's state transitions (time, states, cause, actor, reason), and the finished
+        operations' summaries (`operations`, `floor.observations`) as metric events, each keyed
+        by its operation's workflow id, so a retry counts nothing twice. A worker without a
+        store records none."""
         if self.deps.store is None:
             return 0
         rows = [
             EngineEvent(engine_id=raw["engine_id"], **Transition.model_validate(e).model_dump()) for e in raw["events"]
         ]
-        return self.store.record_engine_events(rows)
+        recorded = self.store.record_engine_events(rows)
+        finished = [OperationObservation.model_validate(o) for o in raw.get("operations", [])]
+        self.store.record_metric_events([e for o in finished for e in operation_events(o)])
+        return recorded
 
     @activity.defn
     @named_errors
@@ -377,3 +421,74 @@ class ReconcileActivities:
 
     def all(self) -> list:
         return [self.reconcile_chain, self.journal_transactions, self.record_engine_events, self.reconciliation_open]
+
+
+def operation_events(o: OperationObservation) -> list[MetricEvent]:
+    """A finished operation's metric events, keyed by its workflow id: a rebalance's duration
+    (one that planned moves: a skipped one only read), each move's slippage, a harvest's yield
+    in whole tokens (what grew: a counter does not fall, losses are the breakers' drawdown),
+    and one error per failed part."""
+    at, wf = o.finished_at, o.workflow_id
+    events = []
+    if o.kind == "rebalance" and o.status != "skipped":
+        events.append(REBALANCE_DURATION.event_row(o.duration_s, wf, at))
+    for i, s in enumerate(o.slippage):
+        events.append(
+            MOVE_SLIPPAGE.event_row(s.bps, f"{wf}/move-{i}", at, chain=s.key.chain_id, protocol=s.key.protocol)
+        )
+    for y in o.yields:
+        if y.amount > 0:
+            events.append(
+                HARVEST_YIELD.event_row(
+                    float(exact(y.amount, y.decimals)),
+                    f"{wf}/{y.chain_id}:{y.token}:{y.source}",
+                    at,
+                    chain=y.chain_id,
+                    token=y.token,
+                    source=y.source,
+                )
+            )
+    for i, f in enumerate(o.failed):
+        chain = "" if f.chain_id is None else f.chain_id
+        events.append(ERRORS.event_row(1, f"{wf}/failed-{i}", at, chain=chain, protocol="", type=f.error_type))
+    return events
+
+
+def market_marks(rows: list[MarketReport], idle: list[IdleReport], taken_at: datetime) -> list[MarketMark]:
+    """The report's rows as the store keeps them for the metrics: amounts in base units, values
+    as the report's exact decimal text; idle balances as protocol "idle" (`<chain>:idle:<ASSET>`)."""
+    marks = [
+        MarketMark(
+            chain_id=r.chain_id,
+            protocol=r.protocol,
+            market=str(AdapterKey(chain_id=r.chain_id, protocol=r.protocol, market=r.market)),
+            asset=r.asset,
+            decimals=r.decimals,
+            amount=r.amount,
+            withdrawable=r.withdrawable,
+            value_usd=None if r.value is None else format(r.value, "f"),
+            apy=r.apy,
+            apy_source=r.apy_source,
+            liquidity_ratio_bps=r.liquidity.ratio_bps,
+            max_safe_withdrawal=r.liquidity.max_safe_withdrawal,
+            exit_slippage_bps=r.exit_slippage_bps,
+            block_number=r.block_number,
+            taken_at=taken_at,
+        )
+        for r in rows
+    ]
+    return marks + [
+        MarketMark(
+            chain_id=i.chain_id,
+            protocol=IDLE,
+            market=idle_key(i.chain_id, i.asset),
+            asset=i.asset,
+            decimals=i.decimals,
+            amount=i.amount,
+            withdrawable=i.amount,
+            value_usd=None if i.value is None else format(i.value, "f"),
+            block_number=i.block_number,
+            taken_at=taken_at,
+        )
+        for i in idle
+    ]

@@ -5,7 +5,9 @@ its total (TVL), the block's base fee and every price feed of the chain. The rea
 (`rate_observation`, with `total_assets`), the same table the reconciliation fills every
 few minutes; the window's history is then read back from the store, so TVL peaks and APY
 averages span every observation the engine has kept, not only this worker's. Idempotent: a
-retry writes each (market, block) once.
+retry writes each (market, block) once. Each feed's age at the block read (stale or not) goes
+to the store's gauges (`floor_engine_price_feed_age_seconds`, read at a wall-clock time the
+exporter adds to it).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from activities.deps import Deps
 from activities.errors import NoStore, named_errors
 from floor.adapters.base import RateSnapshot
 from floor.calls import decode_result, read
-from floor.chain.prices import decode_prices, plan_prices
+from floor.chain.prices import LATEST_ROUND_DATA, decode_prices, plan_prices, price_segment
 from floor.errors import FloorError
+from floor.metrics import PRICE_FEED_AGE
 from floor.rates import apy_from_apr, realised_rate
 from floor.readplan import ReadPlan
 from floor.risk.breakers import (
@@ -35,6 +38,8 @@ from floor.store import Store
 from floor.store.tables import BreakerEventRow, RateObservation
 
 ALERT = "circuit_breaker"  # the store's alert kind; the subject is the breaker's scope
+# AggregatorV3's latestRoundData(): roundId, answer, startedAt, updatedAt, answeredInRound.
+ROUND_TYPES = ["uint80", "int256", "uint256", "uint256", "uint80"]
 
 
 class RiskActivities:
@@ -84,6 +89,13 @@ class RiskActivities:
                     )
                 )
             store.record_rates(rows)
+            read_at = datetime.now(UTC)
+            store.set_gauges(
+                [
+                    PRICE_FEED_AGE.gauge_row(age, read_at, chain=chain_id, feed=symbol)
+                    for symbol, age in feed_ages(priced, results, batch).items()
+                ]
+            )
             longest = max(input.policy.window_s, input.policy.apy_window_s, input.policy.drawdown_window_s)
             history = store.rate_windows([str(a.key) for a in adapters], now - timedelta(seconds=longest))
             for adapter, snapshot, tvl in zip(adapters, snapshots, tvls, strict=True):
@@ -142,6 +154,24 @@ def price_problem(chain, symbols: list[str], results, batch) -> str | None:
     except FloorError as exc:
         return str(exc)
     return None
+
+
+def feed_ages(symbols: list[str], results, batch) -> dict[str, int]:
+    """Each feed's age at the batch's block, in seconds (the block's timestamp less the round's
+    updatedAt), stale or not: a stale feed is what the age is watched for. A feed with no round
+    to read (reverted, no contract, updatedAt 0) has none: `price_problem` names it."""
+    ages = {}
+    for symbol in symbols:
+        round_data = results[price_segment(symbol)][0]
+        if not round_data.success or not round_data.data:
+            continue
+        try:
+            _, _, _, updated_at, _ = decode_result(ROUND_TYPES, round_data, f"{symbol} {LATEST_ROUND_DATA}")
+        except FloorError:
+            continue
+        if updated_at > 0:
+            ages[symbol] = batch.timestamp - updated_at
+    return ages
 
 
 def sample_market(

@@ -24,6 +24,7 @@ from api.auth import Nonces, Session, Sessions, siwe_address
 from api.cache import Cache
 from api.commands import MAX_BODY_BYTES, UPDATES, proven_signer, refused_entry, signed_part
 from api.errors import ApiError, install_error_handlers
+from api.metrics import install_metrics
 from api.ratelimits import Backoff, Limits
 from api.reads import Reads
 from client import NotRunning, Refused, send
@@ -110,6 +111,7 @@ def create_app(
     )
     app.state.cache, app.state.reads = cache, reads
     install_error_handlers(app)
+    install_metrics(app)
 
     def address_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli.alerts import alerts_app
 from cli.audit import audit_app
 from cli.options import (
     ByOpt,
@@ -54,6 +55,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(risk_app, name="risk")
 app.add_typer(audit_app, name="audit")
 app.add_typer(roles_app, name="roles")
+app.add_typer(alerts_app, name="alerts")
 
 
 def operate(settings: Settings, kind: str, body: dict, key: LocalAccount, as_json: bool, no_wait: bool) -> int:

@@ -414,6 +414,71 @@ class SignOutput(SignedCommand):
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
 
 
+IsoTime = Annotated[str, Field(description="ISO 8601 with its zone")]
+AlertId = Annotated[
+    str, Field(pattern=r"^[0-9a-f]{16}$", description="Alertmanager's fingerprint of the alert's labels")
+]
+
+
+class AlertSilence(_Output):
+    """An Alertmanager silence. `floor alerts ack` makes one whose matchers are exactly an
+    alert's labels: `alert_id` names that alert (None for any other silence)."""
+
+    id: str
+    state: Literal["active", "pending", "expired"]
+    created_by: str
+    comment: str
+    starts_at: IsoTime | None
+    ends_at: IsoTime | None
+    matchers: list[str]  # name="value", name=~"regex", name!="value"
+    alert_id: AlertId | None
+
+
+class AlertRow(_Output):
+    id: AlertId
+    name: str
+    severity: str | None  # critical, warning or info (the rule's label)
+    state: Literal["firing", "acknowledged", "inhibited", "unprocessed"]
+    summary: str
+    description: str
+    runbook_url: str | None
+    labels: dict[str, str]
+    starts_at: IsoTime | None
+    receivers: list[str]
+    acks: list[AlertSilence]  # the silences muting it
+    inhibited_by: list[AlertId]  # the alerts inhibiting it (an engine-paused alert its operations' alerts)
+
+
+class AlertsListOutput(_Output):
+    """`floor alerts list --json`: the alerts Alertmanager holds, most severe first, then
+    oldest, each with the acknowledgements (silences) muting it; then the active silences that
+    mute none of them (an acknowledged alert that no longer fires: unack it so its resolved
+    notification goes out)."""
+
+    alertmanager_url: str
+    alerts: list[AlertRow]
+    silences: list[AlertSilence]
+
+
+class AlertAckOutput(_Output):
+    """`floor alerts ack ID --comment TEXT --json`: the silence made, who made it, why and until when."""
+
+    silence_id: str
+    alert_id: AlertId
+    alert: str  # its alertname
+    created_by: str
+    comment: str
+    ends_at: IsoTime
+
+
+class AlertUnackOutput(_Output):
+    """`floor alerts unack ID --json`: the silences expired (state `expired`);
+    `alert_id` when an alert's ID was given."""
+
+    alert_id: AlertId | None
+    expired: list[AlertSilence]
+
+
 # The command line -> the model of what it prints, in the order docs/cli-json.md lists them.
 OUTPUTS: dict[str, type[BaseModel]] = {
     "floor status --json": StatusOutput,
@@ -442,6 +507,9 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor configure --json": ConfigureOutput,
     "floor schedules apply --json": SchedulesOutput,
     "floor roles list|grant|revoke --json": RolesOutput,
+    "floor alerts list --json": AlertsListOutput,
+    "floor alerts ack ID --comment TEXT --json": AlertAckOutput,
+    "floor alerts unack ID --json": AlertUnackOutput,
     "floor sign KIND --field NAME=VALUE ...": SignOutput,
 }
 

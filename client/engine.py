@@ -21,6 +21,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from floor.access.roles import RoleBook
@@ -52,13 +53,17 @@ def not_running(engine_id: str) -> str:
     return f"the engine {engine_id} is not running: a worker starts it (`floor-worker`), or `floor configure`"
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A Temporal client for the config's server and namespace, with the pydantic data
-    converter every payload of the engine needs."""
+    converter every payload of the engine needs. `runtime`: the SDK runtime to use (a worker's
+    carries its Prometheus telemetry; default: the SDK's own)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     return await Client.connect(
-        settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+        settings.temporal.address,
+        namespace=settings.temporal.namespace,
+        data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
 
 

@@ -457,11 +457,18 @@ class RiskConfig(_Model):
 
 
 class MetricsConfig(_Model):
-    """Prometheus metrics served by the worker on `/metrics` (`floor/metrics.py`)."""
+    """Prometheus metrics (`floor/metrics.py` says which process exports what): each worker's own
+    on `port`, Temporal's SDK metrics on `temporal_port`, and the engine's (`floor_engine_*`)
+    from `floor-exporter` on `exporter_port`, all on `address`."""
 
-    port: int | None = Field(default=None, ge=1, le=65535)  # None: not served
+    port: int | None = Field(default=None, ge=1, le=65535)  # the worker's /metrics; None: not served
     address: str = "127.0.0.1"
     fee_watch: bool = True  # score the base-fee predictor live on every chain
+    exporter_port: int | None = Field(default=None, ge=1, le=65535)  # floor-exporter's /metrics
+    temporal_port: int | None = Field(default=None, ge=1, le=65535)  # the worker's Temporal SDK metrics
+    poll_s: float = Field(default=5.0, gt=0, le=300)  # how often the exporter asks the engine and queues
+    alertmanager_url: str | None = None  # Alertmanager's API, for `floor alerts` (e.g. http://127.0.0.1:9093)
+    prometheus_url: str | None = None  # Prometheus' HTTP API (e.g. http://127.0.0.1:9090)
 
 
 class ReconcileConfig(_Model):

@@ -5,7 +5,10 @@ state/floor.toml, funds a demo treasury (1,550,000 USDC and 318 WETH across the 
 executors, about $2.5M), starts a worker (which starts the EngineWorkflow), then drives the
 engine as an operator does, with the `floor` command line: `schedules apply`, `allocate` (the
 executors' idle funds, by the strategy's fractions of the total value, across every protocol),
-`positions` (read back from the chains), `risk liquidity`, `risk check` and `status`.
+`positions` (read back from the chains), `risk liquidity`, `risk check`, `reconcile` and `status`.
+Monitoring runs beside it: floor-exporter (the engine's metrics, from the store), Prometheus
+(Debian's; `make demo` installs it) scraping the worker, its Temporal SDK metrics, the exporter
+and the admin API, with the alert rules, and Alertmanager (Debian's) receiving the alerts.
 The engine stays running, allocated, with its schedules. `make down` stops it all.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +32,10 @@ from eth_account import Account
 
 from floor.chain.rpc import connect
 from floor.config import load_settings
+from floor.devnet import alertmanager
 from floor.devnet.deploy import chain_permissions, configure_executor, deploy_chain, fund
 from floor.devnet.processes import StackError
+from floor.devnet.prometheus import JOBS, Prometheus, rule_files_in, scrape_config, scrape_targets, start_prometheus
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key, fund_signer
 from floor.protocols.native_eth import deposit_data as dd
 from floor.txqueue import queue_id
@@ -113,7 +119,13 @@ def write_config(ports: stack.Ports, deployed: dict, admins: list[str]) -> None:
             d.chain_config(f"http://127.0.0.1:{ports.chains[cid]}", confirmations=2 if cid == 1 else 1)
             for cid, d in deployed.items()
         ],
-        "metrics": {"port": ports.metrics},
+        "metrics": {
+            "port": ports.metrics,
+            "exporter_port": ports.exporter,
+            "temporal_port": ports.temporal_metrics,
+            "prometheus_url": f"http://127.0.0.1:{ports.prometheus}",
+            "alertmanager_url": f"http://127.0.0.1:{ports.alertmanager}",
+        },
         "strategy": {
             "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
         },
@@ -160,6 +172,61 @@ def start_worker() -> subprocess.Popen:
     return stack.start_worker()
 
 
+def start_exporter() -> subprocess.Popen:
+    """`floor-exporter` on the demo's config (its port: metrics.exporter_port): every
+    floor_engine_* series, read from the store and the engine's status."""
+    log = open(stack.LOGS / "exporter.log", "ab")  # noqa: SIM115 (the exporter writes to it after we return)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.exporter", "--config", str(CONFIG)],
+        cwd=stack.REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.write_pid("exporter", proc.pid)
+    return proc
+
+
+# The demo scrapes every 5 s (production: deploy/prometheus/prometheus.yml, 15 s): the exporter
+# polls the engine as often (metrics.poll_s).
+DEMO_SCRAPE_S = 5
+
+
+def start_alertmanager(ports: stack.Ports) -> str:
+    """Alertmanager on ports.alertmanager with deploy/alertmanager's routes and groupings; its
+    URL. The demo runs no mail server, Slack or PagerDuty: its receivers are loopback addresses
+    that take nothing (SMTP on port 25, a path Alertmanager itself answers 404), so a
+    notification fails and is logged (state/logs/alertmanager.log), while the alerts and their
+    silences are in Alertmanager's UI and `floor alerts`."""
+    nowhere = f"http://127.0.0.1:{ports.alertmanager}/nowhere"  # answers 404: not delivered
+    destinations = alertmanager.Destinations.loopback(smtp_port=25, slack_url=nowhere, pagerduty_url=nowhere)
+    data_dir = stack.STATE / "alertmanager"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    running = alertmanager.start_alertmanager(
+        alertmanager.render_config(destinations), ports.alertmanager, data_dir, stack.LOGS
+    )
+    stack.write_pid("alertmanager", running.pid)
+    return running.url
+
+
+def start_monitoring(ports: stack.Ports, settings) -> tuple[Prometheus, str]:
+    """Alertmanager, and Prometheus on ports.prometheus scraping the worker, its Temporal SDK
+    metrics, the exporter and the admin API, with deploy/prometheus/rules, sending to that
+    Alertmanager; their data in state/ (fresh each run, as the chains are)."""
+    alertmanager_url = start_alertmanager(ports)
+    data_dir = stack.STATE / "prometheus"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    config = scrape_config(
+        scrape_targets(settings, api_port=ports.api),
+        scrape_interval_s=DEMO_SCRAPE_S,
+        alertmanager_url=alertmanager_url,
+        rule_files=rule_files_in(REPO / "deploy" / "prometheus" / "rules"),
+    )
+    prometheus = start_prometheus(config, ports.prometheus, data_dir, stack.LOGS)
+    stack.write_pid("prometheus", prometheus.pid)
+    return prometheus, alertmanager_url
+
+
 def floor_cli(*args: str, worker: subprocess.Popen, timeout_s: float = 300) -> None:
     """Run the `floor` command line as an operator would; stop the demo if it fails."""
     command = [str(Path(sys.executable).parent / "floor"), *args, "--config", str(CONFIG)]
@@ -204,6 +271,12 @@ def main() -> int:
     start_attester()
     worker = start_worker()
     stack.start_api()
+    step(
+        "starting floor-exporter (the engine's metrics) and Prometheus (scraping the worker, its Temporal "
+        "SDK metrics, the exporter and the API), with Alertmanager"
+    )
+    start_exporter()
+    prometheus, alertmanager_url = start_monitoring(ports, settings)
     step("configuring the engine (the worker started it) and its schedules, signed by the admin's key")
     floor_cli("schedules", "apply", *key_args("admin"), worker=worker)
     step("the admin grants the operator and the viewer their roles (signed commands)")
@@ -220,7 +293,10 @@ def main() -> int:
     step("liquidity risk per position, and the circuit breakers after a risk check")
     floor_cli("risk", "liquidity", worker=worker)
     floor_cli("risk", "check", *key_args("operator"), worker=worker)
+    step("reconciling the engine's records with the chains (its reading is what the metrics show)")
+    floor_cli("reconcile", worker=worker)
     floor_cli("status", worker=worker)
+    prometheus.wait_scraped([job for job in JOBS if job != "floor-watchdog"], timeout_s=60)
     print()
     print(f"Temporal Web UI: {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows")
     print(f"The engine ({settings.engine_id}) keeps running with its schedules. Try: .venv/bin/floor status,")
@@ -236,6 +312,13 @@ def main() -> int:
         "`status` query shows its private route."
     )
     print(f"Metrics (the base-fee predictor scored live): http://127.0.0.1:{ports.metrics}/metrics")
+    print(
+        f"Engine metrics (floor-exporter): http://127.0.0.1:{ports.exporter}/metrics   "
+        f"Temporal SDK metrics: http://127.0.0.1:{ports.temporal_metrics}/metrics"
+    )
+    print(f"Prometheus: {prometheus.url} (targets: {prometheus.url}/targets, alerts: {prometheus.url}/alerts)")
+    print(f"Alertmanager: {alertmanager_url} (`floor alerts list`; notifications go nowhere in the demo)")
+    print("Grafana dashboards: deploy/grafana/*.json, to import into a Grafana (deploy/grafana/README.md)")
     print(f"Admin API: http://127.0.0.1:{ports.api} (OpenAPI at /docs; sign in with Ethereum, or POST signed commands)")
     print("Command keys for `floor sign` (each an encrypted keystore, its password in the file beside it):")
     for role, address in command_keys.items():

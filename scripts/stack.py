@@ -50,6 +50,10 @@ class Ports:
     beacon: int  # the Beacon API stand-in over chain 1 (native ETH staking)
     attester: int  # the deposit attester (floor-attester), which vouches for validator deposits
     api: int  # the admin API (floor-api)
+    exporter: int  # floor-exporter's /metrics: every floor_engine_* series
+    temporal_metrics: int  # the worker's Temporal SDK metrics (temporal_*)
+    prometheus: int  # Prometheus (Debian's), scraping the worker, the exporter and the API
+    alertmanager: int  # Alertmanager (Debian's), where Prometheus sends firing alerts
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -68,6 +72,10 @@ class Ports:
             beacon=port("FLOOR_BEACON_PORT", 5052),
             attester=port("FLOOR_ATTESTER_PORT", 8655),
             api=port("FLOOR_API_PORT", 8700),
+            exporter=port("FLOOR_EXPORTER_PORT", 9465),
+            temporal_metrics=port("FLOOR_TEMPORAL_METRICS_PORT", 9466),
+            prometheus=port("FLOOR_PROMETHEUS_PORT", 9090),
+            alertmanager=port("FLOOR_ALERTMANAGER_PORT", 9093),
         )
 
 
@@ -88,6 +96,10 @@ def up(ports: Ports) -> None:
     require_free(ports.beacon, "the Beacon API stand-in", "FLOOR_BEACON_PORT")
     require_free(ports.attester, "the deposit attester", "FLOOR_ATTESTER_PORT")
     require_free(ports.api, "the admin API", "FLOOR_API_PORT")
+    require_free(ports.exporter, "floor-exporter's metrics", "FLOOR_EXPORTER_PORT")
+    require_free(ports.temporal_metrics, "the worker's Temporal SDK metrics", "FLOOR_TEMPORAL_METRICS_PORT")
+    require_free(ports.prometheus, "Prometheus", "FLOOR_PROMETHEUS_PORT")
+    require_free(ports.alertmanager, "Alertmanager", "FLOOR_ALERTMANAGER_PORT")
     # Fresh chains each run, so a fresh Temporal and store too: workflows and snapshots of the
     # last run's chains (their engine, queues and nonces) would describe chains that are gone.
     for stale in (STATE / "temporal.db", STATE / "floor.db", STATE / "floor.db-wal", STATE / "floor.db-shm"):
@@ -231,6 +243,8 @@ def _is_ours(pid: int) -> bool:
             "workers.main",
             "workers.attester",
             "api.main",
+            "workers.exporter",
+            "prometheus",  # Prometheus, and Debian's prometheus-alertmanager
             "floor.devnet.relay",
             "floor.devnet.beacon",
         )

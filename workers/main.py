@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import signal
 
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 
 from activities.deps import Deps
@@ -29,7 +30,7 @@ async def run(config_path: str | None) -> None:
     signer = signer_from_config(settings.signer) if settings.signer else None
     if signer is None:
         log.warning("no signer configured: the worker can read but not execute")
-    client = await connect(settings)
+    client = await connect(settings, runtime=sdk_runtime(settings, log))
     store = Store.from_settings(settings)
     store.migrate()  # to the code's schema before anything writes
     deps = Deps(settings, signer, store=store)
@@ -69,6 +70,19 @@ async def run(config_path: str | None) -> None:
         for watch in watches:
             watch.stop()
     log.info("worker stopped")
+
+
+def sdk_runtime(settings, log) -> Runtime | None:
+    """With `metrics.temporal_port`, a Temporal runtime serving the SDK's own metrics (`temporal_*`:
+    task latencies, slots, poll failures) on that port; the client and the worker share it."""
+    port = settings.metrics.temporal_port
+    if port is None:
+        return None
+    address = settings.metrics.address
+    host = f"[{address}]" if ":" in address else address
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+    log.info("Temporal SDK metrics served", url=f"http://{host}:{port}/metrics")
+    return runtime
 
 
 async def start_engine(client, settings, log) -> None:

@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         transition,
     )
+    from floor.observations import OperationObservation, observe_operation
     from floor.operations import (
         REQUESTS,
         AllocateRequest,
@@ -151,6 +152,8 @@ class EngineWorkflow:
         self.memory: EngineMemory = self.input.memory if self.input else EngineMemory()
         self.child = None
         self.unsaved: list = []  # transitions not yet in the store
+        # Finished operations' summaries for the metrics, stored with their FINISHED transition.
+        self.unsaved_operations: list[OperationObservation] = []
         self.unsaved_breakers: list[BreakerEvent] = []  # breaker events not yet in the store
         self.risk_lock = asyncio.Lock()  # one risk check at a time
         self.closing = False
@@ -1035,9 +1038,16 @@ class EngineWorkflow:
             if not self.unsaved:
                 continue
             batch, self.unsaved = self.unsaved, []
+            finished, self.unsaved_operations = self.unsaved_operations, []
+            payload: dict[str, Any] = {
+                "engine_id": workflow.info().workflow_id,
+                "events": [t.model_dump(mode="json") for t in batch],
+            }
+            if finished:  # the activity's input grows, the commands stay: histories replay alike
+                payload["operations"] = [o.model_dump(mode="json") for o in finished]
             await workflow.execute_activity(
                 "record_engine_events",
-                {"engine_id": workflow.info().workflow_id, "events": [t.model_dump(mode="json") for t in batch]},
+                payload,
                 result_type=int,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=DOOR_RETRY,
@@ -1082,6 +1092,7 @@ class EngineWorkflow:
         """Wait for the running operation, then record how it ended."""
         op = self.memory.operation
         status, acted, summary = "failed", False, ""
+        result = None
         try:
             result = await self.child
             status, summary, acted = result.status, result.summary, result.acted
@@ -1093,6 +1104,20 @@ class EngineWorkflow:
         except ChildWorkflowError as err:
             summary = failure_text(err)
         now = workflow.now()
+        try:
+            self.unsaved_operations.append(
+                observe_operation(
+                    op.kind.value,
+                    op.workflow_id,
+                    op.started_at,
+                    now,
+                    result,
+                    failure=summary if result is None else "",
+                    decimals={(c.chain_id, t): d for c in self.input.catalogue.chains for t, d in c.tokens.items()},
+                )
+            )
+        except Exception:  # the metrics miss one operation; the engine records it all the same
+            workflow.logger.warning(f"{op.workflow_id}: no summary for the metrics", exc_info=True)
         record = OperationRecord(
             kind=op.kind,
             workflow_id=op.workflow_id,

@@ -32,7 +32,7 @@ row's `apy_note` says why its APY is not quoted.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated
 
@@ -40,6 +40,7 @@ from eth_abi.exceptions import DecodingError
 from pydantic import PlainSerializer, WithJsonSchema
 from web3 import Web3
 from web3.exceptions import Web3Exception
+from web3.types import BlockParams
 
 from floor.adapters.base import Adapter, RateSnapshot, WithdrawAll
 from floor.adapters.registry import AdapterRegistry
@@ -117,35 +118,42 @@ def read_report(
     window_s: int | None = DAY_S,
     exit_quotes: bool = False,
     priced: bool = True,
+    chains: Collection[int] | None = None,
+    blocks: Mapping[int, int] | None = None,
 ) -> list[MarketReport]:
     """One row per strategy market (every configured market when the strategy has none).
     `exit_quotes`: also quote a full exit of every pool position (two more batches per chain
     that has one), for its exit slippage. `priced=False`: no feed is read and no row is
-    valued (what needs no price, e.g. liquidity, works while a feed is stale)."""
+    valued (what needs no price, e.g. liquidity, works while a feed is stale). `chains`: only
+    these chains (default: every configured one); `blocks`: a chain's block to read at (by
+    chain id; default: its latest), so a report matches another read of that block."""
     registry = AdapterRegistry.from_settings(settings)
     keys = [AdapterKey(chain_id=t.chain_id, protocol=t.protocol, market=t.market) for t in settings.strategy.targets]
     adapters = [registry.get(k) for k in keys] if keys else list(registry)
     rows: list[MarketReport] = []
     for chain in settings.chains:
+        if chains is not None and chain.id not in chains:
+            continue
+        block = (blocks or {}).get(chain.id)
         mine = [a for a in adapters if a.key.chain_id == chain.id]
         if mine:
             w3 = _web3(chain, web3s)
             mine = with_beacon_views(MulticallReader(w3, chain.multicall3), mine)  # native ETH's validators
             if window_s is not None:  # history is read: Lido's and Rocket Pool's last reports, for their quotes
-                mine = with_rate_logs(w3, mine)
-            chain_rows = read_chain_report(chain, w3, mine, window_s=window_s, priced=priced)
+                mine = with_rate_logs(w3, mine, block)
+            chain_rows = read_chain_report(chain, w3, mine, window_s=window_s, priced=priced, block=block)
             if exit_quotes:
-                chain_rows = with_exit_slippage(chain, _web3(chain, web3s), mine, chain_rows)
+                chain_rows = with_exit_slippage(chain, _web3(chain, web3s), mine, chain_rows, block)
             rows += chain_rows
     return rows
 
 
 def with_exit_slippage(
-    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], rows: list[MarketReport]
+    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], rows: list[MarketReport], block: int | None = None
 ) -> list[MarketReport]:
     """The rows with each pool position's exit slippage: the pool positions read with their
     shares (a full exit's quote needs them), then every full exit quoted in one batch against
-    the position's fair value (`Adapter.slippage`)."""
+    the position's fair value (`Adapter.slippage`); at `block` (default: the latest)."""
     account = _executor(chain)
     reader = _reader(chain, w3)
     held = {(r.protocol, r.market) for r in rows if r.amount > 0}
@@ -159,12 +167,13 @@ def with_exit_slippage(
     positions = ReadPlan()
     for i, adapter in pools:
         positions.add(i, adapter.position_reads(account))
-    read_back = positions.results(reader.read(positions.calls).results)
+    at: int | BlockParams = "latest" if block is None else block
+    read_back = positions.results(reader.read(positions.calls, at).results)
     plan, actions = ReadPlan(), {}
     for i, adapter in pools:
         actions[i] = WithdrawAll(adapter.decode_position(read_back[i]))
         plan.add(i, adapter.quote_reads(actions[i], account))
-    results = plan.results(reader.read(plan.calls).results)
+    results = plan.results(reader.read(plan.calls, at).results)
     slippage = {}
     for i, action in actions.items():
         found = adapters[i].slippage(action, results[i])
@@ -183,31 +192,42 @@ def _idle_tokens(settings: Settings) -> dict[int, list[str]]:
     return wanted
 
 
-def read_idle_report(settings: Settings, web3s: dict[int, Web3] | None = None) -> list[IdleReport]:
+def read_idle_report(
+    settings: Settings,
+    web3s: dict[int, Web3] | None = None,
+    *,
+    priced: bool = True,
+    chains: Collection[int] | None = None,
+    blocks: Mapping[int, int] | None = None,
+) -> list[IdleReport]:
     """What each executor holds idle of each token the strategy places, valued on the chain's
     feeds: the balances and the prices in one Multicall3 batch per chain (a missing or stale
-    price raises, naming its feed, as for the positions)."""
+    price raises, naming its feed, as for the positions). `priced`, `chains` and `blocks` as
+    for `read_report`."""
     rows = []
     for chain_id, symbols in _idle_tokens(settings).items():
+        if chains is not None and chain_id not in chains:
+            continue
         chain = settings.chain(chain_id)
         tokens = [chain.token(s) for s in symbols]
         plan = ReadPlan()
         for t in tokens:
             plan.add(("idle", t.symbol), [read(t.address, "balanceOf(address)", _executor(chain))])
-        priced = plan_prices(plan, chain, symbols)
-        batch = _reader(chain, _web3(chain, web3s)).read(plan.calls)
+        assets = plan_prices(plan, chain, symbols) if priced else []
+        block = (blocks or {}).get(chain_id)
+        batch = _reader(chain, _web3(chain, web3s)).read(plan.calls, "latest" if block is None else block)
         results = plan.results(batch.results)
-        prices = decode_prices(chain, priced, results, batch)
+        prices = decode_prices(chain, assets, results, batch) if assets else {}
         for t in tokens:
             (amount,) = decode_result(["uint256"], results["idle", t.symbol][0], f"{t.symbol}.balanceOf(executor)")
-            value = value_of(amount, t.decimals, prices[t.symbol])
+            price = prices.get(t.symbol)
             rows.append(
                 IdleReport(
                     chain_id=chain_id,
                     asset=t.symbol,
                     decimals=t.decimals,
                     amount=amount,
-                    value=exact(value, VALUE_DECIMALS),
+                    value=None if price is None else exact(value_of(amount, t.decimals, price), VALUE_DECIMALS),
                     block_number=batch.block_number,
                 )
             )
@@ -232,13 +252,20 @@ def read_idle(settings: Settings, web3s: dict[int, Web3] | None = None) -> dict[
 
 
 def read_chain_report(
-    chain: ChainConfig, w3: Web3, adapters: Sequence[Adapter], *, window_s: int | None, priced: bool = True
+    chain: ChainConfig,
+    w3: Web3,
+    adapters: Sequence[Adapter],
+    *,
+    window_s: int | None,
+    priced: bool = True,
+    block: int | None = None,
 ) -> list[MarketReport]:
-    """The chain's rows: one Multicall3 batch (one eth_call, past the gas cap one per chunk),
-    then the earlier growth indexes for measured APYs unless `window_s` is None."""
+    """The chain's rows: one Multicall3 batch (one eth_call, past the gas cap one per chunk) at
+    `block` (default: the latest), then the earlier growth indexes for measured APYs unless
+    `window_s` is None."""
     reader = _reader(chain, w3)
     plan, assets = plan_chain_report(chain, adapters, priced=priced)
-    batch = reader.read(plan.calls)
+    batch = reader.read(plan.calls, "latest" if block is None else block)
     rates = decode_rates(adapters, plan, batch)
     measured = [a for a, rate in zip(adapters, rates, strict=True) if rate.quoted_apr is None]
     earlier = _earlier_snapshots(reader, measured, batch, window_s) if window_s is not None else {}

@@ -17,7 +17,7 @@ store shows itself with the password hidden.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    case,
+    create_engine,
+    event,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Result, make_url
@@ -46,6 +58,9 @@ from floor.store.tables import (
     ChainMarkRow,
     Discrepancy,
     EngineEvent,
+    GaugeValue,
+    MarketMark,
+    MetricEvent,
     PositionSnapshot,
     RateObservation,
     RoleMemberRow,
@@ -66,6 +81,9 @@ __all__ = [
     "Discrepancy",
     "DiscrepancyAlreadyAccepted",
     "EngineEvent",
+    "GaugeValue",
+    "MarketMark",
+    "MetricEvent",
     "PositionSnapshot",
     "RateObservation",
     "SignedAmount",
@@ -658,11 +676,293 @@ class Store:
                 last = ChainEnd(rows[-1].seq, rows[-1].hash)
         return _audit_end(last, head, at_head)
 
+    # ------------------------------------------------------------ metrics (what `floor-exporter` renders)
+
+    def record_market_marks(self, rows: Sequence[MarketMark]) -> int:
+        """Record markets as a reconciliation read them at one block; keyed by (market, block_number)."""
+        return self._record(MarketMark, rows, ("market", "block_number"))
+
+    def latest_market_marks(self, chain_ids: Sequence[int] | None = None) -> list[MarketMark]:
+        """Per chain (of ``chain_ids``, or every chain with marks) the rows of the latest block
+        recorded for it, by chain and market. Given the chains, each latest block is one index
+        lookup however long the history."""
+        m = MarketMark.__table__.c
+        with self._session() as session:
+            if chain_ids is None:
+                chain_ids = list(session.scalars(select(m.chain_id).distinct()))
+            rows: list[MarketMark] = []
+            for chain_id in sorted(set(chain_ids)):
+                latest = select(func.max(m.block_number)).where(m.chain_id == chain_id).scalar_subquery()
+                stmt = select(MarketMark).where(m.chain_id == chain_id, m.block_number == latest).order_by(m.market)
+                rows.extend(session.scalars(stmt))
+            return rows
+
+    def set_gauges(self, rows: Sequence[GaugeValue]) -> None:
+        """Store the latest value of each gauge (one row per name and labels, upserted in one
+        transaction); a reading older than the one stored is ignored."""
+        if not rows:
+            return
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            if not isinstance(row, GaugeValue):
+                raise TypeError(f"expected GaugeValue rows, got {type(row).__name__}")
+            at = UtcDateTime().check(row.at, f"gauge_value.at of {row.name}")
+            values = {"name": row.name, "labels": row.labels, "value": float(row.value), "at": at}
+            before = latest.get((row.name, row.labels))
+            if before is None or before["at"] <= at:
+                latest[(row.name, row.labels)] = values
+        table = GaugeValue.__table__
+        stmt = self._insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name", "labels"],
+            set_={"value": stmt.excluded.value, "at": stmt.excluded.at},
+            where=stmt.excluded.at >= table.c.at,
+        )
+        with self._session() as session:
+            session.execute(stmt, list(latest.values()))
+
+    def gauges(self, names: Sequence[str] | None = None) -> list[GaugeValue]:
+        """The stored gauges (of ``names`` when given), by name and labels."""
+        g = GaugeValue.__table__.c
+        stmt = select(GaugeValue).order_by(g.name, g.labels)
+        return self._all(stmt if names is None else stmt.where(g.name.in_(list(names))))
+
+    def record_metric_events(self, rows: Sequence[MetricEvent]) -> int:
+        """Record counter increments and histogram observations; keyed by (name, key)."""
+        return self._record(MetricEvent, rows, ("name", "key"))
+
+    def metric_sums(self, names: Sequence[str] | None = None) -> dict[tuple[str, str], tuple[int, float]]:
+        """Per (name, labels) of the recorded events: how many, and the sum of their values."""
+        e = MetricEvent.__table__.c
+        stmt = select(e.name, e.labels, func.count(), func.sum(e.value)).group_by(e.name, e.labels)
+        if names is not None:
+            stmt = stmt.where(e.name.in_(list(names)))
+        with self._engine.connect() as connection:
+            return {(r[0], r[1]): (int(r[2]), float(r[3] or 0.0)) for r in connection.execute(stmt)}
+
+    def metric_buckets(self, name: str, bounds: Sequence[float]) -> dict[str, list[int]]:
+        """Per labels of the events of ``name``: for each bound, how many values are at most it
+        (a histogram's cumulative buckets, +Inf left out: `metric_sums` has the count)."""
+        e = MetricEvent.__table__.c
+        bucket = _bucket(e.value, bounds)
+        stmt = select(e.labels, bucket, func.count()).where(e.name == name).group_by(e.labels, bucket)
+        with self._engine.connect() as connection:
+            return _cumulative(connection.execute(stmt), len(bounds))
+
+    def metric_totals(
+        self, bounds: Mapping[str, Sequence[float]], after: int = 0, upto: int | None = None
+    ) -> tuple[int, dict[tuple[str, str], tuple[list[int], int, float]]]:
+        """Of the events after id ``after`` (up to ``upto``), in one query: how many, and per
+        (name, labels) the cumulative counts per bound of ``bounds[name]`` (none for a name not
+        in it: a counter), the count and the sum. What `metric_sums` and `metric_buckets`
+        answer, for id ranges that add up."""
+        e = MetricEvent.__table__.c
+        histograms = {name: list(b) for name, b in bounds.items() if b}
+        bucket: Any = literal(0)
+        if histograms:
+            bucket = case(
+                *((e.name == name, _bucket(e.value, b)) for name, b in histograms.items()),
+                else_=0,
+            )
+        stmt = select(e.name, e.labels, bucket, func.count(), func.sum(e.value)).where(e.id > after)
+        if upto is not None:
+            stmt = stmt.where(e.id <= upto)
+        stmt = stmt.group_by(e.name, e.labels, bucket)
+        rows = 0
+        per: dict[tuple[str, str], tuple[list[int], int, float]] = {}
+        with self._engine.connect() as connection:
+            for name, labels, index, count, total in connection.execute(stmt):
+                rows += int(count)
+                b = histograms.get(name, [])
+                counts, n, sum_ = per.get((name, labels), ([0] * (len(b) + 1), 0, 0.0))
+                counts[int(index)] += int(count)
+                per[name, labels] = (counts, n + int(count), sum_ + float(total or 0.0))
+        return rows, {key: (list(_running(c[:-1])), n, t) for key, (c, n, t) in per.items()}
+
+    def table_marks(self) -> dict[str, tuple[int, int]]:
+        """For the tables that grow by appending (metric_event, signed_tx, tx_journal, audit_log):
+        (rows, highest id), in one query. A reader that aggregates one of them may keep its
+        answer while its mark stays the same: a row committed late under a lower id still
+        changes the count. (The journal's updates, a transaction's chain state or its hash after
+        a reorg, change neither its nonce nor when it was journalled.)"""
+        parts = [
+            select(literal(table.__tablename__), func.count(), func.coalesce(func.max(column), 0))
+            for table, column in (
+                (MetricEvent, MetricEvent.__table__.c.id),
+                (SignedTx, SignedTx.__table__.c.id),
+                (TxJournal, TxJournal.__table__.c.id),
+                (AuditLogRow, AuditLogRow.__table__.c.seq),
+            )
+        ]
+        with self._engine.connect() as connection:
+            return {r[0]: (int(r[1]), int(r[2])) for r in connection.execute(union_all(*parts))}
+
+    def engine_state(self, engine_id: str) -> tuple[EngineEvent, datetime | None] | None:
+        """The engine's latest recorded transition, and, when it is paused, since when (its first
+        transition to PAUSED after the last one out of it); None before any."""
+        e = EngineEvent.__table__.c
+        latest = select(EngineEvent).where(e.engine_id == engine_id).order_by(e.at.desc(), e.id.desc()).limit(1)
+        with self._session() as session:
+            row = session.scalars(latest).first()
+            if row is None or row.to_state != "PAUSED":
+                return None if row is None else (row, None)
+            left = select(func.max(e.at)).where(e.engine_id == engine_id, e.to_state != "PAUSED").scalar_subquery()
+            since = select(func.min(e.at)).where(
+                e.engine_id == engine_id, e.to_state == "PAUSED", (e.at > left) | left.is_(None)
+            )
+            return row, session.scalars(since).first() or row.at
+
+    def breaker_states(self, engine_id: str) -> dict[str, str]:
+        """The engine's breakers: per scope, the state of its latest change."""
+        b = BreakerEventRow.__table__.c
+        rank = func.row_number().over(partition_by=b.scope, order_by=(b.at.desc(), b.id.desc())).label("rank")
+        ranked = select(b.scope, b.to_state, rank).where(b.engine_id == engine_id).subquery()
+        stmt = select(ranked.c.scope, ranked.c.to_state).where(ranked.c.rank == 1)
+        with self._engine.connect() as connection:
+            return {r.scope: r.to_state for r in connection.execute(stmt)}
+
+    def open_discrepancy_counts(self) -> dict[int, int]:
+        """Per chain, the discrepancies open."""
+        d = Discrepancy.__table__.c
+        stmt = select(d.chain_id, func.count()).where(d.status == "open").group_by(d.chain_id)
+        with self._engine.connect() as connection:
+            return {int(r[0]): int(r[1]) for r in connection.execute(stmt)}
+
+    def open_alert_counts(self) -> dict[str, int]:
+        """Per kind, the alerts open."""
+        a = Alert.__table__.c
+        stmt = select(a.kind, func.count()).where(a.resolved_at.is_(None)).group_by(a.kind)
+        with self._engine.connect() as connection:
+            return {r[0]: int(r[1]) for r in connection.execute(stmt)}
+
+    def refusal_counts(self, after: int = 0, upto: int | None = None) -> tuple[int, dict[tuple[str, str], int]]:
+        """Of the audit log's rows after seq ``after`` (up to ``upto``): how many, and the
+        refused commands among them per (kind, reason as written)."""
+        c = AuditLogRow.__table__.c
+        refused = case((c.outcome == "refused", 1), else_=0)
+        stmt = select(c.kind, c.reason, func.count(), func.sum(refused)).where(c.seq > after).group_by(c.kind, c.reason)
+        if upto is not None:
+            stmt = stmt.where(c.seq <= upto)
+        rows, out = 0, {}
+        with self._engine.connect() as connection:
+            for kind, reason, count, refusals in connection.execute(stmt):
+                rows += int(count)
+                if refusals:
+                    out[kind, reason] = int(refusals)
+        return rows, out
+
+    def signed_versions(self, after: int = 0, upto: int | None = None) -> tuple[int, dict[int, tuple[int, int]]]:
+        """Of the transactions the queue signed after id ``after`` (up to ``upto``): how many,
+        and per chain (replacements, cancels). A cancel is a later version of a nonce sent from
+        the signer to itself; a replacement, any other later version. Each row finds an
+        earlier version of its nonce by index, so the counts of id ranges add up."""
+        s = SignedTx.__table__.c
+        earlier = SignedTx.__table__.alias("earlier")
+        e = earlier.c
+        later = (
+            select(e.id).where(e.chain_id == s.chain_id, e.signer == s.signer, e.nonce == s.nonce, e.id < s.id).exists()
+        )
+        in_range = [s.id > after] if upto is None else [s.id > after, s.id <= upto]
+        version = (
+            select(
+                s.chain_id.label("chain_id"),
+                case((later, 1), else_=0).label("later"),
+                case((func.lower(s.to) == func.lower(s.signer), 1), else_=0).label("to_self"),
+            )
+            .where(*in_range)
+            .cte("version")
+            .prefix_with("MATERIALIZED")
+        )
+        v = version.c
+        cancel = case(((v.later == 1) & (v.to_self == 1), 1), else_=0)
+        replacement = case(((v.later == 1) & (v.to_self == 0), 1), else_=0)
+        stmt = select(v.chain_id, func.count(), func.sum(replacement), func.sum(cancel)).group_by(v.chain_id)
+        rows, out = 0, {}
+        with self._engine.connect() as connection:
+            for chain_id, count, replacements, cancels in connection.execute(stmt):
+                rows += int(count)
+                out[int(chain_id)] = (int(replacements or 0), int(cancels or 0))
+        return rows, out
+
+    def inclusion_buckets(
+        self, bounds: Sequence[float], after: int = 0, upto: int | None = None
+    ) -> tuple[int, dict[int, tuple[list[int], int, float]]]:
+        """Of the journal's rows after id ``after`` (up to ``upto``): how many, and per chain
+        their time to inclusion (from the first signing of their nonce to the receipt's
+        journalling, in seconds) as a histogram: cumulative counts per bound, the count and the
+        sum. Transactions the queue did not sign count as rows but not in the histogram. Each
+        journal row finds its signed version and its nonce's first signing by index."""
+        s, j = SignedTx.__table__.c, TxJournal.__table__.c
+        first_of = SignedTx.__table__.alias("first_of")
+        f = first_of.c
+        first = (
+            select(func.min(f.signed_at))
+            .where(f.chain_id == s.chain_id, f.signer == s.signer, f.nonce == s.nonce)
+            .scalar_subquery()
+        )
+        rows_of = (
+            select(j.chain_id.label("chain_id"), self._seconds_between(first, j.recorded_at).label("seconds"))
+            .select_from(TxJournal.__table__)
+            .outerjoin(SignedTx.__table__, (s.chain_id == j.chain_id) & (s.tx_hash == func.lower(j.tx_hash)))
+            .where(j.id > after)
+        )
+        if upto is not None:
+            rows_of = rows_of.where(j.id <= upto)
+        # Materialized: each row's seconds computed once, not once per bucket that reads them.
+        timed = rows_of.cte("timed").prefix_with("MATERIALIZED")
+        t = timed.c
+        seconds = case((t.seconds < 0, 0.0), else_=t.seconds)  # a clock behind: never below 0
+        bucket = case((t.seconds.is_(None), -1), else_=_bucket(seconds, bounds))
+        stmt = select(t.chain_id, bucket, func.count(), func.sum(seconds)).group_by(t.chain_id, bucket)
+        rows = 0
+        counts: dict[int, list[int]] = {}
+        totals: dict[int, tuple[int, float]] = {}
+        with self._engine.connect() as connection:
+            found = connection.execute(stmt).all()
+        for chain_id, index, count, total in found:
+            rows += int(count)
+            if int(index) < 0:  # not signed by the queue
+                continue
+            per = counts.setdefault(int(chain_id), [0] * (len(bounds) + 1))
+            per[int(index)] += int(count)
+            n, sum_ = totals.get(int(chain_id), (0, 0.0))
+            totals[int(chain_id)] = (n + int(count), sum_ + float(total or 0.0))
+        return rows, {c: (list(_running(per[:-1])), *totals[c]) for c, per in counts.items()}
+
+    def _seconds_between(self, start: Any, end: Any) -> Any:
+        """SQL for ``end - start`` in seconds (two timestamps)."""
+        if self.dialect == "postgresql":
+            return func.extract("epoch", end - start)
+        # SQLite keeps the UTC wall time as text: julianday reads it, in days.
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+
     # ------------------------------------------------------------ reads
 
     def _all(self, stmt: Any) -> list[Any]:
         with self._session() as session:
             return list(session.scalars(stmt))
+
+
+def _bucket(value: Any, bounds: Sequence[float]) -> Any:
+    """SQL for the index of the first bound ``value`` is at most (len(bounds): above them all)."""
+    if not bounds:
+        return literal(0)
+    return case(*((value <= float(bound), i) for i, bound in enumerate(bounds)), else_=len(bounds))
+
+
+def _running(counts: Sequence[int]) -> Iterator[int]:
+    total = 0
+    for count in counts:
+        total += count
+        yield total
+
+
+def _cumulative(rows: Any, buckets: int) -> dict[str, list[int]]:
+    """(labels, bucket index, count) rows as cumulative counts per labels, one per bound."""
+    per: dict[str, list[int]] = {}
+    for labels, index, count in rows:
+        per.setdefault(labels, [0] * (buckets + 1))[int(index)] += int(count)
+    return {labels: list(_running(counts[:-1])) for labels, counts in per.items()}
 
 
 def _rowcount(result: Result[Any]) -> int:

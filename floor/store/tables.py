@@ -41,6 +41,9 @@ __all__ = [
     "ChainMarkRow",
     "Discrepancy",
     "EngineEvent",
+    "GaugeValue",
+    "MarketMark",
+    "MetricEvent",
     "PositionSnapshot",
     "RateObservation",
     "SignedTx",
@@ -381,3 +384,63 @@ class AuditHead(StoreTable, table=True):
     id: int = Field(default=1, primary_key=True, sa_type=Integer, sa_column_kwargs={"autoincrement": False})
     seq: int = Field(sa_type=BigInteger)
     hash: str
+
+
+class MarketMark(StoreTable, table=True):
+    """One market of the strategy (or an idle balance) as a reconciliation read it at one block:
+    the position and what the metrics show of it, from the same computation as `floor positions`
+    (`floor.chain.report`). Idle balances have protocol "idle" and market "<chain>:idle:<ASSET>"."""
+
+    __tablename__ = "market_mark"
+    __table_args__ = (
+        UniqueConstraint("market", "block_number"),
+        Index(None, "chain_id", "block_number"),
+    )
+
+    id: int | None = _id()
+    chain_id: int = Field(sa_type=BigInteger)
+    protocol: str  # the adapter's protocol id, or "idle"
+    market: str  # "1:aave-v3:USDC"
+    asset: str  # token symbol
+    decimals: int
+    amount: int = Field(sa_type=Uint256)  # the position, base units
+    withdrawable: int = Field(sa_type=Uint256)  # of it, what can leave now, base units
+    value_usd: str | None = Field(default=None, sa_type=Text)  # exact decimal text; None when not priced
+    apy: float | None = None  # ratio: 0.035 is 3.5 %
+    apy_source: str | None = None  # where the rate came from ("quoted", "index", ...)
+    liquidity_ratio_bps: int | None = Field(default=None, sa_type=BigInteger)  # position / market available
+    max_safe_withdrawal: int | None = Field(default=None, sa_type=Uint256)  # base units
+    exit_slippage_bps: int | None = Field(default=None, sa_type=BigInteger)
+    block_number: int = Field(sa_type=BigInteger)
+    taken_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class GaugeValue(StoreTable, table=True):
+    """The latest value of a gauge the engine measured (`floor.metrics`): one row per name and
+    labels, moved forward by each reading (a reading older than the stored one is ignored)."""
+
+    __tablename__ = "gauge_value"
+
+    name: str = Field(primary_key=True)  # "floor_engine_signer_gas_balance_eth"
+    labels: str = Field(primary_key=True, sa_type=Text)  # canonical JSON, keys sorted: {"chain":"1"}
+    value: float
+    at: datetime = Field(sa_type=UtcDateTime)  # when it was measured
+
+
+class MetricEvent(StoreTable, table=True):
+    """One observation of a counter or a histogram (`floor.metrics`), appended once: `key` is
+    the writer's own id for it (a workflow id and attempt, a transaction hash), so a retried
+    activity records nothing twice."""
+
+    __tablename__ = "metric_event"
+    __table_args__ = (
+        UniqueConstraint("name", "key"),
+        Index(None, "name", "labels", "value"),  # covers the exporter's sums and buckets
+    )
+
+    id: int | None = _id()
+    name: str  # "floor_engine_errors_total"
+    labels: str = Field(sa_type=Text)  # canonical JSON, keys sorted
+    value: float  # a counter's increment, a histogram's observation
+    key: str
+    at: datetime = Field(sa_type=UtcDateTime)

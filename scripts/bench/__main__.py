@@ -22,6 +22,7 @@ from scripts.bench.batch import bench_batch_gas
 from scripts.bench.cli import CLI_ROUNDS, bench_cli
 from scripts.bench.gas import bench_gas
 from scripts.bench.harness import BENCHES, RESULTS, print_table, write_results
+from scripts.bench.metrics import SCRAPES, bench_metrics
 from scripts.bench.multicall import ROUNDS, bench_multicall
 from scripts.bench.positions import bench_positions
 from scripts.bench.rebalance import REBALANCE_ROUNDS, bench_rebalance
@@ -40,7 +41,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if set(chosen) & {"multicall", "batch", "txqueue"}:
             results |= bench_one_chain(Path(tmp), chosen)
-        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli"}:
+        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli", "metrics"}:
             results |= bench_two_chains(Path(tmp), chosen)
     if "gas" in chosen:
         results |= bench_gas()
@@ -51,6 +52,7 @@ def main() -> None:
     print(
         f"multicall: median of {ROUNDS} interleaved rounds; "
         f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; cli: median of {CLI_ROUNDS} runs; "
+        f"metrics: median and p99 of {SCRAPES} scrapes; "
         f"written to {RESULTS}"
     )
 
@@ -78,7 +80,8 @@ def bench_one_chain(tmp: Path, chosen) -> dict[str, float]:
 
 
 def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
-    """rebalance and reconcile on both chains of the local stack, everything deployed."""
+    """rebalance, reconcile, positions, rewards, cli and metrics on both chains of the local
+    stack, everything deployed."""
     signer = LocalKeySigner.from_private_key(new_operator_key())
     stack = start_chains({chain_id: free_port() for chain_id in CHAIN_IDS}, signer.address, tmp)
     try:
@@ -91,6 +94,8 @@ def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
             results |= asyncio.run(bench_rebalance(stack, signer))
         if "cli" in chosen:
             results |= asyncio.run(bench_cli(stack, signer, tmp))
+        if "metrics" in chosen:
+            results |= bench_metrics(stack, tmp)
         return results
     finally:
         stack.stop()

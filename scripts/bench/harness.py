@@ -15,7 +15,19 @@ from workflows.engine import ENGINE_STATE
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench-results.json"
-BENCHES = ("multicall", "batch", "txqueue", "rebalance", "reconcile", "positions", "rewards", "gas", "cli", "api")
+BENCHES = (
+    "multicall",
+    "batch",
+    "txqueue",
+    "rebalance",
+    "reconcile",
+    "positions",
+    "rewards",
+    "gas",
+    "cli",
+    "api",
+    "metrics",
+)
 
 
 def timed(fn) -> float:

@@ -25,6 +25,7 @@ from activities.deps import Deps
 from client import ensure_engine
 from floor.adapters.registry import AdapterRegistry
 from floor.config import Settings, SignerConfig
+from floor.devnet.alertmanager import Destinations, render_config, start_alertmanager
 from floor.devnet.beacon import BeaconStandIn, Chain, serve
 from floor.devnet.deploy import configure_executor
 from floor.devnet.deploy import fund as fund_executor
@@ -58,7 +59,9 @@ def serving(server) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
-def demo_settings(stack, task_queue: str, tmp_path, beacon_url: str, attester_url: str) -> Settings:
+def demo_settings(
+    stack, task_queue: str, tmp_path, beacon_url: str, attester_url: str, alertmanager_url: str
+) -> Settings:
     """scripts/demo.py's `write_config` on the test stack, with its validator's deposit data."""
     chains = stack.chain_configs()
     executor = chains[0]["executor"]
@@ -71,6 +74,7 @@ def demo_settings(stack, task_queue: str, tmp_path, beacon_url: str, attester_ur
         temporal={"task_queue": task_queue},
         store={"url": f"sqlite:///{tmp_path / 'floor.db'}"},
         attester={"url": attester_url},
+        metrics={"alertmanager_url": alertmanager_url},
         strategy={
             "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
             "min_rebalance_interval_s": 0,
@@ -83,7 +87,7 @@ def demo_settings(stack, task_queue: str, tmp_path, beacon_url: str, attester_ur
 # Examples that change nothing: they run beside the others (two at a time), which keep the
 # README's order; each is still run against the demo of its pass.
 READS = {("status",), ("positions",), ("history",), ("gas",), ("--help",), ("reconcile", "--open")}
-READS |= {("risk", "scores"), ("risk", "liquidity"), ("risk", "breakers")}
+READS |= {("risk", "scores"), ("risk", "liquidity"), ("risk", "breakers"), ("alerts", "list")}
 
 
 def reads_only(example: Example) -> bool:
@@ -112,8 +116,17 @@ async def test_every_readme_example_works_on_the_demo_fresh_and_a_day_later(
 ):
     beacon_port, attester_port = free_port(), free_port()
     beacon = serve(BeaconStandIn(Chain(stack.chains[1].rpc_url)), beacon_port)
+    # The demo's Alertmanager (`floor alerts`), its receivers pointing nowhere: nothing fires here.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    receivers = Destinations.loopback(smtp_port=free_port(), slack_url=nowhere, pagerduty_url=nowhere)
+    alertmanager = start_alertmanager(render_config(receivers), free_port(), tmp_path / "am", tmp_path / "logs")
     settings = demo_settings(
-        stack, task_queue, tmp_path, f"http://127.0.0.1:{beacon_port}", f"http://127.0.0.1:{attester_port}"
+        stack,
+        task_queue,
+        tmp_path,
+        f"http://127.0.0.1:{beacon_port}",
+        f"http://127.0.0.1:{attester_port}",
+        alertmanager.url,
     )
     # floor-attester, with the demo's attester key (the guardian's); the worker asks it at attester.url.
     key = SignerConfig(private_key=anvil_account_key(GUARDIAN_ACCOUNT))
@@ -156,3 +169,4 @@ async def test_every_readme_example_works_on_the_demo_fresh_and_a_day_later(
         for server in (beacon, attester):
             server.shutdown()
             server.server_close()
+        alertmanager.stop()

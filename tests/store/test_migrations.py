@@ -24,6 +24,9 @@ TABLES = {
     "audit_log",
     "audit_head",
     "role_member",
+    "market_mark",
+    "gauge_value",
+    "metric_event",
 }
 
 
@@ -39,7 +42,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0007"
+        assert head == "0008"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES

@@ -334,7 +334,7 @@ def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: P
     monkeypatch.chdir(tmp_path)
     with Store("sqlite:///state/floor.db") as store:
         store.migrate()
-        assert store.current_revision() == "0007"
+        assert store.current_revision() == "0008"
     assert (tmp_path / "state" / "floor.db").is_file()
 
 

@@ -409,3 +409,23 @@ def test_the_openapi_schema_names_every_endpoint() -> None:
     for path in ("/auth/nonce", "/auth/login", "/status", "/positions", "/risk", "/breakers", "/transactions"):
         assert path in paths
     assert {"/alerts", "/audit", "/audit/verify", "/commands/{kind}"} <= set(paths)
+
+
+def test_the_api_counts_its_requests_by_route_and_its_refusals_by_code() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    http = app_for(FakeClient())
+    assert_error(http.get("/status"), 401, "unauthenticated")  # before signing in (the login sets a cookie)
+    assert_error(http.get("/nowhere"), 404, "not_found")
+    assert http.get("/status", headers=bearer(http, VIEWER)).status_code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(http.get("/metrics").text)
+        for s in family.samples
+    }
+    assert samples[("floor_api_requests_total", (("route", "/status"), ("status", "200")))] == 1
+    assert samples[("floor_api_requests_total", (("route", "/status"), ("status", "401")))] == 1
+    assert samples[("floor_api_requests_total", (("route", "unmatched"), ("status", "404")))] == 1
+    assert samples[("floor_api_refusals_total", (("reason", "unauthenticated"),))] == 1
+    assert samples[("floor_api_refusals_total", (("reason", "not_found"),))] == 1
+    assert not any("forged" in name or "nowhere" in str(labels) for name, labels in samples)  # bounded labels
