@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,10 +35,8 @@ from typing import Any
 import requests
 import yaml
 
-from floor.devnet.processes import StackError, stop_process
+from floor.devnet.processes import StackError, check_with, debian_binary, start_ready, stop_process
 
-ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-AMTOOL = "/usr/bin/amtool"
 INSTALL_HINT = "apt-get install -y prometheus-alertmanager"
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager"
@@ -237,25 +233,9 @@ def write_config(path: Path, config: Mapping[str, Any]) -> Path:
     return path
 
 
-def amtool_binary() -> str:
-    found = shutil.which("amtool") or (AMTOOL if Path(AMTOOL).exists() else None)
-    if found is None:
-        raise StackError(f"amtool is not installed: {INSTALL_HINT}")
-    return found
-
-
 def check_config(path: Path) -> None:
     """`amtool check-config` (templates too); StackError with amtool's words if it fails."""
-    ran = subprocess.run([amtool_binary(), "check-config", str(path)], capture_output=True, text=True, timeout=60)
-    if ran.returncode != 0:
-        raise StackError(f"amtool check-config {path}: {ran.stdout}{ran.stderr}".strip())
-
-
-def alertmanager_binary() -> str:
-    found = shutil.which("prometheus-alertmanager") or (ALERTMANAGER if Path(ALERTMANAGER).exists() else None)
-    if found is None:
-        raise StackError(f"prometheus-alertmanager is not installed: {INSTALL_HINT}")
-    return found
+    check_with([debian_binary("amtool", INSTALL_HINT), "check-config", str(path)], f"amtool check-config {path}")
 
 
 class AlertmanagerError(RuntimeError):
@@ -322,7 +302,7 @@ def start_alertmanager(
     `data_dir`/alertmanager.yml and checked by amtool), clustering off, its silences and
     notification log in `data_dir`, its log in `log_dir`/alertmanager.log; returned once
     `/-/ready` answers. Stop it with `.stop()`."""
-    binary = alertmanager_binary()
+    binary = debian_binary("prometheus-alertmanager", INSTALL_HINT)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(config, Path):
@@ -332,36 +312,17 @@ def start_alertmanager(
         check_config(config_path)
     log_path = log_dir / "alertmanager.log"
     url = f"http://127.0.0.1:{port}"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.path={data_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--web.external-url={url}",
-                "--cluster.listen-address=",  # one instance: no gossip port, no settling wait
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    alertmanager = Alertmanager(process, port, config_path, log_path)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise StackError(f"Alertmanager exited with code {process.returncode}; see {log_path}")
-        try:
-            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return alertmanager
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            alertmanager.stop()
-            raise StackError(f"Alertmanager was not ready on port {port} within {timeout_s}s; see {log_path}")
-        time.sleep(0.1)
+    args = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.path={data_dir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.external-url={url}",
+        "--cluster.listen-address=",  # one instance: no gossip port, no settling wait
+        "--log.level=warn",
+    ]
+    process = start_ready(args, url, log_path, "Alertmanager", timeout_s)
+    return Alertmanager(process, port, config_path, log_path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

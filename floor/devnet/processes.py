@@ -162,3 +162,41 @@ def stop_pid(pid: int, timeout_s: float = 10) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     return True
+
+
+def debian_binary(name: str, install_hint: str) -> str:
+    """The path of an installed Debian tool (on PATH, else /usr/bin), or StackError saying how
+    to install it."""
+    found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if found is None:
+        raise StackError(f"{name} is not installed: {install_hint}")
+    return found
+
+
+def check_with(args: list[str], what: str) -> None:
+    """Run a config checker (promtool, amtool); StackError with its words if it refuses."""
+    ran = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    if ran.returncode != 0:
+        raise StackError(f"{what}: {ran.stdout}{ran.stderr}".strip())
+
+
+def start_ready(args: list[str], url: str, log_path: Path, what: str, timeout_s: float) -> subprocess.Popen[bytes]:
+    """Start a daemon (its output to `log_path`) and wait until `url`/-/ready answers 200; one
+    that exits or is not ready in time is stopped and named, with its log."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with code {process.returncode}; see {log_path}")
+        try:
+            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(process)
+            raise StackError(f"{what} was not ready at {url} within {timeout_s}s; see {log_path}")
+        time.sleep(0.1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,13 +27,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from floor.devnet.processes import StackError, stop_process
+from floor.devnet.processes import StackError, check_with, debian_binary, start_ready, stop_process
 
 if TYPE_CHECKING:
     from floor.config import Settings
 
-PROMETHEUS = "/usr/bin/prometheus"
-PROMTOOL = "/usr/bin/promtool"
 INSTALL_HINT = "apt-get install -y prometheus"
 
 # The engine's scrape jobs (deploy/prometheus/prometheus.yml has the same names): which process
@@ -127,17 +124,7 @@ def write_config(path: Path, config: Mapping[str, Any]) -> Path:
 
 def check_config(path: Path) -> None:
     """`promtool check config` (its rule files too); StackError with promtool's words if it fails."""
-    promtool = shutil.which("promtool") or PROMTOOL
-    ran = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True, timeout=60)
-    if ran.returncode != 0:
-        raise StackError(f"promtool check config {path}: {ran.stdout}{ran.stderr}".strip())
-
-
-def prometheus_binary() -> str:
-    found = shutil.which("prometheus") or (PROMETHEUS if Path(PROMETHEUS).exists() else None)
-    if found is None:
-        raise StackError(f"prometheus is not installed: {INSTALL_HINT}")
-    return found
+    check_with([debian_binary("promtool", INSTALL_HINT), "check", "config", str(path)], f"promtool check config {path}")
 
 
 class PrometheusError(RuntimeError):
@@ -237,42 +224,23 @@ def start_prometheus(
     `data_dir`/prometheus.yml), its TSDB in `data_dir`, its log in `log_dir`/prometheus.log;
     returned once `/-/ready` answers. Stop it with `.stop()`. `resend_delay_s`: how soon a
     firing or resolved alert is sent to Alertmanager again (Prometheus' default: a minute)."""
-    binary = prometheus_binary()
+    binary = debian_binary("prometheus", INSTALL_HINT)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     config_path = config if isinstance(config, Path) else write_config(data_dir / "prometheus.yml", config)
     log_path = log_dir / "prometheus.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={data_dir / 'tsdb'}",
-                f"--storage.tsdb.retention.time={retention}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",
-                "--log.level=warn",
-                *([f"--rules.alert.resend-delay={resend_delay_s}s"] if resend_delay_s is not None else []),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    prometheus = Prometheus(process, port, config_path, log_path)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            raise StackError(f"Prometheus exited with code {process.returncode}; see {log_path}")
-        try:
-            if requests.get(f"{prometheus.url}/-/ready", timeout=1).status_code == 200:
-                return prometheus
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            prometheus.stop()
-            raise StackError(f"Prometheus was not ready on port {port} within {timeout_s}s; see {log_path}")
-        time.sleep(0.1)
+    args = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={data_dir / 'tsdb'}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--log.level=warn",
+        *([f"--rules.alert.resend-delay={resend_delay_s}s"] if resend_delay_s is not None else []),
+    ]
+    process = start_ready(args, f"http://127.0.0.1:{port}", log_path, "Prometheus", timeout_s)
+    return Prometheus(process, port, config_path, log_path)
 
 
 def rule_files_in(directory: Path) -> list[Path]:
