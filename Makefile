@@ -48,8 +48,14 @@ down:
 worker: install
 	$(PY) scripts/stack.py worker
 
+# The unit and store tests (CPU) run beside the integration tests (mostly waiting on chains and
+# Temporal), as two processes on the machine's two cores; the first's output follows the second's.
 test: install contracts monitoring-tools lint
-	$(PY) -m pytest -q
+	@units=$$(mktemp); \
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/store >$$units 2>&1 & pid=$$!; \
+	$(PY) -m pytest -q tests/integration; integration=$$?; \
+	wait $$pid; unit=$$?; echo "--- tests/unit tests/store"; cat $$units; rm -f $$units; \
+	exit $$(( integration || unit ))
 
 lint: install monitoring-tools
 	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests
