@@ -48,14 +48,11 @@ down:
 worker: install
 	$(PY) scripts/stack.py worker
 
-# The unit and store tests (CPU) run beside the integration tests (mostly waiting on chains and
-# Temporal), as two processes on the machine's two cores; the first's output follows the second's.
+# Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
+# wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
+# starts its own Temporal dev server and chains (session fixtures).
 test: install contracts monitoring-tools lint
-	@units=$$(mktemp); \
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/store >$$units 2>&1 & pid=$$!; \
-	$(PY) -m pytest -q tests/integration; integration=$$?; \
-	wait $$pid; unit=$$?; echo "--- tests/unit tests/store"; cat $$units; rm -f $$units; \
-	exit $$(( integration || unit ))
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: install monitoring-tools
 	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests
