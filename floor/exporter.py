@@ -139,14 +139,16 @@ def nonce_gap(inflight: Sequence[int], chain_nonce: int | None = None) -> int:
 def queue_reading(raw: Mapping[str, Any]) -> QueueReading:
     """A queue's `status` query answer (`floor.txqueue.QueueStatus` as JSON) as its metrics."""
     status = QueueStatus.model_validate(raw)
-    chain_nonce = raw.get("chain_nonce")
+    # 0 is also what a queue that has not read the chain yet says: holes inside the in-flight
+    # range only then, never a false gap below it.
+    chain_nonce = status.chain_nonce or None
     return QueueReading(
         chain_id=status.chain_id,
         pending=len(status.pending),
         inflight=len(status.inflight),
         held=bool(status.held),
         private_inclusion=status.private.inclusion_rate,
-        nonce_gap=nonce_gap([t.nonce for t in status.inflight], chain_nonce if isinstance(chain_nonce, int) else None),
+        nonce_gap=nonce_gap([t.nonce for t in status.inflight], chain_nonce),
     )
 
 

@@ -527,6 +527,7 @@ class QueueStatus(BaseModel):
     pending: list[PendingStatus]  # in sending order
     inflight: list[InflightStatus]
     settled: int
+    chain_nonce: int | None = None  # the highest mined nonce of the signer the queue has read (0: none yet)
     held: str = ""
     held_since: datetime | None = None
     last_included: str = ""  # the last transaction mined deep enough: nonce, hash, block, when

@@ -245,6 +245,7 @@ class TxQueueWorkflow:
                 for t in self.state.inflight
             ],
             settled=len(self.state.outcomes),
+            chain_nonce=self.state.chain_nonce,
             held=self.state.held,
             held_since=self.state.held_since,
             last_included=self.state.last_included,

@@ -195,6 +195,8 @@ def test_a_queues_status_as_its_metrics() -> None:
     assert (reading.private_inclusion, reading.nonce_gap) == (0.75, 1)
     with_chain = queue_reading({**status.model_dump(mode="json"), "chain_nonce": 7})
     assert with_chain.nonce_gap == 3  # 7, 8 and 10
+    unread = queue_reading({**status.model_dump(mode="json"), "chain_nonce": 0})  # not read yet: no false gap
+    assert unread.nonce_gap == 1
 
 
 def test_steps_and_refusals_become_bounded_labels() -> None:
