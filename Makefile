@@ -60,6 +60,7 @@ lint: install monitoring-tools
 	$(VENV)/bin/mypy  # strict on floor/ (pyproject's [tool.mypy])
 	PY=$(PY) ./scripts/check_alerting.sh  # promtool check config / rules, promtool test rules, amtool check-config
 	$(PY) -m scripts.dashboards --check  # deploy/grafana/*.json is what the generator makes now
+	./scripts/check_deploy.sh  # actionlint (workflows), hadolint (Containerfile), kubectl kustomize + kubernetes-validate (deploy/k8s overlays)
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker

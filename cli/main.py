@@ -18,6 +18,7 @@ import typer
 
 from cli.alerts import alerts_app
 from cli.audit import audit_app
+from cli.deploy import deploy_app
 from cli.options import (
     ByOpt,
     ConfigOpt,
@@ -56,6 +57,7 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(audit_app, name="audit")
 app.add_typer(roles_app, name="roles")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(deploy_app, name="deploy")
 
 
 def operate(settings: Settings, kind: str, body: dict, key: LocalAccount, as_json: bool, no_wait: bool) -> int:

@@ -17,16 +17,17 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from floor.access.roles import RoleBook
 from floor.catalogue import engine_input
-from floor.config import Settings
+from floor.config import Settings, TemporalConfig
 from floor.engine import Operation
 from floor.operations import EngineConfig, EngineStatus, OperationStarted
 from floor.risk.breakers import Breaker
@@ -59,11 +60,25 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     carries its Prometheus telemetry; default: the SDK's own)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
 
+    t = settings.temporal
     return await Client.connect(
-        settings.temporal.address,
-        namespace=settings.temporal.namespace,
+        t.address,
+        namespace=t.namespace,
         data_converter=pydantic_data_converter,
         runtime=runtime,
+        tls=tls_config(t),
+    )
+
+
+def tls_config(t: TemporalConfig) -> TLSConfig | bool:
+    """mTLS to the cluster when the config names a client certificate, else plain (a local dev
+    server, or a frontend reached inside the cluster's own network)."""
+    if t.tls_cert_path is None or t.tls_key_path is None:
+        return False
+    return TLSConfig(
+        client_cert=Path(t.tls_cert_path).read_bytes(),
+        client_private_key=Path(t.tls_key_path).read_bytes(),
+        server_root_ca_cert=Path(t.tls_server_ca_path).read_bytes() if t.tls_server_ca_path else None,
     )
 
 

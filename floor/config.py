@@ -358,11 +358,51 @@ class SignerConfig(_Model):
         return self
 
 
+BUILD_ID_ENV_VAR = "FLOOR_BUILD_ID"
+
+
+class DeployConfig(_Model):
+    """With `verify_on_start`, a worker whose chains' executors do not hold the rules the code
+    declares for this config (or whose operator is not the worker's signer) refuses to start,
+    naming the difference (`floor/deploy/verify.py`). Off by default: it reads every chain's
+    rules at each start; deployed configs (and the demo's) turn it on."""
+
+    verify_on_start: bool = False
+
+
 class TemporalConfig(_Model):
+    """Where the worker and the CLI reach Temporal. With a `build_id` the worker is version
+    `deployment_name`.`build_id` of a Temporal worker deployment: an operation runs to its end
+    on the build it started on, and new work goes to the deployment's current version (set by
+    `temporal worker deployment set-current-version`). Without one (the default) the worker is
+    unversioned. The build id belongs to the code, so $FLOOR_BUILD_ID (set in the image) wins
+    over the file."""
+
     address: str = "127.0.0.1:7233"
     namespace: str = "default"
     task_queue: str = "floor-engine"
     ui_url: str = "http://127.0.0.1:8233"
+    deployment_name: str = Field(default="floor-engine", pattern=r"^[^.\s]+$")  # Temporal splits versions at "."
+    build_id: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^\S+$")
+    # mTLS to the cluster (Temporal Cloud, or a self-hosted frontend with TLS): the client's
+    # certificate and key (files mounted from a secret), and the server's CA where it is private.
+    tls_cert_path: str | None = None
+    tls_key_path: str | None = None
+    tls_server_ca_path: str | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> TemporalConfig:
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError("temporal.tls_cert_path and temporal.tls_key_path go together")
+        return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _build_id_from_env(cls, data: Any) -> Any:
+        build_id = os.environ.get(BUILD_ID_ENV_VAR)
+        if build_id and isinstance(data, dict):
+            return {**data, "build_id": build_id}
+        return data
 
 
 class TargetWeight(_Model):
@@ -641,7 +681,7 @@ class Settings(BaseSettings):
 
     engine_name: str = "floor"
     log_level: str = "INFO"
-    temporal: TemporalConfig = TemporalConfig()
+    temporal: TemporalConfig = Field(default_factory=TemporalConfig)  # read when loaded: $FLOOR_BUILD_ID
     signer: SignerConfig | None = None
     # Signs Flashbots relay requests (the searcher's reputation); holds no funds and must not
     # be the signer's key. From the environment only: FLOOR_FLASHBOTS_REPUTATION_KEY.
@@ -653,6 +693,7 @@ class Settings(BaseSettings):
     reconcile: ReconcileConfig = ReconcileConfig()
     risk: RiskConfig = RiskConfig()
     metrics: MetricsConfig = MetricsConfig()
+    deploy: DeployConfig = DeployConfig()
     watchdog: WatchdogConfig = WatchdogConfig()
     attester: AttesterConfig = AttesterConfig()
     access: AccessConfig = AccessConfig()

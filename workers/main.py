@@ -17,16 +17,18 @@ from floor.catalogue import config_change, engine_input
 from floor.chain.feewatch import FeeWatch
 from floor.chain.signer import SignerError, signer_from_config
 from floor.config import ConfigError, load_settings
+from floor.deploy.verify import refuse_mismatched_executors
 from floor.logging import configure_logging, get_logger
 from floor.operations import EngineConfig
 from floor.store import Store
-from workers.temporal import GRACEFUL_SHUTDOWN, build_worker
+from workers.temporal import GRACEFUL_SHUTDOWN, adopt_if_none_current, build_worker, worker_version
 
 
 async def run(config_path: str | None) -> None:
     settings = load_settings(config_path)
     configure_logging(settings.log_level)
     log = get_logger(process="floor-worker", task_queue=settings.temporal.task_queue)
+    refuse_mismatched_executors(settings)  # with deploy.verify_on_start: the chain holds the code's rules
     signer = signer_from_config(settings.signer) if settings.signer else None
     if signer is None:
         log.warning("no signer configured: the worker can read but not execute")
@@ -34,7 +36,8 @@ async def run(config_path: str | None) -> None:
     store = Store.from_settings(settings)
     store.migrate()  # to the code's schema before anything writes
     deps = Deps(settings, signer, store=store)
-    worker = build_worker(client, settings.temporal.task_queue, deps)
+    version = worker_version(settings.temporal)
+    worker = build_worker(client, settings.temporal.task_queue, deps, version=version)
     watches = []
     if settings.metrics.port is not None:
         metrics.serve(settings.metrics.port, settings.metrics.address)
@@ -53,8 +56,11 @@ async def run(config_path: str | None) -> None:
         temporal=settings.temporal.address,
         chains=[c.id for c in settings.chains],
         signer=signer.address if signer else None,
+        version=version.to_canonical_string() if version else "unversioned",
     )
     async with worker:
+        if version is not None:
+            await adopt_version(client, version, log)
         if signer is not None:
             queues = await configure_running_queues(client, settings, signer.address)
             log.info("running transaction queues configured", queues=queues)
@@ -70,6 +76,14 @@ async def run(config_path: str | None) -> None:
         for watch in watches:
             watch.stop()
     log.info("worker stopped")
+
+
+async def adopt_version(client, version, log) -> None:
+    try:
+        if await adopt_if_none_current(client, version):
+            log.info("the deployment had no current version: this build is now current", version=version.build_id)
+    except (TimeoutError, RPCError) as exc:
+        log.warning("could not read or set the deployment's current version", error=str(exc))
 
 
 def sdk_runtime(settings, log) -> Runtime | None:

@@ -32,6 +32,7 @@ from workflows.capital import CapitalRequestWorkflow
 from workflows.doors import bad_input, refused, validated
 from workflows.harvest import HarvestWorkflow
 from workflows.rebalance import RebalanceWorkflow
+from workflows.upgrade import new_build_current, next_run_versioning
 
 with workflow.unsafe.imports_passed_through():
     from floor.access import ratelimit
@@ -1059,6 +1060,7 @@ class EngineWorkflow:
         return (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() > self.input.policy.max_history_events
+            or new_build_current()
         )
 
     @workflow.run
@@ -1086,7 +1088,10 @@ class EngineWorkflow:
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self.child is None)
         self.closing = True
         await journal
-        workflow.continue_as_new(self.input.model_copy(update={"memory": self.memory}).model_dump(mode="json"))
+        workflow.continue_as_new(
+            self.input.model_copy(update={"memory": self.memory}).model_dump(mode="json"),
+            initial_versioning_behavior=next_run_versioning(),
+        )
 
     async def _follow(self) -> None:
         """Wait for the running operation, then record how it ended."""

@@ -25,6 +25,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.doors import bad_input, refused, validated
+from workflows.upgrade import new_build_current, next_run_versioning
 
 with workflow.unsafe.imports_passed_through():
     from floor.doors import ChainAcceptance
@@ -278,11 +279,17 @@ class TxQueueWorkflow:
         await asyncio.gather(*loops)
         await asyncio.gather(*self.notifications)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self.q.model_copy(update={"state": self.state}))
+        workflow.continue_as_new(
+            self.q.model_copy(update={"state": self.state}), initial_versioning_behavior=next_run_versioning()
+        )
 
     def _history_full(self) -> bool:
         info = workflow.info()
-        return info.get_current_history_length() > self.q.max_history_events or info.is_continue_as_new_suggested()
+        return (
+            info.get_current_history_length() > self.q.max_history_events
+            or info.is_continue_as_new_suggested()
+            or new_build_current()
+        )
 
     async def _sender(self) -> None:
         while True:

@@ -17,6 +17,7 @@ store shows itself with the password hidden.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -191,10 +192,26 @@ class Store:
             return MigrationContext.configure(connection).get_current_revision()
 
     def _alembic(self, step: Callable[[Config, str], None], revision: str) -> None:
-        with self._engine.begin() as connection:
+        with self._sqlite_migration_lock(), self._engine.begin() as connection:
             if self.dialect == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             step(self.alembic_config(connection), revision)
+
+    @contextmanager
+    def _sqlite_migration_lock(self) -> Iterator[None]:
+        """Two processes starting on one new SQLite file (two workers, a worker and the
+        exporter) migrate it one after the other: a lock file beside it. PostgreSQL's
+        migrations take an advisory lock instead."""
+        database = self._engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------ sessions and writes
 

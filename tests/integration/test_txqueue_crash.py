@@ -152,6 +152,7 @@ async def test_a_worker_killed_mid_transaction_leaves_no_duplicate_and_no_gap(
             following=INTENTS,  # every one still followed until final (anvil: 64 blocks behind)
             final_block=status.final_block,
             last_included=status.last_included,
+            chain_nonce=status.chain_nonce,
         )
         assert status.last_included.startswith("nonce "), status.last_included  # the queue's details say it too
         if max_history_events:

@@ -85,3 +85,22 @@ def test_0005_keeps_the_newest_open_discrepancy_of_a_market_and_closes_the_rest(
         assert (new.status, rows[("run-2", USDC)].status) == ("open", "open")
         assert (old.status, old.accepted_by) == ("accepted", "migration 0005")
         assert old.accepted_reason.startswith(f"superseded by #{new.id}") and old.accepted_at is not None
+
+
+def _migrate(url: str) -> None:
+    Store(url).migrate()
+
+
+def test_two_processes_migrating_one_new_sqlite_file_both_succeed(tmp_path) -> None:
+    """Two workers (or a worker and the exporter) starting together on a new store."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'floor.db'}"
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_migrate, args=(url,)) for _ in range(3)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(60)
+    assert [p.exitcode for p in processes] == [0, 0, 0]
+    assert Store(url).current_revision() == "0008"
