@@ -99,8 +99,9 @@ async def run_examples(cli, when: str, only_reads: bool = False) -> None:
 
     async def run(example: Example) -> str | None:
         async with slots:
-            # `floor --help` has no command to take --config.
-            ran = await (floor(*example.args) if example.args[0].startswith("-") else cli(*example.args))
+            # `floor --help` has no command to take --config; `floor deploy` reads its network's file.
+            own_config = example.args[0].startswith("-") or example.args[0] == "deploy"
+            ran = await (floor(*example.args) if own_config else cli(*example.args))
         if ran.code == example.exit_code:
             return None
         return f"{example.text} exited {ran.code}, the README says {example.exit_code}:\n{ran.err}{ran.out}"
