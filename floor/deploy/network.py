@@ -78,7 +78,10 @@ def load_network(name_or_path: str) -> Network:
     try:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
-        raise NetworkError(f"network {name_or_path!r}: cannot read {path} ({exc.strerror})") from None
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.toml"))) or "none"
+        raise NetworkError(
+            f"network {name_or_path!r}: cannot read {path} ({exc.strerror}); networks there: {known}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise NetworkError(f"{path}: invalid TOML: {exc}") from None
     try:

@@ -58,3 +58,10 @@ def test_a_failing_gate_refuses_by_name():
     refuse_on_failure([Gate("alerts", True, "0 open"), Gate("verified", True, "ok")])
     with pytest.raises(PromotionRefused, match=r"gate reconciliation failed: 1 open discrepancy"):
         refuse_on_failure([Gate("alerts", True, "0 open"), Gate("reconciliation", False, "1 open discrepancy(ies)")])
+
+
+def test_a_misspelt_network_is_named_with_the_networks_there() -> None:
+    from floor.deploy.network import NetworkError, load_network
+
+    with pytest.raises(NetworkError, match=r"network 'testnett': cannot read .*; networks there: mainnet, testnet"):
+        load_network("testnett")
