@@ -1,7 +1,10 @@
 """A leaked operator key, tried at random: batches of allowed calls with adversarial arguments
-(outsiders' addresses, unlisted ids, extreme amounts, min-outs of 0) never move anything out of
-the treasury, and what they lose inside stays within the executor's per-batch bound and its
-window's budget, valued off chain over every asset (so a rule that forgot an asset shows)."""
+(outsiders' addresses, unlisted ids, extreme amounts, min-outs of 0, and the attacker's own
+markets on the treasury's contracts: a Morpho market pricing its collateral sky-high, one with
+no interest rate model, a Uniswap pool of a reward against the attacker's token, that token as
+an asset anywhere) never move anything out of the treasury, and what they lose inside stays
+within the executor's per-batch bound and its window's budget, valued off chain over every
+asset (so a rule that forgot an asset shows)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from floor.calls import call, decode_result, read
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.chain.multicall import MulticallReader
+from floor.devnet.context import Deployer
 from floor.models import Call
 from floor.permissions import BALANCE, ZERO_ADDRESS
+from floor.protocols.morpho_blue.adapter import market_id
 from tests.integration.helpers import contract, mint, protected_calls
 
 OUTSIDERS = [Account.create().address for _ in range(2)]
@@ -28,9 +33,14 @@ OUTSIDERS = [Account.create().address for _ in range(2)]
 AMOUNTS = st.one_of(st.sampled_from([1, 10**6, 10**18, 2**256 - 1]), st.integers(0, 10**21))
 
 
-def _calls(rules, executor: str, addresses: list[str], ids: list[bytes] = ()) -> st.SearchStrategy[Call]:
+def _calls(
+    rules, executor: str, addresses: list[str], ids: list[bytes] = (), tuples: dict[str, list[tuple]] | None = None
+) -> st.SearchStrategy[Call]:
     """Any allowed (target, selector) with any arguments, or plain ETH to any address. Half
-    the address arguments are the executor or an outsider, where a drain would need them."""
+    the address arguments are the executor or an outsider, where a drain would need them.
+    `tuples`: whole values of a tuple type (a Morpho market's params) drawn as often as ones
+    built field by field, which would almost never name a real market."""
+    tuples = tuples or {}
     address = st.one_of(st.sampled_from([executor, *OUTSIDERS]), st.sampled_from(addresses))
     by_type = {
         "address": address,
@@ -50,7 +60,9 @@ def _calls(rules, executor: str, addresses: list[str], ids: list[bytes] = ()) ->
             size = {"min_size": fixed[0], "max_size": fixed[0]} if fixed else {"max_size": 3}
             return st.lists(value(t.item_type), **size)
         if isinstance(t, TupleType):
-            return st.tuples(*(value(c) for c in t.components))
+            fields = st.tuples(*(value(c) for c in t.components))
+            known = tuples.get(t.to_type_str())
+            return st.one_of(st.sampled_from(known), fields) if known else fields
         if t.to_type_str() == "bytes":
             return st.binary(max_size=64)
         return by_type[t.to_type_str()]
@@ -92,6 +104,31 @@ def treasury(settings, web3s, signer):
     return chain, w3, client, holdings, markets
 
 
+MARKET_PARAMS = "(address,address,address,address,uint256)"
+
+
+@pytest.fixture
+def attacker(settings, web3s):
+    """The attacker's own markets on the treasury's contracts, made with its own account: a
+    token of its own, a Morpho market of the treasury's loan token whose oracle prices the
+    collateral sky-high and one with no interest rate model (params and ids), and a Uniswap pool
+    of the reward token against its token."""
+    chain, w3 = settings.chain(1), web3s[1]
+    d = Deployer(w3)
+    junk = d.deploy("TestERC20", "Attacker", "ATK", 18).address
+    morpho = next(a for a in AdapterRegistry.from_settings(settings).on_chain(1) if a.key.protocol == "morpho-blue")
+    oracle = d.deploy("MorphoFixedPriceOracle", d.participant, 10**60).address
+    sky_high = (morpho.asset.address, morpho.collateral_token, oracle, morpho.irm, morpho.lltv)
+    no_irm = (morpho.asset.address, morpho.collateral_token, morpho.oracle, "0x" + "00" * 20, morpho.lltv)
+    d.send(contract(w3, "Morpho", morpho.morpho).functions.createMarket(sky_high), d.participant)
+    route = next(r for r in chain.swaps.routes if r.venue == "uniswap")
+    router = contract(w3, "UniswapSwapRouter02", chain.swaps.router)
+    factory = contract(w3, "UniswapV3Factory", router.functions.factory().call())
+    d.send(factory.functions.createPool(route.token, junk, route.fee), d.participant)
+    params = [morpho.params, sky_high, no_irm]
+    return {"addresses": [junk, oracle], "ids": [market_id(p) for p in params], "tuples": {MARKET_PARAMS: params}}
+
+
 BALANCE_OF = "balanceOf(address)"
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 
@@ -124,12 +161,13 @@ def _treasury_value(w3, chain, setup, units: dict[bytes, int]) -> tuple[int, dic
     return released, values
 
 
-def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_the_bound(treasury):
+def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_the_bound(treasury, attacker):
     chain, w3, client, holdings, markets = treasury
-    addresses = [chain.executor, *chain.destinations, *OUTSIDERS, *markets, *holdings]
+    addresses = [chain.executor, *chain.destinations, *OUTSIDERS, *markets, *holdings, *attacker["addresses"]]
     setup = executor_setup(chain)
     bound = setup.bound
-    ids = [m.word for m in setup.permissions.members]  # listed ids, so conditions can pass
+    # Listed ids, so conditions can pass, and the attacker's.
+    ids = [m.word for m in setup.permissions.members] + attacker["ids"]
     executor = contract(w3, "FloorExecutor", chain.executor)
 
     outside_reads = (
@@ -143,7 +181,8 @@ def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_th
         return _uints(w3, outside_reads)
 
     assert not any(outside())
-    executed = []
+    executed, tried_theirs = [], []
+    calls = _calls(setup.permissions.rules, chain.executor, addresses, ids, attacker["tuples"])
 
     @settings(
         max_examples=200,
@@ -152,8 +191,10 @@ def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_th
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(st.lists(_calls(setup.permissions.rules, chain.executor, addresses, ids), min_size=1, max_size=4))
+    @given(st.lists(calls, min_size=1, max_size=4))
     def attack(calls: list[Call]):
+        theirs = [a[2:].lower() for a in attacker["addresses"]] + [i.hex() for i in attacker["ids"]]
+        tried_theirs.extend(c for c in calls if any(t in c.data.lower() for t in theirs))
         snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
         try:
             units: dict[bytes, int] = {}
@@ -178,3 +219,5 @@ def test_random_batches_from_the_operator_never_pay_an_outsider_nor_lose_past_th
     attack()
     # The property was tried against batches that really ran, not only against refusals.
     assert len(executed) >= 5
+    # ... and with the attacker's markets among the arguments.
+    assert len(tried_theirs) >= 20
