@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts monitoring-tools dashboards demo down worker test test-unit lint bench drills clean
+.PHONY: install contracts monitoring-tools audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
 # apt as root, else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -34,6 +34,20 @@ monitoring-tools:
 	    prometheus prometheus-alertmanager; \
 	fi
 
+# The audit tools in venvs of their own (each pins its own web3 and eth packages): Slither and
+# pip-audit for `make lint`, Mythril for `make audit` (docs/audit/README.md).
+AUDIT_VENV := .venv-audit
+MYTHRIL_VENV := .venv-mythril
+$(AUDIT_VENV)/.installed:
+	test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/pip install --quiet slither-analyzer==0.11.6 pip-audit==2.10.1
+	touch $@
+$(MYTHRIL_VENV)/.installed:
+	test -x $(MYTHRIL_VENV)/bin/python || $(PYTHON) -m venv $(MYTHRIL_VENV)
+	$(MYTHRIL_VENV)/bin/pip install --quiet mythril==0.24.8 'setuptools<81'
+	touch $@
+audit-tools: $(AUDIT_VENV)/.installed
+
 # Regenerate deploy/grafana/*.json from scripts/dashboards.py (a unit test checks they match).
 dashboards: install
 	$(PY) -m scripts.dashboards
@@ -54,13 +68,19 @@ worker: install
 test: install contracts monitoring-tools lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-lint: install monitoring-tools
+lint: install monitoring-tools audit-tools
 	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/ruff format --check api cli client floor activities workflows workers scripts tests
 	$(VENV)/bin/mypy  # strict on floor/ (pyproject's [tool.mypy])
 	PY=$(PY) ./scripts/check_alerting.sh  # promtool check config / rules, promtool test rules, amtool check-config
 	$(PY) -m scripts.dashboards --check  # deploy/grafana/*.json is what the generator makes now
 	./scripts/check_deploy.sh  # actionlint (workflows), hadolint (Containerfile), kubectl kustomize + kubernetes-validate (deploy/k8s overlays)
+	$(AUDIT_VENV)/bin/python scripts/audit/slither_check.py  # the engine's Solidity, every finding triaged (docs/audit/)
+	$(AUDIT_VENV)/bin/python scripts/audit/pip_audit.py  # known vulnerabilities in the dependencies, where PyPI's advisories are reachable
+
+# Everything `make lint` checks for an audit, and Mythril on the executor's bytecode (minutes).
+audit: lint $(MYTHRIL_VENV)/.installed
+	$(MYTHRIL_VENV)/bin/python scripts/audit/mythril_check.py
 
 # The long versions of the suite's drills: a full minute of RPC outage while confirming, and
 # every README example again after a day of chain time (the suite: the reads), and a worker
@@ -72,6 +92,12 @@ drills: install contracts
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit
+
+# Two weeks of the engine compressed onto the local chains: 336 hourly cycles (anvil's clock
+# warped), faults on a seeded schedule, the invariants after every cycle; writes docs/soak/
+# (report.md, summary.json for the promotion gate, soak.svg). The suite runs a short one.
+soak: install contracts
+	$(PY) -m scripts.soak --cycles 336 --seed 7 --out docs/soak
 
 bench: install contracts
 	$(PY) -m scripts.bench

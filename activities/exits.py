@@ -15,9 +15,9 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import named_errors
-from floor.adapters.base import Withdraw
+from floor.adapters.base import Action, Withdraw, WithdrawAll
 from floor.calls import call, decode_result, read
-from floor.errors import BadInput, InsufficientBalance, InsufficientLiquidity
+from floor.errors import BadInput, FloorError, InsufficientBalance, InsufficientLiquidity
 from floor.guards import ETH, Expected, guarded
 from floor.models import Call, units
 from floor.operations import (
@@ -30,7 +30,9 @@ from floor.operations import (
 )
 from floor.permissions import TRANSFER
 from floor.planning.capital import QueuedExitUnsupported
+from floor.planning.exit import ExitLine, ExitPlan, ExitStep, FullExitInput, plan_exit, quoted_line, refused_line
 from floor.planning.moves import check_destination
+from floor.planning.rebalance import Holding
 from floor.protocols.lido.adapter import LidoAdapter
 from floor.protocols.lido.errors import RequestNotFinalized
 from floor.protocols.lido.requests import read_requests
@@ -187,5 +189,89 @@ class ExitActivities:
             groups.append([call(token.address, TRANSFER, input.destination, deliver)])
         return ClaimBuild(groups=groups, claimable=claimable, idle=idle, deliver=deliver)
 
+    @activity.defn
+    @named_errors
+    def build_full_exit(self, input: FullExitInput) -> ExitPlan:
+        """The full exit of `keys` on one chain (`floor.planning.exit`): positions and
+        liquidity in one read, every step's quote in a second, each step built with its
+        quote-guarded calls (`protected_calls`, the slippage limit) unless the market refuses
+        it now or its quote is past the limit (the line says which)."""
+        ctx = self.deps.chain(input.chain_id)
+        account = self.deps.account(input.chain_id)
+        adapters = {a.key: a for a in self.deps.adapters(input.chain_id, input.keys)}
+        plan = ReadPlan()
+        for key, adapter in adapters.items():
+            plan.add(("liquidity", key), adapter.liquidity_reads(account))
+            plan.add(("position", key), adapter.position_reads(account))
+        tokens = {a.asset.symbol: a.asset.address for a in adapters.values()}
+        for symbol, address in tokens.items():
+            plan.add(("idle", symbol), [read(address, "balanceOf(address)", account)])
+        batch = ctx.reader.read(plan.calls)
+        state = plan.results(batch.results)
+        idle = {
+            symbol: decode_result(["uint256"], state["idle", symbol][0], f"{symbol}.balanceOf(executor)")[0]
+            for symbol in tokens
+        }
+        holdings, positions = [], {}
+        for key, adapter in adapters.items():
+            liquidity = adapter.decode_liquidity(state["liquidity", key])
+            positions[key] = adapter.decode_position(state["position", key])
+            holdings.append(
+                Holding(
+                    key=key,
+                    asset=adapter.asset.symbol,
+                    decimals=adapter.asset.decimals,
+                    amount=liquidity.position,
+                    withdrawable=liquidity.withdrawable,
+                    exit=adapter.exit,
+                    exit_wait_s=adapter.exit_wait_s,
+                )
+            )
+        steps = plan_exit(holdings)
+        actions = {s.key: exit_action(s, positions[s.key]) for s in steps if s.action != "none"}
+        quotes = ReadPlan()
+        for key, action in actions.items():
+            quotes.add(key, adapters[key].quote_reads(action, account))
+        quoted = quotes.results(ctx.reader.read(quotes.calls).results if len(quotes) else [])
+        lines: list[ExitLine] = []
+        groups = []
+        for step in steps:
+            if step.action == "none":
+                lines.append(ExitLine(step=step, fair=step.position))
+                continue
+            adapter, action = adapters[step.key], actions[step.key]
+            try:
+                expected = adapter.decode_quote(action, quoted[step.key])
+                slippage = adapter.slippage(action, quoted[step.key])
+                line = quoted_line(step, expected, slippage, adapter.asset.address, self.deps.slippage_bps)
+                if line.built:
+                    groups.append(adapter.protected_calls(action, account, expected, self.deps.slippage_bps))
+                    line = line.model_copy(update={"group": len(groups) - 1})
+            except FloorError as exc:  # the market's named refusal: this step waits, the others go
+                line = refused_line(step, exc)
+            lines.append(line)
+        return ExitPlan(
+            chain_id=input.chain_id,
+            lines=lines,
+            groups=groups,
+            limit_bps=self.deps.slippage_bps,
+            idle=idle,
+            block_number=batch.block_number,
+        )
+
     def all(self) -> list:
-        return [self.build_capital_exits, self.exit_requests_made, self.read_exit_requests, self.build_exit_claim]
+        return [
+            self.build_capital_exits,
+            self.exit_requests_made,
+            self.read_exit_requests,
+            self.build_exit_claim,
+            self.build_full_exit,
+        ]
+
+
+def exit_action(step: ExitStep, position) -> Action:
+    """A step's adapter action: all of the position (a request of all of it, for a queue), or
+    the part that can leave now."""
+    if step.action == "withdraw":
+        return Withdraw(step.amount, position)
+    return WithdrawAll(position)

@@ -214,6 +214,8 @@ class ReconcileActivities:
         low_gas = gas_balance < minimum
         if low_gas:
             self.store.raise_alert("low_gas", f"{input.chain_id}:{signer}", f"{gas_balance} wei, below {minimum}", now)
+        else:  # topped up: the alert ends with the reading that sees it
+            self.store.resolve_alert("low_gas", f"{input.chain_id}:{signer}", now)
         # The chain is the one the engine knew: remember a newer final block of it.
         if known is not None:
             self.store.resolve_alert("chain_state", subject, now)

@@ -154,7 +154,7 @@ def promote(
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> int:
-    """Promote SOURCE's executor to TARGET when every health gate passes (alerts, reconciliation, verified)."""
+    """Promote SOURCE's executor to TARGET when every health gate passes (alerts, reconciliation, verified, soak)."""
     from floor.config import ConfigError, Settings, load_settings
     from floor.deploy.apply import declared_rules, deploy
     from floor.deploy.network import load_network

@@ -179,6 +179,11 @@ async def run_operation(
 
     for line in note_lines(finished.result.get("notes", [])):  # the planner's, in words
         out.line(line)
+    if kind.value == "panic-exit":  # Operation is not imported at run time (see `connect`)
+        from cli.panic import panic_lines
+
+        for line in panic_lines(finished.result.get("panic", [])):
+            out.line(escape(line))
     return EXIT_CODES.get(finished.status, 1)
 
 

@@ -192,6 +192,24 @@ def request_capital(
     return operate(settings, "request-capital", body, signer, as_json, no_wait)
 
 
+@app.command("panic-exit")
+@command
+def panic_exit(
+    reason: Annotated[str, typer.Option("--reason", help="why: recorded with the command and the pause")],
+    config: ConfigOpt = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    as_json: JsonOpt = False,
+    no_wait: NoWaitOpt = False,
+) -> int:
+    """Unwind every position to its base asset, within the slippage limit; the engine stays paused (ADMIN, signed)."""
+    if not reason.strip():
+        raise typer.BadParameter("give the reason for the panic exit", param_hint="--reason")
+    settings = settings_from(config)
+    signer = command_key(key, password_file)
+    return operate(settings, "panic-exit", {"reason": reason}, signer, as_json, no_wait)
+
+
 # ---------------------------------------------------------------------------- pause, resume
 
 

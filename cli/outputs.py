@@ -31,6 +31,7 @@ from floor.chain.report import IdleReport, MarketReport
 from floor.engine import OperationRecord, Transition
 from floor.messages import AllocateResult
 from floor.operations import CapitalResult, EngineStatus, HarvestResult, RebalanceResult
+from floor.panic import PanicExitResult
 from floor.reconcile import ReconcileResult
 from floor.risk.breakers import Breaker, BreakerEvent, RiskCheckResult
 from floor.risk.liquidity import PositionLiquidity
@@ -389,6 +390,16 @@ class CapitalOutput(CapitalResult):
     ui_url: str
 
 
+class PanicExitOutput(PanicExitResult):
+    """`floor panic-exit --reason TEXT --json`: per chain (`panic`), what is out (`out`: the asset's
+    rise in the executor's idle balance, per symbol), each instant exit as quoted with its min-out
+    and slippage, what is queued (the requests' ids and expected wait) and what stays, with why;
+    the engine stays PAUSED."""
+
+    workflow_id: str
+    ui_url: str
+
+
 class OperationFailedOutput(_Followed):
     """Any operation command whose workflow failed (exit 1): the root cause in `summary`."""
 
@@ -501,8 +512,9 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor rebalance --json": RebalanceOutput,
     "floor harvest --json": HarvestOutput,
     "floor request-capital --json": CapitalOutput,
-    "floor allocate|rebalance|harvest|request-capital --json (failed)": OperationFailedOutput,
-    "floor allocate|rebalance|harvest|request-capital --json --no-wait": OperationStartedOutput,
+    "floor panic-exit --reason TEXT --json": PanicExitOutput,
+    "floor allocate|rebalance|harvest|request-capital|panic-exit --json (failed)": OperationFailedOutput,
+    "floor allocate|rebalance|harvest|request-capital|panic-exit --json --no-wait": OperationStartedOutput,
     "floor pause|resume --json": PauseOutput,
     "floor configure --json": ConfigureOutput,
     "floor schedules apply --json": SchedulesOutput,

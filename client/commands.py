@@ -43,6 +43,7 @@ ANSWERS: dict[Kind, type] = {
     Kind.REBALANCE: OperationStarted,
     Kind.HARVEST: OperationStarted,
     Kind.REQUEST_CAPITAL: OperationStarted,
+    Kind.PANIC_EXIT: OperationStarted,
     Kind.PAUSE: str,
     Kind.RESUME: str,
     Kind.CHECK_RISK: RiskCheckResult,
@@ -55,6 +56,7 @@ OPERATION_KINDS = {
     Operation.REBALANCE: Kind.REBALANCE,
     Operation.HARVEST: Kind.HARVEST,
     Operation.REQUEST_CAPITAL: Kind.REQUEST_CAPITAL,
+    Operation.PANIC_EXIT: Kind.PANIC_EXIT,
 }
 NOTHING_TO_CHANGE = "nothing to change"  # the engine's answer to a configuration it already runs
 
@@ -117,7 +119,7 @@ def command_fields(kind: Kind | str, request: Mapping[str, Any]) -> dict[str, An
         }
     if kind in (Kind.TRIP_BREAKER, Kind.HALF_OPEN_BREAKER, Kind.ACCEPT_RECONCILIATION):
         return {"scope": request["scope"], "reason": reason}
-    if kind in (Kind.PAUSE, Kind.RESUME, Kind.REBALANCE, Kind.HARVEST, Kind.CHECK_RISK):
+    if kind in (Kind.PAUSE, Kind.RESUME, Kind.REBALANCE, Kind.HARVEST, Kind.CHECK_RISK, Kind.PANIC_EXIT):
         return {"reason": reason}
     raise ValueError(f"{kind.value} is not made from a request: sign its fields")
 
@@ -184,7 +186,7 @@ class Commander:
             raise Refused(str(exc), command) from None
 
     async def ask(self, kind: Operation, request: Mapping[str, Any]) -> OperationStarted:
-        """An operation (allocate, rebalance, harvest, request-capital), from its request."""
+        """An operation (allocate, rebalance, harvest, request-capital, panic-exit), from its request."""
         command = OPERATION_KINDS[kind]
         return await self.command(command, command_fields(command, request))
 

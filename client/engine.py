@@ -243,12 +243,14 @@ def result_types() -> dict:
     """Each operation's result model."""
     from floor.messages import AllocateResult
     from floor.operations import CapitalResult, HarvestResult, RebalanceResult
+    from floor.panic import PanicExitResult
 
     return {
         Operation.ALLOCATE: AllocateResult,
         Operation.REBALANCE: RebalanceResult,
         Operation.HARVEST: HarvestResult,
         Operation.REQUEST_CAPITAL: CapitalResult,
+        Operation.PANIC_EXIT: PanicExitResult,
     }
 
 

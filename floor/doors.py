@@ -28,6 +28,7 @@ from floor.operations import (
     RebalanceInput,
     Signal,
 )
+from floor.panic import PanicExitInput
 from floor.reconcile import ReconcileInput
 from floor.risk.breakers import ReconcileTrip
 from floor.txqueue import QueueHold, QueueInput, QueuePolicy, TxIntent, TxOutcome
@@ -124,7 +125,7 @@ SIGNED_TAKES = (
 )
 
 ENGINE, QUEUE = "EngineWorkflow", "TxQueueWorkflow"
-OPERATIONS = ("AllocateWorkflow", "RebalanceWorkflow", "HarvestWorkflow", "CapitalRequestWorkflow")
+OPERATIONS = ("AllocateWorkflow", "RebalanceWorkflow", "HarvestWorkflow", "CapitalRequestWorkflow", "PanicExitWorkflow")
 PAUSE_TAKES = (
     'anything: a signed pause command, or unsigned {"by": "...", "reason": "..."}, or the reason as a bare'
     " string; never refused for its payload (whatever else is sent is recorded as its JSON text), only"
@@ -200,6 +201,19 @@ DOORS: list[Door] = [
         ),
         SignedCommand,
         takes=SIGNED_TAKES,
+    ),
+    Door(
+        ENGINE,
+        "update",
+        "panic_exit",
+        "Unwind every position of the strategy on every chain to its base asset (withdrawals, LP exits,"
+        " queued exits' requests), within the slippage limit, through the queues' hold: the one operation"
+        " a pause lets through. Pauses the engine first if it is not paused; the engine stays PAUSED."
+        " Answers the operation's workflow id. ADMIN.",
+        signed_example("panic_exit", {"reason": "exploit on a lending market"}),
+        SignedCommand,
+        takes=SIGNED_TAKES,
+        audience="operators",
     ),
     Door(
         ENGINE,
@@ -467,7 +481,7 @@ DOORS: list[Door] = [
         "update",
         "accept_chain",
         "After a chain reset or a rewrite past finality, accept the chain as it is: what was in flight"
-        " fails as ChainReset, the nonce is read again (docs/runbooks.md).",
+        " fails as ChainReset, the nonce is read again (docs/runbooks/chain-reset.md).",
         {"reason": "oncall: the devnet was reset"},
         ChainAcceptance,
         audience="operators",
@@ -544,6 +558,15 @@ DOORS: list[Door] = [
         "Internal: started by the engine's `request_capital`.",
         {"request": CAPITAL, "targets": [TARGET]},
         CapitalInput,
+        audience="internal",
+    ),
+    Door(
+        "PanicExitWorkflow",
+        "start",
+        "",
+        "Internal: started by the engine's `panic_exit`.",
+        {"targets": [TARGET], "by": "oncall", "reason": "exploit"},
+        PanicExitInput,
         audience="internal",
     ),
     Door(

@@ -37,6 +37,7 @@ class Operation(StrEnum):
     REBALANCE = "rebalance"
     HARVEST = "harvest"
     REQUEST_CAPITAL = "request-capital"
+    PANIC_EXIT = "panic-exit"  # runs while PAUSED, beside any paused operation: no state of its own
 
 
 class Event(StrEnum):
@@ -55,7 +56,7 @@ OPERATION_STATE = {
     Operation.HARVEST: EngineState.HARVESTING,
     Operation.REQUEST_CAPITAL: EngineState.REQUESTING_CAPITAL,
 }
-OPERATION_EVENT = {op: Event(op.value) for op in Operation}
+OPERATION_EVENT = {op: Event(op.value) for op in OPERATION_STATE}
 BUSY_STATES = frozenset(OPERATION_STATE.values())
 
 # Where a resume goes is not fixed: back to the state the pause interrupted.
@@ -158,6 +159,7 @@ class EngineMemory(FrozenModel):
     paused_by: str = ""  # who paused it, while PAUSED (memories from before carry "": see transitions)
     paused_at: datetime | None = None  # since when
     operation: RunningOperation | None = None
+    panic: RunningOperation | None = None  # a panic exit running (beside any paused operation)
     transitions: list[Transition] = []
     results: list[OperationRecord] = []
     operations_started: int = 0  # numbers each operation's workflow id

@@ -456,20 +456,23 @@ SET_ASSETS = "setAssets(bytes32[],(uint8,address,address,bytes,address,uint256,u
 SET_LOSS_BOUND = "setLossBound((uint256,uint256,uint256,uint256))"
 
 
-def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Call]:
+def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet, per_call: int = MAX_ENTRIES) -> list[Call]:
     """The owner's transactions that configure `setup` on the executor: what the treasury
-    multisig signs at deployment, or the devnet's admin sends."""
+    multisig signs at deployment, or the devnet's Safe runs; at most `per_call` entries a call
+    (a smaller one keeps each call well inside a block's gas)."""
+    if not 0 < per_call <= MAX_ENTRIES:
+        raise ValueError(f"per_call {per_call}: 1 to {MAX_ENTRIES} entries a call")
     if isinstance(setup, PermissionSet):
         setup = ExecutorSetup(setup)
     permissions = setup.permissions
     out: list[Call] = []
     assets = sorted(setup.asset_tuples())
-    for i in range(0, len(assets), MAX_ENTRIES):
-        chunk = assets[i : i + MAX_ENTRIES]
+    for i in range(0, len(assets), per_call):
+        chunk = assets[i : i + per_call]
         out.append(call(executor, SET_ASSETS, [a[0] for a in chunk], [a[1] for a in chunk]))
     rules = sorted(permissions.rules, key=lambda p: p.pair)
-    for i in range(0, len(rules), MAX_ENTRIES):
-        rule_chunk = rules[i : i + MAX_ENTRIES]
+    for i in range(0, len(rules), per_call):
+        rule_chunk = rules[i : i + per_call]
         out.append(
             call(
                 executor,
@@ -483,8 +486,8 @@ def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Cal
     for k in permissions.keyed:
         by_target.setdefault(to_checksum_address(k.target), []).append(k)
     for target, entries in sorted(by_target.items()):
-        for i in range(0, len(entries), MAX_ENTRIES):
-            keyed_chunk = entries[i : i + MAX_ENTRIES]
+        for i in range(0, len(entries), per_call):
+            keyed_chunk = entries[i : i + per_call]
             out.append(
                 call(
                     executor,
@@ -495,7 +498,7 @@ def owner_calls(executor: str, setup: ExecutorSetup | PermissionSet) -> list[Cal
                 )
             )
     for list_, members in sorted(permissions.listed().items()):
-        for i in range(0, len(members), MAX_ENTRIES):
-            out.append(call(executor, SET_LISTED, list_, members[i : i + MAX_ENTRIES], True))
+        for i in range(0, len(members), per_call):
+            out.append(call(executor, SET_LISTED, list_, members[i : i + per_call], True))
     out.append(call(executor, SET_LOSS_BOUND, setup.bound.as_tuple()))
     return out

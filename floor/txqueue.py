@@ -50,6 +50,9 @@ class TxIntent(BaseModel):
     # withdrawal's amount, a delivery's). The queue values it on the chain's price oracle: above
     # the chain's `flashbots.private_above_wei` (ETH-equivalent) it goes private too.
     moves: dict[str, Amount] = {}
+    # Sent while the queue is held (the engine paused): only a panic exit's, the one
+    # operation a pause lets through.
+    through_hold: StrictBool = False
 
     @property
     def calls(self) -> list[Call]:
@@ -281,9 +284,14 @@ def intent_problem(intent: TxIntent, queue: QueueInput, now: datetime) -> str | 
 def next_to_send(state: QueueState, now: datetime) -> list[list[TxIntent]]:
     """Pending intents to send now, in priority then arrival order, packed into transactions:
     one per intent, except that consecutive mergeable intents of one priority share one while
-    their calls fit. Held ones wait until their time."""
+    their calls fit. Held ones wait until their time; while the queue is held, only intents
+    sent through the hold (a panic exit's) go."""
     ready = sorted(
-        (p for p in state.pending if p.hold_until is None or p.hold_until <= now),
+        (
+            p
+            for p in state.pending
+            if (p.hold_until is None or p.hold_until <= now) and (not state.held or p.intent.through_hold)
+        ),
         key=lambda p: (p.intent.priority, p.seq),
     )
     plans: list[list[TxIntent]] = []

@@ -1,6 +1,8 @@
 """`make demo`: the whole engine on a local stack, end to end.
 
-Starts Temporal (Web UI) and two anvil chains (1 and 42161), deploys the contracts, writes
+Starts Temporal (Web UI) and two anvil chains (1 and 42161), deploys the contracts (each
+executor owned by a 2-of-3 Safe), starts the testnet's chain (11155111: `floor deploy testnet`,
+then `floor deploy promote testnet mainnet`, mainnet being chain 1), writes
 state/floor.toml, funds a demo treasury (1,550,000 USDC and 318 WETH across the two chains'
 executors, about $2.5M), starts a worker (which starts the EngineWorkflow), then drives the
 engine as an operator does, with the `floor` command line: `schedules apply`, `allocate` (the
@@ -33,7 +35,9 @@ from eth_account import Account
 from floor.chain.rpc import connect
 from floor.config import load_settings
 from floor.devnet import alertmanager
-from floor.devnet.deploy import chain_permissions, configure_executor, deploy_chain, fund
+from floor.devnet.context import anvil_account_key as owner_key
+from floor.devnet.deploy import chain_permissions, configure_executor, deploy_chain, fund, prepare_network
+from floor.devnet.owner import LOCAL_SAFE, OWNER_ACCOUNTS, THRESHOLD
 from floor.devnet.processes import StackError
 from floor.devnet.prometheus import JOBS, Prometheus, rule_files_in, scrape_config, scrape_targets, start_prometheus
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key, fund_signer
@@ -242,9 +246,26 @@ def floor_cli(*args: str, worker: subprocess.Popen, timeout_s: float = 300) -> N
         raise StackError(f"`floor {' '.join(args)}` exited with {code}{alive}; see {stack.LOGS / 'worker.log'}")
 
 
+def print_deployment(ports: stack.Ports) -> None:
+    """Where `floor deploy` runs beside the demo: the testnet's chain, then chain 1 as mainnet."""
+    testnet, mainnet = f"http://127.0.0.1:{ports.testnet}", f"http://127.0.0.1:{ports.chains[1]}"
+    print(
+        f"Testnet chain ({stack.TESTNET_CHAIN_ID}, deploy/networks/testnet.toml): {testnet}; mainnet "
+        f"(deploy/networks/mainnet.toml) is chain 1: {mainnet}. Every executor's owner is the Safe {LOCAL_SAFE}"
+    )
+    keys = ",".join(owner_key(i) for i in OWNER_ACCOUNTS[:THRESHOLD])
+    urls = f"FLOOR_TESTNET_RPC_URL={testnet} FLOOR_MAINNET_RPC_URL={mainnet}"
+    print(
+        f"  (anvil's accounts {', '.join(map(str, OWNER_ACCOUNTS))}, {THRESHOLD} of 3 sign). Try, its registry in state/deployments:"
+    )
+    print(f"  export FLOOR_DEPLOY_REGISTRY_DIR=state/deployments FLOOR_SAFE_OWNER_KEYS={keys} {urls}")
+    print("  floor deploy testnet; floor deploy verify testnet; floor deploy promote testnet mainnet")
+    print("  (promotion is refused, naming the gate, until docs/soak/summary.json shows a finished clean soak)")
+
+
 def main() -> int:
     ports = stack.Ports.from_env()
-    step("starting Temporal (Web UI) and two anvil chains")
+    step("starting Temporal (Web UI), two anvil chains and the testnet's chain")
     stack.up(ports)
     stack.STATE.mkdir(exist_ok=True)
     step("creating the engine's signer and the command keys of an admin, an operator, a viewer (keystores in state/)")
@@ -265,6 +286,8 @@ def main() -> int:
         fund(w3, deployed[chain_id], deployed[chain_id].executor, amounts)
         if chain_id == 1:
             register_validator(w3, deployed[chain_id])
+    step(f"the testnet's chain ({stack.TESTNET_CHAIN_ID}): Multicall3 and the owner Safe, for `floor deploy testnet`")
+    prepare_network(connect([f"http://127.0.0.1:{ports.testnet}"]))
     write_config(ports, deployed, admins=[command_keys["admin"]])
     settings = load_settings(CONFIG)
     step("starting the deposit attester (floor-attester), the worker (floor-worker) and the admin API (floor-api)")
@@ -327,6 +350,7 @@ def main() -> int:
         print(f"  {role:<8} {address}  {keystore}  {password.name}  ({held})")
     admin_keystore, admin_password = (path.relative_to(REPO) for path in stack.COMMAND_KEYS["admin"])
     print(f"  Try: floor sign pause --field reason=drill --key {admin_keystore} --password-file {admin_password}")
+    print_deployment(ports)
     print(f"Config: {CONFIG}   Logs: {stack.LOGS}/   Stop everything: make down")
     return 0
 

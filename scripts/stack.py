@@ -1,5 +1,5 @@
-"""The demo's local stack: `up` starts Temporal (with its Web UI) and two anvil chains and
-records their pids; `down` stops exactly the processes whose pids it recorded; `worker`
+"""The demo's local stack: `up` starts Temporal (with its Web UI), two anvil chains and the
+testnet's chain (deploy/networks/testnet.toml) and records their pids; `down` stops exactly the processes whose pids it recorded; `worker`
 (`make worker`) restarts only the engine's worker, with the demo's config and signer."""
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ COMMAND_KEYS = {
 }
 WORKER_STOP_S = 30  # the worker lets activities in flight finish for 20 s on SIGTERM (workers.temporal)
 DEMO_BLOCK_TIME_S = 2  # a block this often on the demo chains, with or without transactions
+TESTNET_CHAIN_ID = 11155111  # deploy/networks/testnet.toml's chain: Sepolia's id
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Ports:
     temporal: int
     ui: int
     chains: dict[int, int]
+    testnet: int  # the testnet's chain (Sepolia's id, 11155111): `floor deploy testnet` deploys there
     relay: int  # the local Flashbots-style relay over chain 1
     metrics: int  # the worker's Prometheus /metrics
     beacon: int  # the Beacon API stand-in over chain 1 (native ETH staking)
@@ -67,6 +69,7 @@ class Ports:
             temporal=port("FLOOR_TEMPORAL_PORT", 7233),
             ui=port("FLOOR_UI_PORT", 8233),
             chains={1: port("FLOOR_ETH_PORT", 8545), 42161: port("FLOOR_ARB_PORT", 8546)},
+            testnet=port("FLOOR_TESTNET_PORT", 8555),
             relay=port("FLOOR_RELAY_PORT", 8650),
             metrics=port("FLOOR_METRICS_PORT", 9464),
             beacon=port("FLOOR_BEACON_PORT", 5052),
@@ -91,6 +94,7 @@ def up(ports: Ports) -> None:
     require_free(ports.ui, "the Temporal Web UI", "FLOOR_UI_PORT")
     for chain_id, port in ports.chains.items():
         require_free(port, f"anvil (chain {chain_id})", "FLOOR_ETH_PORT" if chain_id == 1 else "FLOOR_ARB_PORT")
+    require_free(ports.testnet, f"anvil (the testnet, chain {TESTNET_CHAIN_ID})", "FLOOR_TESTNET_PORT")
     require_free(ports.relay, "the local relay", "FLOOR_RELAY_PORT")
     require_free(ports.metrics, "the worker's metrics", "FLOOR_METRICS_PORT")
     require_free(ports.beacon, "the Beacon API stand-in", "FLOOR_BEACON_PORT")
@@ -113,6 +117,9 @@ def up(ports: Ports) -> None:
         write_pid(f"anvil-{chain_id}", anvil.pid)
         if chain_id != 1:  # chain 1 is ticked by its relay, under the relay's lock
             write_pid(f"ticker-{chain_id}", start_ticker(chain_id, f"http://127.0.0.1:{port}").pid)
+    # The testnet: where `floor deploy testnet` lands first, before promotion to chain 1 (mainnet).
+    testnet = start_anvil(ports.testnet, TESTNET_CHAIN_ID, LOGS / f"anvil-{TESTNET_CHAIN_ID}.log")
+    write_pid(f"anvil-{TESTNET_CHAIN_ID}", testnet.pid)
     write_pid("relay-1", start_relay(ports.relay, f"http://127.0.0.1:{ports.chains[1]}").pid)
     write_pid("beacon-1", start_beacon(ports.beacon, f"http://127.0.0.1:{ports.chains[1]}").pid)
 

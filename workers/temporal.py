@@ -32,6 +32,7 @@ from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.engine import EngineCheckWorkflow, EngineWorkflow
 from workflows.harvest import HarvestWorkflow
+from workflows.panic import PanicExitWorkflow
 from workflows.rebalance import RebalanceWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.txqueue import TxQueueWorkflow
@@ -43,6 +44,7 @@ WORKFLOWS = [
     RebalanceWorkflow,
     HarvestWorkflow,
     CapitalRequestWorkflow,
+    PanicExitWorkflow,
     ReconcileWorkflow,
     TxQueueWorkflow,
 ]

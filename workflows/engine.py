@@ -31,6 +31,7 @@ from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.doors import bad_input, refused, validated
 from workflows.harvest import HarvestWorkflow
+from workflows.panic import PanicExitWorkflow
 from workflows.rebalance import RebalanceWorkflow
 from workflows.upgrade import new_build_current, next_run_versioning
 
@@ -87,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
         resume_signal,
         signer_name,
     )
+    from floor.panic import PanicExitInput, PanicExitResult
     from floor.planning.plan import allocate_input
     from floor.risk.breakers import (
         ENGINE,
@@ -162,6 +164,8 @@ class EngineWorkflow:
         self.side_effects = asyncio.Lock()  # pauses and resumes reach queues and schedules in order
         self.positions: dict[str, int] = {}
         self.positions_at = ""
+        self.panic_child = None  # a panic exit's child workflow, while it runs
+        self.panic_follower: asyncio.Task | None = None
 
     # -- queries ------------------------------------------------------------------------
     # Queries take no input; whatever is sent (a service's `{}`) is ignored, never an error.
@@ -203,6 +207,8 @@ class EngineWorkflow:
             )
         if op is not None:
             lines.append(f"operation {op.workflow_id} by {op.by}: {op.step}")
+        if memory.panic is not None:
+            lines.append(f"panic exit {memory.panic.workflow_id} by {memory.panic.by}: {memory.panic.step}")
         for scope, b in sorted(memory.breakers.items()):
             lines.append(
                 f"breaker {scope} {b.state.value} since {b.since.isoformat(timespec='seconds')}"
@@ -264,6 +270,73 @@ class EngineWorkflow:
     @request_capital.validator
     def _check_request_capital(self, raw: Any = None) -> None:
         self._check(Operation.REQUEST_CAPITAL, raw)
+
+    # -- the panic exit: the one operation a pause lets through, and keeps paused ----------
+    @workflow.update
+    async def panic_exit(self, raw: Any = None) -> OperationStarted:
+        """An ADMIN's signed panic exit: pause (if not paused yet: queues held, the running
+        operation paused at its next step, schedules paused), then unwind every position of
+        the strategy on every chain (PanicExitWorkflow), its transactions let through the
+        queues' hold. The engine stays PAUSED."""
+        verified, limiter = self._verified(Kind.PANIC_EXIT, raw)
+        self._panic_refusal_raised()
+        self._record(verified, limiter)
+        by = signer_name(verified, self.memory.book) or "unnamed"
+        reason = getattr(verified.fields, "reason", "")
+        n = self.memory.operations_started + 1
+        workflow_id = f"{workflow.info().workflow_id}/{Operation.PANIC_EXIT.value}-{n}"
+        running = RunningOperation(kind=Operation.PANIC_EXIT, workflow_id=workflow_id, started_at=workflow.now(), by=by)
+        self.memory = self.memory.model_copy(update={"operations_started": n, "panic": running})
+        if self.memory.state != EngineState.PAUSED:
+            await self._pause_or_resume(Event.PAUSE, {"by": by, "reason": f"panic exit: {reason}"}, "panic")
+        self._show()
+        self.panic_child = await workflow.start_child_workflow(
+            PanicExitWorkflow.run,
+            PanicExitInput(targets=self.input.catalogue.targets, by=by, reason=reason).model_dump(mode="json"),
+            id=workflow_id,
+            static_summary=f"panic exit by {by}: {reason or 'no reason given'}",
+        )
+        self.panic_follower = asyncio.create_task(self._follow_panic())
+        return OperationStarted(kind=Operation.PANIC_EXIT, workflow_id=workflow_id)
+
+    @panic_exit.validator
+    def _check_panic_exit(self, raw: Any = None) -> None:
+        self._verified(Kind.PANIC_EXIT, raw)
+        self._panic_refusal_raised()
+
+    def _panic_refusal_raised(self) -> None:
+        if self.memory.panic is not None:
+            raise refused(f"a panic exit is running: {self.memory.panic.workflow_id}")
+        if not self.input.catalogue.targets:
+            raise refused("the strategy has no markets: nothing to exit")
+
+    async def _follow_panic(self) -> None:
+        """Wait for the panic exit, record how it ended; the engine stays as it is (PAUSED)."""
+        op = self.memory.panic
+        status, summary, acted = "failed", "", False
+        try:
+            result: PanicExitResult = await self.panic_child
+            status, summary, acted = result.status, result.summary, result.acted
+            if result.positions:
+                self.positions = dict(result.positions)
+                self.positions_at = workflow.now().isoformat(timespec="seconds")
+        except ChildWorkflowError as err:
+            summary = failure_text(err)
+        record = OperationRecord(
+            kind=op.kind,
+            workflow_id=op.workflow_id,
+            started_at=op.started_at,
+            finished_at=workflow.now(),
+            status=status,
+            acted=acted,
+            summary=summary[:1000],
+        )
+        self.memory = self.memory.model_copy(
+            update={"panic": None, "results": ([*self.memory.results, record])[-self.input.policy.max_results :]}
+        )
+        self.panic_child = None
+        self._audit("panic-exit", reason=f"{op.workflow_id} {status}: {summary}")
+        self._show()
 
     def _check(self, kind: Operation, raw: Any) -> Request:
         """An operation command's validator: a signed command of the update's kind (signature,
@@ -533,6 +606,10 @@ class EngineWorkflow:
         if op is not None and op.workflow_id == step.workflow_id:
             self.memory = self.memory.model_copy(update={"operation": op.model_copy(update={"step": step.step})})
             self._show()
+        panic = self.memory.panic
+        if panic is not None and panic.workflow_id == step.workflow_id:
+            self.memory = self.memory.model_copy(update={"panic": panic.model_copy(update={"step": step.step})})
+            self._show()
 
     # -- pause and resume -----------------------------------------------------------------
     # A pause is open to anyone, signed or not: whatever its payload (a bare string is the
@@ -628,6 +705,8 @@ class EngineWorkflow:
         the engine cannot resume now."""
         signal = resume_signal(raw)
         reason = refusal(self.memory.state, Event.RESUME)
+        if not reason and self.memory.panic is not None:
+            reason = f"a panic exit is running ({self.memory.panic.workflow_id}): the pause is kept until it ends"
         engine_breaker = self.memory.breakers.get(ENGINE)
         if not reason and engine_breaker is not None:
             reason = (
@@ -1085,7 +1164,9 @@ class EngineWorkflow:
             if self.child is None:
                 break
             await self._follow()
-        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and self.child is None)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self.child is None and self.memory.panic is None
+        )
         self.closing = True
         await journal
         workflow.continue_as_new(

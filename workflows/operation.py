@@ -80,6 +80,10 @@ def refuse_unless_started_by_engine() -> None:
 
 
 class OperationBase:
+    # A pause stops the operation at its next step; a panic exit, which runs while the engine
+    # is paused, is not pausable.
+    pausable = True
+
     def __init__(self) -> None:
         # False only while replaying a history recorded before steps were reported and
         # independent activities started together (see AllocateWorkflow).
@@ -148,7 +152,7 @@ class OperationBase:
                     )
                 )
             )
-        if self.paused:
+        if self.paused and self.pausable:
             workflow.set_current_details(f"**step:** {stage} (paused: waiting for resume_engine)")
             await workflow.wait_condition(lambda: not self.paused)
             workflow.set_current_details(f"**step:** {stage}")

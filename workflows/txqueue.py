@@ -300,7 +300,7 @@ class TxQueueWorkflow:
                 return
             self._expire_deadlines()
             room = min(self.q.max_in_flight - len(self.state.inflight), self.q.send_batch)
-            stopped = self.state.held or self.state.chain_problem
+            stopped = self.state.chain_problem or (self.state.held and not self._through_hold())
             plans = [] if stopped else next_to_send(self.state, workflow.now())[:room]
             if plans and self.state.next_nonce is None:  # the chain was accepted anew
                 await self._resync()
@@ -309,12 +309,22 @@ class TxQueueWorkflow:
             self._show()
 
     def _sendable(self) -> bool:
-        if self.state.held or self.state.chain_problem:
+        if self.state.chain_problem or (self.state.held and not self._waiting_through_hold()):
             return False
         now = workflow.now()
         return len(self.state.inflight) < self.q.max_in_flight and any(
-            p.hold_until is None or p.hold_until <= now for p in self.state.pending
+            (p.hold_until is None or p.hold_until <= now) and (not self.state.held or p.intent.through_hold)
+            for p in self.state.pending
         )
+
+    def _waiting_through_hold(self) -> bool:
+        """A panic exit's intents are pending: they are sent through a hold."""
+        return any(p.intent.through_hold for p in self.state.pending)
+
+    def _through_hold(self) -> bool:
+        """As `_waiting_through_hold`, for the sender (histories from before had no such
+        intent: the patch marks the first history that does)."""
+        return self._waiting_through_hold() and workflow.patched("panic-through-hold")
 
     def _next_wake(self) -> timedelta | None:
         """When a held intent may go or a deadline passes, so the sender looks again."""
@@ -696,7 +706,7 @@ class TxQueueWorkflow:
 
     async def _halt(self, problem: str) -> None:
         """Not the chain the queue knew: nothing is sent, replaced or followed until an operator
-        accepts the chain as it is (docs/runbooks.md)."""
+        accepts the chain as it is (docs/runbooks/chain-reset.md)."""
         if self.state.chain_problem:
             return
         self.state.chain_problem = problem
@@ -707,7 +717,7 @@ class TxQueueWorkflow:
     @workflow.update
     def accept_chain(self, raw: Any = None) -> str:
         """An operator accepts the chain as it is now, after a reset or a rewrite past finality
-        (docs/runbooks.md): what was in flight or waiting fails as `ChainReset` (the operations
+        (docs/runbooks/chain-reset.md): what was in flight or waiting fails as `ChainReset` (the operations
         that asked learn of it), followed transactions are forgotten (reconciliation finds what
         they did not do), and the nonce is read again from the chain."""
         accept = validated(ChainAcceptance, raw, "chain acceptance", example=ACCEPT_EXAMPLE)

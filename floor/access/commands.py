@@ -191,6 +191,10 @@ class RequestCapital(Command):
     reason: Reason
 
 
+class PanicExit(Command):
+    reason: Reason
+
+
 class TripBreaker(Command):
     scope: Scope
     reason: Reason
@@ -233,6 +237,7 @@ STRUCTS: dict[Kind, type[Command]] = {
     Kind.CHECK_RISK: CheckRisk,
     Kind.ACCEPT_RECONCILIATION: AcceptReconciliation,
     Kind.REQUEST_CAPITAL: RequestCapital,
+    Kind.PANIC_EXIT: PanicExit,
     Kind.TRIP_BREAKER: TripBreaker,
     Kind.HALF_OPEN_BREAKER: HalfOpenBreaker,
     Kind.CONFIGURE: Configure,

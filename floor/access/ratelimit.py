@@ -61,6 +61,7 @@ LIMITS: dict[Kind, Limit] = {
     **dict.fromkeys(
         [
             Kind.REQUEST_CAPITAL,
+            Kind.PANIC_EXIT,
             Kind.TRIP_BREAKER,
             Kind.HALF_OPEN_BREAKER,
             Kind.CONFIGURE,

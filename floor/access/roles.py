@@ -41,6 +41,7 @@ class Kind(StrEnum):
     CHECK_RISK = "check_risk"
     ACCEPT_RECONCILIATION = "accept_reconciliation"
     REQUEST_CAPITAL = "request_capital"
+    PANIC_EXIT = "panic_exit"
     TRIP_BREAKER = "trip_breaker"
     HALF_OPEN_BREAKER = "half_open_breaker"
     CONFIGURE = "configure"
@@ -61,6 +62,7 @@ NEEDS: dict[Kind, Role | None] = {
     Kind.CHECK_RISK: Role.OPERATOR,  # reads the chains; trips only on what it reads
     Kind.ACCEPT_RECONCILIATION: Role.OPERATOR,
     Kind.REQUEST_CAPITAL: Role.ADMIN,  # capital leaves the strategy
+    Kind.PANIC_EXIT: Role.ADMIN,  # every position unwound, the engine paused
     Kind.TRIP_BREAKER: Role.ADMIN,
     Kind.HALF_OPEN_BREAKER: Role.ADMIN,
     Kind.CONFIGURE: Role.ADMIN,

@@ -26,7 +26,7 @@ GET_BLOCK_BY_NUMBER = cast("RPCEndpoint", "eth_getBlockByNumber")  # web3's NewT
 
 class ChainRewritten(ChainError):
     """The chain's state does not match what the engine knew: a reset or a rewrite deeper than
-    finality. Retrying cannot fix it; an operator decides (docs/runbooks.md)."""
+    finality. Retrying cannot fix it; an operator decides (docs/runbooks/chain-reset.md)."""
 
     retryable = False
 

@@ -11,7 +11,10 @@ reach it, the executor's roles, and the engine config whose chain section declar
 
 Optional: `config_chain` (the chain id in the config, default `chain_id`), `destinations`
 (replacing the config's), `attester`, `label` (part of the CREATE2 salt), `safe` (the owner
-Safe's own settings, read by floor.deploy.safe).
+Safe's own settings, read by floor.deploy.safe), and the soak gate's settings for promotion to
+this network: `soak_summary` (the soak's summary JSON, relative to the network file; default
+docs/soak/summary.json in the repository) and `soak_min_cycles` (default 336, two weeks of
+hourly cycles, for a network whose name says mainnet; 0 for any other: no soak required).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from floor.errors import FloorError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NETWORKS_DIR = REPO_ROOT / "deploy" / "networks"
+SOAK_SUMMARY = REPO_ROOT / "docs" / "soak" / "summary.json"
+MAINNET_SOAK_CYCLES = 336  # two weeks of hourly cycles
 
 
 class NetworkError(FloorError):
@@ -49,6 +54,8 @@ class Network(ConfigModel):
     destinations: list[Address] | None = None
     label: str = "floor.executor"
     safe: dict[str, Any] = {}
+    soak_summary: Path | None = None
+    soak_min_cycles: int | None = Field(default=None, ge=0)
     file: Path = Path()  # where it was read from (set by load_network)
 
     @property
@@ -60,8 +67,24 @@ class Network(ConfigModel):
         return os.environ.get(self.rpc_env) or self.rpc_url
 
     @property
+    def soak_summary_path(self) -> Path:
+        if self.soak_summary is None:
+            return SOAK_SUMMARY
+        return self._relative(self.soak_summary)
+
+    @property
+    def soak_cycles_required(self) -> int:
+        """How many finished soak cycles promotion to this network needs."""
+        if self.soak_min_cycles is not None:
+            return self.soak_min_cycles
+        return MAINNET_SOAK_CYCLES if "mainnet" in self.name.lower() else 0
+
+    def _relative(self, path: Path) -> Path:
+        return path if path.is_absolute() else Path(os.path.normpath(self.file.parent / path))
+
+    @property
     def config_path(self) -> Path:
-        return self.config if self.config.is_absolute() else Path(os.path.normpath(self.file.parent / self.config))
+        return self._relative(self.config)
 
 
 def network_file(name_or_path: str) -> Path:

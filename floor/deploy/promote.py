@@ -10,16 +10,22 @@ The gates, each judged on the source network (where the code has been running):
 - `verified`: the source's executor matches its registry and the code (`floor deploy verify`).
 - `same inputs`: the target's owner, operator, guardian and label give the same CREATE2
   address as the source's: the promoted executor is the one that was tested.
+- `soak`: the soak's summary (the target's `soak_summary`, default docs/soak/summary.json)
+  shows at least the target's `soak_min_cycles` cycles (336 for a mainnet), every cycle it
+  planned run, and no invariant failure. A target that requires no cycles passes without one.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from floor.deploy.apply import inputs_of
+from floor.deploy.network import REPO_ROOT
 from floor.deploy.verify import verify_network
 from floor.errors import FloorError
 
@@ -77,6 +83,36 @@ def open_discrepancies(settings: Settings) -> list[str]:
     ]
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def soak_gate(path: Path, min_cycles: int) -> Gate:
+    """The soak summary's verdict: enough cycles, all it planned, no invariant failure; why
+    not, in one line."""
+    if not path.is_file():
+        if min_cycles == 0:
+            return Gate("soak", True, f"no soak required (soak_min_cycles 0) and no summary at {_shown(path)}")
+        return Gate("soak", False, f"no summary at {_shown(path)}")
+    try:
+        summary = json.loads(path.read_text())
+        cycles, planned = int(summary["cycles"]), int(summary["cycles_planned"])
+        failures = int(summary["invariant_failures"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return Gate("soak", False, f"the summary at {_shown(path)} cannot be read: {type(exc).__name__}: {exc}")
+    why = []
+    if cycles < min_cycles:
+        why.append(f"{cycles} of {min_cycles} cycles")
+    elif cycles != planned:
+        why.append(f"{cycles} of {planned} planned cycles")
+    if failures:
+        why.append(f"{failures} invariant failure{'s' if failures != 1 else ''}")
+    if why:
+        return Gate("soak", False, "; ".join(why))
+    version = summary.get("version", "?")
+    return Gate("soak", True, f"{cycles} cycles (of {min_cycles} required), no invariant failure, version {version}")
+
+
 def gates(
     w3: Web3 | None,
     source: Network,
@@ -111,6 +147,7 @@ def gates(
     out.append(Gate("verified", not lines, f"{source.name}: {detail}"))
     a, b = inputs_of(source).address, inputs_of(target).address
     out.append(Gate("same inputs", a == b, f"{source.name}'s executor {a}, {target.name}'s would be {b}"))
+    out.append(soak_gate(target.soak_summary_path, target.soak_cycles_required))
     return out
 
 

@@ -34,6 +34,7 @@ A sender is an address the node signs for (anvil's accounts) or a `floor.chain.s
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -62,10 +63,13 @@ from floor.models import Call
 SAFE_VERSION = "1.4.1"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
-_ARTIFACTS = (
+# The npm package's build/artifacts: in the repository's node_modules, or where
+# $FLOOR_SAFE_ARTIFACTS_DIR points (the image carries only the files below, in this layout).
+ARTIFACTS_DIR_ENV = "FLOOR_SAFE_ARTIFACTS_DIR"
+_REPO_ARTIFACTS = (
     Path(__file__).resolve().parents[2] / "node_modules" / "@safe-global" / "safe-contracts" / "build" / "artifacts"
 )
-_ARTIFACT_PATHS = {
+ARTIFACT_PATHS = {
     "Safe": "contracts/Safe.sol/Safe.json",
     "SafeL2": "contracts/SafeL2.sol/SafeL2.json",
     "SafeProxy": "contracts/proxies/SafeProxy.sol/SafeProxy.json",
@@ -149,10 +153,14 @@ class SafeArtifact:
     deployed_bytecode: bytes
 
 
+def artifacts_dir() -> Path:
+    return Path(os.environ.get(ARTIFACTS_DIR_ENV) or _REPO_ARTIFACTS)
+
+
 @cache
 def safe_artifact(name: str) -> SafeArtifact:
     """One of the Safe contracts' build artifacts from the npm package."""
-    path = _ARTIFACTS / _ARTIFACT_PATHS[name]
+    path = artifacts_dir() / ARTIFACT_PATHS[name]
     if not path.is_file():
         raise SafeError(f"Safe artifact {name!r} not found at {path}; run `npm ci` (make install) first")
     data = json.loads(path.read_text())

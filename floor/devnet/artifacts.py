@@ -1,14 +1,21 @@
-"""Compiled contract artifacts (ABI and bytecode) produced by contracts/compile.mjs."""
+"""Compiled contract artifacts (ABI and bytecode) produced by contracts/compile.mjs: in the
+repository's contracts/build, or where $FLOOR_CONTRACTS_BUILD_DIR points (the image's copy)."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-_BUILD_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
+BUILD_DIR_ENV = "FLOOR_CONTRACTS_BUILD_DIR"
+_REPO_BUILD_DIR = Path(__file__).resolve().parents[2] / "contracts" / "build"
+
+
+def build_dir() -> Path:
+    return Path(os.environ.get(BUILD_DIR_ENV) or _REPO_BUILD_DIR)
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,7 @@ class Artifact:
 
 @cache
 def load_artifact(name: str) -> Artifact:
-    path = _BUILD_DIR / f"{name}.json"
+    path = build_dir() / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(
             f"contract artifact {name!r} not found at {path}; run `make contracts` to compile the contracts"

@@ -8,9 +8,12 @@ A leaf: it imports neither `floor.devnet.deploy` nor any deploy hook, so they ca
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_typing import HexStr
 from hexbytes import HexBytes
 from web3 import Web3
@@ -39,6 +42,19 @@ MIN_ANSWER, MAX_ANSWER = 1, 2**191 - 1
 # What other participants hold in each market, in whole tokens: supplied, then borrowed.
 PARTICIPANT_SUPPLY = {"USDC": 2_000_000, "WETH": 1_000, "DAI": 2_000_000}
 PARTICIPANT_BORROW_FRACTION = (2, 5)  # 40% of what they supplied
+
+
+# anvil's default accounts come from this well-known mnemonic: their keys are public, fit only
+# for local chains.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+
+
+@functools.cache
+def anvil_account_key(index: int) -> str:
+    """The private key of anvil's default account `index` (e.g. the guardian's, for the watchdog)."""
+    Account.enable_unaudited_hdwallet_features()
+    account: LocalAccount = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account.key.hex()
 
 
 class Deployer:

@@ -9,9 +9,10 @@ pools, Spark, ERC-4626 vaults, Lido and Rocket Pool, and returns them as config)
 with exactly the rules its adapters declare (scoped arguments included). Other market
 participants supply and borrow, so the markets have utilisation, interest and finite
 liquidity, as real ones do.
-Roles: anvil's account 0 is the owner (the multisig's stand-in), account 3 the guardian,
-account 4 the treasury's own address (the one transfer destination); the engine's signer is
-the operator.
+Roles: the owner is a real 2-of-3 Safe of anvil's accounts 5, 6 and 7 (floor/devnet/owner.py:
+every owner call is a Safe transaction, `as_owner`), account 3 the guardian, account 4 the
+treasury's own address (the one transfer destination); the engine's signer is the operator.
+Account 0 deploys, and administers the stand-ins (Lido's oracle, Rocket Pool's guardian, ...).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from floor.calls import encode_call
+from floor.calls import call
 from floor.chain.multicall import MULTICALL3_ADDRESS
 from floor.devnet.artifacts import load_artifact
 from floor.devnet.context import (
@@ -36,6 +37,7 @@ from floor.devnet.context import (
     deploy_feed,
     live_feeds,
 )
+from floor.devnet.owner import LOCAL_SAFE, as_owner, deploy_owner_safe
 from floor.permissions import ExecutorSetup, Feed, LossBound, PermissionSet, owner_calls
 from floor.protocols import protocols
 from floor.swaps.deploy import deploy_venue
@@ -52,6 +54,10 @@ HEARTBEATS = {
     42161: {"USDC": 86_400, "WETH": 86_400, "DAI": 86_400},
 }
 
+# Entries per owner call: a call of 256 rules costs most of a block's gas, more than one Safe
+# transaction can carry with the Safe's own costs; 64 leave room for batching several calls.
+OWNER_CALL_ENTRIES = 64
+
 # The local chains; which markets each has is each protocol package's choice (its deploy hook).
 CHAIN_NAMES = {1: "ethereum", 42161: "arbitrum"}
 
@@ -65,7 +71,8 @@ class DeployedChain:
     price_feeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # symbol -> {feed, heartbeat_s}
     markets: list[dict[str, Any]] = field(default_factory=list)  # config-shaped market entries
     participant: str = ""
-    owner: str = ""
+    owner: str = ""  # the executor's owner: the local Safe
+    admin: str = ""  # the stand-ins' administrator (anvil's account 0): Lido's oracle, Rocket Pool's guardian
     guardian: str = ""
     treasury: str = ""  # the one listed transfer destination
     swaps: dict[str, Any] | None = None  # the swap venue's config (floor/swaps/deploy.py), where markets pay rewards
@@ -92,6 +99,13 @@ def install_multicall3(w3: Web3) -> None:
     )
 
 
+def prepare_network(w3: Web3) -> str:
+    """What `floor deploy` needs on a bare local chain (the demo's testnet): Multicall3, which
+    `floor deploy verify` reads through, and the owner Safe with its contracts; the Safe."""
+    install_multicall3(w3)
+    return deploy_owner_safe(w3)
+
+
 def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
     d = Deployer(w3)
     install_multicall3(w3)
@@ -111,7 +125,7 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
             s: {"feed": f.address, "heartbeat_s": HEARTBEATS[chain_id].get(s, DAY_S)} for s, f in feeds.items()
         },
         participant=d.participant,
-        owner=d.admin,
+        admin=d.admin,
         guardian=d.guardian,
         treasury=d.treasury,
     )
@@ -122,10 +136,17 @@ def deploy_chain(w3: Web3, chain_id: int, operator: str) -> DeployedChain:
             chain.markets += spec.deploy_hook()(context)
     chain.swaps = deploy_venue(context, chain.markets)  # the reward tokens' swap venue, over the markets' tokens
 
-    executor = d.deploy("FloorExecutor", d.admin, operator, d.guardian)
-    chain.executor = executor.address
+    chain.executor = deploy_executor(w3, operator)
+    chain.owner = LOCAL_SAFE
     configure_executor(w3, chain.executor, chain_permissions(chain))
     return chain
+
+
+def deploy_executor(w3: Web3, operator: str) -> str:
+    """A FloorExecutor owned by the local Safe (deployed first where missing), guarded by
+    anvil's account 3, operated by `operator`; its address."""
+    d = Deployer(w3)
+    return str(d.deploy("FloorExecutor", deploy_owner_safe(w3), operator, d.guardian).address)
 
 
 def chain_permissions(chain: DeployedChain) -> ExecutorSetup:
@@ -159,15 +180,14 @@ def local_setup(w3: Web3, permissions: PermissionSet) -> ExecutorSetup:
 
 
 def configure_executor(w3: Web3, executor: str, setup: ExecutorSetup | PermissionSet) -> None:
-    """Send the owner's rule, list, asset and bound settings (the devnet's owner is anvil's
-    account 0) and make the guardian (anvil's account 3) the deposit attester too. Bare rules
+    """Set the rules, lists, assets and bound, and make the guardian (anvil's account 3) the
+    deposit attester too: the owner's calls, through the local Safe (`as_owner`). Bare rules
     are valued by the chain's local feeds (`local_setup`)."""
     if isinstance(setup, PermissionSet):
         setup = local_setup(w3, setup)
     d = Deployer(w3)
-    for c in owner_calls(executor, setup):
-        d.send_data(c.target, c.data)
-    d.send_data(executor, "0x" + encode_call("setAttester(address)", d.guardian).hex())
+    attester = call(executor, "setAttester(address)", d.guardian)
+    as_owner(w3, executor, [*owner_calls(executor, setup, per_call=OWNER_CALL_ENTRIES), attester])
 
 
 def fund(w3: Web3, chain: DeployedChain, holder: str, amounts: dict[str, int]) -> None:

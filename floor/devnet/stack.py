@@ -17,6 +17,8 @@ from web3 import Web3
 from web3.types import RPCEndpoint, TxData
 
 from floor.chain.rpc import connect
+from floor.devnet.context import ANVIL_MNEMONIC as ANVIL_MNEMONIC  # re-exported: the keys' home is context
+from floor.devnet.context import anvil_account_key as anvil_account_key
 from floor.devnet.deploy import DeployedChain, deploy_chain
 from floor.devnet.processes import start_anvil, stop_process
 
@@ -83,17 +85,8 @@ def start_chains(ports: dict[int, int], operator: str, log_dir: Path) -> LocalSt
     return stack
 
 
-# anvil's default accounts come from this well-known mnemonic: their keys are public, fit only
-# for local chains. Account 3 is the executors' guardian (floor/devnet/deploy.py).
-ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+# Account 3 is the executors' guardian (floor/devnet/deploy.py).
 GUARDIAN_ACCOUNT = 3
-
-
-def anvil_account_key(index: int) -> str:
-    """The private key of anvil's default account `index` (e.g. the guardian's, for the watchdog)."""
-    Account.enable_unaudited_hdwallet_features()
-    account: LocalAccount = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return account.key.hex()
 
 
 def new_operator_key() -> str:

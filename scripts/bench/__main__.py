@@ -24,10 +24,12 @@ from scripts.bench.gas import bench_gas
 from scripts.bench.harness import BENCHES, RESULTS, print_table, write_results
 from scripts.bench.metrics import SCRAPES, bench_metrics
 from scripts.bench.multicall import ROUNDS, bench_multicall
+from scripts.bench.panic import bench_panic
 from scripts.bench.positions import bench_positions
 from scripts.bench.rebalance import REBALANCE_ROUNDS, bench_rebalance
 from scripts.bench.reconcile import bench_reconcile
 from scripts.bench.rewards import bench_rewards
+from scripts.bench.soak import bench_soak
 from scripts.bench.txqueue import bench_txqueue
 
 
@@ -41,12 +43,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if set(chosen) & {"multicall", "batch", "txqueue"}:
             results |= bench_one_chain(Path(tmp), chosen)
-        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli", "metrics"}:
+        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli", "metrics", "panic"}:
             results |= bench_two_chains(Path(tmp), chosen)
     if "gas" in chosen:
         results |= bench_gas()
     if "api" in chosen:
         results |= bench_api()
+    if "soak" in chosen:
+        results |= bench_soak()  # a stack of its own: a Temporal server it restarts, a worker it kills
     write_results(results)
     print_table(results)
     print(
@@ -96,6 +100,8 @@ def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
             results |= asyncio.run(bench_cli(stack, signer, tmp))
         if "metrics" in chosen:
             results |= bench_metrics(stack, tmp)
+        if "panic" in chosen:
+            results |= asyncio.run(bench_panic(stack, signer))
         return results
     finally:
         stack.stop()

@@ -12,7 +12,7 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.signer import LocalKeySigner
 from floor.config import ChainConfig
 from floor.devnet.context import Deployer
-from floor.devnet.deploy import configure_executor
+from floor.devnet.deploy import configure_executor, deploy_executor
 from floor.permissions import ExecutorSetup, PermissionSet
 
 
@@ -49,7 +49,7 @@ def bench_guard_overhead(w3, chain: ChainConfig, signer: LocalKeySigner, guarded
         tuple(replace(p, assets=(), key_word=0) for p in setup.permissions.rules), setup.permissions.members
     )
     d = Deployer(w3)
-    plain = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+    plain = deploy_executor(w3, signer.address)
     configure_executor(w3, plain, ExecutorSetup(bare, setup.feeds, setup.bound, setup.tokens))
     usdc = chain.token("USDC").address
     for holder in (chain.executor, plain):

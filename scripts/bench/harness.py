@@ -27,6 +27,8 @@ BENCHES = (
     "cli",
     "api",
     "metrics",
+    "panic",
+    "soak",
 )
 
 

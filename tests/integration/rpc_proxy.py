@@ -14,7 +14,8 @@ Faults:
 - "not_json_rpc": a JSON body that is not a JSON-RPC response;
 - "wrong_chain": `eth_chainId` answers `chain_id`; other methods pass through untouched;
 - "lost_answer": the request reaches the node, then the caller gets status 502 (the node
-  accepted a transaction, the answer was lost on the way back).
+  accepted a transaction, the answer was lost on the way back);
+- "slow": the request is forwarded after `delay_s` seconds (a congested provider).
 
 `method=` limits a fault to requests of that method (e.g. "eth_sendRawTransaction").
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain", "lost_answer"]
+Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain", "lost_answer", "slow"]
 
 _HTML = b"<html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
 
@@ -48,6 +50,7 @@ class _Pending:
     times: int | None
     chain_id: int | None
     method: str | None = None
+    delay_s: float = 0.0
 
 
 class RpcProxy:
@@ -75,7 +78,12 @@ class RpcProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
     def misbehave(
-        self, fault: Fault, times: int | None = 1, chain_id: int | None = None, method: str | None = None
+        self,
+        fault: Fault,
+        times: int | None = 1,
+        chain_id: int | None = None,
+        method: str | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         """Answer the next `times` requests the fault applies to with `fault` (None: until reset)."""
         if (fault == "wrong_chain") != (chain_id is not None):
@@ -83,7 +91,7 @@ class RpcProxy:
         if fault == "wrong_chain":
             method = "eth_chainId"
         with self._lock:
-            self._faults.append(_Pending(fault, times, chain_id, method))
+            self._faults.append(_Pending(fault, times, chain_id, method, delay_s))
 
     def reset(self) -> None:
         """Forget every pending fault."""
@@ -116,6 +124,9 @@ class RpcProxy:
                 method = request.get("method") if isinstance(request, dict) else None
                 pending = proxy._take_fault(method)
                 if pending is None:
+                    self._forward(body)
+                elif pending.fault == "slow":
+                    time.sleep(pending.delay_s)
                     self._forward(body)
                 elif pending.fault == "html":
                     self._reply(200, _HTML, "text/html")

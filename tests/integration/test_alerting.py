@@ -221,7 +221,7 @@ async def test_a_paused_engine_pages_every_receiver_until_acknowledged_and_its_r
             assert pager["payload"]["summary"].startswith(f"[FIRING:1] {ALERT}"), pager
             details = pager["payload"]["custom_details"]
             assert "The engine has been paused for" in details["firing"], details
-            assert details["runbook"] == "docs/runbooks.md#engine-paused", details
+            assert details["runbook"] == "docs/runbooks/engine-paused.md", details
             dedup_key = pager["dedup_key"]
             assert dedup_key
             slack = first["slack"].body
@@ -229,11 +229,11 @@ async def test_a_paused_engine_pages_every_receiver_until_acknowledged_and_its_r
             assert slack["channel"] == "#floor-alerts" and attachment["color"] == "danger", slack
             assert attachment["title"].startswith(f"[FIRING:1] {ALERT}"), slack
             assert "The engine has been paused for" in attachment["text"], slack
-            assert "Runbook: docs/runbooks.md#engine-paused" in attachment["text"], slack
+            assert "Runbook: docs/runbooks/engine-paused.md" in attachment["text"], slack
             mail = first["email"].body
             assert mail["subject"].startswith(f"[FIRING:1] {ALERT}") and mail["to"] == ["oncall@floor.local"], mail
             assert "The engine has been paused for" in mail["text"], mail
-            assert "Runbook: docs/runbooks.md#engine-paused" in mail["text"], mail
+            assert "Runbook: docs/runbooks/engine-paused.md" in mail["text"], mail
             # The paused engine's info alert went to chat only.
             info = sinks.of("FloorEnginePaused (")
             assert info["slack"] and not info["pagerduty"] and not info["email"], info
@@ -245,7 +245,7 @@ async def test_a_paused_engine_pages_every_receiver_until_acknowledged_and_its_r
             operations = next(a for a in listed["alerts"] if a["name"] == "FloorErrorRateHigh")
             assert operations["state"] == "inhibited" and operations["inhibited_by"], operations
             assert paused_alert["state"] == "firing" and paused_alert["severity"] == "critical", paused_alert
-            assert paused_alert["runbook_url"] == "docs/runbooks.md#engine-paused", paused_alert
+            assert paused_alert["runbook_url"] == "docs/runbooks/engine-paused.md", paused_alert
 
             # Unacknowledged, it repeats every REPEAT_S with the same dedup_key.
             await wait_for(lambda: repeated(sinks), 3 * REPEAT_S, "a repeat notification")

@@ -106,7 +106,7 @@ def chain1(tmp_path_factory) -> Iterator[dict]:
         deployed = deploy_chain(w3, 1, signer.address)
         fund_signer(w3, signer.address)
         settings = Settings(chains=[deployed.chain_config(url)])
-        yield {"w3": w3, "signer": signer, "settings": settings, "oracle": deployed.owner}
+        yield {"w3": w3, "signer": signer, "settings": settings, "oracle": deployed.admin}
 
 
 def test_every_protocol_leaves_every_allowance_at_zero_after_each_batch(chain1):

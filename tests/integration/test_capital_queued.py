@@ -73,7 +73,7 @@ class Treasury:
         self.lido = self.registry.get(LIDO)
         self.weth = self.lido.asset.address
         self.destination = self.chain.destinations[0]
-        self.admin = stack.chains[1].deployed.owner  # Lido's oracle
+        self.admin = stack.chains[1].deployed.admin  # Lido's oracle
         self.steth = contract(self.w3, "LidoStETH", self.lido.steth)
         self.queue = contract(self.w3, "LidoWithdrawalQueueERC721", self.lido.withdrawal_queue)
         self.reader = MulticallReader(self.w3)

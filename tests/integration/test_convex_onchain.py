@@ -19,7 +19,7 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
 from floor.chain.signer import LocalKeySigner
 from floor.devnet.context import TOKENS, DeployContext, Deployer
-from floor.devnet.deploy import configure_executor, install_multicall3
+from floor.devnet.deploy import configure_executor, deploy_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.models import AdapterKey
 from floor.protocols.convex import PROTOCOL, ConvexAdapter, ConvexMarketConfig
@@ -50,7 +50,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
         assert curve["crvUSD-USDC"]["pool"] == market["pool"]  # one Curve deployment, shared
         signer = LocalKeySigner.from_private_key(new_operator_key())
         fund_signer(w3, signer.address)
-        executor = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+        executor = deploy_executor(w3, signer.address)
         usdc = Asset("USDC", tokens["USDC"].address, 6)
         config = ConvexMarketConfig.model_validate(market)
         adapter = PROTOCOL.adapter_for(AdapterKey(chain_id=1, protocol="convex", market=config.market), usdc, config)

@@ -26,7 +26,8 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
 from floor.chain.signer import LocalKeySigner
 from floor.devnet.context import TOKENS, DeployContext, Deployer
-from floor.devnet.deploy import configure_executor, install_multicall3
+from floor.devnet.deploy import configure_executor, deploy_executor, install_multicall3
+from floor.devnet.owner import as_owner
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.errors import InsufficientBalance
 from floor.guards import min_delta
@@ -54,7 +55,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
         markets = deploy_markets(DeployContext(chain_id=1, deployer=d, tokens=tokens))
         signer = LocalKeySigner.from_private_key(new_operator_key())
         fund_signer(w3, signer.address)
-        executor = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+        executor = deploy_executor(w3, signer.address)
         usdc = Asset("USDC", tokens["USDC"].address, 6)
         adapters = {}
         for m in markets:
@@ -390,7 +391,7 @@ def test_an_exit_near_a_drain_does_not_over_promise(env, kind):
     # So lopsided an exit loses percents against fair value (the engine's slippage limit
     # refuses it first): the owner opens the executor's loss bound for it.
     executor = contract(env["w3"], "FloorExecutor", env["executor"])
-    env["d"].send(executor.functions.setLossBound(LossBound(10_000, 10**9, 10**9).as_tuple()))
+    as_owner(env["w3"], env["executor"], [executor.functions.setLossBound(LossBound(10_000, 10**9, 10**9).as_tuple())])
     other = a.n_coins - 1
     unit_other = 10 ** erc20(env["w3"], coins_of(env, a)[other]).functions.decimals().call()
     in_pool = math_pool(env, a).balances[a.coin_index]

@@ -39,6 +39,7 @@ from floor.devnet.stack import anvil_account_key
 from floor.store import Store
 
 NETWORKS = {"testnet": 11155111, "mainnet": 1}
+SOAK = {"cycles": 336, "cycles_planned": 336, "invariant_failures": 0, "faults": {}, "finished_at": "", "version": "t"}
 OWNER_ACCOUNTS = (5, 6, 7)  # the Safe's three owners (anvil's accounts): 2 of them sign
 GUARDIAN_ACCOUNT, TREASURY_ACCOUNT, SECOND_DESTINATION = 3, 4, 8
 OPERATOR = Account.from_key("0x" + "42" * 32).address  # the engine's signer (only its address matters)
@@ -78,6 +79,7 @@ def chains(tmp_path_factory):
     """Both chains, each with its tokens, feed, vault, Safe contracts and the owners' Safe; the
     network files and engine configs in a directory of the module's own."""
     base = tmp_path_factory.mktemp("deploy")
+    write_soak(base, SOAK)  # a finished, clean soak: the soak gate passes
     procs, nets = [], {}
     try:
         for name, chain_id in NETWORKS.items():
@@ -106,6 +108,7 @@ def chains(tmp_path_factory):
                         "owner": safe,
                         "operator": OPERATOR,
                         "guardian": w3.eth.accounts[GUARDIAN_ACCOUNT],
+                        "soak_summary": "soak-summary.json",
                     }
                 )
             )
@@ -114,6 +117,10 @@ def chains(tmp_path_factory):
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+def write_soak(base: Path, summary: dict) -> None:
+    (base / "soak-summary.json").write_text(json.dumps(summary))
 
 
 @pytest.fixture(autouse=True)
@@ -176,6 +183,7 @@ def test_deploy_verify_promote_change_and_roll_back(chains, tmp_path):
     ran = floor(tmp_path, "promote", str(testnet.file), str(mainnet.file))
     assert ran.exit_code == 0, ran.output
     assert "gate verified: passed" in ran.output and "gate alerts: passed" in ran.output
+    assert "gate soak: passed: 336 cycles" in ran.output
     promoted = json.loads((tmp_path / "deployments" / "mainnet.json").read_text())["deployments"][-1]
     assert promoted["action"] == "promote" and promoted["address"] == entry["address"]
     assert floor(tmp_path, "verify", str(mainnet.file)).exit_code == 0
@@ -242,10 +250,13 @@ def test_a_dry_run_sends_nothing(chains, tmp_path):
 
 def test_promotion_is_refused_by_the_gate_that_fails(chains, tmp_path):
     testnet, mainnet = chains["testnet"], chains["mainnet"]
+    write_soak(mainnet.file.parent, SOAK | {"cycles": 12, "cycles_planned": 12})
     ran = floor(tmp_path, "promote", str(testnet.file), str(mainnet.file))
+    write_soak(mainnet.file.parent, SOAK)
     assert ran.exit_code == 1
-    assert "promotion refused: gate verified failed: testnet: no deployment of testnet is recorded" in " ".join(
-        ran.output.split()
+    assert (
+        "promotion refused: gate verified, soak failed: testnet: no deployment of testnet is recorded; "
+        "12 of 336 cycles" in " ".join(ran.output.split())
     )
 
     assert floor(tmp_path, str(testnet.file)).exit_code == 0

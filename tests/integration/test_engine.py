@@ -18,6 +18,7 @@ from client import Refused, command_fields, engine_status, ensure_engine
 from floor.access.roles import Kind
 from floor.catalogue import engine_input
 from floor.devnet.context import Deployer
+from floor.devnet.owner import as_owner
 from floor.engine import EngineState, Operation
 from floor.operations import EngineConfig
 from floor.txqueue import queue_id
@@ -335,7 +336,8 @@ async def test_a_chain_that_fails_leaves_a_partial_result_and_a_retry_of_its_own
     settings = engine_settings(stack, task_queue)
     client = temporal_env.client
     executor = contract(web3s[42161], "FloorExecutor", settings.chain(42161).executor)
-    Deployer(web3s[42161]).send(executor.functions.pause())  # chain 42161 refuses everything
+    guardian = Deployer(web3s[42161]).guardian
+    Deployer(web3s[42161]).send(executor.functions.pause(), guardian)  # chain 42161 refuses everything
     async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
         await ensure_engine(client, settings)
         fund(settings, web3s)
@@ -351,7 +353,7 @@ async def test_a_chain_that_fails_leaves_a_partial_result_and_a_retry_of_its_own
         assert status.state == EngineState.IDLE and status.last.status == "partial"
         assert "chains [42161] failed" in status.last.summary
 
-        Deployer(web3s[42161]).send(executor.functions.unpause())
+        as_owner(web3s[42161], executor.address, [executor.functions.unpause()])
         retry = {(leg.chain_id, leg.asset): leg.amount for leg in result.retry.legs}
         again = await run_operation(client, settings, Operation.ALLOCATE, allocate_request(retry))
     assert again.status == "done" and [p.chain_id for p in again.chains] == [42161]

@@ -13,8 +13,10 @@ from floor.calls import call, selector
 from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient, decode_revert, encode_execute
 from floor.chain.signer import LocalKeySigner
+from floor.deploy import safe as safe_module
 from floor.devnet.context import Deployer
-from floor.devnet.deploy import configure_executor
+from floor.devnet.deploy import configure_executor, deploy_executor
+from floor.devnet.owner import LOCAL_SAFE, OWNER_ACCOUNTS, THRESHOLD, as_owner
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.guards import ETH
 from floor.permissions import DESTINATIONS, PermissionSet, to_self, word_of
@@ -109,9 +111,9 @@ def test_allowed_batch_executes_and_emits_one_event_per_call(chain1, reverter, s
 def test_reentrancy_is_refused(web3s):
     w3 = web3s[1]
     d = Deployer(w3)
-    executor = d.deploy("FloorExecutor", d.admin, d.admin, d.guardian)
+    executor = d.at("FloorExecutor", deploy_executor(w3, d.admin))
     probe = d.deploy("ReentrancyProbe", executor.address)
-    d.send(executor.functions.setOperator(probe.address))
+    as_owner(w3, executor.address, [executor.functions.setOperator(probe.address)])
     allow(w3, executor.address, probe.address, "reenter()")
     assert refusal(probe.functions.attack(), d.admin) == "CallFailed(call 0): Reentrancy()"
 
@@ -277,59 +279,76 @@ def test_the_guardian_pauses_but_cannot_unpause_or_change_anything(chain1, signe
         executor.functions.transferOwnership(d.guardian),
     ]:
         assert refusal(fn, d.guardian) == f"NotOwner({d.guardian})"
-    receipt = d.send(executor.functions.unpause())
-    assert executor.events.Unpaused().process_receipt(receipt)[0].args.by == d.admin
+    receipt = as_owner(w3, executor.address, [executor.functions.unpause()])
+    assert executor.events.Unpaused().process_receipt(receipt, errors=DISCARD)[0].args.by == LOCAL_SAFE
     assert client.execute(approve).status == 1
 
 
 def test_the_owner_changes_rules_lists_operator_and_guardian_each_with_an_event(chain1, reverter, signer):
     chain, w3, client, executor = chain1
-    d = Deployer(w3)
     ok = selector("ok()")
     assert refusal(
         executor.functions.setRules([reverter.address], [ok], [(True, False, False, [], [], 0, 1)]), signer.address
     ) == (f"NotOwner({signer.address})")
     rule = (True, True, False, [(1, 0, 0, 0, bytes(32))], [], 0, 1)
-    receipt = d.send(executor.functions.setRules([reverter.address], [ok], [rule]))
-    (event,) = executor.events.RuleChanged().process_receipt(receipt)
+    member, attester, guardian, operator = (Account.create().address for _ in range(4))
+    bound = (100, 10**18, 10**21, 86_400)
+    # One Safe transaction, each change with its event.
+    receipt = as_owner(
+        w3,
+        executor.address,
+        [
+            executor.functions.setRules([reverter.address], [ok], [rule]),
+            executor.functions.setListed(DESTINATIONS, [word_of(member)], True),
+            executor.functions.setLossBound(bound),
+            executor.functions.setAttester(attester),
+            executor.functions.setGuardian(guardian),
+            executor.functions.setOperator(operator),
+        ],
+    )
+    (event,) = executor.events.RuleChanged().process_receipt(receipt, errors=DISCARD)
     assert (event.args.target, event.args.selector, event.args.rule.allowed) == (reverter.address, ok, True)
     assert executor.functions.ruleOf(reverter.address, ok).call() == rule
-    d.send(executor.functions.setRules([reverter.address], [ok], [(False, False, False, [], [], 0, 1)]))
-    assert not executor.functions.isAllowed(reverter.address, ok).call()
-
-    member = Account.create().address
-    receipt = d.send(executor.functions.setListed(DESTINATIONS, [word_of(member)], True))
-    assert executor.events.ListChanged().process_receipt(receipt)[0].args.member == word_of(member)
+    assert executor.events.ListChanged().process_receipt(receipt, errors=DISCARD)[0].args.member == word_of(member)
     assert executor.functions.isListed(DESTINATIONS, word_of(member)).call()
-
-    bound = (100, 10**18, 10**21, 86_400)
-    receipt = d.send(executor.functions.setLossBound(bound))
-    assert tuple(executor.events.LossBoundChanged().process_receipt(receipt)[0].args.bound.values()) == bound
+    changed = executor.events.LossBoundChanged().process_receipt(receipt, errors=DISCARD)
+    assert tuple(changed[0].args.bound.values()) == bound
     assert executor.functions.lossBound().call() == bound
+    assert executor.events.AttesterChanged().process_receipt(receipt, errors=DISCARD)[0].args.next == attester
+    assert executor.events.GuardianChanged().process_receipt(receipt, errors=DISCARD)[0].args.next == guardian
+    assert executor.events.OperatorChanged().process_receipt(receipt, errors=DISCARD)[0].args.next == operator
     for bad in ((10_001, 0, 0, 1), (0, 0, 0, 0)):  # over 100%, or a window of no time
-        assert refusal(executor.functions.setLossBound(bad), d.admin) == "InvalidLossBound()"
-    attester = Account.create().address
-    receipt = d.send(executor.functions.setAttester(attester))
-    assert executor.events.AttesterChanged().process_receipt(receipt)[0].args.next == attester
-
-    guardian = Account.create().address
-    receipt = d.send(executor.functions.setGuardian(guardian))
-    assert executor.events.GuardianChanged().process_receipt(receipt)[0].args.next == guardian
-    operator = Account.create().address
-    receipt = d.send(executor.functions.setOperator(operator))
-    assert executor.events.OperatorChanged().process_receipt(receipt)[0].args.next == operator
+        assert refusal(executor.functions.setLossBound(bad), LOCAL_SAFE) == "InvalidLossBound()"
+    as_owner(
+        w3,
+        executor.address,
+        [executor.functions.setRules([reverter.address], [ok], [(False, False, False, [], [], 0, 1)])],
+    )
+    assert not executor.functions.isAllowed(reverter.address, ok).call()
     assert (executor.functions.guardian().call(), executor.functions.operator().call()) == (guardian, operator)
     with pytest.raises(ExecutionReverted, match=rf"NotOperator\({signer.address}\)"):
         client.execute([call(chain.token("USDC").address, "approve(address,uint256)", chain.markets[0].pool, 0)])
+
+
+def test_the_stacks_executors_are_owned_by_a_2_of_3_safe(settings, web3s):
+    for chain_id, w3 in web3s.items():
+        executor = contract(w3, "FloorExecutor", settings.chain(chain_id).executor)
+        assert executor.functions.owner().call() == LOCAL_SAFE
+        assert safe_module.safe_owners(w3, LOCAL_SAFE) == [w3.eth.accounts[i] for i in OWNER_ACCOUNTS]
+        assert safe_module.safe_threshold(w3, LOCAL_SAFE) == THRESHOLD == 2
+        # The deployer (anvil's account 0) owns nothing: its owner call reverts.
+        admin = Deployer(w3).admin
+        assert refusal(executor.functions.setGuardian(admin), admin) == f"NotOwner({admin})"
 
 
 def test_ownership_moves_only_when_the_new_owner_accepts(chain1, signer):
     _chain, w3, _, executor = chain1
     d = Deployer(w3)
     new_owner = d.participant
-    receipt = d.send(executor.functions.transferOwnership(new_owner))
-    assert executor.events.OwnershipTransferStarted().process_receipt(receipt)[0].args.next == new_owner
-    assert executor.functions.owner().call() == d.admin  # nothing moved yet
+    receipt = as_owner(w3, executor.address, [executor.functions.transferOwnership(new_owner)])
+    events = executor.events.OwnershipTransferStarted().process_receipt(receipt, errors=DISCARD)
+    assert events[0].args.next == new_owner
+    assert executor.functions.owner().call() == LOCAL_SAFE  # nothing moved yet
     assert refusal(executor.functions.acceptOwnership(), signer.address) == f"NotPendingOwner({signer.address})"
     receipt = d.send(executor.functions.acceptOwnership(), new_owner)
     assert executor.events.OwnershipTransferred().process_receipt(receipt)[0].args.next == new_owner

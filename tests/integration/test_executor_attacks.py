@@ -17,6 +17,7 @@ from floor.chain.errors import ExecutionReverted
 from floor.chain.executor import ExecutorClient
 from floor.devnet.context import Deployer
 from floor.devnet.deploy import configure_executor
+from floor.devnet.owner import as_owner
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.permissions import (
     SET_LISTED,
@@ -56,7 +57,7 @@ def refused(env, calls, match: str) -> None:
 
 
 def owner_send(env, c) -> None:
-    env["d"].send_data(c.target, c.data)
+    as_owner(env["w3"], env["me"], [c])
 
 
 def test_an_attackers_morpho_market_and_a_zero_irm_one_are_refused(env):

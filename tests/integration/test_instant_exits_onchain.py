@@ -25,7 +25,7 @@ from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
 from floor.chain.signer import LocalKeySigner
 from floor.devnet.context import DeployContext, Deployer
-from floor.devnet.deploy import WETH_BACKING_WEI, configure_executor, install_multicall3
+from floor.devnet.deploy import WETH_BACKING_WEI, configure_executor, deploy_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.errors import SlippageTooHigh
 from floor.models import AdapterKey
@@ -77,7 +77,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
         )
         signer = LocalKeySigner.from_private_key(new_operator_key())
         fund_signer(w3, signer.address)
-        executor = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+        executor = deploy_executor(w3, signer.address)
         configure_executor(w3, executor, PermissionSet.union([lido.permissions(), rocket.permissions()]))
         yield {
             "w3": w3,

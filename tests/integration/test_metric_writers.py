@@ -217,7 +217,8 @@ async def test_a_failed_chain_part_is_an_error_of_its_chain_and_type(
     settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
     client = temporal_env.client
     executor = contract(web3s[42161], "FloorExecutor", settings.chain(42161).executor)
-    Deployer(web3s[42161]).send(executor.functions.pause())  # chain 42161 refuses everything
+    guardian = Deployer(web3s[42161]).guardian
+    Deployer(web3s[42161]).send(executor.functions.pause(), guardian)  # chain 42161 refuses everything
     async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
         await ensure_engine(client, settings)
         fund(settings, web3s)

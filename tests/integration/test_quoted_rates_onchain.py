@@ -59,7 +59,7 @@ def test_a_fresh_stack_quotes_every_market_whose_protocol_keeps_a_rate(stack, we
 def test_lido_and_rocket_pool_quote_their_last_two_oracle_reports(stack, web3s):
     settings = strategy_settings(stack)
     registry = AdapterRegistry.from_settings(settings)
-    w3, oracle = web3s[1], stack.chains[1].deployed.owner  # Lido's oracle and Rocket Pool's guardian
+    w3, oracle = web3s[1], stack.chains[1].deployed.admin  # Lido's oracle and Rocket Pool's guardian
     lido = registry.get(AdapterKey(chain_id=1, protocol="lido", market="stETH"))
     rocket = registry.get(AdapterKey(chain_id=1, protocol="rocket-pool", market="rETH"))
     before = rows_by_key(settings, web3s)

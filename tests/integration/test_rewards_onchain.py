@@ -25,7 +25,7 @@ from floor.chain.rpc import connect, request_counts
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
 from floor.devnet.context import TOKENS, DeployContext, Deployer
-from floor.devnet.deploy import configure_executor, install_multicall3
+from floor.devnet.deploy import configure_executor, deploy_executor, install_multicall3
 from floor.devnet.stack import fund_signer, new_operator_key
 from floor.models import AdapterKey
 from floor.permissions import APPROVE
@@ -57,7 +57,7 @@ def env(tmp_path_factory) -> Iterator[dict]:
         swaps = deploy_venue(ctx, markets)
         signer = LocalKeySigner.from_private_key(new_operator_key())
         fund_signer(w3, signer.address)
-        executor = d.deploy("FloorExecutor", d.admin, signer.address, d.guardian).address
+        executor = deploy_executor(w3, signer.address)
         chain = {
             "id": 1,
             "name": "ethereum",

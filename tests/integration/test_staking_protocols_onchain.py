@@ -42,7 +42,7 @@ def chain1(stack, settings, web3s, signer):
         "client": ExecutorClient(w3, 1, chain.executor, signer),
         "reader": MulticallReader(w3),
         "executor": chain.executor,
-        "admin": stack.chains[1].deployed.owner,  # Lido's oracle and Rocket Pool's guardian
+        "admin": stack.chains[1].deployed.admin,  # Lido's oracle and Rocket Pool's guardian
         "registry": AdapterRegistry.from_settings(settings),
     }
 

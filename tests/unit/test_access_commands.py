@@ -80,6 +80,7 @@ def fields(kind: Kind, nonce: int = 7, deadline: int = NOW + 600) -> dict:
             "exitPollSeconds": "3600",
             "reason": "invoice 4711",
         },
+        Kind.PANIC_EXIT: {"reason": "exploit on a lending market"},
         Kind.TRIP_BREAKER: {"scope": "protocol:aave-v3", "reason": "governance proposal"},
         Kind.HALF_OPEN_BREAKER: {"scope": "protocol:aave-v3", "reason": "market is back"},
         Kind.CONFIGURE: {"configHash": config_hash(CONFIG), "reason": "new market"},
@@ -193,6 +194,7 @@ ENCODE_TYPES = {  # the wire format: a change here breaks every client that sign
     "accept_reconciliation": "AcceptReconciliation(uint256 nonce,uint256 deadline,string scope,string reason)",
     "request_capital": "RequestCapital(uint256 nonce,uint256 deadline,uint256 chainId,string asset,uint256 amount,"
     "address destination,uint256 deliverBy,bool partial,uint256 exitPollSeconds,string reason)",
+    "panic_exit": "PanicExit(uint256 nonce,uint256 deadline,string reason)",
     "trip_breaker": "TripBreaker(uint256 nonce,uint256 deadline,string scope,string reason)",
     "half_open_breaker": "HalfOpenBreaker(uint256 nonce,uint256 deadline,string scope,string reason)",
     "configure": "Configure(uint256 nonce,uint256 deadline,bytes32 configHash,string reason)",

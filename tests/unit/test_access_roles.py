@@ -48,6 +48,7 @@ def test_the_table_names_every_kind_and_matches_the_policy() -> None:
     }
     assert {k for k, r in NEEDS.items() if r == Role.ADMIN} == {
         Kind.REQUEST_CAPITAL,
+        Kind.PANIC_EXIT,
         Kind.TRIP_BREAKER,
         Kind.HALF_OPEN_BREAKER,
         Kind.CONFIGURE,

@@ -15,7 +15,8 @@ import yaml
 from floor.devnet.alertmanager import DEPLOY_CONFIG, Destinations, Timing, load_config, render_config
 from floor.metrics import metric_of_series
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy" / "prometheus"
 RULE_FILES = sorted((DEPLOY / "rules").glob("*.yml"))
 TEST_FILES = sorted((DEPLOY / "tests").glob("*.yml"))
 SEVERITIES = {"critical", "warning", "info"}
@@ -65,8 +66,39 @@ def test_every_rule_has_a_severity_a_summary_a_description_and_a_runbook(rule):
     notes = rule["annotations"]
     assert set(notes) == {"summary", "description", "runbook_url"}, notes
     assert notes["summary"] and "\n" not in notes["summary"], notes
-    assert re.fullmatch(r"docs/runbooks\.md#[a-z0-9-]+", notes["runbook_url"]), notes["runbook_url"]
-    assert (Path(__file__).resolve().parents[2] / "docs" / "runbooks.md").is_file()
+    assert runbook_anchors(notes["runbook_url"]), notes["runbook_url"]
+
+
+def runbook_anchors(url: str) -> bool:
+    """`docs/runbooks/<page>.md` or `...md#<anchor>`: the page exists and, with an anchor, has a
+    heading or an explicit `<a id=...>` of that name (GitHub's heading slugs)."""
+    match = re.fullmatch(r"(docs/runbooks/[A-Za-z0-9-]+\.md)(?:#([a-z0-9-]+))?", url)
+    assert match, f"{url}: not a page of docs/runbooks/"
+    page = REPO / match.group(1)
+    assert page.is_file(), f"{url}: no {page.name} in docs/runbooks/"
+    if match.group(2) is None:
+        return True
+    text = page.read_text()
+    slugs = {slug(h) for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)} | set(re.findall(r'<a id="([^"]+)">', text))
+    assert match.group(2) in slugs, f"{url}: {page.name} has no heading or anchor {match.group(2)}"
+    return True
+
+
+def slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_runbook_links_resolve_and_every_alert_reaches_a_page():
+    assert runbook_anchors("docs/runbooks/README.md#store-alerts")
+    assert runbook_anchors("docs/runbooks/protocol-exploit.md#liquidity-or-slippage")
+    with pytest.raises(AssertionError, match="no heading or anchor"):
+        runbook_anchors("docs/runbooks/engine-paused.md#no-such-section")
+    with pytest.raises(AssertionError, match="no nope.md"):
+        runbook_anchors("docs/runbooks/nope.md")
+    index = (REPO / "docs" / "runbooks" / "README.md").read_text()
+    for rule in rules():  # the index names every alert
+        assert f"`{rule['alert']}`" in index, rule["alert"]
 
 
 def test_every_rule_fires_and_stays_quiet_in_a_promtool_test():

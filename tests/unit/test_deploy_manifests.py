@@ -3,6 +3,7 @@ valid against the Kubernetes API schemas, and the properties the deployment reli
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -179,3 +180,49 @@ def test_prometheus_scrapes_the_services_the_manifests_define(rendered: tuple[st
             for host in sd["names"]:
                 assert sd["port"] in services[host], (job["job_name"], host)
                 assert of_kind(objects, "Service")[host]["spec"]["clusterIP"] == "None"
+
+
+# ---------------------------------------------------------------- the image's contract artifacts
+
+
+def runtime_stage() -> tuple[dict[str, str], dict[str, str]]:
+    """The Containerfile's last stage: its ENV values, and each COPY's destination (resolved
+    against its WORKDIR) -> source ("stage:path" for a COPY --from)."""
+    text = (ROOT / "Containerfile").read_text().replace("\\\n", " ")
+    stage = text.split("\nFROM ")[-1]
+    env: dict[str, str] = {}
+    copies: dict[str, str] = {}
+    workdir = "/"
+    for line in stage.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "ENV":
+            env |= dict(w.split("=", 1) for w in words[1:] if "=" in w)
+        elif words[0] == "WORKDIR":
+            workdir = words[1]
+        elif words[0] == "COPY":
+            sources = [w for w in words[1:] if not w.startswith("--")]
+            origin = next((w.split("=", 1)[1] for w in words if w.startswith("--from=")), None)
+            destination = str(Path(workdir) / sources[-1])
+            copies[destination.rstrip("/")] = f"{origin}:{sources[0]}" if origin else sources[0]
+    return env, copies
+
+
+def test_the_image_carries_every_artifact_the_code_loads() -> None:
+    from floor.deploy.safe import ARTIFACT_PATHS, ARTIFACTS_DIR_ENV
+    from floor.devnet.artifacts import BUILD_DIR_ENV
+
+    env, copies = runtime_stage()
+    # The compiled contracts: the repository's contracts/build, where the code is told to look.
+    assert copies[env[BUILD_DIR_ENV]] == "contracts/build"
+    # The Safe's: from the node stage, which copies exactly the files floor/deploy/safe.py loads.
+    assert copies[env[ARTIFACTS_DIR_ENV]].startswith("safe:")
+    text = (ROOT / "Containerfile").read_text()
+    safe_stage = text.split("AS safe\n")[1].split("\nFROM ")[0]
+    copied = set(re.findall(r"contracts/\S+\.json", safe_stage))
+    assert copied == set(ARTIFACT_PATHS.values())
+    # The build context holds contracts/build (`make contracts` first).
+    for ignore in (".containerignore", ".dockerignore"):
+        patterns = {line.strip().rstrip("/") for line in (ROOT / ignore).read_text().splitlines()}
+        assert not patterns & {"contracts", "contracts/build", "contracts/build/*"}, ignore

@@ -1,17 +1,19 @@
 """Promotion's gates: open critical alerts read from Alertmanager's API (a local HTTP server
-answering as Alertmanager v2 does), and a failing gate refusing promotion by its name."""
+answering as Alertmanager v2 does), a failing gate refusing promotion by its name, and the soak
+gate judging the soak's summary file."""
 
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from floor.config import Settings
-from floor.deploy.promote import Gate, PromotionRefused, critical_alerts, refuse_on_failure
+from floor.deploy.promote import Gate, PromotionRefused, critical_alerts, refuse_on_failure, soak_gate
 
 ALERTS = [
     {"labels": {"alertname": "ReconciliationDiscrepancy", "severity": "critical", "chain": "1"}},
@@ -65,3 +67,66 @@ def test_a_misspelt_network_is_named_with_the_networks_there() -> None:
 
     with pytest.raises(NetworkError, match=r"network 'testnett': cannot read .*; networks there: mainnet, testnet"):
         load_network("testnett")
+
+
+# ---------------------------------------------------------------- the soak gate
+
+
+def soak_file(tmp_path, **changes):
+    summary = {
+        "cycles": 336,
+        "cycles_planned": 336,
+        "invariant_failures": 0,
+        "faults": {"rpc_timeout": 4, "worker_kill": 2},
+        "finished_at": "2026-12-06T10:00:00+00:00",
+        "version": "v0.9.0-12-g1a2b3c4",
+    } | changes
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"cycles": 12, "cycles_planned": 336}, "12 of 336 cycles"),
+        ({"invariant_failures": 2}, "2 invariant failures"),
+        ({"invariant_failures": 1}, "1 invariant failure"),
+        ({"cycles": 340, "cycles_planned": 400}, "340 of 400 planned cycles"),
+        ({"cycles": 12, "cycles_planned": 12, "invariant_failures": 3}, "12 of 336 cycles; 3 invariant failures"),
+    ],
+)
+def test_the_soak_gate_refuses_naming_why(tmp_path, changes, why):
+    gate = soak_gate(soak_file(tmp_path, **changes), 336)
+    assert not gate.passed and gate.detail == why
+    with pytest.raises(PromotionRefused, match=f"gate soak failed: {why}$"):
+        refuse_on_failure([gate])
+
+
+def test_the_soak_gate_passes_a_finished_clean_soak(tmp_path):
+    gate = soak_gate(soak_file(tmp_path, cycles=400, cycles_planned=400), 336)
+    assert gate.passed and "400 cycles" in gate.detail and "v0.9.0-12-g1a2b3c4" in gate.detail
+
+
+def test_the_soak_gate_without_a_summary(tmp_path):
+    missing = tmp_path / "nowhere.json"
+    assert soak_gate(missing, 336) == Gate("soak", False, f"no summary at {missing}")
+    assert soak_gate(missing, 0).passed  # a target that requires no soak
+    assert not soak_gate(soak_file(tmp_path, invariant_failures=1), 0).passed  # a soak that failed still counts
+    (tmp_path / "summary.json").write_text('{"cycles": 3}')
+    assert soak_gate(tmp_path / "summary.json", 336).detail.startswith("the summary at")
+
+
+def test_a_networks_soak_settings(tmp_path):
+    from floor.deploy.network import SOAK_SUMMARY, load_network
+
+    mainnet, testnet = load_network("mainnet"), load_network("testnet")
+    assert (mainnet.soak_cycles_required, testnet.soak_cycles_required) == (336, 0)
+    assert mainnet.soak_summary_path == SOAK_SUMMARY and SOAK_SUMMARY.parts[-3:] == ("docs", "soak", "summary.json")
+    assert soak_gate(Path("/nowhere/x.json"), 336).detail == "no summary at /nowhere/x.json"
+    text = (Path(mainnet.file)).read_text()
+    own = tmp_path / "mainnet.toml"
+    own.write_text(text + 'soak_summary = "soak/summary.json"\nsoak_min_cycles = 24\n')
+    network = load_network(str(own))
+    assert network.soak_summary_path == tmp_path / "soak" / "summary.json"
+    assert network.soak_cycles_required == 24

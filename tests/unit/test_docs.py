@@ -108,7 +108,7 @@ def test_every_cli_command_is_in_the_readmes_command_table():
 def test_the_readme_lists_every_port_variable_of_the_demo_stack():
     ports = dict(re.findall(r'port\("(FLOOR_\w+_PORT)", (\d+)\)', (ROOT / "scripts" / "stack.py").read_text()))
     # One variable per port of `Ports`, whose `chains` holds two.
-    assert len(ports) == len(dataclasses.fields(Ports)) - 1 + len(Ports.from_env().chains) == 13
+    assert len(ports) == len(dataclasses.fields(Ports)) - 1 + len(Ports.from_env().chains) == 14
     text = README.read_text()
     for variable, default in ports.items():
         assert re.search(rf"`{variable}`\s+\({default}\b", text), f"the README's ports miss {variable} ({default})"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.0;
+pragma solidity 0.8.28;
 
 /// @title LidoWithdrawalValuer
 /// @notice Part of the engine, not a stand-in: the stETH an account's unclaimed Lido withdrawal

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity ^0.8.0;
+pragma solidity 0.8.28;
 
 /// @title MorphoSupplyValuer
 /// @notice Part of the engine, not a stand-in: what an account's supply in one Morpho Blue market
