@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts monitoring-tools audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
+.PHONY: install contracts monitoring-tools chromium ui-vendor screenshots audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
 # apt as root, else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -33,6 +33,25 @@ monitoring-tools:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    prometheus prometheus-alertmanager; \
 	fi
+
+# Debian's chromium, when missing: the dashboard's browser tests drive it through Playwright
+# (tests/integration/test_ui_browser.py; Playwright downloads no browser of its own).
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+# The dashboard's htmx, copied from npm's package into api/ui/static/vendor (committed; a unit
+# test checks it is the file and version package.json names).
+ui-vendor: node_modules/.installed
+	cp node_modules/htmx.org/dist/htmx.min.js api/ui/static/vendor/htmx.min.js
+	cp node_modules/htmx.org/LICENSE api/ui/static/vendor/htmx.LICENSE
+
+# Screenshots of every dashboard page (docs/ui/*.png, at 1280 px and a phone's width): a real
+# engine on the local stack, the demo treasury allocated, a month of history in its store.
+screenshots: install contracts chromium
+	FLOOR_UI_SCREENSHOTS=docs/ui $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_ui_browser.py -k screenshots
 
 # The audit tools in venvs of their own (each pins its own web3 and eth packages): Slither and
 # pip-audit for `make lint`, Mythril for `make audit` (docs/audit/README.md).
@@ -65,7 +84,7 @@ worker: install
 # Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
 # wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
 # starts its own Temporal dev server and chains (session fixtures).
-test: install contracts monitoring-tools lint
+test: install contracts monitoring-tools chromium lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: install monitoring-tools audit-tools

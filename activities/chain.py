@@ -111,24 +111,14 @@ class ChainActivities:
         for t in tokens:
             plan.add(("idle", t.symbol), [read(t.address, "balanceOf(address)", account)])
         priced = plan_prices(plan, ctx.config, input.assets) if input.prices else []
-        batch = ctx.reader.read(plan.calls)
+        # What the store keeps is read at a block named by its hash: the reconciliation can tell
+        # when a reorg later replaced it.
+        batch = ctx.reader.read_pinned(plan.calls) if self.deps.store is not None else ctx.reader.read(plan.calls)
         results = plan.results(batch.results)
         prices = decode_prices(ctx.config, priced, results, batch) if priced else {}
         holdings, growth = [], {}
         for i, adapter in enumerate(adapters):
-            liquidity = adapter.decode_liquidity(results["liquidity", i])
-            holdings.append(
-                Holding(
-                    key=adapter.key,
-                    asset=adapter.asset.symbol,
-                    decimals=adapter.asset.decimals,
-                    amount=liquidity.position,
-                    withdrawable=liquidity.withdrawable,
-                    exit=adapter.exit,
-                    exit_wait_s=adapter.exit_wait_s,
-                    yield_source=adapter.yield_source,
-                )
-            )
+            holdings.append(Holding.read(adapter, adapter.decode_liquidity(results["liquidity", i])))
         for i, adapter in enumerate(adapters):
             growth[str(adapter.key)] = adapter.decode_rate(results["rate", i], batch.timestamp).growth_index
         idle = {}
@@ -174,6 +164,7 @@ class ChainActivities:
                     amount=amount,
                     growth_index=index,
                     block_number=batch.block_number,
+                    block_hash=batch.block_hash,
                     taken_at=taken_at,
                 )
                 for market, asset, decimals, amount, index in rows

@@ -4,6 +4,7 @@ outside a worker use to reach the engine is the `client` package."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from eth_account import Account
@@ -42,14 +43,13 @@ class EngineDoor:
         hold = QueueHold.model_validate(raw)
         if self.signer is None:
             return []
-        done = []
-        for chain in self.settings.chains:
-            if chain.executor is None:
-                continue
-            qid = queue_id(chain.id, self.signer)
+        chains = [chain.id for chain in self.settings.chains if chain.executor is not None]
+
+        async def hold_one(chain_id: int) -> str:
+            qid = queue_id(chain_id, self.signer)
             start = WithStartWorkflowOperation(
                 TxQueueWorkflow.run,
-                queue_input(self.settings, chain.id, self.signer),
+                queue_input(self.settings, chain_id, self.signer),
                 id=qid,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 task_queue=self.task_queue,
@@ -57,8 +57,10 @@ class EngineDoor:
             await self.client.execute_update_with_start_workflow(
                 TxQueueWorkflow.hold, hold.model_dump(), start_workflow_operation=start
             )
-            done.append(qid)
-        return done
+            return qid
+
+        # Every chain's queue at once: a pause holds them all in one queue's update time.
+        return list(await asyncio.gather(*(hold_one(c) for c in chains)))
 
     @activity.defn
     async def pause_schedules(self, raw: dict) -> list[str]:

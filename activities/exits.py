@@ -30,11 +30,22 @@ from floor.operations import (
 )
 from floor.permissions import TRANSFER
 from floor.planning.capital import QueuedExitUnsupported
-from floor.planning.exit import ExitLine, ExitPlan, ExitStep, FullExitInput, plan_exit, quoted_line, refused_line
+from floor.planning.exit import (
+    ExitLine,
+    ExitPlan,
+    ExitStep,
+    FullExitInput,
+    plan_exit,
+    quoted_line,
+    refused_line,
+    sale_tokens,
+    split_sale,
+)
 from floor.planning.moves import check_destination
 from floor.planning.rebalance import Holding
 from floor.protocols.lido.adapter import LidoAdapter
 from floor.protocols.lido.errors import RequestNotFinalized
+from floor.protocols.lido.instant_exit import CurveEthExit, InstantExits, instant_withdrawable
 from floor.protocols.lido.requests import read_requests
 from floor.protocols.lido.withdrawal_logs import requests_made
 from floor.readplan import ReadPlan
@@ -159,7 +170,8 @@ class ExitActivities:
         token = ctx.config.token(input.asset)
         if adapter.asset.symbol != input.asset:
             raise BadInput(f"{input.key} pays {adapter.asset.symbol}, not {input.asset}")
-        check_destination(input.destination, ctx.config.destinations, input.chain_id)
+        if input.deliver:
+            check_destination(input.destination, ctx.config.destinations, input.chain_id)
         unclaimed = {r.id: r for r in read_requests(ctx.reader, adapter, account)}
         missing = [i for i in input.ids if i not in unclaimed]
         if missing:
@@ -193,11 +205,13 @@ class ExitActivities:
     @named_errors
     def build_full_exit(self, input: FullExitInput) -> ExitPlan:
         """The full exit of `keys` on one chain (`floor.planning.exit`): positions and
-        liquidity in one read, every step's quote in a second, each step built with its
-        quote-guarded calls (`protected_calls`, the slippage limit) unless the market refuses
-        it now or its quote is past the limit (the line says which)."""
+        liquidity in one read; what each staking token's instant-exit pool pays within the
+        slippage limit (its ladder of quotes) in a second; every step's quote in a third, each
+        step built with its quote-guarded calls (`protected_calls`, the slippage limit) unless
+        the market refuses it now or its quote is past the limit (the line says which)."""
         ctx = self.deps.chain(input.chain_id)
         account = self.deps.account(input.chain_id)
+        limit = self.deps.slippage_bps
         adapters = {a.key: a for a in self.deps.adapters(input.chain_id, input.keys)}
         plan = ReadPlan()
         for key, adapter in adapters.items():
@@ -206,6 +220,9 @@ class ExitActivities:
         tokens = {a.asset.symbol: a.asset.address for a in adapters.values()}
         for symbol, address in tokens.items():
             plan.add(("idle", symbol), [read(address, "balanceOf(address)", account)])
+        pools = {key: pool for key, a in adapters.items() if (pool := _pool(a)) is not None}
+        for key, pool in pools.items():
+            plan.add(("staked", key), [read(pool.token, "balanceOf(address)", account)])
         batch = ctx.reader.read(plan.calls)
         state = plan.results(batch.results)
         idle = {
@@ -214,38 +231,39 @@ class ExitActivities:
         }
         holdings, positions = [], {}
         for key, adapter in adapters.items():
-            liquidity = adapter.decode_liquidity(state["liquidity", key])
+            holdings.append(Holding.read(adapter, adapter.decode_liquidity(state["liquidity", key])))
             positions[key] = adapter.decode_position(state["position", key])
-            holdings.append(
-                Holding(
-                    key=key,
-                    asset=adapter.asset.symbol,
-                    decimals=adapter.asset.decimals,
-                    amount=liquidity.position,
-                    withdrawable=liquidity.withdrawable,
-                    exit=adapter.exit,
-                    exit_wait_s=adapter.exit_wait_s,
-                )
-            )
-        steps = plan_exit(holdings)
-        actions = {s.key: exit_action(s, positions[s.key]) for s in steps if s.action != "none"}
+        held = {
+            key: decode_result(["uint256"], state["staked", key][0], f"{key} {pool.symbol}.balanceOf(executor)")[0]
+            for key, pool in pools.items()
+        }
+        steps = self._with_sales(ctx.reader, plan_exit(holdings), adapters, held, limit)
         quotes = ReadPlan()
-        for key, action in actions.items():
-            quotes.add(key, adapters[key].quote_reads(action, account))
+        actions: dict[int, Action] = {}
+        for i, step in enumerate(steps):
+            if step.action == "sell":
+                quotes.add(i, _pool(adapters[step.key]).quote_reads(step.tokens, account))
+            elif step.action != "none":
+                actions[i] = exit_action(step, positions[step.key])
+                quotes.add(i, adapters[step.key].quote_reads(actions[i], account))
         quoted = quotes.results(ctx.reader.read(quotes.calls).results if len(quotes) else [])
         lines: list[ExitLine] = []
         groups = []
-        for step in steps:
+        for i, step in enumerate(steps):
             if step.action == "none":
                 lines.append(ExitLine(step=step, fair=step.position))
                 continue
-            adapter, action = adapters[step.key], actions[step.key]
+            adapter = adapters[step.key]
             try:
-                expected = adapter.decode_quote(action, quoted[step.key])
-                slippage = adapter.slippage(action, quoted[step.key])
-                line = quoted_line(step, expected, slippage, adapter.asset.address, self.deps.slippage_bps)
+                if step.action == "sell":
+                    line, calls = _sale_line(step, _pool(adapter), quoted[i], account, limit)
+                else:
+                    expected = adapter.decode_quote(actions[i], quoted[i])
+                    slippage = adapter.slippage(actions[i], quoted[i])
+                    line = quoted_line(step, expected, slippage, adapter.asset.address, limit)
+                    calls = adapter.protected_calls(actions[i], account, expected, limit) if line.built else []
                 if line.built:
-                    groups.append(adapter.protected_calls(action, account, expected, self.deps.slippage_bps))
+                    groups.append(calls)
                     line = line.model_copy(update={"group": len(groups) - 1})
             except FloorError as exc:  # the market's named refusal: this step waits, the others go
                 line = refused_line(step, exc)
@@ -254,10 +272,44 @@ class ExitActivities:
             chain_id=input.chain_id,
             lines=lines,
             groups=groups,
-            limit_bps=self.deps.slippage_bps,
+            limit_bps=limit,
             idle=idle,
             block_number=batch.block_number,
         )
+
+    def _with_sales(self, reader, steps: list[ExitStep], adapters: dict, held: dict, limit: int) -> list[ExitStep]:
+        """Steps whose staking token has an instant-exit pool, split into the largest sale the
+        pool pays within `limit` (one read of each pool's ladder of quotes) and the rest; a step
+        the pool cannot help says why in its reason. `held`: each such market's token balance."""
+        ladders = ReadPlan()
+        offers: dict[int, int] = {}
+        for i, step in enumerate(steps):
+            pool = _pool(adapters[step.key])
+            tokens = sale_tokens(step, held.get(step.key, 0)) if pool is not None and step.paid_by == "claim" else 0
+            if tokens > 0 and pool is not None:
+                offers[i] = tokens
+                ladders.add(i, pool.ladder_reads(tokens))
+        if not offers:
+            return steps
+        results = ladders.results(reader.read(ladders.calls).results)
+        out: list[ExitStep] = []
+        for i, step in enumerate(steps):
+            if i not in offers:
+                out.append(step)
+                continue
+            pool = _pool(adapters[step.key])
+            ladder = pool.decode_ladder(offers[i], results[i])
+            best = instant_withdrawable(ladder, limit)
+            if best is None:
+                cheapest = min(ladder, key=lambda q: q.amount)
+                why = (
+                    f"the instant-exit pool pays {cheapest.discount_bps} bps under fair value for even "
+                    f"{cheapest.amount} of {offers[i]}, past the {limit} bps limit"
+                )
+                out.append(step.model_copy(update={"reason": "; ".join(r for r in (step.reason, why) if r)}))
+                continue
+            out += split_sale(step, best.amount, best.fair)
+        return out
 
     def all(self) -> list:
         return [
@@ -269,9 +321,33 @@ class ExitActivities:
         ]
 
 
+def _pool(adapter) -> CurveEthExit | None:
+    """The market's instant-exit pool, if it is a staking market that names one."""
+    return adapter.instant_exit if isinstance(adapter, InstantExits) else None
+
+
+def _sale_line(
+    step: ExitStep, pool: CurveEthExit | None, results, account: str, limit: int
+) -> tuple[ExitLine, list[Call]]:
+    """A sale's line and calls from the pool's fresh quote of exactly what it sells: bound to
+    the limit both against fair value (refused past it) and between quote and send (min_out)."""
+    if pool is None:
+        raise BadInput(f"{step.key}: no instant-exit pool to sell through")
+    quote = pool.decode_quote(step.tokens, results, limit, max_discount_bps=limit)
+    line = ExitLine(
+        step=step,
+        quoted=quote.quoted,
+        fair=quote.fair,
+        min_out=quote.min_out,
+        slippage_bps=quote.discount_bps,
+        built=True,
+    )
+    return line, pool.exit_calls(quote, account)
+
+
 def exit_action(step: ExitStep, position) -> Action:
     """A step's adapter action: all of the position (a request of all of it, for a queue), or
-    the part that can leave now."""
-    if step.action == "withdraw":
+    the part that can leave now (or that the queue takes after a sale)."""
+    if step.action == "withdraw" or step.amount < step.position:
         return Withdraw(step.amount, position)
     return WithdrawAll(position)

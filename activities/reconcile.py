@@ -21,6 +21,7 @@ from web3.exceptions import TransactionNotFound
 from activities.deps import Deps
 from activities.errors import NoStore, named_errors
 from floor.calls import decode_result, read
+from floor.chain.identity import hash_at
 from floor.chain.marks import check_chain, final_block, record_final_mark
 from floor.chain.report import IdleReport, MarketReport, exact, read_idle_report, read_report
 from floor.config import Settings
@@ -101,7 +102,7 @@ class ReconcileActivities:
             )
         adapters = self.deps.adapters(input.chain_id, [a.key for a in self.deps.registry.on_chain(input.chain_id)])
         signer = self.deps.signer.address if self.deps.signer else account
-        cached = self.store.latest_snapshot(input.chain_id)
+        cached = self._canonical_snapshot(input.chain_id, known.block_number if known is not None else -1)
         # Idle balances an operation's read has cached (the others: nothing to compare with).
         idle_tokens = [t for t in ctx.config.tokens if idle_key(input.chain_id, t.symbol) in cached]
         # A read two adapters (or a position and its rate) both need is sent once.
@@ -116,7 +117,11 @@ class ReconcileActivities:
         batch = ctx.reader.read(plan.calls)
         results = plan.results(batch.results)
         now = datetime.fromtimestamp(batch.timestamp, UTC)
-        effects = self._effects_since(input.chain_id, cached)
+        final = final_block(ctx.w3, ctx.config.finality, batch.block_number)
+        # The journal first: where each recent transaction is on the chain now is where its
+        # effects count (a reorg may have mined it again, later than it was journalled).
+        lost, found_at, checked = self._check_journal(input, final, batch.block_number, now)
+        effects = self._effects_since(input.chain_id, cached, found_at)
         findings, rates, uncached = [], [], []
         for i, adapter in enumerate(adapters):
             position = adapter.decode_position(results["position", i])
@@ -175,8 +180,6 @@ class ReconcileActivities:
                 )
             )
         (gas_balance,) = decode_result(["uint256"], results["gas"][0], "Multicall3.getEthBalance(signer)")
-        final = final_block(ctx.w3, ctx.config.finality, batch.block_number)
-        lost, checked = self._check_journal(input, final, batch.block_number, now)
         self.store.record_rates(rates)
         stored = self.store.record_discrepancies(
             [
@@ -272,16 +275,41 @@ class ReconcileActivities:
             return []
         return market_marks(rows, idle, taken_at)
 
+    def _canonical_snapshot(self, chain_id: int, final: int) -> dict[str, PositionSnapshot]:
+        """The latest snapshot per market read at a block the chain still holds. A read at a
+        block a reorg replaced (its hash is no longer the chain's at that height) saw what the
+        chain no longer holds: a transaction the queue then sent again and had mined in a later
+        block would count twice, in the read and in the journal's effects after it. Such reads
+        are left out and the latest before them stands in. Blocks up to `final` (the chain's
+        remembered final block, checked against the chain already) are not looked up."""
+        w3 = self.deps.chain(chain_id).w3
+        stale: set[tuple[int, str]] = set()
+        checked: set[tuple[int, str]] = set()
+        while True:
+            cached = self.store.latest_snapshot(chain_id, leaving_out=stale)
+            blocks = {
+                (s.block_number, s.block_hash) for s in cached.values() if s.block_hash and s.block_number > final
+            }
+            replaced = {(n, h) for n, h in blocks - checked if hash_at(w3, n) != h.lower()}
+            checked |= blocks
+            if not replaced:
+                return cached
+            get_logger(chain_id=chain_id).warning(
+                "snapshots read at blocks a reorg replaced are left out", blocks=sorted(n for n, _ in replaced)
+            )
+            stale |= replaced
+
     def _check_journal(
         self, input: ReconcileChainInput, final: int, head: int, now: datetime
-    ) -> tuple[list[Discrepancy], int]:
+    ) -> tuple[list[Discrepancy], dict[str, tuple[int, int]], int]:
         """Every journalled transaction not yet final must still be on the chain, with the
         status it was journalled with (mined again in another block is fine: that block is
-        recorded). One the chain no longer holds is a discrepancy naming it. Returns those
-        and how many were checked."""
+        recorded). One the chain no longer holds is a discrepancy naming it. Returns those,
+        the blocks of each one found (by hash: where it was journalled, where it is now) and
+        how many were checked."""
         w3 = self.deps.chain(input.chain_id).w3
         pending = self.store.journal_to_check(input.chain_id, MAX_TX_CHECKS)
-        lost = []
+        lost, found_at = [], {}
         for tx in pending:
             try:
                 receipt = w3.eth.get_transaction_receipt(tx.tx_hash)
@@ -289,12 +317,13 @@ class ReconcileActivities:
                 receipt = None
             if receipt is not None and receipt["status"] == tx.status:
                 block = receipt["blockNumber"]
+                found_at[tx.tx_hash.lower()] = (tx.block_number, block)
                 state = "final" if block <= final else "pending"
                 if state != tx.chain_state or block != tx.canonical_block:
                     self.store.set_chain_state(input.chain_id, tx.tx_hash, state, block)
                 continue
             lost.append(self._lost(input, tx, receipt, head, now))
-        return lost, len(pending)
+        return lost, found_at, len(pending)
 
     def _lost(self, input: ReconcileChainInput, tx: TxJournal, receipt, head: int, now: datetime) -> Discrepancy:
         """A journalled transaction the chain does not hold as journalled: expected what it
@@ -346,19 +375,25 @@ class ReconcileActivities:
             ),
         )
 
-    def _effects_since(self, chain_id: int, cached: dict[str, PositionSnapshot]) -> dict[str, int]:
+    def _effects_since(
+        self, chain_id: int, cached: dict[str, PositionSnapshot], found_at: dict[str, tuple[int, int]]
+    ) -> dict[str, int]:
         """Planned effects of transactions mined after each market's snapshot (those an
-        operator accepted as gone left out)."""
+        operator accepted as gone left out), each once: by the block the chain holds it in now
+        (`found_at`, by hash: this run's look), else the block it was last known in."""
         if not cached:
             return {}
         oldest = min(s.block_number for s in cached.values())
         effects: dict[str, int] = {}
-        for tx in self.store.transactions_since(chain_id, oldest):
+        # Journalled at or before the oldest snapshot but mined again after it: counted too.
+        earlier = min([oldest, *(journalled for journalled, _ in found_at.values())])
+        for tx in self.store.transactions_since(chain_id, earlier):
             if tx.chain_state == "gone":
                 continue
+            _, block = found_at.get(tx.tx_hash.lower(), (0, tx.canonical_block or tx.block_number))
             for market, change in tx.effect_amounts().items():
                 snapshot = cached.get(market)
-                if snapshot is not None and tx.block_number > snapshot.block_number:
+                if snapshot is not None and block > snapshot.block_number:
                     effects[market] = effects.get(market, 0) + change
         return effects
 

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from activities.deps import Deps
 from activities.errors import named_errors
-from client.txqueue import submit
+from client.txqueue import submit_many
 from floor.catalogue import queue_input
 from floor.chain.fees import bumped, cancel_fees
 from floor.chain.fees import over_cap as fees_over_cap
@@ -30,7 +30,9 @@ from floor.chain.private import PrivateRoute
 from floor.chain.txsender import TxSender
 from floor.errors import FloorError, UnknownChain
 from floor.logging import get_logger
+from floor.models import Priority
 from floor.txqueue import (
+    FAILPOINT_ENV,
     BroadcastInput,
     BroadcastResult,
     ChainEvent,
@@ -49,10 +51,9 @@ from floor.txqueue import (
     SubmitAck,
     TxIntent,
     TxStatus,
+    UnsignedTx,
     WatchInput,
 )
-
-FAILPOINT_ENV = "FLOOR_FAILPOINT"
 
 
 def failpoint(name: str) -> None:
@@ -88,11 +89,27 @@ class TxActivities:
     @activity.defn
     @named_errors
     def tx_prepare(self, input: PrepareInput) -> list[PreparedTx]:
+        """Simulate and price each plan; with `sign_nonces`, also sign each transaction that will
+        be sent at the next of them (one activity, one workflow task fewer per batch)."""
         sender = self._sender(input.chain_id)
         sender.check_chain(input.mark)  # a reset chain is not simulated against
         prepared = sender.prepare(input.plans, heartbeat=activity.heartbeat)
         if input.chain_id in self.private:
             self.private[input.chain_id].mark(input.plans, prepared)
+        if input.sign_nonces:
+            nonces = iter(input.sign_nonces)
+            unsigned = []
+            for plan, prep in zip(input.plans, prepared, strict=True):
+                held = prep.over_cap and plan.priority != Priority.CRITICAL  # the workflow holds it back
+                if prep.intents and not held:
+                    tx = UnsignedTx(
+                        nonce=next(nonces), to=sender.executor, data=prep.data, gas=prep.gas, fees=prep.fees
+                    )
+                    unsigned.append(tx)
+                    prep.signed = sender.sign(tx)
+            self._record_signed(input.chain_id, sender, unsigned, [p.signed for p in prepared if p.signed])
+            if unsigned:
+                failpoint("after_sign")
         return prepared
 
     @activity.defn
@@ -100,29 +117,33 @@ class TxActivities:
     def tx_sign(self, input: SignInput) -> list[SignedTx]:
         sender = self._sender(input.chain_id)
         signed = [sender.sign(tx) for tx in input.txs]
-        # Recorded before the hashes reach the workflow, so before any broadcast: the watchdog
-        # never sees one of ours mined that it cannot find. A store that refuses fails the
-        # activity, which is retried: nothing goes out unrecorded.
-        if self.store is not None:
-            from floor.store import SignedTx
-
-            now = datetime.now(UTC)
-            by_nonce = {tx.nonce: tx for tx in input.txs}
-            self.store.record_signed(
-                [
-                    SignedTx(
-                        chain_id=input.chain_id,
-                        signer=sender.signer.address,
-                        nonce=s.nonce,
-                        tx_hash=s.hash.lower(),
-                        to=by_nonce[s.nonce].to,
-                        signed_at=now,
-                    )
-                    for s in signed
-                ]
-            )
+        self._record_signed(input.chain_id, sender, input.txs, signed)
         failpoint("after_sign")
         return signed
+
+    def _record_signed(self, chain_id: int, sender: TxSender, txs: list[UnsignedTx], signed: list[SignedTx]) -> None:
+        """Recorded before the hashes reach the workflow, so before any broadcast: the watchdog
+        never sees one of ours mined that it cannot find. A store that refuses fails the
+        activity, which is retried: nothing goes out unrecorded."""
+        if self.store is None or not signed:
+            return
+        from floor.store import SignedTx as StoredSignedTx
+
+        now = datetime.now(UTC)
+        by_nonce = {tx.nonce: tx for tx in txs}
+        self.store.record_signed(
+            [
+                StoredSignedTx(
+                    chain_id=chain_id,
+                    signer=sender.signer.address,
+                    nonce=s.nonce,
+                    tx_hash=s.hash.lower(),
+                    to=by_nonce[s.nonce].to,
+                    signed_at=now,
+                )
+                for s in signed
+            ]
+        )
 
     @activity.defn
     @named_errors
@@ -133,6 +154,18 @@ class TxActivities:
             activity.heartbeat()
             results.append(sender.broadcast(tx))
         failpoint("after_broadcast")
+        sent = {r.nonce for r in results if r.ok}
+        look = [t for t in input.look if t.nonce in sent]
+        if look:
+            try:  # only a look: a failed one leaves them to the watcher
+                statuses = sender.look(look, input.confirmations, input.chain_nonce_seen)
+            except Exception as exc:
+                log = get_logger(chain_id=input.chain_id)
+                log.warning("first look after broadcast failed", error=type(exc).__name__)
+                statuses = []
+            by_nonce = {s.nonce: s for s in statuses}
+            for r in results:
+                r.status = by_nonce.get(r.nonce)
         return results
 
     @activity.defn
@@ -208,17 +241,31 @@ class QueueDoor:
     async def submit_intent(self, intent: TxIntent) -> SubmitAck:
         """Hand an intent to the signer's queue: only from a workflow under the configured
         engine (`<engine id>/...`: its operations, started by signed commands)."""
+        (ack,) = await self._submit([intent])
+        return ack
+
+    @activity.defn
+    async def submit_intents(self, intents: list[TxIntent]) -> list[SubmitAck]:
+        """A chain's intents to the signer's queue in one update (`submit_many`): the queue
+        takes them together, simulating and signing them in one step."""
+        return await self._submit(intents)
+
+    async def _submit(self, intents: list[TxIntent]) -> list[SubmitAck]:
         asking, engine_id = activity.info().workflow_id, self.settings.engine_id
         if not asking.startswith(f"{engine_id}/"):
             raise ApplicationError(
-                f"intent {intent.id} refused: {asking} is not an operation of the engine {engine_id}",
+                f"intent {intents[0].id} refused: {asking} is not an operation of the engine {engine_id}",
                 type="IntentRefused",
                 non_retryable=True,
             )
+        chains = {i.chain_id for i in intents}
+        if len(chains) != 1:
+            raise ApplicationError(f"one chain's intents at a time, got chains {sorted(chains)}", non_retryable=True)
+        chain_id = chains.pop()
         try:
-            if intent.chain_id not in self._queues:
-                self._queues[intent.chain_id] = queue_input(self.settings, intent.chain_id, self.signer)
-            return await submit(self.client, self.task_queue, self._queues[intent.chain_id], intent)
+            if chain_id not in self._queues:
+                self._queues[chain_id] = queue_input(self.settings, chain_id, self.signer)
+            return await submit_many(self.client, self.task_queue, self._queues[chain_id], intents)
         except FloorError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         except WorkflowUpdateFailedError as exc:  # refused by the queue's validator: bad input

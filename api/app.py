@@ -27,6 +27,7 @@ from api.errors import ApiError, install_error_handlers
 from api.metrics import install_metrics
 from api.ratelimits import Backoff, Limits
 from api.reads import Reads
+from api.ui import Context, install_ui
 from client import NotRunning, Refused, send
 from floor.access.roles import Role
 from floor.config import Settings
@@ -116,13 +117,19 @@ def create_app(
     def address_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
-    async def reader(request: Request) -> Session:
-        """A read's caller: a live session (bearer token or cookie) whose address holds VIEWER
-        or more in the engine's role book now; each session (each IP without one) rate-limited."""
+    def session_of(request: Request) -> Session | None:
+        """The caller's live session (bearer token or cookie), None without one; each session
+        (each IP without one) rate-limited."""
         header = request.headers.get("authorization", "")
         token = header[7:] if header[:7].lower() == "bearer " else request.cookies.get(COOKIE, "")
         session = sessions.read(token, time.time()) if token else None
         limits.hit("read", f"session:{session.id}" if session else f"ip:{address_of(request)}")
+        return session
+
+    async def reader(request: Request) -> Session:
+        """A read's caller: a live session whose address holds VIEWER or more in the engine's
+        role book now."""
+        session = session_of(request)
         if session is None:
             raise ApiError(401, "unauthenticated", "no session: sign in with GET /auth/nonce then POST /auth/login")
         role = (await reads.roles()).role_of(session.address)
@@ -253,6 +260,7 @@ def create_app(
         except Exception as exc:  # the refusal is what the caller must see; the log's failure is logged
             log.warning("api: the refusal was not recorded in the audit log: %s: %s", type(exc).__name__, exc)
 
+    install_ui(app, Context(settings, session_of, reads, store, limits, nonces, sessions))
     return app
 
 

@@ -37,7 +37,9 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     garbage collector's sight first: a full collection over it would pause every request."""
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # The dashboard's live streams never end by themselves: a stopping API cuts them after this
+    # (the pages say the connection was lost and reconnect).
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
     floor deploy verify testnet         the chain against the registry and the code; exit 1 on a difference
     floor deploy promote testnet mainnet    through the health gates, then deploy mainnet
     floor deploy rollback testnet       the previous entry's rules, through the Safe
+    floor deploy set-operator testnet 0xNEW --unpause   a new operator (and the pause lifted), through the Safe
 
 Keys come from the environment, never the command line: $FLOOR_DEPLOYER_KEY pays for the
 transactions (on a local chain, the node's first account when unset); $FLOOR_SAFE_OWNER_KEYS
@@ -85,17 +86,18 @@ def _keys(w3: Web3) -> Keys:
     return Keys.of(w3, os.environ.get(DEPLOYER_KEY_ENV) or None, owners)
 
 
-def _print(outcome: Outcome, as_json: bool, dry_run: bool) -> None:
+def _print(outcome: Outcome, as_json: bool, dry_run: bool, doing: str = "deploying") -> None:
     if as_json:
         print(json.dumps(outcome.as_json() | {"dry_run": dry_run}, indent=2, default=str))
         return
-    head = "dry run: nothing is sent" if dry_run else "deploying"
+    head = "dry run: nothing is sent" if dry_run else doing
     print(f"{outcome.network}: {head}; executor {outcome.address}")
     for n, step in enumerate(outcome.steps, 1):
         print(f"{n:>3}. {step.line()}")
     if outcome.entry is not None:
         e = outcome.entry
-        print(f"recorded: {e.action} at block {e.block}, rules {e.rules_hash}, version {e.version}")
+        operator = f", operator {e.operator}" if e.action == "set-operator" else ""
+        print(f"recorded: {e.action} at block {e.block}{operator}, rules {e.rules_hash}, version {e.version}")
     elif outcome.batch_file is not None:
         print(f"waiting for the owners: sign {outcome.batch_file} in the Safe app, then run this again to record it")
 
@@ -207,4 +209,37 @@ def rollback(
     w3 = _connect(net)
     outcome = roll_back(w3, net, reg, None if dry_run else _keys(w3), dry_run=dry_run)
     _print(outcome, as_json, dry_run)
+    return 0
+
+
+@deploy_app.command("set-operator")
+@command
+def set_operator(
+    network: NetworkArg,
+    new_operator: Annotated[
+        str, typer.Argument(help="the new operator: the address of the worker's new signer key", show_default=False)
+    ],
+    unpause: Annotated[
+        bool, typer.Option("--unpause", help="lift the executor's pause in the same Safe transaction")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> int:
+    """Replace the executor's operator (a leaked key) through the owner Safe, with --unpause in the same transaction."""
+    from eth_utils.address import is_address
+
+    from cli.amounts import InputError
+    from floor.deploy.apply import set_operator as rotate
+    from floor.deploy.network import load_network
+    from floor.deploy.registry import load_registry
+
+    if not is_address(new_operator):
+        raise InputError(f"new operator: not an address: {new_operator!r}")
+    net = load_network(network)
+    reg = load_registry(net.name, net.chain_id, registry)
+    reg.current()  # refused before the chain is asked: no executor recorded
+    w3 = _connect(net)
+    outcome = rotate(w3, net, reg, None if dry_run else _keys(w3), new_operator, unpause=unpause, dry_run=dry_run)
+    _print(outcome, as_json, dry_run, "rotating the operator")
     return 0

@@ -264,6 +264,37 @@ async def history(settings: Settings, limit: int) -> dict:
     }
 
 
+STORE_CONNECT_TIMEOUT_S = 3
+
+
+def store_unreachable(settings: Settings) -> str:
+    """For `floor status`: why a database server store does not answer, in one line; "" when it
+    answers (a SQLite store is a local file: not asked)."""
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from floor.store import Store
+
+    if settings.store.url.startswith("sqlite"):
+        return ""
+    os.environ.setdefault("PGCONNECT_TIMEOUT", str(STORE_CONNECT_TIMEOUT_S))  # libpq's: a silent host
+    try:
+        with Store.from_settings(settings) as store, store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        return f"the store is unreachable: {store_error(exc)}"
+    return ""
+
+
+def store_error(exc: Exception) -> str:
+    """The database driver's own words (its first line: where it failed to connect), without
+    SQLAlchemy's wrapping and links."""
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    return reason.splitlines()[0] if reason else type(exc).__name__
+
+
 def breakers_and_acceptances(settings: Settings, limit: int) -> dict:
     """From the store, oldest first, the last `limit` of each: the engine's circuit breaker
     changes (`breaker_events`) and the discrepancies operators accepted, with who, why and when

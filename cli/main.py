@@ -19,6 +19,7 @@ import typer
 from cli.alerts import alerts_app
 from cli.audit import audit_app
 from cli.deploy import deploy_app
+from cli.exit_drill import exit_drill
 from cli.options import (
     ByOpt,
     ConfigOpt,
@@ -58,6 +59,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(roles_app, name="roles")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(deploy_app, name="deploy")
+app.command("exit-drill")(exit_drill)
 
 
 def operate(settings: Settings, kind: str, body: dict, key: LocalAccount, as_json: bool, no_wait: bool) -> int:
@@ -316,7 +318,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     """The engine's state, its running operation and step, the last operation's summary, each
     executor's on-chain pause; exit 1 when no worker answers (then the state Temporal last
     recorded and the signals waiting for a worker) or a chain does not match what the engine
-    knew."""
+    knew. A store's server that does not answer is a warning line."""
     from concurrent.futures import ThreadPoolExecutor
 
     from rich.markup import escape
@@ -326,8 +328,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
     from cli.render import Output, status_lines
 
     settings = settings_from(config)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the chains answer while Temporal does
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the chains and the store answer while Temporal does
         flags, checked = pool.submit(executor_flags, settings), pool.submit(status_chain_problems, settings)
+        store = pool.submit(engine.store_unreachable, settings)
         data = asyncio.run(engine.status(settings))
         data["executors"] = flags.result()
         problems, unchecked = checked.result()
@@ -346,6 +349,8 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> int:
         error(f"error: {problem}")
     if unchecked:
         error(f"warning: {unchecked}")
+    if store.result():  # the engine goes on without it: its writes wait (docs/runbooks/database-outage.md)
+        error(f"warning: {store.result()}")
     return 1 if problems or not answering else 0
 
 

@@ -88,6 +88,9 @@ def failure_code(exc: Exception) -> int | None:
     if _is(exc, "cli.amounts", "InputError"):
         error(f"error: {exc}")
         return BAD_INPUT
+    if _is(exc, "floor.alertmanager", "AlertInputError"):  # an alert ID or a --for that cannot be
+        error(f"error: {exc}")
+        return BAD_INPUT
     if _is(exc, "client.signing", "SigningError"):  # a command that cannot be signed: nothing was sent
         error(f"error: {exc}")
         return BAD_INPUT
@@ -115,6 +118,11 @@ def failure_code(exc: Exception) -> int | None:
         from cli.engine import rpc_failure
 
         error(f"error: {rpc_failure(exc)}")
+        return 1
+    if _is(exc, "sqlalchemy.exc", "OperationalError"):  # the store's server down or refusing: named, one line
+        from cli.engine import store_error
+
+        error(f"error: the store failed: {store_error(exc)}")
         return 1
     if _is(exc, "web3.exceptions", "Web3Exception"):  # a chain's answer the reads did not expect
         error(f"error: {type(exc).__name__}: {exc}")

@@ -29,6 +29,7 @@ from floor.catalogue import FieldChange, Reweighted, TargetWeight
 from floor.chain.gas_report import ChainGasReport
 from floor.chain.report import IdleReport, MarketReport
 from floor.engine import OperationRecord, Transition
+from floor.exit_drill import ChainDrill, ExitDrillResult
 from floor.messages import AllocateResult
 from floor.operations import CapitalResult, EngineStatus, HarvestResult, RebalanceResult
 from floor.panic import PanicExitResult
@@ -490,6 +491,19 @@ class AlertUnackOutput(_Output):
     expired: list[AlertSilence]
 
 
+class ExitDrillOutput(ExitDrillResult):
+    """`floor exit-drill --json` (exit 1 when an exit would fail or a chain could not be drilled):
+    per chain the fork's block, the slippage limit and each position's exit: `status` ok, partial,
+    failed or manual, `reason`, `realised` against `quoted` and `fair`, `slippage_bps`, `mode`
+    instant or queued with `wait_s`."""
+
+
+class ExitDrillLastOutput(_Output):
+    """`floor exit-drill --last --json`: the latest drill of each chain (of `--chain`) the store holds."""
+
+    drills: list[ChainDrill]
+
+
 # The command line -> the model of what it prints, in the order docs/cli-json.md lists them.
 OUTPUTS: dict[str, type[BaseModel]] = {
     "floor status --json": StatusOutput,
@@ -502,6 +516,8 @@ OUTPUTS: dict[str, type[BaseModel]] = {
     "floor reconcile --open --json": OpenDiscrepanciesOutput,
     "floor reconcile --accept ID --reason TEXT --json": AcceptedDiscrepancyOutput,
     "floor reconcile --accept-chain ID --reason TEXT --json": AcceptedChainOutput,
+    "floor exit-drill --json": ExitDrillOutput,
+    "floor exit-drill --last --json": ExitDrillLastOutput,
     "floor risk scores --json": RiskScoresOutput,
     "floor risk breakers --json": BreakersOutput,
     "floor risk check --json": RiskCheckOutput,

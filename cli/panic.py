@@ -18,16 +18,21 @@ def panic_lines(chains: list[dict]) -> list[str]:
         out = ", ".join(amount(v, a) for a, v in sorted(chain.get("out", {}).items()) if int(v))
         lines.append(f"chain {chain['chain_id']}: out {out or 'nothing'}")
         for e in chain.get("exited", []):
+            via = " through its instant-exit pool" if int(e.get("sold", 0)) else ""
             lines.append(
-                f"  exited {e['market']}: quoted {amount(e['quoted'], e['asset'])}, at least"
+                f"  exited {e['market']}{via}: quoted {amount(e['quoted'], e['asset'])}, at least"
                 f" {amount(e['min_out'], e['asset'])} ({e['slippage_bps']} bps against fair value)"
             )
         for q in chain.get("queued", []):
-            ids = ", ".join(map(str, q["ids"])) or "ids unknown"
-            lines.append(
-                f"  queued {amount(q['amount'], q['asset'])} in {q['market']} (requests {ids}),"
-                f" claimable in about {timedelta(seconds=q['wait_s'])}"
-            )
+            wait = timedelta(seconds=int(q["wait_s"]))
+            if q.get("paid_by", "claim") == "sweep":
+                how = f"exits requested, swept to the executor in about {wait}"
+            else:
+                how = f"requests {', '.join(map(str, q['ids'])) or 'ids unknown'}, claimable in about {wait}"
+                if q.get("claim_workflow_id"):
+                    how += f", claimed into the executor by {q['claim_workflow_id']}"
+            why = f": {q['reason']}" if q.get("reason") else ""
+            lines.append(f"  queued {amount(q['amount'], q['asset'])} in {q['market']} ({how}){why}")
         for x in chain.get("left", []):
             lines.append(f"  left {amount(x['amount'], x['asset'])} in {x['market']}: {x['reason']}")
         if chain.get("transactions"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -35,7 +35,7 @@ from cli.options import (
 # Imported by `scores` when it runs: `floor --help` and every other command load this module.
 if TYPE_CHECKING:
     from floor.config import Settings
-    from floor.risk.scores import RiskScore, TvlPoint
+    from floor.risk.scores import RiskScore
 
 risk_app = typer.Typer(help="Protocol risk: smart-contract risk scores and the weight caps they set.")
 
@@ -46,9 +46,6 @@ ScoresConfigOpt = Annotated[
 ScoresJsonOpt = Annotated[
     bool, typer.Option("--json", help='print one JSON object ({"scores": [...], ...}) on stdout, nothing else')
 ]
-
-# Observations for one protocol: per market, (timestamp, on-chain total) points.
-Observations = Mapping[str, Mapping[str, Sequence["TvlPoint"]]]
 
 
 def _settings(config: Path | None) -> Settings | None:
@@ -61,42 +58,6 @@ def _settings(config: Path | None) -> Settings | None:
         if config is not None:
             raise
         return None
-
-
-def read_observations(settings: Settings, chain_id: int) -> tuple[Observations, str]:
-    """The store's TVL totals on `chain_id`, by protocol then market, and a label of the source.
-    A store that does not exist yet (a SQLite file never created) is not created here."""
-    from sqlalchemy import select
-    from sqlalchemy.engine import make_url
-    from sqlmodel import Session
-
-    from floor.store import RateObservation, Store
-
-    url = make_url(settings.store.url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        database = url.database or ""
-        if not database or database == ":memory:" or not Path(database).is_file():
-            return {}, "none (the configured SQLite store does not exist yet): tvl neutral"
-    store = Store.from_settings(settings)
-    try:
-        c = RateObservation.__table__.c
-        stmt = (
-            select(c.market, c.timestamp, c.total_assets)
-            .where(c.chain_id == chain_id, c.total_assets.is_not(None))
-            .order_by(c.market, c.timestamp)
-        )
-        out: dict[str, dict[str, list[TvlPoint]]] = {}
-        with Session(store.engine) as session:
-            for market, timestamp, total in session.execute(stmt):
-                protocol = market.split(":")[1] if market.count(":") >= 2 else market
-                out.setdefault(protocol, {}).setdefault(market, []).append((timestamp, int(total)))
-    except Exception as exc:  # an unmigrated or unreachable store: say so, score without it
-        return {}, f"none (store unreadable: {type(exc).__name__}): tvl neutral"
-    finally:
-        store.close()
-    points = sum(len(s) for markets in out.values() for s in markets.values())
-    return out, f"store ({backend}, rate_observation: {points} point(s) on chain {chain_id})"
 
 
 def scores_table(scores: Sequence[RiskScore], chain_id: int) -> Table:
@@ -152,6 +113,8 @@ def scores(
     if settings is None:
         observations, source = {}, "none (no config, so no store): tvl neutral"
     else:
+        from floor.risk.observations import read_observations
+
         observations, source = read_observations(settings, chain)
     data = load_protocol_data()
     result = score_all(data, observations, as_of, chain_id=chain)

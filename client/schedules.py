@@ -1,6 +1,6 @@
 """The engine's checks as Temporal Schedules: the rebalance and harvest checks (paused when the
-engine is), the reconciliation and the risk check (never paused: they only read, and matter
-most while the engine is paused). Created or updated from the config; applying twice changes
+engine is), the reconciliation, the risk check and the exit drill (never paused: they only read,
+and matter most while the engine is paused). Created or updated from the config; applying twice changes
 nothing."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from client.engine import engine_status
+from client.exit_drill import EXIT_DRILL, exit_drill_input
 from floor.catalogue import reconcile_input
 from floor.config import Settings
 from floor.engine import EngineState, Operation
@@ -74,6 +75,7 @@ async def apply_schedules(client: Client, settings: Settings) -> list[str]:
         ids.append(sid)
     ids.append(await _apply_reconcile_schedule(client, settings))
     ids.append(await _apply_risk_schedule(client, settings))
+    ids.append(await _apply_exit_drill_schedule(client, settings))
     return ids
 
 
@@ -106,6 +108,22 @@ async def _apply_risk_schedule(client: Client, settings: Settings) -> str:
     )
     return await _apply_unpaused(
         client, schedule_id(settings.engine_id, RISK_CHECK), action, settings.risk.check_every_s
+    )
+
+
+async def _apply_exit_drill_schedule(client: Client, settings: Settings) -> str:
+    """The exit drill works on forks only, and a paused engine is when its answer matters most
+    (can the floor still get out?), so it is never paused with the engine."""
+    from workflows.exit_drill import ExitDrillWorkflow
+
+    action = ScheduleActionStartWorkflow(
+        ExitDrillWorkflow.run,
+        exit_drill_input(settings).model_dump(mode="json"),
+        id=f"{settings.engine_id}/{EXIT_DRILL}",
+        task_queue=settings.temporal.task_queue,
+    )
+    return await _apply_unpaused(
+        client, schedule_id(settings.engine_id, EXIT_DRILL), action, settings.exit_drill.every_s
     )
 
 

@@ -522,6 +522,14 @@ class ReconcileConfig(_Model):
     min_gas_wei: dict[str, int] = {"1": 10**17}
 
 
+class ExitDrillConfig(_Model):
+    """The exit drill: the full exit simulated on an anvil fork of each chain (its schedule, and
+    how long one chain's fork work may take before it is given up)."""
+
+    every_s: int = Field(default=86_400, ge=3600)  # the schedule: daily
+    timeout_s: int = Field(default=900, ge=60, le=6 * 3600)
+
+
 class StoreConfig(_Model):
     """The engine's store (`floor/store`): what operators, risk and audits need over time.
     SQLite by default; PostgreSQL by URL, ``postgresql+psycopg://user@host/db``. A relative
@@ -691,6 +699,7 @@ class Settings(BaseSettings):
     engine: EngineConfig = EngineConfig()
     store: StoreConfig = StoreConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    exit_drill: ExitDrillConfig = ExitDrillConfig()
     risk: RiskConfig = RiskConfig()
     metrics: MetricsConfig = MetricsConfig()
     deploy: DeployConfig = DeployConfig()

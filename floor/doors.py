@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
 from floor.access.commands import SignedCommand
+from floor.exit_drill import ExitDrillStart
 from floor.messages import AllocateInput
 from floor.models import ChainId
 from floor.operations import (
@@ -429,6 +430,18 @@ DOORS: list[Door] = [
         ReconcileStart,
         audience="operators",
     ),
+    # -- ExitDrillWorkflow ---------------------------------------------------------------------
+    Door(
+        "ExitDrillWorkflow",
+        "start",
+        "",
+        "The full exit of every position simulated on an anvil fork of each chain (`floor exit-drill`, its"
+        " schedule): per position ok or failed and why, its slippage and its time until out; nothing is sent"
+        " to the chains themselves. `timeout_s`: one chain's fork work.",
+        {"chains": [1, 42161], "timeout_s": 900},
+        ExitDrillStart,
+        audience="operators",
+    ),
     # -- TxQueueWorkflow -----------------------------------------------------------------------
     Door(
         QUEUE,
@@ -570,6 +583,17 @@ DOORS: list[Door] = [
         audience="internal",
     ),
     Door(
+        "PanicExitWorkflow",
+        "signal",
+        "check_exits",
+        "A panic exit's claim phase (`<engine>/panic-claim-<n>-<chain>-<protocol>`): read its queued exits' "
+        "status now rather than at the next hourly poll, and claim them if every one is finalised.",
+        None,
+        takes="nothing",
+        null=True,
+        audience="operators",
+    ),
+    Door(
         "CapitalRequestWorkflow",
         "query",
         "exit_requests",
@@ -585,7 +609,9 @@ for _operation in OPERATIONS:
             _operation,
             "signal",
             "pause_engine",
-            "Pause at the next step (the engine sends it to its running operation when it pauses).",
+            "Recorded, and nothing stops: a panic exit runs while the engine is paused and keeps the pause."
+            if _operation == "PanicExitWorkflow"
+            else "Pause at the next step (the engine sends it to its running operation when it pauses).",
             "oracle incident",
             Signal,
             takes=PAUSE_TAKES,
@@ -596,7 +622,9 @@ for _operation in OPERATIONS:
             _operation,
             "signal",
             "resume_engine",
-            "Go on from the paused step (the engine sends it when it resumes); a bad payload is logged.",
+            "Recorded, and nothing changes: a panic exit never waits on a pause."
+            if _operation == "PanicExitWorkflow"
+            else "Go on from the paused step (the engine sends it when it resumes); a bad payload is logged.",
             {"by": "oncall", "reason": "feeds back"},
             Signal,
             takes=RESUME_TAKES,

@@ -17,6 +17,8 @@ Where each series comes from:
   journal), and the gauges and events the engine's activities record (`gauge_value`,
   `metric_event`: errors, harvest yield, rebalance durations, realised slippage, gas balances,
   price feed ages);
+- each chain's latest exit drill (`Store.latest_exit_drills`): per protocol whether every exit
+  went through on the fork and the costliest, the slippage limit, the drill's age;
 - the risk model's score of each protocol, computed from the settings when the exporter starts.
 """
 
@@ -94,6 +96,10 @@ DERIVED = frozenset(
         m.COMMAND_REFUSALS,
         m.STATUS_ANSWERING,
         m.LAST_READING,
+        m.EXIT_DRILL_OK,
+        m.EXIT_DRILL_SLIPPAGE,
+        m.EXIT_DRILL_LIMIT,
+        m.EXIT_DRILL_AGE,
     )
 )
 # Gauges recorded as an age at the time they were read: rendered as that age plus the time since.
@@ -351,6 +357,7 @@ class EngineCollector(Collector):
             self._queues(families, reading)
             marks = self.store.table_marks()
             self._store_tables(families, marks)
+            self._exit_drills(families, now)
             self._recorded(families, now, marks)
         except Exception as exc:  # a failed scrape is the signal (`up`); the cause goes to the log
             log.error("scrape failed", error=f"{type(exc).__name__}: {exc}")
@@ -483,6 +490,21 @@ class EngineCollector(Collector):
         inclusion = self._inclusion(marks.get("tx_journal"))
         for chain_id, (cumulative, count, total) in sorted(inclusion.items()):
             _add_histogram(families(m.TX_INCLUSION), m.TX_INCLUSION, {"chain": str(chain_id)}, cumulative, count, total)
+
+    # -- the exit drills
+
+    def _exit_drills(self, families: _Families, now: float) -> None:
+        """Each chain's latest drill: per protocol whether every exit went and the costliest, the
+        limit it ran under, and its age."""
+        for drill in self.store.latest_exit_drills(self.chain_ids):
+            chain = str(drill.chain_id)
+            families.gauge(m.EXIT_DRILL_AGE, max(0.0, now - drill.drilled_at.timestamp()), chain=chain)
+            if not drill.error:
+                families.gauge(m.EXIT_DRILL_LIMIT, drill.limit_bps, chain=chain)
+            for protocol, (sound, worst) in sorted(drill.protocols().items()):
+                families.gauge(m.EXIT_DRILL_OK, 1.0 if sound else 0.0, chain=chain, protocol=protocol)
+                if worst is not None:
+                    families.gauge(m.EXIT_DRILL_SLIPPAGE, worst, chain=chain, protocol=protocol)
 
     # -- what the engine's activities recorded
 

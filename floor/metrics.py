@@ -312,6 +312,29 @@ LAST_READING = Metric(
     "When the chain's positions were last read (unix seconds)",
     ("chain",),
 )
+EXIT_DRILL_OK = Metric(
+    "floor_engine_exit_drill_ok",
+    "gauge",
+    "1 when every exit of the protocol on the chain went through in the latest exit drill on a fork,"
+    ' 0 when one would fail or only partly leave (protocol "all": the chain could not be drilled)',
+    ("chain", "protocol"),
+)
+EXIT_DRILL_SLIPPAGE = Metric(
+    "floor_engine_exit_drill_slippage_bps",
+    "gauge",
+    "The protocol's costliest exit on the chain in the latest exit drill, in basis points of fair value"
+    " (realised on the fork, else as quoted)",
+    ("chain", "protocol"),
+)
+EXIT_DRILL_LIMIT = Metric(
+    "floor_engine_exit_drill_limit_bps",
+    "gauge",
+    "The slippage limit the chain's latest exit drill ran under, in basis points",
+    ("chain",),
+)
+EXIT_DRILL_AGE = Metric(
+    "floor_engine_exit_drill_age_seconds", "gauge", "Seconds since the chain's latest exit drill", ("chain",)
+)
 
 # ---------------------------------------------------------------------------- the admin API's
 

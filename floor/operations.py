@@ -557,14 +557,15 @@ class ReadExitsInput(FrozenModel):
 
 
 class BuildClaimInput(FrozenModel):
-    """Claim `ids` (all finalised), wrap what they pay, and transfer `deliver` to `destination`."""
+    """Claim `ids` (all finalised), wrap what they pay, and transfer `deliver` to `destination`
+    (none: what the claims pay stays in the executor, as after a panic exit)."""
 
     chain_id: int
     key: AdapterKey
     ids: list[int] = Field(min_length=1)
     asset: str
-    destination: str
-    deliver: PositiveAmount
+    destination: str = ""
+    deliver: Amount = 0
 
 
 class ClaimBuild(FrozenModel):

@@ -3,14 +3,17 @@ asset (`floor.planning.exit`), while the engine is paused and with the pause kep
 
 The result says, per chain, what is out (the executor's idle balance of each asset, up by
 what the exits paid, read before and after), what is queued (the exit requests made, with
-their ids and expected wait) and what stays (with why: a market that lets nothing go now, a
+their ids and expected wait; a validator's exit, which the consensus layer sweeps to the
+executor) and what stays (with why: a market that lets nothing go now, a
 quote past the slippage limit, a queue the engine cannot claim)."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from floor.models import Amount, FrozenModel
+from pydantic import Field, model_validator
+
+from floor.models import AdapterKey, Amount, FrozenModel
 from floor.operations import OperationResult, StrategyTarget
 
 
@@ -19,10 +22,30 @@ class PanicExitRequest(FrozenModel):
     reason: str = Field(default="", max_length=500)
 
 
+class PanicClaim(FrozenModel):
+    """The claim phase of a panic exit's queued requests in one market (Lido's queue): wait
+    until each is finalised, then claim them into the executor (wrapped to `asset`)."""
+
+    chain_id: int
+    market: AdapterKey
+    asset: str
+    decimals: int = 18
+    ids: list[int] = Field(min_length=1)  # the requests the panic exit made, only those
+    poll_s: int = Field(default=3600, ge=1, le=86_400)  # between status reads (`check_exits`: now)
+    requested_by: str = ""  # the panic exit's workflow id
+
+
 class PanicExitInput(FrozenModel):
-    targets: list[StrategyTarget] = Field(min_length=1)  # every market of the strategy, breakers or not
+    targets: list[StrategyTarget] = []  # every market of the strategy, breakers or not
     by: str = ""
     reason: str = ""
+    claim: PanicClaim | None = None  # set: this run is the claim phase of one market's requests
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> PanicExitInput:
+        if not self.targets and self.claim is None:
+            raise ValueError("a panic exit needs its targets (or, for its claim phase, the claim)")
+        return self
 
 
 class QueuedExit(FrozenModel):
@@ -31,8 +54,11 @@ class QueuedExit(FrozenModel):
     market: str  # str(AdapterKey)
     asset: str
     amount: Amount
-    ids: list[int] = []
-    wait_s: int = 0  # expected time until it can be claimed
+    ids: list[int] = []  # the queue's request ids (a claimed queue's)
+    wait_s: int = 0  # expected time until it can be claimed (or, swept, until it arrives)
+    paid_by: Literal["claim", "sweep"] = "claim"  # claimed by the engine, or swept to the executor (validators)
+    reason: str = ""  # why it is queued rather than sold now
+    claim_workflow_id: str = ""  # the workflow that claims the requests once finalised
 
 
 class LeftPosition(FrozenModel):
@@ -53,6 +79,7 @@ class ExitedPosition(FrozenModel):
     quoted: Amount
     min_out: Amount
     slippage_bps: int
+    sold: Amount = 0  # the staking token sold through the market's instant-exit pool (0: its own exit)
 
 
 class PanicChain(FrozenModel):

@@ -21,6 +21,8 @@ from floor.errors import BadInput
 from floor.models import Amount, Call, ChainId, FrozenModel, IsoTime, Priority, StrictPriority, TxRecord
 
 MAX_OUTCOMES = 10_000  # settled intents remembered, so a repeated id gets the first outcome
+# With a step's name set in it, a worker process kills itself at that step (the crash tests).
+FAILPOINT_ENV = "FLOOR_FAILPOINT"
 
 
 class TxIntent(BaseModel):
@@ -401,6 +403,9 @@ class PrepareInput(BaseModel):
     chain_id: int
     plans: list[PlannedTx]
     mark: ChainMark | None = None  # the last final block the queue saw: checked before simulating
+    # Nonces to sign with, in order, the transactions that will be sent (neither empty nor
+    # above the fee cap unless CRITICAL): the queue's next ones. Empty: not signed here.
+    sign_nonces: list[int] = []
 
 
 class PreparedTx(BaseModel):
@@ -419,6 +424,7 @@ class PreparedTx(BaseModel):
     # What would revert: a whole intent (it fails), or a group of a best-effort intent that
     # still goes without it.
     failures: list[IntentFailure] = []
+    signed: SignedTx | None = None  # signed at the next of `sign_nonces`, when asked to
 
 
 class UnsignedTx(BaseModel):
@@ -444,6 +450,11 @@ class SignedTx(BaseModel):
 class BroadcastInput(BaseModel):
     chain_id: int
     txs: list[SignedTx]
+    # Looked at once right after sending (those the node took), as the watcher would: on a
+    # fast chain most are mined by then, and settle without a watch of their own.
+    look: list[Watched] = []
+    confirmations: int = 1
+    chain_nonce_seen: int | None = None
 
 
 class BroadcastResult(BaseModel):
@@ -452,6 +463,7 @@ class BroadcastResult(BaseModel):
     ok: bool
     error: str | None = None  # NonceTaken, InsufficientFundsForGas, Rejected
     message: str = ""
+    status: TxStatus | None = None  # the first look's, when asked for (BroadcastInput.look)
 
 
 class Watched(BaseModel):
@@ -598,3 +610,8 @@ class ChainEvent(BaseModel):
     reply_to: list[str] = []  # the workflows that asked (for a reorg: did the operation end?)
     record: TxRecord | None = None  # a re-mined transaction's receipt (`reorg_resettled`)
     previous_hash: str = ""  # the hash the journal holds for it
+
+
+# Fields naming models defined further down, resolved now that every model exists.
+PreparedTx.model_rebuild()
+BroadcastResult.model_rebuild()

@@ -343,6 +343,9 @@ def main() -> int:
     print(f"Alertmanager: {alertmanager_url} (`floor alerts list`; notifications go nowhere in the demo)")
     print("Grafana dashboards: deploy/grafana/*.json, to import into a Grafana (deploy/grafana/README.md)")
     print(f"Admin API: http://127.0.0.1:{ports.api} (OpenAPI at /docs; sign in with Ethereum, or POST signed commands)")
+    print(
+        f"Dashboard: http://127.0.0.1:{ports.api}/ui/ (sign in with your browser wallet: an address in the role book)"
+    )
     print("Command keys for `floor sign` (each an encrypted keystore, its password in the file beside it):")
     for role, address in command_keys.items():
         keystore, password = stack.COMMAND_KEYS[role]

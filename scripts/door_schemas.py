@@ -26,6 +26,7 @@ ORDER = [
     "TxQueueWorkflow",
     "EngineCheckWorkflow",
     "ReconcileWorkflow",
+    "ExitDrillWorkflow",
     "AllocateWorkflow",
     "RebalanceWorkflow",
     "HarvestWorkflow",
@@ -36,6 +37,7 @@ IDS = {
     "TxQueueWorkflow": "$QUEUE_ID",
     "EngineCheckWorkflow": "$CHECK_ID",
     "ReconcileWorkflow": "$RECONCILE_ID",
+    "ExitDrillWorkflow": "$EXIT_DRILL_ID",
 }
 KIND_ORDER = {"start": 0, "update": 1, "signal": 2, "query": 3}
 # What a workflow carries over continue-as-new: part of its start's schema, never sent by hand

@@ -22,6 +22,7 @@ from activities.access import AccessActivities
 from activities.chain import ChainActivities
 from activities.deps import Deps
 from activities.engine import EngineDoor
+from activities.exit_drill import ExitDrillActivities
 from activities.exits import ExitActivities
 from activities.reconcile import ReconcileActivities
 from activities.rewards import RewardActivities
@@ -31,6 +32,7 @@ from floor.config import TemporalConfig
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.engine import EngineCheckWorkflow, EngineWorkflow
+from workflows.exit_drill import ExitDrillWorkflow
 from workflows.harvest import HarvestWorkflow
 from workflows.panic import PanicExitWorkflow
 from workflows.rebalance import RebalanceWorkflow
@@ -46,6 +48,7 @@ WORKFLOWS = [
     CapitalRequestWorkflow,
     PanicExitWorkflow,
     ReconcileWorkflow,
+    ExitDrillWorkflow,
     TxQueueWorkflow,
 ]
 
@@ -54,6 +57,7 @@ WORKFLOWS = [
 # (the queue's longest, a receipt watch, returns within seconds); then they are cancelled and
 # Temporal retries them on another worker.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+EAGER_ACTIVITIES = 8  # activities one workflow task may start here at once (see build_worker)
 
 
 def build_worker(
@@ -76,13 +80,14 @@ def build_worker(
     activities += ReconcileActivities(deps).all()
     activities += RiskActivities(deps).all()
     activities += ExitActivities(deps).all()
+    activities += ExitDrillActivities(deps).all()
     activities += RewardActivities(deps).all()
     signer = deps.signer.address if deps.signer else None
     activities += EngineDoor(client, task_queue, deps.settings, signer).all()
     activities += AccessActivities(deps.settings, deps.store).all()
     if deps.signer is not None:
         door = QueueDoor(client, task_queue, deps)
-        activities += [door.submit_intent, door.tx_chain_event]
+        activities += [door.submit_intent, door.submit_intents, door.tx_chain_event]
     return Worker(
         client,
         task_queue=task_queue,
@@ -91,6 +96,11 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         deployment_config=deployment_config(version),
+        # Eager activities: an activity a workflow task schedules comes back with the task's
+        # completion and starts here at once, no poll between. Up to 3 a task by default; the
+        # engine and the operations schedule more at once (a leg per token, both chains' reads).
+        disable_eager_activity_execution=False,
+        max_eager_activity_reservations_per_workflow_task=EAGER_ACTIVITIES,
     )
 
 

@@ -314,14 +314,16 @@ class EngineWorkflow:
         """Wait for the panic exit, record how it ended; the engine stays as it is (PAUSED)."""
         op = self.memory.panic
         status, summary, acted = "failed", "", False
+        result: PanicExitResult | None = None
         try:
-            result: PanicExitResult = await self.panic_child
+            result = await self.panic_child
             status, summary, acted = result.status, result.summary, result.acted
             if result.positions:
                 self.positions = dict(result.positions)
                 self.positions_at = workflow.now().isoformat(timespec="seconds")
         except ChildWorkflowError as err:
             summary = failure_text(err)
+        self._observe(op, workflow.now(), result, summary)  # the metrics count it as any operation
         record = OperationRecord(
             kind=op.kind,
             workflow_id=op.workflow_id,
@@ -763,7 +765,14 @@ class EngineWorkflow:
                 summary=f"{'hold' if paused else 'release'} the signer's transaction queues",
             )
             if self.child is not None:
-                await self.child.signal("pause_engine" if paused else "resume_engine", signal.model_dump())
+                try:
+                    await self.child.signal("pause_engine" if paused else "resume_engine", signal.model_dump())
+                except ApplicationError:
+                    # The operation ended while the signal was on its way (its end not yet seen
+                    # here): nothing left to pause. Before the patch the pause or resume failed
+                    # with it (a signal's: the engine's run).
+                    if not workflow.patched("pause-an-ended-operation"):
+                        raise
             await workflow.execute_activity(
                 "pause_schedules",
                 {"engine_id": workflow.info().workflow_id, "paused": paused, "note": note},
@@ -1190,20 +1199,7 @@ class EngineWorkflow:
         except ChildWorkflowError as err:
             summary = failure_text(err)
         now = workflow.now()
-        try:
-            self.unsaved_operations.append(
-                observe_operation(
-                    op.kind.value,
-                    op.workflow_id,
-                    op.started_at,
-                    now,
-                    result,
-                    failure=summary if result is None else "",
-                    decimals={(c.chain_id, t): d for c in self.input.catalogue.chains for t, d in c.tokens.items()},
-                )
-            )
-        except Exception:  # the metrics miss one operation; the engine records it all the same
-            workflow.logger.warning(f"{op.workflow_id}: no summary for the metrics", exc_info=True)
+        self._observe(op, now, result, summary)
         record = OperationRecord(
             kind=op.kind,
             workflow_id=op.workflow_id,
@@ -1228,6 +1224,23 @@ class EngineWorkflow:
         self._transition(Event.FINISHED, "engine", f"{op.kind.value} {op.workflow_id} {status}", summary[:200])
         if status == "failed":
             await self._judge_error_rate()
+
+    def _observe(self, op: RunningOperation, now, result, summary: str) -> None:
+        """The finished operation's summary for the metrics (saved with the next journal)."""
+        try:
+            self.unsaved_operations.append(
+                observe_operation(
+                    op.kind.value,
+                    op.workflow_id,
+                    op.started_at,
+                    now,
+                    result,
+                    failure=summary if result is None else "",
+                    decimals={(c.chain_id, t): d for c in self.input.catalogue.chains for t, d in c.tokens.items()},
+                )
+            )
+        except Exception:  # the metrics miss one operation; the engine records it all the same
+            workflow.logger.warning(f"{op.workflow_id}: no summary for the metrics", exc_info=True)
 
     async def _judge_error_rate(self) -> None:
         """An operation ended failed: the error rate is judged now, not only at the next risk

@@ -54,6 +54,19 @@ RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 READ_TIMEOUT = timedelta(seconds=30)
 # How long to wait for the queue's signal before asking it again.
 ASK_AGAIN = timedelta(minutes=10)
+# Reads, builds, the queue's door and the journal take small inputs, answer small results and
+# run in milliseconds: as local activities they run inside the workflow task that asks (no task
+# of their own, no server round trip each), since this patch; histories from before ran them
+# as activities.
+LOCAL_STEPS = "local-reads-builds-submits"
+
+
+def step_activity(name: str, arg: Any, *, result_type: type, summary: str):
+    """One of an operation's small steps: a local activity (an activity before LOCAL_STEPS)."""
+    run = workflow.execute_local_activity if workflow.patched(LOCAL_STEPS) else workflow.execute_activity
+    return run(
+        name, arg, result_type=result_type, start_to_close_timeout=READ_TIMEOUT, retry_policy=RETRY, summary=summary
+    )
 
 
 def refuse_unless_started_by_engine() -> None:
@@ -83,6 +96,8 @@ class OperationBase:
     # A pause stops the operation at its next step; a panic exit, which runs while the engine
     # is paused, is not pausable.
     pausable = True
+    # False in a later phase no engine follows (a panic exit's claim): steps are its own only.
+    followed = True
 
     def __init__(self) -> None:
         # False only while replaying a history recorded before steps were reported and
@@ -142,7 +157,7 @@ class OperationBase:
         self.stage = stage
         workflow.set_current_details(f"**step:** {stage}")
         parent = workflow.info().parent
-        if parent is not None and self.v2:
+        if parent is not None and self.v2 and self.followed:
             # Told, not waited for: the next activity starts in the same workflow task.
             name = STEP_SIGNAL if workflow.patched("internal-step-signal") else "operation_step"
             self.reports.append(
@@ -175,18 +190,23 @@ class OperationBase:
         covers a signal sent while no run was listening."""
         unsettled = intents
         while unsettled:
-            submissions = [
-                workflow.execute_activity(
-                    "submit_intent",
-                    intent,
-                    result_type=SubmitAck,
-                    start_to_close_timeout=READ_TIMEOUT,
-                    retry_policy=RETRY,
-                    summary=f"queue {intent.id}",
-                )
-                for intent in unsettled
-            ]
-            acks = await together(submissions, self.v2)
+            if workflow.patched(LOCAL_STEPS):  # a chain's intents in one update: the queue takes them together
+                per_chain: dict[int, list[TxIntent]] = {}
+                for intent in unsettled:
+                    per_chain.setdefault(intent.chain_id, []).append(intent)
+                batches = [
+                    step_activity(
+                        "submit_intents", batch, result_type=list[SubmitAck], summary=f"queue {len(batch)} on chain {c}"
+                    )
+                    for c, batch in per_chain.items()
+                ]
+                acks = [ack for answered in await asyncio.gather(*batches) for ack in answered]
+            else:
+                submissions = [
+                    step_activity("submit_intent", intent, result_type=SubmitAck, summary=f"queue {intent.id}")
+                    for intent in unsettled
+                ]
+                acks = await together(submissions, self.v2)
             for ack in acks:
                 if ack.outcome is not None:
                     self.outcomes[ack.intent_id] = ack.outcome
@@ -196,7 +216,7 @@ class OperationBase:
             unsettled = [i for i in intents if i.id not in self.outcomes]
         outcomes = {i.id: self.outcomes[i.id] for i in intents}
         if self.v2 and any(o.ok for o in outcomes.values()):
-            await workflow.execute_activity(
+            await step_activity(
                 "journal_transactions",
                 JournalInput(
                     operation_id=workflow.info().workflow_id,
@@ -206,8 +226,6 @@ class OperationBase:
                     ],
                 ),
                 result_type=int,
-                start_to_close_timeout=READ_TIMEOUT,
-                retry_policy=RETRY,
                 summary="journal the mined transactions",
             )
         return outcomes
@@ -238,7 +256,7 @@ async def read_holdings(targets: list[StrategyTarget], assets: bool = True, pric
     return list(
         await asyncio.gather(
             *(
-                workflow.execute_activity(
+                step_activity(
                     "read_holdings",
                     ReadHoldingsInput(
                         chain_id=c,
@@ -247,8 +265,6 @@ async def read_holdings(targets: list[StrategyTarget], assets: bool = True, pric
                         prices=prices,
                     ),
                     result_type=Holdings,
-                    start_to_close_timeout=READ_TIMEOUT,
-                    retry_policy=RETRY,
                     summary=f"read positions, liquidity and balances on chain {c}",
                 )
                 for c in chains
@@ -268,7 +284,7 @@ async def build_and_send(
     if deposits:
         await op.step(f"checking balances and building calls on chains {chains}")
         builds = [
-            workflow.execute_activity(
+            step_activity(
                 "build_deposit_calls",
                 BuildDepositsInput(
                     chain_id=leg.chain_id,
@@ -276,8 +292,6 @@ async def build_and_send(
                     deposits=[PlannedDeposit(key=m.key, amount=m.amount) for m in leg.moves],
                 ),
                 result_type=list[list[Call]],
-                start_to_close_timeout=READ_TIMEOUT,
-                retry_policy=RETRY,
                 summary=f"quote and build {leg.asset} deposits on chain {leg.chain_id}",
             )
             for leg in legs
@@ -287,12 +301,10 @@ async def build_and_send(
         await op.step(f"quoting, checking liquidity and building calls on chains {chains}")
         built = await asyncio.gather(
             *(
-                workflow.execute_activity(
+                step_activity(
                     "build_moves",
                     leg,
                     result_type=list[list[Call]],
-                    start_to_close_timeout=READ_TIMEOUT,
-                    retry_policy=RETRY,
                     summary=f"quote and build {len(leg.moves)} {leg.asset} moves on chain {leg.chain_id}",
                 )
                 for leg in legs

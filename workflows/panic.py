@@ -2,14 +2,20 @@
 is paused, and the pause kept.
 
 quote the full exit of every chain at once (`build_full_exit`: `floor.planning.exit`, each
-step bound by its quote less the slippage limit; a step the market refuses now or quoted past
-the limit is left, and says why) -> pack each chain's steps into as few transactions as the
-executor allows -> send them through the signer's queues, which let a panic exit's intents
+step bound by its quote less the slippage limit; a staking token sold through its Curve pool
+as far as the pool pays within the limit, the rest queued; every validator that can exit asked
+to by EIP-7002; a step the market refuses now or quoted past the limit is left, and says why)
+-> pack each chain's steps into as few transactions as the executor allows -> send them through the signer's queues, which let a panic exit's intents
 through their hold (`through_hold`), CRITICAL (sent even above the fee cap), private where the
 chain's relay takes moves of their size; not atomic: a step that would revert is dropped and
 named, the others go -> read the exit requests the mined transactions made and every position
 back. The result says, per chain, what is out (the idle balance's rise per asset), what is
 queued (the requests' ids and expected wait) and what stays, with why.
+
+Lido's requests are handed to a claim phase (the same workflow type, its input's `claim` set,
+`<engine>/panic-claim-<n>-<chain>-<protocol>`, abandoned): it reads them every `poll_s` (signal
+`check_exits`: now) and, once every one is finalised, claims them into the executor through the
+paused queue.
 
 Not pausable: a pause that comes while it runs (the engine is paused already) does not stop
 it. The engine stays PAUSED afterwards: a resume is the operators' decision.
@@ -18,9 +24,12 @@ it. The engine stays PAUSED afterwards: a resume is the operators' decision.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows.operation import (
     READ_TIMEOUT,
@@ -37,17 +46,27 @@ from workflows.operation import (
 
 with workflow.unsafe.imports_passed_through():
     from floor.errors import FloorError
-    from floor.models import Priority, units
-    from floor.operations import ChainPart, ExitRequest, ExitsMadeInput, overall_status
+    from floor.models import AdapterKey, Priority, units
+    from floor.operations import (
+        BuildClaimInput,
+        ChainPart,
+        ClaimBuild,
+        ExitRequest,
+        ExitsMadeInput,
+        ReadExitsInput,
+        overall_status,
+    )
     from floor.panic import (
         ExitedPosition,
         LeftPosition,
         PanicChain,
+        PanicClaim,
         PanicExitInput,
         PanicExitResult,
         QueuedExit,
     )
     from floor.planning.exit import ExitLine, ExitPlan, FullExitInput, line_effect
+    from floor.reconcile import idle_key
     from floor.txqueue import TxIntent, TxOutcome
 
 
@@ -55,11 +74,21 @@ with workflow.unsafe.imports_passed_through():
 class PanicExitWorkflow(OperationBase):
     pausable = False
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.check_now = False
+
+    @workflow.signal(description="A claim phase: read the queued exits' status now, not at the next poll.")
+    def check_exits(self, _: Any = None) -> None:
+        self.check_now = True
+
     @workflow.run
     @reports_failure
     async def run(self, raw: Any = None) -> PanicExitResult:
         refuse_unless_started_by_engine()
         input = validated(PanicExitInput, raw, "panic exit")
+        if input.claim is not None:
+            return await self._claim(input, input.claim)
         chains = sorted({t.key.chain_id for t in input.targets})
         await self.step(f"quoting the full exit on chains {chains}")
         plans: list[ExitPlan] = list(
@@ -103,6 +132,10 @@ class PanicExitWorkflow(OperationBase):
             _chain(plan, intents.get(plan.chain_id, []), outcomes, made, after[plan.chain_id].idle)
             for plan, made in zip(plans, requests, strict=True)
         ]
+        claimable = [(c, q) for c in panic for q in c.queued if q.paid_by == "claim" and q.ids]
+        if claimable and workflow.patched("panic-claims-its-requests"):
+            keys = {str(line.step.key): line.step.key for plan in plans for line in plan.lines}
+            panic = await self._hand_claims(panic, claimable, keys)
         positions = {str(h.key): h.amount for read in after.values() for h in read.holdings}
         self.stage = "done"
         status = overall_status(parts)
@@ -118,9 +151,118 @@ class PanicExitWorkflow(OperationBase):
             )
         )
 
+    async def _hand_claims(
+        self, panic: list[PanicChain], claimable: list[tuple[PanicChain, QueuedExit]], keys: dict[str, AdapterKey]
+    ) -> list[PanicChain]:
+        """Each market's requests to a claim phase of their own (`<engine>/panic-claim-<n>-...`,
+        abandoned: it outlives the panic exit and claims them into the executor once finalised,
+        through the paused queues)."""
+        me = workflow.info().workflow_id
+        engine, _, name = me.rpartition("/")
+        n = name.rsplit("-", 1)[-1]
+        handed: dict[tuple[int, str], str] = {}
+        for chain, queued in claimable:
+            key = keys[queued.market]
+            claim_id = f"{engine}/panic-claim-{n}-{key.chain_id}-{key.protocol}"
+            claim = PanicClaim(
+                chain_id=chain.chain_id,
+                market=key,
+                asset=queued.asset,
+                decimals=chain.decimals.get(queued.asset, 18),
+                ids=queued.ids,
+                requested_by=me,
+            )
+            await workflow.start_child_workflow(
+                PanicExitWorkflow.run,
+                PanicExitInput(claim=claim).model_dump(mode="json"),
+                id=claim_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=f"claim {queued.market} requests {', '.join(map(str, queued.ids))} into the executor",
+            )
+            handed[chain.chain_id, queued.market] = claim_id
+        return [
+            c.model_copy(
+                update={
+                    "queued": [
+                        q.model_copy(update={"claim_workflow_id": handed.get((c.chain_id, q.market), "")})
+                        for q in c.queued
+                    ]
+                }
+            )
+            for c in panic
+        ]
+
+    async def _claim(self, input: PanicExitInput, claim: PanicClaim) -> PanicExitResult:
+        """The claim phase: read the requests every `poll_s` (or at `check_exits`) until each
+        is finalised, then claim them into the executor, wrapped, through the paused queue."""
+        self.followed = False  # the panic exit that started it has ended; no engine follows it
+        what = f"{claim.market} requests {', '.join(map(str, claim.ids))}"
+        while True:
+            exits = await workflow.execute_activity(
+                "read_exit_requests",
+                ReadExitsInput(chain_id=claim.chain_id, key=claim.market, ids=claim.ids),
+                result_type=list[ExitRequest],
+                start_to_close_timeout=READ_TIMEOUT,
+                retry_policy=RETRY,
+                summary=f"read the status of {what}",
+            )
+            claimed = [r.id for r in exits if r.status == "claimed"]
+            if claimed:
+                raise ApplicationError(
+                    f"{claim.market} requests {claimed} are no longer the executor's to claim",
+                    type="ExitAlreadyClaimed",
+                    non_retryable=True,
+                )
+            finalized = sum(r.status == "finalized" for r in exits)
+            if finalized == len(claim.ids):
+                break
+            await self.step(f"waiting for {what} to be finalised ({finalized} of {len(claim.ids)} finalised)")
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(input.model_dump(mode="json"))
+            self.check_now = False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self.check_now, timeout=timedelta(seconds=claim.poll_s))
+        await self.step(f"claiming {what} into the executor")
+        build = await workflow.execute_activity(
+            "build_exit_claim",
+            BuildClaimInput(chain_id=claim.chain_id, key=claim.market, ids=claim.ids, asset=claim.asset),
+            result_type=ClaimBuild,
+            start_to_close_timeout=READ_TIMEOUT,
+            retry_policy=RETRY,
+            summary=f"build the claim of {what}",
+        )
+        intents = [
+            i.model_copy(update={"through_hold": True})
+            for i in chain_intents(claim.chain_id, build.groups, "claim", [(claim.asset, build.claimable)])
+        ]
+        paid = {idle_key(claim.chain_id, claim.asset): build.claimable}
+        outcomes = await self.send(intents, effects_by_intent(intents, [paid]))
+        part = chain_part(claim.chain_id, intents, outcomes)
+        if part.status != "done":
+            raise ApplicationError(f"{part.error}; {what} stay the executor's, unclaimed", type="TransactionFailed")
+        self.stage = "done"
+        paid_out = units(build.claimable, claim.decimals, claim.asset)
+        return await self.finish(
+            PanicExitResult(
+                status="done",
+                summary=f"claimed {what} for {claim.requested_by}: {paid_out} into the executor; "
+                "the engine stays PAUSED",
+                chains=[part],
+                panic=[
+                    PanicChain(
+                        chain_id=claim.chain_id,
+                        out={claim.asset: build.claimable},
+                        decimals={claim.asset: claim.decimals},
+                        transactions=part.transactions,
+                    )
+                ],
+            )
+        )
+
     async def _requests(self, plan: ExitPlan, part: ChainPart) -> dict[str, list[ExitRequest]]:
         """The requests each queued market's exit made, from the mined transactions' logs."""
-        queued = [line for line in _built(plan) if line.step.mode == "queued"]
+        # Only a claimed queue's requests have ids to follow; a validator's exit is swept to the executor.
+        queued = [line for line in _built(plan) if line.step.mode == "queued" and line.step.paid_by == "claim"]
         if not queued or not part.transactions:
             return {}
         made = await asyncio.gather(
@@ -172,7 +314,7 @@ def _chain(
     exited, queued, left = [], [], []
     for line in plan.lines:
         step, market = line.step, str(line.step.key)
-        why = line.refusal or step.reason or (missed.get(line.group, "") if line.group is not None else "")
+        why = line.refusal or (missed.get(line.group, "") if line.group is not None else "") or step.reason
         if line.built and line.group not in missed:
             if step.mode == "queued":
                 requests = made.get(market, [])
@@ -183,6 +325,8 @@ def _chain(
                         amount=sum(r.amount for r in requests) or step.amount,
                         ids=[r.id for r in requests],
                         wait_s=step.wait_s,
+                        paid_by=step.paid_by,
+                        reason=step.reason,
                     )
                 )
             else:
@@ -194,6 +338,7 @@ def _chain(
                         quoted=line.quoted,
                         min_out=line.min_out,
                         slippage_bps=line.slippage_bps,
+                        sold=step.tokens,
                     )
                 )
             if step.left:
@@ -224,7 +369,11 @@ def _summary(panic: list[PanicChain], plans: list[ExitPlan], parts: list[ChainPa
                 "queued "
                 + ", ".join(
                     f"{units(q.amount, decimals.get((chain.chain_id, q.asset), 0), q.asset)} in {q.market}"
-                    f" (requests {', '.join(map(str, q.ids)) or 'unknown'})"
+                    + (
+                        f" (requests {', '.join(map(str, q.ids)) or 'unknown'})"
+                        if q.paid_by == "claim"
+                        else " (exits requested, swept to the executor)"
+                    )
                     for q in chain.queued
                 )
             )

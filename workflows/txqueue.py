@@ -264,6 +264,10 @@ class TxQueueWorkflow:
         # Settled transactions followed until final, nonce gaps filled while running, a chain
         # that is not the chain the queue knew: recorded histories from before run without.
         self.following = workflow.patched("follow-finality")
+        # A workflow task fewer at each step of a transaction's way: the nonce read as a local
+        # activity, signing inside tx_prepare, the first receipt look inside tx_broadcast.
+        # Recorded histories from before run without.
+        self.fast = workflow.patched("queue-fast-path")
         self.follow_now = False  # the watcher saw the chain take something back: look now
         self.sender_stopped = False  # draining: the sender has finished what it was sending
         await self._resync()
@@ -351,12 +355,13 @@ class TxQueueWorkflow:
                     chain_id=self.q.chain_id,
                     plans=[PlannedTx(intents=p, priority=p[0].priority) for p in plans],
                     mark=self.state.chain if self.following else None,
+                    sign_nonces=self._next_nonces(len(plans)) if self.fast else [],
                 ),
                 result_type=list[PreparedTx],
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=FOREVER,
-                summary=f"simulate {len(taken)} intents",
+                summary=f"simulate {'and sign ' if self.fast else ''}{len(taken)} intents",
             )
         except ActivityError as err:
             if not (isinstance(err.cause, ApplicationError) and err.cause.type == "ChainRewritten"):
@@ -368,6 +373,7 @@ class TxQueueWorkflow:
             await self._halt(err.cause.message)
             return
         unsigned: list[UnsignedTx] = []
+        presigned: list[SignedTx] = []
         for plan, prep in zip(plans, prepared, strict=True):
             by_id = {i.id: i for i in plan}
             for failure in prep.failures:
@@ -387,8 +393,11 @@ class TxQueueWorkflow:
                     )
                 workflow.logger.warning(reason, extra={"intents": prep.intents})
                 continue
+            # Signed in tx_prepare at the nonce the queue would take now, unless the state moved
+            # meanwhile (a resync, a nonce given back): then signed again below, as before.
+            signed = prep.signed if prep.signed is not None and self._claim_nonce(prep.signed.nonce) else None
             tx = SentTx(
-                nonce=take_nonce(self.state),
+                nonce=signed.nonce if signed is not None else take_nonce(self.state),
                 intents=intents,
                 to=self.q.executor,
                 data=prep.data,
@@ -401,12 +410,38 @@ class TxQueueWorkflow:
                 route="private" if prep.private else "public",
             )
             self.state.inflight.append(tx)
-            unsigned.append(UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
+            if signed is not None:
+                tx.hashes.append(signed.hash)
+                tx.raw = signed.raw
+                presigned.append(signed)
+            else:
+                unsigned.append(UnsignedTx(nonce=tx.nonce, to=tx.to, data=tx.data, gas=tx.gas, fees=tx.fees))
         self.state.preparing = []
         if unsigned:
-            await self._sign_and_broadcast(unsigned)
+            presigned += await self._sign(unsigned)
+        if presigned:
+            await self._dispatch(sorted(presigned, key=lambda s: s.nonce), look=self.fast)
+
+    def _next_nonces(self, count: int) -> list[int]:
+        """The nonces `take_nonce` would hand out next, in order: numbers given back first."""
+        free = sorted(self.state.free_nonces)[:count]
+        start = self.state.next_nonce or 0
+        return free + [start + i for i in range(count - len(free))]
+
+    def _claim_nonce(self, nonce: int) -> bool:
+        """Take this nonce if it is still free (given back, or the next one)."""
+        if nonce in self.state.free_nonces:
+            self.state.free_nonces.remove(nonce)
+            return True
+        if self.state.next_nonce is not None and nonce == self.state.next_nonce:
+            self.state.next_nonce += 1
+            return True
+        return False
 
     async def _sign_and_broadcast(self, unsigned: list[UnsignedTx]) -> None:
+        await self._dispatch(await self._sign(unsigned))
+
+    async def _sign(self, unsigned: list[UnsignedTx]) -> list[SignedTx]:
         signed: list[SignedTx] = await workflow.execute_activity(
             "tx_sign",
             SignInput(chain_id=self.q.chain_id, txs=unsigned),
@@ -419,12 +454,15 @@ class TxQueueWorkflow:
             tx = self._tx(s.nonce)
             tx.hashes.append(s.hash)
             tx.raw = s.raw
+        return signed
+
+    async def _dispatch(self, signed: list[SignedTx], look: bool = False) -> None:
         private = [s for s in signed if self._tx(s.nonce).route == "private"]
         public = [s for s in signed if self._tx(s.nonce).route != "private"]
         if private:
             await self._send_privately(private)
         if public:
-            await self._broadcast(public)
+            await self._broadcast(public, look=look)
 
     async def _send_privately(self, signed: list[SignedTx]) -> None:
         """One private attempt each; until its last target block is mined nothing else is sent
@@ -456,10 +494,19 @@ class TxQueueWorkflow:
                     "private attempt not accepted", extra={"nonce": tx.nonce, "error": attempt.error}
                 )
 
-    async def _broadcast(self, signed: list[SignedTx]) -> None:
+    async def _broadcast(self, signed: list[SignedTx], look: bool = False) -> None:
+        """Send in nonce order; with `look`, the activity looks at them once right after, and
+        what is already mined settles here without a watch."""
+        first_look = {}
+        if look:
+            first_look = {
+                "look": [self._watched(self._tx(s.nonce)) for s in signed],
+                "confirmations": self.q.confirmations,
+                "chain_nonce_seen": self.state.chain_nonce if self.following else None,
+            }
         results: list[BroadcastResult] = await workflow.execute_activity(
             "tx_broadcast",
-            BroadcastInput(chain_id=self.q.chain_id, txs=signed),
+            BroadcastInput(chain_id=self.q.chain_id, txs=signed, **first_look),
             result_type=list[BroadcastResult],
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=HEARTBEAT,
@@ -481,6 +528,40 @@ class TxQueueWorkflow:
             else:
                 workflow.logger.warning("broadcast refused", extra={"nonce": r.nonce, "error": r.error})
             tx.last_sent = now  # the watcher decides: mined, taken, or stuck
+        if look:
+            await self._first_look([r.status for r in results if r.status is not None])
+
+    async def _first_look(self, statuses: list[TxStatus]) -> None:
+        """What the broadcast's look found: confirmed ones settle and a taken nonce is requeued,
+        as the watcher would; the rest is the watcher's. A chain whose mined nonce went back
+        is left to the watcher and the follower. The mined nonce seen stays the watcher's to
+        record: a watch that polled before this look may answer after it."""
+        nonces = [s.chain_nonce for s in statuses if s.chain_nonce is not None]
+        if not statuses or (self.following and nonces and min(nonces) < self.state.chain_nonce):
+            return
+        resync_needed = False
+        for status in statuses:
+            tx = next((t for t in self.state.inflight if t.nonce == status.nonce), None)
+            if tx is None or tx.last_sent is None:
+                continue
+            if status.state == "confirmed":
+                self._confirmed(tx, status)
+            elif status.state == "taken":
+                self._requeue(tx)
+                resync_needed = True
+        if resync_needed:
+            await self._resync()
+        self._show()
+
+    def _watched(self, t: SentTx) -> Watched:
+        return Watched(
+            nonce=t.nonce,
+            hashes=t.hashes,
+            raw=t.raw,
+            intents=[i.id for i in t.intents],
+            calls=t.calls,
+            private=t.route == "private",
+        )
 
     async def _watcher(self) -> None:
         while True:
@@ -503,17 +584,7 @@ class TxQueueWorkflow:
                 "tx_watch",
                 WatchInput(
                     chain_id=self.q.chain_id,
-                    txs=[
-                        Watched(
-                            nonce=t.nonce,
-                            hashes=t.hashes,
-                            raw=t.raw,
-                            intents=[i.id for i in t.intents],
-                            calls=t.calls,
-                            private=t.route == "private",
-                        )
-                        for t in watched
-                    ],
+                    txs=[self._watched(t) for t in watched],
                     confirmations=self.q.confirmations,
                     wait_s=0 if final else min(WATCH_WINDOW_S, self.q.stuck_after_s),
                     draining=final,
@@ -864,7 +935,9 @@ class TxQueueWorkflow:
             tx.cancel_hash = tx.hashes[-1]  # the first cancel; every version after it is a cancel too
 
     async def _resync(self) -> None:
-        chain: NonceState = await workflow.execute_activity(
+        # Two small reads: a local activity runs them inside the workflow task.
+        run = workflow.execute_local_activity if self.fast else workflow.execute_activity
+        chain: NonceState = await run(
             "tx_nonce_state",
             self.q.chain_id,
             result_type=NonceState,

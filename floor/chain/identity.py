@@ -49,6 +49,12 @@ def final_block(w3: Web3, finality: str | int, head: int) -> int:
     return int(block["number"], 16) if block else -1
 
 
+def hash_at(w3: Web3, number: int) -> str | None:
+    """The hash of the chain's block `number` now (lower case), None when it has none (yet)."""
+    block = _block(w3, number)
+    return block["hash"].lower() if block else None
+
+
 def mark_at(w3: Web3, number: int) -> ChainMark | None:
     block, genesis = _block(w3, number), _block(w3, 0)
     if block is None or genesis is None:

@@ -11,14 +11,19 @@ the block's own number (Ethereum, OP Stack). `block.timestamp` is the L2 block's
 every one of them. The first chunk runs at the block asked for ("latest", or a number); a
 batch too large for one chunk (the node's eth_call gas cap) sends its other chunks pinned to
 the block number the first one read, so one batch is still one consistent snapshot.
+
+`read_pinned` names the block by its hash instead (EIP-1898; one header request first): every
+chunk reads that very block, and the batch carries its hash, so whoever keeps the reads can
+tell later whether a reorg replaced the block they came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from eth_abi.exceptions import DecodingError
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.types import BlockParams
@@ -49,6 +54,7 @@ class ReadBatch:
     block_number: int
     timestamp: int
     eth_calls: int  # how many eth_call requests the batch took (all its requests)
+    block_hash: str | None = None  # the block's hash, when the batch was read at it (`read_pinned`)
 
 
 class MulticallReader:
@@ -79,9 +85,10 @@ class MulticallReader:
             ReadCall(ARB_SYS, encode_call("arbBlockNumber()"), allow_failure=True),
         ]
 
-    def read(self, calls: Sequence[ReadCall], block: int | BlockParams = "latest") -> ReadBatch:
-        """Reads `calls` at `block` ("latest", or a number): one eth_call for the first chunk
-        (with the block's number and timestamp), then one per further chunk at that number."""
+    def read(self, calls: Sequence[ReadCall], block: int | BlockParams | HexStr = "latest") -> ReadBatch:
+        """Reads `calls` at `block` ("latest", a number or a block hash): one eth_call for the
+        first chunk (with the block's number and timestamp), then one per further chunk at that
+        number (or that hash)."""
         first_size = max(1, self.chunk_size - len(self._block_reads))
         head, rest = list(calls[:first_size]), calls[first_size:]
         found = self._aggregate3([*self._block_reads, *head], block)
@@ -92,11 +99,20 @@ class MulticallReader:
             raise ValueError(f"asked for block {block}, the eth_call ran at block {number}")
         results = found[n:]
         chunks = [rest[i : i + self.chunk_size] for i in range(0, len(rest), self.chunk_size)]
+        at = block if _is_hash(block) else number
         for chunk in chunks:
-            results += self._aggregate3(chunk, number)
+            results += self._aggregate3(chunk, at)
         return ReadBatch(results, number, timestamp, eth_calls=1 + len(chunks))
 
-    def _aggregate3(self, chunk: Sequence[ReadCall], block: int | BlockParams) -> list[ReadResult]:
+    def read_pinned(self, calls: Sequence[ReadCall]) -> ReadBatch:
+        """Reads `calls` at the head's block named by its hash, with the hash in the batch. A
+        reorg between the header and the read makes the read fail (the block is unknown), never
+        answer from another block than the hash names."""
+        head = self.w3.eth.get_block("latest")
+        block_hash = HexStr("0x" + bytes(head["hash"]).hex())
+        return replace(self.read(calls, block_hash), block_hash=block_hash)
+
+    def _aggregate3(self, chunk: Sequence[ReadCall], block: int | BlockParams | HexStr) -> list[ReadResult]:
         calldata = encode_aggregate3(chunk)
         raw = self.w3.eth.call({"to": self.address, "data": calldata, "gas": self.gas_cap}, block)
         try:
@@ -104,7 +120,7 @@ class MulticallReader:
         except DecodingError as exc:
             raise self._undecodable(raw, block, len(chunk), exc) from None
 
-    def _undecodable(self, raw: bytes, block: int | BlockParams, reads: int, exc: DecodingError) -> ReadFailed:
+    def _undecodable(self, raw: bytes, block: int | BlockParams | HexStr, reads: int, exc: DecodingError) -> ReadFailed:
         """The named error for an answer that does not decode: no code at the address (no
         data at all, as a call to an empty account answers) or a garbled answer."""
         where = f"on chain {self.w3.eth.chain_id} at block {block}"
@@ -176,6 +192,10 @@ def decode_aggregate3_results(raw: bytes, expected: int) -> list[ReadResult]:
             raise DecodingError(f"aggregate3 result {i}: {length} bytes of return data past the end")
         out.append(ReadResult(bool(ok), raw[data_at + _WORD : data_at + _WORD + length]))
     return out
+
+
+def _is_hash(block: object) -> bool:
+    return isinstance(block, str) and len(block) == 66 and block.startswith("0x")
 
 
 def _block_number(block_number: ReadResult, arb_block_number: ReadResult) -> int:

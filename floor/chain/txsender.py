@@ -255,6 +255,11 @@ class TxSender:
                 heartbeat()
             time.sleep(self.config.poll_interval_s)
 
+    def look(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
+        """One poll as `watch` makes it: the first look right after a broadcast (on a chain
+        that mines at once, most are confirmed by then)."""
+        return self._poll(txs, confirmations, chain_nonce_seen)
+
     def _poll(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
         head = self.w3.eth.block_number
         latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, head)

@@ -11,13 +11,18 @@ runs, prints (`--dry-run`: prints and sends nothing) and records in the registry
    for the owners to sign in their own wallets, and a later `floor deploy` records the result.
 4. A registry entry: the executor, its code hash, the rules and their hash, the config's hash,
    the block and transaction, the engine's version.
+
+`set_operator` rotates the operator (a leaked key) the same way: the executor's
+`setOperator(new)` and, when asked, `unpause()` as one Safe transaction; the registry records
+the new operator in an entry of its own (the executor's address stays: its CREATE2 inputs hold
+the operator it was deployed with).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.types import TxParams, TxReceipt, Wei
 
+from floor.calls import call, encode_call
 from floor.chain.signer import LocalKeySigner, Signer
 from floor.deploy import safe as safe_module
 from floor.deploy.create2 import PROXY, Inputs, code_hash, install_proxy, proxy_present, runtime_code_hash
@@ -112,7 +118,7 @@ def deploy(
     _check_chain(w3, network)
     declared, cfg_hash = declared_rules(network)
     inputs = inputs_of(network)
-    address = inputs.address
+    address = to_checksum_address(network.executor) if network.executor else inputs.address
     out = Outcome(network.name, address)
 
     if proxy_present(w3):
@@ -124,6 +130,8 @@ def deploy(
 
     existing = code_hash(w3, address)
     deploy_tx: TxReceipt | None = None
+    if existing is None and network.executor:
+        raise DeployError(f"{network.name}: no code at its executor {address} (the network file's `executor`)")
     if existing is None:
         data = inputs.deploy_data()
         step = Step(f"deploy FloorExecutor at {address} (CREATE2, salt 0x{inputs.salt.hex()})", PROXY, len(data))
@@ -140,11 +148,13 @@ def deploy(
     else:
         out.steps.append(Step(f"FloorExecutor already at {address}"))
 
+    if network.executor and not registry.entries:
+        action = "adopt"  # an executor deployed outside this tool, recorded for the first time
     current = Rules() if existing is None else _on_chain(w3, address, registry, declared)
     applied = _apply(w3, network, registry, keys, address, current, declared, out, dry_run, "set the declared rules")
     if dry_run or not applied:
         return out
-    tx = applied if isinstance(applied, dict) else deploy_tx
+    tx = applied if not isinstance(applied, bool) else deploy_tx
     out.entry = _record(
         w3, network, registry, action, address, declared, cfg_hash, tx, deploy_tx, fresh=existing is None
     )
@@ -166,7 +176,7 @@ def rollback(w3: Web3, network: Network, registry: Registry, keys: Keys | None, 
     applied = _apply(w3, network, registry, keys, address, current, target, out, dry_run, "restore the previous rules")
     if dry_run or not applied:
         return out
-    tx = applied if isinstance(applied, dict) else None
+    tx = applied if not isinstance(applied, bool) else None
     out.entry = _record(w3, network, registry, "rollback", address, target, previous.config_hash, tx, None, fresh=False)
     return out
 
@@ -196,6 +206,23 @@ def _apply(
     if not calls:
         out.steps.append(Step("rules already as declared: no owner transaction"))
         return True
+    return _as_owner(w3, network, registry, keys, address, calls, out, dry_run, purpose)
+
+
+def _as_owner(
+    w3: Web3,
+    network: Network,
+    registry: Registry,
+    keys: Keys | None,
+    address: str,
+    calls: Sequence[tuple[Call, str]],
+    out: Outcome,
+    dry_run: bool,
+    purpose: str,
+) -> TxReceipt | bool:
+    """The owner's calls (each with what it does) as one Safe transaction: its receipt, True
+    for a dry run of an owner that is an account, or False when they wait for the owners (the
+    Transaction Builder's batch written) or it is a dry run."""
     for c, what in calls:
         out.steps.append(Step(f"  owner call: {what}", c.target, len(bytes.fromhex(c.data.removeprefix("0x")))))
     owner_calls = [c for c, _ in calls]
@@ -272,7 +299,8 @@ def _record(
         deployed_block=deployed_block,
         version=engine_version(),
         owner=network.owner,
-        operator=network.operator,
+        # A rotated operator (set_operator) is the registry's, not the network file's.
+        operator=registry.latest.operator if registry.latest is not None else network.operator,
         guardian=network.guardian,
         rules=rules.as_json(),
         at=now(),
@@ -281,6 +309,69 @@ def _record(
         raise RegistryError(f"{network.name}: the registry's executor is {registry.latest.address}, this one {address}")
     registry.record(entry)
     return entry
+
+
+def set_operator(
+    w3: Web3,
+    network: Network,
+    registry: Registry,
+    keys: Keys | None,
+    new_operator: str,
+    *,
+    unpause: bool = False,
+    dry_run: bool = False,
+) -> Outcome:
+    """Replace the executor's operator (and, with `unpause`, lift its pause) through the owner
+    Safe, in one Safe transaction, and record the new operator in the registry. What the chain
+    already holds is not sent again: a run after the owners signed the batch in their wallets
+    only records it."""
+    _check_chain(w3, network)
+    entry = registry.current()
+    address = entry.address
+    new = to_checksum_address(new_operator)
+    out = Outcome(network.name, address)
+    roles = read_executor(w3, address, []).roles
+    if not roles:
+        raise DeployError(f"{network.name}: no code at the registry's executor {address}")
+    operator, owner, guardian = roles["operator"], roles["owner"], roles["guardian"]
+    paused_word = w3.eth.call(
+        {"to": to_checksum_address(address), "data": HexStr("0x" + encode_call("paused()").hex())}
+    )
+    paused = any(bytes(paused_word))
+    if new in (owner, guardian):
+        role = "owner" if new == owner else "guardian"
+        raise DeployError(f"{network.name}: the new operator {new} is the executor's {role}: a key of its own, please")
+    calls: list[tuple[Call, str]] = []
+    if operator != new:
+        calls.append((call(address, "setOperator(address)", new), f"setOperator: {operator} -> {new}"))
+    else:
+        out.steps.append(Step(f"the executor's operator is {new} already: no setOperator"))
+    if unpause and paused:
+        calls.append((call(address, "unpause()"), "unpause: the executor runs batches again"))
+    elif unpause:
+        out.steps.append(Step("the executor is not paused: no unpause"))
+    elif paused:
+        out.steps.append(Step("the executor stays paused (no --unpause)"))
+    applied: TxReceipt | bool = True
+    if calls:
+        applied = _as_owner(w3, network, registry, keys, address, calls, out, dry_run, f"set the operator to {new}")
+    if dry_run or applied is False:
+        return out
+    if entry.operator == new and not calls:
+        out.steps.append(Step(f"the registry records operator {new} already"))
+        return out
+    tx = applied if not isinstance(applied, bool) else None
+    out.entry = replace(
+        entry,
+        action="set-operator",
+        operator=new,
+        block=int(tx["blockNumber"]) if tx is not None else int(w3.eth.block_number),
+        transaction=("0x" + bytes(tx["transactionHash"]).hex()) if tx is not None else None,
+        version=engine_version(),
+        at=now(),
+    )
+    registry.record(out.entry)
+    return out
 
 
 def _check_chain(w3: Web3, network: Network) -> None:

@@ -9,7 +9,13 @@ reach it, the executor's roles, and the engine config whose chain section declar
     operator = "0x..."                         # the engine's signer
     guardian = "0x..."
 
-Optional: `config_chain` (the chain id in the config, default `chain_id`), `destinations`
+`operator` is the operator the executor was deployed with: it is part of the CREATE2 inputs, so
+it stays when the operator is rotated (`floor deploy set-operator`); the registry's latest entry
+holds the operator now.
+
+Optional: `executor` (an executor deployed before or outside this tool, e.g. the local stack's:
+acted on at that address, never deployed; its CREATE2 inputs are then unused), `config_chain`
+(the chain id in the config, default `chain_id`), `destinations`
 (replacing the config's), `attester`, `label` (part of the CREATE2 salt), `safe` (the owner
 Safe's own settings, read by floor.deploy.safe), and the soak gate's settings for promotion to
 this network: `soak_summary` (the soak's summary JSON, relative to the network file; default
@@ -51,6 +57,7 @@ class Network(ConfigModel):
     operator: Address
     guardian: Address
     attester: Address | None = None
+    executor: Address | None = None
     destinations: list[Address] | None = None
     label: str = "floor.executor"
     safe: dict[str, Any] = {}

@@ -295,7 +295,7 @@ def _show_word(word: str) -> str:
 class Entry:
     """One deployment of a network: its executor and the rules it was given."""
 
-    action: str  # "deploy", "update", "promote", "rollback"
+    action: str  # "deploy", "adopt", "update", "promote", "rollback", "set-operator"
     address: str
     code_hash: str
     rules_hash: str

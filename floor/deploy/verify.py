@@ -180,7 +180,8 @@ def verify_network(
         out.append(f"code hash: the chain has {on_chain.code_hash}, the registry {entry.code_hash}")
     roles = {
         "owner": network.owner,
-        "operator": network.operator,
+        # The registry's: a rotated operator (`floor deploy set-operator`) is not the network file's.
+        "operator": entry.operator,
         "guardian": network.guardian,
         "attester": network.attester,
     }

@@ -10,8 +10,15 @@ each market gets one step:
   step says why;
 - a queued market whose payout the executor claims itself (Lido's withdrawal queue,
   `CLAIMABLE_QUEUES`): request the exit of the whole position; the claim comes after the wait;
-- any other queued market (validators' EIP-7002 exits, which the beacon chain's sweep pays
-  without a claim the engine follows) and a market with nothing to take now: left, with why.
+- a queued market whose payout the consensus layer sweeps to the executor without a claim
+  (the treasury's validators, `SWEPT_QUEUES`): request the exit of every validator that can
+  exit (EIP-7002); the ETH arrives after the exit queue, the withdrawability delay and the sweep;
+- any other queued market and a market with nothing to take now: left, with why.
+
+Where a staking token also has an instant exit (a Curve ETH pool: Lido's stETH, rETH beyond
+its collateral), the activity sells through the pool the largest part the pool pays within
+the slippage limit (`split_sale`: the queue or the market's own exit takes the rest; the
+step's reason says what the pool would have cost when it takes nothing).
 
 The activity that builds the plan quotes each step and reports what it pays against fair
 value (`quoted_line`); a step past the slippage limit is not built (the loss bound holds
@@ -34,7 +41,12 @@ from floor.planning.rebalance import Holding
 from floor.reconcile import move_effect
 
 ExitMode = Literal["instant", "queued", "left"]
-ExitAction = Literal["withdraw_all", "withdraw", "request", "none"]
+ExitAction = Literal["withdraw_all", "withdraw", "request", "sell", "none"]
+# Queued exits the engine requests and the consensus layer's sweep pays, with no claim.
+SWEPT_QUEUES = frozenset({"native-eth"})
+# stETH moves shares rounded down: what a sale leaves in the balance may be a wei or two short.
+TRANSFER_ROUNDING = 2
+MIN_QUEUED = 100  # Lido's least request (wei): a smaller rest stays as dust
 
 
 class ExitStep(FrozenModel):
@@ -49,7 +61,9 @@ class ExitStep(FrozenModel):
     amount: Amount  # what the step takes out now (instant) or requests (queued)
     wait_s: int = 0  # expected time until the funds are out
     left: Amount = 0  # what stays in the market
-    reason: str = ""  # why something stays
+    reason: str = ""  # why something stays (a queued step: why it is not sold now)
+    tokens: Amount = 0  # a sale: the staking token sold through the instant-exit pool
+    paid_by: Literal["claim", "sweep"] = "claim"  # a queued step: the engine claims it, or the sweep pays it
 
 
 class ExitLine(FrozenModel):
@@ -95,7 +109,9 @@ def _by_asset(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
-def plan_exit(holdings: Sequence[Holding], claimable: Collection[str] = CLAIMABLE_QUEUES) -> list[ExitStep]:
+def plan_exit(
+    holdings: Sequence[Holding], claimable: Collection[str] = CLAIMABLE_QUEUES, swept: Collection[str] = SWEPT_QUEUES
+) -> list[ExitStep]:
     """Each held position's step (markets holding nothing are left out), in the holdings' order."""
     steps = []
     for h in holdings:
@@ -103,8 +119,13 @@ def plan_exit(holdings: Sequence[Holding], claimable: Collection[str] = CLAIMABL
             continue
         base = {"key": h.key, "asset": h.asset, "decimals": h.decimals, "position": h.amount}
         if h.exit == "queued":
-            if h.key.protocol in claimable:
-                steps.append(ExitStep(**base, action="request", mode="queued", amount=h.amount, wait_s=h.exit_wait_s))
+            if h.key.protocol in claimable or h.key.protocol in swept:
+                paid_by = "claim" if h.key.protocol in claimable else "sweep"
+                steps.append(
+                    ExitStep(
+                        **base, action="request", mode="queued", amount=h.amount, wait_s=h.exit_wait_s, paid_by=paid_by
+                    )
+                )
             else:
                 steps.append(_left(h, "its queued exit pays without a claim the engine follows: exit it by hand"))
         elif h.withdrawable >= h.amount:
@@ -123,6 +144,49 @@ def plan_exit(holdings: Sequence[Holding], claimable: Collection[str] = CLAIMABL
         else:
             steps.append(_left(h, "the market lets nothing leave now"))
     return steps
+
+
+def sale_tokens(step: ExitStep, shares: int) -> int:
+    """The staking tokens an instant-exit pool could take for `step`, of the `shares` held: all of
+    a queued exit (stETH, one token a wei), what an instant market's own exit leaves (rETH beyond
+    its collateral, valued at the position's rate, less a wei or two for the burn's rounding),
+    none when the step takes everything already."""
+    if step.action == "request":
+        return shares
+    if step.left <= 0 or step.position <= 0:
+        return 0
+    return max(shares * step.left // step.position - TRANSFER_ROUNDING, 0)
+
+
+def split_sale(step: ExitStep, tokens: int, value: int) -> list[ExitStep]:
+    """`step` with `tokens` of its staking token sold through the instant-exit pool for
+    `value` (their fair value in the asset): the sale first, then what the queue or the
+    market's own exit takes of the rest; what neither takes stays with the sale, and why."""
+    sale = step.model_copy(
+        update={
+            "action": "sell",
+            "mode": "instant",
+            "amount": value,
+            "tokens": tokens,
+            "wait_s": 0,
+            "left": 0,
+            "reason": "",
+        }
+    )
+    if step.mode == "queued":
+        rest = step.amount - value - TRANSFER_ROUNDING
+        if value >= step.amount or rest < MIN_QUEUED:
+            return [sale]
+        why = f"the instant-exit pool takes {value} of {step.amount} within the slippage limit; the queue the rest"
+        return [sale, step.model_copy(update={"amount": rest, "reason": why})]
+    left = max(step.left - value, 0)
+    if left:
+        sale = sale.model_copy(
+            update={"left": left, "reason": f"{step.reason}; the instant-exit pool takes {value} more within the limit"}
+        )
+    if step.action == "none":
+        return [sale]
+    return [step.model_copy(update={"left": 0, "reason": ""}), sale]
 
 
 def _left(h: Holding, reason: str) -> ExitStep:
@@ -146,7 +210,7 @@ def quoted_line(
     """A step's quote as its line: what the exit pays in the asset (a pool's quote, else the
     quoted balance change, else the amount: a market that converts at its own rate), what the
     batch insists on, and whether it stays within the slippage limit (else not built)."""
-    if step.mode == "queued":  # the queue records each request at exactly its amount
+    if step.mode == "queued":  # a queue records each request at exactly its amount; the sweep pays the balance
         return ExitLine(step=step, quoted=step.amount, fair=step.amount, min_out=step.amount, built=True)
     received = next((e.delta for e in expected if e.token.lower() == asset_address.lower() and e.delta > 0), None)
     quoted = slippage.quoted if slippage is not None else received if received is not None else step.amount
@@ -172,7 +236,7 @@ def line_effect(chain_id: int, line: ExitLine) -> dict[str, int]:
     one becomes requests in the queue."""
     step = line.step
     if step.mode == "queued":
-        return {str(step.key): -step.amount}
+        return {str(step.key): -step.amount} if step.paid_by == "claim" else {}
     return move_effect(chain_id, step.asset, str(step.key), -step.amount)
 
 

@@ -10,10 +10,13 @@ now, so an illiquid market is drained as far as it can be and the plan says so.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from floor.models import AdapterKey, Amount, FrozenModel, units
 from floor.planning.allocation import split_by_weight
+
+if TYPE_CHECKING:
+    from floor.adapters.base import Adapter, LiquidityReading
 
 BPS = 10_000
 
@@ -29,6 +32,20 @@ class Holding(FrozenModel):
     exit: Literal["instant", "queued"] = "instant"
     exit_wait_s: int = 0  # a queued exit's expected time to claim
     yield_source: str = "exchange_rate"  # or "rebase": how the position grows
+
+    @classmethod
+    def read(cls, adapter: Adapter, liquidity: LiquidityReading) -> Holding:
+        """A market's holding from its adapter and its liquidity as just read."""
+        return cls(
+            key=adapter.key,
+            asset=adapter.asset.symbol,
+            decimals=adapter.asset.decimals,
+            amount=liquidity.position,
+            withdrawable=liquidity.withdrawable,
+            exit=adapter.exit,
+            exit_wait_s=adapter.exit_wait_s,
+            yield_source=adapter.yield_source,
+        )
 
 
 class Weight(FrozenModel):

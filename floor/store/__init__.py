@@ -18,7 +18,7 @@ store shows itself with the password hidden.
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +31,13 @@ from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
     Engine,
+    and_,
     case,
     create_engine,
     event,
     func,
     literal,
+    not_,
     select,
     text,
     union_all,
@@ -50,6 +52,7 @@ from sqlmodel import Session
 from floor.access.audit import GENESIS, AuditEntry, AuditRow, BadRow, ChainEnd, chain_rows, verify_chain
 from floor.access.roles import Grant, RoleBook
 from floor.config import Settings, StoreConfig
+from floor.exit_drill import ChainDrill, DrilledExit
 from floor.store.errors import DiscrepancyAlreadyAccepted, StoreError, UnknownDiscrepancy, UnstorableValue
 from floor.store.tables import (
     Alert,
@@ -59,6 +62,8 @@ from floor.store.tables import (
     ChainMarkRow,
     Discrepancy,
     EngineEvent,
+    ExitDrillExit,
+    ExitDrillRun,
     GaugeValue,
     MarketMark,
     MetricEvent,
@@ -82,6 +87,8 @@ __all__ = [
     "Discrepancy",
     "DiscrepancyAlreadyAccepted",
     "EngineEvent",
+    "ExitDrillExit",
+    "ExitDrillRun",
     "GaugeValue",
     "MarketMark",
     "MetricEvent",
@@ -252,16 +259,21 @@ class Store:
         """Record positions read at one block; keyed by (snapshot_id, market)."""
         return self._record(PositionSnapshot, rows, ("snapshot_id", "market"))
 
-    def latest_snapshot(self, chain_id: int) -> dict[str, PositionSnapshot]:
+    def latest_snapshot(
+        self, chain_id: int, leaving_out: Collection[tuple[int, str]] = ()
+    ) -> dict[str, PositionSnapshot]:
         """Per market of ``chain_id`` its newest recorded position: highest block, then the one
-        taken last."""
+        taken last. Snapshots of the blocks in ``leaving_out`` ((number, hash): blocks a reorg
+        replaced) are not considered."""
         p = PositionSnapshot.__table__.c
         rank = (
             func.row_number()
             .over(partition_by=p.market, order_by=(p.block_number.desc(), p.taken_at.desc(), p.id.desc()))
             .label("rank")
         )
-        newest = select(p.id, rank).where(p.chain_id == chain_id).subquery()
+        known = func.coalesce(p.block_hash, "")  # a snapshot without a hash is never left out
+        stale = [and_(p.block_number == number, known == block_hash) for number, block_hash in leaving_out]
+        newest = select(p.id, rank).where(p.chain_id == chain_id, *(not_(s) for s in stale)).subquery()
         stmt = select(PositionSnapshot).join(newest, p.id == newest.c.id).where(newest.c.rank == 1)
         with self._session() as session:
             return {row.market: row for row in session.scalars(stmt)}
@@ -952,6 +964,38 @@ class Store:
             return func.extract("epoch", end - start)
         # SQLite keeps the UTC wall time as text: julianday reads it, in days.
         return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+    # ------------------------------------------------------------ exit drills
+
+    def record_exit_drill(self, drill: ChainDrill) -> int:
+        """Record one chain's exit drill and its exits; keyed by (run_id, chain_id) and (run_id,
+        market, action), so a retried write adds nothing. How many rows were new."""
+        run = ExitDrillRun(**drill.model_dump(exclude={"exits"}))
+        exits = [ExitDrillExit(run_id=drill.run_id, chain_id=drill.chain_id, **e.model_dump()) for e in drill.exits]
+        return self._record(ExitDrillRun, [run], ("run_id", "chain_id")) + self._record(
+            ExitDrillExit, exits, ("run_id", "market", "action")
+        )
+
+    def latest_exit_drills(self, chain_ids: Sequence[int] | None = None) -> list[ChainDrill]:
+        """Per chain (of ``chain_ids``, or every chain drilled) its latest drill, by chain."""
+        r, x = ExitDrillRun.__table__.c, ExitDrillExit.__table__.c
+        rank = func.row_number().over(partition_by=r.chain_id, order_by=(r.drilled_at.desc(), r.id.desc()))
+        newest = select(r.id, rank.label("rank"))
+        if chain_ids is not None:
+            newest = newest.where(r.chain_id.in_(sorted(set(chain_ids))))
+        ranked = newest.subquery()
+        stmt = select(ExitDrillRun).join(ranked, r.id == ranked.c.id).where(ranked.c.rank == 1).order_by(r.chain_id)
+        out = []
+        with self._session() as session:
+            for run in session.scalars(stmt).all():
+                rows = session.scalars(
+                    select(ExitDrillExit).where(x.run_id == run.run_id, x.chain_id == run.chain_id).order_by(x.id)
+                )
+                exits = [
+                    DrilledExit.model_validate(row.model_dump(exclude={"id", "run_id", "chain_id"})) for row in rows
+                ]
+                out.append(ChainDrill(**run.model_dump(exclude={"id"}), exits=exits))
+        return out
 
     # ------------------------------------------------------------ reads
 

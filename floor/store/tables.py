@@ -41,6 +41,8 @@ __all__ = [
     "ChainMarkRow",
     "Discrepancy",
     "EngineEvent",
+    "ExitDrillExit",
+    "ExitDrillRun",
     "GaugeValue",
     "MarketMark",
     "MetricEvent",
@@ -101,6 +103,9 @@ class PositionSnapshot(StoreTable, table=True):
     growth_index: int | None = Field(default=None, sa_type=Uint256)  # the market's index, 1e27 scale
     block_number: int = Field(sa_type=BigInteger)
     taken_at: datetime = Field(sa_type=UtcDateTime)
+    # The hash of the block read (None: not known, taken as the chain's): a reorg that replaces
+    # the block makes the snapshot no longer the chain's, and the reconciliation leaves it out.
+    block_hash: str | None = Field(default=None, sa_type=String)
 
 
 class RateObservation(StoreTable, table=True):
@@ -444,3 +449,57 @@ class MetricEvent(StoreTable, table=True):
     value: float  # a counter's increment, a histogram's observation
     key: str
     at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ExitDrillRun(StoreTable, table=True):
+    """One chain's exit drill (`floor.exit_drill`): the fork's block, the slippage limit, when;
+    `error` when the chain could not be drilled at all. Keyed by (run_id, chain_id)."""
+
+    __tablename__ = "exit_drill_run"
+    __table_args__ = (
+        UniqueConstraint("run_id", "chain_id"),
+        Index(None, "chain_id", "drilled_at"),
+    )
+
+    id: int | None = _id()
+    run_id: str  # the drill's workflow id
+    chain_id: int = Field(sa_type=BigInteger)
+    block_number: int = Field(sa_type=BigInteger)
+    limit_bps: int
+    error: str = Field(default="", sa_type=Text)
+    drilled_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class ExitDrillExit(StoreTable, table=True):
+    """One position's exit in a chain's drill: its status, what it paid on the fork against its
+    quote and fair value, the time until out, and why it failed. Keyed by (run_id, market,
+    action): a market may exit in two steps (a pool sale, and the queue the rest)."""
+
+    __tablename__ = "exit_drill_exit"
+    __table_args__ = (
+        UniqueConstraint("run_id", "market", "action"),
+        CheckConstraint("status IN ('ok', 'partial', 'failed', 'manual')", name="status"),
+    )
+
+    id: int | None = _id()
+    run_id: str
+    chain_id: int = Field(sa_type=BigInteger)
+    market: str  # "1:aave-v3:USDC"
+    protocol: str
+    asset: str
+    decimals: int
+    position: int = Field(sa_type=Uint256)
+    mode: str  # instant, queued, left
+    action: str  # withdraw_all, withdraw, request, sell, none
+    status: str  # ok, partial, failed, manual
+    amount: int = Field(sa_type=Uint256)
+    quoted: int = Field(sa_type=Uint256)
+    fair: int = Field(sa_type=Uint256)
+    min_out: int = Field(sa_type=Uint256)
+    realised: int = Field(sa_type=Uint256)
+    slippage_bps: int | None = Field(default=None, sa_type=BigInteger)  # realised vs fair; None: not run
+    quoted_slippage_bps: int = Field(sa_type=BigInteger)
+    wait_s: int = Field(sa_type=BigInteger)
+    left: int = Field(sa_type=Uint256)
+    reason: str = Field(default="", sa_type=Text)
+    gas_used: int = Field(sa_type=BigInteger)

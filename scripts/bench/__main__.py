@@ -25,12 +25,15 @@ from scripts.bench.harness import BENCHES, RESULTS, print_table, write_results
 from scripts.bench.metrics import SCRAPES, bench_metrics
 from scripts.bench.multicall import ROUNDS, bench_multicall
 from scripts.bench.panic import bench_panic
+from scripts.bench.pause import PAUSES, bench_pause
 from scripts.bench.positions import bench_positions
 from scripts.bench.rebalance import REBALANCE_ROUNDS, bench_rebalance
 from scripts.bench.reconcile import bench_reconcile
 from scripts.bench.rewards import bench_rewards
 from scripts.bench.soak import bench_soak
+from scripts.bench.txqueue import ROUNDS as TXQUEUE_ROUNDS
 from scripts.bench.txqueue import bench_txqueue
+from scripts.bench.ui import bench_ui
 
 
 def main() -> None:
@@ -43,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if set(chosen) & {"multicall", "batch", "txqueue"}:
             results |= bench_one_chain(Path(tmp), chosen)
-        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli", "metrics", "panic"}:
+        if set(chosen) & {"rebalance", "reconcile", "positions", "rewards", "cli", "metrics", "panic", "ui"}:
             results |= bench_two_chains(Path(tmp), chosen)
     if "gas" in chosen:
         results |= bench_gas()
@@ -55,8 +58,8 @@ def main() -> None:
     print_table(results)
     print(
         f"multicall: median of {ROUNDS} interleaved rounds; "
-        f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; cli: median of {CLI_ROUNDS} runs; "
-        f"metrics: median and p99 of {SCRAPES} scrapes; "
+        f"rebalance: median of {REBALANCE_ROUNDS} alternating rounds; txqueue: median of {TXQUEUE_ROUNDS}; cli: median of {CLI_ROUNDS} runs; "
+        f"metrics: median and p99 of {SCRAPES} scrapes; pause: p50 and p99 of {PAUSES} pauses; "
         f"written to {RESULTS}"
     )
 
@@ -84,7 +87,7 @@ def bench_one_chain(tmp: Path, chosen) -> dict[str, float]:
 
 
 def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
-    """rebalance, reconcile, positions, rewards, cli and metrics on both chains of the local
+    """rebalance, reconcile, positions, rewards, cli, metrics and ui on both chains of the local
     stack, everything deployed."""
     signer = LocalKeySigner.from_private_key(new_operator_key())
     stack = start_chains({chain_id: free_port() for chain_id in CHAIN_IDS}, signer.address, tmp)
@@ -96,10 +99,13 @@ def bench_two_chains(tmp: Path, chosen) -> dict[str, float]:
             results |= bench_rewards(stack)
         if "rebalance" in chosen:
             results |= asyncio.run(bench_rebalance(stack, signer))
+            results |= asyncio.run(bench_pause(stack, signer))  # on the chains the rebalance left drifted
         if "cli" in chosen:
             results |= asyncio.run(bench_cli(stack, signer, tmp))
         if "metrics" in chosen:
             results |= bench_metrics(stack, tmp)
+        if "ui" in chosen:
+            results |= bench_ui(stack, tmp)
         if "panic" in chosen:
             results |= asyncio.run(bench_panic(stack, signer))
         return results

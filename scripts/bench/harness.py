@@ -26,6 +26,7 @@ BENCHES = (
     "gas",
     "cli",
     "api",
+    "ui",
     "metrics",
     "panic",
     "soak",

@@ -32,10 +32,11 @@ from floor.operations import RebalanceResult
 from floor.planning.rebalance import Weight, plan_rebalance
 from floor.txqueue import queue_id
 from scripts.bench.harness import start_temporal
+from scripts.bench.profile import history_spans, print_profile
 from scripts.bench.wiring import BENCH_ACCESS, BENCH_ADMIN, chain_activities, deps
 from workers.temporal import build_worker
 
-REBALANCE_ROUNDS = 3  # each: one durable run and one direct run, from the same snapshot
+REBALANCE_ROUNDS = 5  # each: one durable run and one direct run, from the same snapshot
 TREASURY_USD = 300_000  # allocated per (chain, token), before the drift
 
 
@@ -190,7 +191,9 @@ async def bench_rebalance(stack, signer: LocalKeySigner) -> dict[str, float]:
             async with build_worker(client, round_settings.temporal.task_queue, deps(round_settings, signer, web3s)):
                 durable_s, result, rebalance_id, at = await durable_rebalance(client, round_settings)
                 if profile:
-                    await _rebalance_profile(client, n, durable_s, at, [rebalance_id, *queues])
+                    await _rebalance_profile(
+                        client, n, durable_s, at, [round_settings.engine_id, rebalance_id, *queues]
+                    )
                 await stop_workflows(client, [round_settings.engine_id, *queues])
             revert(web3s, snapshots)
             snapshots = snapshot(web3s)
@@ -214,13 +217,17 @@ async def bench_rebalance(stack, signer: LocalKeySigner) -> dict[str, float]:
     finally:
         await env.shutdown()
     durable_s, direct_s = statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+    ratios = sorted(d / p for d, p in rows)  # side by side: each round's durable run against its direct run
     return {
         "rebalance.markets": len(targets),
         "rebalance.moves": moves,
         "rebalance.transactions": transactions,
         "rebalance.durable_s": round(durable_s, 3),
         "rebalance.direct_s": round(direct_s, 3),
-        "rebalance.overhead_ratio": round(durable_s / direct_s, 2),
+        "rebalance.rounds": len(rows),
+        "rebalance.overhead_ratio": round(statistics.median(ratios), 2),
+        "rebalance.overhead_ratio_min": round(ratios[0], 2),
+        "rebalance.overhead_ratio_max": round(ratios[-1], 2),
     }
 
 
@@ -232,33 +239,6 @@ def holdings_input(targets, chain_id: int):
 
 
 async def _rebalance_profile(client, n: int, wall_s: float, at, workflow_ids: list[str]) -> None:
-    """Where a durable round's time went (FLOOR_BENCH_PROFILE=1): every activity of the
-    rebalance and the queues, from when it was scheduled, how long it waited for a worker and
-    how long it ran; the time no activity was running is Temporal's (workflow tasks, updates,
-    signals, starts). Per workflow, its workflow tasks' time from scheduled to picked up."""
-    spans, tasks = [], []
-    for workflow_id in workflow_ids:
-        scheduled, started, task_wait, task_count = {}, {}, 0.0, 0
-        async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
-            t = (event.event_time.ToDatetime().replace(tzinfo=at.tzinfo) - at).total_seconds()
-            if event.HasField("activity_task_scheduled_event_attributes"):
-                scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, t)
-            elif event.HasField("activity_task_started_event_attributes"):
-                started[event.activity_task_started_event_attributes.scheduled_event_id] = t
-            elif event.HasField("activity_task_completed_event_attributes"):
-                sid = event.activity_task_completed_event_attributes.scheduled_event_id
-                spans.append((scheduled[sid][1], started[sid], t, scheduled[sid][0], workflow_id.split("/")[-1][:16]))
-            elif event.HasField("workflow_task_scheduled_event_attributes"):
-                scheduled[event.event_id] = ("workflow task", t)
-            elif event.HasField("workflow_task_started_event_attributes"):
-                task_wait += t - scheduled[event.workflow_task_started_event_attributes.scheduled_event_id][1]
-                task_count += 1
-        tasks.append(f"{workflow_id.split('/')[-1][:16]} {task_count} in {task_wait:.3f} s")
-    busy, end = 0.0, 0.0
-    for _, begin, finish, _, _ in sorted(spans, key=lambda s: s[1]):  # union of the running intervals
-        busy += max(0.0, finish - max(begin, end))
-        end = max(end, finish)
-    print(f"rebalance round {n}: {wall_s:.3f} s; activities running {busy:.3f} s, the rest {wall_s - busy:.3f} s")
-    print(f"  workflow tasks, scheduled to picked up: {'; '.join(tasks)}")
-    for sched, begin, finish, name, where in sorted(spans):
-        print(f"  +{sched:6.3f} s {where:16} {name:16} waited {begin - sched:6.3f} s, ran {finish - begin:6.3f} s")
+    """Where a durable round's time went (FLOOR_BENCH_PROFILE=1): the rebalance's and the
+    queues' workflow tasks and activities, each waited for and run (scripts/bench/profile.py)."""
+    print_profile(f"rebalance round {n}", wall_s, await history_spans(client, workflow_ids, at))

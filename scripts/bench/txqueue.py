@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 import uuid
-from collections import defaultdict
+from datetime import UTC, datetime
 
 from floor.calls import call
 from floor.chain.executor import ExecutorClient, encode_execute
@@ -19,11 +20,13 @@ from floor.config import ChainConfig, Settings
 from floor.devnet.stack import sent_by
 from floor.txqueue import TxIntent
 from scripts.bench.harness import start_temporal
+from scripts.bench.profile import history_spans, print_profile
 from scripts.bench.queue_driver import QueueDriver
 from scripts.bench.wiring import deps
 from workers.temporal import build_worker
 
 TRANSFERS = 300
+ROUNDS = 3  # alternating: the queue's burst, then the plain sender's
 
 
 def _transfer(chain: ChainConfig, amount: int):
@@ -47,48 +50,54 @@ def bench_plain_sender(w3, chain: ChainConfig, signer: LocalKeySigner) -> tuple[
     return TRANSFERS / elapsed, [w3.eth.get_transaction(h)["nonce"] for h in hashes]
 
 
-async def bench_queue(url: str, chain: ChainConfig, signer: LocalKeySigner) -> tuple[float, list[int]]:
+async def queue_round(client, driver: QueueDriver, w3, chain: ChainConfig, n: int) -> tuple[float, list[int]]:
+    """One burst through a queue started afresh (it reads the nonce the plain rounds moved):
+    (tx/s, the nonces it sent). The queue is terminated after, so the next plain round owns
+    the signer's nonces alone."""
+    await driver.send(TxIntent(id=f"warm-up/{n}", chain_id=1, groups=[[_transfer(chain, 1)]]))
+    await driver.outcome(f"warm-up/{n}")
+    first_block = w3.eth.block_number + 1
+    ids = [f"bench/{n}/{i}" for i in range(TRANSFERS)]
+    at, start = datetime.now(UTC), time.perf_counter()
+    await driver.send_many(
+        [TxIntent(id=intent_id, chain_id=1, groups=[[_transfer(chain, i + 1)]]) for i, intent_id in enumerate(ids)]
+    )
+    outcomes = await driver.outcomes(ids, timeout_s=600)
+    elapsed = time.perf_counter() - start
+    if os.environ.get("FLOOR_BENCH_PROFILE"):
+        await _profile(client, driver.handle, elapsed, at)
+    await driver.handle.terminate("bench round over")
+    assert all(o.ok for o in outcomes.values())
+    return TRANSFERS / elapsed, [t["nonce"] for t in sent_by(w3, driver.queue.signer, first_block)]
+
+
+async def bench_rounds(url: str, w3, chain: ChainConfig, signer: LocalKeySigner) -> list[tuple[float, float, bool]]:
+    """ROUNDS alternating rounds, the queue's then the plain sender's, on one Temporal server
+    and worker: (queue tx/s, plain tx/s, both nonces contiguous) per round."""
     settings = Settings(chains=[chain.model_dump()])
-    w3 = connect([url])
     env = await start_temporal()
+    rows = []
     try:
         task_queue = f"bench-{uuid.uuid4().hex[:8]}"
         async with build_worker(env.client, task_queue, deps(settings, signer)):
             driver = QueueDriver(env.client, task_queue, settings, signer.address, max_in_flight=128, send_batch=64)
-            await driver.send(TxIntent(id="warm-up", chain_id=1, groups=[[_transfer(chain, 1)]]))
-            await driver.outcome("warm-up")
-            first_block = w3.eth.block_number + 1
-            ids = [f"bench/{i}" for i in range(TRANSFERS)]
-            start = time.perf_counter()
-            await driver.send_many(
-                [
-                    TxIntent(id=intent_id, chain_id=1, groups=[[_transfer(chain, i + 1)]])
-                    for i, intent_id in enumerate(ids)
-                ]
-            )
-            outcomes = await driver.outcomes(ids, timeout_s=600)
-            elapsed = time.perf_counter() - start
-            if os.environ.get("FLOOR_BENCH_PROFILE"):
-                await _profile(driver.handle)
-        assert all(o.ok for o in outcomes.values())
-        return TRANSFERS / elapsed, [t["nonce"] for t in sent_by(w3, signer.address, first_block)]
+            for n in range(1, ROUNDS + 1):
+                queue_tps, queue_nonces = await queue_round(env.client, driver, connect([url]), chain, n)
+                plain_tps, plain_nonces = await asyncio.to_thread(bench_plain_sender, w3, chain, signer)
+                rows.append((queue_tps, plain_tps, contiguous(queue_nonces) and contiguous(plain_nonces)))
+                print(
+                    f"txqueue round {n}: queue {queue_tps:.0f} tx/s, plain {plain_tps:.0f} tx/s, "
+                    f"ratio {queue_tps / plain_tps:.2f}"
+                )
     finally:
         await env.shutdown()
+    return rows
 
 
-async def _profile(handle) -> None:
-    """Time per activity type in the queue's history (FLOOR_BENCH_PROFILE=1)."""
-    scheduled, totals, counts = {}, defaultdict(float), defaultdict(int)
-    async for event in handle.fetch_history_events():
-        t = event.event_time.ToDatetime()
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, t)
-        elif event.HasField("activity_task_completed_event_attributes"):
-            name, start = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-            totals[name] += (t - start).total_seconds()
-            counts[name] += 1
-    for name in sorted(totals, key=totals.get, reverse=True):
-        print(f"  {name:24} {counts[name]:5} calls {totals[name]:7.2f} s")
+async def _profile(client, handle, wall_s: float, at: datetime) -> None:
+    """Where the queue's time went (FLOOR_BENCH_PROFILE=1): its workflow tasks and activities
+    by kind, waited for and run (scripts/bench/profile.py)."""
+    print_profile("txqueue", wall_s, await history_spans(client, [handle.id], at), timeline=False)
 
 
 def contiguous(nonces: list[int]) -> bool:
@@ -96,13 +105,16 @@ def contiguous(nonces: list[int]) -> bool:
 
 
 def bench_txqueue(url: str, w3, chain: ChainConfig, signer: LocalKeySigner) -> dict[str, float]:
-    """The queue's throughput against the plain sender's, on the same anvil."""
-    queue_tps, queue_nonces = asyncio.run(bench_queue(url, chain, signer))
-    plain_tps, plain_nonces = bench_plain_sender(w3, chain, signer)
+    """The queue's throughput against the plain sender's, on the same anvil, alternating."""
+    rows = asyncio.run(bench_rounds(url, w3, chain, signer))
+    ratios = sorted(q / p for q, p, _ in rows)
     return {
         "txqueue.transfers": TRANSFERS,
-        "txqueue.tx_per_s": round(queue_tps, 1),
-        "txqueue.baseline_tx_per_s": round(plain_tps, 1),
-        "txqueue.throughput_ratio": round(queue_tps / plain_tps, 2),
-        "txqueue.nonces_contiguous": int(contiguous(queue_nonces) and contiguous(plain_nonces)),
+        "txqueue.rounds": len(rows),
+        "txqueue.tx_per_s": round(statistics.median(q for q, _, _ in rows), 1),
+        "txqueue.baseline_tx_per_s": round(statistics.median(p for _, p, _ in rows), 1),
+        "txqueue.throughput_ratio": round(statistics.median(ratios), 2),
+        "txqueue.throughput_ratio_min": round(ratios[0], 2),
+        "txqueue.throughput_ratio_max": round(ratios[-1], 2),
+        "txqueue.nonces_contiguous": int(all(ok for _, _, ok in rows)),
     }

@@ -16,7 +16,6 @@ from floor.chain.positions import read_positions
 from floor.config import Settings
 from floor.devnet.context import Deployer, refresh_feeds
 from floor.models import AdapterKey
-from tests.integration.helpers import contract
 
 HOUR_S = 3600
 USD_DECIMALS = 8
@@ -65,14 +64,14 @@ class Chains:
                 markets[str(position.key)] = position.amount
                 amounts[(cid, position.asset)] = amounts.get((cid, position.asset), 0) + position.amount
             for asset in self.assets[cid]:
-                token = contract(w3, "TestERC20", chain.token(asset).address)
+                token = Deployer(w3).at("TestERC20", chain.token(asset).address)
                 amounts[(cid, asset)] = amounts.get((cid, asset), 0) + token.functions.balanceOf(chain.executor).call()
                 prices[(cid, asset)] = self.feed(cid, asset).functions.latestAnswer().call()
         return Holdings(amounts, markets, prices)
 
     def feed(self, chain_id: int, asset: str):
-        return contract(
-            self.web3s[chain_id], "ChainlinkAggregator", self.settings.chain(chain_id).price_feed(asset).feed
+        return Deployer(self.web3s[chain_id]).at(
+            "ChainlinkAggregator", self.settings.chain(chain_id).price_feed(asset).feed
         )
 
     def warp(self, seconds: int = HOUR_S) -> None:
@@ -99,7 +98,7 @@ class Chains:
 
     def vault(self, key: AdapterKey):
         market = next(m for m in self.settings.chain(key.chain_id).markets if m.market == key.market)
-        return contract(self.web3s[key.chain_id], "ERC4626Vault", market.vault)
+        return Deployer(self.web3s[key.chain_id]).at("ERC4626Vault", market.vault)
 
     def participant_leaves(self, key: AdapterKey, fraction_bps: int) -> int:
         """The vault's other participant redeems a part of its shares: the market's TVL falls,
@@ -117,7 +116,7 @@ class Chains:
     def participant_returns(self, key: AdapterKey, assets: int) -> None:
         d = Deployer(self.web3s[key.chain_id])
         vault = self.vault(key)
-        token = contract(self.web3s[key.chain_id], "TestERC20", vault.functions.asset().call())
+        token = d.at("TestERC20", vault.functions.asset().call())
         d.send(token.functions.approve(vault.address, assets), d.participant)
         d.send(vault.functions.deposit(assets, d.participant), d.participant)
 

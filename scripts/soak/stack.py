@@ -18,12 +18,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from web3 import Web3
 
 from floor.config import Settings
+from floor.devnet.faultproxy import RpcProxy
 from floor.devnet.processes import free_port, start_temporal, stop_process
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
+from floor.devnet.strategy import strategy_targets
+from floor.devnet.worker_process import WorkerProcess
 from floor.store import Store
-from tests.integration.engine_helpers import STRATEGY, access_config
-from tests.integration.rpc_proxy import RpcProxy
-from tests.integration.worker_process import WorkerProcess
 
 TASK_QUEUE = "floor-soak"
 ENGINE_ID = "engine-floor-soak"
@@ -76,20 +76,20 @@ class SoakStack:
             chains=chains,
             temporal={"address": self.address, "task_queue": TASK_QUEUE},
             strategy={
-                "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
+                "targets": strategy_targets(),
                 "weights_of": "token",
                 # The soak's hours pass in seconds of the engine's clock: it asks when its cycle says.
                 "min_rebalance_interval_s": 0,
             },
             engine={"workflow_id": ENGINE_ID, "harvest_cooldown_s": 0},
-            access=access_config() | {"admins": [a.address for a in admins()]},
+            access=access_config(),
             store={"url": f"sqlite:///{self.directory / 'floor.db'}"},
         )
 
     def _config(self) -> dict[str, Any]:
         assert self.settings is not None
         config = self.settings.model_dump(mode="json", exclude_none=True)
-        config["access"] = access_config() | {"admins": [a.address for a in admins()]}  # the key unmasked
+        config["access"] = access_config()  # the key unmasked
         config["log_level"] = "INFO"
         return config
 
@@ -137,6 +137,15 @@ class SoakStack:
             self.chains.stop()
         if self.store is not None:
             self.store.close()
+
+
+def access_config() -> dict[str, Any]:
+    """Who commands the soak's engine: its founding ADMINs, and the worker's scheduler key."""
+    from eth_account import Account
+    from eth_utils.crypto import keccak
+
+    scheduler = Account.from_key(keccak(text="floor-soak-scheduler"))
+    return {"admins": [a.address for a in admins()], "scheduler_key": {"private_key": scheduler.key.hex()}}
 
 
 def admins():

@@ -22,29 +22,19 @@ from activities.chain import ChainActivities
 from client import Commander, engine_status, ensure_engine
 from floor.config import Settings
 from floor.devnet.processes import temporal_binary
+from floor.devnet.strategy import TREASURY, fund, strategy_targets
+from floor.devnet.strategy import allocate_request as request_to_allocate
 from floor.engine import EngineState, Operation
 from floor.messages import AllocateResult, Holdings, ReadHoldingsInput
 from floor.models import AdapterKey
 from floor.operations import CapitalResult, HarvestResult, RebalanceResult
-from tests.integration.helpers import mint
 
-# bps of the whole floor per market; each (chain, token) leg splits by these, relatively.
-STRATEGY = [
-    (1, "aave-v3", "USDC", 1_200),
-    (1, "metamorpho", "steakUSDC", 1_200),
-    (1, "spark", "USDC", 600),
-    (1, "aave-v3", "WETH", 1_800),
-    (1, "metamorpho", "gtWETH", 1_200),
-    (42161, "aave-v3", "USDC", 1_000),
-    (42161, "metamorpho", "gtUSDC", 1_000),
-]
 RESULTS = {
     Operation.ALLOCATE: AllocateResult,
     Operation.REBALANCE: RebalanceResult,
     Operation.HARVEST: HarvestResult,
     Operation.REQUEST_CAPITAL: CapitalResult,
 }
-TREASURY = {(1, "USDC"): 600_000 * 10**6, (1, "WETH"): 300 * 10**18, (42161, "USDC"): 400_000 * 10**6}
 
 # Who commands the tests' engines: fixed keys of their own (not anvil's accounts: they only sign
 # commands, never a transaction). The engine rate-limits each signer (an operation kind: 3 at
@@ -92,7 +82,7 @@ def engine_settings(stack, task_queue: str, weights_of: str = "token", **engine)
         chains=stack.chain_configs(),
         temporal={"task_queue": task_queue},
         strategy={
-            "targets": [{"chain_id": c, "protocol": p, "market": m, "weight_bps": w} for c, p, m, w in STRATEGY],
+            "targets": strategy_targets(),
             "weights_of": weights_of,
         },
         engine={"workflow_id": f"engine-test-{uuid.uuid4().hex[:8]}", **engine},
@@ -142,18 +132,8 @@ def key(chain_id: int, protocol: str, market: str) -> AdapterKey:
     return AdapterKey(chain_id=chain_id, protocol=protocol, market=market)
 
 
-def fund(settings: Settings, web3s, amounts: dict[tuple[int, str], int] = TREASURY) -> None:
-    for (chain_id, asset), amount in amounts.items():
-        chain = settings.chain(chain_id)
-        mint(web3s[chain_id], chain.token(asset).address, chain.executor, amount)
-
-
 def allocate_request(amounts: dict[tuple[int, str], int] = TREASURY) -> dict:
-    return {
-        "by": "test",
-        "reason": "new capital",
-        "amounts": [{"chain_id": c, "asset": a, "amount": str(v)} for (c, a), v in amounts.items()],
-    }
+    return request_to_allocate(amounts, by="test")
 
 
 async def finished(client, engine_id: str, kind: Operation, workflow_id: str, timeout_s: float = 120):

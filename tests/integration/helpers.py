@@ -120,3 +120,11 @@ def reverting(w3: Web3) -> Iterator[None]:
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
     yield
     assert w3.provider.make_request("evm_revert", [snapshot])["result"]
+
+
+def innermost(err: BaseException) -> BaseException:
+    """A workflow failure's own error: an operation's local activity fails it with the
+    activity's ApplicationError, an activity with an ActivityError around it."""
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    return err

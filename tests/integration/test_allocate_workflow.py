@@ -21,7 +21,7 @@ from floor.models import AdapterKey
 from floor.operations import Signal
 from floor.planning.allocation import AllocationLeg, AllocationTarget
 from tests.integration.engine_helpers import EngineStandIn, GatedActivities, own_engine, start_operation
-from tests.integration.helpers import balance, check_deposit_position, mint, positions_now
+from tests.integration.helpers import balance, check_deposit_position, innermost, mint, positions_now
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
 
@@ -118,7 +118,7 @@ async def test_insufficient_funds_fails_before_anything_moves(temporal_env, sett
     async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
         with pytest.raises(WorkflowFailureError) as caught:
             await (await start_allocation(client, task_queue, settings, input)).result()
-    cause = caught.value.cause.cause
+    cause = innermost(caught.value)
     assert isinstance(cause, ApplicationError) and cause.type == "InsufficientBalance" and cause.non_retryable
     # Every chain's part is checked at once; whichever refusal comes first names its token.
     assert re.search(r"holds 0 (USDC|WETH), the allocation needs [\d,.]+ (USDC|WETH)", cause.message), cause.message
@@ -200,7 +200,7 @@ async def test_unknown_market_fails_naming_it_and_sends_nothing(temporal_env, se
     async with build_worker(client, task_queue, Deps(settings, signer, web3s), extra_workflows=[EngineStandIn]):
         with pytest.raises(WorkflowFailureError) as caught:
             await (await start_allocation(client, task_queue, settings, input)).result()
-    cause = caught.value.cause.cause
+    cause = innermost(caught.value)
     assert (
         cause.type == "UnknownMarket"
         and cause.non_retryable

@@ -304,7 +304,7 @@ async def _idle(client, settings) -> bool:
 @pytest.fixture
 def workers(tmp_path, treasury, temporal_env, task_queue, operator_key):
     """`floor-worker` processes on the test's task queue (so one can be SIGKILLed)."""
-    from tests.integration.worker_process import Workers, write_config
+    from floor.devnet.worker_process import Workers, write_config
 
     address = temporal_env.client.service_client.config.target_host
     config = write_config(tmp_path / "floor.toml", treasury.settings, address, task_queue)

@@ -14,11 +14,11 @@ from temporalio.service import RPCError
 from activities.deps import Deps
 from cli import outputs
 from client import engine_config, ensure_engine, not_running
+from floor.devnet.strategy import STRATEGY
 from floor.store import Store
 from tests.integration.engine_helpers import (
     ADMIN,
     OUTSIDER,
-    STRATEGY,
     TREASURY,
     engine_settings,
     fund,
@@ -186,6 +186,7 @@ async def test_bad_input_pause_resume_and_schedules(temporal_env, stack, web3s, 
                     f"{settings.engine_id}/harvest-check",
                     f"{settings.engine_id}/reconcile-check",
                     f"{settings.engine_id}/risk-check",
+                    f"{settings.engine_id}/exit-drill-check",
                 ]
             )
         finally:

@@ -48,6 +48,7 @@ from floor.devnet.prometheus import (
     start_prometheus,
 )
 from floor.devnet.relay import LocalRelay
+from floor.devnet.worker_process import ROOT, WorkerProcess
 from floor.engine import Operation
 from scripts import dashboards
 from scripts.dashboards import sel
@@ -62,7 +63,6 @@ from tests.integration.engine_helpers import (
     write_keystore,
 )
 from tests.integration.helpers import advance_time, mint
-from tests.integration.worker_process import ROOT, WorkerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,10 @@ from typer.testing import CliRunner
 from web3 import Web3
 
 from cli.main import app
+from floor.calls import call
+from floor.chain.executor import ExecutionReverted, ExecutorClient
 from floor.chain.rpc import connect
+from floor.chain.signer import LocalKeySigner
 from floor.config import Settings, load_settings
 from floor.deploy import safe as safe_module
 from floor.deploy.apply import Keys, declared_rules, deploy
@@ -225,6 +228,65 @@ def test_deploy_verify_promote_change_and_roll_back(chains, tmp_path):
     ran = floor(tmp_path, "verify", str(mainnet.file))
     assert ran.exit_code == 0, ran.output
     assert mainnet.w3.eth.contract(executor, abi=_abi()).functions.lossBound().call()[0] == 150
+
+
+def test_set_operator_rotates_the_key_through_the_safe(chains, tmp_path):
+    """A leaked operator key: the guardian paused the executor; the owners replace the operator
+    and unpause in one Safe transaction; the registry records the new operator and verify
+    compares the chain with it. The old key executes nothing from then on."""
+    testnet = chains["testnet"]
+    w3 = testnet.w3
+    assert floor(tmp_path, str(testnet.file)).exit_code == 0
+    registry = tmp_path / "deployments" / "testnet.json"
+    executor = json.loads(registry.read_text())["deployments"][0]["address"]
+    old, new = (LocalKeySigner.from_private_key("0x" + b * 32) for b in ("42", "43"))
+    for key in (old, new):
+        w3.provider.make_request("anvil_setBalance", [key.address, hex(10**18)])
+    contract = w3.eth.contract(executor, abi=_abi())
+    contract.functions.pause().transact({"from": w3.eth.accounts[GUARDIAN_ACCOUNT]})  # the watchdog's answer
+    args = ("set-operator", str(testnet.file), new.address, "--unpause")
+
+    before = nonces(testnet, w3.eth.accounts[0])
+    ran = floor(tmp_path, *args, "--dry-run")
+    assert ran.exit_code == 0, ran.output
+    assert "dry run: nothing is sent" in ran.output and f"setOperator: {old.address} -> {new.address}" in ran.output
+    assert "unpause: the executor runs batches again" in ran.output and "MultiSendCallOnly" in ran.output
+    assert nonces(testnet, w3.eth.accounts[0]) == before
+    assert contract.functions.operator().call() == old.address and contract.functions.paused().call()
+    assert len(json.loads(registry.read_text())["deployments"]) == 1
+
+    ran = floor(tmp_path, *args, signatures=0)  # no owner keys: the batch for the owners' wallets
+    assert ran.exit_code == 0 and "waiting for the owners" in ran.output, ran.output
+    batch = json.loads((tmp_path / "deployments" / "testnet.safe-batch.json").read_text())
+    assert [t["to"] for t in batch["transactions"]] == [executor, executor]
+    assert nonces(testnet, w3.eth.accounts[0]) == before
+
+    ran = floor(tmp_path, *args)
+    assert ran.exit_code == 0, ran.output
+    assert f"recorded: set-operator at block {w3.eth.block_number}, operator {new.address}" in ran.output
+    assert safe_module.safe_nonce(w3, testnet.safe) == before[1] + 1  # one Safe transaction
+    first, rotated = json.loads(registry.read_text())["deployments"]
+    assert (rotated["action"], rotated["operator"], rotated["address"]) == ("set-operator", new.address, executor)
+    assert rotated["rules_hash"] == first["rules_hash"] and rotated["transaction"]
+    assert contract.functions.operator().call() == new.address and not contract.functions.paused().call()
+    ran = floor(tmp_path, "verify", str(testnet.file))
+    assert ran.exit_code == 0, ran.output
+
+    chain = load_settings(testnet.config).chain(testnet.chain_id)
+    approve = [call(chain.token("USDC").address, "approve(address,uint256)", chain.markets[0].vault, 1)]
+    with pytest.raises(ExecutionReverted, match="NotOperator"):
+        ExecutorClient(w3, testnet.chain_id, executor, old).execute(approve)
+    assert ExecutorClient(w3, testnet.chain_id, executor, new).execute(approve).status == 1
+
+    # A chain that differs from the registry is still reported: the operator put back behind its back.
+    calls = [call(executor, "setOperator(address)", old.address)]
+    tx = safe_module.batch(calls, safe_module.safe_nonce(w3, testnet.safe))
+    digest = safe_module.safe_tx_hash(testnet.chain_id, testnet.safe, tx)
+    signatures = [safe_module.sign_safe_tx(digest, k) for k in owner_keys(2).split(",")]
+    safe_module.exec_transaction(w3, testnet.safe, tx, signatures, w3.eth.accounts[0])
+    ran = floor(tmp_path, "verify", str(testnet.file))
+    assert ran.exit_code == 1
+    assert f"operator: the chain has {old.address}, expected {new.address}" in ran.output
 
 
 def _abi():

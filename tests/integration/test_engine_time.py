@@ -98,6 +98,11 @@ async def submit_intent(intent: TxIntent) -> SubmitAck:
 
 
 @activity.defn
+async def submit_intents(intents: list[TxIntent]) -> list[SubmitAck]:
+    return [await submit_intent(i) for i in intents]
+
+
+@activity.defn
 async def hold_queues(raw: dict) -> list[str]:
     return []
 
@@ -161,6 +166,7 @@ async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env
         read_rewards,
         build_moves,
         submit_intent,
+        submit_intents,
         hold_queues,
         pause_schedules,
         record_engine_events,

@@ -45,6 +45,7 @@ from workers.attester import serve as serve_attester
 from workers.temporal import build_worker
 
 DAY_S = 86_400
+HOUR_S = 3_600
 
 
 async def floor(*args: str) -> Ran:
@@ -155,6 +156,9 @@ async def test_every_readme_example_works_on_the_demo_fresh_and_a_day_later(
             await ensure_engine(client, settings)
             result = await run_operation(client, settings, Operation.ALLOCATE, allocate_request(treasury))
             assert result.status == "done", result.summary
+            # The demo's validator active, as it is once the demo has run an hour (the Beacon
+            # stand-in activates a deposit 6 to 7 epochs on): `floor panic-exit` can request its exit.
+            advance_time(web3s[1], HOUR_S, keep_feeds_fresh=True)
             try:
                 await run_examples(cli, "on the fresh demo")
                 for w3 in web3s.values():
@@ -163,7 +167,13 @@ async def test_every_readme_example_works_on_the_demo_fresh_and_a_day_later(
                 # the suite runs those a day later; `make drills` runs every example again.
                 await run_examples(cli, "a day later", only_reads=not os.environ.get("FLOOR_README_FULL"))
             finally:
-                for schedule in ("rebalance-check", "harvest-check", "reconcile-check", "risk-check"):
+                for schedule in (
+                    "rebalance-check",
+                    "harvest-check",
+                    "reconcile-check",
+                    "risk-check",
+                    "exit-drill-check",
+                ):
                     with contextlib.suppress(RPCError):  # `floor schedules apply` made them
                         await client.get_schedule_handle(f"{settings.engine_id}/{schedule}").delete()
     finally:

@@ -10,9 +10,9 @@ import pytest
 
 from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.chain.rpc import connect, request_counts
+from floor.devnet.faultproxy import RpcProxy
 from floor.devnet.processes import free_port
 from floor.logging import REDACTED
-from tests.integration.rpc_proxy import RpcProxy
 
 
 @pytest.fixture

@@ -22,11 +22,11 @@ from floor.calls import call
 from floor.chain.executor import ExecutorClient
 from floor.chain.rpc import connect
 from floor.config import Settings
+from floor.devnet.faultproxy import RpcProxy
 from floor.logging import REDACTED
 from floor.messages import AllocateInput, ReadPositionsInput
 from floor.models import AdapterKey, Position
 from tests.integration.engine_helpers import EngineStandIn, own_engine
-from tests.integration.rpc_proxy import RpcProxy
 from tests.integration.test_allocate_workflow import demo_input, fund_treasury, start_allocation
 from workers.temporal import build_worker
 

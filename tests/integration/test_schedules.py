@@ -35,6 +35,7 @@ async def test_schedules_follow_the_config_and_the_engine(temporal_env, stack, w
                 f"{engine_id}/harvest-check",
                 f"{engine_id}/reconcile-check",
                 f"{engine_id}/risk-check",
+                f"{engine_id}/exit-drill-check",
             ]
             assert await apply_schedules(client, settings) == ids  # again: nothing new
             rebalance_check = client.get_schedule_handle(ids[0])

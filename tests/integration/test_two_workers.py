@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from client.engine import engine_status
 from floor.devnet.stack import sent_by
+from floor.devnet.worker_process import Workers
 from floor.operations import Operation
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
@@ -30,7 +31,6 @@ from tests.integration.engine_helpers import (
     fund,
     wait_for,
 )
-from tests.integration.worker_process import Workers
 
 
 async def test_a_second_worker_finishes_the_operation_when_the_first_is_killed(

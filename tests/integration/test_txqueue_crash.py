@@ -2,7 +2,7 @@
 transaction's life, then a new worker finishes the work, with no duplicate transaction and no
 nonce gap.
 
-The worker runs as an OS process of its own (`floor-worker`, see `worker_process.py`), against
+The worker runs as an OS process of its own (`floor-worker`, see `floor/devnet/worker_process.py`), against
 the suite's Temporal dev server and anvil chains, with `FLOOR_FAILPOINT=<step>`: it SIGKILLs
 itself at that step. The intents are submitted before it starts, so its first workflow task
 takes them all and they travel together: at the crash all of them are signed (`after_sign`),
@@ -30,12 +30,12 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from floor.devnet.stack import sent_by
+from floor.devnet.worker_process import Workers, write_config
 from floor.txqueue import QueueStatus
 from scripts.bench.queue_driver import QueueDriver
 from tests.integration.engine_helpers import wait_for
 from tests.integration.helpers import balance, mint
 from tests.integration.queue_helpers import transfer_intent
-from tests.integration.worker_process import Workers, write_config
 from workflows.txqueue import TxQueueWorkflow
 
 INTENTS = 8  # one transaction each; the server admits at most 10 updates in flight per workflow

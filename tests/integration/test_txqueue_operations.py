@@ -14,14 +14,14 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from activities.deps import Deps
 from floor.calls import call
 from floor.config import Settings
+from floor.devnet.faultproxy import RpcProxy
 from floor.devnet.stack import sent_by
 from floor.messages import AllocateInput, AllocateResult
 from floor.txqueue import TxIntent
 from scripts.bench.queue_driver import QueueDriver
 from tests.integration.engine_helpers import EngineStandIn, GatedActivities, own_engine, start_operation, wait_for
-from tests.integration.helpers import balance, mint
+from tests.integration.helpers import balance, innermost, mint
 from tests.integration.queue_helpers import approve_intent, transfer_intent
-from tests.integration.rpc_proxy import RpcProxy
 from tests.integration.test_allocate_workflow import demo_input, fund_treasury, start_allocation
 from workers.temporal import build_worker
 from workflows.allocate import AllocateWorkflow
@@ -154,7 +154,7 @@ async def test_an_allocation_rerun_after_its_transaction_was_queued_sends_nothin
         first = await driver.outcome(f"{run.id}/chain-1/batch-1")
         with pytest.raises(WorkflowFailureError) as rerun:
             await (await start_allocation(client, task_queue, settings, input)).result()
-    assert first.ok and rerun.value.cause.cause.type == "InsufficientBalance"
+    assert first.ok and innermost(rerun.value).type == "InsufficientBalance"
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
 
 

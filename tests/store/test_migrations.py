@@ -27,6 +27,8 @@ TABLES = {
     "market_mark",
     "gauge_value",
     "metric_event",
+    "exit_drill_run",
+    "exit_drill_exit",
 }
 
 
@@ -42,7 +44,7 @@ def tables(store: Store) -> set[str]:
 def test_empty_to_head_to_base_to_head(store_url: str) -> None:
     with Store(store_url) as store:
         head = ScriptDirectory.from_config(store.alembic_config()).get_current_head()
-        assert head == "0008"
+        assert head == "0010"
         assert store.current_revision() is None and tables(store) == set()
         store.migrate()
         assert store.current_revision() == head and tables(store) == TABLES
@@ -103,4 +105,4 @@ def test_two_processes_migrating_one_new_sqlite_file_both_succeed(tmp_path) -> N
     for p in processes:
         p.join(60)
     assert [p.exitcode for p in processes] == [0, 0, 0]
-    assert Store(url).current_revision() == "0008"
+    assert Store(url).current_revision() == "0010"

@@ -166,6 +166,28 @@ def test_latest_snapshot_picks_the_newest_block_per_market(store: Store) -> None
     assert store.latest_snapshot(10) == {}
 
 
+def test_latest_snapshot_leaves_out_the_blocks_a_reorg_replaced(store: Store) -> None:
+    def at_hash(snapshot: PositionSnapshot, block_hash: str | None) -> PositionSnapshot:
+        return snapshot.model_copy(update={"block_hash": block_hash})
+
+    store.record_snapshot(
+        [
+            at_hash(snap("before", USDC, 100, 1), "0xaa"),
+            at_hash(snap("before", VAULT, 100, 2), "0xaa"),
+            at_hash(snap("after", USDC, 101, 3), "0xbb"),  # read at a block later replaced
+            at_hash(snap("after", VAULT, 101, 4), "0xbb"),
+            at_hash(snap("accepted", VAULT, 101, 5, taken=1), None),  # no hash: never left out
+        ]
+    )
+    assert {m: r.snapshot_id for m, r in store.latest_snapshot(1).items()} == {USDC: "after", VAULT: "accepted"}
+    kept = store.latest_snapshot(1, leaving_out={(101, "0xbb")})
+    assert {m: (r.snapshot_id, r.block_hash) for m, r in kept.items()} == {
+        USDC: ("before", "0xaa"),
+        VAULT: ("accepted", None),
+    }
+    assert store.latest_snapshot(1, leaving_out={(101, "0xcc")})[USDC].snapshot_id == "after"  # another hash
+
+
 def test_transactions_since_and_of(store: Store) -> None:
     store.record_transactions(
         [
@@ -334,7 +356,7 @@ def test_a_relative_sqlite_path_is_relative_to_the_working_directory(tmp_path: P
     monkeypatch.chdir(tmp_path)
     with Store("sqlite:///state/floor.db") as store:
         store.migrate()
-        assert store.current_revision() == "0008"
+        assert store.current_revision() == "0010"
     assert (tmp_path / "state" / "floor.db").is_file()
 
 

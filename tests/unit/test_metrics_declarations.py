@@ -51,6 +51,10 @@ EXPORTER = {
     "floor_engine_command_refusals_total": ("counter", ("kind", "reason")),
     "floor_engine_status_answering": ("gauge", ()),
     "floor_engine_last_reading_timestamp_seconds": ("gauge", ("chain",)),
+    "floor_engine_exit_drill_ok": ("gauge", ("chain", "protocol")),
+    "floor_engine_exit_drill_slippage_bps": ("gauge", ("chain", "protocol")),
+    "floor_engine_exit_drill_limit_bps": ("gauge", ("chain",)),
+    "floor_engine_exit_drill_age_seconds": ("gauge", ("chain",)),
 }
 BUCKETS = {
     "floor_engine_rebalance_duration_seconds": (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),

@@ -235,9 +235,17 @@ class NativeEthAdapter(RawWrites, Adapter):
         return self.exit_calls([v.pubkey for v in chosen], self.exit_fee)
 
     def withdraw_all_calls(self, position: PositionReading, account: str) -> list[Call]:
+        """Full exits of every validator that can exit now (active, no exit requested yet)."""
         if self.beacon is None or self.exit_fee is None:
             raise ExitNotPossible(f"{self.key}: exits need the beacon state and the EIP-7002 fee, read first")
-        return self.exit_calls([v.pubkey for v in self.beacon.validators if v.can_exit], self.exit_fee)
+        active = [v.pubkey for v in self.beacon.validators if v.can_exit]
+        if not active:
+            statuses = ", ".join(sorted({v.status for v in self.beacon.validators})) or "none known"
+            raise ExitNotPossible(
+                f"{self.key}: no validator can exit now ({statuses}): a pending one can once it is active, "
+                "an exiting one is on its way to the executor"
+            )
+        return self.exit_calls(active, self.exit_fee)
 
     def wrap_calls(self, amount: int) -> list[Call]:
         """Wrap ETH the consensus layer paid the executor (exits, reward sweeps) back to WETH."""

@@ -1,4 +1,5 @@
-"""A JSON-RPC proxy for tests: forwards to an upstream node and misbehaves on demand.
+"""A JSON-RPC fault proxy: forwards to an upstream node and misbehaves on demand (the faulty
+providers of the integration tests, the soak's RPC faults).
 
     with RpcProxy(stack.chains[1].rpc_url) as proxy:
         url = proxy.url(f"/v3/{key}?apikey={key}")  # any path is forwarded, like a provider's
@@ -138,15 +139,15 @@ class RpcProxy:
                 elif pending.fault == "not_json_rpc":
                     self._reply(200, b'{"status": "ok", "message": "rate limited"}', "application/json")
                 else:
-                    answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": hex(pending.chain_id)}
+                    answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": hex(pending.chain_id or 0)}
                     self._reply(200, json.dumps(answer).encode(), "application/json")
 
             def _forward(self, body: bytes, reply: bool = True) -> None:
-                upstream = urllib.request.Request(
+                upstream = urllib.request.Request(  # noqa: S310 (the node's http URL the caller gave)
                     proxy.upstream, data=body, headers={"Content-Type": "application/json"}
                 )
                 try:
-                    with urllib.request.urlopen(upstream, timeout=30) as response:
+                    with urllib.request.urlopen(upstream, timeout=30) as response:  # noqa: S310 (as above)
                         status, payload = response.status, response.read()
                 except urllib.error.HTTPError as exc:
                     status, payload = exc.code, exc.read()
@@ -161,6 +162,6 @@ class RpcProxy:
                 self.wfile.write(payload)
 
             def log_message(self, format: str, *args: object) -> None:
-                pass  # quiet: the test's own output is what matters
+                pass  # quiet: the caller's own output is what matters
 
         return Handler

@@ -1,10 +1,10 @@
-"""`floor-worker` as an OS process of its own, so a test can have it SIGKILLed.
+"""`floor-worker` as an OS process of its own, so it can be SIGKILLed (the crash tests, the soak).
 
-The worker reads a TOML config written from the test's own settings (the suite's anvil
-chains), connects to the suite's Temporal dev server on the test's task queue, and gets the
-signer's key from the environment, as in production. `FLOOR_FAILPOINT=<step>` makes it kill
-itself at that step (see `activities.txqueue.failpoint`). Its output goes to a file, shown
-when the test fails; every process started is killed when the test ends.
+The worker reads a TOML config (`write_config`: the local chains and a Temporal dev server on
+a task queue of the caller's), and gets the signer's key from the environment, as in
+production. `FLOOR_FAILPOINT=<step>` makes it kill itself at that step (see
+`activities.txqueue.failpoint`). Its output goes to a file, to be shown when something fails;
+the caller stops every process it started.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from pathlib import Path
 
 import tomli_w
 
-from activities.txqueue import FAILPOINT_ENV
 from floor.config import Settings
+from floor.txqueue import FAILPOINT_ENV
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout under test: the worker runs its code
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: the worker runs its code
 STARTED = "worker started"  # workers/main.py logs it once the client is connected
 
 
 def write_config(path: Path, settings: Settings, temporal_address: str, task_queue: str) -> Path:
-    """The worker's config: the test's chains and Temporal; no signer (it comes from the env)."""
+    """The worker's config: the chains of `settings` and Temporal; no signer (it comes from the env)."""
     config = {
         "log_level": "INFO",
         "temporal": {"address": temporal_address, "task_queue": task_queue},
-        "engine": {"workflow_id": f"engine-{task_queue}"},  # the test's own engine
+        "engine": {"workflow_id": f"engine-{task_queue}"},  # an engine of the task queue's own
         "chains": [chain.model_dump(mode="json", exclude_none=True) for chain in settings.chains],
     }
     path.write_text(tomli_w.dumps(config))
@@ -57,7 +57,7 @@ class WorkerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, not the worker
+                start_new_session=True,  # a Ctrl-C in the terminal reaches the caller, not the worker
             )
 
     @property
@@ -101,7 +101,7 @@ class WorkerProcess:
 
 
 class Workers:
-    """The worker processes of one test."""
+    """The worker processes one caller started."""
 
     def __init__(self, directory: Path, config: Path, private_key: str):
         self.directory, self.config, self.private_key = directory, config, private_key
