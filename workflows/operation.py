@@ -51,6 +51,12 @@ STEP_SIGNAL = "internal_operation_step"
 # Reads and builds retry alike; which failures are worth retrying is the error's own verdict
 # (floor.errors), carried by the activity's ApplicationError as non_retryable.
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+# The journal of transactions already mined is retried until the store answers: giving up
+# would leave mined transactions out of the journal, which reconciliation would then report
+# as discrepancies. Replays alike: a retry policy is no command.
+JOURNAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1), maximum_attempts=0
+)
 READ_TIMEOUT = timedelta(seconds=30)
 # How long to wait for the queue's signal before asking it again.
 ASK_AGAIN = timedelta(minutes=10)
@@ -61,11 +67,11 @@ ASK_AGAIN = timedelta(minutes=10)
 LOCAL_STEPS = "local-reads-builds-submits"
 
 
-def step_activity(name: str, arg: Any, *, result_type: type, summary: str):
+def step_activity(name: str, arg: Any, *, result_type: type, summary: str, retry: RetryPolicy = RETRY):
     """One of an operation's small steps: a local activity (an activity before LOCAL_STEPS)."""
     run = workflow.execute_local_activity if workflow.patched(LOCAL_STEPS) else workflow.execute_activity
     return run(
-        name, arg, result_type=result_type, start_to_close_timeout=READ_TIMEOUT, retry_policy=RETRY, summary=summary
+        name, arg, result_type=result_type, start_to_close_timeout=READ_TIMEOUT, retry_policy=retry, summary=summary
     )
 
 
@@ -227,6 +233,7 @@ class OperationBase:
                 ),
                 result_type=int,
                 summary="journal the mined transactions",
+                retry=JOURNAL_RETRY,
             )
         return outcomes
 

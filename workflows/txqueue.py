@@ -270,6 +270,9 @@ class TxQueueWorkflow:
         self.fast = workflow.patched("queue-fast-path")
         self.follow_now = False  # the watcher saw the chain take something back: look now
         self.sender_stopped = False  # draining: the sender has finished what it was sending
+        # The last batch's broadcast, running while the next batch is simulated and signed
+        # (queue-fast-path): batches still reach the node in nonce order, one after another.
+        self.dispatching: asyncio.Task | None = None
         await self._resync()
         self._show()
         loops = [asyncio.create_task(self._sender()), asyncio.create_task(self._watcher())]
@@ -298,7 +301,11 @@ class TxQueueWorkflow:
     async def _sender(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):  # a hold or a deadline is due: look again
-                await workflow.wait_condition(lambda: self.draining or self._sendable(), timeout=self._next_wake())
+                await workflow.wait_condition(
+                    lambda: self.draining or self._sendable() or self._dispatched(), timeout=self._next_wake()
+                )
+            if self._dispatched() or self.draining:
+                await self._dispatch_done()
             if self.draining:
                 self.sender_stopped = True
                 return
@@ -419,8 +426,28 @@ class TxQueueWorkflow:
         self.state.preparing = []
         if unsigned:
             presigned += await self._sign(unsigned)
-        if presigned:
-            await self._dispatch(sorted(presigned, key=lambda s: s.nonce), look=self.fast)
+        if presigned and self.fast:
+            self.dispatching = asyncio.create_task(
+                self._dispatch_after(self.dispatching, sorted(presigned, key=lambda s: s.nonce))
+            )
+        elif presigned:
+            await self._dispatch(presigned)
+
+    async def _dispatch_after(self, previous: asyncio.Task | None, signed: list[SignedTx]) -> None:
+        """Broadcast once the batch before has been: in nonce order, while the sender prepares
+        the next batch."""
+        if previous is not None:
+            await previous
+        await self._dispatch(signed, look=True)
+
+    def _dispatched(self) -> bool:
+        return self.dispatching is not None and self.dispatching.done()
+
+    async def _dispatch_done(self) -> None:
+        """Wait for the last broadcast; its failure (a non-retryable error) is the sender's."""
+        if self.dispatching is not None:
+            dispatching, self.dispatching = self.dispatching, None
+            await dispatching
 
     def _next_nonces(self, count: int) -> list[int]:
         """The nonces `take_nonce` would hand out next, in order: numbers given back first."""

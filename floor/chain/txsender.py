@@ -18,7 +18,7 @@ from typing import Any
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import RPCEndpoint, TxParams
 
 from floor.chain.errors import RpcUnavailable
@@ -50,6 +50,7 @@ from floor.txqueue import (
 # Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
+LOOK_AGAIN_S = 0.02  # the first look's second poll, for what was not mined at the first
 _L1_FEE_NONCE = 0xFFFF
 SHORTER_FORK_BLOCKS = 2  # how much shorter a reorg's winning fork may be than the chain it replaced  # priced in place of the nonce a prepared transaction does not have yet
 
@@ -203,11 +204,12 @@ class TxSender:
     def broadcast(self, tx: SignedTx) -> BroadcastResult:
         """Send signed bytes; "already known", or "nonce too low" when these bytes are mined,
         is success. Other refusals are named; transport failures raise (and are retried)."""
-        try:
-            self.w3.eth.send_raw_transaction(HexStr(tx.raw))
+        # Raw JSON-RPC, as `_simulate`: web3's formatting is most of a send's time here.
+        response = self.w3.provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [tx.raw])
+        if "error" not in response:
             return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
-        except Web3RPCError as exc:
-            message = str(exc).lower()
+        refusal = response["error"]
+        message = str(refusal.get("message", refusal) if isinstance(refusal, dict) else refusal).lower()
         if "already known" in message or "already imported" in message:
             return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
         if "nonce too low" in message:
@@ -256,9 +258,16 @@ class TxSender:
             time.sleep(self.config.poll_interval_s)
 
     def look(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
-        """One poll as `watch` makes it: the first look right after a broadcast (on a chain
-        that mines at once, most are confirmed by then)."""
-        return self._poll(txs, confirmations, chain_nonce_seen)
+        """The first look right after a broadcast, as `watch` polls: on a chain that mines on
+        arrival (a sequencer, anvil) most are confirmed by then; what is not yet is looked at
+        once more LOOK_AGAIN_S later (a block being sealed), then left to the watcher."""
+        statuses = self._poll(txs, confirmations, chain_nonce_seen)
+        pending = [t for t, s in zip(txs, statuses, strict=True) if s.state == "pending"]
+        if not pending or any(s.state == "taken" for s in statuses):
+            return statuses
+        time.sleep(LOOK_AGAIN_S)
+        again = {s.nonce: s for s in self._poll(pending, confirmations, chain_nonce_seen)}
+        return [again.get(s.nonce, s) for s in statuses]
 
     def _poll(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
         head = self.w3.eth.block_number

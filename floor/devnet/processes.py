@@ -80,6 +80,13 @@ def start_anvil(
     return proc
 
 
+# The dev server keeps every workflow on one history shard, whose transfer queue (what hands a
+# new workflow task to a worker) is read at most 20 times a second by default: under load every
+# workflow task then waits up to 50 ms behind the others, whatever the worker does. A cluster
+# spreads workflows over hundreds of shards; the local servers lift the limit instead.
+DEV_SERVER_TUNING = ["--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"]
+
+
 def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +109,7 @@ def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> su
                 # The engine's state, so `temporal workflow list --query 'FloorEngineState="PAUSED"'` works.
                 "--search-attribute",
                 "FloorEngineState=Keyword",
+                *DEV_SERVER_TUNING,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

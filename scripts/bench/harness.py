@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from floor.devnet.processes import free_port, temporal_binary
+from floor.devnet.processes import DEV_SERVER_TUNING, free_port, temporal_binary
 from workflows.engine import ENGINE_STATE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,6 +47,7 @@ async def start_temporal():
         port=free_port(),
         ui=False,
         search_attributes=[ENGINE_STATE],
+        dev_server_extra_args=DEV_SERVER_TUNING,  # as the local stack's server (floor/devnet/processes.py)
     )
 
 

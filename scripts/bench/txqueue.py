@@ -26,7 +26,7 @@ from scripts.bench.wiring import deps
 from workers.temporal import build_worker
 
 TRANSFERS = 300
-ROUNDS = 3  # alternating: the queue's burst, then the plain sender's
+ROUNDS = 5  # alternating: the queue's burst, then the plain sender's
 
 
 def _transfer(chain: ChainConfig, amount: int):

@@ -7,8 +7,13 @@ after all that is still found."""
 
 from __future__ import annotations
 
+import pytest
+
 from activities.deps import Deps
 from client import reconcile
+from floor.calls import decode_result, read
+from floor.chain.multicall import MULTICALL3_ADDRESS, MulticallReader
+from floor.chain.rpc import connect, request_counts
 from floor.engine import Operation
 from tests.integration.engine_helpers import (
     allocate_request,
@@ -76,3 +81,27 @@ async def test_a_transaction_mined_again_after_a_reorg_counts_once_and_a_real_lo
     (d,) = [d for p in found.chains for d in p.discrepancies]
     assert d.market == str(STEAK) and 990 <= d.relative_bps <= 1_010, d
     assert abs(int(d.expected) - int(d.actual) - taken) <= 10**6
+
+
+def test_a_pinned_read_is_of_the_block_its_hash_names_and_fails_once_a_reorg_replaced_it(stack):
+    """The reads an operation stores name their block by hash: every chunk reads that block, one
+    header request more; after a reorg replaced it, a read at that hash fails, never answering
+    from the block now at that height."""
+    w3 = connect([stack.chains[1].rpc_url])
+    # A block of the test's own to replace (the chains revert to the one before), not empty: an
+    # empty block replaced by an empty one is the same block, hash and all.
+    sender = w3.eth.accounts[0]
+    rpc(w3, "eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"})
+    before = dict(request_counts(w3))
+    reads = [read(MULTICALL3_ADDRESS, "getBlockNumber()")] * 12
+    reader = MulticallReader(w3, gas_cap=1_000_000, gas_per_read=100_000)  # 10 reads a chunk: 2 chunks
+    batch = reader.read_pinned(reads)
+    used = {m: n - before.get(m, 0) for m, n in request_counts(w3).items() if n != before.get(m, 0)}
+    assert batch.eth_calls == 2 and used == {"eth_getBlockByNumber": 1, "eth_call": 2}, used
+    assert batch.block_hash == w3.eth.get_block(batch.block_number)["hash"].to_0x_hex()
+    seen = {decode_result(["uint256"], r, "getBlockNumber")[0] for r in batch.results}
+    assert seen == {batch.block_number}
+    rpc(w3, "anvil_reorg", 1, [])
+    assert w3.eth.get_block(batch.block_number)["hash"].to_0x_hex() != batch.block_hash
+    with pytest.raises(Exception, match="(?i)not found"):
+        reader.read(reads, batch.block_hash)

@@ -477,6 +477,7 @@ async def test_operator_key_compromise(temporal_env, stack, web3s, signer, task_
 
     try:
         await ensure_engine(client, settings)
+        w3.provider.make_request("evm_mine", [])  # a next block's base fee set earlier (anvil keeps it) is spent
         attack = foreign_execute(settings, web3s, signer)  # the leaked key at work
         (finding,) = dog.poll_once()
         assert (finding.suspect.tx_hash, finding.outcome) == (attack, "paused")
