@@ -206,7 +206,7 @@ class OperationBase:
                     )
                     for c, batch in per_chain.items()
                 ]
-                acks = [ack for answered in await asyncio.gather(*batches) for ack in answered]
+                acks = [ack for answered in await gather_steps(batches) for ack in answered]
             else:
                 submissions = [
                     step_activity("submit_intent", intent, result_type=SubmitAck, summary=f"queue {intent.id}")
@@ -261,8 +261,8 @@ async def read_holdings(targets: list[StrategyTarget], assets: bool = True, pric
     """Every chain of `targets`, read at once (with the tokens' prices when `prices`)."""
     chains = sorted({t.key.chain_id for t in targets})
     return list(
-        await asyncio.gather(
-            *(
+        await gather_steps(
+            [
                 step_activity(
                     "read_holdings",
                     ReadHoldingsInput(
@@ -275,7 +275,7 @@ async def read_holdings(targets: list[StrategyTarget], assets: bool = True, pric
                     summary=f"read positions, liquidity and balances on chain {c}",
                 )
                 for c in chains
-            )
+            ]
         )
     )
 
@@ -306,8 +306,8 @@ async def build_and_send(
         built = await together(builds, op.v2)
     else:
         await op.step(f"quoting, checking liquidity and building calls on chains {chains}")
-        built = await asyncio.gather(
-            *(
+        built = await gather_steps(
+            [
                 step_activity(
                     "build_moves",
                     leg,
@@ -315,7 +315,7 @@ async def build_and_send(
                     summary=f"quote and build {len(leg.moves)} {leg.asset} moves on chain {leg.chain_id}",
                 )
                 for leg in legs
-            )
+            ]
         )
     intents, effects = [], {}
     for chain_id in chains:
@@ -332,8 +332,23 @@ async def build_and_send(
 async def together(awaitables: list, concurrently: bool) -> list:
     """Independent activities started at once (or one after another, as old histories did)."""
     if concurrently:
-        return list(await asyncio.gather(*awaitables))
+        return await gather_steps(awaitables)
     return [await a for a in awaitables]
+
+
+async def gather_steps(awaitables: list) -> list:
+    """Steps started at once, their results in order. As local activities (LOCAL_STEPS) every
+    one runs to its end before the first failure is raised: a workflow that ended while one of
+    its local activities still ran would get that one's result after its closing command, which
+    the server refuses, so its task would fail for ever (temporalio/sdk-core#659). Activities
+    (histories from before) are gathered as they were: the first failure at once."""
+    if not workflow.patched(LOCAL_STEPS):
+        return list(await asyncio.gather(*awaitables))
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
 
 
 def chain_intents(chain_id: int, groups: list, label: str, moves: list[tuple[str, int]]) -> list[TxIntent]:

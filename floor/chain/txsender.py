@@ -351,7 +351,13 @@ class TxSender:
                 statuses.append(FollowStatus(nonce=tx.nonce, state="reorged"))
             else:
                 holder = self._holder(tx.nonce, head)
-                if holder is not None and holder in tx.hashes:  # mined again between two reads
+                if holder is None:
+                    # The nonce read raced the reorg (read before it, the receipt after): the
+                    # chain at the head holds nothing at the nonce, so it is free, not taken.
+                    # Signing the intents again at a new nonce would leave this one a gap.
+                    self.log.warning("a settled transaction was reorged out", nonce=tx.nonce, block=tx.block_number)
+                    statuses.append(FollowStatus(nonce=tx.nonce, state="reorged"))
+                elif holder in tx.hashes:  # mined again between two reads
                     statuses.append(FollowStatus(nonce=tx.nonce, state="settled"))
                 else:
                     self.log.warning("a settled transaction's nonce is held by another", nonce=tx.nonce, holder=holder)

@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings, StoreConfig
-from floor.devnet.processes import free_port, temporal_binary
+from floor.devnet.processes import DEV_SERVER_TUNING, free_port, temporal_binary
 from floor.devnet.stack import CHAIN_IDS, LocalStack, new_operator_key, start_chains
 from floor.logging import configure_logging
 from floor.txqueue import queue_id
@@ -84,6 +84,7 @@ async def temporal_env():
         port=free_port(),
         ui=False,
         search_attributes=[ENGINE_STATE],
+        dev_server_extra_args=DEV_SERVER_TUNING,  # as the local stack's server (floor/devnet/processes.py)
     )
     yield env
     await env.shutdown()

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from client import Refused, send
+from client.engine import recorded
 from client.signing import new_command
 from floor.access.commands import CommandDomain, sign_command
 from floor.access.roles import Kind
@@ -184,7 +185,10 @@ async def test_rebalance_and_harvest_cooldowns_follow_the_engines_clock(time_env
 
         async def operate(kind: Operation):
             started = await ask(kind)
-            return await client.get_workflow_handle(started.workflow_id).result()
+            result = await client.get_workflow_handle(started.workflow_id).result()
+            # The result reaches the client a workflow task before the engine records the end.
+            await recorded(client, engine_id, started.workflow_id)
+            return result
 
         first = await operate(Operation.REBALANCE)
         assert first["status"] == "done" and first["chains"][0]["transactions"]
