@@ -36,6 +36,23 @@ async def submit_many(client: Client, task_queue: str, queue: QueueInput, intent
     )
 
 
+async def ensure_queue(client: Client, task_queue: str, queue: QueueInput) -> str:
+    """Start the signer's queue on a chain if it is not running, as the first intent would, and
+    return once a worker has run its first task (its `status` query answered). A queue runs for
+    ever once started; the benchmark starts them before it times an operation. Returns its id."""
+    from workflows.txqueue import TxQueueWorkflow
+
+    handle = await client.start_workflow(
+        TxQueueWorkflow.run,
+        queue,
+        id=queue_id(queue.chain_id, queue.signer),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=task_queue,
+    )
+    await handle.query("status")
+    return handle.id
+
+
 async def configure_running_queues(client: Client, settings: Settings, signer: str) -> list[str]:
     """Send the current configuration to the signer's running queues (at worker start), so a
     new market's calls, or a new pipelining or stuck policy, reach them without a restart.

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from temporalio.service import RPCError
 
 from client import Commander, ensure_engine
+from client.txqueue import ensure_queue
 from floor.batching import pack_batches
-from floor.catalogue import engine_input
+from floor.catalogue import engine_input, queue_input
 from floor.chain.executor import ExecutorClient
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings
@@ -98,10 +99,13 @@ async def stop_workflows(client, ids: list[str]) -> None:
             await client.get_workflow_handle(workflow_id).terminate("bench round over")
 
 
-async def durable_rebalance(client, settings: Settings):
+async def durable_rebalance(client, settings: Settings, signer: str):
     """The engine asked for a rebalance, followed to its result: (seconds, result, the
     rebalance's workflow id, when it was asked)."""
-    await ensure_engine(client, settings)  # long-running in production: not timed
+    # The engine and the signer's queues run for ever in production: started, not timed.
+    await ensure_engine(client, settings)
+    for chain_id in CHAIN_IDS:
+        await ensure_queue(client, settings.temporal.task_queue, queue_input(settings, chain_id, signer))
     at = datetime.now(UTC)
     start = time.perf_counter()
     started = await Commander(client, settings, BENCH_ADMIN).ask(Operation.REBALANCE, {"reason": "bench"})
@@ -128,10 +132,10 @@ def direct_chain(chains, signer: LocalKeySigner, chain_id: int, targets, thresho
     ctx = chains.deps.chain(chain_id)
     client = ExecutorClient(ctx.w3, chain_id, ctx.config.executor, signer)
     nonce = ctx.w3.eth.get_transaction_count(signer.address, "pending")
-    hashes = []
-    for i, batch in enumerate(pack_batches(groups)):
-        tx = client.build([c for g in batch for c in g], nonce=nonce + i)
-        hashes.append(ctx.w3.eth.send_raw_transaction(signer.sign_transaction(tx).raw))
+    # Every batch simulated and signed before the first is sent, as the queue does (and the
+    # estimates never race the node's mining of the one sent before).
+    txs = [client.build([c for g in batch for c in g], nonce=nonce + i) for i, batch in enumerate(pack_batches(groups))]
+    hashes = [ctx.w3.eth.send_raw_transaction(signer.sign_transaction(tx).raw) for tx in txs]
     receipts = [ctx.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01) for h in hashes]
     after = plan_rebalance(chains.read_holdings(reads).holdings, weights, threshold)
     return len(plan.moves), receipts, after.drift_bps
@@ -189,7 +193,7 @@ async def bench_rebalance(stack, signer: LocalKeySigner) -> dict[str, float]:
             # A worker serves only its configured engine: each round's engine has one of its own.
             round_settings = rebalance_settings(stack, f"{task_queue}-{n}", f"bench-engine-{run}-{n}")
             async with build_worker(client, round_settings.temporal.task_queue, deps(round_settings, signer, web3s)):
-                durable_s, result, rebalance_id, at = await durable_rebalance(client, round_settings)
+                durable_s, result, rebalance_id, at = await durable_rebalance(client, round_settings, signer.address)
                 if profile:
                     await _rebalance_profile(
                         client, n, durable_s, at, [round_settings.engine_id, rebalance_id, *queues]

@@ -91,13 +91,16 @@ def test_a_pinned_read_is_of_the_block_its_hash_names_and_fails_once_a_reorg_rep
     # A block of the test's own to replace (the chains revert to the one before), not empty: an
     # empty block replaced by an empty one is the same block, hash and all.
     sender = w3.eth.accounts[0]
-    rpc(w3, "eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"})
+    sent = rpc(w3, "eth_sendTransaction", {"from": sender, "to": sender, "value": "0x1"})
+    # anvil answers before it has mined the block: the read must be of that block, the head.
+    mined = w3.eth.wait_for_transaction_receipt(sent, poll_latency=0.05)
     before = dict(request_counts(w3))
     reads = [read(MULTICALL3_ADDRESS, "getBlockNumber()")] * 12
     reader = MulticallReader(w3, gas_cap=1_000_000, gas_per_read=100_000)  # 10 reads a chunk: 2 chunks
     batch = reader.read_pinned(reads)
     used = {m: n - before.get(m, 0) for m, n in request_counts(w3).items() if n != before.get(m, 0)}
     assert batch.eth_calls == 2 and used == {"eth_getBlockByNumber": 1, "eth_call": 2}, used
+    assert batch.block_number == mined["blockNumber"]
     assert batch.block_hash == w3.eth.get_block(batch.block_number)["hash"].to_0x_hex()
     seen = {decode_result(["uint256"], r, "getBlockNumber")[0] for r in batch.results}
     assert seen == {batch.block_number}
