@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from activities.deps import Deps
+from client.txqueue import ensure_queue
 from floor.config import Settings
 from floor.devnet.stack import sent_by
 from floor.models import Priority
@@ -89,6 +90,21 @@ async def test_a_known_intent_id_is_answered_not_sent_again(temporal_env, settin
         later = await driver.send(intent)
     assert not again.accepted and not later.accepted and later.outcome == first and first.ok
     assert w3.eth.get_transaction_count(signer.address) == nonce + 1
+
+
+async def test_ensure_queue_starts_the_queue_once_and_leaves_a_running_one_as_it_is(
+    temporal_env, settings, web3s, signer, task_queue
+):
+    client = temporal_env.client
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+        driver = QueueDriver(client, task_queue, settings, signer.address)
+        started = await ensure_queue(client, task_queue, driver.queue)
+        run = (await driver.handle.describe()).run_id
+        intent = approve_intent(settings, "operation-8/step-1")
+        assert (await driver.send(intent)).accepted  # the intent reaches the run already started
+        assert (await driver.outcome(intent.id)).ok
+        assert await ensure_queue(client, task_queue, driver.queue) == started == driver.handle.id
+        assert (await driver.handle.describe()).run_id == run  # the running queue was left as it is
 
 
 async def test_fees_above_the_cap_hold_an_intent_until_its_deadline_but_not_a_critical_one(
