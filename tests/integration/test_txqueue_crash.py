@@ -42,11 +42,12 @@ INTENTS = 8  # one transaction each; the server admits at most 10 updates in fli
 CRASH_WITHIN_S = 20  # the first worker reaches its failpoint in a few seconds
 SETTLED_WITHIN_S = 60  # a dead worker's activities move on within their 10 s heartbeat or timeout
 
-# (failpoint, the queue's max_history_events, where the crash falls). History events of the
-# first run: about 25 once the intents are in and the nonce read, 31 after the simulation, 37
-# after signing, 43 after the broadcast. At 30 the first run drains during the send and carries
-# all eight broadcast transactions over continue-as-new; the second run is watching them when
-# the worker dies. At 40 the first run drains once they are broadcast: the worker dies in the drain.
+# (failpoint, the queue's max_history_events, where the crash falls). The first run's history
+# grows step by step (the intents in and the nonce read, then simulated and signed in one
+# activity, then broadcast with the first look): a low limit makes it drain during the send and
+# carry all eight broadcast transactions over continue-as-new, so the second run is watching
+# them when the worker dies (30); a higher one makes it drain once they are broadcast, and the
+# worker dies in the drain (40). Each scenario asserts the run its crash fell in (`crash_in`).
 # The suite kills at two of them (while the transaction is watched, and while the queue drains);
 # `make drills` (FLOOR_ALL_FAILPOINTS=1) at every one.
 DRILL_ONLY = pytest.mark.skipif(not os.environ.get("FLOOR_ALL_FAILPOINTS"), reason="make drills runs it")
