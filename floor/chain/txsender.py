@@ -51,8 +51,8 @@ from floor.txqueue import (
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
 LOOK_AGAIN_S = 0.02  # the first look's second poll, for what was not mined at the first
-_L1_FEE_NONCE = 0xFFFF
-SHORTER_FORK_BLOCKS = 2  # how much shorter a reorg's winning fork may be than the chain it replaced  # priced in place of the nonce a prepared transaction does not have yet
+_L1_FEE_NONCE = 0xFFFF  # priced in place of the nonce a prepared transaction does not have yet
+SHORTER_FORK_BLOCKS = 2  # how much shorter a reorg's winning fork may be than the chain it replaced
 
 
 @dataclass(frozen=True)
@@ -346,22 +346,17 @@ class TxSender:
                     calls=0,
                 )
                 statuses.append(FollowStatus(nonce=tx.nonce, state=state, record=record))
-            elif latest_nonce <= tx.nonce:
+            # The nonce is free when the head holds nothing at it, whatever the nonce read before
+            # said: that read can have raced the reorg (before it, the receipt after), and signing
+            # the intents again at a new nonce would leave this one a gap.
+            elif latest_nonce <= tx.nonce or (holder := self._holder(tx.nonce, head)) is None:
                 self.log.warning("a settled transaction was reorged out", nonce=tx.nonce, block=tx.block_number)
                 statuses.append(FollowStatus(nonce=tx.nonce, state="reorged"))
+            elif holder in tx.hashes:  # mined again between two reads
+                statuses.append(FollowStatus(nonce=tx.nonce, state="settled"))
             else:
-                holder = self._holder(tx.nonce, head)
-                if holder is None:
-                    # The nonce read raced the reorg (read before it, the receipt after): the
-                    # chain at the head holds nothing at the nonce, so it is free, not taken.
-                    # Signing the intents again at a new nonce would leave this one a gap.
-                    self.log.warning("a settled transaction was reorged out", nonce=tx.nonce, block=tx.block_number)
-                    statuses.append(FollowStatus(nonce=tx.nonce, state="reorged"))
-                elif holder in tx.hashes:  # mined again between two reads
-                    statuses.append(FollowStatus(nonce=tx.nonce, state="settled"))
-                else:
-                    self.log.warning("a settled transaction's nonce is held by another", nonce=tx.nonce, holder=holder)
-                    statuses.append(FollowStatus(nonce=tx.nonce, state="taken"))
+                self.log.warning("a settled transaction's nonce is held by another", nonce=tx.nonce, holder=holder)
+                statuses.append(FollowStatus(nonce=tx.nonce, state="taken"))
         return FollowResult(head=head, final_block=final, chain_nonce=latest_nonce, mark=new_mark, statuses=statuses)
 
     def check_chain(self, mark: ChainMark | None) -> None:

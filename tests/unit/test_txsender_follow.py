@@ -47,6 +47,7 @@ class Chain:
 
 def follow(chain: Chain) -> str:
     sender = TxSender(chain, 1, "0x" + "00" * 20, SIGNER, TxConfig())  # type: ignore[arg-type]
+    # The bisecting search for the holder, answered by the fake chain straight away.
     sender._holder = lambda nonce, head: chain.mined if chain.count(None, head) > nonce else None  # type: ignore[method-assign]
     result = sender.follow([Followed(nonce=1, hashes=[OURS], block_number=9)], 3, None)
     return result.statuses[0].state
