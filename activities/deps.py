@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from web3 import Web3
 
 from floor.adapters.registry import AdapterRegistry
+from floor.catalogue import queue_input
 from floor.chain.attester import AttesterClient
 from floor.chain.multicall import MulticallReader
 from floor.chain.rpc import connect
@@ -21,6 +22,7 @@ from floor.chain.signer import Signer
 from floor.config import ChainConfig, Settings
 from floor.errors import UnknownChain
 from floor.protocols.native_eth.position import with_beacon_views
+from floor.txqueue import QueueInput
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Deps:
         self.slippage_bps = settings.strategy.max_slippage_bps
         self.beacons: dict = {}  # Beacon API clients by URL (native ETH)
         self.chains: dict[int, ChainContext] = {}
+        self._queue_inputs: dict[int, QueueInput] = {}
         for chain in settings.chains:
             w3 = (web3s or {}).get(chain.id) or connect(chain.rpc_urls, chain.rpc_timeout_s, chain_id=chain.id)
             reader = MulticallReader(w3, chain.multicall3, gas_cap=chain.multicall_gas_cap)
@@ -61,6 +64,16 @@ class Deps:
         if account is None:
             raise UnknownChain(f"chain {chain_id} has no executor address configured")
         return account
+
+    def queue_input(self, chain_id: int) -> QueueInput:
+        """The signer's queue's start input on a chain (`floor.catalogue.queue_input`), built once:
+        deriving the executor's allowed calls takes milliseconds of the worker's event loop, and
+        the queue's door and a pause's hold are on the way of an operation and of a pause."""
+        if chain_id not in self._queue_inputs:
+            if self.signer is None:
+                raise UnknownChain(f"chain {chain_id}: this worker has no signer, so no transaction queue")
+            self._queue_inputs[chain_id] = queue_input(self.settings, chain_id, self.signer.address)
+        return self._queue_inputs[chain_id]
 
     def adapters(self, chain_id: int, keys) -> list:
         """The markets' adapters, native ETH's with its validators' beacon snapshot (one Beacon

@@ -15,12 +15,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.deps import Deps
 from client import CHECKS, RISK_CHECK, Refused, schedule_id, send
 from client.signing import SigningError, load_key, signed
 from floor.access.roles import Kind
-from floor.catalogue import queue_input
 from floor.chain.signer import SignerError, signer_from_config
-from floor.config import Settings, SignerConfig
+from floor.config import SignerConfig
 from floor.engine import Operation
 from floor.operations import OperationStarted
 from floor.risk.breakers import RiskCheckResult
@@ -30,8 +30,9 @@ from floor.txqueue import QueueHold, queue_id
 class EngineDoor:
     """Activities through which the engine's workflows reach Temporal itself."""
 
-    def __init__(self, client: Client, task_queue: str, settings: Settings, signer: str | None):
-        self.client, self.task_queue, self.settings, self.signer = client, task_queue, settings, signer
+    def __init__(self, client: Client, task_queue: str, deps: Deps):
+        self.client, self.task_queue, self.settings, self.deps = client, task_queue, deps.settings, deps
+        self.signer = deps.signer.address if deps.signer else None
         self.scheduler: LocalAccount | None = None  # access.scheduler_key, once read
 
     @activity.defn
@@ -49,7 +50,7 @@ class EngineDoor:
             qid = queue_id(chain_id, self.signer)
             start = WithStartWorkflowOperation(
                 TxQueueWorkflow.run,
-                queue_input(self.settings, chain_id, self.signer),
+                self.deps.queue_input(chain_id),
                 id=qid,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 task_queue=self.task_queue,

@@ -24,7 +24,6 @@ from temporalio.service import RPCError
 from activities.deps import Deps
 from activities.errors import named_errors
 from client.txqueue import submit_many
-from floor.catalogue import queue_input
 from floor.chain.fees import bumped, cancel_fees
 from floor.chain.fees import over_cap as fees_over_cap
 from floor.chain.private import PrivateRoute
@@ -44,7 +43,6 @@ from floor.txqueue import (
     PrepareInput,
     PrivateSendInput,
     PrivateSent,
-    QueueInput,
     ReplaceInput,
     ReplacementFees,
     SignedTx,
@@ -246,14 +244,8 @@ class QueueDoor:
 
     def __init__(self, client: Client, task_queue: str, deps: Deps):
         """Only for a worker with a signer: the queue is the signer's."""
-        self.client, self.task_queue, self.settings, self.signer = (
-            client,
-            task_queue,
-            deps.settings,
-            deps.signer.address,
-        )
+        self.client, self.task_queue, self.settings, self.deps = client, task_queue, deps.settings, deps
         self.store = deps.store  # where the chain's events become alerts (None: the log only)
-        self._queues: dict[int, QueueInput] = {}  # the start input per chain, built once
 
     @activity.defn
     async def submit_intent(self, intent: TxIntent) -> SubmitAck:
@@ -281,9 +273,7 @@ class QueueDoor:
             raise ApplicationError(f"one chain's intents at a time, got chains {sorted(chains)}", non_retryable=True)
         chain_id = chains.pop()
         try:
-            if chain_id not in self._queues:
-                self._queues[chain_id] = queue_input(self.settings, chain_id, self.signer)
-            return await submit_many(self.client, self.task_queue, self._queues[chain_id], intents)
+            return await submit_many(self.client, self.task_queue, self.deps.queue_input(chain_id), intents)
         except FloorError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         except WorkflowUpdateFailedError as exc:  # refused by the queue's validator: bad input

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from activities.rewards import RewardActivities
 from activities.risk import RiskActivities
 from activities.txqueue import QueueDoor, TxActivities
 from floor.config import TemporalConfig
+from floor.errors import FloorError
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.engine import EngineCheckWorkflow, EngineWorkflow
@@ -82,10 +84,14 @@ def build_worker(
     activities += ExitActivities(deps).all()
     activities += ExitDrillActivities(deps).all()
     activities += RewardActivities(deps).all()
-    signer = deps.signer.address if deps.signer else None
-    activities += EngineDoor(client, task_queue, deps.settings, signer).all()
+    activities += EngineDoor(client, task_queue, deps).all()
     activities += AccessActivities(deps.settings, deps.store).all()
     if deps.signer is not None:
+        # Built now, not on an operation's or a pause's way; one that cannot be built is left
+        # for the queue's door to refuse, naming why, when an operation asks.
+        for chain in deps.settings.chains:
+            with contextlib.suppress(FloorError):
+                deps.queue_input(chain.id)
         door = QueueDoor(client, task_queue, deps)
         activities += [door.submit_intent, door.submit_intents, door.tx_chain_event]
     return Worker(

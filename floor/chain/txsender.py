@@ -279,9 +279,11 @@ class TxSender:
         out = []
         for tx, receipt in zip(txs, receipts, strict=True):
             if receipt is not None:
-                deep = head >= receipt["blockNumber"] + confirmations - 1
-                # At depth 1 the receipt's block is the head just read; deeper, it must still
-                # be the canonical block at that height (a reorg drops it).
+                # A block mined after the head was read (a chain that mines on arrival, between
+                # the reads) holds a receipt above that head: the head is at least its block.
+                deep = max(head, receipt["blockNumber"]) >= receipt["blockNumber"] + confirmations - 1
+                # At depth 1 the receipt's block is the newest the node has; deeper, it must
+                # still be the canonical block at that height (a reorg drops it).
                 if deep and (
                     confirmations == 1
                     or "0x" + self.w3.eth.get_block(receipt["blockNumber"])["hash"].hex() == receipt["blockHash"]
