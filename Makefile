@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install contracts monitoring-tools chromium ui-vendor screenshots audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
+.PHONY: install bytecode contracts monitoring-tools chromium ui-vendor screenshots audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
 # apt as root, else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -20,7 +20,14 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed
+# The workflow sandbox imports the workflows package afresh for every workflow it runs (its
+# isolation). Byte-compiled, as pip leaves an installed wheel (the image), that import reads code
+# instead of compiling it: about 10 ms less per operation started, more per engine or replay.
+# Machines that set PYTHONDONTWRITEBYTECODE never write it themselves; compileall does.
+bytecode: $(VENV)/.installed
+	$(PY) -m compileall -q workflows
+
+install: $(VENV)/.installed node_modules/.installed bytecode
 
 contracts: $(VENV)/.installed node_modules/.installed
 	node contracts/compile.mjs

@@ -87,23 +87,27 @@ class TxSender:
         """Simulate each plan's execute(calls) (the gas estimate is the simulation). If it
         would revert, find the failing units by bisection (the shortest failing prefix ends
         with one), drop them and try the rest. Fees: one fee history per priority."""
-        fees: dict[tuple[Priority, int | None], Fees] = {}
-        out = []
         now = datetime.now(UTC)
-        for plan, prepared in zip(plans, self._reads.map(self._prepare, plans), strict=True):
+        keys = [(plan.priority, self._fee_blocks(plan, now)) for plan in plans]
+        # The fee history does not depend on the simulations: read while they run (a plan that
+        # drops every intent needs none, and a failed read it does not need is not raised).
+        fees = {key: self._reads.submit(self.market_fees, *key) for key in dict.fromkeys(keys)}
+        out = []
+        for key, prepared in zip(keys, self._reads.map(self._prepare, plans), strict=True):
             if heartbeat is not None:
                 heartbeat()
             if prepared.intents:
-                # The max fee covers the base fee until the plan's earliest deadline, if any.
-                deadlines = [i.deadline for i in plan.intents if i.deadline is not None]
-                blocks = blocks_until((min(deadlines) - now).total_seconds() if deadlines else None, self.config)
-                if (plan.priority, blocks) not in fees:
-                    fees[(plan.priority, blocks)] = self.market_fees(plan.priority, blocks)
-                prepared.fees = fees[(plan.priority, blocks)]
+                prepared.fees = fees[key].result()
                 prepared.over_cap = over_cap(prepared.fees, self.config)
                 prepared.l1_fee_wei = self.l1_fee(prepared)
             out.append(prepared)
         return out
+
+    def _fee_blocks(self, plan: PlannedTx, now: datetime) -> int | None:
+        """How many blocks the max fee must cover the base fee for: until the plan's earliest
+        deadline, if any."""
+        deadlines = [i.deadline for i in plan.intents if i.deadline is not None]
+        return blocks_until((min(deadlines) - now).total_seconds() if deadlines else None, self.config)
 
     def l1_fee(self, prepared: PreparedTx) -> int:
         """The L1 data fee the prepared transaction will pay on top of gas: on OP Stack, the
