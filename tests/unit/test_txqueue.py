@@ -132,16 +132,68 @@ class _Node:
         return self.response
 
 
-def _simulated(response: dict):
+def _sender(provider, probe_gas: bool = False):
     from types import SimpleNamespace
 
-    from floor.chain.txsender import TxSender, _Unit
+    from floor.chain.txsender import TxSender
 
     sender = TxSender.__new__(TxSender)  # only what _simulate reads
-    sender.w3 = SimpleNamespace(provider=_Node(response))
+    sender.w3 = SimpleNamespace(provider=provider)
     sender.signer = SimpleNamespace(address="0x" + "44" * 20)
     sender.executor = EXECUTOR
-    return sender._simulate([_Unit("i", None, [APPROVE])])
+    sender.probe_gas = probe_gas
+    return sender
+
+
+def _simulated(response: dict):
+    from floor.chain.txsender import _Unit
+
+    return _sender(_Node(response))._simulate([_Unit("i", None, [APPROVE])])
+
+
+class _ProbedNode:
+    """eth_createAccessList and eth_call answered as given; eth_estimateGas 0x5208 (21,000)."""
+
+    def __init__(self, listed: dict, called: dict):
+        self.answers = {"eth_createAccessList": listed, "eth_call": called, "eth_estimateGas": {"result": "0x5208"}}
+        self.asked: list[tuple[str, list]] = []
+
+    def make_request(self, method, params):
+        self.asked.append((method, params))
+        return self.answers[method]
+
+
+def _probed(listed: dict, called: dict | None = None):
+    from floor.chain.txsender import _Unit
+
+    node = _ProbedNode(listed, called or {"result": "0x"})
+    sender = _sender(node, probe_gas=True)
+    gas, reason = sender._simulate([_Unit("i", None, [APPROVE])])
+    return gas, reason, [m for m, _ in node.asked], node.asked, sender.probe_gas
+
+
+def test_gas_from_the_calls_use_and_one_call_that_must_succeed_at_the_limit():
+    from floor.chain.txsender import GAS_PROBE_ADD
+
+    used = 100_000
+    gas, reason, methods, asked, _ = _probed({"result": {"accessList": [], "gasUsed": hex(used)}})
+    limit = used * 5 // 4 + GAS_PROBE_ADD  # a quarter above what the calls use
+    assert (gas, reason, methods) == (limit, None, ["eth_createAccessList", "eth_call"])
+    assert asked[1][1][0]["gas"] == hex(limit)  # checked at exactly the limit it answers
+    # The limit did not suffice (a refund or the 63/64 rule needed more): the search decides.
+    gas, _, methods, _, _ = _probed(
+        {"result": {"gasUsed": hex(used)}}, {"error": {"code": -32000, "message": "out of gas"}}
+    )
+    assert (gas, methods) == (21_000, ["eth_createAccessList", "eth_call", "eth_estimateGas"])
+
+
+def test_a_revert_or_a_node_without_the_method_leaves_the_gas_to_the_search():
+    # A revert in the access list's run: eth_estimateGas names it.
+    gas, _, methods, _, still = _probed({"result": {"gasUsed": "0x1", "error": "execution reverted"}})
+    assert (gas, methods, still) == (21_000, ["eth_createAccessList", "eth_estimateGas"], True)
+    # No such method: asked once, then never again.
+    gas, _, methods, _, still = _probed({"error": {"code": -32601, "message": "the method does not exist"}})
+    assert (gas, methods, still) == (21_000, ["eth_createAccessList", "eth_estimateGas"], False)
 
 
 def test_simulation_reads_gas_reverts_and_faults_apart():
@@ -177,3 +229,19 @@ def test_private_stats_count_inclusions_and_keep_the_latest_hundred():
     stats.fallbacks = 50
     assert stats.included == 150 and stats.blocks_to_inclusion == list(range(50, 150))
     assert stats.inclusion_rate == 0.75
+
+
+def test_on_arbitrum_the_gas_is_the_searchs_alone():
+    """Arbitrum's gas counts its L1 data, which eth_estimateGas prices and a plain run need not."""
+    from types import SimpleNamespace
+
+    from eth_account import Account
+
+    from floor.chain.signer import LocalKeySigner
+    from floor.chain.txsender import TxSender
+    from floor.config import TxConfig
+
+    signer = LocalKeySigner(Account.create())
+    for model, probes in (("arbitrum", False), ("ethereum", True), ("op_stack", True)):
+        sender = TxSender(SimpleNamespace(), 1, EXECUTOR, signer, TxConfig(fee_model=model))  # type: ignore[arg-type]
+        assert sender.probe_gas is probes
