@@ -58,6 +58,16 @@ def temporal_binary() -> str:
     return venv_binary("temporal")
 
 
+# Block states anvil keeps, in memory only. By default anvil moves older states to disk once it
+# holds 500 and then keeps as few as 10 in memory; a state it reads back from disk has lost its
+# contracts' code, and `anvil_reorg` onto such a block leaves every contract on the chain
+# without code (anvil 1.7.1). It also keeps a block's state once per time it is stored, so the
+# block a test returns to after `evm_revert` can be moved out early. Kept in memory, states stay
+# whole; 256 blocks cover every reorg and `finalized` read (64 behind) the engine makes here, at
+# about 0.65 MB a state.
+STATES_IN_MEMORY = 256
+
+
 def start_anvil(
     port: int, chain_id: int, log_path: Path, *, slots_in_an_epoch: int | None = None
 ) -> subprocess.Popen[bytes]:
@@ -67,6 +77,7 @@ def start_anvil(
         raise StackError(f"{ANVIL} is missing: run `npm ci` (make install) first")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
+    args += ["--prune-history", str(STATES_IN_MEMORY)]
     if slots_in_an_epoch is not None:
         args += ["--slots-in-an-epoch", str(slots_in_an_epoch)]
     with open(log_path, "ab") as log:

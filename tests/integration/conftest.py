@@ -64,11 +64,16 @@ def web3s(stack):
 
 @pytest.fixture(autouse=True)
 def chain_snapshot(request):
-    """Revert both chains after each test that touches them."""
+    """Revert both chains after each test that touches them. Each test starts on a block of
+    its own: anvil stores a block's state again each time a block is mined on it, and a test
+    whose base block earlier tests also built on could find that block's state dropped with
+    one of the older copies (see floor/devnet/processes.py, STATES_IN_MEMORY)."""
     if "stack" not in request.fixturenames:
         yield
         return
     web3s = request.getfixturevalue("web3s")
+    for w3 in web3s.values():
+        w3.provider.make_request("evm_mine", [])
     snapshots = {cid: w3.provider.make_request("evm_snapshot", [])["result"] for cid, w3 in web3s.items()}
     yield
     for cid, w3 in web3s.items():
