@@ -42,6 +42,7 @@ from floor.store import Store
 FOREIGN = "foreign_transaction"  # the alert's kind; its subject is "<chain id>:<tx hash>"
 EXECUTE = function_signature_to_4byte_selector(EXECUTE_SIGNATURE)
 CALL_EXECUTED = "0x" + keccak(text="CallExecuted(uint256,address,bytes4,uint256)").hex()
+OPERATOR_CHANGED = "0x" + keccak(text="OperatorChanged(address,address)").hex()
 PAUSE_GAS_HEADROOM = 20_000
 
 EXECUTOR_ABI = [
@@ -115,7 +116,7 @@ class ExecutorWatch:
         if head <= cursor:
             return []
         end = min(head, cursor + self.config.max_blocks)
-        findings = [self._respond(s) for s in self._foreign(self._suspects(cursor + 1, end))]
+        findings = [self._respond(s) for s in self._foreign(self._suspects(cursor + 1, end, head))]
         self._advance(end)
         return findings
 
@@ -124,17 +125,24 @@ class ExecutorWatch:
         metrics.WATCHDOG_BLOCK.labels(chain_id=str(self.chain.id)).set(block)
 
     # -- what happened ------------------------------------------------------------------
-    def _suspects(self, start: int, end: int) -> list[Suspect]:
-        """Every transaction of the operator key in [start, end], and every one that emitted
-        `CallExecuted` (whoever the operator was then)."""
-        operator = self.executor.functions.operator().call(block_identifier=end)
+    def _suspects(self, start: int, end: int, head: int | None = None) -> list[Suspect]:
+        """Every transaction in [start, end] from the key that was the operator in its block,
+        and every one that emitted `CallExecuted` (whoever the operator was then)."""
+        spans = [
+            (key, max(first, start), min(last, end))
+            for key, first, last in self._operator_spans(start, end if head is None else head)
+            if first <= end and last >= start
+        ]
+        spans = [(key, first, last) for key, first, last in spans if self._operator_sent(key, first, last)]
         found: dict[str, Suspect] = {}
-        if self._operator_sent(operator, start, end):
-            for number in range(start, end + 1):
-                for tx in block_transactions(self.w3, number):
-                    if tx["from"] == operator:
-                        suspect = self._suspect(tx, number)
-                        found[suspect.tx_hash] = suspect
+        for number in range(start, end + 1):
+            senders = {key for key, first, last in spans if first <= number <= last}
+            if not senders:
+                continue
+            for tx in block_transactions(self.w3, number):
+                if tx["from"] in senders:
+                    suspect = self._suspect(tx, number)
+                    found[suspect.tx_hash] = suspect
         logs = self.w3.eth.get_logs(
             {"address": self.executor.address, "topics": [CALL_EXECUTED], "fromBlock": start, "toBlock": end}
         )
@@ -142,6 +150,25 @@ class ExecutorWatch:
             tx = self.w3.eth.get_transaction(HexStr(h))
             found[h] = self._suspect(tx, tx["blockNumber"])
         return sorted(found.values(), key=lambda s: (s.block, s.nonce))
+
+    def _operator_spans(self, start: int, head: int) -> list[tuple[ChecksumAddress, int, int]]:
+        """Who was the operator from `start` to `head`: (key, first block, last block), a
+        change's block counting for both keys. From the operator at the head and the
+        `OperatorChanged` logs since `start`, not from the state at a past block: a full node
+        keeps recent blocks' state only (geth: 128), and a watchdog down longer than that could
+        never read its way back."""
+        current = to_checksum_address(self.executor.functions.operator().call(block_identifier=head))
+        logs = self.w3.eth.get_logs(
+            {"address": self.executor.address, "topics": [OPERATOR_CHANGED], "fromBlock": start, "toBlock": head}
+        )
+        spans: list[tuple[ChecksumAddress, int, int]] = []
+        first = start
+        for log in sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"])):
+            previous = to_checksum_address(bytes(log["topics"][1])[-20:])
+            spans.append((previous, first, int(log["blockNumber"])))
+            first = int(log["blockNumber"])
+        spans.append((current, first, head))
+        return spans
 
     def _operator_sent(self, operator: ChecksumAddress, start: int, end: int) -> bool:
         """Whether the operator's nonce moved in the range: only then are blocks read whole.

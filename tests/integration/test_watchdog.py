@@ -1,7 +1,8 @@
 """The watchdog (`floor/watchdog.py`) on the anvil chains with a real store, SQLite and
 PostgreSQL: the engine's own executes pass, one sent with the operator key outside the queue
-gets the executor paused by the guardian, a restart resumes from its cursor, bad config is
-refused by name."""
+gets the executor paused by the guardian, a restart resumes from its cursor, one far behind
+a node that keeps recent state only reads its way back, a rotated operator key is watched for
+the blocks it held the role, bad config is refused by name."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from floor.chain.executor import ExecutorClient, encode_execute
 from floor.chain.signer import LocalKeySigner, signer_from_config
 from floor.config import ConfigError, Settings, SignerConfig, WatchdogConfig, load_settings
 from floor.devnet.artifacts import load_artifact
+from floor.devnet.owner import as_owner
+from floor.devnet.processes import STATES_IN_MEMORY
 from floor.devnet.stack import GUARDIAN_ACCOUNT, anvil_account_key
 from floor.store import Store
 from floor.watchdog import FOREIGN, Watchdog, WatchdogError
@@ -151,6 +154,53 @@ def test_a_restart_resumes_from_its_cursor(settings, web3s, signer, store):
     assert (finding.suspect.tx_hash, finding.suspect.execute, finding.outcome) == (second, True, "already_paused")
     assert "already paused" in foreign_alerts(store)[f"1:{second}"]
     assert len(pauses(settings, web3s, start)) == 1
+
+
+def test_a_watchdog_down_longer_than_the_node_keeps_state_reads_its_way_back(settings, web3s, signer, store):
+    """The local chains keep the state of their last 256 blocks, as a full node keeps its last
+    128: the blocks of a pass far behind the head are read, never the state at them."""
+    w3 = web3s[1]
+    watching(settings, web3s, store).poll_once()
+    tx_hash = foreign_execute(settings, web3s, signer)
+    w3.provider.make_request("anvil_mine", [STATES_IN_MEMORY + 200])
+    dog = watching(settings, web3s, store, max_blocks=50)  # the first pass ends 400 blocks behind
+    findings = []
+    while (cursor := store.watchdog_cursor(1, settings.chain(1).executor)) < w3.eth.block_number:
+        findings += dog.poll_once()
+        assert store.watchdog_cursor(1, settings.chain(1).executor) > cursor  # every pass moves on
+    assert [(f.suspect.tx_hash, f.outcome) for f in findings] == [(tx_hash, "paused")]
+
+
+def test_a_rotated_operator_key_is_watched_for_the_blocks_it_held_the_role(settings, web3s, signer, store):
+    w3 = web3s[1]
+    contract = executor(settings, web3s)
+    watching(settings, web3s, store).poll_once()
+    before = send_eth(w3, signer)  # the operator key, outside the queue
+    successor = w3.eth.accounts[8]
+    as_owner(w3, contract.address, [contract.functions.setOperator(successor)])
+    after = send_eth(w3, signer)  # a retired key: no longer the operator's business
+    successor_tx = w3.eth.send_transaction({"from": successor, "to": successor, "value": 1}).hex()
+    found = {f.suspect.tx_hash for f in watching(settings, web3s, store).poll_once()}
+    assert before in found and ("0x" + successor_tx.removeprefix("0x")).lower() in found
+    assert after not in found
+
+
+def send_eth(w3, signer) -> str:
+    tip = 10**9
+    tx = {
+        "type": 2,
+        "chainId": 1,
+        "to": signer.address,
+        "value": 1,
+        "nonce": w3.eth.get_transaction_count(signer.address),
+        "gas": 21_000,
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + tip,
+        "maxPriorityFeePerGas": tip,
+    }
+    signed = signer.sign_transaction(tx)
+    w3.eth.send_raw_transaction(signed.raw)
+    assert w3.eth.wait_for_transaction_receipt(signed.hash)["status"] == 1
+    return signed.hash.lower()
 
 
 def test_bad_config_is_refused_by_name(settings, web3s, signer, operator_key, store, tmp_path):
