@@ -128,11 +128,7 @@ class ExecutorWatch:
     def _suspects(self, start: int, end: int, head: int | None = None) -> list[Suspect]:
         """Every transaction in [start, end] from the key that was the operator in its block,
         and every one that emitted `CallExecuted` (whoever the operator was then)."""
-        spans = [
-            (key, max(first, start), min(last, end))
-            for key, first, last in self._operator_spans(start, end if head is None else head)
-            if first <= end and last >= start
-        ]
+        spans = self._operator_spans(start, end, end if head is None else head)
         spans = [(key, first, last) for key, first, last in spans if self._operator_sent(key, first, last)]
         found: dict[str, Suspect] = {}
         for number in range(start, end + 1):
@@ -151,24 +147,48 @@ class ExecutorWatch:
             found[h] = self._suspect(tx, tx["blockNumber"])
         return sorted(found.values(), key=lambda s: (s.block, s.nonce))
 
-    def _operator_spans(self, start: int, head: int) -> list[tuple[ChecksumAddress, int, int]]:
-        """Who was the operator from `start` to `head`: (key, first block, last block), a
-        change's block counting for both keys. From the operator at the head and the
-        `OperatorChanged` logs since `start`, not from the state at a past block: a full node
-        keeps recent blocks' state only (geth: 128), and a watchdog down longer than that could
-        never read its way back."""
-        current = to_checksum_address(self.executor.functions.operator().call(block_identifier=head))
-        logs = self.w3.eth.get_logs(
-            {"address": self.executor.address, "topics": [OPERATOR_CHANGED], "fromBlock": start, "toBlock": head}
-        )
+    def _operator_spans(self, start: int, end: int, head: int) -> list[tuple[ChecksumAddress, int, int]]:
+        """Who was the operator in [start, end]: (key, first block, last block), a change's
+        block counting for both keys, from the range's `OperatorChanged` logs."""
+        changes = self._operator_changes(start, end)
+        if not changes:
+            return [(self._operator_at(end, head), start, end)]
         spans: list[tuple[ChecksumAddress, int, int]] = []
         first = start
-        for log in sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"])):
-            previous = to_checksum_address(bytes(log["topics"][1])[-20:])
-            spans.append((previous, first, int(log["blockNumber"])))
-            first = int(log["blockNumber"])
-        spans.append((current, first, head))
+        for previous, _, block in changes:
+            spans.append((previous, first, block))
+            first = block
+        spans.append((changes[-1][1], first, end))
         return spans
+
+    def _operator_at(self, block: int, head: int) -> ChecksumAddress:
+        """The operator at `block`: read there, or, from a node that no longer has that block's
+        state (a full node keeps its last 128 blocks': a watchdog down longer must still read
+        its way back), the key the first later change replaced, or the operator at the head."""
+        try:
+            return to_checksum_address(self.executor.functions.operator().call(block_identifier=block))
+        except Exception:
+            self.log.info("the operator is read from later changes: no state at the block here", block=block)
+        for first in range(block + 1, head + 1, self.config.max_blocks):
+            changes = self._operator_changes(first, min(head, first + self.config.max_blocks - 1))
+            if changes:
+                return changes[0][0]
+        return to_checksum_address(self.executor.functions.operator().call(block_identifier=head))
+
+    def _operator_changes(self, start: int, end: int) -> list[tuple[ChecksumAddress, ChecksumAddress, int]]:
+        """(previous, next, block) of each `OperatorChanged` in [start, end], in order."""
+        logs = self.w3.eth.get_logs(
+            {"address": self.executor.address, "topics": [OPERATOR_CHANGED], "fromBlock": start, "toBlock": end}
+        )
+        ordered = sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+        return [
+            (
+                to_checksum_address(bytes(log["topics"][1])[-20:]),
+                to_checksum_address(bytes(log["topics"][2])[-20:]),
+                int(log["blockNumber"]),
+            )
+            for log in ordered
+        ]
 
     def _operator_sent(self, operator: ChecksumAddress, start: int, end: int) -> bool:
         """Whether the operator's nonce moved in the range: only then are blocks read whole.
