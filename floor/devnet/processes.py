@@ -61,10 +61,11 @@ def temporal_binary() -> str:
 # Block states anvil keeps, in memory only. By default anvil moves older states to disk once it
 # holds 500 and then keeps as few as 10 in memory; a state it reads back from disk has lost its
 # contracts' code, and `anvil_reorg` onto such a block leaves every contract on the chain
-# without code (anvil 1.7.1). It also keeps a block's state once per time it is stored, so the
-# block a test returns to after `evm_revert` can be moved out early. Kept in memory, states stay
-# whole; 256 blocks cover every reorg and `finalized` read (64 behind) the engine makes here, at
-# about 0.65 MB a state.
+# without code (anvil 1.7.1). It also counts a block's state once for each time it is stored,
+# so the state of a block that tests come back to after `evm_revert` can be moved out early.
+# Kept in memory, states stay whole; 256 blocks cover every reorg and `finalized` read (64
+# behind) the engine makes here, at about 0.65 MB a state. Older ones are gone, as on a full
+# node (geth keeps 128): what reads the past must live with that (the watchdog does).
 STATES_IN_MEMORY = 256
 
 
