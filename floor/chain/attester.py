@@ -18,8 +18,10 @@ from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3.types import FilterParams
 
 from floor.calls import selector
+from floor.chain.rpc import logs_between
 from floor.chain.signer import LocalKeySigner
 from floor.models import Call
 from floor.protocols.native_eth.adapter import DEPOSIT as BEACON_DEPOSIT
@@ -40,24 +42,10 @@ GET_DEPOSIT_ROOT = [
 ]
 
 
-def logged_pubkeys(w3: Web3, deposit_contract: str, from_block: int, to_block: int, chunk: int = 10_000) -> set[bytes]:
+def logged_pubkeys(w3: Web3, deposit_contract: str, from_block: int, to_block: int) -> set[bytes]:
     """Every pubkey the deposit contract logged a DepositEvent for in [from_block, to_block]."""
-    found: set[bytes] = set()
-    start = from_block
-    while start <= to_block:
-        end = min(start + chunk - 1, to_block)
-        logs = w3.eth.get_logs(
-            {
-                "address": to_checksum_address(deposit_contract),
-                "topics": [DEPOSIT_EVENT],
-                "fromBlock": start,
-                "toBlock": end,
-            }
-        )
-        for log in logs:
-            found.add(decode(["bytes"] * 5, bytes(log["data"]))[0])
-        start = end + 1
-    return found
+    query: FilterParams = {"address": to_checksum_address(deposit_contract), "topics": [DEPOSIT_EVENT]}
+    return {decode(["bytes"] * 5, bytes(log["data"]))[0] for log in logs_between(w3, query, from_block, to_block)}
 
 
 @dataclass(frozen=True)

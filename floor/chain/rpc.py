@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from web3 import Web3
 from web3.providers import HTTPProvider, JSONBaseProvider
-from web3.types import RPCEndpoint, RPCResponse, TxData
+from web3.types import FilterParams, LogReceipt, RPCEndpoint, RPCResponse, TxData
 
 from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.logging import get_logger, redact_url, register_url_secrets
@@ -28,6 +28,10 @@ log = get_logger()
 # any requests failure (refused, timeout, 5xx, a truncated body), and a body that is not
 # JSON (a proxy's HTML error page, even with status 200) or not UTF-8, on which web3's
 # decoding fails.
+# Providers refuse eth_getLogs over wide ranges (10,000 blocks is a common bound): a query from
+# a contract's deployment to the head is read in windows of this many blocks.
+LOG_WINDOW_BLOCKS = 10_000
+
 _TRANSPORT_ERRORS = (requests.RequestException, json.JSONDecodeError, UnicodeDecodeError)
 
 
@@ -180,3 +184,16 @@ def block_transactions(w3: Web3, number: int) -> list[TxData]:
     """The block's transactions in full (web3 types them as full or as hashes, by the flag)."""
     block = w3.eth.get_block(number, full_transactions=True)
     return [tx for tx in block["transactions"] if isinstance(tx, Mapping)]
+
+
+def logs_between(
+    w3: Web3, query: FilterParams, from_block: int, to_block: int, window: int = LOG_WINDOW_BLOCKS
+) -> list[LogReceipt]:
+    """The logs `query` (its address and topics) names in [from_block, to_block], oldest first,
+    read `window` blocks at a time."""
+    if window < 1:
+        raise ValueError(f"a log window is at least one block, not {window}")
+    found: list[LogReceipt] = []
+    for start in range(from_block, to_block + 1, window):
+        found += w3.eth.get_logs({**query, "fromBlock": start, "toBlock": min(start + window - 1, to_block)})
+    return found

@@ -26,6 +26,7 @@ from web3 import Web3
 
 from floor.calls import ReadCall, encode_call
 from floor.chain.multicall import MULTICALL3_ADDRESS, MulticallReader
+from floor.chain.rpc import LOG_WINDOW_BLOCKS, logs_between
 from floor.deploy.create2 import code_hash, runtime_code_hash
 from floor.deploy.registry import Entry, Rules, asset_value, rule_value
 from floor.devnet.artifacts import load_artifact
@@ -49,7 +50,7 @@ class OnChain:
     rules: Rules
 
 
-def logged_keys(w3: Web3, executor: str, from_block: int) -> Rules:
+def logged_keys(w3: Web3, executor: str, from_block: int, window: int = LOG_WINDOW_BLOCKS) -> Rules:
     """Every key the executor's admin events named since `from_block`, as a `Rules` whose
     values are placeholders: only its keys are read."""
     topics = {}
@@ -61,7 +62,8 @@ def logged_keys(w3: Web3, executor: str, from_block: int) -> Rules:
     members: set[tuple[str, str]] = set()
     assets: dict[str, Any] = {}
     keyed: dict[tuple[str, str], Any] = {}
-    logs = w3.eth.get_logs({"address": to_checksum_address(executor), "fromBlock": from_block, "toBlock": "latest"})
+    # From the deployment on, in windows: a provider refuses one query over months of blocks.
+    logs = logs_between(w3, {"address": to_checksum_address(executor)}, from_block, w3.eth.block_number, window)
     for log in logs:
         t = ["0x" + bytes(x).hex() for x in log["topics"]]
         name = topics.get(t[0])

@@ -26,7 +26,7 @@ from web3 import Web3
 from cli.main import app
 from floor.calls import call
 from floor.chain.executor import ExecutionReverted, ExecutorClient
-from floor.chain.rpc import connect
+from floor.chain.rpc import FallbackHTTPProvider, connect
 from floor.chain.signer import LocalKeySigner
 from floor.config import Settings, load_settings
 from floor.deploy import safe as safe_module
@@ -34,7 +34,7 @@ from floor.deploy.apply import Keys, declared_rules, deploy
 from floor.deploy.create2 import PROXY
 from floor.deploy.network import load_network
 from floor.deploy.registry import load_registry
-from floor.deploy.verify import refuse_mismatched_executors
+from floor.deploy.verify import logged_keys, refuse_mismatched_executors
 from floor.devnet.context import Deployer, deploy_feed
 from floor.devnet.deploy import install_multicall3
 from floor.devnet.processes import free_port, start_anvil, stop_process
@@ -228,6 +228,28 @@ def test_deploy_verify_promote_change_and_roll_back(chains, tmp_path):
     ran = floor(tmp_path, "verify", str(mainnet.file))
     assert ran.exit_code == 0, ran.output
     assert mainnet.w3.eth.contract(executor, abi=_abi()).functions.lossBound().call()[0] == 150
+
+    # The executor's history is read in windows: a provider that refuses wide eth_getLogs
+    # ranges, as hosted ones do, gets the same keys.
+    narrow = Web3(NarrowLogsProvider([mainnet.rpc_url]))
+    deployed = entries[0]["deployed_block"]
+    assert logged_keys(narrow, executor, deployed, window=3) == logged_keys(mainnet.w3, executor, deployed)
+    with pytest.raises(Exception, match="range"):
+        logged_keys(narrow, executor, deployed)
+
+
+class NarrowLogsProvider(FallbackHTTPProvider):
+    """An RPC that refuses eth_getLogs over more than 3 blocks (hosted providers bound it)."""
+
+    def make_request(self, method, params):
+        if method == "eth_getLogs":
+            query = params[0]
+            first, last = (
+                int(query[k], 16) if isinstance(query[k], str) else query[k] for k in ("fromBlock", "toBlock")
+            )
+            if last - first + 1 > 3:
+                return {"jsonrpc": "2.0", "id": 1, "error": {"code": -32600, "message": "block range too wide"}}
+        return super().make_request(method, params)
 
 
 def test_set_operator_rotates_the_key_through_the_safe(chains, tmp_path):
