@@ -10,6 +10,7 @@ transaction queue (priorities, fee bumps, nonce re-sync) builds on these.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -234,6 +235,23 @@ GAS_BUFFER_BPS = 2_000  # +20% over the estimate (OZ Relayer: 10-20%)
 GAS_HEADROOM = 100_000
 
 
+# How nodes word a refused eth_sendRawTransaction, by what it means to the sender (geth, reth,
+# erigon and anvil in words; Nethermind in CamelCase codes; Besu and OpenEthereum their own).
+_SEND_REFUSALS = {
+    "known": re.compile(r"\balready known\b|\balready imported\b|\bknown transaction\b"),
+    "nonce_too_low": re.compile(r"\bnonce too low\b|\bnonce is too low\b|\bold nonce\b"),
+    "insufficient_funds": re.compile(r"\binsufficient funds\b|\bupfront cost exceeds account balance\b"),
+}
+
+
+def send_refusal(message: str) -> str | None:
+    """What a node's refusal of a raw transaction means: "known" (these bytes are in its pool
+    or mined), "nonce_too_low", "insufficient_funds", or None (anything else: underpriced,
+    a pool full, ...)."""
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", message).lower()  # AlreadyKnown -> already known
+    return next((kind for kind, pattern in _SEND_REFUSALS.items() if pattern.search(words)), None)
+
+
 class ExecutorClient:
     def __init__(
         self,
@@ -293,10 +311,10 @@ class ExecutorClient:
         try:
             self.w3.eth.send_raw_transaction(signed.raw)
         except Web3RPCError as exc:
-            message = str(exc).lower()
-            if "already known" in message or "already imported" in message:
+            refusal = send_refusal(str(exc))
+            if refusal == "known":
                 return signed.hash
-            if "nonce too low" in message:
+            if refusal == "nonce_too_low":
                 if self._receipt(signed.hash) is not None:
                     return signed.hash  # ours, already mined
                 raise NonceTooLow(

@@ -22,7 +22,14 @@ from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import RPCEndpoint, TxParams
 
 from floor.chain.errors import RpcUnavailable
-from floor.chain.executor import GAS_BUFFER_BPS, GAS_HEADROOM, decode_revert, encode_execute, revert_reason
+from floor.chain.executor import (
+    GAS_BUFFER_BPS,
+    GAS_HEADROOM,
+    decode_revert,
+    encode_execute,
+    revert_reason,
+    send_refusal,
+)
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.identity import ChainRewritten, final_block, mark_at, mismatch
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
@@ -243,14 +250,16 @@ class TxSender:
         if "error" not in response:
             return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
         refusal = response["error"]
-        message = str(refusal.get("message", refusal) if isinstance(refusal, dict) else refusal).lower()
-        if "already known" in message or "already imported" in message:
+        message = str(refusal.get("message", refusal) if isinstance(refusal, dict) else refusal)
+        kind = send_refusal(message)
+        message = message.lower()
+        if kind == "known":
             return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
-        if "nonce too low" in message:
+        if kind == "nonce_too_low":
             if self._receipt(tx.hash) is not None:
                 return BroadcastResult(nonce=tx.nonce, hash=tx.hash, ok=True)
             error = "NonceTooLow"  # another version of ours, or another sender: the watcher tells
-        elif "insufficient funds" in message:
+        elif kind == "insufficient_funds":
             error = "InsufficientFundsForGas"
         else:
             error = "Rejected"  # e.g. a replacement the node found underpriced

@@ -245,3 +245,42 @@ def test_on_arbitrum_the_gas_is_the_searchs_alone():
     for model, probes in (("arbitrum", False), ("ethereum", True), ("op_stack", True)):
         sender = TxSender(SimpleNamespace(), 1, EXECUTOR, signer, TxConfig(fee_model=model))  # type: ignore[arg-type]
         assert sender.probe_gas is probes
+
+
+# How each node client words a refused eth_sendRawTransaction (client, message, meaning).
+REFUSALS = [
+    ("geth", "already known", "known"),
+    ("anvil", "transaction already imported", "known"),
+    ("nethermind", "AlreadyKnown", "known"),
+    ("besu", "Known transaction", "known"),
+    ("openethereum", "Transaction with the same hash was already imported.", "known"),
+    ("geth", "nonce too low: next nonce 5, tx nonce 3", "nonce_too_low"),
+    ("nethermind", "OldNonce, Current nonce: 5, nonce of rejected tx: 3", "nonce_too_low"),
+    ("besu", "Nonce too low", "nonce_too_low"),
+    ("openethereum", "Transaction nonce is too low. Try incrementing the nonce.", "nonce_too_low"),
+    ("geth", "insufficient funds for gas * price + value: balance 0, tx cost 21000", "insufficient_funds"),
+    ("nethermind", "InsufficientFunds, Account balance: 0, cumulative cost: 2100000", "insufficient_funds"),
+    ("besu", "Upfront cost exceeds account balance", "insufficient_funds"),
+    ("geth", "replacement transaction underpriced", None),
+    ("geth", "unknown transaction type", None),
+    ("nethermind", "FeeTooLowToCompete", None),
+]
+
+
+@pytest.mark.parametrize(("client", "message", "meaning"), REFUSALS)
+def test_every_clients_wording_of_a_refused_send_means_the_same(client, message, meaning):
+    from floor.chain.executor import send_refusal
+
+    assert send_refusal(message) == meaning, client
+
+
+def test_a_broadcast_refused_for_funds_in_nethermind_words_returns_the_nonce():
+    """Nethermind says `InsufficientFunds`: the queue must see the transaction never reached a
+    pool (its nonce goes back, its intents fail), not a refusal the watcher waits out."""
+    from floor.txqueue import SignedTx
+
+    refused = {"error": {"code": -32010, "message": "InsufficientFunds, Account balance: 0, cumulative cost: 1"}}
+    result = _sender(_Node(refused)).broadcast(SignedTx(nonce=7, hash="0x" + "ab" * 32, raw="0x02"))
+    assert (result.ok, result.error) == (False, "InsufficientFundsForGas")
+    known = _sender(_Node({"error": {"code": -32010, "message": "AlreadyKnown"}}))
+    assert known.broadcast(SignedTx(nonce=7, hash="0x" + "ab" * 32, raw="0x02")).ok
