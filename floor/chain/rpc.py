@@ -23,15 +23,15 @@ from floor.logging import get_logger, redact_url, register_url_secrets
 
 log = get_logger()
 
+# Providers refuse eth_getLogs over wide ranges (10,000 blocks is a common bound): a query from
+# a contract's deployment to the head is read in windows of this many blocks.
+LOG_WINDOW_BLOCKS = 10_000
+
 # Failures that mean "this endpoint is unhealthy", as opposed to a JSON-RPC error answer
 # (a revert, a bad nonce), which is the chain's verdict and must not be retried elsewhere:
 # any requests failure (refused, timeout, 5xx, a truncated body), and a body that is not
 # JSON (a proxy's HTML error page, even with status 200) or not UTF-8, on which web3's
 # decoding fails.
-# Providers refuse eth_getLogs over wide ranges (10,000 blocks is a common bound): a query from
-# a contract's deployment to the head is read in windows of this many blocks.
-LOG_WINDOW_BLOCKS = 10_000
-
 _TRANSPORT_ERRORS = (requests.RequestException, json.JSONDecodeError, UnicodeDecodeError)
 
 
