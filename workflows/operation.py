@@ -65,6 +65,8 @@ ASK_AGAIN = timedelta(minutes=10)
 # of their own, no server round trip each), since this patch; histories from before ran them
 # as activities.
 LOCAL_STEPS = "local-reads-builds-submits"
+# One chain's door refusing no longer fails an operation whose other chains' intents were taken.
+DOOR_REFUSED_PER_CHAIN = "door-refused-per-chain"
 
 
 def step_activity(name: str, arg: Any, *, result_type: type, summary: str, retry: RetryPolicy = RETRY):
@@ -206,7 +208,7 @@ class OperationBase:
                     )
                     for c, batch in per_chain.items()
                 ]
-                acks = [ack for answered in await gather_steps(batches) for ack in answered]
+                acks = await self._through_doors(per_chain, batches)
             else:
                 submissions = [
                     step_activity("submit_intent", intent, result_type=SubmitAck, summary=f"queue {intent.id}")
@@ -236,6 +238,40 @@ class OperationBase:
                 retry=JOURNAL_RETRY,
             )
         return outcomes
+
+    async def _through_doors(self, per_chain: dict[int, list[TxIntent]], doors: list) -> list[SubmitAck]:
+        """Every chain's door answered (each runs to its end: gather_steps). A door that
+        refused its chain (non-retryable: the queue's validator, or an input that cannot be
+        built; a refused update leaves nothing in the queue) while another chain's intents were
+        taken: the refused intents fail with the refusal, by name, and the operation goes on
+        with the rest, to a partial result with what was mined journalled, where it failed
+        whole while the taken intents still went out. Every door refusing fails it, as before."""
+        answers = await asyncio.gather(*doors, return_exceptions=True)
+        failures = [a for a in answers if isinstance(a, BaseException)]
+        if not failures:
+            return [ack for answered in answers for ack in answered]
+        refusals = {c: _refusal(a) for c, a in zip(per_chain, answers, strict=True) if isinstance(a, BaseException)}
+        if (
+            len(failures) == len(answers)
+            or any(r is None for r in refusals.values())
+            or not workflow.patched(DOOR_REFUSED_PER_CHAIN)
+        ):
+            raise failures[0]
+        for chain_id, refusal in refusals.items():
+            for intent in per_chain[chain_id]:
+                self.outcomes[intent.id] = TxOutcome(
+                    intent_id=intent.id, ok=False, error=refusal.type or "IntentRefused", message=refusal.message
+                )
+        return [ack for answered in answers if not isinstance(answered, BaseException) for ack in answered]
+
+
+def _refusal(failure: BaseException) -> ApplicationError | None:
+    """The door's own non-retryable refusal inside a step's failure, or None (anything else:
+    a timeout, a cancellation, a retryable error whose update may have reached the queue)."""
+    root = failure
+    while getattr(root, "cause", None) is not None:
+        root = root.cause
+    return root if isinstance(root, ApplicationError) and root.non_retryable else None
 
 
 def reports_failure(run):

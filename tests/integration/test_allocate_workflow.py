@@ -16,10 +16,12 @@ from floor.adapters.registry import AdapterRegistry, executor_setup
 from floor.config import Settings
 from floor.devnet.context import Deployer
 from floor.devnet.deploy import configure_executor
+from floor.errors import BadInput
 from floor.messages import AllocateInput, AllocateResult
 from floor.models import AdapterKey
 from floor.operations import Signal
 from floor.planning.allocation import AllocationLeg, AllocationTarget
+from floor.store import Store
 from tests.integration.engine_helpers import EngineStandIn, GatedActivities, own_engine, start_operation
 from tests.integration.helpers import balance, check_deposit_position, innermost, mint, positions_now
 from workers.temporal import build_worker
@@ -106,6 +108,45 @@ async def test_allocate_moves_funds_and_reads_them_back(temporal_env, settings, 
         chain = settings.chain(leg.chain_id)
         assert balance(web3s[leg.chain_id], chain.token(leg.asset).address, chain.executor) == 0
 
+    history = await handle.fetch_history()
+    await Replayer(workflows=[AllocateWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+
+
+class RefusingDoor(Deps):
+    """A worker whose queue door cannot build chain 42161's queue input: that chain's door
+    refuses, non-retryably, before anything reaches a queue."""
+
+    def queue_input(self, chain_id: int):
+        if chain_id == 42161:
+            raise BadInput("chain 42161: no queue input (the test's refusal)")
+        return super().queue_input(chain_id)
+
+
+async def test_one_chains_refused_door_leaves_the_other_chains_moves_done_and_journalled(
+    temporal_env, settings, web3s, signer, task_queue, tmp_path
+):
+    settings = own_engine(settings)
+    input = demo_input()
+    fund_treasury(settings, web3s, input)
+    client = temporal_env.client
+    arbitrum_nonce = web3s[42161].eth.get_transaction_count(signer.address)
+    with Store(f"sqlite:///{tmp_path}/floor.db") as store:
+        store.migrate()
+        deps = RefusingDoor(settings, signer, web3s, store=store)
+        async with build_worker(client, task_queue, deps, extra_workflows=[EngineStandIn]):
+            handle = await start_allocation(client, task_queue, settings, input)
+            result = await handle.result()
+        journal = store.transactions_of(handle.id)
+
+    assert result.status == "partial", result.summary
+    assert [(c.chain_id, c.status) for c in result.chains] == [(1, "done"), (42161, "failed")]
+    (arbitrum,) = [c for c in result.chains if c.chain_id == 42161]
+    assert "BadInput: chain 42161: no queue input (the test's refusal)" in arbitrum.error
+    assert "chains [42161] failed" in result.summary
+    assert web3s[42161].eth.get_transaction_count(signer.address) == arbitrum_nonce  # nothing sent there
+    mined = [t for t in result.transactions if t.chain_id == 1]
+    assert mined and all(t.status == 1 for t in mined) and len(mined) == len(result.transactions)
+    assert sorted(j.tx_hash for j in journal) == sorted(t.tx_hash for t in mined)  # what moved is journalled
     history = await handle.fetch_history()
     await Replayer(workflows=[AllocateWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
 
