@@ -244,8 +244,9 @@ class OperationBase:
         refused its chain (non-retryable: the queue's validator, or an input that cannot be
         built; a refused update leaves nothing in the queue) while another chain's intents were
         taken: the refused intents fail with the refusal, by name, and the operation goes on
-        with the rest, to a partial result with what was mined journalled, where it failed
-        whole while the taken intents still went out. Every door refusing fails it, as before."""
+        with the rest, to a partial result with what was mined journalled (before, it failed
+        whole while the taken intents still went out). Every door refusing, or any other
+        failure, fails it as before."""
         answers = await asyncio.gather(*doors, return_exceptions=True)
         failures = [a for a in answers if isinstance(a, BaseException)]
         if not failures:
