@@ -62,23 +62,28 @@ def foreign_execute(settings, web3s, signer) -> str:
 
 def reverted_execute(settings, web3s, signer) -> str:
     """An execute with the operator key that reverts (the executor is paused): mined, no logs."""
-    w3 = web3s[1]
     calls = approve_intent(settings, "attacker-again", amount=2).calls
-    tip, base = 10**9, w3.eth.get_block("latest")["baseFeePerGas"]
+    data = "0x" + encode_execute(calls).hex()
+    return sent_by_key(web3s[1], signer, settings.chain(1).executor, data=data, gas=300_000, status=0)
+
+
+def sent_by_key(w3, signer, to: str, *, data: str = "0x", value: int = 0, gas: int, status: int) -> str:
+    """A transaction signed with `signer`'s key outside the queue, mined with `status`: its hash."""
+    tip = 10**9
     tx = {
         "type": 2,
         "chainId": 1,
-        "to": settings.chain(1).executor,
-        "data": "0x" + encode_execute(calls).hex(),
-        "value": 0,
+        "to": to,
+        "data": data,
+        "value": value,
         "nonce": w3.eth.get_transaction_count(signer.address),
-        "gas": 300_000,
-        "maxFeePerGas": 2 * base + tip,
+        "gas": gas,
+        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + tip,
         "maxPriorityFeePerGas": tip,
     }
     signed = signer.sign_transaction(tx)
     w3.eth.send_raw_transaction(signed.raw)
-    assert w3.eth.wait_for_transaction_receipt(signed.hash)["status"] == 0
+    assert w3.eth.wait_for_transaction_receipt(signed.hash)["status"] == status
     return signed.hash.lower()
 
 
@@ -190,21 +195,8 @@ def test_a_rotated_operator_key_is_watched_for_the_blocks_it_held_the_role(setti
 
 
 def send_eth(w3, signer) -> str:
-    tip = 10**9
-    tx = {
-        "type": 2,
-        "chainId": 1,
-        "to": signer.address,
-        "value": 1,
-        "nonce": w3.eth.get_transaction_count(signer.address),
-        "gas": 21_000,
-        "maxFeePerGas": 2 * w3.eth.get_block("latest")["baseFeePerGas"] + tip,
-        "maxPriorityFeePerGas": tip,
-    }
-    signed = signer.sign_transaction(tx)
-    w3.eth.send_raw_transaction(signed.raw)
-    assert w3.eth.wait_for_transaction_receipt(signed.hash)["status"] == 1
-    return signed.hash.lower()
+    """One wei to itself, with the operator key: no execute, found only as the operator's."""
+    return sent_by_key(w3, signer, signer.address, value=1, gas=21_000, status=1)
 
 
 def test_bad_config_is_refused_by_name(settings, web3s, signer, operator_key, store, tmp_path):
