@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
@@ -22,10 +23,18 @@ from floor.chain.errors import ChainMismatch, RpcUnavailable
 from floor.logging import get_logger, redact_url, register_url_secrets
 
 log = get_logger()
+_T = TypeVar("_T")
 
 # Providers refuse eth_getLogs over wide ranges (10,000 blocks is a common bound): a query from
 # a contract's deployment to the head is read in windows of this many blocks.
 LOG_WINDOW_BLOCKS = 10_000
+
+# Many reads go out as JSON-RPC batches: a node answers 64 simulations in one request about ten
+# times faster than in 64 (most of a small request's cost is its HTTP round and its encoding).
+# Providers bound a batch's size (commonly 50 to 1,000) or refuse batches: a batch is sent in
+# chunks of at most this many, and a URL that answers a batch with anything but one answer per
+# request is asked one request at a time from then on.
+RPC_BATCH_MAX = 40
 
 # Failures that mean "this endpoint is unhealthy", as opposed to a JSON-RPC error answer
 # (a revert, a bad nonce), which is the chain's verdict and must not be retried elsewhere:
@@ -64,6 +73,7 @@ class FallbackHTTPProvider(JSONBaseProvider):
         ]
         self._verified = [chain_id is None] * len(self.urls)
         self._disabled: dict[int, int] = {}  # index -> the chain id that URL serves
+        self._no_batches: set[int] = set()  # URLs that refused a JSON-RPC batch
         self._preferred = 0
         self._lock = threading.Lock()
         self.request_counts: Counter[str] = Counter()
@@ -92,7 +102,23 @@ class FallbackHTTPProvider(JSONBaseProvider):
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         with self._lock:
             self.request_counts[method] += 1
-            start = self._preferred
+        return self._with_failover(method, lambda index: self._send(index, method, params))
+
+    def make_batch_request(self, batch_requests: Sequence[tuple[RPCEndpoint, Any]]) -> list[RPCResponse]:
+        """One answer per request, in order, sent as JSON-RPC batches of at most RPC_BATCH_MAX
+        (see there). A chunk fails over to the next URL as a request does; an answer that is a
+        JSON-RPC error stays that request's answer."""
+        with self._lock:
+            self.request_counts.update(method for method, _ in batch_requests)
+        out: list[RPCResponse] = []
+        for i in range(0, len(batch_requests), RPC_BATCH_MAX):
+            chunk = list(batch_requests[i : i + RPC_BATCH_MAX])
+            out += self._with_failover(f"a batch of {len(chunk)}", partial(self._send_batch, chunk=chunk))
+        return out
+
+    def _with_failover(self, label: str, send: Callable[[int], _T]) -> _T:
+        """`send(index)` on the preferred URL, then on each next one while they fail."""
+        start = self._preferred
         errors: list[str] = []
         for offset in range(len(self._providers)):
             index = (start + offset) % len(self._providers)
@@ -102,7 +128,7 @@ class FallbackHTTPProvider(JSONBaseProvider):
                 if index in self._disabled:
                     errors.append(f"{redact_url(self.urls[index])}: serves chain {self._disabled[index]}")
                     continue
-                response = self._send(index, method, params)
+                response = send(index)
             except _UrlFailed as exc:
                 errors.append(f"{redact_url(self.urls[index])}: {exc}")
                 continue
@@ -110,7 +136,7 @@ class FallbackHTTPProvider(JSONBaseProvider):
                 with self._lock:
                     self._preferred = index
             return response
-        raise RpcUnavailable(f"{method}: every RPC URL failed ({'; '.join(errors)})")
+        raise RpcUnavailable(f"{label}: every RPC URL failed ({'; '.join(errors)})")
 
     def is_connected(self, show_traceback: bool = False) -> bool:
         try:
@@ -130,6 +156,25 @@ class FallbackHTTPProvider(JSONBaseProvider):
         if not isinstance(response, dict) or ("result" not in response and "error" not in response):
             raise _UrlFailed("not JSON-RPC")
         return response
+
+    def _send_batch(self, index: int, chunk: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse]:
+        if len(chunk) > 1 and index not in self._no_batches:
+            try:
+                answers = self._providers[index].make_batch_request(chunk)
+            except _TRANSPORT_ERRORS as exc:
+                raise _UrlFailed(type(exc).__name__) from None
+            except Exception:  # answers web3 cannot match to their requests
+                answers = None
+            if (
+                isinstance(answers, list)
+                and len(answers) == len(chunk)
+                and all(isinstance(a, dict) and ("result" in a or "error" in a) for a in answers)
+            ):
+                return answers
+            with self._lock:
+                self._no_batches.add(index)
+            log.warning(f"RPC URL {redact_url(self.urls[index])} does not answer batches: one request at a time")
+        return [self._send(index, method, params) for method, params in chunk]
 
     def _served_chain_id(self, index: int) -> int:
         with self._lock:
@@ -171,6 +216,16 @@ def connect(rpc_urls: list[str], timeout_s: float = 10.0, chain_id: int | None =
     # every transaction with the configured chain id (EIP-155).
     w3.middleware_onion.remove("validation")
     return w3
+
+
+def batch_request(w3: Web3, requests: Sequence[tuple[str, Any]]) -> list[RPCResponse]:
+    """Raw JSON-RPC requests answered in order, in as few HTTP requests as the provider takes
+    (`FallbackHTTPProvider.make_batch_request`); one by one on any other provider."""
+    batch = [(RPCEndpoint(method), params) for method, params in requests]
+    provider = w3.provider
+    if isinstance(provider, FallbackHTTPProvider):
+        return provider.make_batch_request(batch)
+    return [provider.make_request(method, params) for method, params in batch]
 
 
 def request_counts(w3: Web3) -> Counter[str]:

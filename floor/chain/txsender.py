@@ -33,7 +33,7 @@ from floor.chain.executor import (
 from floor.chain.fees import blocks_until, over_cap, suggest_fees
 from floor.chain.identity import ChainRewritten, final_block, mark_at, mismatch
 from floor.chain.l2fees import l1_data_fee, unsigned_eip1559_tx
-from floor.chain.rpc import block_transactions
+from floor.chain.rpc import batch_request, block_transactions
 from floor.chain.signer import Signer
 from floor.config import TxConfig
 from floor.logging import get_logger
@@ -110,8 +110,11 @@ class TxSender:
         # The fee history does not depend on the simulations: read while they run (a plan that
         # drops every intent needs none, and a failed read it does not need is not raised).
         fees = {key: self._reads.submit(self.market_fees, *key) for key in dict.fromkeys(keys)}
+        units = [self._units(plan) for plan in plans]
+        # Every plan whole, probed in two batched requests; only the rest is simulated one by one.
+        probed = self._probe_gas([self._request(u) for u in units])
         out = []
-        for key, prepared in zip(keys, self._reads.map(self._prepare, plans), strict=True):
+        for key, prepared in zip(keys, self._reads.map(self._prepare, units, probed), strict=True):
             if heartbeat is not None:
                 heartbeat()
             if prepared.intents:
@@ -149,18 +152,24 @@ class TxSender:
             self.log.warning("L1 data fee not read", error=type(exc).__name__, message=str(exc)[:200])
             return 0
 
-    def _prepare(self, plan: PlannedTx) -> PreparedTx:
-        units = [
+    @staticmethod
+    def _units(plan: PlannedTx) -> list[_Unit]:
+        return [
             _Unit(i.id, None, i.calls) if i.atomic else _Unit(i.id, g, group)
             for i in plan.intents
             for g, group in ([(None, i.calls)] if i.atomic else enumerate(i.groups))
         ]
+
+    def _request(self, units: Sequence[_Unit]) -> dict[str, str]:
+        data = "0x" + encode_execute([c for u in units for c in u.calls]).hex()
+        return {"from": self.signer.address, "to": self.executor, "data": data}
+
+    def _prepare(self, units: list[_Unit], probed: int | None = None) -> PreparedTx:
+        """The plan's transaction from its units; `probed`, the gas they were already found to
+        succeed with."""
         failures: list[IntentFailure] = []
-        gas = 0
-        while units:
-            gas, reason = self._simulate(units)
-            if reason is None:
-                break
+        gas, reason = (probed, None) if probed is not None else self._simulate(units)
+        while reason is not None:
             low, high = 1, len(units)  # units[:high] fails; find the shortest failing prefix
             while low < high:
                 middle = (low + high) // 2
@@ -172,8 +181,9 @@ class TxSender:
             bad = units.pop(low - 1)
             where = f"intent {bad.intent_id}" + (f" group {bad.group}" if bad.group is not None else "")
             failures.append(IntentFailure(intent_id=bad.intent_id, group=bad.group, reason=f"{where}: {reason}"))
-        if not units:
-            return PreparedTx(intents=[], failures=failures)
+            if not units:
+                return PreparedTx(intents=[], failures=failures)
+            gas, reason = self._simulate(units)
         calls = [c for u in units for c in u.calls]
         return PreparedTx(
             intents=list(dict.fromkeys(u.intent_id for u in units)),
@@ -186,9 +196,8 @@ class TxSender:
     def _simulate(self, units: Sequence[_Unit]) -> tuple[int, str | None]:
         """(gas, None), or (0, the decoded revert reason) if the calls would revert. Raw JSON-RPC:
         web3's request formatting checksums every address, a keccak each, on the hot path."""
-        data = "0x" + encode_execute([c for u in units for c in u.calls]).hex()
-        request = {"from": self.signer.address, "to": self.executor, "data": data}
-        if self.probe_gas and (gas := self._probed_gas(request)) is not None:
+        request = self._request(units)
+        if (gas := self._probe_gas([request])[0]) is not None:
             return gas, None
         response = self.w3.provider.make_request(RPCEndpoint("eth_estimateGas"), [request, "pending"])
         if "error" not in response:
@@ -204,22 +213,28 @@ class TxSender:
             return 0, decode_revert(None) + f" ({message[:200]})"
         raise RpcUnavailable(f"eth_estimateGas failed: {message[:200]}")  # not the chain's verdict
 
-    def _probed_gas(self, request: dict[str, str]) -> int | None:
-        """A gas limit the calls succeed with, from two executions (GAS_PROBE_BPS), or None:
-        a revert, a limit that did not suffice, a node without the method. None leaves it to
-        eth_estimateGas, which also names a revert's reason."""
-        listed = self.w3.provider.make_request(RPCEndpoint("eth_createAccessList"), [request, "pending"])
-        error = listed.get("error")
-        if error is not None:
+    def _probe_gas(self, requests: Sequence[dict[str, str]]) -> list[int | None]:
+        """For each request, a gas limit its calls succeed with, from two executions
+        (GAS_PROBE_BPS), or None: a revert, a limit that did not suffice, a node without the
+        method. None leaves it to eth_estimateGas, which also names a revert's reason. All the
+        requests' executions go out as two batches (`batch_request`)."""
+        if not self.probe_gas or not requests:
+            return [None] * len(requests)
+        limits: list[int | None] = []
+        for listed in batch_request(self.w3, [("eth_createAccessList", [r, "pending"]) for r in requests]):
+            error, result = listed.get("error"), listed.get("result")
             if isinstance(error, dict) and error.get("code") == -32601:  # no such method here
                 self.probe_gas = False
-            return None
-        result = listed.get("result")
-        if not isinstance(result, dict) or result.get("error") or not isinstance(result.get("gasUsed"), str):
-            return None
-        limit = int(result["gasUsed"], 16) * GAS_PROBE_BPS // 10_000 + GAS_PROBE_ADD
-        checked = self.w3.provider.make_request(RPCEndpoint("eth_call"), [request | {"gas": hex(limit)}, "pending"])
-        return limit if "error" not in checked else None
+            used = result.get("gasUsed") if isinstance(result, dict) and not result.get("error") else None
+            if error is None and isinstance(used, str):
+                limits.append(int(used, 16) * GAS_PROBE_BPS // 10_000 + GAS_PROBE_ADD)
+            else:
+                limits.append(None)
+        checks = [(r, limit) for r, limit in zip(requests, limits, strict=True) if limit is not None]
+        checked = iter(
+            batch_request(self.w3, [("eth_call", [r | {"gas": hex(limit)}, "pending"]) for r, limit in checks])
+        )
+        return [limit if limit is not None and "error" not in next(checked) else None for limit in limits]
 
     def market_fees(self, priority: Priority, blocks: int | None = None) -> Fees:
         return suggest_fees(self.w3, priority, self.config, blocks)
@@ -318,7 +333,7 @@ class TxSender:
         if chain_nonce_seen is not None and latest_nonce < chain_nonce_seen:
             self.log.warning("the signer's nonce went back", nonce=latest_nonce, seen=chain_nonce_seen)
             return [TxStatus(nonce=t.nonce, state="pending", head=head, chain_nonce=latest_nonce) for t in txs]
-        receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
+        receipts = self._first_receipts(txs)
         out = []
         for tx, receipt in zip(txs, receipts, strict=True):
             if receipt is not None:
@@ -375,7 +390,7 @@ class TxSender:
         # Nothing final yet (a young chain, a node without the tag): the genesis still names it.
         at = max(final, 0)
         new_mark = mark_at(self.w3, at) if mark is None or at > mark.number else mark
-        receipts = self._reads.map(lambda tx: next(filter(None, map(self._receipt, tx.hashes)), None), txs)
+        receipts = self._first_receipts(txs)
         statuses = []
         for tx, receipt in zip(txs, receipts, strict=True):
             if receipt is not None:
@@ -469,15 +484,27 @@ class TxSender:
         return "reverted (no reason on replay)"
 
     def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        """The receipt's fields the queue uses, as ints, or None. Raw JSON-RPC, as `_simulate`."""
-        response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
-        if "error" in response:
-            raise RpcUnavailable(f"eth_getTransactionReceipt failed: {str(response['error'])[:200]}")
-        raw = response.get("result")
-        if raw is None:
-            return None
-        receipt = {k: int(raw[k], 16) for k in ("blockNumber", "gasUsed", "effectiveGasPrice", "status")}
-        return receipt | {"blockHash": raw["blockHash"], "transactionHash": raw["transactionHash"]}
+        return self._receipts([tx_hash])[0]
+
+    def _receipts(self, tx_hashes: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Each receipt's fields the queue uses, as ints, or None; read as one batch. Raw
+        JSON-RPC, as `_simulate`."""
+        out: list[dict[str, Any] | None] = []
+        for response in batch_request(self.w3, [("eth_getTransactionReceipt", [h]) for h in tx_hashes]):
+            if "error" in response:
+                raise RpcUnavailable(f"eth_getTransactionReceipt failed: {str(response['error'])[:200]}")
+            raw = response.get("result")
+            if raw is None:
+                out.append(None)
+                continue
+            receipt = {k: int(raw[k], 16) for k in ("blockNumber", "gasUsed", "effectiveGasPrice", "status")}
+            out.append(receipt | {"blockHash": raw["blockHash"], "transactionHash": raw["transactionHash"]})
+        return out
+
+    def _first_receipts(self, txs: Sequence[Watched] | Sequence[Followed]) -> list[dict[str, Any] | None]:
+        """For each transaction, the receipt of the first of its versions that has one."""
+        found = iter(self._receipts([h for tx in txs for h in tx.hashes]))
+        return [next(filter(None, [next(found) for _ in tx.hashes]), None) for tx in txs]
 
     def _known(self, tx_hash: str) -> bool:
         try:

@@ -16,9 +16,13 @@ Faults:
 - "wrong_chain": `eth_chainId` answers `chain_id`; other methods pass through untouched;
 - "lost_answer": the request reaches the node, then the caller gets status 502 (the node
   accepted a transaction, the answer was lost on the way back);
-- "slow": the request is forwarded after `delay_s` seconds (a congested provider).
+- "slow": the request is forwarded after `delay_s` seconds (a congested provider);
+- "no_batches": a JSON-RPC batch is answered with one JSON-RPC error, as by a provider that
+  does not take batches; single requests pass through.
 
-`method=` limits a fault to requests of that method (e.g. "eth_sendRawTransaction").
+`method=` limits a fault to requests of that method (e.g. "eth_sendRawTransaction"); a batch
+meets it when any of its requests is of that method. `methods` counts a batch's requests one by
+one, `batches` the batches.
 
 Faults queue in the order given; each request meets the first one that applies to it, which
 then counts down (`times=None`: until `reset()`). So `misbehave("bad_gateway")` then
@@ -40,8 +44,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain", "lost_answer", "slow"]
+Fault = Literal["html", "bad_gateway", "not_json_rpc", "wrong_chain", "lost_answer", "slow", "no_batches"]
 
+_NO_BATCHES = (
+    b'{"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "batch requests are not supported"}}'
+)
 _HTML = b"<html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
 
 
@@ -58,6 +65,7 @@ class RpcProxy:
     def __init__(self, upstream: str):
         self.upstream = upstream
         self.requests = 0
+        self.batches = 0
         self.methods: Counter[str] = Counter()
         self._faults: list[_Pending] = []
         self._lock = threading.Lock()
@@ -99,12 +107,15 @@ class RpcProxy:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, method: str | None) -> _Pending | None:
+    def _take_fault(self, methods: list[str | None], batch: bool) -> _Pending | None:
         with self._lock:
             self.requests += 1
-            self.methods[method or "?"] += 1
+            self.batches += batch
+            self.methods.update(m or "?" for m in methods)
             for pending in self._faults:
-                if pending.method is None or method == pending.method:
+                if pending.fault == "no_batches" and not batch:
+                    continue
+                if pending.method is None or pending.method in methods:
                     if pending.times is not None:
                         pending.times -= 1
                         if pending.times == 0:
@@ -122,8 +133,10 @@ class RpcProxy:
                     request = json.loads(body)
                 except ValueError:
                     request = None
-                method = request.get("method") if isinstance(request, dict) else None
-                pending = proxy._take_fault(method)
+                batch = isinstance(request, list)
+                calls = request if batch else [request]
+                methods = [c.get("method") if isinstance(c, dict) else None for c in calls]
+                pending = proxy._take_fault(methods, batch)
                 if pending is None:
                     self._forward(body)
                 elif pending.fault == "slow":
@@ -138,8 +151,14 @@ class RpcProxy:
                     self._reply(502, _HTML, "text/html")
                 elif pending.fault == "not_json_rpc":
                     self._reply(200, b'{"status": "ok", "message": "rate limited"}', "application/json")
+                elif pending.fault == "no_batches":
+                    self._reply(200, _NO_BATCHES, "application/json")
                 else:
-                    answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": hex(pending.chain_id or 0)}
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": request.get("id") if isinstance(request, dict) else None,
+                        "result": hex(pending.chain_id or 0),
+                    }
                     self._reply(200, json.dumps(answer).encode(), "application/json")
 
             def _forward(self, body: bytes, reply: bool = True) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from floor.chain.errors import ChainMismatch, RpcUnavailable
-from floor.chain.rpc import connect, request_counts
+from floor.chain.rpc import RPC_BATCH_MAX, batch_request, connect, request_counts
 from floor.devnet.faultproxy import RpcProxy
 from floor.devnet.processes import free_port
 from floor.logging import REDACTED
@@ -114,6 +114,52 @@ def test_a_url_down_at_start_serves_once_checked(stack, proxy, second_proxy):
     primary.misbehave("bad_gateway", times=None)
     assert w3.eth.block_number > 0
     assert late.methods == {"eth_chainId": 2, "eth_blockNumber": 1}
+
+
+def _block_reads(w3, count: int) -> tuple[list[tuple[str, list]], list[int]]:
+    """`count` reads of block numbers (some repeated) and the numbers their answers must give."""
+    head = w3.eth.block_number
+    numbers = [i % (head + 1) for i in range(count)]
+    return [("eth_getBlockByNumber", [hex(n), False]) for n in numbers], numbers
+
+
+def test_a_batch_is_answered_in_order_in_bounded_chunks(proxy):
+    """The answers come back in the order asked, a node's JSON-RPC error stays its request's
+    answer, and no HTTP request carries more than RPC_BATCH_MAX of them."""
+    w3 = connect([proxy.url()])
+    reads, numbers = _block_reads(w3, 2 * RPC_BATCH_MAX + 5)
+    reads[7] = ("floor_noSuchMethod", [])
+    answers = batch_request(w3, reads)
+    assert "error" in answers[7]
+    del answers[7], numbers[7]
+    assert [int(a["result"]["number"], 16) for a in answers] == numbers
+    assert proxy.batches == 3 and proxy.methods["eth_getBlockByNumber"] == 2 * RPC_BATCH_MAX + 4
+    assert request_counts(w3)["eth_getBlockByNumber"] == 2 * RPC_BATCH_MAX + 4
+
+
+def test_a_url_that_refuses_batches_is_asked_one_request_at_a_time(proxy, log_text):
+    """A provider that answers a batch with one error (it takes none) still answers every
+    request, one by one, and is not sent a batch again."""
+    w3 = connect([proxy.url()])
+    proxy.misbehave("no_batches", times=None)
+    reads, numbers = _block_reads(w3, 5)
+    for _ in range(2):
+        assert [int(a["result"]["number"], 16) for a in batch_request(w3, reads)] == numbers
+    assert proxy.batches == 1 and proxy.methods["eth_getBlockByNumber"] == 5 + 5 + 5
+    assert log_text.getvalue().count(f"RPC URL {proxy.url()} does not answer batches") == 1
+
+
+def test_a_batch_falls_back_to_the_next_url(stack, proxy):
+    w3 = connect([proxy.url(), stack.chains[1].rpc_url])
+    reads, numbers = _block_reads(w3, 3)
+    proxy.misbehave("bad_gateway", times=None)
+    assert [int(a["result"]["number"], 16) for a in batch_request(w3, reads)] == numbers
+    assert w3.provider._preferred == 1 and proxy.batches == 1
+    proxy.reset()
+    dead = connect([proxy.url()])
+    proxy.misbehave("bad_gateway", times=None)
+    with pytest.raises(RpcUnavailable, match=r"a batch of 3: every RPC URL failed \(http://127.0.0.1:\d+: HTTPError\)"):
+        batch_request(dead, reads)
 
 
 def test_a_key_in_the_url_never_shows(stack, proxy, second_proxy, log_text):

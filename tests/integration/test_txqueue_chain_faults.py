@@ -177,20 +177,33 @@ class HookedProvider(FallbackHTTPProvider):
         return hook.fired
 
     def make_request(self, method, params):
+        return self.make_batch_request([(method, params)])[0]
+
+    def make_batch_request(self, batch_requests):
+        """Requests alone or in a batch: a hook on any of them runs around the whole batch."""
         with self._hooks_lock:
             hook = next(
-                (h for h in self._hooks if h.method == method and (h.when is None or h.when(list(params)))), None
+                (
+                    h
+                    for h in self._hooks
+                    for method, params in batch_requests
+                    if h.method == method and (h.when is None or h.when(list(params)))
+                ),
+                None,
             )
             if hook is not None:
                 self._hooks.remove(hook)
         if hook is not None and hook.before is not None:
             hook.before()
-        response = super().make_request(method, params)
+        if len(batch_requests) == 1:
+            responses = [super().make_request(*batch_requests[0])]
+        else:
+            responses = super().make_batch_request(batch_requests)
         if hook is not None:
             if hook.after is not None:
                 hook.after()
             hook.fired.set()
-        return response
+        return responses
 
 
 def hooked(stack, web3s) -> tuple[HookedProvider, dict[int, Web3]]:
