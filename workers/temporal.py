@@ -31,6 +31,7 @@ from activities.risk import RiskActivities
 from activities.txqueue import QueueDoor, TxActivities
 from floor.config import TemporalConfig
 from floor.errors import FloorError
+from workers.sandbox import workflow_runner
 from workflows.allocate import AllocateWorkflow
 from workflows.capital import CapitalRequestWorkflow
 from workflows.engine import EngineCheckWorkflow, EngineWorkflow
@@ -100,6 +101,7 @@ def build_worker(
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=activities,
         activity_executor=ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="floor-activity"),
+        workflow_runner=workflow_runner(client.data_converter),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         deployment_config=deployment_config(version),
         # Eager activities: an activity a workflow task schedules comes back with the task's

@@ -67,6 +67,14 @@ ASK_AGAIN = timedelta(minutes=10)
 LOCAL_STEPS = "local-reads-builds-submits"
 # One chain's door refusing no longer fails an operation whose other chains' intents were taken.
 DOOR_REFUSED_PER_CHAIN = "door-refused-per-chain"
+# A step is reported to the engine once it has lasted LATE_REPORT_AFTER, since this patch
+# (before: as it began). Most steps end inside the workflow task that begins them, where a
+# report cost the operation a task of its own: its signal goes out with the task, and its answer
+# comes after it, as a new task the result then waited for. Now such a step's timer is cancelled
+# with the task, never sent; a step that lasts (a slow node, a pause, the chain's blocks) is
+# reported a second in. The engine's view skips steps nobody could have read.
+LATE_REPORTS = "late-step-reports"
+LATE_REPORT_AFTER = timedelta(seconds=1)
 
 
 def step_activity(name: str, arg: Any, *, result_type: type, summary: str, retry: RetryPolicy = RETRY):
@@ -113,6 +121,7 @@ class OperationBase:
         self.v2 = True
         self.paused = False
         self.reports: list[asyncio.Task] = []  # step signals to the engine, in flight
+        self.late_report: asyncio.Task | None = None  # the current step's report, once it has lasted
         self.stage = "starting"
         self.outcomes: dict[str, TxOutcome] = {}
         self.reorged: list[str] = []  # settled transactions a reorg took out, sent again
@@ -164,25 +173,39 @@ class OperationBase:
         """Enter a step: say so, then wait while paused."""
         self.stage = stage
         workflow.set_current_details(f"**step:** {stage}")
+        if self.late_report is not None:  # the step before ended before it was reported
+            self.late_report.cancel()
+            self.late_report = None
         parent = workflow.info().parent
         if parent is not None and self.v2 and self.followed:
-            # Told, not waited for: the next activity starts in the same workflow task.
             name = STEP_SIGNAL if workflow.patched("internal-step-signal") else "operation_step"
-            self.reports.append(
-                asyncio.create_task(
-                    workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                        name, OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
-                    )
-                )
-            )
+            if workflow.patched(LATE_REPORTS):
+                self.late_report = asyncio.create_task(self._report_late(parent.workflow_id, name, stage))
+            else:  # told as it began, not waited for: the next activity starts in the same task
+                self.reports.append(asyncio.create_task(self._report(parent.workflow_id, name, stage)))
         if self.paused and self.pausable:
             workflow.set_current_details(f"**step:** {stage} (paused: waiting for resume_engine)")
             await workflow.wait_condition(lambda: not self.paused)
             workflow.set_current_details(f"**step:** {stage}")
 
+    async def _report_late(self, engine_id: str, name: str, stage: str) -> None:
+        await workflow.sleep(LATE_REPORT_AFTER)
+        self.late_report = None
+        self.reports.append(asyncio.create_task(self._report(engine_id, name, stage)))
+
+    @staticmethod
+    async def _report(engine_id: str, name: str, stage: str) -> None:
+        """The step to the engine (for its status and the Web UI)."""
+        await workflow.get_external_workflow_handle(engine_id).signal(
+            name, OperationStep(workflow_id=workflow.info().workflow_id, step=stage)
+        )
+
     async def finish(self, result):
-        """The operation's result, once the engine has every step it was told; the Web UI's
-        details say how it ended."""
+        """The operation's result, once the engine has every step it was told (a step not told
+        yet never is: its timer is cancelled); the Web UI's details say how it ended."""
+        if self.late_report is not None:
+            self.late_report.cancel()
+            self.late_report = None
         await asyncio.gather(*self.reports)
         if self.reorged:
             result = result.model_copy(update={"summary": f"{result.summary}; {'; '.join(self.reorged)}"})

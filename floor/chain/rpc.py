@@ -161,6 +161,11 @@ class FallbackHTTPProvider(JSONBaseProvider):
         if len(chunk) > 1 and index not in self._no_batches:
             try:
                 answers = self._providers[index].make_batch_request(chunk)
+            except requests.HTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if not 400 <= status < 500 or status == 429:  # down, or rate limited: unhealthy
+                    raise _UrlFailed(type(exc).__name__) from None
+                answers = None  # the batch itself refused (too large, not taken)
             except _TRANSPORT_ERRORS as exc:
                 raise _UrlFailed(type(exc).__name__) from None
             except Exception:  # answers web3 cannot match to their requests

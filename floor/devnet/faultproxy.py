@@ -17,8 +17,8 @@ Faults:
 - "lost_answer": the request reaches the node, then the caller gets status 502 (the node
   accepted a transaction, the answer was lost on the way back);
 - "slow": the request is forwarded after `delay_s` seconds (a congested provider);
-- "no_batches": a JSON-RPC batch is answered with one JSON-RPC error, as by a provider that
-  does not take batches; single requests pass through.
+- "no_batches": a JSON-RPC batch is answered with one JSON-RPC error (with `status`, 200 unless
+  given), as by a provider that does not take batches; single requests pass through.
 
 `method=` limits a fault to requests of that method (e.g. "eth_sendRawTransaction"); a batch
 meets it when any of its requests is of that method. `methods` counts a batch's requests one by
@@ -59,6 +59,7 @@ class _Pending:
     chain_id: int | None
     method: str | None = None
     delay_s: float = 0.0
+    status: int = 200
 
 
 class RpcProxy:
@@ -93,6 +94,7 @@ class RpcProxy:
         chain_id: int | None = None,
         method: str | None = None,
         delay_s: float = 0.0,
+        status: int = 200,
     ) -> None:
         """Answer the next `times` requests the fault applies to with `fault` (None: until reset)."""
         if (fault == "wrong_chain") != (chain_id is not None):
@@ -100,7 +102,7 @@ class RpcProxy:
         if fault == "wrong_chain":
             method = "eth_chainId"
         with self._lock:
-            self._faults.append(_Pending(fault, times, chain_id, method, delay_s))
+            self._faults.append(_Pending(fault, times, chain_id, method, delay_s, status))
 
     def reset(self) -> None:
         """Forget every pending fault."""
@@ -152,7 +154,7 @@ class RpcProxy:
                 elif pending.fault == "not_json_rpc":
                     self._reply(200, b'{"status": "ok", "message": "rate limited"}', "application/json")
                 elif pending.fault == "no_batches":
-                    self._reply(200, _NO_BATCHES, "application/json")
+                    self._reply(pending.status, _NO_BATCHES, "application/json")
                 else:
                     answer = {
                         "jsonrpc": "2.0",

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from eth_utils.address import to_checksum_address
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError
 from temporalio.worker import Worker
 
@@ -20,7 +21,7 @@ from floor.catalogue import engine_input
 from floor.devnet.context import Deployer
 from floor.devnet.owner import as_owner
 from floor.engine import EngineState, Operation
-from floor.operations import EngineConfig
+from floor.operations import EngineConfig, RebalanceResult
 from floor.txqueue import queue_id
 from tests.integration.engine_helpers import (
     ADMIN,
@@ -75,6 +76,38 @@ async def test_rebalance_brings_drift_back_and_cooldown_refuses_a_second(
             await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
         status = await engine_status(client, settings.engine_id)
         assert status.state == EngineState.IDLE and status.last.kind == Operation.REBALANCE
+
+
+async def test_a_step_is_told_to_the_engine_once_it_has_lasted_a_second(temporal_env, stack, web3s, signer, task_queue):
+    """The steps that end inside the workflow task that began them (the reads, the builds, the
+    read back) are not told to the engine: each report cost the result a task of its own. A
+    step that lasts (here: the transactions waiting for a block) is, a second in, and the
+    engine's status names it."""
+    settings = engine_settings(stack, task_queue)
+    client, w3 = temporal_env.client, web3s[1]
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+        await start_allocated(client, settings, web3s)
+        drift_usdc_on_chain_1(settings, web3s)
+        w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            started = await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
+
+            async def told() -> str | None:
+                operation = (await engine_status(client, settings.engine_id)).operation
+                return operation.step if operation is not None and operation.step.startswith("sending ") else None
+
+            step = await wait_for(told, what="the engine told of the step waiting for a block")
+        finally:
+            w3.provider.make_request("evm_setAutomine", [True])
+        w3.provider.make_request("evm_mine", [])
+        handle = client.get_workflow_handle(started.workflow_id, result_type=RebalanceResult)
+        assert (await handle.result()).status == "done"
+    reports = [
+        json.loads(e.signal_external_workflow_execution_initiated_event_attributes.input.payloads[0].data)["step"]
+        async for e in handle.fetch_history_events()
+        if e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+    ]
+    assert reports == [step]  # before: every step, "reading positions" to "reading positions back"
 
 
 def close(realised: int, planned: int) -> bool:

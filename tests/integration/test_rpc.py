@@ -137,11 +137,13 @@ def test_a_batch_is_answered_in_order_in_bounded_chunks(proxy):
     assert request_counts(w3)["eth_getBlockByNumber"] == 2 * RPC_BATCH_MAX + 4
 
 
-def test_a_url_that_refuses_batches_is_asked_one_request_at_a_time(proxy, log_text):
-    """A provider that answers a batch with one error (it takes none) still answers every
-    request, one by one, and is not sent a batch again."""
+@pytest.mark.parametrize("status", [200, 400, 413])
+def test_a_url_that_refuses_batches_is_asked_one_request_at_a_time(proxy, log_text, status):
+    """A provider that answers a batch with one error (it takes none, or not that many; with
+    an HTTP status of its own or not) still answers every request, one by one, and is not
+    sent a batch again."""
     w3 = connect([proxy.url()])
-    proxy.misbehave("no_batches", times=None)
+    proxy.misbehave("no_batches", times=None, status=status)
     reads, numbers = _block_reads(w3, 5)
     for _ in range(2):
         assert [int(a["result"]["number"], 16) for a in batch_request(w3, reads)] == numbers
@@ -157,6 +159,11 @@ def test_a_batch_falls_back_to_the_next_url(stack, proxy):
     assert w3.provider._preferred == 1 and proxy.batches == 1
     proxy.reset()
     dead = connect([proxy.url()])
+    proxy.misbehave("no_batches", times=None, status=429)  # rate limited: unhealthy, not a refusal
+    with pytest.raises(RpcUnavailable, match=r"a batch of 3: every RPC URL failed"):
+        batch_request(dead, reads)
+    assert not dead.provider._no_batches
+    proxy.reset()
     proxy.misbehave("bad_gateway", times=None)
     with pytest.raises(RpcUnavailable, match=r"a batch of 3: every RPC URL failed \(http://127.0.0.1:\d+: HTTPError\)"):
         batch_request(dead, reads)
