@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from temporalio import activity
@@ -49,9 +50,11 @@ from floor.txqueue import (
     SignInput,
     SubmitAck,
     TxIntent,
+    TxOutcome,
     TxStatus,
     UnsignedTx,
     WatchInput,
+    mined_outcome,
 )
 
 
@@ -76,8 +79,36 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+# Signals askers of their intents' outcomes from an activity's thread, all at once (the
+# worker's client, on its event loop): for each, whether Temporal took the signal.
+Teller = Callable[[list[tuple[str, TxOutcome]]], list[bool]]
+TELL_TIMEOUT_S = 5.0
+
+
+def teller(client: Client, loop: asyncio.AbstractEventLoop) -> Teller:
+    async def signal(workflow_id: str, outcome: TxOutcome) -> bool:
+        try:
+            await client.get_workflow_handle(workflow_id).signal("tx_outcome", outcome)
+            return True
+        except Exception as exc:  # the asker is gone, or Temporal did not answer: the queue tells it
+            get_logger().info("outcome not told from the broadcast", to=workflow_id, error=type(exc).__name__)
+            return False
+
+    async def all_of(told: list[tuple[str, TxOutcome]]) -> list[bool]:
+        return list(await asyncio.gather(*(signal(w, o) for w, o in told)))
+
+    def tell(told: list[tuple[str, TxOutcome]]) -> list[bool]:
+        try:
+            return asyncio.run_coroutine_threadsafe(all_of(told), loop).result(timeout=TELL_TIMEOUT_S)
+        except Exception:  # too slow: the queue tells them (an asker told twice ignores the second)
+            return [False] * len(told)
+
+    return tell
+
+
 class TxActivities:
-    def __init__(self, deps: Deps):
+    def __init__(self, deps: Deps, tell: Teller | None = None):
+        self.tell = tell  # None: the queue's own task signals every outcome
         self.senders: dict[int, TxSender] = {}
         self.private: dict[int, PrivateRoute] = {}  # chains with a private relay
         self.store = deps.store  # where signed hashes are recorded for the watchdog
@@ -182,7 +213,28 @@ class TxActivities:
             by_nonce = {s.nonce: s for s in statuses}
             for r in results:
                 r.status = by_nonce.get(r.nonce)
+            self._tell(input, results)
         return results
+
+    def _tell(self, input: BroadcastInput, results: list[BroadcastResult]) -> None:
+        """The askers of what the look found confirmed, told now (`Notice`), as the queue would
+        settle it; not when the signer's mined nonce went back (the queue's follower decides)."""
+        nonces = [r.status.chain_nonce for r in results if r.status is not None and r.status.chain_nonce is not None]
+        went_back = input.chain_nonce_seen is not None and bool(nonces) and min(nonces) < input.chain_nonce_seen
+        if self.tell is None or not input.notify or went_back:
+            return
+        told = [
+            (r, notice.reply_to, mined_outcome(notice.intent_id, r.status, notice.dropped, notice.route))
+            for r in results
+            if r.status is not None and r.status.state == "confirmed"
+            for notice in input.notify
+            if notice.nonce == r.nonce
+        ]
+        if not told:
+            return
+        for (r, _, outcome), taken in zip(told, self.tell([(w, o) for _, w, o in told]), strict=True):
+            if taken:
+                r.told.append(outcome)
 
     @activity.defn
     @named_errors

@@ -447,6 +447,18 @@ class SignedTx(BaseModel):
     raw: str
 
 
+class Notice(BaseModel):
+    """An intent of a transaction's first broadcast whose asker the broadcast tells of the
+    outcome itself when its look finds the transaction confirmed: the operation goes on
+    without waiting for the queue's own task to signal it (`BroadcastResult.told`)."""
+
+    nonce: int
+    intent_id: str
+    reply_to: str
+    dropped: list[IntentFailure] = []  # the intent's groups simulation left out
+    route: Route = "public"
+
+
 class BroadcastInput(BaseModel):
     chain_id: int
     txs: list[SignedTx]
@@ -455,6 +467,7 @@ class BroadcastInput(BaseModel):
     look: list[Watched] = []
     confirmations: int = 1
     chain_nonce_seen: int | None = None
+    notify: list[Notice] = []
 
 
 class BroadcastResult(BaseModel):
@@ -464,6 +477,30 @@ class BroadcastResult(BaseModel):
     error: str | None = None  # NonceTaken, InsufficientFundsForGas, Rejected
     message: str = ""
     status: TxStatus | None = None  # the first look's, when asked for (BroadcastInput.look)
+    told: list[TxOutcome] = []  # the outcomes the broadcast signalled to their askers
+
+
+def mined_outcome(intent_id: str, status: TxStatus, dropped: list[IntentFailure], route: Route) -> TxOutcome:
+    """An intent's outcome from its transaction's confirmed status (not a cancel): the queue's
+    when it settles, and the broadcast's when it tells the asker first, the same by construction."""
+    record = status.record
+    if record is None or record.status != 1:
+        return TxOutcome(
+            intent_id=intent_id,
+            ok=False,
+            transaction=record,
+            error="TransactionFailed",
+            message=status.reason,
+            route=route,
+        )
+    return TxOutcome(
+        intent_id=intent_id,
+        ok=True,
+        transaction=record,
+        dropped_groups=[f.group for f in dropped if f.group is not None],
+        message="; ".join(f"left out {f.reason}" for f in dropped),
+        route=route,
+    )
 
 
 class Watched(BaseModel):

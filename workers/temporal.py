@@ -28,7 +28,7 @@ from activities.exits import ExitActivities
 from activities.reconcile import ReconcileActivities
 from activities.rewards import RewardActivities
 from activities.risk import RiskActivities
-from activities.txqueue import QueueDoor, TxActivities
+from activities.txqueue import QueueDoor, TxActivities, teller
 from floor.config import TemporalConfig
 from floor.errors import FloorError
 from workers.sandbox import workflow_runner
@@ -79,7 +79,7 @@ def build_worker(
     the worker deployment version it serves (`worker_version`); None: unversioned."""
     # Chain activities use synchronous web3, so they run on threads.
     activities = (chain_activities or ChainActivities(deps)).all()
-    activities += TxActivities(deps).all()
+    activities += TxActivities(deps, teller(client, asyncio.get_running_loop())).all()
     activities += ReconcileActivities(deps).all()
     activities += RiskActivities(deps).all()
     activities += ExitActivities(deps).all()

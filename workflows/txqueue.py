@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         FollowResult,
         InflightStatus,
         NonceState,
+        Notice,
         Pending,
         PendingStatus,
         PlannedTx,
@@ -67,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         after_missed_blocks,
         intent_problem,
         known,
+        mined_outcome,
         next_to_send,
         private_window_closed,
         remember,
@@ -82,6 +84,10 @@ HEARTBEAT = timedelta(seconds=10)
 WATCH_WINDOW_S = 5.0
 CANCEL_GAS = 21_000
 MAX_FOLLOWED = 1_000  # settled transactions followed until final (a quiet chain finalises nothing)
+# The broadcast signals the askers of what its first look finds confirmed, so an operation goes
+# on one workflow task sooner (the queue's task that settles them no longer signals the same
+# outcome again); histories from before signalled every outcome from the queue's task.
+OUTCOMES_FROM_BROADCAST = "outcomes-from-broadcast"
 
 # The doors' examples, named in a refusal of a value that is not a JSON object (docs/doors.md).
 MAX_SUBMIT = 500  # intents in one submit_many
@@ -105,6 +111,7 @@ class TxQueueWorkflow:
         self.state = self.q.state if self.q is not None else QueueState()
         self.draining = False
         self.notifications: list[asyncio.Task] = []
+        self.told: dict[str, TxOutcome] = {}  # outcomes the last broadcast signalled itself
         self.details = ""  # the Web UI's current details, as last set
 
     # -- the door ---------------------------------------------------------------------
@@ -524,13 +531,27 @@ class TxQueueWorkflow:
     async def _broadcast(self, signed: list[SignedTx], look: bool = False) -> None:
         """Send in nonce order; with `look`, the activity looks at them once right after, and
         what is already mined settles here without a watch."""
-        first_look = {}
+        first_look: dict[str, Any] = {}
         if look:
             first_look = {
                 "look": [self._watched(self._tx(s.nonce)) for s in signed],
                 "confirmations": self.q.confirmations,
                 "chain_nonce_seen": self.state.chain_nonce if self.following else None,
             }
+            if workflow.patched(OUTCOMES_FROM_BROADCAST):
+                first_look["notify"] = [
+                    Notice(
+                        nonce=tx.nonce,
+                        intent_id=intent.id,
+                        reply_to=intent.reply_to,
+                        dropped=[f for f in tx.dropped if f.intent_id == intent.id],
+                        route=tx.route,
+                    )
+                    for tx in (self._tx(s.nonce) for s in signed)
+                    if tx.attempts == 0 and tx.cancel_hash is None
+                    for intent in tx.intents
+                    if intent.reply_to and intent.id not in self.state.reorged
+                ]
         results: list[BroadcastResult] = await workflow.execute_activity(
             "tx_broadcast",
             BroadcastInput(chain_id=self.q.chain_id, txs=signed, **first_look),
@@ -556,7 +577,9 @@ class TxQueueWorkflow:
                 workflow.logger.warning("broadcast refused", extra={"nonce": r.nonce, "error": r.error})
             tx.last_sent = now  # the watcher decides: mined, taken, or stuck
         if look:
+            self.told = {o.intent_id: o for r in results for o in r.told}
             await self._first_look([r.status for r in results if r.status is not None])
+            self.told = {}
 
     async def _first_look(self, statuses: list[TxStatus]) -> None:
         """What the broadcast's look found: confirmed ones settle and a taken nonce is requeued,
@@ -917,17 +940,9 @@ class TxQueueWorkflow:
                     record=record,
                     route=tx.route,
                 )
-            elif record.status != 1:
-                self._settle(intent, error="TransactionFailed", message=status.reason, record=record, route=tx.route)
             else:
                 dropped = [f for f in tx.dropped if f.intent_id == intent.id]
-                self._settle(
-                    intent,
-                    record=record,
-                    dropped=[f.group for f in dropped],
-                    message="; ".join(f"left out {f.reason}" for f in dropped),
-                    route=tx.route,
-                )
+                self._settled(intent, mined_outcome(intent.id, status, dropped, tx.route))
 
     def _requeue(self, tx: SentTx) -> None:
         """Another sender mined a transaction at this nonce: nothing of ours ran; send again."""
@@ -996,8 +1011,13 @@ class TxQueueWorkflow:
             dropped_groups=dropped or [],
             route=route,
         )
+        self._settled(intent, outcome)
+
+    def _settled(self, intent: TxIntent, outcome: TxOutcome) -> None:
+        """Remembered, and signalled to the asker unless the broadcast already told it this
+        very outcome."""
         remember(self.state, outcome)
-        if intent.reply_to:
+        if intent.reply_to and self.told.pop(intent.id, None) != outcome:
             self.notifications.append(asyncio.create_task(self._notify(intent.reply_to, outcome)))
 
     async def _notify(self, workflow_id: str, outcome: TxOutcome) -> None:

@@ -284,3 +284,62 @@ def test_a_broadcast_refused_for_funds_in_nethermind_words_returns_the_nonce():
     assert (result.ok, result.error) == (False, "InsufficientFundsForGas")
     known = _sender(_Node({"error": {"code": -32010, "message": "AlreadyKnown"}}))
     assert known.broadcast(SignedTx(nonce=7, hash="0x" + "ab" * 32, raw="0x02")).ok
+
+
+def _told(statuses, notify, chain_nonce_seen=None, taken=True):
+    """What TxActivities._tell appends to each broadcast result, with a teller that answers
+    `taken` for every signal; (the results' told outcomes by nonce, what was asked)."""
+    from activities.txqueue import TxActivities
+    from floor.txqueue import BroadcastInput, BroadcastResult
+
+    asked = []
+
+    def tell(told):
+        asked.extend(told)
+        return [taken] * len(told)
+
+    acts = TxActivities.__new__(TxActivities)
+    acts.tell = tell
+    results = [BroadcastResult(nonce=s.nonce, hash="0x", ok=True, status=s) for s in statuses]
+    acts._tell(BroadcastInput(chain_id=1, txs=[], notify=notify, chain_nonce_seen=chain_nonce_seen), results)
+    return {r.nonce: r.told for r in results}, asked
+
+
+def test_the_broadcast_tells_confirmed_outcomes_as_the_queue_settles_them():
+    from floor.models import TxRecord
+    from floor.txqueue import IntentFailure, Notice, TxStatus, mined_outcome
+
+    def record(nonce, status=1):
+        return TxRecord(
+            chain_id=1,
+            tx_hash=f"0x{nonce:064x}",
+            nonce=nonce,
+            block_number=10,
+            gas_used=1,
+            effective_gas_price=1,
+            status=status,
+            calls=1,
+        )
+
+    left_out = IntentFailure(intent_id="a", group=1, reason="intent a group 1: reverted")
+    statuses = [
+        TxStatus(nonce=5, state="confirmed", record=record(5), chain_nonce=7),
+        TxStatus(nonce=6, state="confirmed", record=record(6, status=0), reason="Boom()", chain_nonce=7),
+        TxStatus(nonce=7, state="pending", chain_nonce=7),
+    ]
+    notify = [
+        Notice(nonce=5, intent_id="a", reply_to="op", dropped=[left_out]),
+        Notice(nonce=6, intent_id="b", reply_to="op"),
+        Notice(nonce=7, intent_id="c", reply_to="op"),
+    ]
+    told, asked = _told(statuses, notify)
+    assert [o.intent_id for o in told[5] + told[6]] == ["a", "b"] and told[7] == []
+    assert told[5][0].ok and told[5][0].dropped_groups == [1] and "left out intent a group 1" in told[5][0].message
+    assert told[6][0].error == "TransactionFailed" and told[6][0].message == "Boom()"
+    assert told[5][0] == mined_outcome("a", statuses[0], [left_out], "public")
+    assert [w for w, _ in asked] == ["op", "op"]
+    # A signal Temporal did not take is not told: the queue signals it.
+    assert _told(statuses, notify, taken=False)[0] == {5: [], 6: [], 7: []}
+    # The signer's mined nonce went back (a reorg, a reset chain): nothing is told.
+    told, asked = _told(statuses, notify, chain_nonce_seen=9)
+    assert asked == [] and all(t == [] for t in told.values())
