@@ -138,8 +138,11 @@ class TxActivities:
         """Simulate and price each plan; with `sign_nonces`, also sign each transaction that will
         be sent at the next of them (one activity, one workflow task fewer per batch)."""
         sender = self._sender(input.chain_id)
-        sender.check_chain(input.mark)  # a reset chain is not simulated against
+        # Checked while the plans are simulated (reads only); nothing is signed or returned for
+        # a chain that is not the one the queue knew.
+        checked = sender.check_chain_soon(input.mark)
         prepared = sender.prepare(input.plans, heartbeat=throttled_heartbeat())
+        checked.result()
         if input.chain_id in self.private:
             self.private[input.chain_id].mark(input.plans, prepared)
         if input.sign_nonces:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from floor.planning.plan import leg_moves, move_effects
     from floor.txqueue import SubmitAck, TxIntent, TxOutcome
     from floor.validation import BadRequest, parse
+
+T = TypeVar("T")
 
 # The engine's signal for an operation's step, named as internal (the Web UI offers people
 # every signal a workflow has) since the patch "internal-step-signal". Histories recorded
@@ -75,6 +78,9 @@ DOOR_REFUSED_PER_CHAIN = "door-refused-per-chain"
 # reported a second in. The engine's view skips steps nobody could have read.
 LATE_REPORTS = "late-step-reports"
 LATE_REPORT_AFTER = timedelta(seconds=1)
+# The journal of what was mined runs beside the read back that follows it (the rebalance's),
+# since this patch; before, the read back waited for it.
+JOURNAL_BESIDE_READ_BACK = "journal-beside-read-back"
 
 
 def step_activity(name: str, arg: Any, *, result_type: type, summary: str, retry: RetryPolicy = RETRY):
@@ -122,6 +128,7 @@ class OperationBase:
         self.paused = False
         self.reports: list[asyncio.Task] = []  # step signals to the engine, in flight
         self.late_report: asyncio.Task | None = None  # the current step's report, once it has lasted
+        self.journalling: asyncio.Task | None = None  # the journal `send` started, for `read_back`
         self.stage = "starting"
         self.outcomes: dict[str, TxOutcome] = {}
         self.reorged: list[str] = []  # settled transactions a reorg took out, sent again
@@ -206,6 +213,9 @@ class OperationBase:
         if self.late_report is not None:
             self.late_report.cancel()
             self.late_report = None
+        if self.journalling is not None:  # started, never read back beside: finished first
+            journalling, self.journalling = self.journalling, None
+            await journalling
         await asyncio.gather(*self.reports)
         if self.reorged:
             result = result.model_copy(update={"summary": f"{result.summary}; {'; '.join(self.reorged)}"})
@@ -213,10 +223,15 @@ class OperationBase:
         return result
 
     async def send(
-        self, intents: list[TxIntent], effects: dict[str, dict[str, int]] | None = None
+        self,
+        intents: list[TxIntent],
+        effects: dict[str, dict[str, int]] | None = None,
+        *,
+        read_back_next: bool = False,
     ) -> dict[str, TxOutcome]:
         """Every intent to its queue, then every outcome, then the mined ones into the store's
-        journal with their planned `effects` per market. Sending an intent again is harmless
+        journal with their planned `effects` per market (`read_back_next`: started, and
+        finished beside the read back, `read_back`). Sending an intent again is harmless
         (the queue knows its id and answers with its outcome once settled), which also
         covers a signal sent while no run was listening."""
         unsettled = intents
@@ -247,7 +262,7 @@ class OperationBase:
             unsettled = [i for i in intents if i.id not in self.outcomes]
         outcomes = {i.id: self.outcomes[i.id] for i in intents}
         if self.v2 and any(o.ok for o in outcomes.values()):
-            await step_activity(
+            journal = step_activity(
                 "journal_transactions",
                 JournalInput(
                     operation_id=workflow.info().workflow_id,
@@ -260,7 +275,20 @@ class OperationBase:
                 summary="journal the mined transactions",
                 retry=JOURNAL_RETRY,
             )
+            if read_back_next and workflow.patched(JOURNAL_BESIDE_READ_BACK):
+                self.journalling = asyncio.ensure_future(journal)  # runs through a pause
+            else:
+                await journal
         return outcomes
+
+    async def read_back(self, reading: Awaitable[T]) -> T:
+        """The read back, beside the journal `send` started: both run to their end before a
+        failure of either is raised (`gather_steps`)."""
+        if self.journalling is None:
+            return await reading
+        journalling, self.journalling = self.journalling, None
+        read, _ = await gather_steps([reading, journalling])
+        return read
 
     async def _through_doors(self, per_chain: dict[int, list[TxIntent]], doors: list) -> list[SubmitAck]:
         """Every chain's door answered (each runs to its end: gather_steps). A door that
@@ -341,7 +369,7 @@ async def read_holdings(targets: list[StrategyTarget], assets: bool = True, pric
 
 
 async def build_and_send(
-    op: OperationBase, legs: list[BuildMovesInput], label: str, deposits: bool = False
+    op: OperationBase, legs: list[BuildMovesInput], label: str, deposits: bool = False, read_back_next: bool = False
 ) -> tuple[list[TxIntent], dict[str, TxOutcome]]:
     """Quote, check and build every leg (all at once), pack each chain's groups into batches,
     and send them through the queue. Nothing is sent unless every leg built. `deposits`: legs
@@ -386,7 +414,7 @@ async def build_and_send(
         effects |= effects_by_intent(chain, [e for leg, _ in mine for e in move_effects(leg)])
         intents += chain
     await op.step(f"sending {len(intents)} transactions")
-    return intents, await op.send(intents, effects)
+    return intents, await op.send(intents, effects, read_back_next=read_back_next)
 
 
 async def together(awaitables: list, concurrently: bool) -> list:

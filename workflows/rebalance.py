@@ -62,12 +62,12 @@ class RebalanceWorkflow(OperationBase):
                     notes=plan.notes,
                 )
             )
-        intents, outcomes = await build_and_send(self, plan.legs, "rebalance")
+        intents, outcomes = await build_and_send(self, plan.legs, "rebalance", read_back_next=True)
 
         await self.step("reading positions back")
         # Read back without prices (a feed going stale now must not fail a rebalance that moved);
         # the drift after is measured at the prices the plan used.
-        read_after = with_prices(await read_holdings(input.targets), read)
+        read_after = with_prices(await self.read_back(read_holdings(input.targets)), read)
         after = all_holdings(read_after)
         self.stage = "done"
         parts = [chain_part(c, intents, outcomes) for c in sorted({leg.chain_id for leg in plan.legs})]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -424,6 +424,10 @@ class TxSender:
         problem = mismatch(self.w3, self.chain_id, mark)
         if problem:
             raise ChainRewritten(problem)
+
+    def check_chain_soon(self, mark: ChainMark | None) -> Future[None]:
+        """`check_chain` on a read thread: its `result()` raises what it would."""
+        return self._reads.submit(self.check_chain, mark)
 
     def _holder(self, nonce: int, head: int) -> str | None:
         """The hash of the signer's transaction mined at `nonce`, or None if the chain at `head`

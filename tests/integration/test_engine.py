@@ -110,6 +110,26 @@ async def test_a_step_is_told_to_the_engine_once_it_has_lasted_a_second(temporal
     assert reports == [step]  # before: every step, "reading positions" to "reading positions back"
 
 
+async def test_a_rebalance_journals_what_it_mined_beside_its_read_back(
+    temporal_env, stack, web3s, signer, task_queue, tmp_path
+):
+    """The journal of the mined transactions runs beside the read back (patch
+    `journal-beside-read-back`): every transaction of the result is in the store's journal
+    when the result is read."""
+    from tests.integration.test_reconcile import with_store
+
+    settings, store = with_store(engine_settings(stack, task_queue), tmp_path)
+    client = temporal_env.client
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s, store=store)):
+        await start_allocated(client, settings, web3s)
+        drift_usdc_on_chain_1(settings, web3s)
+        started = await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
+        result = await client.get_workflow_handle(started.workflow_id, result_type=RebalanceResult).result()
+    assert result.status == "done", result.summary
+    mined = {tx for part in result.chains for tx in part.transactions}
+    assert mined and {row.tx_hash for row in store.transactions_of(started.workflow_id)} == mined
+
+
 def close(realised: int, planned: int) -> bool:
     """Within rounding (2 base units) plus the interest a market accrues between the read
     before and the read after (well under 0.001% over seconds)."""
