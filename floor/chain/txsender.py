@@ -112,9 +112,10 @@ class TxSender:
         fees = {key: self._reads.submit(self.market_fees, *key) for key in dict.fromkeys(keys)}
         units = [self._units(plan) for plan in plans]
         # Every plan whole, probed in two batched requests; only the rest is simulated one by one.
-        probed = self._probe_gas([self._request(u) for u in units])
+        requests = [self._request(u) for u in units]
+        probed = self._probe_gas(requests)
         out = []
-        for key, prepared in zip(keys, self._reads.map(self._prepare, units, probed), strict=True):
+        for key, prepared in zip(keys, self._reads.map(self._prepare, units, requests, probed), strict=True):
             if heartbeat is not None:
                 heartbeat()
             if prepared.intents:
@@ -164,11 +165,11 @@ class TxSender:
         data = "0x" + encode_execute([c for u in units for c in u.calls]).hex()
         return {"from": self.signer.address, "to": self.executor, "data": data}
 
-    def _prepare(self, units: list[_Unit], probed: int | None = None) -> PreparedTx:
-        """The plan's transaction from its units; `probed`, the gas they were already found to
-        succeed with."""
+    def _prepare(self, units: list[_Unit], whole: dict[str, str], probed: int | None = None) -> PreparedTx:
+        """The plan's transaction from its units (`whole`: the request of all of them); `probed`,
+        the gas they were already found to succeed with."""
         failures: list[IntentFailure] = []
-        gas, reason = (probed, None) if probed is not None else self._simulate(units)
+        gas, reason = (probed, None) if probed is not None else self._simulate(units, whole)
         while reason is not None:
             low, high = 1, len(units)  # units[:high] fails; find the shortest failing prefix
             while low < high:
@@ -187,16 +188,17 @@ class TxSender:
         calls = [c for u in units for c in u.calls]
         return PreparedTx(
             intents=list(dict.fromkeys(u.intent_id for u in units)),
-            data="0x" + encode_execute(calls).hex(),
+            data=self._request(units)["data"] if failures else whole["data"],
             calls=len(calls),
             gas=gas * (10_000 + GAS_BUFFER_BPS) // 10_000 + GAS_HEADROOM,
             failures=failures,
         )
 
-    def _simulate(self, units: Sequence[_Unit]) -> tuple[int, str | None]:
-        """(gas, None), or (0, the decoded revert reason) if the calls would revert. Raw JSON-RPC:
-        web3's request formatting checksums every address, a keccak each, on the hot path."""
-        request = self._request(units)
+    def _simulate(self, units: Sequence[_Unit], request: dict[str, str] | None = None) -> tuple[int, str | None]:
+        """(gas, None), or (0, the decoded revert reason) if the calls would revert (`request`:
+        theirs, when already encoded). Raw JSON-RPC: web3's request formatting checksums every
+        address, a keccak each, on the hot path."""
+        request = request or self._request(units)
         if (gas := self._probe_gas([request])[0]) is not None:
             return gas, None
         response = self.w3.provider.make_request(RPCEndpoint("eth_estimateGas"), [request, "pending"])
