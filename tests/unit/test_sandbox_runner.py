@@ -27,6 +27,3 @@ def test_a_codec_keeps_the_sdks_own_sandbox():
     with_codec = dataclasses.replace(pydantic_data_converter, payload_codec=_Identity())
     assert type(workflow_runner(with_codec)) is SandboxedWorkflowRunner
 
-
-def test_the_context_free_sandbox_has_the_sdks_restrictions():
-    assert ContextFreeSandboxRunner().restrictions == SandboxedWorkflowRunner().restrictions
