@@ -26,4 +26,3 @@ def test_a_codec_keeps_the_sdks_own_sandbox():
     assert type(workflow_runner(pydantic_data_converter)) is ContextFreeSandboxRunner
     with_codec = dataclasses.replace(pydantic_data_converter, payload_codec=_Identity())
     assert type(workflow_runner(with_codec)) is SandboxedWorkflowRunner
-
