@@ -20,6 +20,7 @@ history bounded; the memory (floor.engine.EngineMemory) carries over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -138,6 +139,13 @@ CHILDREN = {
     Operation.HARVEST: HarvestWorkflow,
     Operation.REQUEST_CAPITAL: CapitalRequestWorkflow,
 }
+# While an operation runs, the journal's burst waits for it to end, at most JOURNAL_HOLD_S: its
+# start's bookkeeping (two store writes, two activities and two workflow tasks on this worker)
+# then lands with its end's, not in the middle of its reads and builds. Everything held is in
+# the engine's history already; the store, a mirror for the API and the metrics, has it a
+# second later at most.
+JOURNAL_HOLD = "journal-holds-during-operations"
+JOURNAL_HOLD_S = 1.0
 # Engine-side activities (holding queues, pausing schedules) talk to Temporal itself.
 DOOR_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -1086,7 +1094,8 @@ class EngineWorkflow:
             )
 
     async def _journal(self) -> None:
-        """Transitions to the store as they happen, in bursts, off the operations' path."""
+        """Transitions, audit entries and breaker events to the store, in bursts, off the
+        operations' path: a burst while an operation runs waits for its end (JOURNAL_HOLD)."""
         while True:
             await workflow.wait_condition(
                 lambda: (
@@ -1095,6 +1104,13 @@ class EngineWorkflow:
             )
             if not self.unsaved and not self.unsaved_breakers and not self.memory.audit_pending:
                 return
+            if self.memory.operation is not None and not self.closing and workflow.patched(JOURNAL_HOLD):
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self.memory.operation is None or self.closing,
+                        timeout=JOURNAL_HOLD_S,
+                        timeout_summary="journal hold",
+                    )
             if self.memory.audit_pending:  # empty in every history from before signed commands
                 audit_batch = self.memory.audit_pending
                 self.memory = self.memory.model_copy(update={"audit_pending": []})

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
 
-from eth_typing import BlockNumber
 from web3 import Web3
-from web3.types import BlockParams
+from web3.types import RPCEndpoint
 
 from floor.chain.basefee import BaseFeeModel
+from floor.chain.errors import RpcUnavailable
 from floor.chain.l2fees import minimum_gas_price, oracle_address
 from floor.config import TxConfig
 from floor.models import Priority
@@ -154,9 +153,14 @@ def _int(value: int | str) -> int:
 def read_fee_history(w3: Web3, config: TxConfig, block: str | int = "latest") -> FeeHistory:
     """The recent blocks' base fees and tips at every configured percentile, in one request."""
     percentiles = sorted(set(config.tip_percentiles.values()))
-    asked: list[float] = [*percentiles]  # ints on the wire, as configured (web3 types them as floats)
-    newest = BlockNumber(block) if isinstance(block, int) else cast(BlockParams, block)
-    raw = w3.eth.fee_history(config.fee_history_blocks, newest, asked)
+    # Raw JSON-RPC: web3's result formatters convert each of the ~1,500 numbers of 256 blocks'
+    # history, and the policy converts them again; on the queue's prepare, beside its simulations.
+    newest = hex(block) if isinstance(block, int) else block
+    params = [hex(config.fee_history_blocks), newest, percentiles]
+    response = w3.provider.make_request(RPCEndpoint("eth_feeHistory"), params)
+    raw = response.get("result")
+    if "error" in response or not isinstance(raw, dict):
+        raise RpcUnavailable(f"eth_feeHistory failed: {str(response.get('error'))[:200]}")
     return FeeHistory(
         oldest_block=_int(raw["oldestBlock"]),
         base_fees=[_int(b) for b in raw["baseFeePerGas"]],

@@ -19,7 +19,7 @@ from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
-from web3.types import RPCEndpoint, TxParams
+from web3.types import RPCEndpoint, RPCResponse, TxParams
 
 from floor.chain.errors import RpcUnavailable
 from floor.chain.executor import (
@@ -57,7 +57,10 @@ from floor.txqueue import (
 # Reads (simulations, receipts) of many transactions go out in parallel; broadcasts do not,
 # so nodes always see a signer's nonces in order.
 READ_THREADS = 8
-LOOK_AGAIN_S = 0.02  # the first look's second poll, for what was not mined at the first
+# The first look polls what it did not find mined again, every LOOK_EVERY_S for LOOK_AGAIN_S
+# (a block being sealed: a chain that mines on arrival has a receipt 4 to 10 ms after the send).
+LOOK_AGAIN_S = 0.02
+LOOK_EVERY_S = 0.003
 _L1_FEE_NONCE = 0xFFFF  # priced in place of the nonce a prepared transaction does not have yet
 SHORTER_FORK_BLOCKS = 2  # how much shorter a reorg's winning fork may be than the chain it replaced
 # A batch's gas in two executions instead of eth_estimateGas's search (about 15 on a large
@@ -319,23 +322,28 @@ class TxSender:
 
     def look(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
         """The first look right after a broadcast, as `watch` polls: on a chain that mines on
-        arrival (a sequencer, anvil) most are confirmed by then; what is not yet is looked at
-        once more LOOK_AGAIN_S later (a block being sealed), then left to the watcher."""
+        arrival (a sequencer, anvil) most are confirmed by then; what is not yet is polled
+        again every LOOK_EVERY_S for LOOK_AGAIN_S (a block being sealed), then left to the
+        watcher. Those polls do not ask the node whether it still knows what it was just sent
+        (a request per transaction): the watcher does."""
         statuses = self._poll(txs, confirmations, chain_nonce_seen)
-        pending = [t for t, s in zip(txs, statuses, strict=True) if s.state == "pending"]
-        if not pending or any(s.state == "taken" for s in statuses):
-            return statuses
-        time.sleep(LOOK_AGAIN_S)
-        again = {s.nonce: s for s in self._poll(pending, confirmations, chain_nonce_seen)}
-        return [again.get(s.nonce, s) for s in statuses]
+        deadline = time.monotonic() + LOOK_AGAIN_S
+        while time.monotonic() < deadline:
+            pending = [t for t, s in zip(txs, statuses, strict=True) if s.state == "pending"]
+            if not pending or any(s.state == "taken" for s in statuses):
+                break
+            time.sleep(LOOK_EVERY_S)
+            again = {s.nonce: s for s in self._poll(pending, confirmations, chain_nonce_seen, rebroadcast=False)}
+            statuses = [again.get(s.nonce, s) for s in statuses]
+        return statuses
 
-    def _poll(self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None) -> list[TxStatus]:
-        head = self.w3.eth.block_number
-        latest_nonce = self.w3.eth.get_transaction_count(self.signer.address, head)
+    def _poll(
+        self, txs: Sequence[Watched], confirmations: int, chain_nonce_seen: int | None = None, rebroadcast: bool = True
+    ) -> list[TxStatus]:
+        head, latest_nonce, receipts = self._head_nonce_receipts(txs)
         if chain_nonce_seen is not None and latest_nonce < chain_nonce_seen:
             self.log.warning("the signer's nonce went back", nonce=latest_nonce, seen=chain_nonce_seen)
             return [TxStatus(nonce=t.nonce, state="pending", head=head, chain_nonce=latest_nonce) for t in txs]
-        receipts = self._first_receipts(txs)
         out = []
         for tx, receipt in zip(txs, receipts, strict=True):
             if receipt is not None:
@@ -363,7 +371,7 @@ class TxSender:
                     out.append(TxStatus(nonce=tx.nonce, state="taken"))
             else:
                 # A private transaction is the relay's until its window closes: never public here.
-                if not tx.private and not any(self._known(h) for h in tx.hashes):
+                if rebroadcast and not tx.private and not any(self._known(h) for h in tx.hashes):
                     self.log.warning("transaction unknown to the node: broadcasting it again", nonce=tx.nonce)
                     self.broadcast(SignedTx(nonce=tx.nonce, hash=tx.hashes[-1], raw=tx.raw))
                 out.append(TxStatus(nonce=tx.nonce, state="pending"))
@@ -495,22 +503,38 @@ class TxSender:
     def _receipts(self, tx_hashes: Sequence[str]) -> list[dict[str, Any] | None]:
         """Each receipt's fields the queue uses, as ints, or None; read as one batch. Raw
         JSON-RPC, as `_simulate`."""
-        out: list[dict[str, Any] | None] = []
-        for response in batch_request(self.w3, [("eth_getTransactionReceipt", [h]) for h in tx_hashes]):
-            if "error" in response:
-                raise RpcUnavailable(f"eth_getTransactionReceipt failed: {str(response['error'])[:200]}")
-            raw = response.get("result")
-            if raw is None:
-                out.append(None)
-                continue
-            receipt = {k: int(raw[k], 16) for k in ("blockNumber", "gasUsed", "effectiveGasPrice", "status")}
-            out.append(receipt | {"blockHash": raw["blockHash"], "transactionHash": raw["transactionHash"]})
-        return out
+        return [_receipt_of(r) for r in batch_request(self.w3, [("eth_getTransactionReceipt", [h]) for h in tx_hashes])]
 
     def _first_receipts(self, txs: Sequence[Watched] | Sequence[Followed]) -> list[dict[str, Any] | None]:
         """For each transaction, the receipt of the first of its versions that has one."""
-        found = iter(self._receipts([h for tx in txs for h in tx.hashes]))
+        return self._firsts(txs, self._receipts([h for tx in txs for h in tx.hashes]))
+
+    @staticmethod
+    def _firsts(
+        txs: Sequence[Watched] | Sequence[Followed], receipts: list[dict[str, Any] | None]
+    ) -> list[dict[str, Any] | None]:
+        found = iter(receipts)
         return [next(filter(None, [next(found) for _ in tx.hashes]), None) for tx in txs]
+
+    def _head_nonce_receipts(self, txs: Sequence[Watched]) -> tuple[int, int, list[dict[str, Any] | None]]:
+        """The head, the signer's mined nonce and each transaction's first receipt, in one batch
+        (a poll's three reads, on the hot path of every broadcast's look). The nonce is read at
+        "latest", which may be a block above the head read beside it: a nonce passed with no
+        receipt seen is only ever settled by `_holder`, which reads at the head itself."""
+        hashes = [h for tx in txs for h in tx.hashes]
+        answers = batch_request(
+            self.w3,
+            [
+                ("eth_blockNumber", []),
+                ("eth_getTransactionCount", [self.signer.address, "latest"]),
+                *(("eth_getTransactionReceipt", [h]) for h in hashes),
+            ],
+        )
+        for method, answer in zip(("eth_blockNumber", "eth_getTransactionCount"), answers, strict=False):
+            if "error" in answer or not isinstance(answer.get("result"), str):
+                raise RpcUnavailable(f"{method} failed: {str(answer.get('error'))[:200]}")
+        head, nonce = int(answers[0]["result"], 16), int(answers[1]["result"], 16)
+        return head, nonce, self._firsts(txs, [_receipt_of(a) for a in answers[2:]])
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -518,3 +542,14 @@ class TxSender:
             return True
         except TransactionNotFound:
             return False
+
+
+def _receipt_of(response: RPCResponse) -> dict[str, Any] | None:
+    """A raw eth_getTransactionReceipt answer: the fields the queue uses, as ints, or None."""
+    if "error" in response:
+        raise RpcUnavailable(f"eth_getTransactionReceipt failed: {str(response['error'])[:200]}")
+    raw = response.get("result")
+    if raw is None:
+        return None
+    receipt = {k: int(raw[k], 16) for k in ("blockNumber", "gasUsed", "effectiveGasPrice", "status")}
+    return receipt | {"blockHash": raw["blockHash"], "transactionHash": raw["transactionHash"]}

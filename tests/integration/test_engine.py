@@ -110,6 +110,70 @@ async def test_a_step_is_told_to_the_engine_once_it_has_lasted_a_second(temporal
     assert reports == [step]  # before: every step, "reading positions" to "reading positions back"
 
 
+async def test_the_engine_journals_an_operations_start_once_it_ends_or_a_second_in(
+    temporal_env, stack, web3s, signer, task_queue
+):
+    """The engine's journal (audit entries and transitions to the store) holds a burst while an
+    operation runs (patch `journal-holds-during-operations`): not in the middle of its reads and
+    builds, but with its end, or a second in. Here the operation waits for a block: the start's
+    burst goes out when the hold's timer fires, and the end's once the operation has ended."""
+    settings = engine_settings(stack, task_queue)
+    client, w3 = temporal_env.client, web3s[1]
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+        await start_allocated(client, settings, web3s)
+        drift_usdc_on_chain_1(settings, web3s)
+        engine = client.get_workflow_handle(settings.engine_id)
+        w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            started = await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
+
+            async def journalled() -> bool:
+                events = [e async for e in engine.fetch_history_events()]
+                return any(journal_activity(e) for e in events[child_started(events, started.workflow_id) :])
+
+            await wait_for(journalled, what="the start's burst journalled while the operation waits for a block")
+        finally:
+            w3.provider.make_request("evm_setAutomine", [True])
+        w3.provider.make_request("evm_mine", [])
+        result = await client.get_workflow_handle(started.workflow_id, result_type=RebalanceResult).result()
+        assert result.status == "done", result.summary
+
+        async def since_the_start() -> list | None:
+            events = [e async for e in engine.fetch_history_events()]
+            after = events[child_started(events, started.workflow_id) :]
+            ended = [e.event_type for e in after].index(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
+            return after if any(journal_activity(e) for e in after[ended:]) else None
+
+        after = await wait_for(since_the_start, what="the end's transition journalled after the operation ended")
+    hold = next(
+        e.event_id
+        for e in after
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and b"journal hold" in e.user_metadata.summary.data
+    )
+    fired = next(
+        n
+        for n, e in enumerate(after)
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and e.timer_fired_event_attributes.started_event_id == hold
+    )
+    first_journal = next(n for n, e in enumerate(after) if journal_activity(e))
+    assert fired < first_journal  # before the patch: scheduled with the child's start
+
+
+def child_started(events: list, workflow_id: str) -> int:
+    return next(
+        n
+        for n, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+        and e.start_child_workflow_execution_initiated_event_attributes.workflow_id == workflow_id
+    )
+
+
+def journal_activity(event) -> bool:
+    return event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and (
+        event.activity_task_scheduled_event_attributes.activity_type.name in ("append_audit", "record_engine_events")
+    )
+
+
 async def test_a_rebalance_journals_what_it_mined_beside_its_read_back(
     temporal_env, stack, web3s, signer, task_queue, tmp_path
 ):

@@ -12,7 +12,7 @@ from floor.chain.rpc import connect
 from floor.chain.txsender import TxSender
 from floor.devnet.faultproxy import RpcProxy
 from floor.models import Priority
-from floor.txqueue import PlannedTx
+from floor.txqueue import PlannedTx, UnsignedTx, Watched
 from tests.integration.helpers import mint
 from tests.integration.queue_helpers import transfer_intent
 
@@ -56,3 +56,34 @@ def test_every_plan_is_probed_in_two_batches_and_a_revert_is_still_named(stack, 
     one_by_one = _prepared(proxy, settings, signer, amounts)
     assert [(p.intents, p.data, p.gas) for p in one_by_one] == [(p.intents, p.data, p.gas) for p in prepared]
     assert [f.reason for f in one_by_one[9].failures] == [failure.reason]
+
+
+def test_a_look_after_a_broadcast_asks_for_the_head_the_nonce_and_the_receipt_in_one_batch(
+    stack, settings, web3s, signer, proxy
+):
+    """The first look's poll, on the hot path of every broadcast: one batch, not three requests
+    (the head, then the signer's nonce at it, then the receipts). The fee history the prepare
+    reads is one raw request."""
+    chain = settings.chain(CHAIN)
+    mint(web3s[CHAIN], chain.token("USDC").address, chain.executor, 10**9)
+    sender = TxSender(connect([proxy.url()]), CHAIN, chain.executor, signer, chain.tx)
+    [prepared] = sender.prepare(
+        [PlannedTx(intents=[transfer_intent(settings, "look/1", 1_000)], priority=Priority.NORMAL)]
+    )
+    assert proxy.methods["eth_feeHistory"] == 1
+    nonce = web3s[CHAIN].eth.get_transaction_count(signer.address, "pending")
+    assert prepared.fees is not None
+    tx = sender.sign(
+        UnsignedTx(nonce=nonce, to=sender.executor, data=prepared.data, gas=prepared.gas, fees=prepared.fees)
+    )
+    assert sender.broadcast(tx).ok
+    web3s[CHAIN].eth.wait_for_transaction_receipt(tx.hash)  # mined: the look's first poll finds it
+    before, batches = proxy.requests, proxy.batches
+    methods = dict(proxy.methods)
+
+    [status] = sender.look([Watched(nonce=nonce, hashes=[tx.hash], raw=tx.raw, intents=["look/1"])], 1)
+
+    assert status.state == "confirmed" and status.chain_nonce == nonce + 1 and status.head is not None
+    assert (proxy.requests - before, proxy.batches - batches) == (1, 1)
+    asked = {m: n - methods.get(m, 0) for m, n in proxy.methods.items() if n != methods.get(m, 0)}
+    assert asked == {"eth_blockNumber": 1, "eth_getTransactionCount": 1, "eth_getTransactionReceipt": 1}
