@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -81,6 +81,9 @@ LATE_REPORT_AFTER = timedelta(seconds=1)
 # The journal of what was mined runs beside the read back that follows it (the rebalance's),
 # since this patch; before, the read back waited for it.
 JOURNAL_BESIDE_READ_BACK = "journal-beside-read-back"
+# Each chain is read back once every one of its transactions has an outcome, since this patch
+# (as a script reads a chain back after its own receipts); before, every chain once all had.
+READ_BACK_PER_CHAIN = "read-back-per-chain"
 
 
 def step_activity(name: str, arg: Any, *, result_type: type, summary: str, retry: RetryPolicy = RETRY):
@@ -129,6 +132,8 @@ class OperationBase:
         self.reports: list[asyncio.Task] = []  # step signals to the engine, in flight
         self.late_report: asyncio.Task | None = None  # the current step's report, once it has lasted
         self.journalling: asyncio.Task | None = None  # the journal `send` started, for `read_back`
+        self.chain_reads: dict[int, asyncio.Future] = {}  # each chain's read back, started once it settled
+        self.reads_dropped = False  # `send` failed: a read not started yet never starts
         self.stage = "starting"
         self.outcomes: dict[str, TxOutcome] = {}
         self.reorged: list[str] = []  # settled transactions a reorg took out, sent again
@@ -228,12 +233,45 @@ class OperationBase:
         effects: dict[str, dict[str, int]] | None = None,
         *,
         read_back_next: bool = False,
+        read_chain: Callable[[int], Awaitable[Holdings]] | None = None,
     ) -> dict[str, TxOutcome]:
         """Every intent to its queue, then every outcome, then the mined ones into the store's
         journal with their planned `effects` per market (`read_back_next`: started, and
-        finished beside the read back, `read_back`). Sending an intent again is harmless
-        (the queue knows its id and answers with its outcome once settled), which also
-        covers a signal sent while no run was listening."""
+        finished beside the read back, `read_back`). `read_chain`: each chain read back as
+        soon as all of its intents have outcomes (READ_BACK_PER_CHAIN), for `read_back`.
+        Sending an intent again is harmless (the queue knows its id and answers with its
+        outcome once settled), which also covers a signal sent while no run was listening."""
+        try:
+            outcomes = await self._send(intents, read_chain)
+        except BaseException:
+            # Nothing may still run when the failure ends the workflow (gather_steps): a read
+            # not started never starts, one running is waited for.
+            self.reads_dropped = True
+            await asyncio.gather(*self.chain_reads.values(), return_exceptions=True)
+            raise
+        if self.v2 and any(o.ok for o in outcomes.values()):
+            journal = step_activity(
+                "journal_transactions",
+                JournalInput(
+                    operation_id=workflow.info().workflow_id,
+                    entries=[
+                        JournalEntry(intent_id=i, outcome=o, effects=(effects or {}).get(i, {}))
+                        for i, o in outcomes.items()
+                    ],
+                ),
+                result_type=int,
+                summary="journal the mined transactions",
+                retry=JOURNAL_RETRY,
+            )
+            if read_back_next and workflow.patched(JOURNAL_BESIDE_READ_BACK):
+                self.journalling = asyncio.ensure_future(journal)  # runs through a pause
+            else:
+                await journal
+        return outcomes
+
+    async def _send(
+        self, intents: list[TxIntent], read_chain: Callable[[int], Awaitable[Holdings]] | None
+    ) -> dict[str, TxOutcome]:
         unsettled = intents
         while unsettled:
             if workflow.patched(LOCAL_STEPS):  # a chain's intents in one update: the queue takes them together
@@ -256,30 +294,25 @@ class OperationBase:
             for ack in acks:
                 if ack.outcome is not None:
                     self.outcomes[ack.intent_id] = ack.outcome
+            if read_chain is not None and not self.chain_reads and workflow.patched(READ_BACK_PER_CHAIN):
+                for chain_id in sorted({i.chain_id for i in intents}):
+                    mine = [i for i in intents if i.chain_id == chain_id]
+                    self.chain_reads[chain_id] = asyncio.ensure_future(
+                        self._read_once_settled(mine, chain_id, read_chain)
+                    )
             self.stage = f"waiting for {len(intents)} transactions"
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: all(i.id in self.outcomes for i in intents), timeout=ASK_AGAIN)
             unsettled = [i for i in intents if i.id not in self.outcomes]
-        outcomes = {i.id: self.outcomes[i.id] for i in intents}
-        if self.v2 and any(o.ok for o in outcomes.values()):
-            journal = step_activity(
-                "journal_transactions",
-                JournalInput(
-                    operation_id=workflow.info().workflow_id,
-                    entries=[
-                        JournalEntry(intent_id=i, outcome=o, effects=(effects or {}).get(i, {}))
-                        for i, o in outcomes.items()
-                    ],
-                ),
-                result_type=int,
-                summary="journal the mined transactions",
-                retry=JOURNAL_RETRY,
-            )
-            if read_back_next and workflow.patched(JOURNAL_BESIDE_READ_BACK):
-                self.journalling = asyncio.ensure_future(journal)  # runs through a pause
-            else:
-                await journal
-        return outcomes
+        return {i.id: self.outcomes[i.id] for i in intents}
+
+    async def _read_once_settled(
+        self, mine: list[TxIntent], chain_id: int, read_chain: Callable[[int], Awaitable[Holdings]]
+    ) -> Holdings | None:
+        """The chain read back once all of its intents have outcomes (a read, which a pause
+        does not hold: the pause holds the step after), or None if `send` failed first."""
+        await workflow.wait_condition(lambda: self.reads_dropped or all(i.id in self.outcomes for i in mine))
+        return None if self.reads_dropped else await read_chain(chain_id)
 
     async def read_back(self, reading: Awaitable[T]) -> T:
         """The read back, beside the journal `send` started: both run to their end before a
@@ -289,6 +322,13 @@ class OperationBase:
         journalling, self.journalling = self.journalling, None
         read, _ = await gather_steps([reading, journalling])
         return read
+
+    async def read_chains_back(self, targets: list[StrategyTarget]) -> list[Holdings]:
+        """Every chain of `targets` read back (as `read_holdings`, without prices): a chain
+        `send` read once it settled is not read again."""
+        reads, self.chain_reads = self.chain_reads, {}
+        chains = sorted({t.key.chain_id for t in targets})
+        return list(await gather_steps([reads[c] if c in reads else read_chain(targets, c) for c in chains]))
 
     async def _through_doors(self, per_chain: dict[int, list[TxIntent]], doors: list) -> list[SubmitAck]:
         """Every chain's door answered (each runs to its end: gather_steps). A door that
@@ -348,28 +388,31 @@ def reports_failure(run):
 async def read_holdings(targets: list[StrategyTarget], assets: bool = True, prices: bool = False) -> list[Holdings]:
     """Every chain of `targets`, read at once (with the tokens' prices when `prices`)."""
     chains = sorted({t.key.chain_id for t in targets})
-    return list(
-        await gather_steps(
-            [
-                step_activity(
-                    "read_holdings",
-                    ReadHoldingsInput(
-                        chain_id=c,
-                        keys=[t.key for t in targets if t.key.chain_id == c],
-                        assets=sorted({t.asset for t in targets if t.key.chain_id == c}) if assets else [],
-                        prices=prices,
-                    ),
-                    result_type=Holdings,
-                    summary=f"read positions, liquidity and balances on chain {c}",
-                )
-                for c in chains
-            ]
-        )
+    return list(await gather_steps([read_chain(targets, c, assets, prices) for c in chains]))
+
+
+def read_chain(targets: list[StrategyTarget], chain_id: int, assets: bool = True, prices: bool = False):
+    """One chain of `targets` read (`read_holdings`'s step for it)."""
+    return step_activity(
+        "read_holdings",
+        ReadHoldingsInput(
+            chain_id=chain_id,
+            keys=[t.key for t in targets if t.key.chain_id == chain_id],
+            assets=sorted({t.asset for t in targets if t.key.chain_id == chain_id}) if assets else [],
+            prices=prices,
+        ),
+        result_type=Holdings,
+        summary=f"read positions, liquidity and balances on chain {chain_id}",
     )
 
 
 async def build_and_send(
-    op: OperationBase, legs: list[BuildMovesInput], label: str, deposits: bool = False, read_back_next: bool = False
+    op: OperationBase,
+    legs: list[BuildMovesInput],
+    label: str,
+    deposits: bool = False,
+    read_back_next: bool = False,
+    read_chain: Callable[[int], Awaitable[Holdings]] | None = None,
 ) -> tuple[list[TxIntent], dict[str, TxOutcome]]:
     """Quote, check and build every leg (all at once), pack each chain's groups into batches,
     and send them through the queue. Nothing is sent unless every leg built. `deposits`: legs
@@ -414,7 +457,7 @@ async def build_and_send(
         effects |= effects_by_intent(chain, [e for leg, _ in mine for e in move_effects(leg)])
         intents += chain
     await op.step(f"sending {len(intents)} transactions")
-    return intents, await op.send(intents, effects, read_back_next=read_back_next)
+    return intents, await op.send(intents, effects, read_back_next=read_back_next, read_chain=read_chain)
 
 
 async def together(awaitables: list, concurrently: bool) -> list:

@@ -19,6 +19,7 @@ from workflows.operation import (
     OperationBase,
     build_and_send,
     chain_part,
+    read_chain,
     read_holdings,
     refuse_unless_started_by_engine,
     reports_failure,
@@ -62,12 +63,19 @@ class RebalanceWorkflow(OperationBase):
                     notes=plan.notes,
                 )
             )
-        intents, outcomes = await build_and_send(self, plan.legs, "rebalance", read_back_next=True)
+        intents, outcomes = await build_and_send(
+            self,
+            plan.legs,
+            "rebalance",
+            read_back_next=True,
+            read_chain=lambda chain_id: read_chain(input.targets, chain_id),
+        )
 
         await self.step("reading positions back")
         # Read back without prices (a feed going stale now must not fail a rebalance that moved);
-        # the drift after is measured at the prices the plan used.
-        read_after = with_prices(await self.read_back(read_holdings(input.targets)), read)
+        # the drift after is measured at the prices the plan used. A chain is read back once
+        # its own transactions have outcomes, while another chain's are still being mined.
+        read_after = with_prices(await self.read_back(self.read_chains_back(input.targets)), read)
         after = all_holdings(read_after)
         self.stage = "done"
         parts = [chain_part(c, intents, outcomes) for c in sorted({leg.chain_id for leg in plan.legs})]

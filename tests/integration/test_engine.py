@@ -174,6 +174,49 @@ def journal_activity(event) -> bool:
     )
 
 
+async def test_a_chain_is_read_back_once_its_own_transactions_have_outcomes(
+    temporal_env, stack, web3s, signer, task_queue
+):
+    """A rebalance on two chains reads each back once its own transactions have outcomes (patch
+    `read-back-per-chain`), as a script would: chain 42161's read back runs while chain 1's
+    transaction still waits for a block. Before, every chain was read back once all had."""
+    settings = engine_settings(stack, task_queue)
+    client, w3 = temporal_env.client, web3s[1]
+    async with build_worker(client, task_queue, Deps(settings, signer, web3s)):
+        await start_allocated(client, settings, web3s)
+        drift_usdc_on_chain_1(settings, web3s)
+        vault = settings.chain(42161).market("metamorpho", "gtUSDC").vault
+        mint(web3s[42161], settings.chain(42161).token("USDC").address, vault, 500_000 * 10**6)
+        w3.provider.make_request("evm_setAutomine", [False])
+        try:
+            started = await commander(client, settings).ask(Operation.REBALANCE, {"by": "test"})
+            handle = client.get_workflow_handle(started.workflow_id, result_type=RebalanceResult)
+
+            async def read_back_on_42161() -> bool:
+                reads = [e async for e in handle.fetch_history_events() if reads_chain(e, 42161)]
+                return len(reads) == 2  # the read before, and the read back
+
+            await wait_for(read_back_on_42161, what="chain 42161 read back while chain 1's transaction waits")
+            assert not [e async for e in handle.fetch_history_events() if reads_chain(e, 1)][1:]
+        finally:
+            w3.provider.make_request("evm_setAutomine", [True])
+        w3.provider.make_request("evm_mine", [])
+        result = await handle.result()
+    assert result.status == "done", result.summary
+    assert sorted(p.chain_id for p in result.chains) == [1, 42161]
+    now = positions_now(settings, web3s, [m.key for m in result.moves])
+    assert {str(k): p.amount for k, p in now.items()} == {
+        str(m.key): result.positions[str(m.key)] for m in result.moves
+    }
+
+
+def reads_chain(event, chain_id: int) -> bool:
+    """A local activity's marker of a read of the chain (its summary names it)."""
+    return event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and (
+        f"read positions, liquidity and balances on chain {chain_id}".encode() in event.user_metadata.summary.data
+    )
+
+
 async def test_a_rebalance_journals_what_it_mined_beside_its_read_back(
     temporal_env, stack, web3s, signer, task_queue, tmp_path
 ):
