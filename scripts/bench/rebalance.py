@@ -37,7 +37,9 @@ from scripts.bench.profile import history_spans, print_profile
 from scripts.bench.wiring import BENCH_ACCESS, BENCH_ADMIN, chain_activities, deps
 from workers.temporal import build_worker
 
-REBALANCE_ROUNDS = 9  # each: one durable run and one direct run, from the same snapshot (a round varies by a third on 2 busy cores)
+# Each round: one durable run and one direct run, from the same snapshot. Nine, as a round varies
+# by a third on two busy cores.
+REBALANCE_ROUNDS = 9
 TREASURY_USD = 300_000  # allocated per (chain, token), before the drift
 
 
