@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Prefer Python 3.12 (pyenv's 3.12 needs PYENV_VERSION to answer), else python3 (>= 3.11).
 PYTHON ?= $(shell if PYENV_VERSION=3.12.1 python3.12 -c 'import sys' >/dev/null 2>&1; then echo "env PYENV_VERSION=3.12.1 python3.12"; elif python3.12 -c 'import sys' >/dev/null 2>&1; then echo python3.12; else echo python3; fi)
 
-.PHONY: install bytecode contracts monitoring-tools chromium ui-vendor screenshots audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
+.PHONY: setup install bytecode contracts monitoring-tools chromium ui-vendor screenshots audit-tools dashboards demo down worker test test-unit lint audit bench soak drills clean
 # apt as root, else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -91,7 +91,12 @@ worker: install
 # Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
 # wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
 # starts its own Temporal dev server and chains (session fixtures).
-test: install contracts monitoring-tools chromium lint
+# The two virtualenvs and the npm packages install side by side (apt, in monitoring-tools and
+# chromium, stays one at a time): on a fresh 2-core machine, about 20 s less of `make test`.
+setup:
+	$(MAKE) -j3 install audit-tools
+
+test: setup contracts monitoring-tools chromium lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: install monitoring-tools audit-tools
