@@ -9,6 +9,7 @@ found before anything here runs).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,6 +22,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from client import (
@@ -132,11 +134,27 @@ async def require_worker(client: Client, settings: Settings) -> float:
     return UPDATE_S if answering else START_S
 
 
+def quiet_runtime() -> Runtime:
+    """The SDK's runtime with its core's log lines (a retried call is a WARN) forwarded to
+    Python's logging, which writes to stderr: the core writes them to stdout itself, into the
+    answer of `floor status --json` when a query to an engine without a worker was retried."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+        _RUNTIME = Runtime(
+            telemetry=TelemetryConfig(logging=LoggingConfig(filter=LoggingConfig.default.filter, forwarding=forwarding))
+        )
+    return _RUNTIME
+
+
+_RUNTIME: Runtime | None = None
+
+
 async def connect(settings: Settings) -> Client:
     """The client's connection, within CONNECT_S."""
     address = settings.temporal.address
     try:
-        return await asyncio.wait_for(client_connect(settings), CONNECT_S)
+        return await asyncio.wait_for(client_connect(settings, quiet_runtime()), CONNECT_S)
     except TimeoutError:
         raise CliError(f"cannot connect to Temporal at {address}: no answer within {CONNECT_S:g} s") from None
     except RuntimeError as exc:

@@ -129,7 +129,24 @@ def start_temporal(port: int, ui_port: int, db_file: Path, log_path: Path) -> su
         )
     wait_for_port(port, proc, f"Temporal dev server; see {log_path}", timeout_s=60)
     wait_for_port(ui_port, proc, f"Temporal Web UI; see {log_path}", timeout_s=30)
+    wait_for_temporal(port, proc, f"Temporal dev server; see {log_path}")
     return proc
+
+
+def wait_for_temporal(port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout_s: float = 60) -> None:
+    """Until the server says SERVING: its port opens before its frontend is healthy, and a
+    client connecting in between is refused ("Frontend is not healthy yet") on a busy machine."""
+    deadline = time.monotonic() + timeout_s
+    health = [temporal_binary(), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"]
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode}")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            answer = subprocess.run(health, capture_output=True, text=True, timeout=10)
+            if answer.returncode == 0 and "SERVING" in answer.stdout:
+                return
+        time.sleep(0.2)
+    raise StackError(f"{what} was not healthy within {timeout_s}s")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, what: str, timeout_s: float = 30) -> None:
