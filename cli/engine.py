@@ -22,7 +22,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode
 
 from client import (
@@ -135,15 +135,17 @@ async def require_worker(client: Client, settings: Settings) -> float:
 
 
 def quiet_runtime() -> Runtime:
-    """The SDK's runtime with its core's log lines (a retried call is a WARN) forwarded to
-    Python's logging, which writes to stderr: the core writes them to stdout itself, into the
-    answer of `floor status --json` when a query to an engine without a worker was retried."""
+    """The SDK's runtime for the CLI: its core's own log lines go through Python's logging (to
+    stderr), and only its errors. The core writes them to stdout itself, and a retried call is a
+    WARN: one put a line into `floor status --json`'s answer when a query to an engine without a
+    worker was retried. The CLI says what went wrong in its own one line."""
     global _RUNTIME
     if _RUNTIME is None:
-        forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
-        _RUNTIME = Runtime(
-            telemetry=TelemetryConfig(logging=LoggingConfig(filter=LoggingConfig.default.filter, forwarding=forwarding))
+        logs = LoggingConfig(
+            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
+            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
         )
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(logging=logs))
     return _RUNTIME
 
 
