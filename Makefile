@@ -88,14 +88,14 @@ down:
 worker: install
 	$(PY) scripts/stack.py worker
 
-# Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
-# wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
-# starts its own Temporal dev server and chains (session fixtures).
 # The two virtualenvs and the npm packages install side by side (apt, in monitoring-tools and
-# chromium, stays one at a time): on a fresh 2-core machine, about 20 s less of `make test`.
+# chromium, stays one at a time): on a fresh 2-core machine, about 15 s less of `make test`.
 setup:
 	$(MAKE) -j3 install audit-tools
 
+# Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
+# wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
+# starts its own Temporal dev server and chains (session fixtures).
 test: setup contracts monitoring-tools chromium lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 

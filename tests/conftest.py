@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-# The longest files first (about a third of the suite's time between them): `make test` hands
+# The longest files first (two fifths of the suite's time between them): `make test` hands
 # whole files to two workers in collection order, and with these last (alphabetically they
 # are) one worker ran the soak or the runbook drills alone for a minute while the other idled.
 SLOWEST_FILES = [
