@@ -95,9 +95,10 @@ setup:
 
 # Two pytest workers (pytest-xdist), a test file at a time each: the integration tests mostly
 # wait on chains and Temporal, so the machine's two cores run two files at once. Each worker
-# starts its own Temporal dev server and chains (session fixtures).
+# starts its own Temporal dev server and chains (session fixtures). Files go in collection
+# order, the slowest first (tests/conftest.py), not in xdist's order by number of tests.
 test: setup contracts monitoring-tools chromium lint
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: install monitoring-tools audit-tools
 	$(VENV)/bin/ruff check api cli client floor activities workflows workers scripts tests

@@ -7,18 +7,21 @@ import sys
 
 import pytest
 
-# The longest files first (two fifths of the suite's time between them): `make test` hands
-# whole files to two workers in collection order, and with these last (alphabetically they
-# are) one worker ran the soak or the runbook drills alone for a minute while the other idled.
+# The longest files first (about two fifths of the suite's time between them): `make test`
+# hands whole files to two workers in collection order (`--no-loadscope-reorder`: otherwise
+# xdist orders files by their number of tests, which put these, some of one test each, last,
+# and one worker ran the soak and the README's examples alone while the other idled).
 SLOWEST_FILES = [
     "integration/test_runbook_drills.py",
     "integration/test_soak.py",
     "integration/test_readme_examples.py",
+    "integration/test_cli.py",
     "integration/test_txqueue_crash.py",
     "integration/test_alerting.py",
-    "integration/test_cli.py",
-    "integration/test_doors.py",
     "integration/test_reconcile.py",
+    "integration/test_reconcile_reorg.py",
+    "integration/test_capital_queued.py",
+    "integration/test_allowances_onchain.py",
 ]
 
 

@@ -486,13 +486,15 @@ class TxQueueWorkflow:
         )
         for s in signed:  # in history before any broadcast: a crash cannot lose a hash
             tx = self._tx(s.nonce)
-            tx.hashes.append(s.hash)
-            tx.raw = s.raw
+            if tx is not None:
+                tx.hashes.append(s.hash)
+                tx.raw = s.raw
         return signed
 
     async def _dispatch(self, signed: list[SignedTx], look: bool = False) -> None:
-        private = [s for s in signed if self._tx(s.nonce).route == "private"]
-        public = [s for s in signed if self._tx(s.nonce).route != "private"]
+        routes = {s.nonce: tx.route for s in signed if (tx := self._tx(s.nonce)) is not None}
+        private = [s for s in signed if routes.get(s.nonce) == "private"]
+        public = [s for s in signed if s.nonce in routes and routes[s.nonce] != "private"]
         if private:
             await self._send_privately(private)
         if public:
@@ -513,6 +515,8 @@ class TxQueueWorkflow:
         now = workflow.now()
         for attempt in sent:
             tx = self._tx(attempt.nonce)
+            if tx is None:  # settled while this one was sent (see `_tx`)
+                continue
             if tx.private_attempts == 0:
                 self.state.private.sent += 1
                 tx.private_from = attempt.first_block - 1
@@ -531,6 +535,9 @@ class TxQueueWorkflow:
     async def _broadcast(self, signed: list[SignedTx], look: bool = False) -> None:
         """Send in nonce order; with `look`, the activity looks at them once right after, and
         what is already mined settles here without a watch."""
+        signed = [s for s in signed if self._tx(s.nonce) is not None]  # settled meanwhile: not again
+        if not signed:
+            return
         first_look: dict[str, Any] = {}
         if look:
             first_look = {
@@ -564,6 +571,8 @@ class TxQueueWorkflow:
         now = workflow.now()
         for r in results:
             tx = self._tx(r.nonce)
+            if tx is None:  # settled while it was sent (see `_tx`)
+                continue
             if r.ok:
                 tx.attempts += 1
             elif r.error == "InsufficientFundsForGas" and tx.attempts == 0:
@@ -651,6 +660,8 @@ class TxQueueWorkflow:
             resync_needed = False
             for status in statuses:
                 tx = self._tx(status.nonce)
+                if tx is None:  # settled while it was watched (see `_tx`)
+                    continue
                 if status.state == "confirmed":
                     self._confirmed(tx, status)
                 elif status.state == "taken":
@@ -737,8 +748,8 @@ class TxQueueWorkflow:
         )
         await self._sign_and_broadcast(fillers)
         for n in gaps:
-            tx = self._tx(n)
-            tx.cancel_hash = tx.hashes[-1]
+            if (tx := self._tx(n)) is not None:
+                tx.cancel_hash = tx.hashes[-1]
 
     async def _follower(self) -> None:
         """Settled transactions until the chain's final block passes them, every
@@ -1049,5 +1060,10 @@ class TxQueueWorkflow:
             self.details = text
             workflow.set_current_details(text)
 
-    def _tx(self, nonce: int) -> SentTx:
-        return next(t for t in self.state.inflight if t.nonce == nonce)
+    def _tx(self, nonce: int) -> SentTx | None:
+        """The transaction in flight at `nonce`, or None: the sender, the watcher and the
+        follower run side by side, and one may settle or requeue a transaction while another
+        awaits an activity about it (a reorged transaction the follower broadcasts again can be
+        seen mined again by the watcher before that broadcast returns). Before, that raised
+        StopIteration, and the queue's workflow task failed on every retry."""
+        return next((t for t in self.state.inflight if t.nonce == nonce), None)

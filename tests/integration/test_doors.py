@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -83,8 +83,10 @@ class StandIns:
 
     @activity.defn(name="read_holdings")
     async def read_holdings(self, raw: dict) -> dict:
-        await asyncio.sleep(600)  # an operation held at its first read: signals reach it meanwhile
-        return {}
+        # An operation held at its first read, between two attempts: waiting on the retry's
+        # timer, it takes signals and answers queries at once (inside a running local activity
+        # it would only at its workflow task's heartbeat, every 8 s).
+        raise ApplicationError("held for the test", next_retry_delay=timedelta(minutes=10))
 
     def all(self) -> list:
         return [

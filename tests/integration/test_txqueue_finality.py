@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -42,6 +43,15 @@ def store(tmp_path):
         yield s
 
 
+def funded_executor(w3, settings) -> tuple[str, str, int, int]:
+    """The executor given USDC to pay out: (USDC, the treasury it pays, the treasury's balance
+    before, the first block to come)."""
+    chain = settings.chain(CHAIN)
+    usdc, treasury = chain.token("USDC").address, chain.destinations[0]
+    mint(w3, usdc, chain.executor, 10**9)
+    return usdc, treasury, balance(w3, usdc, treasury), w3.eth.block_number + 1
+
+
 def alerts(store: Store, kind: str) -> list[str]:
     return [a.detail for a in store.open_alerts() if a.kind == kind]
 
@@ -63,11 +73,7 @@ async def test_a_settled_transaction_reorged_out_before_finality_is_sent_again_o
     new block, the journal's alert says what happened, and the treasury is paid once. Once
     the finalized block passes it, the queue lets it go."""
     w3 = web3s[CHAIN]
-    chain = settings.chain(CHAIN)
-    usdc, treasury = chain.token("USDC").address, chain.destinations[0]
-    mint(w3, usdc, chain.executor, 10**9)
-    before = balance(w3, usdc, treasury)
-    start_block = w3.eth.block_number + 1
+    usdc, treasury, before, start_block = funded_executor(w3, settings)
     deps = Deps(settings, signer, web3s, store=store)
     async with build_worker(temporal_env.client, task_queue, deps):
         driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, **FAST)
@@ -103,6 +109,84 @@ async def test_a_settled_transaction_reorged_out_before_finality_is_sent_again_o
     mined = sent_by(w3, signer.address, start_block)
     assert [hx(t["hash"]) for t in mined] == [first.transaction.tx_hash]  # once on the chain
     assert balance(w3, usdc, treasury) == before + 7_777
+
+
+class SlowResendProvider(FallbackHTTPProvider):
+    """The engine's provider, where the second broadcast of the same raw bytes (the follower
+    sending a reorged transaction again) returns only `delay_s` after the node took it: the
+    watcher, running beside the follower, sees it mined again before that broadcast returns."""
+
+    def __init__(self, *args, delay_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delay_s = delay_s
+        self.sent: dict[str, int] = {}
+        self.delayed = 0
+        self.lock = threading.Lock()
+
+    def make_request(self, method, params):
+        response = super().make_request(method, params)
+        if method == "eth_sendRawTransaction":
+            with self.lock:
+                self.sent[params[0]] = self.sent.get(params[0], 0) + 1
+                again = self.sent[params[0]] == 2
+            if again:
+                time.sleep(self.delay_s)
+                self.delayed += 1
+        return response
+
+
+async def test_a_reorged_transaction_seen_mined_again_before_its_broadcast_returns_settles_once(
+    stack, temporal_env, settings, web3s, signer, task_queue, store
+):
+    """The follower sends a reorged transaction again while the watcher runs beside it; the
+    node mines it at once and the watcher settles it before the follower's broadcast returns.
+    That broadcast's answer is about a transaction no longer in flight: it is set aside, and
+    the queue goes on (before, every retry of its workflow task failed and the queue stood)."""
+    w3 = web3s[CHAIN]
+    usdc, treasury, before, start_block = funded_executor(w3, settings)
+    provider = SlowResendProvider([stack.chains[CHAIN].rpc_url], chain_id=CHAIN, delay_s=3)
+    provider.check_chain_ids()
+    engine_w3 = Web3(provider)
+    engine_w3.middleware_onion.remove("validation")
+    deps = Deps(settings, signer, {**web3s, CHAIN: engine_w3}, store=store)
+    async with build_worker(temporal_env.client, task_queue, deps):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address, **FAST)
+        intent = transfer_intent(settings, "finality/seen-again", 5_555)
+        assert (await driver.send(intent)).accepted
+        first = await driver.outcome(intent.id)
+        assert first.ok
+
+        rpc(w3, "anvil_mine", 1)
+        rpc(w3, "anvil_reorg", 2, [])  # the transaction's block and the one on top
+        assert receipt(w3, first.transaction.tx_hash) is None
+        again = await outcome_where(
+            driver,
+            intent.id,
+            lambda o: o.transaction.block_number != first.transaction.block_number,
+            "the outcome of the transaction mined again, from the watcher",
+        )
+        assert provider.delayed == 0  # settled while the follower's broadcast was still out
+
+        async def returned():
+            return provider.delayed == 1
+
+        await wait_for(returned, "the follower's broadcast to return")
+
+        # The queue goes on: the next intent is sent and settles.
+        later = transfer_intent(settings, "finality/after-seen-again", 1_111)
+        assert (await driver.send(later)).accepted
+        assert (await driver.outcome(later.id)).ok
+        failures = [
+            e.workflow_task_failed_event_attributes.failure.message
+            async for e in driver.handle.fetch_history_events()
+            if e.HasField("workflow_task_failed_event_attributes")
+        ]
+        assert failures == []
+
+    assert again.ok and again.transaction.tx_hash == first.transaction.tx_hash
+    mined = sent_by(w3, signer.address, start_block)
+    assert [hx(t["hash"]) for t in mined].count(first.transaction.tx_hash) == 1  # once on the chain
+    assert balance(w3, usdc, treasury) == before + 5_555 + 1_111
 
 
 class RefusingProvider(FallbackHTTPProvider):
