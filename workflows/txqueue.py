@@ -796,12 +796,16 @@ class TxQueueWorkflow:
             lost = False
             for status in result.statuses:
                 tx = next(t for t in followed if t.nonce == status.nonce)
-                if status.state == "final":
+                # Let go meanwhile, perhaps: the watcher, beside this, lets the oldest go past
+                # MAX_FOLLOWED (a reorged one is still sent again: the chain has just said so).
+                following = tx in self.state.settled
+                if status.state == "final" and following:
                     self.state.settled.remove(tx)
                 elif status.state == "settled" and status.record is not None:
                     tx.mined = status.record.model_copy(update={"calls": tx.calls})
                 elif status.state in ("reorged", "taken"):
-                    self.state.settled.remove(tx)
+                    if following:
+                        self.state.settled.remove(tx)
                     await self._taken_back(tx, status.state == "taken")
                     lost = True
             if lost:
