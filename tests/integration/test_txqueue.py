@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from web3 import Web3
 
 from activities.deps import Deps
 from client.txqueue import ensure_queue
+from floor.chain.rpc import FallbackHTTPProvider
 from floor.config import Settings
 from floor.devnet.stack import sent_by
 from floor.models import Priority
@@ -190,3 +193,80 @@ async def test_a_running_queue_takes_the_configuration_a_worker_starts_with(
         assert await configure_running_queues(temporal_env.client, settings, signer.address) == []  # unchanged
         history = await driver.handle.fetch_history()
         assert sum(e.HasField("workflow_execution_update_accepted_event_attributes") for e in history.events) == 2
+
+
+class SlowFirstBatchProvider(FallbackHTTPProvider):
+    """The engine's provider, where the first JSON-RPC batch (the first simulation) is answered
+    only `delay_s` later: a slow node."""
+
+    def __init__(self, *args, delay_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delay_s = delay_s
+        self.slowed = False
+
+    def make_batch_request(self, batch_requests):
+        if not self.slowed:
+            self.slowed = True
+            time.sleep(self.delay_s)
+        return super().make_batch_request(batch_requests)
+
+
+async def prepare_steps(handle) -> list[str]:
+    """The queue's history, reduced to how its batches were prepared and broadcast, in order:
+    "local tx_prepare" (a local activity's marker), "tx_prepare", "tx_broadcast" (scheduled)."""
+    steps = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("marker_recorded_event_attributes"):
+            data = event.marker_recorded_event_attributes.details["data"].payloads
+            if any(b'"tx_prepare"' in p.data for p in data):
+                steps.append("local tx_prepare")
+        elif event.HasField("activity_task_scheduled_event_attributes"):
+            name = event.activity_task_scheduled_event_attributes.activity_type.name
+            if name in ("tx_prepare", "tx_broadcast"):
+                steps.append(name)
+    return steps
+
+
+async def test_a_batch_is_simulated_and_signed_inside_the_queues_workflow_task(
+    temporal_env, settings, web3s, signer, task_queue
+):
+    """A local activity (patch local-prepare): the signed bytes are its result, a marker in the
+    queue's history recorded before the broadcast is scheduled; no activity of its own."""
+    w3 = web3s[1]
+    chain = settings.chain(1)
+    mint(w3, chain.token("USDC").address, chain.executor, 10**9)
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, web3s)):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        intent = transfer_intent(settings, "local-prepare/one", 4_321)
+        assert (await driver.send(intent)).accepted
+        assert (await driver.outcome(intent.id)).ok
+        assert await prepare_steps(driver.handle) == ["local tx_prepare", "tx_broadcast"]
+
+
+async def test_a_prepare_that_outlasts_its_local_bound_is_taken_over_by_the_activity(
+    stack, temporal_env, settings, web3s, signer, task_queue
+):
+    """The node answers the first simulation 3 s late, past PREPARE_LOCALLY_FOR: the activity
+    prepares and signs the batch again, at the same nonce; what the local one signed never
+    leaves the worker. One transaction on the chain, the treasury paid once."""
+    w3 = web3s[1]
+    chain = settings.chain(1)
+    usdc, treasury = chain.token("USDC").address, chain.destinations[0]
+    mint(w3, usdc, chain.executor, 10**9)
+    before = balance(w3, usdc, treasury)
+    start_block, nonce = w3.eth.block_number + 1, w3.eth.get_transaction_count(signer.address)
+    provider = SlowFirstBatchProvider([stack.chains[1].rpc_url], chain_id=1, delay_s=3)
+    provider.check_chain_ids()
+    engine_w3 = Web3(provider)
+    engine_w3.middleware_onion.remove("validation")
+    async with build_worker(temporal_env.client, task_queue, Deps(settings, signer, {**web3s, 1: engine_w3})):
+        driver = QueueDriver(temporal_env.client, task_queue, settings, signer.address)
+        intent = transfer_intent(settings, "local-prepare/slow", 1_234)
+        assert (await driver.send(intent)).accepted
+        outcome = await driver.outcome(intent.id)
+        assert await prepare_steps(driver.handle) == ["local tx_prepare", "tx_prepare", "tx_broadcast"]
+        await asyncio.sleep(1.5)  # the local one's thread has ended too: it sent nothing
+
+    assert outcome.ok and outcome.transaction.nonce == nonce
+    assert [t["nonce"] for t in sent_by(w3, signer.address, start_block)] == [nonce]
+    assert balance(w3, usdc, treasury) == before + 1_234
