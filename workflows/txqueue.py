@@ -22,7 +22,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from workflows.doors import bad_input, refused, validated
 from workflows.upgrade import new_build_current, next_run_versioning
@@ -455,8 +455,10 @@ class TxQueueWorkflow:
 
     async def _prepare_locally(self, prepare: PrepareInput, summary: str) -> list[PreparedTx] | None:
         """The batch prepared inside this workflow task (LOCAL_PREPARE), or None: not patched, or
-        it failed or timed out, and the activity takes it over. A chain that is not the one the
-        queue knew is raised as the activity would raise it."""
+        it failed or timed out, and the activity takes it over, whatever the failure (a store
+        down, a chain that is not the one the queue knew): the activity retries it, or raises
+        it, as before. A local activity's failure is its own error (an ApplicationError, not
+        wrapped in an ActivityError): raised here, it would fail the queue."""
         if not workflow.patched(LOCAL_PREPARE):
             return None
         try:
@@ -468,10 +470,10 @@ class TxQueueWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 summary=summary,
             )
-        except ActivityError as err:
-            if isinstance(err.cause, ApplicationError) and err.cause.type == "ChainRewritten":
+        except FailureError as err:
+            if isinstance(err, CancelledError):
                 raise
-            workflow.logger.info("prepared as an activity", extra={"why": str(err.cause or err)})
+            workflow.logger.info("prepared as an activity", extra={"why": str(err)})
             return None
 
     async def _dispatch_after(self, previous: asyncio.Task | None, signed: list[SignedTx]) -> None:
